@@ -1,0 +1,152 @@
+//! A node's configuration: who it is, whom it syncs with, and every limit it keeps.
+
+use thiserror::Error;
+
+use crate::crypto::{Community, DeviceKeys};
+use crate::id::DeviceId;
+use crate::time::Duration;
+
+/// Most peers one node syncs with: bounds per-round work and per-peer state.
+pub const PEERS_MAX: usize = 64;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub keys: DeviceKeys,
+    pub community: Community,
+    /// Devices this node sends to and accepts packets from. Any of them may relay.
+    pub peers: Vec<DeviceId>,
+    /// Seeds the node's ChaCha generator: nonces, filter seeds, round jitter.
+    /// Production draws it from the OS once; the simulator derives it from the run's seed.
+    pub seed: [u8; 32],
+    /// Time between anti-entropy rounds (the seed's 5 s).
+    pub sync_interval: Duration,
+    /// Rounds start up to this much early, so devices drift apart instead of in lock-step.
+    pub sync_jitter: Duration,
+    /// Events pushed to one peer per round in answer to its filters (pacing).
+    pub events_per_round_max: u32,
+    /// False-positive rate of each Bloom filter. A false positive only delays an event a round.
+    pub filter_fp_rate: f64,
+    /// A bucket with at most this many ids on either side is settled with filters rather than
+    /// by descending further: about where a filter gets cheaper than another digest.
+    pub leaf_items_max: u32,
+    /// Outputs waiting for `poll_output`; transmits beyond it are dropped and counted.
+    pub output_queue_max: usize,
+    /// Push a local append to every online peer at once.
+    pub eager_push: bool,
+    /// Run Bloom anti-entropy rounds. Off only to prove the checkers catch its absence.
+    pub anti_entropy: bool,
+    /// Forward events authored by others. Off only to prove the checkers catch its absence.
+    pub relay: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ConfigError {
+    #[error("device {0} is not in the community roster")]
+    NotAMember(String),
+    #[error("the roster's key for {0} does not match this device's key")]
+    KeyMismatch(String),
+    #[error("peer {0} is not in the community roster")]
+    UnknownPeer(String),
+    #[error("peer {0} is this device itself")]
+    SelfPeer(String),
+    #[error("{0} peers, at most {PEERS_MAX}")]
+    TooManyPeers(usize),
+    #[error("{field} = {value}: {why}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+impl Config {
+    /// A config with the defaults the seed's demo used (5 s rounds).
+    pub fn new(
+        keys: DeviceKeys,
+        community: Community,
+        peers: Vec<DeviceId>,
+        seed: [u8; 32],
+    ) -> Self {
+        Config {
+            keys,
+            community,
+            peers,
+            seed,
+            sync_interval: Duration::from_secs(5),
+            sync_jitter: Duration::from_millis(500),
+            events_per_round_max: 256,
+            filter_fp_rate: 0.01,
+            leaf_items_max: 64,
+            output_queue_max: 16_384,
+            eager_push: true,
+            anti_entropy: true,
+            relay: true,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let me = &self.keys.device;
+        match self.community.member(me) {
+            None => return Err(ConfigError::NotAMember(me.to_string())),
+            Some(key) if *key != self.keys.public() => {
+                return Err(ConfigError::KeyMismatch(me.to_string()))
+            }
+            Some(_) => {}
+        }
+        if self.peers.len() > PEERS_MAX {
+            return Err(ConfigError::TooManyPeers(self.peers.len()));
+        }
+        for peer in &self.peers {
+            if peer == me {
+                return Err(ConfigError::SelfPeer(peer.to_string()));
+            }
+            if self.community.member(peer).is_none() {
+                return Err(ConfigError::UnknownPeer(peer.to_string()));
+            }
+        }
+        let range = |field, value: String, ok: bool, why| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::OutOfRange { field, value, why })
+            }
+        };
+        range(
+            "sync_interval",
+            self.sync_interval.to_string(),
+            self.sync_interval >= Duration::from_millis(10),
+            "at least 10ms",
+        )?;
+        range(
+            "sync_jitter",
+            self.sync_jitter.to_string(),
+            self.sync_jitter < self.sync_interval,
+            "less than sync_interval",
+        )?;
+        range(
+            "events_per_round_max",
+            self.events_per_round_max.to_string(),
+            (1..=100_000).contains(&self.events_per_round_max),
+            "1 to 100,000",
+        )?;
+        range(
+            "filter_fp_rate",
+            self.filter_fp_rate.to_string(),
+            self.filter_fp_rate > 0.0 && self.filter_fp_rate < 1.0,
+            "between 0 and 1",
+        )?;
+        range(
+            "leaf_items_max",
+            self.leaf_items_max.to_string(),
+            (1..=100_000).contains(&self.leaf_items_max),
+            "1 to 100,000",
+        )?;
+        range(
+            "output_queue_max",
+            self.output_queue_max.to_string(),
+            self.output_queue_max >= 64,
+            "at least 64",
+        )?;
+        Ok(())
+    }
+}

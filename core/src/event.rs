@@ -1,0 +1,612 @@
+//! Events: what devices write, sign, encrypt and exchange.
+//!
+//! Wire and stored form (the same bytes, so the id verifies anywhere):
+//!
+//! ```text
+//! sealed    = format_version:u8 | nonce:[u8; 24] | XChaCha20-Poly1305(community key, plaintext)
+//! plaintext = format_version:u8 | author:str8 | created_at_us:u64 | kind:u8 | body | signature:[u8; 64]
+//! id        = blake3(sealed)
+//! ```
+//!
+//! The author signs `domain | community id | plaintext-without-signature` with Ed25519, so
+//! authorship survives relaying. The AEAD's associated data binds the format version and the
+//! community id, so an event cannot be moved into another community.
+
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use thiserror::Error;
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::crypto::{Community, DeviceKeys, SIGNATURE_LEN};
+use crate::id::{DeviceId, EventId, FileId};
+use crate::time::Instant;
+
+pub const EVENT_FORMAT_VERSION: u8 = 1;
+pub const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+/// Largest sealed event: what is left of a 1200-byte datagram after the largest packet header.
+pub const EVENT_LEN_MAX: usize =
+    crate::packet::DATAGRAM_SIZE_MAX - crate::packet::PACKET_OVERHEAD_MAX;
+/// Text of one message. Longer texts would not fit one datagram.
+pub const TEXT_LEN_MAX: usize = 700;
+/// Bytes of file content per `FileChunk` event, so each chunk fits one datagram.
+pub const FILE_CHUNK_LEN_MAX: usize = 800;
+/// Largest attachment: bounds the chunks a single message can ask peers to carry.
+pub const FILE_SIZE_MAX: usize = 1024 * 1024;
+pub const FILE_NAME_LEN_MAX: usize = 64;
+pub const MIME_LEN_MAX: usize = 64;
+pub const EMOJI_LEN_MAX: usize = 32;
+
+const SIGNATURE_DOMAIN: &[u8] = b"meshlog event signature v1";
+const AEAD_DOMAIN: &[u8] = b"meshlog event v1";
+
+/// A message's reference to an attached file, sent separately as `FileChunk` events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRef {
+    pub file: FileId,
+    pub size: u32,
+    pub chunk_count: u16,
+    pub name: String,
+    pub mime: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventBody {
+    /// `auto` marks messages made by the simulation service's generator.
+    Message {
+        text: String,
+        attachment: Option<FileRef>,
+        auto: bool,
+    },
+    Reaction {
+        message: EventId,
+        emoji: String,
+        remove: bool,
+    },
+    FileChunk {
+        file: FileId,
+        index: u16,
+        count: u16,
+        bytes: Vec<u8>,
+    },
+    DeviceStatus {
+        online: bool,
+    },
+}
+
+impl EventBody {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            EventBody::Message { .. } => "message",
+            EventBody::Reaction { .. } => "reaction",
+            EventBody::FileChunk { .. } => "file_chunk",
+            EventBody::DeviceStatus { .. } => "device_status",
+        }
+    }
+
+    /// Checks the limits a receiver enforces, so a local append fails the same way.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        match self {
+            EventBody::Message {
+                text, attachment, ..
+            } => {
+                check_len("text", text.len(), TEXT_LEN_MAX)?;
+                if let Some(file) = attachment {
+                    check_len("attachment name", file.name.len(), FILE_NAME_LEN_MAX)?;
+                    check_len("attachment mime", file.mime.len(), MIME_LEN_MAX)?;
+                    check_len("attachment size", file.size as usize, FILE_SIZE_MAX)?;
+                    let chunks_needed = (file.size as usize).div_ceil(FILE_CHUNK_LEN_MAX).max(1);
+                    if file.chunk_count as usize != chunks_needed {
+                        return Err(DecodeError::invalid(
+                            "attachment chunk count",
+                            format!(
+                                "{} for {} bytes, expected {chunks_needed}",
+                                file.chunk_count, file.size
+                            ),
+                        ));
+                    }
+                }
+            }
+            EventBody::Reaction { emoji, .. } => {
+                if emoji.is_empty() {
+                    return Err(DecodeError::invalid("emoji", "empty"));
+                }
+                check_len("emoji", emoji.len(), EMOJI_LEN_MAX)?;
+            }
+            EventBody::FileChunk {
+                index,
+                count,
+                bytes,
+                ..
+            } => {
+                if *count == 0 || index >= count {
+                    return Err(DecodeError::invalid(
+                        "chunk index",
+                        format!("{index} of {count}"),
+                    ));
+                }
+                check_len("chunk bytes", bytes.len(), FILE_CHUNK_LEN_MAX)?;
+            }
+            EventBody::DeviceStatus { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            EventBody::Message {
+                text,
+                attachment,
+                auto,
+            } => {
+                w.u8(1).bytes_u16(text.as_bytes()).u8(u8::from(*auto));
+                match attachment {
+                    None => {
+                        w.u8(0);
+                    }
+                    Some(f) => {
+                        w.u8(1).raw(&f.file.0).u32(f.size).u16(f.chunk_count);
+                        w.bytes_u8(f.name.as_bytes()).bytes_u8(f.mime.as_bytes());
+                    }
+                }
+            }
+            EventBody::Reaction {
+                message,
+                emoji,
+                remove,
+            } => {
+                w.u8(2)
+                    .raw(&message.0)
+                    .bytes_u8(emoji.as_bytes())
+                    .u8(u8::from(*remove));
+            }
+            EventBody::FileChunk {
+                file,
+                index,
+                count,
+                bytes,
+            } => {
+                w.u8(3)
+                    .raw(&file.0)
+                    .u16(*index)
+                    .u16(*count)
+                    .bytes_u16(bytes);
+            }
+            EventBody::DeviceStatus { online } => {
+                w.u8(4).u8(u8::from(*online));
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let body = match r.u8("event kind")? {
+            1 => {
+                let text = r.str_u16("text")?.to_owned();
+                let auto = r.bool("auto flag")?;
+                let attachment = match r.u8("attachment flag")? {
+                    0 => None,
+                    1 => Some(FileRef {
+                        file: FileId(r.array("attachment file id")?),
+                        size: r.u32("attachment size")?,
+                        chunk_count: r.u16("attachment chunk count")?,
+                        name: r.str_u8("attachment name")?.to_owned(),
+                        mime: r.str_u8("attachment mime")?.to_owned(),
+                    }),
+                    other => {
+                        return Err(DecodeError::invalid("attachment flag", format!("{other}")))
+                    }
+                };
+                EventBody::Message {
+                    text,
+                    attachment,
+                    auto,
+                }
+            }
+            2 => EventBody::Reaction {
+                message: EventId(r.array("reaction target")?),
+                emoji: r.str_u8("emoji")?.to_owned(),
+                remove: r.bool("reaction remove flag")?,
+            },
+            3 => EventBody::FileChunk {
+                file: FileId(r.array("chunk file id")?),
+                index: r.u16("chunk index")?,
+                count: r.u16("chunk count")?,
+                bytes: r.bytes_u16("chunk bytes")?.to_vec(),
+            },
+            4 => EventBody::DeviceStatus {
+                online: r.bool("online flag")?,
+            },
+            other => {
+                return Err(DecodeError::invalid(
+                    "event kind",
+                    format!("unknown kind {other}"),
+                ))
+            }
+        };
+        body.validate()?;
+        Ok(body)
+    }
+}
+
+fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), DecodeError> {
+    if len > max {
+        return Err(DecodeError::invalid(
+            what,
+            format!("{len} bytes, at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An event in the clear: who wrote what, when (in the author's `Instant`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub author: DeviceId,
+    pub created_at: Instant,
+    pub body: EventBody,
+}
+
+/// An event as stored and sent: its id and its sealed bytes, plus what they open to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedEvent {
+    pub id: EventId,
+    pub sealed: Vec<u8>,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SealError {
+    #[error("invalid event body: {0}")]
+    InvalidBody(DecodeError),
+    #[error("sealed event would be {len} bytes, more than one datagram allows ({EVENT_LEN_MAX})")]
+    TooLarge { len: usize },
+}
+
+/// Why a received or stored event was refused. Never stored, always counted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RejectReason {
+    #[error("bad encoding: {0}")]
+    BadEncoding(DecodeError),
+    #[error("does not decrypt under the community key")]
+    WrongKey,
+    #[error("author {0} is not in the roster")]
+    UnknownAuthor(String),
+    #[error("author signature does not verify")]
+    BadSignature,
+    #[error("content does not hash to the claimed id")]
+    IdMismatch,
+    #[error("{len} bytes, more than {EVENT_LEN_MAX}")]
+    TooLarge { len: usize },
+}
+
+impl RejectReason {
+    /// Stable snake_case name for counters, traces and the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::BadEncoding(_) => "bad_encoding",
+            RejectReason::WrongKey => "wrong_key",
+            RejectReason::UnknownAuthor(_) => "unknown_author",
+            RejectReason::BadSignature => "bad_signature",
+            RejectReason::IdMismatch => "id_mismatch",
+            RejectReason::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+fn signed_message(community: &Community, unsigned_plaintext: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SIGNATURE_DOMAIN.len() + 16 + unsigned_plaintext.len());
+    m.extend_from_slice(SIGNATURE_DOMAIN);
+    m.extend_from_slice(community.id());
+    m.extend_from_slice(unsigned_plaintext);
+    m
+}
+
+fn associated_data(community: &Community) -> Vec<u8> {
+    let mut aad = vec![EVENT_FORMAT_VERSION];
+    aad.extend_from_slice(AEAD_DOMAIN);
+    aad.extend_from_slice(community.id());
+    aad
+}
+
+/// Signs with the author's key and encrypts under the community key. `nonce` comes from the
+/// caller's RNG (the node's seeded ChaCha), which keeps the core free of OS randomness.
+pub fn seal(
+    event: &Event,
+    author: &DeviceKeys,
+    community: &Community,
+    nonce: [u8; NONCE_LEN],
+) -> Result<OpenedEvent, SealError> {
+    assert_eq!(
+        event.author, author.device,
+        "an event is sealed by its own author"
+    );
+    event.body.validate().map_err(SealError::InvalidBody)?;
+    let mut w = Writer::new();
+    w.u8(EVENT_FORMAT_VERSION)
+        .bytes_u8(event.author.as_str().as_bytes())
+        .u64(event.created_at.as_micros());
+    event.body.encode(&mut w);
+    let signature = author.sign(&signed_message(community, &w.bytes));
+    w.raw(&signature);
+    let len = 1 + NONCE_LEN + w.bytes.len() + TAG_LEN;
+    if len > EVENT_LEN_MAX {
+        return Err(SealError::TooLarge { len });
+    }
+    let cipher = XChaCha20Poly1305::new(community.key().into());
+    let aad = associated_data(community);
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &w.bytes,
+                aad: &aad,
+            },
+        )
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    let mut sealed = Vec::with_capacity(len);
+    sealed.push(EVENT_FORMAT_VERSION);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&ciphertext);
+    debug_assert_eq!(sealed.len(), len);
+    Ok(OpenedEvent {
+        id: EventId::of_bytes(&sealed),
+        sealed,
+        event: event.clone(),
+    })
+}
+
+/// Decrypts, decodes and verifies a sealed event. Never panics on any input.
+pub fn open(sealed: &[u8], community: &Community) -> Result<OpenedEvent, RejectReason> {
+    if sealed.len() > EVENT_LEN_MAX {
+        return Err(RejectReason::TooLarge { len: sealed.len() });
+    }
+    let mut r = Reader::new(sealed);
+    let version = r
+        .u8("event format version")
+        .map_err(RejectReason::BadEncoding)?;
+    if version != EVENT_FORMAT_VERSION {
+        let err = DecodeError::invalid("event format version", format!("{version}"));
+        return Err(RejectReason::BadEncoding(err));
+    }
+    let nonce: [u8; NONCE_LEN] = r.array("event nonce").map_err(RejectReason::BadEncoding)?;
+    let cipher = XChaCha20Poly1305::new(community.key().into());
+    let aad = associated_data(community);
+    let plaintext = cipher
+        .decrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: r.rest(),
+                aad: &aad,
+            },
+        )
+        .map_err(|_| RejectReason::WrongKey)?;
+    if plaintext.len() < SIGNATURE_LEN {
+        let err = DecodeError::Truncated {
+            what: "event signature",
+            needed: SIGNATURE_LEN - plaintext.len(),
+        };
+        return Err(RejectReason::BadEncoding(err));
+    }
+    let (unsigned, signature) = plaintext.split_at(plaintext.len() - SIGNATURE_LEN);
+    let event = decode_plaintext(unsigned).map_err(RejectReason::BadEncoding)?;
+    let key = community
+        .member(&event.author)
+        .ok_or_else(|| RejectReason::UnknownAuthor(event.author.to_string()))?;
+    let signature: [u8; SIGNATURE_LEN] = signature.try_into().expect("split at SIGNATURE_LEN");
+    if !key.verify(&signed_message(community, unsigned), &signature) {
+        return Err(RejectReason::BadSignature);
+    }
+    Ok(OpenedEvent {
+        id: EventId::of_bytes(sealed),
+        sealed: sealed.to_vec(),
+        event,
+    })
+}
+
+/// `open`, and check the bytes hash to the id they were filed under.
+pub fn open_expecting(
+    id: &EventId,
+    sealed: &[u8],
+    community: &Community,
+) -> Result<OpenedEvent, RejectReason> {
+    if EventId::of_bytes(sealed) != *id {
+        return Err(RejectReason::IdMismatch);
+    }
+    open(sealed, community)
+}
+
+fn decode_plaintext(unsigned: &[u8]) -> Result<Event, DecodeError> {
+    let mut r = Reader::new(unsigned);
+    let version = r.u8("plaintext version")?;
+    if version != EVENT_FORMAT_VERSION {
+        return Err(DecodeError::invalid(
+            "plaintext version",
+            format!("{version}"),
+        ));
+    }
+    let author = r.str_u8("author")?;
+    let author =
+        DeviceId::new(author).ok_or_else(|| DecodeError::invalid("author", "not a device name"))?;
+    let created_at = Instant::from_micros(r.u64("created_at")?);
+    let body = EventBody::decode(&mut r)?;
+    r.finish()?;
+    Ok(Event {
+        author,
+        created_at,
+        body,
+    })
+}
+
+/// Splits file content into `FileChunk` bodies and the `FileRef` a message carries.
+pub fn chunk_file(
+    name: &str,
+    mime: &str,
+    content: &[u8],
+) -> Result<(FileRef, Vec<EventBody>), DecodeError> {
+    check_len("attachment size", content.len(), FILE_SIZE_MAX)?;
+    let file = FileId::of_content(content);
+    let chunks: Vec<&[u8]> = if content.is_empty() {
+        vec![&[]]
+    } else {
+        content.chunks(FILE_CHUNK_LEN_MAX).collect()
+    };
+    let count = u16::try_from(chunks.len()).expect("FILE_SIZE_MAX bounds the chunk count");
+    let file_ref = FileRef {
+        file,
+        size: content.len() as u32,
+        chunk_count: count,
+        name: name.to_owned(),
+        mime: mime.to_owned(),
+    };
+    let bodies = chunks
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| EventBody::FileChunk {
+            file,
+            index: index as u16,
+            count,
+            bytes: bytes.to_vec(),
+        })
+        .collect();
+    Ok((file_ref, bodies))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{community_of, keys};
+
+    fn sample(author: &str) -> Event {
+        Event {
+            author: DeviceId::new(author).unwrap(),
+            created_at: Instant::from_millis(1234),
+            body: EventBody::Message {
+                text: "hi bob".into(),
+                attachment: None,
+                auto: false,
+            },
+        }
+    }
+
+    #[test]
+    fn seal_then_open_round_trips() {
+        let community = community_of(&["alice", "bob"], 7);
+        let sealed = seal(&sample("alice"), &keys("alice", 7), &community, [3; 24]).unwrap();
+        let opened = open(&sealed.sealed, &community).unwrap();
+        assert_eq!(opened, sealed);
+        assert_eq!(opened.id, EventId::of_bytes(&sealed.sealed));
+    }
+
+    #[test]
+    fn rejections_say_why() {
+        let community = community_of(&["alice", "bob"], 7);
+        let sealed = seal(&sample("alice"), &keys("alice", 7), &community, [3; 24]).unwrap();
+
+        let other_key = community_of(&["alice", "bob"], 8);
+        assert_eq!(
+            open(&sealed.sealed, &other_key),
+            Err(RejectReason::WrongKey)
+        );
+
+        // Same key, but a roster without alice.
+        let without_alice = Community::new(
+            *community.key(),
+            community_of(&["bob"], 7)
+                .members()
+                .map(|(d, k)| (d.clone(), *k))
+                .collect(),
+        );
+        assert!(matches!(
+            open(&sealed.sealed, &without_alice),
+            Err(RejectReason::UnknownAuthor(_))
+        ));
+
+        // Alice's name but carol's key: the signature does not verify.
+        let impostor =
+            DeviceKeys::from_secret(DeviceId::new("alice").unwrap(), keys("carol", 7).secret());
+        let forged = seal(&sample("alice"), &impostor, &community, [4; 24]).unwrap();
+        assert_eq!(
+            open(&forged.sealed, &community),
+            Err(RejectReason::BadSignature)
+        );
+
+        let wrong_id = EventId([0; 32]);
+        assert_eq!(
+            open_expecting(&wrong_id, &sealed.sealed, &community),
+            Err(RejectReason::IdMismatch)
+        );
+        assert!(matches!(
+            open(&[9, 9], &community),
+            Err(RejectReason::BadEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_before_sealing() {
+        let community = community_of(&["alice"], 1);
+        let mut event = sample("alice");
+        event.body = EventBody::Message {
+            text: "x".repeat(TEXT_LEN_MAX + 1),
+            attachment: None,
+            auto: false,
+        };
+        assert!(matches!(
+            seal(&event, &keys("alice", 1), &community, [0; 24]),
+            Err(SealError::InvalidBody(_))
+        ));
+    }
+
+    #[test]
+    fn largest_bodies_still_fit_one_datagram() {
+        let community = community_of(&["alice"], 1);
+        let long_name = "a".repeat(crate::id::DEVICE_NAME_LEN_MAX);
+        let author = keys(&long_name, 1);
+        let community = Community::new(
+            *community.key(),
+            [(author.device.clone(), author.public())].into(),
+        );
+        let (file_ref, _) = chunk_file(
+            &"n".repeat(FILE_NAME_LEN_MAX),
+            &"m".repeat(MIME_LEN_MAX),
+            &[0; 3000],
+        )
+        .unwrap();
+        for body in [
+            EventBody::Message {
+                text: "x".repeat(TEXT_LEN_MAX),
+                attachment: Some(file_ref),
+                auto: true,
+            },
+            EventBody::FileChunk {
+                file: FileId([1; 32]),
+                index: 0,
+                count: 1,
+                bytes: vec![7; FILE_CHUNK_LEN_MAX],
+            },
+        ] {
+            let event = Event {
+                author: author.device.clone(),
+                created_at: Instant::from_millis(1),
+                body,
+            };
+            let sealed = seal(&event, &author, &community, [0; 24]).unwrap();
+            assert!(sealed.sealed.len() <= EVENT_LEN_MAX);
+        }
+    }
+
+    #[test]
+    fn chunking_covers_the_content_exactly() {
+        let content: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let (file_ref, bodies) = chunk_file("a.png", "image/png", &content).unwrap();
+        assert_eq!(file_ref.chunk_count, 4);
+        let mut joined = Vec::new();
+        for body in &bodies {
+            let EventBody::FileChunk { bytes, .. } = body else {
+                panic!("not a chunk")
+            };
+            joined.extend_from_slice(bytes);
+        }
+        assert_eq!(joined, content);
+        assert_eq!(file_ref.file, FileId::of_content(&content));
+    }
+}

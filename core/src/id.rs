@@ -1,0 +1,153 @@
+//! Identifiers: content-addressed event ids, file ids and device names.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// `blake3(encrypted event bytes)`, all 32 bytes. Stored and wire forms are the same bytes,
+/// so a receiver recomputes the id and rejects a mismatch.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventId(pub [u8; 32]);
+
+impl EventId {
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        EventId(*blake3::hash(bytes).as_bytes())
+    }
+    pub fn to_hex(&self) -> String {
+        hex32(&self.0)
+    }
+    pub fn from_hex(text: &str) -> Option<Self> {
+        parse_hex32(text).map(EventId)
+    }
+    /// The low 8 bytes as a number: what bucket fingerprints XOR together. Bucket prefixes
+    /// come from the leading bytes, so the tail stays uniformly random within a bucket.
+    pub fn fingerprint_part(&self) -> u64 {
+        u64::from_le_bytes(self.0[24..32].try_into().expect("8 bytes"))
+    }
+}
+
+/// Hashes exactly the 32 id bytes. `[u8; 32]`'s own `Hash` writes a length prefix first,
+/// which would make Bloom filter bits depend on the platform's `usize`.
+impl Hash for EventId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", &self.to_hex()[..12])
+    }
+}
+
+impl fmt::Display for EventId {
+    /// The first 12 hex digits: enough for logs and traces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex()[..12])
+    }
+}
+
+/// `blake3(file content)`: how a message refers to its attachment.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub [u8; 32]);
+
+impl FileId {
+    pub fn of_content(bytes: &[u8]) -> Self {
+        FileId(*blake3::hash(bytes).as_bytes())
+    }
+    pub fn to_hex(&self) -> String {
+        hex32(&self.0)
+    }
+    pub fn from_hex(text: &str) -> Option<Self> {
+        parse_hex32(text).map(FileId)
+    }
+}
+
+impl fmt::Debug for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileId({})", &self.to_hex()[..12])
+    }
+}
+
+/// A device's name ("alice"): 1 to `DEVICE_NAME_LEN_MAX` bytes of `[a-z0-9_-]`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(String);
+
+pub const DEVICE_NAME_LEN_MAX: usize = 32;
+
+impl DeviceId {
+    /// Checks the name; `None` if it is empty, too long or has other characters.
+    pub fn new(name: &str) -> Option<Self> {
+        let valid = !name.is_empty()
+            && name.len() <= DEVICE_NAME_LEN_MAX
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        valid.then(|| DeviceId(name.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn hex32(bytes: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let text = text.as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_bad_text() {
+        let id = EventId::of_bytes(b"hello");
+        assert_eq!(EventId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(EventId::from_hex("zz"), None);
+        assert_eq!(EventId::from_hex(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn device_names_are_checked() {
+        assert!(DeviceId::new("alice").is_some());
+        assert!(DeviceId::new("node-7_b").is_some());
+        assert!(DeviceId::new("").is_none());
+        assert!(DeviceId::new("Alice").is_none());
+        assert!(DeviceId::new(&"a".repeat(33)).is_none());
+        assert!(DeviceId::new("a b").is_none());
+    }
+}

@@ -1,0 +1,61 @@
+//! # meshlog-core
+//!
+//! The runtime-agnostic heart of meshlog: events, crypto, storage and the sync engine.
+//! It is *sans-IO* (after quinn-proto and str0m): it never reads a clock, draws OS
+//! randomness, opens a socket or starts a thread. Time and bytes go in; bytes to send, app
+//! events and the next wake-up come out. The same code therefore runs on real UDP sockets
+//! (`meshlog-net`) and inside the seeded virtual network (`meshlog-sim`), and a run is
+//! reproducible from its inputs, byte for byte.
+//!
+//! ```text
+//!   append(now, body) ─┐                        ┌─> Output::Transmit { to, bytes }   (send it)
+//!   handle_input(      ├──>  Node<S: Store>  ───┼─> Output::Event(NodeEvent)         (log it, show it)
+//!     Datagram | Timeout)                       └─> Output::Timeout(at)              (wake me then)
+//! ```
+//!
+//! Call `poll_output` until it returns `Timeout`, after every input.
+//!
+//! ## Pieces
+//! - [`event`]: the four event kinds; sealing (Ed25519 author signature, then XChaCha20-Poly1305
+//!   under the community key) and opening, which rejects with a [`RejectReason`].
+//!   `EventId = blake3(sealed bytes)`.
+//! - [`packet`]: one datagram = one signed packet of at most 1200 bytes; opening rejects with a
+//!   [`DropReason`].
+//! - [`store`]: the [`Store`] trait and [`InMemoryStore`].
+//! - [`sync`]: id-space buckets, incremental bucket fingerprints, wire Bloom filters.
+//! - [`node`]: the protocol. Eager push of local appends; every `sync_interval` a one-datagram
+//!   summary per peer, descending into differing buckets only, settled with Bloom filters
+//!   seeded afresh each time; pacing by `events_per_round_max`; any node relays any event.
+//! - [`testing`]: keys, communities and a small deterministic multi-node harness.
+//!
+//! ## Rules kept here
+//! - Determinism: no `HashMap` order reaches output (ordered maps only), no `std::time`, no OS
+//!   RNG: the node's `ChaCha20Rng` is seeded from `Config::seed`.
+//! - Bounds: datagram size, text and chunk sizes, peers, events per round, queued outputs.
+//! - Bad bytes from the network are counted and reported, never a panic; a broken internal
+//!   invariant is a bug and asserts.
+
+pub mod codec;
+pub mod config;
+pub mod crypto;
+pub mod event;
+pub mod id;
+pub mod node;
+pub mod packet;
+pub mod stats;
+pub mod store;
+pub mod sync;
+pub mod testing;
+pub mod time;
+
+pub use config::{Config, ConfigError};
+pub use crypto::{Community, DeviceKeys, PublicKey};
+pub use event::{
+    chunk_file, open, seal, Event, EventBody, FileRef, OpenedEvent, RejectReason, SealError,
+};
+pub use id::{DeviceId, EventId, FileId};
+pub use node::{AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit};
+pub use packet::{DropReason, Packet, PacketKind, Payload, DATAGRAM_SIZE_MAX};
+pub use stats::{PeerInfo, PeerState, Stats, Traffic};
+pub use store::{InMemoryStore, Store, StoreError};
+pub use time::{Duration, Instant};

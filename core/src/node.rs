@@ -1,0 +1,619 @@
+//! The sans-IO sync engine: time and datagrams in; datagrams, events and wake-ups out.
+//!
+//! Anti-entropy, one round per `sync_interval`, each round standing on its own:
+//!
+//! 1. Each node sends every peer a `Summary` of its whole id set (count + XOR fingerprint):
+//!    when in sync that one small datagram is the whole round.
+//! 2. A receiver whose summary differs answers with a `Digest` (its 16 child buckets) and the
+//!    two descend, each step one datagram, only into buckets whose summaries differ.
+//! 3. Once a differing bucket is small on either side, the side that noticed sends a Bloom
+//!    `Filter` of its ids there (split into child buckets if it would not fit a datagram), with
+//!    `reply` set. The receiver pushes the events the filter lacks and answers with its own
+//!    filter, so the first side pushes back.
+//!
+//! Nothing waits for an answer: a lost, duplicated or reordered datagram at worst wastes work
+//! this round, and the next round starts again from the top with fresh filter seeds.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use thiserror::Error;
+
+use crate::config::{Config, ConfigError};
+use crate::event::{open, seal, Event, EventBody, OpenedEvent, RejectReason, SealError};
+use crate::id::{DeviceId, EventId};
+use crate::packet::{overhead, DropReason, Packet, PacketKind, Payload, DATAGRAM_SIZE_MAX};
+use crate::stats::{PeerInfo, PeerState, Stats};
+use crate::store::{Store, StoreError};
+use crate::sync::filter::{bitmap_len, WireFilter};
+use crate::sync::index::{BucketSummary, IdIndex};
+use crate::sync::prefix::{Prefix, FANOUT};
+use crate::time::{Duration, Instant};
+
+/// What goes into a node.
+#[derive(Debug)]
+pub enum Input<'a> {
+    Datagram { now: Instant, bytes: &'a [u8] },
+    Timeout(Instant),
+}
+
+/// What comes out of `poll_output`. `Timeout` means "nothing more now; call again then".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Transmit(Transmit),
+    Event(NodeEvent),
+    Timeout(Instant),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: DeviceId,
+    pub bytes: Vec<u8>,
+    pub kind: PacketKind,
+    /// For people: `b3* 39 ids reply`, as the network log shows it.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    Local,
+    Peer,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeEvent {
+    /// A new event is durably stored (appended here, or received from `from`).
+    EventStored {
+        id: EventId,
+        origin: Origin,
+        from: Option<DeviceId>,
+        event: Event,
+        size: usize,
+    },
+    PacketReceived {
+        from: DeviceId,
+        kind: PacketKind,
+        size: usize,
+        note: String,
+    },
+    /// A datagram was dropped before its payload was used. `claimed` is what its header said.
+    PacketDropped {
+        claimed: Option<(PacketKind, String)>,
+        size: usize,
+        reason: DropReason,
+    },
+    /// An event from a valid packet failed to open; never stored.
+    EventRejected {
+        from: DeviceId,
+        reason: RejectReason,
+    },
+    /// A peer's latest summary matched ours (`true`) or stopped matching (`false`).
+    PeerSync { peer: DeviceId, in_sync: bool },
+    /// The store refused a write; the event will arrive again in a later round.
+    StoreFailed { detail: String },
+}
+
+#[derive(Debug, Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Bytes a `Filter` payload takes besides its bitmap: prefix, reply flag, nonce, item count, k, length.
+const FILTER_FRAMING_MAX: usize = 9 + 1 + 8 + 5 + 1 + 2;
+
+pub struct Node<S: Store> {
+    config: Config,
+    store: S,
+    index: IdIndex,
+    /// Events this node authored since it started; only used when `relay` is off.
+    own: BTreeSet<EventId>,
+    rng: ChaCha20Rng,
+    online: bool,
+    next_round_at: Instant,
+    peers: BTreeMap<DeviceId, PeerState>,
+    outputs: VecDeque<Output>,
+    stats: Stats,
+}
+
+impl<S: Store> std::fmt::Debug for Node<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("device", &self.config.keys.device)
+            .field("events", &self.index.len())
+            .finish()
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// Starts a node over `store` (which may already hold events: a restart). The first round
+    /// runs at once, so a restarted or new device catches up without waiting an interval.
+    pub fn new(config: Config, store: S, now: Instant) -> Result<Self, NodeError> {
+        config.validate()?;
+        let mut index = IdIndex::new();
+        for id in store.ids()? {
+            index.insert(id);
+        }
+        let peers = config
+            .peers
+            .iter()
+            .map(|p| (p.clone(), PeerState::default()))
+            .collect();
+        Ok(Node {
+            rng: ChaCha20Rng::from_seed(config.seed),
+            config,
+            store,
+            index,
+            own: BTreeSet::new(),
+            online: true,
+            next_round_at: now,
+            peers,
+            outputs: VecDeque::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn device(&self) -> &DeviceId {
+        &self.config.keys.device
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+    pub fn event_count(&self) -> usize {
+        self.index.len()
+    }
+    pub fn contains(&self, id: &EventId) -> bool {
+        self.index.contains(id)
+    }
+    pub fn ids(&self) -> impl Iterator<Item = &EventId> {
+        self.index.iter()
+    }
+    /// The whole-set summary this node advertises: equal summaries mean equal sets.
+    pub fn summary(&self) -> BucketSummary {
+        self.index.summary(Prefix::ROOT)
+    }
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers
+            .iter()
+            .map(|(device, state)| PeerInfo {
+                device: device.clone(),
+                state: state.clone(),
+            })
+            .collect()
+    }
+
+    /// How close this node is to its peers, 0..=100, from the counts they advertise: 100 when
+    /// every peer's latest summary matched; otherwise the share of the larger set we hold.
+    /// Peers not heard from yet are left out (0 if none has been heard).
+    pub fn sync_percent(&self) -> f64 {
+        let mine = self.index.len() as f64;
+        let shares: Vec<f64> = self
+            .peers
+            .values()
+            .filter_map(|p| p.advertised.map(|a| (p.in_sync, f64::from(a.count))))
+            .map(|(in_sync, theirs)| match (in_sync, theirs.max(mine)) {
+                (true, _) => 100.0,
+                (false, top) if top == 0.0 => 100.0,
+                (false, top) => (100.0 * theirs.min(mine) / top).min(99.9),
+            })
+            .collect();
+        if shares.is_empty() {
+            return 0.0;
+        }
+        shares.iter().sum::<f64>() / shares.len() as f64
+    }
+
+    pub fn handle_input(&mut self, input: Input<'_>) {
+        match input {
+            Input::Datagram { now, bytes } => self.handle_datagram(now, bytes),
+            Input::Timeout(now) => {
+                if now >= self.next_round_at {
+                    self.start_round(now);
+                }
+            }
+        }
+    }
+
+    /// Signs, encrypts and stores a new event, then pushes it to every peer at once.
+    /// Returns after the store has accepted it (durably, for a durable store).
+    pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
+        let event = Event {
+            author: self.config.keys.device.clone(),
+            created_at: now,
+            body,
+        };
+        let mut nonce = [0u8; crate::event::NONCE_LEN];
+        self.rng.fill_bytes(&mut nonce);
+        let opened = seal(&event, &self.config.keys, &self.config.community, nonce)?;
+        let fresh = self.store.insert(&opened, now.as_micros())?;
+        assert!(fresh, "a fresh nonce makes every sealed event new");
+        self.index.insert(opened.id);
+        self.own.insert(opened.id);
+        self.stats.events_local += 1;
+        if self.online && self.config.eager_push {
+            let peers: Vec<DeviceId> = self.peers.keys().cloned().collect();
+            for peer in peers {
+                self.send(
+                    &peer,
+                    Payload::Event(opened.sealed.clone()),
+                    format!("{} {}", event.body.kind_name(), opened.id),
+                );
+            }
+        }
+        let size = opened.sealed.len();
+        self.emit(NodeEvent::EventStored {
+            id: opened.id,
+            origin: Origin::Local,
+            from: None,
+            event,
+            size,
+        });
+        Ok(opened.id)
+    }
+
+    /// Offline stops traffic both ways (the seed's device-status). Back online, a round
+    /// starts at once so the device catches up without waiting an interval.
+    pub fn set_online(&mut self, now: Instant, online: bool) {
+        if self.online == online {
+            return;
+        }
+        self.online = online;
+        if online {
+            self.next_round_at = now;
+        } else {
+            self.outputs.retain(|o| !matches!(o, Output::Transmit(_)));
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Output {
+        self.outputs
+            .pop_front()
+            .unwrap_or(Output::Timeout(self.next_round_at))
+    }
+
+    fn start_round(&mut self, now: Instant) {
+        let jitter = self.config.sync_jitter.as_micros();
+        let early = if jitter == 0 {
+            0
+        } else {
+            self.rng.next_u64() % jitter
+        };
+        self.next_round_at = now + Duration(self.config.sync_interval.as_micros() - early);
+        if !self.online || !self.config.anti_entropy {
+            return;
+        }
+        self.stats.rounds += 1;
+        let summary = self.index.summary(Prefix::ROOT);
+        let peers: Vec<DeviceId> = self.peers.keys().cloned().collect();
+        for peer in peers {
+            self.peers
+                .get_mut(&peer)
+                .expect("listed peer")
+                .pushed_this_round = 0;
+            self.send(
+                &peer,
+                Payload::Summary {
+                    prefix: Prefix::ROOT,
+                    summary,
+                },
+                format!("* {} ev", summary.count),
+            );
+        }
+    }
+
+    fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {
+        let dropped = |reason: DropReason| NodeEvent::PacketDropped {
+            claimed: Packet::peek(bytes),
+            size: bytes.len(),
+            reason,
+        };
+        if !self.online {
+            self.stats.drop(DropReason::Offline.code());
+            return self.emit(dropped(DropReason::Offline));
+        }
+        let packet = match Packet::open(bytes, &self.config.community, &self.config.keys.device) {
+            Ok(packet) => packet,
+            Err(reason) => {
+                self.stats.drop(reason.code());
+                return self.emit(dropped(reason));
+            }
+        };
+        let from = packet.source;
+        if !self.peers.contains_key(&from) {
+            let reason = DropReason::NotAPeer(from.to_string());
+            self.stats.drop(reason.code());
+            return self.emit(dropped(reason));
+        }
+        let kind = packet.payload.kind();
+        self.stats
+            .received
+            .entry(kind)
+            .or_default()
+            .add(bytes.len());
+        let note = describe(&packet.payload);
+        self.emit(NodeEvent::PacketReceived {
+            from: from.clone(),
+            kind,
+            size: bytes.len(),
+            note,
+        });
+        self.peers
+            .get_mut(&from)
+            .expect("checked peer")
+            .last_exchange = Some(now);
+        match packet.payload {
+            Payload::Event(sealed) => self.receive_event(now, &from, &sealed),
+            Payload::Summary { prefix, summary } => {
+                if prefix == Prefix::ROOT {
+                    self.note_peer_summary(&from, summary);
+                }
+                self.reconcile(&from, prefix, summary);
+            }
+            Payload::Digest { prefix, children } => {
+                let mine = self.index.child_summaries(prefix);
+                for ((child, theirs), ours) in prefix.children().zip(children).zip(mine) {
+                    if theirs != ours {
+                        self.reconcile(&from, child, theirs);
+                    }
+                }
+            }
+            Payload::Filter {
+                prefix,
+                reply,
+                filter,
+            } => match filter.open(prefix) {
+                Ok(bloom) => {
+                    let missing: Vec<EventId> = self
+                        .index
+                        .in_bucket(prefix)
+                        .filter(|id| !bloom.check(id))
+                        .copied()
+                        .collect();
+                    self.push(&from, &missing);
+                    if reply {
+                        self.send_filters(&from, prefix, false);
+                    }
+                }
+                Err(_) => {
+                    self.stats.drop("bad_filter");
+                    let reason = DropReason::Malformed(crate::codec::DecodeError::invalid(
+                        "filter",
+                        "unusable bitmap",
+                    ));
+                    self.emit(NodeEvent::PacketDropped {
+                        claimed: Some((kind, from.to_string())),
+                        size: bytes.len(),
+                        reason,
+                    });
+                }
+            },
+        }
+    }
+
+    fn note_peer_summary(&mut self, from: &DeviceId, summary: BucketSummary) {
+        let in_sync = summary == self.index.summary(Prefix::ROOT);
+        let state = self.peers.get_mut(from).expect("checked peer");
+        let changed = state.in_sync != in_sync || state.advertised.is_none();
+        state.advertised = Some(summary);
+        state.in_sync = in_sync;
+        if changed {
+            self.emit(NodeEvent::PeerSync {
+                peer: from.clone(),
+                in_sync,
+            });
+        }
+    }
+
+    fn receive_event(&mut self, now: Instant, from: &DeviceId, sealed: &[u8]) {
+        let opened = match open(sealed, &self.config.community) {
+            Ok(opened) => opened,
+            Err(reason) => {
+                self.stats.drop(event_reject_code(&reason));
+                return self.emit(NodeEvent::EventRejected {
+                    from: from.clone(),
+                    reason,
+                });
+            }
+        };
+        if self.index.contains(&opened.id) {
+            self.stats.events_duplicate += 1;
+            return;
+        }
+        match self.store.insert(&opened, now.as_micros()) {
+            Ok(_) => {
+                self.index.insert(opened.id);
+                self.stats.events_from_peers += 1;
+                let OpenedEvent { id, sealed, event } = opened;
+                self.emit(NodeEvent::EventStored {
+                    id,
+                    origin: Origin::Peer,
+                    from: Some(from.clone()),
+                    event,
+                    size: sealed.len(),
+                });
+            }
+            Err(err) => {
+                self.stats.drop("store_failed");
+                self.emit(NodeEvent::StoreFailed {
+                    detail: err.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Our bucket `prefix` differs from the peer's `theirs`: take the next step toward the difference.
+    fn reconcile(&mut self, peer: &DeviceId, prefix: Prefix, theirs: BucketSummary) {
+        let mine = self.index.summary(prefix);
+        if mine == theirs {
+            return;
+        }
+        if theirs.count == 0 {
+            // They hold nothing here: everything we have is missing there.
+            let ids: Vec<EventId> = self.index.in_bucket(prefix).copied().collect();
+            return self.push(peer, &ids);
+        }
+        if mine.count == 0 {
+            // An empty filter asks for everything; our own filter back would be empty too.
+            return self.send_filters(peer, prefix, false);
+        }
+        let leaf = self.config.leaf_items_max;
+        if prefix.is_leaf_depth() || mine.count <= leaf || theirs.count <= leaf {
+            return self.send_filters(peer, prefix, true);
+        }
+        let children = self.index.child_summaries(prefix);
+        self.send(
+            peer,
+            Payload::Digest { prefix, children },
+            format!("{prefix} {} ev", mine.count),
+        );
+    }
+
+    /// Our ids under `prefix` as Bloom filters, each fitting one datagram: a bucket too full
+    /// for one is sent as its children's filters.
+    fn send_filters(&mut self, peer: &DeviceId, prefix: Prefix, reply: bool) {
+        let count = self.index.summary(prefix).count as usize;
+        let bitmap_room = DATAGRAM_SIZE_MAX - overhead(self.device(), peer) - FILTER_FRAMING_MAX;
+        if bitmap_len(count, self.config.filter_fp_rate) > bitmap_room && !prefix.is_leaf_depth() {
+            for child in prefix.children().collect::<Vec<_>>() {
+                self.send_filters(peer, child, reply);
+            }
+            return;
+        }
+        let nonce = self.rng.next_u64();
+        let filter = WireFilter::build(
+            self.index.in_bucket(prefix),
+            count,
+            self.config.filter_fp_rate,
+            nonce,
+            prefix,
+        );
+        let note = format!("{prefix} {count} ids{}", if reply { " reply" } else { "" });
+        self.send(
+            peer,
+            Payload::Filter {
+                prefix,
+                reply,
+                filter,
+            },
+            note,
+        );
+    }
+
+    /// Sends the peer these events, within this round's pacing budget.
+    fn push(&mut self, peer: &DeviceId, ids: &[EventId]) {
+        for id in ids {
+            if !self.config.relay && !self.own.contains(id) {
+                continue;
+            }
+            let state = self.peers.get_mut(peer).expect("known peer");
+            if state.pushed_this_round >= self.config.events_per_round_max {
+                self.stats.pushes_deferred += 1;
+                continue;
+            }
+            state.pushed_this_round += 1;
+            match self.store.get(id) {
+                Ok(Some(sealed)) => self.send(peer, Payload::Event(sealed), format!("ev {id}")),
+                Ok(None) => panic!("index holds {id} but the store does not"),
+                Err(err) => {
+                    self.stats.drop("store_failed");
+                    self.emit(NodeEvent::StoreFailed {
+                        detail: err.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, to: &DeviceId, payload: Payload, note: String) {
+        if !self.online {
+            return;
+        }
+        let kind = payload.kind();
+        if self.outputs.len() >= self.config.output_queue_max {
+            self.stats.transmits_dropped += 1;
+            return;
+        }
+        let packet = Packet {
+            source: self.config.keys.device.clone(),
+            target: Some(to.clone()),
+            payload,
+        };
+        let bytes = packet.seal(&self.config.keys);
+        self.stats.sent.entry(kind).or_default().add(bytes.len());
+        self.outputs.push_back(Output::Transmit(Transmit {
+            to: to.clone(),
+            bytes,
+            kind,
+            note,
+        }));
+    }
+
+    fn emit(&mut self, event: NodeEvent) {
+        // Events are small and the caller drains them with the transmits; twice the transmit
+        // bound keeps a caller that never polls from growing memory without limit.
+        if self.outputs.len() < self.config.output_queue_max * 2 {
+            self.outputs.push_back(Output::Event(event));
+        }
+    }
+}
+
+fn event_reject_code(reason: &RejectReason) -> &'static str {
+    match reason {
+        RejectReason::BadEncoding(_) => "event_bad_encoding",
+        RejectReason::WrongKey => "event_wrong_key",
+        RejectReason::UnknownAuthor(_) => "event_unknown_author",
+        RejectReason::BadSignature => "event_bad_signature",
+        RejectReason::IdMismatch => "event_id_mismatch",
+        RejectReason::TooLarge { .. } => "event_too_large",
+    }
+}
+
+/// A short human description of a payload, for logs and traces.
+pub fn describe(payload: &Payload) -> String {
+    match payload {
+        Payload::Event(sealed) => format!("ev {}", EventId::of_bytes(sealed)),
+        Payload::Summary { prefix, summary } => format!("{prefix} {} ev", summary.count),
+        Payload::Digest { prefix, children } => {
+            format!(
+                "{prefix} {} ev",
+                children.iter().map(|c| u64::from(c.count)).sum::<u64>()
+            )
+        }
+        Payload::Filter {
+            prefix,
+            reply,
+            filter,
+        } => {
+            format!(
+                "{prefix} {} ids{}",
+                filter.items,
+                if *reply { " reply" } else { "" }
+            )
+        }
+    }
+}
+
+const _: () = assert!(FANOUT == 16);

@@ -1,0 +1,121 @@
+//! Where a node keeps events. The core defines the trait; `InMemoryStore` serves the
+//! simulator and tests, the SQLite store in `meshlog-backend` serves production.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::event::OpenedEvent;
+use crate::id::EventId;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    #[error("stored event {id} is corrupt: {detail}")]
+    Corrupt { id: String, detail: String },
+}
+
+/// Event storage. Implementations must make `insert` idempotent on the event id and durable
+/// before it returns `Ok` (a node acknowledges an append only after that).
+pub trait Store {
+    /// Stores a verified event with the time it arrived. `Ok(false)` if it was already there.
+    fn insert(&mut self, event: &OpenedEvent, received_at_us: u64) -> Result<bool, StoreError>;
+    /// The sealed bytes of an event.
+    fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every id held, for the node to rebuild its index on start.
+    fn ids(&self) -> Result<Vec<EventId>, StoreError>;
+    fn len(&self) -> Result<u64, StoreError>;
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// A store in memory, ordered by id so iteration is deterministic.
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryStore {
+    events: BTreeMap<EventId, StoredEntry>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredEntry {
+    pub sealed: Vec<u8>,
+    pub received_at_us: u64,
+    pub event: crate::event::Event,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn entries(&self) -> impl Iterator<Item = (&EventId, &StoredEntry)> {
+        self.events.iter()
+    }
+}
+
+impl Store for InMemoryStore {
+    fn insert(&mut self, event: &OpenedEvent, received_at_us: u64) -> Result<bool, StoreError> {
+        if self.events.contains_key(&event.id) {
+            return Ok(false);
+        }
+        let entry = StoredEntry {
+            sealed: event.sealed.clone(),
+            received_at_us,
+            event: event.event.clone(),
+        };
+        self.events.insert(event.id, entry);
+        Ok(true)
+    }
+    fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.events.get(id).map(|e| e.sealed.clone()))
+    }
+    fn ids(&self) -> Result<Vec<EventId>, StoreError> {
+        Ok(self.events.keys().copied().collect())
+    }
+    fn len(&self) -> Result<u64, StoreError> {
+        Ok(self.events.len() as u64)
+    }
+}
+
+/// A shared handle lets a caller read the store while the node owns it for writing
+/// (the simulator's checkers; the device server's queries).
+impl<S: Store> Store for std::rc::Rc<std::cell::RefCell<S>> {
+    fn insert(&mut self, event: &OpenedEvent, received_at_us: u64) -> Result<bool, StoreError> {
+        self.borrow_mut().insert(event, received_at_us)
+    }
+    fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.borrow().get(id)
+    }
+    fn ids(&self) -> Result<Vec<EventId>, StoreError> {
+        self.borrow().ids()
+    }
+    fn len(&self) -> Result<u64, StoreError> {
+        self.borrow().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{seal, Event, EventBody};
+    use crate::id::DeviceId;
+    use crate::testing::{community_of, keys};
+    use crate::time::Instant;
+
+    #[test]
+    fn insert_is_idempotent() {
+        let community = community_of(&["alice"], 1);
+        let event = Event {
+            author: DeviceId::new("alice").unwrap(),
+            created_at: Instant::ZERO,
+            body: EventBody::DeviceStatus { online: true },
+        };
+        let opened = seal(&event, &keys("alice", 1), &community, [0; 24]).unwrap();
+        let mut store = InMemoryStore::new();
+        assert!(store.insert(&opened, 1).unwrap());
+        assert!(!store.insert(&opened, 2).unwrap());
+        assert_eq!(store.len().unwrap(), 1);
+        assert_eq!(store.get(&opened.id).unwrap(), Some(opened.sealed.clone()));
+        assert_eq!(store.ids().unwrap(), vec![opened.id]);
+    }
+}

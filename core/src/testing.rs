@@ -1,0 +1,352 @@
+//! A small deterministic harness for the core's own tests and benchmarks (after quinn-proto's
+//! `Pair`): a few nodes over `InMemoryStore`, direct delivery with optional loss and a fixed
+//! latency, virtual time that jumps to the next wake-up, and a digest of everything that
+//! happened. The full simulator with its fault model is `meshlog-sim`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::config::Config;
+use crate::crypto::{Community, DeviceKeys};
+use crate::event::EventBody;
+use crate::id::{DeviceId, EventId};
+use crate::node::{Input, Node, NodeEvent, Output};
+use crate::store::InMemoryStore;
+use crate::time::{Duration, Instant};
+
+/// Deterministic keys for `name`, derived from `seed`.
+pub fn keys(name: &str, seed: u64) -> DeviceKeys {
+    DeviceKeys::derived(
+        DeviceId::new(name).expect("valid test device name"),
+        &seed.to_le_bytes(),
+    )
+}
+
+/// A community of `names` whose key is derived from `seed`.
+pub fn community_of(names: &[&str], seed: u64) -> Community {
+    let key = blake3::derive_key("meshlog test community key", &seed.to_le_bytes());
+    let roster = names
+        .iter()
+        .map(|n| {
+            (
+                DeviceId::new(n).expect("valid name"),
+                keys(n, seed).public(),
+            )
+        })
+        .collect();
+    Community::new(key, roster)
+}
+
+/// A 32-byte seed for `purpose`, derived from a root seed.
+pub fn derive_seed(root: u64, purpose: &str) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("meshlog seed derivation v1");
+    hasher
+        .update(&root.to_le_bytes())
+        .update(purpose.as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topology {
+    /// Every device peers with every other.
+    FullMesh,
+    /// Each device peers only with its neighbours in the given order: a–b–c.
+    Line,
+}
+
+pub struct Harness {
+    nodes: BTreeMap<DeviceId, Node<InMemoryStore>>,
+    deadlines: BTreeMap<DeviceId, Instant>,
+    /// Directed links that deliver; a missing pair is cut.
+    links: BTreeSet<(DeviceId, DeviceId)>,
+    in_flight: BTreeMap<(Instant, u64), (DeviceId, DeviceId, Vec<u8>)>,
+    sequence: u64,
+    now: Instant,
+    rng: ChaCha20Rng,
+    /// Chance, in parts per million, that a datagram is lost.
+    pub loss_ppm: u32,
+    pub latency: Duration,
+    trace: blake3::Hasher,
+    pub trace_lines: u64,
+    pub datagrams_delivered: u64,
+    pub datagrams_lost: u64,
+    pub bytes_delivered: u64,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Harness {
+    pub fn new(names: &[&str], topology: Topology, seed: u64) -> Self {
+        Self::with_config(names, topology, seed, |_| {})
+    }
+
+    /// `tweak` adjusts each node's config (same change for every node).
+    pub fn with_config(
+        names: &[&str],
+        topology: Topology,
+        seed: u64,
+        tweak: impl Fn(&mut Config),
+    ) -> Self {
+        let community = community_of(names, seed);
+        let ids: Vec<DeviceId> = names
+            .iter()
+            .map(|n| DeviceId::new(n).expect("valid name"))
+            .collect();
+        let mut links = BTreeSet::new();
+        let mut nodes = BTreeMap::new();
+        for (i, me) in ids.iter().enumerate() {
+            let peers: Vec<DeviceId> = match topology {
+                Topology::FullMesh => ids.iter().filter(|p| *p != me).cloned().collect(),
+                Topology::Line => ids
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| j.abs_diff(i) == 1)
+                    .map(|(_, p)| p.clone())
+                    .collect(),
+            };
+            for peer in &peers {
+                links.insert((me.clone(), peer.clone()));
+            }
+            let mut config = Config::new(
+                keys(me.as_str(), seed),
+                community.clone(),
+                peers,
+                derive_seed(seed, me.as_str()),
+            );
+            tweak(&mut config);
+            let node = Node::new(config, InMemoryStore::new(), Instant::ZERO)
+                .expect("valid harness config");
+            nodes.insert(me.clone(), node);
+        }
+        Harness {
+            nodes,
+            deadlines: BTreeMap::new(),
+            links,
+            in_flight: BTreeMap::new(),
+            sequence: 0,
+            now: Instant::ZERO,
+            rng: ChaCha20Rng::from_seed(derive_seed(seed, "network")),
+            loss_ppm: 0,
+            latency: Duration::from_millis(10),
+            trace: blake3::Hasher::new(),
+            trace_lines: 0,
+            datagrams_delivered: 0,
+            datagrams_lost: 0,
+            bytes_delivered: 0,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    pub fn node(&self, name: &str) -> &Node<InMemoryStore> {
+        &self.nodes[&device(name)]
+    }
+    pub fn node_mut(&mut self, name: &str) -> &mut Node<InMemoryStore> {
+        self.nodes.get_mut(&device(name)).expect("known node")
+    }
+    pub fn nodes(&self) -> impl Iterator<Item = &Node<InMemoryStore>> {
+        self.nodes.values()
+    }
+
+    pub fn append(&mut self, name: &str, body: EventBody) -> EventId {
+        let now = self.now;
+        let id = self
+            .node_mut(name)
+            .append(now, body)
+            .expect("append in harness");
+        self.record(format!("{now} {name} append {id}"));
+        id
+    }
+
+    /// `count` short messages from `name`, all at the current instant.
+    pub fn append_messages(&mut self, name: &str, count: usize) -> Vec<EventId> {
+        (0..count)
+            .map(|i| {
+                self.append(
+                    name,
+                    EventBody::Message {
+                        text: format!("{name} #{i}"),
+                        attachment: None,
+                        auto: false,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    pub fn set_online(&mut self, name: &str, online: bool) {
+        let now = self.now;
+        self.node_mut(name).set_online(now, online);
+        self.deadlines.remove(&device(name));
+        self.record(format!("{now} {name} online={online}"));
+    }
+
+    /// Cuts or restores the link both ways.
+    pub fn set_link(&mut self, a: &str, b: &str, up: bool) {
+        for pair in [(device(a), device(b)), (device(b), device(a))] {
+            if up {
+                self.links.insert(pair);
+            } else {
+                self.links.remove(&pair);
+            }
+        }
+    }
+
+    /// Drains every node's outputs, then advances time to the next delivery or wake-up at or
+    /// before `limit` and handles it. False if nothing is due by `limit`.
+    pub fn step(&mut self, limit: Instant) -> bool {
+        self.drain_outputs();
+        let next_delivery = self.in_flight.keys().next().map(|(t, _)| *t);
+        let next_timeout = self.deadlines.values().min().copied();
+        let Some(next) = [next_delivery, next_timeout].into_iter().flatten().min() else {
+            return false;
+        };
+        if next > limit {
+            return false;
+        }
+        self.now = next;
+        if next_delivery == Some(next) {
+            let ((_, _), (from, to, bytes)) = self.in_flight.pop_first().expect("due delivery");
+            self.datagrams_delivered += 1;
+            self.bytes_delivered += bytes.len() as u64;
+            self.record(format!("{next} {to} recv {from} {}", bytes.len()));
+            self.nodes
+                .get_mut(&to)
+                .expect("known node")
+                .handle_input(Input::Datagram {
+                    now: next,
+                    bytes: &bytes,
+                });
+        } else {
+            let due: Vec<DeviceId> = self
+                .deadlines
+                .iter()
+                .filter(|(_, t)| **t <= next)
+                .map(|(d, _)| d.clone())
+                .collect();
+            for name in due {
+                self.deadlines.remove(&name);
+                self.nodes
+                    .get_mut(&name)
+                    .expect("known node")
+                    .handle_input(Input::Timeout(next));
+            }
+        }
+        true
+    }
+
+    pub fn run_for(&mut self, duration: Duration) {
+        let limit = self.now + duration;
+        while self.step(limit) {}
+        self.now = self.now.max(limit);
+    }
+
+    /// Runs until every node holds the same set, or `limit` passes. Returns when they converged.
+    pub fn run_until_converged(&mut self, limit: Duration) -> Option<Instant> {
+        let limit = self.now + limit;
+        loop {
+            if self.converged() {
+                return Some(self.now);
+            }
+            if !self.step(limit) {
+                return None;
+            }
+        }
+    }
+
+    pub fn converged(&self) -> bool {
+        let mut summaries = self.nodes.values().map(|n| n.summary());
+        let first = summaries.next();
+        summaries.all(|s| Some(s) == first)
+    }
+
+    /// blake3 of every trace line so far: the run's fingerprint.
+    pub fn digest(&self) -> String {
+        self.trace.clone().finalize().to_hex().to_string()
+    }
+
+    fn drain_outputs(&mut self) {
+        let names: Vec<DeviceId> = self.nodes.keys().cloned().collect();
+        for name in names {
+            loop {
+                let output = self.nodes.get_mut(&name).expect("known node").poll_output();
+                match output {
+                    Output::Timeout(at) => {
+                        self.deadlines.insert(name.clone(), at);
+                        break;
+                    }
+                    Output::Event(event) => self.record_event(&name, &event),
+                    Output::Transmit(t) => {
+                        let now = self.now;
+                        let lost =
+                            self.loss_ppm > 0 && (self.rng.next_u32() % 1_000_000) < self.loss_ppm;
+                        let linked = self.links.contains(&(name.clone(), t.to.clone()));
+                        let fate = if !linked {
+                            "cut"
+                        } else if lost {
+                            "lost"
+                        } else {
+                            "sent"
+                        };
+                        self.record(format!(
+                            "{now} {name} {fate} {} {} {} {}",
+                            t.to,
+                            t.kind,
+                            t.bytes.len(),
+                            t.note
+                        ));
+                        if linked && !lost {
+                            self.sequence += 1;
+                            self.in_flight.insert(
+                                (now + self.latency, self.sequence),
+                                (name.clone(), t.to, t.bytes),
+                            );
+                        } else {
+                            self.datagrams_lost += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn record_event(&mut self, name: &DeviceId, event: &NodeEvent) {
+        let now = self.now;
+        let line = match event {
+            NodeEvent::EventStored { id, from, .. } => {
+                format!("{now} {name} stored {id} from {from:?}")
+            }
+            NodeEvent::PacketDropped { reason, .. } => {
+                format!("{now} {name} dropped {}", reason.code())
+            }
+            NodeEvent::EventRejected { from, reason } => {
+                format!("{now} {name} rejected {} from {from}", reason.code())
+            }
+            NodeEvent::PeerSync { peer, in_sync } => {
+                format!("{now} {name} peer {peer} in_sync={in_sync}")
+            }
+            NodeEvent::StoreFailed { detail } => format!("{now} {name} store_failed {detail}"),
+            NodeEvent::PacketReceived { .. } => return,
+        };
+        self.record(line);
+    }
+
+    fn record(&mut self, line: String) {
+        self.trace.update(line.as_bytes()).update(b"\n");
+        self.trace_lines += 1;
+    }
+}
+
+fn device(name: &str) -> DeviceId {
+    DeviceId::new(name).expect("valid device name")
+}
