@@ -342,6 +342,9 @@ impl Harness {
     }
 
     fn record(&mut self, line: String) {
+        if std::env::var_os("MESHLOG_HARNESS_PRINT").is_some() {
+            println!("{line}");
+        }
         self.trace.update(line.as_bytes()).update(b"\n");
         self.trace_lines += 1;
     }
