@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { msg, net, sim, stats } from '../test/fixtures';
+import { initialState, reducer, referenceNow, type Action, type AppState } from './app';
+
+const run = (s: AppState, ...actions: Action[]) => actions.reduce(reducer, s);
+const start = () => run(initialState('http://127.0.0.1:3005'), { type: 'sim/state', state: sim() });
+
+describe('discovery', () => {
+  it('creates one device per SimState device, in order, with trimmed urls', () => {
+    const s = run(initialState('x'), {
+      type: 'sim/state',
+      state: sim({ devices: [{ name: 'bob', url: 'http://h:3002/', enabled: true, generated: 0 }, { name: 'alice', url: 'http://h:3001', enabled: true, generated: 0 }] }),
+    });
+    expect(s.order).toEqual(['bob', 'alice']);
+    expect(s.devices.bob.url).toBe('http://h:3002');
+    expect(s.devices.alice.conn).toBe('connecting');
+  });
+
+  it('keeps device state across SimState updates and adds new devices', () => {
+    let s = run(start(), { type: 'dev/loaded', device: 'alice', messages: [msg('a', 1)] });
+    const alice = s.devices.alice;
+    s = run(s, { type: 'sim/state', state: sim({ running: true }) });
+    expect(s.devices.alice).toBe(alice);
+    const three = sim();
+    three.devices.push({ name: 'carol', url: 'http://127.0.0.1:3003', enabled: true, generated: 0 });
+    s = run(s, { type: 'sim/state', state: three });
+    expect(s.order).toEqual(['alice', 'bob', 'carol']);
+    expect(s.devices.alice.messages).toHaveLength(1);
+  });
+
+  it('does not let SimState replace devices given on the URL', () => {
+    const s = run(initialState('x', [{ name: 'zed', url: 'http://z:1' }]), { type: 'sim/state', state: sim() });
+    expect(s.order).toEqual(['zed']);
+    expect(s.sim?.mode).toBe('real');
+  });
+});
+
+describe('messages', () => {
+  it('a live message is merged by id and kept in created_at_ms order', () => {
+    const s = run(
+      start(),
+      { type: 'dev/loaded', device: 'bob', messages: [msg('b', 20), msg('a', 10)] },
+      { type: 'dev/message', device: 'bob', message: msg('c', 15), now: 0 },
+      { type: 'dev/message', device: 'bob', message: msg('a', 10, { text: 'changed' }), now: 0 },
+    );
+    expect(s.devices.bob.messages.map((m) => m.id)).toEqual(['a', 'c', 'b']);
+    expect(s.devices.bob.messages[0].text).toBe('changed');
+    expect(s.devices.alice.messages).toEqual([]);
+  });
+
+  it('a reload replaces the list but keeps live updates that arrived while it was in flight', () => {
+    const s = run(
+      start(),
+      { type: 'dev/loaded', device: 'bob', messages: [msg('old', 1)] },
+      { type: 'dev/fetchStart', device: 'bob' },
+      { type: 'dev/message', device: 'bob', message: msg('live', 50), now: 0 },
+      { type: 'dev/loaded', device: 'bob', messages: [msg('x', 5)] },
+    );
+    // 'old' is gone (the server no longer has it), 'live' survived the race
+    expect(s.devices.bob.messages.map((m) => m.id)).toEqual(['x', 'live']);
+    expect(s.devices.bob.fetching).toBe(false);
+  });
+
+  it('applies optimistic reactions for the pane owner', () => {
+    const s = run(
+      start(),
+      { type: 'dev/loaded', device: 'bob', messages: [msg('a', 1)] },
+      { type: 'dev/reaction', device: 'bob', id: 'a', emoji: '👍', remove: false },
+    );
+    expect(s.devices.bob.messages[0].reactions).toEqual([{ emoji: '👍', authors: ['bob'] }]);
+    const s2 = reducer(s, { type: 'dev/reaction', device: 'bob', id: 'a', emoji: '👍', remove: true });
+    expect(s2.devices.bob.messages[0].reactions).toEqual([]);
+  });
+
+  it('narrates live changes in the activity log, but not the initial load', () => {
+    let s = run(start(), { type: 'dev/message', device: 'bob', message: msg('early', 1), now: 0 });
+    expect(s.activity).toHaveLength(0);
+    s = run(
+      s,
+      { type: 'dev/loaded', device: 'bob', messages: [msg('a', 1)] },
+      { type: 'dev/message', device: 'bob', message: msg('b', 2, { author: 'alice', text: 'hi bob' }), now: 99 },
+    );
+    expect(s.activity[0]).toMatchObject({ device: 'bob', kind: 'received' });
+    expect(s.activity[0].text).toContain('hi bob');
+  });
+});
+
+describe('stats, online, connection', () => {
+  it('stats set the online flag; the toggle answer overrides it', () => {
+    let s = run(start(), { type: 'dev/stats', device: 'bob', stats: stats('bob', { online: true, events: 7 }) });
+    expect(s.devices.bob.online).toBe(true);
+    s = reducer(s, { type: 'dev/online', device: 'bob', online: false });
+    expect(s.devices.bob.online).toBe(false);
+    expect(s.devices.bob.stats?.online).toBe(false);
+    expect(s.devices.bob.stats?.events).toBe(7);
+  });
+
+  it('tracks connection state per device and ignores unknown devices', () => {
+    let s = reducer(start(), { type: 'dev/conn', device: 'alice', conn: 'reconnecting' });
+    expect(s.devices.alice.conn).toBe('reconnecting');
+    expect(s.devices.bob.conn).toBe('connecting');
+    const same = reducer(s, { type: 'dev/conn', device: 'nobody', conn: 'live' });
+    expect(same).toBe(s);
+    s = reducer(s, { type: 'sim/conn', conn: 'reconnecting', error: 'down' });
+    expect(s.simConn).toBe('reconnecting');
+    expect(s.simError).toBe('down');
+  });
+});
+
+describe('network events', () => {
+  it('merges both devices into one log and advances the per-device cursor', () => {
+    const s = run(
+      start(),
+      { type: 'dev/net', device: 'alice', events: [net(1, 10), net(2, 30)] },
+      { type: 'dev/net', device: 'bob', events: [net(7, 20, { direction: 'received' })] },
+    );
+    expect(s.netlog.map((e) => e.device)).toEqual(['alice', 'bob', 'alice']);
+    expect(s.devices.alice.netNext).toBe(2);
+    const s2 = reducer(s, { type: 'dev/net', device: 'alice', events: [], next: 40 });
+    expect(s2.devices.alice.netNext).toBe(40);
+  });
+
+  it('a batch applies its actions in order', () => {
+    const s = reducer(start(), {
+      type: 'batch',
+      actions: [
+        { type: 'dev/loaded', device: 'alice', messages: [] },
+        { type: 'dev/message', device: 'alice', message: msg('a', 1), now: 0 },
+        { type: 'dev/net', device: 'alice', events: [net(1, 1)] },
+      ],
+    });
+    expect(s.devices.alice.messages).toHaveLength(1);
+    expect(s.netlog).toHaveLength(1);
+  });
+});
+
+describe('referenceNow', () => {
+  it('uses the wall clock in real mode and virtual time in simulated mode', () => {
+    expect(referenceNow(start(), 123)).toBe(123);
+    let s = reducer(start(), { type: 'sim/state', state: sim({ mode: 'sim', virtual_time_ms: 5_000 }) });
+    expect(referenceNow(s, 1e12)).toBe(5_000);
+    s = reducer(s, { type: 'dev/net', device: 'alice', events: [net(1, 6_000)] });
+    expect(referenceNow(s, 1e12)).toBe(6_000);
+  });
+});

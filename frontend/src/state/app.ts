@@ -1,0 +1,193 @@
+// The page's whole state and its reducer. Pure: no fetches, no timers, no clocks.
+import { describeMessageChange, pushActivity, type Activity } from './activity';
+import { applyReaction, normalizeMessages, upsertMany, upsertMessage } from './messages';
+import { appendNetEvents, type LogEntry } from './netlog';
+import type { Message, NetEvent, SimDevice, SimState, Stats } from './types';
+
+export type ConnState = 'connecting' | 'live' | 'reconnecting';
+
+export type DeviceState = {
+  name: string;
+  url: string;
+  conn: ConnState;
+  messages: Message[];
+  /** GET /api/messages has answered at least once. */
+  loaded: boolean;
+  /** A GET /api/messages is in flight; live updates meanwhile are kept and re-applied on top. */
+  fetching: boolean;
+  liveDuringFetch: Message[];
+  stats: Stats | null;
+  online: boolean | null;
+  error: string | null;
+  /** `next` cursor for GET /api/network-events. */
+  netNext: number;
+};
+
+export type AppState = {
+  simUrl: string;
+  sim: SimState | null;
+  simConn: ConnState;
+  simError: string | null;
+  /** Devices given on the URL (?devices=) instead of discovered from the simulation service. */
+  fixedDevices: boolean;
+  order: string[];
+  devices: Record<string, DeviceState>;
+  netlog: LogEntry[];
+  activity: Activity[];
+};
+
+export type Action =
+  | { type: 'sim/state'; state: SimState }
+  | { type: 'sim/conn'; conn: ConnState; error?: string | null }
+  | { type: 'devices/set'; devices: { name: string; url: string }[] }
+  | { type: 'dev/conn'; device: string; conn: ConnState }
+  | { type: 'dev/fetchStart'; device: string }
+  | { type: 'dev/loaded'; device: string; messages: Message[] }
+  | { type: 'dev/message'; device: string; message: Message; now: number }
+  | { type: 'dev/reaction'; device: string; id: string; emoji: string; remove: boolean }
+  | { type: 'dev/stats'; device: string; stats: Stats }
+  | { type: 'dev/online'; device: string; online: boolean }
+  | { type: 'dev/error'; device: string; error: string | null }
+  | { type: 'dev/net'; device: string; events: NetEvent[]; next?: number }
+  | { type: 'batch'; actions: Action[] };
+
+export function newDevice(name: string, url: string): DeviceState {
+  return {
+    name,
+    url: url.replace(/\/+$/, ''),
+    conn: 'connecting',
+    messages: [],
+    loaded: false,
+    fetching: false,
+    liveDuringFetch: [],
+    stats: null,
+    online: null,
+    error: null,
+    netNext: 0,
+  };
+}
+
+export function initialState(simUrl: string, fixed?: { name: string; url: string }[]): AppState {
+  const base: AppState = {
+    simUrl,
+    sim: null,
+    simConn: 'connecting',
+    simError: null,
+    fixedDevices: !!fixed && fixed.length > 0,
+    order: [],
+    devices: {},
+    netlog: [],
+    activity: [],
+  };
+  return fixed && fixed.length > 0 ? setDevices(base, fixed) : base;
+}
+
+function setDevices(state: AppState, list: { name: string; url: string }[]): AppState {
+  const devices: Record<string, DeviceState> = {};
+  const order: string[] = [];
+  for (const d of list) {
+    if (devices[d.name]) continue;
+    const url = d.url.replace(/\/+$/, '');
+    const old = state.devices[d.name];
+    // Keep what we know about a device unless it moved to another server.
+    devices[d.name] = old && old.url === url ? old : newDevice(d.name, url);
+    order.push(d.name);
+  }
+  const same =
+    order.length === state.order.length &&
+    order.every((n, i) => n === state.order[i] && devices[n] === state.devices[n]);
+  return same ? state : { ...state, order, devices };
+}
+
+function updateDevice(state: AppState, name: string, f: (d: DeviceState) => DeviceState): AppState {
+  const d = state.devices[name];
+  if (!d) return state;
+  const nd = f(d);
+  return nd === d ? state : { ...state, devices: { ...state.devices, [name]: nd } };
+}
+
+function sameDeviceList(a: SimDevice[], order: string[], devices: Record<string, DeviceState>): boolean {
+  return a.length === order.length && a.every((d, i) => d.name === order[i] && devices[d.name]?.url === d.url.replace(/\/+$/, ''));
+}
+
+export function reducer(state: AppState, action: Action): AppState {
+  switch (action.type) {
+    case 'batch':
+      return action.actions.reduce(reducer, state);
+    case 'sim/state': {
+      let s: AppState = { ...state, sim: action.state, simError: null };
+      if (!state.fixedDevices && !sameDeviceList(action.state.devices, state.order, state.devices)) {
+        s = setDevices(s, action.state.devices);
+      }
+      return s;
+    }
+    case 'sim/conn':
+      return { ...state, simConn: action.conn, simError: action.error === undefined ? state.simError : action.error };
+    case 'devices/set':
+      return setDevices(state, action.devices);
+    case 'dev/conn':
+      return updateDevice(state, action.device, (d) => (d.conn === action.conn ? d : { ...d, conn: action.conn }));
+    case 'dev/fetchStart':
+      return updateDevice(state, action.device, (d) => ({ ...d, fetching: true, liveDuringFetch: [] }));
+    case 'dev/loaded':
+      return updateDevice(state, action.device, (d) => ({
+        ...d,
+        messages: upsertMany(normalizeMessages(action.messages), d.liveDuringFetch),
+        loaded: true,
+        fetching: false,
+        liveDuringFetch: [],
+        error: null,
+      }));
+    case 'dev/message': {
+      const d = state.devices[action.device];
+      if (!d) return state;
+      const prev = d.messages.find((m) => m.id === action.message.id);
+      const nd: DeviceState = {
+        ...d,
+        messages: upsertMessage(d.messages, action.message),
+        liveDuringFetch: d.fetching ? [...d.liveDuringFetch, action.message] : d.liveDuringFetch,
+      };
+      // Only narrate once the initial list is in, so a reload does not flood the log.
+      const items = d.loaded ? describeMessageChange(action.device, prev, action.message, action.now) : [];
+      return {
+        ...state,
+        devices: { ...state.devices, [action.device]: nd },
+        activity: pushActivity(state.activity, items),
+      };
+    }
+    case 'dev/reaction':
+      return updateDevice(state, action.device, (d) => {
+        const m = d.messages.find((x) => x.id === action.id);
+        if (!m) return d;
+        return { ...d, messages: upsertMessage(d.messages, applyReaction(m, action.emoji, d.name, action.remove)) };
+      });
+    case 'dev/stats':
+      return updateDevice(state, action.device, (d) => ({ ...d, stats: action.stats, online: action.stats.online }));
+    case 'dev/online':
+      return updateDevice(state, action.device, (d) => ({
+        ...d,
+        online: action.online,
+        stats: d.stats ? { ...d.stats, online: action.online } : d.stats,
+      }));
+    case 'dev/error':
+      return updateDevice(state, action.device, (d) => (d.error === action.error ? d : { ...d, error: action.error }));
+    case 'dev/net': {
+      const d = state.devices[action.device];
+      if (!d) return state;
+      const maxSeq = action.events.reduce((m, e) => Math.max(m, e.seq), d.netNext);
+      const netNext = action.next ?? maxSeq;
+      const netlog = appendNetEvents(state.netlog, action.device, action.events);
+      if (netlog === state.netlog && netNext === d.netNext) return state;
+      return { ...state, netlog, devices: { ...state.devices, [action.device]: { ...d, netNext } } };
+    }
+  }
+}
+
+/** The clock the page reasons with: virtual time in simulated mode, the wall clock otherwise. */
+export function referenceNow(state: AppState, wallNow: number): number {
+  if (state.sim && state.sim.mode === 'sim') {
+    const newest = state.netlog.length > 0 ? state.netlog[state.netlog.length - 1].at_ms : 0;
+    return Math.max(state.sim.virtual_time_ms, newest);
+  }
+  return wallNow;
+}

@@ -1,0 +1,60 @@
+// Pure helpers for a device's message list: always sorted by (created_at_ms, id), unique by id.
+import type { Message, Reaction } from './types';
+
+export function compareMessages(a: Message, b: Message): number {
+  if (a.created_at_ms !== b.created_at_ms) return a.created_at_ms - b.created_at_ms;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** Insert or replace `msg` (by id), keeping the list sorted. Returns a new array; never mutates. */
+export function upsertMessage(list: readonly Message[], msg: Message): Message[] {
+  const existing = list.findIndex((m) => m.id === msg.id);
+  const base = existing >= 0 ? [...list.slice(0, existing), ...list.slice(existing + 1)] : [...list];
+  // Fast path: most updates are the newest message.
+  let i = base.length;
+  while (i > 0 && compareMessages(base[i - 1], msg) > 0) i--;
+  base.splice(i, 0, msg);
+  return base;
+}
+
+/** Merge many messages into the list (later entries of `incoming` win on equal ids). */
+export function upsertMany(list: readonly Message[], incoming: readonly Message[]): Message[] {
+  const byId = new Map<string, Message>();
+  for (const m of list) byId.set(m.id, m);
+  for (const m of incoming) byId.set(m.id, m);
+  return [...byId.values()].sort(compareMessages);
+}
+
+/** A full list from GET /api/messages: sorted and de-duplicated (last copy of an id wins). */
+export function normalizeMessages(incoming: readonly Message[]): Message[] {
+  return upsertMany([], incoming);
+}
+
+export function hasReactionFrom(msg: Message, emoji: string, author: string): boolean {
+  return msg.reactions.some((r) => r.emoji === emoji && r.authors.includes(author));
+}
+
+/** Optimistically add (or remove) `author`'s `emoji` reaction; reactions with no authors vanish. */
+export function applyReaction(msg: Message, emoji: string, author: string, remove: boolean): Message {
+  const reactions: Reaction[] = [];
+  let found = false;
+  for (const r of msg.reactions) {
+    if (r.emoji !== emoji) {
+      reactions.push(r);
+      continue;
+    }
+    found = true;
+    const others = r.authors.filter((a) => a !== author);
+    const authors = remove ? others : [...others, author];
+    if (authors.length > 0) reactions.push({ emoji, authors });
+  }
+  if (!found && !remove) reactions.push({ emoji, authors: [author] });
+  return { ...msg, reactions };
+}
+
+/** Short human text for a message in logs. */
+export function messagePreview(msg: Message, max = 40): string {
+  const t = msg.text.trim();
+  const base = t.length > 0 ? t : msg.attachment ? `📎 ${msg.attachment.name}` : '(empty)';
+  return base.length > max ? base.slice(0, max - 1) + '…' : base;
+}

@@ -1,0 +1,54 @@
+import type { Message, NetEvent, SimState, Stats } from '../state/types';
+
+export function msg(id: string, created_at_ms: number, over: Partial<Message> = {}): Message {
+  return { id, author: 'alice', text: `text ${id}`, created_at_ms, auto: false, reactions: [], attachment: null, ...over };
+}
+
+export function net(seq: number, at_ms: number, over: Partial<NetEvent> = {}): NetEvent {
+  return {
+    seq,
+    at_ms,
+    direction: 'sent',
+    from: 'alice',
+    to: 'bob',
+    kind: 'EVENT',
+    bytes: 100,
+    summary: `alice → bob EVENT #${seq}`,
+    reason: null,
+    ...over,
+  };
+}
+
+export function stats(device: string, over: Partial<Stats> = {}): Stats {
+  return {
+    device,
+    online: true,
+    events: 0,
+    messages: 0,
+    reactions: 0,
+    events_by_origin: { local: 0, peer: 0 },
+    packets_sent: {},
+    packets_received: {},
+    drops: {},
+    peers: [],
+    sync_percent: 100,
+    ...over,
+  };
+}
+
+export function sim(over: Partial<SimState> = {}): SimState {
+  return {
+    mode: 'real',
+    running: false,
+    speed: 1,
+    virtual_time_ms: 1_700_000_000_000,
+    messages_per_hour: 60,
+    attachment_percent: 10,
+    devices: [
+      { name: 'alice', url: 'http://127.0.0.1:3001', enabled: true, generated: 0 },
+      { name: 'bob', url: 'http://127.0.0.1:3002', enabled: true, generated: 0 },
+    ],
+    network: null,
+    ...over,
+  };
+}

@@ -1,0 +1,186 @@
+// Wires the pure reducer to the backends: discovery, SSE streams with reconnect, slow stats refresh,
+// and the actions the UI calls.
+import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
+import { deviceApi, simApi } from './api';
+import { LiveStream } from './live';
+import { initialState, reducer, referenceNow, type Action, type AppState } from './state/app';
+import type { PageConfig } from './state/config';
+import type { Message, NetEvent, NewAttachment, SimState, Stats } from './state/types';
+
+const FLUSH_MS = 120;
+const STATS_REFRESH_MS = 5_000;
+
+export type MeshActions = ReturnType<typeof useMeshlog>['actions'];
+
+export function useMeshlog(config: PageConfig) {
+  const [state, rawDispatch] = useReducer(reducer, undefined, () => initialState(config.simUrl, config.devices ?? undefined));
+  const stateRef = useRef<AppState>(state);
+  stateRef.current = state;
+
+  // Live frames arrive in bursts (hundreds a second with the generator at 100×): queue and apply
+  // them together so React renders a few times a second, not once per packet.
+  const queue = useRef<Action[]>([]);
+  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const flush = useCallback(() => {
+    flushTimer.current = null;
+    const actions = queue.current;
+    queue.current = [];
+    if (actions.length > 0) rawDispatch({ type: 'batch', actions });
+  }, []);
+  const dispatch = useCallback(
+    (a: Action, batched = false) => {
+      if (!batched) {
+        if (queue.current.length > 0) flush(); // keep order
+        rawDispatch(a);
+        return;
+      }
+      queue.current.push(a);
+      if (flushTimer.current === null) flushTimer.current = setTimeout(flush, FLUSH_MS);
+    },
+    [flush],
+  );
+  useEffect(() => () => {
+    if (flushTimer.current !== null) clearTimeout(flushTimer.current);
+  }, []);
+
+  const now = () => referenceNow(stateRef.current, Date.now());
+
+  // ---- simulation service -------------------------------------------------------------------
+  const simUrl = config.simUrl;
+  const fetchSim = useCallback(async () => {
+    try {
+      const s = await simApi.state(simUrl);
+      dispatch({ type: 'sim/state', state: s });
+    } catch (e) {
+      dispatch({ type: 'sim/conn', conn: 'reconnecting', error: (e as Error).message });
+    }
+  }, [simUrl, dispatch]);
+
+  useEffect(() => {
+    const stream = new LiveStream({
+      url: `${simUrl}/api/simulation/stream`,
+      handlers: { state: (d) => dispatch({ type: 'sim/state', state: d as SimState }) },
+      onConn: (conn) => {
+        dispatch({
+          type: 'sim/conn',
+          conn,
+          error: conn === 'reconnecting' ? `cannot reach the simulation service at ${simUrl}` : null,
+        });
+        if (conn === 'live') void fetchSim();
+      },
+    });
+    void fetchSim();
+    return () => stream.close();
+  }, [simUrl, fetchSim, dispatch]);
+
+  // ---- device servers -----------------------------------------------------------------------
+  const reload = useCallback(
+    async (name: string, url: string) => {
+      dispatch({ type: 'dev/fetchStart', device: name });
+      try {
+        const messages = await deviceApi.messages(url);
+        dispatch({ type: 'dev/loaded', device: name, messages });
+      } catch (e) {
+        dispatch({ type: 'dev/error', device: name, error: (e as Error).message });
+      }
+      deviceApi
+        .stats(url)
+        .then((stats) => dispatch({ type: 'dev/stats', device: name, stats }))
+        .catch(() => undefined);
+      const since = stateRef.current.devices[name]?.netNext ?? 0;
+      deviceApi
+        .netEvents(url, since)
+        .then((r) => dispatch({ type: 'dev/net', device: name, events: r.events ?? [], next: r.next }))
+        .catch(() => undefined);
+    },
+    [dispatch],
+  );
+
+  const deviceKey = JSON.stringify(state.order.map((n) => [n, state.devices[n].url]));
+  useEffect(() => {
+    const list = JSON.parse(deviceKey) as [string, string][];
+    const streams = list.map(
+      ([name, url]) =>
+        new LiveStream({
+          url: `${url}/api/stream`,
+          handlers: {
+            hello: () => {
+              dispatch({ type: 'dev/conn', device: name, conn: 'live' });
+              dispatch({ type: 'dev/error', device: name, error: null });
+              void reload(name, url);
+            },
+            message: (m) => dispatch({ type: 'dev/message', device: name, message: m as Message, now: now() }, true),
+            network: (ev) => dispatch({ type: 'dev/net', device: name, events: [ev as NetEvent] }, true),
+            stats: (s) => dispatch({ type: 'dev/stats', device: name, stats: s as Stats }, true),
+          },
+          onConn: (conn) => {
+            // 'live' is reported by `hello`, which is when the data is re-read.
+            if (conn !== 'live') dispatch({ type: 'dev/conn', device: name, conn });
+          },
+        }),
+    );
+    // A slow safety net for stats (the stream pushes them at most once a second anyway).
+    const timer = setInterval(() => {
+      for (const [name, url] of list) {
+        deviceApi
+          .stats(url)
+          .then((stats) => dispatch({ type: 'dev/stats', device: name, stats }))
+          .catch(() => undefined);
+      }
+    }, STATS_REFRESH_MS);
+    return () => {
+      clearInterval(timer);
+      streams.forEach((s) => s.close());
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [deviceKey, reload, dispatch]);
+
+  // ---- actions --------------------------------------------------------------------------------
+  const actions = useMemo(() => {
+    const dev = (name: string) => stateRef.current.devices[name];
+    const simCall = async (p: Promise<SimState>) => {
+      const s = await p;
+      dispatch({ type: 'sim/state', state: s });
+      return s;
+    };
+    return {
+      async send(name: string, text: string, attachment?: NewAttachment) {
+        const d = dev(name);
+        if (!d) return;
+        const m = await deviceApi.send(d.url, text, attachment);
+        dispatch({ type: 'dev/message', device: name, message: m, now: now() });
+      },
+      async react(name: string, id: string, emoji: string, remove: boolean) {
+        const d = dev(name);
+        if (!d) return;
+        dispatch({ type: 'dev/reaction', device: name, id, emoji, remove });
+        try {
+          await deviceApi.react(d.url, id, emoji, remove);
+        } catch (e) {
+          // Undo the optimistic change.
+          dispatch({ type: 'dev/reaction', device: name, id, emoji, remove: !remove });
+          throw e;
+        }
+      },
+      async setOnline(name: string, online: boolean) {
+        const d = dev(name);
+        if (!d) return;
+        const r = await deviceApi.setOnline(d.url, online);
+        dispatch({ type: 'dev/online', device: name, online: r.online });
+      },
+      start: () => simCall(simApi.start(simUrl)),
+      pause: () => simCall(simApi.pause(simUrl)),
+      speed: (v: number) => simCall(simApi.speed(simUrl, v)),
+      step: (seconds: number) => simCall(simApi.step(simUrl, seconds)),
+      rate: (v: number) => simCall(simApi.rate(simUrl, v)),
+      attachRate: (v: number) => simCall(simApi.attachRate(simUrl, v)),
+      enable: (name: string, on: boolean) => simCall(simApi.enable(simUrl, name, on)),
+      network: (body: { loss?: number; latency_ms_min?: number; latency_ms_max?: number }) =>
+        simCall(simApi.network(simUrl, body)),
+      partition: (on: boolean) => simCall(simApi.partition(simUrl, on)),
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [simUrl, dispatch]);
+
+  return { state, actions };
+}
