@@ -2,8 +2,8 @@
 
 use meshlog_core::testing::{community_of, derive_seed, keys};
 use meshlog_core::{
-    open, seal, Community, Config, DeviceId, Event, EventBody, InMemoryStore, Input, Instant, Node, Output, Packet,
-    Payload, Store,
+    open, seal, Community, Config, DeviceId, Event, EventBody, InMemoryStore, Input, Instant, Node,
+    Output, Packet, Payload, Store,
 };
 use proptest::prelude::*;
 
@@ -16,36 +16,68 @@ fn bob() -> DeviceId {
 
 fn body_strategy() -> impl Strategy<Value = EventBody> {
     prop_oneof![
-        ("[a-z ]{0,200}", any::<bool>()).prop_map(|(text, auto)| EventBody::Message { text, attachment: None, auto }),
-        (any::<[u8; 32]>(), "[a-z]{1,8}", any::<bool>()).prop_map(|(m, emoji, remove)| EventBody::Reaction {
-            message: meshlog_core::EventId(m),
-            emoji,
-            remove
+        ("[a-z ]{0,200}", any::<bool>()).prop_map(|(text, auto)| EventBody::Message {
+            text,
+            attachment: None,
+            auto
         }),
-        (any::<[u8; 32]>(), proptest::collection::vec(any::<u8>(), 0..800)).prop_map(|(f, bytes)| {
-            EventBody::FileChunk { file: meshlog_core::FileId(f), index: 0, count: 1, bytes }
+        (any::<[u8; 32]>(), "[a-z]{1,8}", any::<bool>()).prop_map(|(m, emoji, remove)| {
+            EventBody::Reaction {
+                message: meshlog_core::EventId(m),
+                emoji,
+                remove,
+            }
         }),
+        (
+            any::<[u8; 32]>(),
+            proptest::collection::vec(any::<u8>(), 0..800)
+        )
+            .prop_map(|(f, bytes)| {
+                EventBody::FileChunk {
+                    file: meshlog_core::FileId(f),
+                    index: 0,
+                    count: 1,
+                    bytes,
+                }
+            }),
         any::<bool>().prop_map(|online| EventBody::DeviceStatus { online }),
     ]
 }
 
 fn sealed_by(author: &str, community: &Community, body: EventBody, nonce: [u8; 24]) -> Vec<u8> {
     let keys = keys(author, 1);
-    let event = Event { author: keys.device.clone(), created_at: Instant::from_millis(5), body };
+    let event = Event {
+        author: keys.device.clone(),
+        created_at: Instant::from_millis(5),
+        body,
+    };
     seal(&event, &keys, community, nonce).unwrap().sealed
 }
 
 /// Bob's node, fed one datagram; returns how many events it then holds.
 fn bob_receives(community: &Community, datagram: &[u8]) -> u64 {
-    let config = Config::new(keys("bob", 1), community.clone(), vec![alice()], derive_seed(1, "bob"));
+    let config = Config::new(
+        keys("bob", 1),
+        community.clone(),
+        vec![alice()],
+        derive_seed(1, "bob"),
+    );
     let mut node = Node::new(config, InMemoryStore::new(), Instant::ZERO).unwrap();
-    node.handle_input(Input::Datagram { now: Instant::from_millis(1), bytes: datagram });
+    node.handle_input(Input::Datagram {
+        now: Instant::from_millis(1),
+        bytes: datagram,
+    });
     while !matches!(node.poll_output(), Output::Timeout(_)) {}
     node.store().len().unwrap()
 }
 
 fn event_packet(from: &str, sealed: Vec<u8>) -> Vec<u8> {
-    Packet { source: DeviceId::new(from).unwrap(), target: Some(bob()), payload: Payload::Event(sealed) }.seal(&keys(from, 1))
+    Packet {
+        source: DeviceId::new(from).unwrap(),
+        target: Some(bob()),
+        payload: Payload::Event(sealed),
+    }
+    .seal(&keys(from, 1))
 }
 
 proptest! {

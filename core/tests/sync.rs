@@ -9,14 +9,19 @@ fn minutes(n: u64) -> Duration {
 
 #[test]
 fn two_nodes_with_1000_disjoint_events_each_converge() {
-    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 1, |c| c.eager_push = false);
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 1, |c| {
+        c.eager_push = false
+    });
     h.append_messages("alice", 1000);
     h.append_messages("bob", 1000);
     let at = h.run_until_converged(minutes(10)).expect("converges");
     assert_eq!(h.node("alice").event_count(), 2000);
     assert_eq!(h.node("bob").event_count(), 2000);
     // 1000 events each way at 256 per round: four rounds of 5 s, not hundreds.
-    assert!(at.as_micros() <= Duration::from_secs(25).as_micros(), "converged at {at}");
+    assert!(
+        at.as_micros() <= Duration::from_secs(25).as_micros(),
+        "converged at {at}"
+    );
 }
 
 #[test]
@@ -24,16 +29,22 @@ fn a_line_converges_through_its_middle() {
     let mut h = Harness::new(&["alice", "bob", "carol"], Topology::Line, 2);
     let from_alice = h.append_messages("alice", 20);
     let from_carol = h.append_messages("carol", 20);
-    h.run_until_converged(minutes(2)).expect("converges through bob");
+    h.run_until_converged(minutes(2))
+        .expect("converges through bob");
     for id in from_alice.iter().chain(&from_carol) {
         assert!(h.node("alice").contains(id) && h.node("carol").contains(id));
     }
-    assert!(h.node("alice").stats().events_from_peers >= 20, "carol's events reached alice via bob");
+    assert!(
+        h.node("alice").stats().events_from_peers >= 20,
+        "carol's events reached alice via bob"
+    );
 }
 
 #[test]
 fn without_relay_a_line_never_converges() {
-    let mut h = Harness::with_config(&["alice", "bob", "carol"], Topology::Line, 2, |c| c.relay = false);
+    let mut h = Harness::with_config(&["alice", "bob", "carol"], Topology::Line, 2, |c| {
+        c.relay = false
+    });
     h.append_messages("alice", 5);
     h.append_messages("carol", 5);
     assert_eq!(h.run_until_converged(minutes(5)), None);
@@ -46,8 +57,13 @@ fn thirty_percent_loss_still_converges() {
     for name in ["alice", "bob", "carol"] {
         h.append_messages(name, 200);
     }
-    h.run_until_converged(minutes(10)).expect("converges under 30% loss");
-    assert!(h.datagrams_lost > 100, "loss was really applied: {}", h.datagrams_lost);
+    h.run_until_converged(minutes(10))
+        .expect("converges under 30% loss");
+    assert!(
+        h.datagrams_lost > 100,
+        "loss was really applied: {}",
+        h.datagrams_lost
+    );
     assert_eq!(h.node("carol").event_count(), 600);
 }
 
@@ -59,30 +75,54 @@ fn an_offline_node_catches_up_when_back() {
     h.set_online("bob", false);
     let missed = h.append_messages("alice", 50);
     h.run_for(minutes(10));
-    assert!(missed.iter().all(|id| !h.node("bob").contains(id)), "offline bob received nothing");
-    assert!(h.node("bob").stats().drops["offline"] > 0, "alice's summaries hit an offline bob");
+    assert!(
+        missed.iter().all(|id| !h.node("bob").contains(id)),
+        "offline bob received nothing"
+    );
+    assert!(
+        h.node("bob").stats().drops["offline"] > 0,
+        "alice's summaries hit an offline bob"
+    );
     h.set_online("bob", true);
     let back = h.now();
     // Back online starts a round at once: within a second bob holds all but the few a 1%
     // false positive may hide until the next round.
     h.run_for(Duration::from_secs(1));
-    assert!(h.node("bob").event_count() >= 50, "{} after 1 s", h.node("bob").event_count());
+    assert!(
+        h.node("bob").event_count() >= 50,
+        "{} after 1 s",
+        h.node("bob").event_count()
+    );
     let at = h.run_until_converged(minutes(1)).expect("catches up");
     assert!(missed.iter().all(|id| h.node("bob").contains(id)));
     assert_eq!(h.node("bob").event_count(), 53);
-    assert!(at.saturating_since(back) < Duration::from_secs(11), "took {}", at.saturating_since(back));
+    assert!(
+        at.saturating_since(back) < Duration::from_secs(11),
+        "took {}",
+        at.saturating_since(back)
+    );
 }
 
 #[test]
 fn eager_push_delivers_before_the_next_round() {
     let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 5);
     h.run_for(Duration::from_secs(1)); // first rounds done; next ones are ~4 s away
-    let id = h.append("alice", EventBody::Message { text: "hi".into(), attachment: None, auto: false });
+    let id = h.append(
+        "alice",
+        EventBody::Message {
+            text: "hi".into(),
+            attachment: None,
+            auto: false,
+        },
+    );
     let start = h.now();
     h.run_until_converged(minutes(1)).expect("delivered");
     assert!(h.node("bob").contains(&id));
     let took = h.now().saturating_since(start);
-    assert!(took <= Duration::from_millis(20), "took {took}, one link latency is 10 ms");
+    assert!(
+        took <= Duration::from_millis(20),
+        "took {took}, one link latency is 10 ms"
+    );
 }
 
 #[test]
@@ -100,8 +140,13 @@ fn in_sync_costs_one_small_datagram_per_peer_per_round() {
     let bytes = after.sent_total().bytes - before.sent_total().bytes;
     assert!(rounds >= 11, "{rounds} rounds in a minute");
     assert_eq!(sent, rounds, "one datagram per round to the one peer");
-    assert!(bytes / rounds <= 200, "{} bytes per round at 10,000 events", bytes / rounds);
-    let summaries = after.sent[&PacketKind::Summary].count - before.sent.get(&PacketKind::Summary).map_or(0, |t| t.count);
+    assert!(
+        bytes / rounds <= 200,
+        "{} bytes per round at 10,000 events",
+        bytes / rounds
+    );
+    let summaries = after.sent[&PacketKind::Summary].count
+        - before.sent.get(&PacketKind::Summary).map_or(0, |t| t.count);
     assert_eq!(summaries, rounds);
 }
 
@@ -116,7 +161,8 @@ fn pacing_bounds_events_pushed_per_peer_per_round() {
     h.run_for(Duration::from_secs(4));
     assert_eq!(h.node("bob").event_count(), 25);
     assert!(h.node("alice").stats().pushes_deferred > 0);
-    h.run_until_converged(minutes(1)).expect("the rest follows in later rounds");
+    h.run_until_converged(minutes(1))
+        .expect("the rest follows in later rounds");
 }
 
 #[test]
@@ -139,11 +185,15 @@ fn a_false_positive_cannot_hide_an_event_for_ever() {
         if h.node("bob").contains(&late) {
             continue;
         }
-        h.run_until_converged(minutes(10)).expect("a later round's fresh filter lets it through");
+        h.run_until_converged(minutes(10))
+            .expect("a later round's fresh filter lets it through");
         assert!(h.node("bob").contains(&late));
         hidden_then_found += 1;
     }
-    assert!(hidden_then_found >= 3, "collisions were forced in {hidden_then_found} of 40 seeds");
+    assert!(
+        hidden_then_found >= 3,
+        "collisions were forced in {hidden_then_found} of 40 seeds"
+    );
 }
 
 #[test]
@@ -165,7 +215,9 @@ fn same_inputs_give_the_same_digest_and_other_seeds_differ() {
 #[test]
 fn reordering_by_delivery_order_does_not_matter_for_the_result() {
     // The same events appended in different orders give the same summary.
-    let mut a = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 8, |c| c.eager_push = false);
+    let mut a = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 8, |c| {
+        c.eager_push = false
+    });
     let ids = a.append_messages("alice", 40);
     a.run_until_converged(minutes(5)).expect("converges");
     assert!(ids.iter().all(|id| a.node("bob").contains(id)));
