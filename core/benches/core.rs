@@ -116,7 +116,7 @@ fn negentropy_bytes(a_ids: &[[u8; 32]], b_ids: &[[u8; 32]]) -> (usize, usize) {
     let storage = |ids: &[[u8; 32]]| {
         let mut s = NegentropyStorageVector::new();
         for id in ids {
-            s.insert(0, Id::new(*id)).unwrap();
+            s.insert(0, Id::from_byte_array(*id)).unwrap();
         }
         s.seal().unwrap();
         s

@@ -214,10 +214,13 @@ impl<S: Store> Node<S> {
             .peers
             .values()
             .filter_map(|p| p.advertised.map(|a| (p.in_sync, f64::from(a.count))))
-            .map(|(in_sync, theirs)| match (in_sync, theirs.max(mine)) {
-                (true, _) => 100.0,
-                (false, top) if top == 0.0 => 100.0,
-                (false, top) => (100.0 * theirs.min(mine) / top).min(99.9),
+            .map(|(in_sync, theirs)| {
+                let top = theirs.max(mine);
+                if in_sync || top == 0.0 {
+                    100.0
+                } else {
+                    (100.0 * theirs.min(mine) / top).min(99.9)
+                }
             })
             .collect();
         if shares.is_empty() {

@@ -69,6 +69,8 @@ impl fmt::Display for PacketKind {
     }
 }
 
+// A payload lives only between decode and dispatch, so its size does not justify boxing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
     /// One sealed event, exactly its stored bytes.
