@@ -299,11 +299,13 @@ impl Harness {
                             "sent"
                         };
                         self.record(format!(
-                            "{now} {name} {fate} {} {} {} {}",
+                            "{now} {name} {fate} {} {} {} {} {}",
                             t.to,
                             t.kind,
                             t.bytes.len(),
-                            t.note
+                            t.note,
+                            // The datagram's own hash: equal digests mean byte-identical outputs.
+                            &blake3::hash(&t.bytes).to_hex()[..16]
                         ));
                         if linked && !lost {
                             self.sequence += 1;
