@@ -1,0 +1,193 @@
+//! `meshlog demo`: the whole demo from one command, on embedded defaults.
+//!
+//! Creates keys on first run, starts alice (HTTP 3001, UDP 8001), bob (3002, 8002) and the
+//! simulation service (3005) as child processes of this same binary, and serves the built
+//! page from `frontend/dist` on 5173 (building it with npm first if it is missing).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use axum::Router;
+use thiserror::Error;
+use tokio::process::{Child, Command};
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::keys::{self, KeysError};
+
+#[derive(Debug, Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    #[error("starting {what}: {source}")]
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("binding the page server on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0} exited; stopping the demo")]
+    ChildExited(String),
+    #[error("page server: {0}")]
+    Serve(std::io::Error),
+}
+
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub data_dir: PathBuf,
+    pub frontend_dir: PathBuf,
+    pub web_addr: SocketAddr,
+    /// Start generating messages at once.
+    pub start_simulation: bool,
+}
+
+/// (name, http port, udp port) of the demo's devices, as the seed had them.
+pub const DEVICES: [(&str, u16, u16); 2] = [("alice", 3001, 8001), ("bob", 3002, 8002)];
+pub const SIM_SERVICE_PORT: u16 = 3005;
+
+/// Runs until Ctrl-C or until a child process dies; children are killed on the way out.
+pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
+    let keys_dir = options.data_dir.join("keys");
+    if !keys::exists(&keys_dir) {
+        let names: Vec<String> = DEVICES.iter().map(|(n, _, _)| (*n).to_owned()).collect();
+        keys::create_community(&keys_dir, &names)?;
+        println!("created community keys in {}", keys_dir.display());
+    }
+    let exe = std::env::current_exe().map_err(|source| DemoError::Spawn {
+        what: "meshlog (finding own executable)".into(),
+        source,
+    })?;
+    let mut children: Vec<(String, Child)> = Vec::new();
+    for (name, http, udp) in DEVICES {
+        let mut command = Command::new(&exe);
+        command
+            .arg("device")
+            .args(["--name", name])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--udp", &format!("127.0.0.1:{udp}")])
+            .arg("--data")
+            .arg(options.data_dir.join(name))
+            .arg("--keys")
+            .arg(&keys_dir);
+        for (peer, _, peer_udp) in DEVICES.iter().filter(|(p, _, _)| *p != name) {
+            command.args(["--peer", &format!("{peer}@127.0.0.1:{peer_udp}")]);
+        }
+        children.push((name.to_owned(), spawn(command, name)?));
+    }
+    let mut sim = Command::new(&exe);
+    sim.arg("sim-service")
+        .args(["--http", &format!("127.0.0.1:{SIM_SERVICE_PORT}")]);
+    for (name, http, _) in DEVICES {
+        sim.args(["--device", &format!("{name}=http://127.0.0.1:{http}")]);
+    }
+    if options.start_simulation {
+        sim.arg("--start");
+    }
+    children.push(("sim-service".into(), spawn(sim, "sim-service")?));
+
+    let page = serve_page(&options).await?;
+    println!(
+        "meshlog demo: open http://{}  (alice http://127.0.0.1:3001, bob http://127.0.0.1:3002, \
+         simulation http://127.0.0.1:{SIM_SERVICE_PORT}); Ctrl-C stops everything",
+        options.web_addr
+    );
+
+    let outcome = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        exited = first_exit(&mut children) => Err(DemoError::ChildExited(exited)),
+        served = page => match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(DemoError::Serve(err)),
+            Err(join) => Err(DemoError::Serve(std::io::Error::other(join))),
+        },
+    };
+    for (_, child) in &mut children {
+        let _ = child.kill().await;
+    }
+    outcome
+}
+
+fn spawn(mut command: Command, what: &str) -> Result<Child, DemoError> {
+    command
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| DemoError::Spawn {
+            what: what.to_owned(),
+            source,
+        })
+}
+
+async fn first_exit(children: &mut [(String, Child)]) -> String {
+    let waits = children.iter_mut().map(|(name, child)| {
+        Box::pin(async move {
+            let _ = child.wait().await;
+            name.clone()
+        })
+    });
+    futures_util::future::select_all(waits).await.0
+}
+
+/// Serves the page's built files, building them first if `dist` is missing. Unknown paths
+/// get `index.html`, so the page's own routes work on reload.
+async fn serve_page(
+    options: &DemoOptions,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, DemoError> {
+    let dist = options.frontend_dir.join("dist");
+    if !dist.join("index.html").exists() {
+        build_frontend(&options.frontend_dir).await;
+    }
+    if !dist.join("index.html").exists() {
+        eprintln!(
+            "warning: {} has no index.html; the devices and simulation run, the page does not",
+            dist.display()
+        );
+    }
+    let index = ServeFile::new(dist.join("index.html"));
+    let app = Router::new().fallback_service(ServeDir::new(&dist).fallback(index));
+    let listener = tokio::net::TcpListener::bind(options.web_addr)
+        .await
+        .map_err(|source| DemoError::Bind {
+            addr: options.web_addr,
+            source,
+        })?;
+    Ok(tokio::spawn(
+        async move { axum::serve(listener, app).await },
+    ))
+}
+
+/// `npm ci && npm run build` in the frontend directory; failures are reported, not fatal.
+async fn build_frontend(frontend: &Path) {
+    if !frontend.join("package.json").exists() {
+        eprintln!(
+            "warning: no {}; cannot build the page",
+            frontend.join("package.json").display()
+        );
+        return;
+    }
+    println!(
+        "building the page in {} (npm ci && npm run build)...",
+        frontend.display()
+    );
+    for args in [&["ci"][..], &["run", "build"][..]] {
+        let status = Command::new("npm")
+            .args(args)
+            .current_dir(frontend)
+            .status()
+            .await;
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                eprintln!("warning: npm {} failed ({status})", args.join(" "));
+                return;
+            }
+            Err(err) => {
+                eprintln!("warning: could not run npm: {err}");
+                return;
+            }
+        }
+    }
+}

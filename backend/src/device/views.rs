@@ -1,0 +1,153 @@
+//! The JSON shapes of `docs/API.md`: `Message` and `Stats`.
+
+use std::collections::BTreeMap;
+
+use meshlog_core::PacketKind;
+use meshlog_net::Snapshot;
+use serde::Serialize;
+
+use crate::store::{Counts, MessageRow};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub author: String,
+    pub text: String,
+    pub created_at_ms: u64,
+    pub auto: bool,
+    pub reactions: Vec<ReactionView>,
+    pub attachment: Option<AttachmentView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReactionView {
+    pub emoji: String,
+    pub authors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AttachmentView {
+    pub file_id: String,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+    pub chunks_total: u32,
+    pub chunks_have: u32,
+    pub complete: bool,
+    pub url: String,
+}
+
+impl From<MessageRow> for MessageView {
+    fn from(row: MessageRow) -> Self {
+        MessageView {
+            id: row.id.to_hex(),
+            author: row.author,
+            text: row.text,
+            created_at_ms: row.created_at_us / 1_000,
+            auto: row.auto,
+            reactions: row
+                .reactions
+                .into_iter()
+                .map(|(emoji, authors)| ReactionView {
+                    emoji,
+                    authors: authors.into_iter().collect(),
+                })
+                .collect(),
+            attachment: row.attachment.map(|a| {
+                let file_id = a.file_id.to_hex();
+                AttachmentView {
+                    url: format!("/api/files/{file_id}"),
+                    file_id,
+                    name: a.name,
+                    mime: a.mime,
+                    size: a.size_bytes,
+                    chunks_total: a.chunks_total,
+                    chunks_have: a.chunks_have,
+                    complete: a.chunks_have >= a.chunks_total,
+                }
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TrafficView {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OriginView {
+    pub local: u64,
+    pub peer: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerView {
+    pub name: String,
+    pub events_advertised: Option<u32>,
+    pub in_sync: bool,
+    pub last_exchange_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatsView {
+    pub device: String,
+    pub online: bool,
+    pub events: u64,
+    pub messages: u64,
+    pub reactions: u64,
+    pub events_by_origin: OriginView,
+    pub packets_sent: BTreeMap<&'static str, TrafficView>,
+    pub packets_received: BTreeMap<&'static str, TrafficView>,
+    pub drops: BTreeMap<&'static str, u64>,
+    pub peers: Vec<PeerView>,
+    pub sync_percent: f64,
+}
+
+impl StatsView {
+    /// Counts come from the store (true across restarts); traffic and peers from the node.
+    pub fn new(snapshot: Snapshot, counts: Counts) -> Self {
+        let traffic = |map: &BTreeMap<PacketKind, meshlog_core::Traffic>| {
+            PacketKind::ALL
+                .iter()
+                .map(|kind| {
+                    let t = map.get(kind).copied().unwrap_or_default();
+                    (
+                        kind.name(),
+                        TrafficView {
+                            count: t.count,
+                            bytes: t.bytes,
+                        },
+                    )
+                })
+                .collect()
+        };
+        StatsView {
+            device: snapshot.device.to_string(),
+            online: snapshot.online,
+            events: counts.events,
+            messages: counts.messages,
+            reactions: counts.reactions,
+            events_by_origin: OriginView {
+                local: counts.events_authored_by,
+                peer: counts.events - counts.events_authored_by.min(counts.events),
+            },
+            packets_sent: traffic(&snapshot.stats.sent),
+            packets_received: traffic(&snapshot.stats.received),
+            drops: snapshot.stats.drops.clone(),
+            peers: snapshot
+                .peers
+                .iter()
+                .map(|p| PeerView {
+                    name: p.device.to_string(),
+                    events_advertised: p.state.advertised.map(|s| s.count),
+                    in_sync: p.state.in_sync,
+                    last_exchange_ms: p.state.last_exchange.map(|t| t.as_millis()),
+                })
+                .collect(),
+            // One decimal is all a person reads; keeps the JSON short.
+            sync_percent: (snapshot.sync_percent * 10.0).round() / 10.0,
+        }
+    }
+}

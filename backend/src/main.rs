@@ -1,0 +1,53 @@
+//! `meshlog`: every command-line verb. Each verb lives in its own module under `cli/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meshlog",
+    version,
+    about = "Peer-to-peer, local-first event store and its deterministic simulator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one scenario file on the deterministic simulator.
+    Run(cli::run::Args),
+    /// Run scenarios over many seeds, in parallel.
+    Sweep(cli::sweep::Args),
+    /// Community keys: `meshlog community new --devices alice,bob --out DIR`.
+    Community(cli::community::Args),
+    /// Run one device: UDP sync, SQLite store, HTTP API.
+    Device(cli::device::Args),
+    /// The simulation service: generates messages on virtual time, posts them to devices.
+    SimService(cli::sim_service::Args),
+    /// The whole demo: keys, alice, bob, the simulation service and the page on :5173.
+    Demo(cli::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cli::run::main(args),
+        Command::Sweep(args) => cli::sweep::main(args),
+        Command::Community(args) => cli::community::main(args),
+        Command::Device(args) => cli::device::main(args),
+        Command::SimService(args) => cli::sim_service::main(args),
+        Command::Demo(args) => cli::demo::main(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

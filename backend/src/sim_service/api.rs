@@ -1,0 +1,173 @@
+//! The simulation service's endpoints, as `docs/API.md` lists them.
+
+use std::convert::Infallible;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::{ServiceState, SimServiceError, SimState};
+use crate::http::{json_body, ApiError};
+
+/// Control bodies are tiny.
+const BODY_LEN_MAX: usize = 16 * 1024;
+
+pub fn router(state: ServiceState) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/simulation", get(get_state))
+        .route("/api/simulation/start", post(start))
+        .route("/api/simulation/pause", post(pause))
+        .route("/api/simulation/speed", post(speed))
+        .route("/api/simulation/step", post(step))
+        .route("/api/simulation/message-rate", post(message_rate))
+        .route("/api/simulation/attachment-rate", post(attachment_rate))
+        .route("/api/simulation/stream", get(stream))
+        .route("/api/devices/{id}/enabled", post(enabled))
+        .route("/api/network", post(network_controls))
+        .route("/api/network/partition", post(network_controls))
+        .fallback(crate::http::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
+        .layer(crate::http::cors())
+        .with_state(state)
+}
+
+type Answer = Result<Json<SimState>, ApiError>;
+
+fn answer(result: Result<SimState, SimServiceError>) -> Answer {
+    result.map(Json).map_err(|err| match err {
+        SimServiceError::Rate(super::generator::RateError::UnknownDevice(_)) => {
+            ApiError::not_found(err.to_string())
+        }
+        SimServiceError::Bind { .. } => ApiError::internal(err),
+        _ => ApiError::bad_request(err.to_string()),
+    })
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true, "service": "simulation" }))
+}
+
+async fn get_state(State(state): State<ServiceState>) -> Json<SimState> {
+    Json(state.state())
+}
+
+async fn start(State(state): State<ServiceState>) -> Answer {
+    answer(state.update(|sim| {
+        sim.time.start();
+        Ok(())
+    }))
+}
+
+async fn pause(State(state): State<ServiceState>) -> Answer {
+    answer(state.update(|sim| {
+        sim.time.pause();
+        Ok(())
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct Speed {
+    speed: f64,
+}
+
+async fn speed(
+    State(state): State<ServiceState>,
+    body: Result<Json<Speed>, JsonRejection>,
+) -> Answer {
+    let speed = json_body(body)?.speed;
+    answer(state.update(|sim| Ok(sim.time.set_speed(speed)?)))
+}
+
+#[derive(Debug, Deserialize)]
+struct Step {
+    seconds: f64,
+}
+
+async fn step(
+    State(state): State<ServiceState>,
+    body: Result<Json<Step>, JsonRejection>,
+) -> Answer {
+    let seconds = json_body(body)?.seconds;
+    let mut due = Vec::new();
+    let result = state.update(|sim| {
+        due = sim.step(seconds)?;
+        Ok(())
+    });
+    state.queue(due);
+    answer(result)
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageRate {
+    messages_per_hour: f64,
+}
+
+async fn message_rate(
+    State(state): State<ServiceState>,
+    body: Result<Json<MessageRate>, JsonRejection>,
+) -> Answer {
+    let rate = json_body(body)?.messages_per_hour;
+    answer(state.update(|sim| sim.set_message_rate(rate)))
+}
+
+#[derive(Debug, Deserialize)]
+struct AttachmentRate {
+    percent: f64,
+}
+
+async fn attachment_rate(
+    State(state): State<ServiceState>,
+    body: Result<Json<AttachmentRate>, JsonRejection>,
+) -> Answer {
+    let percent = json_body(body)?.percent;
+    answer(state.update(|sim| Ok(sim.generator.set_attachment_percent(percent)?)))
+}
+
+#[derive(Debug, Deserialize)]
+struct Enabled {
+    enabled: bool,
+}
+
+async fn enabled(
+    State(state): State<ServiceState>,
+    Path(id): Path<String>,
+    body: Result<Json<Enabled>, JsonRejection>,
+) -> Answer {
+    // Unknown device first: a 404 says more than a complaint about the body.
+    if !state.state().devices.iter().any(|d| d.name == id) {
+        return Err(ApiError::not_found(format!(
+            "device {id:?} is not known to the simulation"
+        )));
+    }
+    let enabled = json_body(body)?.enabled;
+    answer(state.update(|sim| sim.set_enabled(&id, enabled)))
+}
+
+async fn network_controls() -> ApiError {
+    ApiError {
+        status: StatusCode::CONFLICT,
+        message: "network controls exist only in simulated mode (meshlog sim-service --sim)".into(),
+    }
+}
+
+async fn stream(
+    State(state): State<ServiceState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let updates = BroadcastStream::new(state.subscribe());
+    let first = state.state();
+    let events = stream::once(async move { first })
+        .chain(updates.filter_map(|s| async move { s.ok() }))
+        .map(|s| {
+            Ok(Event::default()
+                .event("state")
+                .data(serde_json::to_string(&s).expect("state serializes")))
+        });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}

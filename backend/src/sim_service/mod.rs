@@ -1,0 +1,242 @@
+//! The simulation service (`meshlog sim-service`, :3005), real mode: an AutoMessageGenerator
+//! that posts through each device's own `POST /api/messages`, paced by a TimeController.
+//!
+//! ```text
+//!  ticker (every 100 ms wall) ─> Simulation::tick(wall) ─> TimeController (virtual time)
+//!                                                        └> Generator::advance ─> posts queue ─> poster (HTTP)
+//!  HTTP API (start, pause, speed, step, rates, devices) ─> Simulation
+//! ```
+//! All decisions happen in [`Simulation`], which holds no I/O: tests drive it by virtual time.
+
+pub mod api;
+pub mod generator;
+pub mod poster;
+pub mod time_controller;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use generator::{Generator, Post, RateError};
+use time_controller::{TimeController, TimeError};
+
+/// The seed's demo defaults: a message a minute overall, one in ten with an attachment.
+pub const DEFAULT_MESSAGES_PER_HOUR: f64 = 60.0;
+pub const DEFAULT_ATTACHMENT_PERCENT: f64 = 10.0;
+/// How often the service turns wall time into virtual time.
+pub const TICK_MS: u64 = 100;
+/// Posts waiting for the poster; beyond this they are dropped (and logged), not queued forever.
+const POST_QUEUE_LEN: usize = 1_024;
+
+#[derive(Debug, Error)]
+pub enum SimServiceError {
+    #[error(transparent)]
+    Time(#[from] TimeError),
+    #[error(transparent)]
+    Rate(#[from] RateError),
+    #[error("binding http {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// `SimState` of `docs/API.md`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SimState {
+    pub mode: &'static str,
+    pub running: bool,
+    pub speed: f64,
+    pub virtual_time_ms: u64,
+    pub messages_per_hour: f64,
+    pub attachment_percent: f64,
+    pub devices: Vec<DeviceState>,
+    pub network: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DeviceState {
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+    pub generated: u64,
+}
+
+/// The time controller and the generator together; every change returns the posts it made due.
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    pub time: TimeController,
+    pub generator: Generator,
+}
+
+impl Simulation {
+    pub fn new(devices: Vec<(String, String)>) -> Self {
+        Simulation {
+            time: TimeController::default(),
+            generator: Generator::new(
+                devices,
+                DEFAULT_MESSAGES_PER_HOUR,
+                DEFAULT_ATTACHMENT_PERCENT,
+            ),
+        }
+    }
+
+    pub fn state(&self) -> SimState {
+        SimState {
+            mode: "real",
+            running: self.time.running(),
+            speed: self.time.speed(),
+            virtual_time_ms: self.time.virtual_time_ms(),
+            messages_per_hour: self.generator.messages_per_hour(),
+            attachment_percent: self.generator.attachment_percent(),
+            devices: self
+                .generator
+                .devices()
+                .iter()
+                .map(|d| DeviceState {
+                    name: d.name.clone(),
+                    url: d.url.clone(),
+                    enabled: d.enabled,
+                    generated: d.generated,
+                })
+                .collect(),
+            network: None,
+        }
+    }
+
+    /// Wall time passed: virtual time moves by it × speed (nothing while paused).
+    pub fn tick(&mut self, wall_elapsed_us: u64) -> Vec<Post> {
+        let now = self.time.tick(wall_elapsed_us);
+        self.generator.advance(now)
+    }
+
+    pub fn step(&mut self, seconds: f64) -> Result<Vec<Post>, SimServiceError> {
+        let now = self.time.step(seconds)?;
+        Ok(self.generator.advance(now))
+    }
+
+    pub fn set_message_rate(&mut self, per_hour: f64) -> Result<(), SimServiceError> {
+        let now = self.time.virtual_time_us();
+        Ok(self.generator.set_message_rate(now, per_hour)?)
+    }
+
+    pub fn set_enabled(&mut self, device: &str, enabled: bool) -> Result<(), SimServiceError> {
+        let now = self.time.virtual_time_us();
+        Ok(self.generator.set_enabled(now, device, enabled)?)
+    }
+}
+
+/// Shared by the HTTP handlers and the ticker.
+#[derive(Clone, Debug)]
+pub struct ServiceState {
+    pub sim: Arc<Mutex<Simulation>>,
+    posts: mpsc::Sender<Post>,
+    states: broadcast::Sender<SimState>,
+}
+
+impl ServiceState {
+    /// Runs `change` on the simulation, queues the posts it made due and announces the new state.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Simulation) -> Result<T, SimServiceError>,
+    ) -> Result<SimState, SimServiceError> {
+        let mut sim = self.sim.lock().unwrap_or_else(|p| p.into_inner());
+        let before = sim.clone();
+        match change(&mut sim) {
+            Ok(_) => {}
+            Err(err) => {
+                *sim = before; // a refused change leaves nothing half-applied
+                return Err(err);
+            }
+        }
+        let state = sim.state();
+        drop(sim);
+        let _ = self.states.send(state.clone());
+        Ok(state)
+    }
+
+    pub fn queue(&self, posts: Vec<Post>) {
+        for post in posts {
+            if self.posts.try_send(post).is_err() {
+                tracing::warn!("post queue full; a generated message was dropped");
+            }
+        }
+    }
+
+    pub fn state(&self) -> SimState {
+        self.sim.lock().unwrap_or_else(|p| p.into_inner()).state()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SimState> {
+        self.states.subscribe()
+    }
+}
+
+#[derive(Debug)]
+pub struct RunningService {
+    pub http_addr: SocketAddr,
+    pub state: ServiceState,
+    pub server: JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `http_addr` and runs the service for `devices` (name, base url).
+pub async fn start(
+    http_addr: SocketAddr,
+    devices: Vec<(String, String)>,
+) -> Result<RunningService, SimServiceError> {
+    let (posts, post_queue) = mpsc::channel(POST_QUEUE_LEN);
+    let state = ServiceState {
+        sim: Arc::new(Mutex::new(Simulation::new(devices))),
+        posts,
+        states: broadcast::channel(64).0,
+    };
+    tokio::spawn(poster::run(post_queue));
+    tokio::spawn(ticker(state.clone()));
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| SimServiceError::Bind {
+            addr: http_addr,
+            source,
+        })?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|source| SimServiceError::Bind {
+            addr: http_addr,
+            source,
+        })?;
+    let app = api::router(state.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(RunningService {
+        http_addr,
+        state,
+        server,
+    })
+}
+
+/// Turns wall time into virtual time every `TICK_MS`, measuring what really passed so a
+/// late tick does not slow virtual time; announces the state once a second while running.
+async fn ticker(state: ServiceState) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(TICK_MS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
+    let mut last_announced = last;
+    loop {
+        interval.tick().await;
+        let now = tokio::time::Instant::now();
+        let elapsed_us = now.duration_since(last).as_micros() as u64;
+        last = now;
+        let (posts, running) = {
+            let mut sim = state.sim.lock().unwrap_or_else(|p| p.into_inner());
+            (sim.tick(elapsed_us), sim.time.running())
+        };
+        state.queue(posts);
+        if running && now.duration_since(last_announced).as_secs() >= 1 {
+            last_announced = now;
+            let _ = state.states.send(state.state());
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Bad input gets a 4xx with a JSON error naming the problem; nothing is stored; the server
+//! keeps serving. Bad datagrams are dropped and counted while HTTP keeps answering.
+
+mod backend_support;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use backend_support::{
+    community, free_udp_addr, get, post, post_raw, wait_for, DeviceProcess, DeviceSpec,
+};
+use meshlog_core::sync::index::BucketSummary;
+use meshlog_core::sync::prefix::Prefix;
+use meshlog_core::{DeviceId, DeviceKeys, Packet, Payload};
+use serde_json::{json, Value};
+
+fn lone_alice(root: &std::path::Path) -> Result<DeviceProcess> {
+    let keys = root.join("keys");
+    community(&keys, &["alice", "bob"])?;
+    DeviceProcess::start(&DeviceSpec {
+        name: "alice".into(),
+        udp: free_udp_addr(),
+        peers: vec![("bob".into(), free_udp_addr())],
+        data: root.join("alice"),
+        keys,
+        sync_interval_ms: 60_000,
+    })
+}
+
+/// The answer's status, and its `error` text (which must exist: errors are JSON).
+fn error_of((status, body): (u16, Value)) -> (u16, String) {
+    let text = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error body is not JSON with an error field: {body}"))
+        .to_owned();
+    (status, text)
+}
+
+#[test]
+fn bad_http_input_is_refused_and_nothing_is_stored() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let alice = lone_alice(root.path())?;
+    let messages = alice.url("/api/messages");
+    let unknown_id = "ab".repeat(32);
+
+    let (status, error) = error_of(post_raw(&messages, b"{\"text\": ".to_vec())?);
+    assert_eq!(status, 400, "malformed JSON: {error}");
+
+    let (status, error) = error_of(post(&messages, &json!({"text": 5}))?);
+    assert!(
+        status == 422 && error.contains("text"),
+        "wrong type: {status} {error}"
+    );
+
+    let (status, error) = error_of(post(&messages, &json!({"txt": "hi"}))?);
+    assert!(
+        status == 422 && error.contains("text"),
+        "missing field: {status} {error}"
+    );
+
+    let big = json!({"text": "x", "attachment": {"name": "a", "mime": "b", "data_base64": "A".repeat(600_000)}});
+    let (status, error) = error_of(post(&messages, &big)?);
+    assert_eq!(status, 413, "oversized body: {error}");
+
+    let (status, error) = error_of(post(&messages, &json!({"text": "x".repeat(701)}))?);
+    assert!(
+        status == 400 && error.contains("text"),
+        "text too long: {status} {error}"
+    );
+
+    let bad_base64 =
+        json!({"text": "x", "attachment": {"name": "a", "mime": "b", "data_base64": "!!!"}});
+    let (status, error) = error_of(post(&messages, &bad_base64)?);
+    assert!(
+        status == 400 && error.contains("data_base64"),
+        "bad base64: {status} {error}"
+    );
+
+    let (status, error) = error_of(post(
+        &alice.url(&format!("/api/messages/{unknown_id}/reactions")),
+        &json!({"emoji": "👍"}),
+    )?);
+    assert!(
+        status == 404 && error.contains(&unknown_id),
+        "unknown message: {status} {error}"
+    );
+
+    let (status, error) = error_of(post(
+        &alice.url("/api/messages/xyz/reactions"),
+        &json!({"emoji": "👍"}),
+    )?);
+    assert!(
+        status == 400 && error.contains("id"),
+        "malformed id: {status} {error}"
+    );
+
+    let (status, error) = error_of(get(&alice.url(&format!("/api/files/{unknown_id}")))?);
+    assert_eq!(status, 404, "unknown file: {error}");
+
+    let (status, error) = error_of(post(
+        &alice.url("/api/device-status"),
+        &json!({"online": "yes"}),
+    )?);
+    assert!(
+        status == 422 && error.contains("online"),
+        "wrong type: {status} {error}"
+    );
+
+    let (status, error) = error_of(get(&alice.url("/api/network-events?since=soon"))?);
+    assert!(
+        status == 400 && error.contains("since"),
+        "bad since: {status} {error}"
+    );
+
+    let (status, error) = error_of(get(&alice.url("/api/nothing-here"))?);
+    assert_eq!(status, 404, "unknown endpoint: {error}");
+
+    // Nothing stored, and the server still serves.
+    assert!(alice.messages()?.is_empty());
+    assert_eq!(alice.stats()?["events"], 0);
+    assert_eq!(get(&alice.url("/api/health"))?.0, 200);
+    Ok(())
+}
+
+#[test]
+fn bad_datagrams_are_dropped_and_counted_while_http_answers() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let alice = lone_alice(root.path())?;
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    let target = alice.spec.udp;
+
+    socket.send_to(
+        "not a meshlog packet, just bytes ".repeat(8).as_bytes(),
+        target,
+    )?;
+    socket.send_to(b"ML", target)?; // truncated
+    socket.send_to(&[0u8; 2_000], target)?; // oversized
+                                            // Well-formed, claiming to be bob, signed with a key that is not bob's.
+    let forger = DeviceKeys::derived(DeviceId::new("bob").unwrap(), b"not bob's key");
+    let forged = Packet {
+        source: DeviceId::new("bob").unwrap(),
+        target: Some(DeviceId::new("alice").unwrap()),
+        payload: Payload::Summary {
+            prefix: Prefix::ROOT,
+            summary: BucketSummary {
+                count: 3,
+                fingerprint: 7,
+            },
+        },
+    }
+    .seal(&forger);
+    socket.send_to(&forged, target)?;
+
+    let expected = ["bad_magic", "malformed", "too_large", "bad_signature"];
+    wait_for(Duration::from_secs(20), || {
+        let drops = &alice.stats()?["drops"];
+        Ok(expected
+            .iter()
+            .all(|reason| drops[reason].as_u64() == Some(1)))
+    })
+    .with_context(|| {
+        format!(
+            "drops: {}",
+            alice
+                .stats()
+                .map(|s| s["drops"].clone())
+                .unwrap_or_default()
+        )
+    })?;
+    let (_, log) = get(&alice.url("/api/network-events"))?;
+    let dropped: Vec<&Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["direction"] == "dropped")
+        .collect();
+    assert_eq!(dropped.len(), 4, "{log}");
+    assert_eq!(get(&alice.url("/api/health"))?.0, 200);
+    assert_eq!(alice.stats()?["events"], 0);
+    Ok(())
+}
