@@ -1,0 +1,304 @@
+//! The virtual network: per-link fault models, partitions and cuts, and the fate of each
+//! datagram (dropped with a cause, or delivered once or twice, late, maybe with a flipped bit).
+//!
+//! Rates are kept in parts per million and drawn with integer arithmetic from the network's
+//! own ChaCha stream, so a run means the same on every platform. A rate of zero draws nothing,
+//! so turning a fault off does not shift the dice of the others.
+
+use meshlog_core::{Duration, Instant};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::scenario::LinkSpec;
+
+const PPM: u32 = 1_000_000;
+
+fn ppm(rate: f64) -> u32 {
+    (rate * f64::from(PPM)).round() as u32
+}
+
+/// How one directed link treats datagrams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkModel {
+    pub latency_us_min: u64,
+    pub latency_us_max: u64,
+    pub loss_ppm: u32,
+    pub burst: Option<BurstModel>,
+    pub duplicate_ppm: u32,
+    pub reorder_ppm: u32,
+    pub reorder_delay_us: u64,
+    pub corrupt_ppm: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BurstModel {
+    pub enter_ppm: u32,
+    pub exit_ppm: u32,
+    pub loss_ppm: u32,
+}
+
+impl Default for LinkModel {
+    /// A quiet LAN: 5–20 ms, nothing lost.
+    fn default() -> Self {
+        LinkModel {
+            latency_us_min: 5_000,
+            latency_us_max: 20_000,
+            loss_ppm: 0,
+            burst: None,
+            duplicate_ppm: 0,
+            reorder_ppm: 0,
+            reorder_delay_us: 200_000,
+            corrupt_ppm: 0,
+        }
+    }
+}
+
+impl LinkModel {
+    /// Layers the fields `spec` sets over this model.
+    pub fn apply(&mut self, spec: &LinkSpec) {
+        if let Some(latency) = spec.latency {
+            self.latency_us_min = latency.min.as_micros();
+            self.latency_us_max = latency.max.as_micros();
+        }
+        if let Some(loss) = spec.loss {
+            self.loss_ppm = ppm(loss);
+        }
+        if let Some(burst) = spec.burst {
+            self.burst = Some(BurstModel {
+                enter_ppm: ppm(burst.enter),
+                exit_ppm: ppm(burst.exit),
+                loss_ppm: ppm(burst.loss),
+            });
+        }
+        if let Some(rate) = spec.duplicate {
+            self.duplicate_ppm = ppm(rate);
+        }
+        if let Some(rate) = spec.reorder {
+            self.reorder_ppm = ppm(rate);
+        }
+        if let Some(delay) = spec.reorder_delay {
+            self.reorder_delay_us = delay.as_micros();
+        }
+        if let Some(rate) = spec.corrupt {
+            self.corrupt_ppm = ppm(rate);
+        }
+    }
+}
+
+/// Why the network lost a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DropCause {
+    Loss,
+    Burst,
+    Partition,
+    Cut,
+}
+
+impl DropCause {
+    pub fn code(self) -> &'static str {
+        match self {
+            DropCause::Loss => "loss",
+            DropCause::Burst => "burst_loss",
+            DropCause::Partition => "partition",
+            DropCause::Cut => "cut",
+        }
+    }
+}
+
+/// One copy of a datagram on its way.
+#[derive(Debug)]
+pub struct Delivery {
+    pub at: Instant,
+    pub bytes: Vec<u8>,
+    pub duplicate: bool,
+    pub reordered: bool,
+    pub corrupted: bool,
+}
+
+/// Who set a link rule: the scenario's own network, or a fault (lifted at the final heal
+/// unless permanent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Scenario,
+    Fault { permanent: bool },
+}
+
+#[derive(Debug)]
+pub struct Network {
+    devices: usize,
+    /// Rules for every link, in the order they were set; later ones win field by field.
+    rules_all: Vec<(Source, LinkSpec)>,
+    /// Rules for single directed links.
+    rules_link: Vec<(Source, usize, usize, LinkSpec)>,
+    /// The effective model of each directed link, `models[from * devices + to]`.
+    models: Vec<LinkModel>,
+    /// Gilbert-Elliott state of each directed link: true while bad.
+    burst_bad: Vec<bool>,
+    /// Partition group of each device; equal groups reach each other.
+    groups: Vec<u32>,
+    groups_permanent: bool,
+    /// One-way cuts, `from * devices + to`, and whether each survives the final heal.
+    cuts: Vec<Option<bool>>,
+    rng: ChaCha20Rng,
+}
+
+impl Network {
+    pub fn new(devices: usize, seed: [u8; 32], all: &LinkSpec) -> Self {
+        let mut network = Network {
+            devices,
+            rules_all: vec![(Source::Scenario, all.clone())],
+            rules_link: Vec::new(),
+            models: Vec::new(),
+            burst_bad: vec![false; devices * devices],
+            groups: vec![0; devices],
+            groups_permanent: false,
+            cuts: vec![None; devices * devices],
+            rng: ChaCha20Rng::from_seed(seed),
+        };
+        network.rebuild();
+        network
+    }
+
+    /// A scenario `[[link]]` override (`both` already expanded by the caller).
+    pub fn set_link(&mut self, from: usize, to: usize, spec: &LinkSpec) {
+        self.rules_link
+            .push((Source::Scenario, from, to, spec.clone()));
+        self.rebuild();
+    }
+
+    /// A fault's `network = {…}`: every link, or one link when `link` is given.
+    pub fn change(&mut self, link: Option<(usize, usize)>, spec: &LinkSpec, permanent: bool) {
+        let source = Source::Fault { permanent };
+        match link {
+            None => self.rules_all.push((source, spec.clone())),
+            Some((from, to)) => self.rules_link.push((source, from, to, spec.clone())),
+        }
+        self.rebuild();
+    }
+
+    pub fn partition(&mut self, groups: Vec<u32>, permanent: bool) {
+        assert_eq!(groups.len(), self.devices);
+        self.groups = groups;
+        self.groups_permanent = permanent;
+    }
+
+    pub fn cut(&mut self, from: usize, to: usize, permanent: bool) {
+        self.cuts[from * self.devices + to] = Some(permanent);
+    }
+
+    pub fn restore(&mut self, from: usize, to: usize) {
+        self.cuts[from * self.devices + to] = None;
+    }
+
+    /// Lifts partitions and cuts; with `final_heal`, also fault-made link changes, keeping
+    /// whatever was marked permanent.
+    pub fn heal(&mut self, final_heal: bool) {
+        let keep = |source: Source| !final_heal || source != Source::Fault { permanent: false };
+        if !(final_heal && self.groups_permanent) {
+            self.groups.iter_mut().for_each(|g| *g = 0);
+        }
+        for cut in &mut self.cuts {
+            if !(final_heal && *cut == Some(true)) {
+                *cut = None;
+            }
+        }
+        self.rules_all.retain(|(source, _)| keep(*source));
+        self.rules_link.retain(|(source, ..)| keep(*source));
+        self.rebuild();
+    }
+
+    pub fn model(&self, from: usize, to: usize) -> &LinkModel {
+        &self.models[from * self.devices + to]
+    }
+
+    /// Decides what becomes of a datagram sent now from `from` to `to`.
+    pub fn transmit(
+        &mut self,
+        now: Instant,
+        from: usize,
+        to: usize,
+        mut bytes: Vec<u8>,
+    ) -> Result<Vec<Delivery>, DropCause> {
+        let link = from * self.devices + to;
+        if self.groups[from] != self.groups[to] {
+            return Err(DropCause::Partition);
+        }
+        if self.cuts[link].is_some() {
+            return Err(DropCause::Cut);
+        }
+        let model = &self.models[link];
+        let (loss_ppm, cause) = match model.burst {
+            Some(burst) => {
+                let bad = &mut self.burst_bad[link];
+                let flip = if *bad {
+                    burst.exit_ppm
+                } else {
+                    burst.enter_ppm
+                };
+                if chance(&mut self.rng, flip) {
+                    *bad = !*bad;
+                }
+                if *bad {
+                    (burst.loss_ppm, DropCause::Burst)
+                } else {
+                    (model.loss_ppm, DropCause::Loss)
+                }
+            }
+            None => (model.loss_ppm, DropCause::Loss),
+        };
+        if chance(&mut self.rng, loss_ppm) {
+            return Err(cause);
+        }
+        let copies = if chance(&mut self.rng, model.duplicate_ppm) {
+            2
+        } else {
+            1
+        };
+        let mut deliveries = Vec::with_capacity(copies);
+        for copy in 0..copies {
+            let spread = model.latency_us_max - model.latency_us_min;
+            let mut delay = model.latency_us_min;
+            if spread > 0 {
+                delay += self.rng.next_u64() % (spread + 1);
+            }
+            let reordered = chance(&mut self.rng, model.reorder_ppm);
+            if reordered {
+                delay += model.reorder_delay_us;
+            }
+            let mut copy_bytes = if copy + 1 == copies {
+                std::mem::take(&mut bytes)
+            } else {
+                bytes.clone()
+            };
+            let corrupted = !copy_bytes.is_empty() && chance(&mut self.rng, model.corrupt_ppm);
+            if corrupted {
+                let bit = self.rng.next_u64() % (copy_bytes.len() as u64 * 8);
+                copy_bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
+            }
+            deliveries.push(Delivery {
+                at: now + Duration::from_micros(delay),
+                bytes: copy_bytes,
+                duplicate: copy > 0,
+                reordered,
+                corrupted,
+            });
+        }
+        Ok(deliveries)
+    }
+
+    fn rebuild(&mut self) {
+        let mut all = LinkModel::default();
+        for (_, spec) in &self.rules_all {
+            all.apply(spec);
+        }
+        self.models = vec![all; self.devices * self.devices];
+        for (_, from, to, spec) in &self.rules_link {
+            self.models[from * self.devices + to].apply(spec);
+        }
+    }
+}
+
+/// True with probability `ppm` / 1,000,000; draws nothing when `ppm` is zero.
+fn chance(rng: &mut ChaCha20Rng, ppm: u32) -> bool {
+    ppm > 0 && (ppm >= PPM || rng.next_u32() % PPM < ppm)
+}

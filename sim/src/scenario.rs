@@ -1,0 +1,524 @@
+//! Scenario files: what a run simulates, read from TOML with errors that name the file, the
+//! field and what is wrong.
+//!
+//! ```toml
+//! name = "partition-heal"
+//! seed = 42
+//! duration = "10m"                       # the workload runs this long; then every fault heals
+//! devices = ["alice", "bob", "carol"]
+//! topology = "mesh"                      # or "line": each device peers with its neighbours only
+//! [sync]                                 # optional Config knobs
+//! sync_interval = "5s"
+//! [network]                              # every link; [[link]] with from/to overrides one
+//! latency = { min = "5ms", max = "80ms" }
+//! loss = 0.10
+//! duplicate = 0.02
+//! [workload]
+//! messages_per_hour = 600
+//! attachment_percent = 30
+//! [[fault]]
+//! at = "2m"
+//! partition = [["alice"], ["bob", "carol"]]
+//! [[fault]]
+//! at = "6m"
+//! heal = true
+//! [expect]
+//! converged_within = "30s"               # after the workload ends and every fault heals
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use meshlog_core::DeviceId;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use crate::duration::SimDuration;
+
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The TOML does not fit the scenario shape: unknown field, wrong type, bad duration.
+    #[error("{path}: field `{field}`: {message}")]
+    Parse {
+        path: String,
+        field: String,
+        message: String,
+    },
+    /// Well-formed but inconsistent: unknown device, rate out of range, fault after the end.
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        path: String,
+        field: String,
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// The root seed; `meshlog run --seed` overrides it.
+    #[serde(default)]
+    pub seed: u64,
+    pub duration: SimDuration,
+    pub devices: Vec<String>,
+    #[serde(default)]
+    pub topology: Topology,
+    #[serde(default)]
+    pub sync: SyncSpec,
+    /// Every link.
+    #[serde(default)]
+    pub network: LinkSpec,
+    /// Overrides for single links (`[[link]]` with `from` and `to`).
+    #[serde(default, rename = "link", skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkSpec>,
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
+    #[serde(default)]
+    pub expect: ExpectSpec,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topology {
+    /// Every device peers with every other.
+    #[default]
+    Mesh,
+    /// Each device peers with its neighbours in `devices` order: a–b–c needs relay.
+    Line,
+}
+
+/// Overrides of the core's `Config` defaults, the same for every device.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_interval: Option<SimDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_jitter: Option<SimDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_round_max: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eager_push: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anti_entropy: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySpec {
+    pub min: SimDuration,
+    pub max: SimDuration,
+}
+
+/// Gilbert-Elliott burst loss: a link flips between a good and a bad state per datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSpec {
+    /// Chance per datagram that a good link turns bad.
+    pub enter: f64,
+    /// Chance per datagram that a bad link turns good again.
+    pub exit: f64,
+    /// Loss rate while bad (the good state uses `loss`).
+    #[serde(default = "one")]
+    pub loss: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Link behaviour. In `[network]` it sets every link; in `[[link]]` (with `from` and `to`) one direction, or both with `both = true`; in a fault's `network = {…}` it changes
+/// either from then on. Unset fields keep what was there.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub both: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<BurstSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<f64>,
+    /// Chance a datagram is held back an extra `reorder_delay`, landing behind later ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reorder_delay: Option<SimDuration>,
+    /// Chance one random bit of a datagram flips in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrupt: Option<f64>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// The seed's global rate, split across the enabled devices.
+    #[serde(default)]
+    pub messages_per_hour: u32,
+    #[serde(default)]
+    pub attachment_percent: u32,
+    #[serde(default = "attachment_bytes_min")]
+    pub attachment_bytes_min: u32,
+    #[serde(default = "attachment_bytes_max")]
+    pub attachment_bytes_max: u32,
+    /// Share of workload ticks that react to an earlier message instead of posting one.
+    #[serde(default)]
+    pub reaction_percent: u32,
+    /// Devices that post; all of them if unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<String>>,
+    /// Many messages at once from one device: a backlog.
+    #[serde(default, rename = "batch", skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<BatchSpec>,
+}
+
+fn attachment_bytes_min() -> u32 {
+    1_000
+}
+fn attachment_bytes_max() -> u32 {
+    8_000
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    pub at: SimDuration,
+    pub device: String,
+    pub messages: u32,
+}
+
+/// One change at `at`. Exactly one action per fault.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub at: SimDuration,
+    /// Devices in different groups cannot reach each other; unlisted devices form one more group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Vec<Vec<String>>>,
+    /// Lifts partitions and cuts, brings devices online, restarts crashed ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heal: Option<bool>,
+    /// `[from, to]`: datagrams from `from` to `to` are lost (one way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<String>,
+    /// The device's node is dropped with all in-flight state; its store survives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<LinkSpec>,
+    /// Survives the heal at the end of the workload (to break a world on purpose).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub permanent: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Every device holds every event this long after the end-of-workload heal.
+    #[serde(default = "converged_within")]
+    pub converged_within: SimDuration,
+    /// Run on this long past the liveness bound, so a late divergence would show.
+    #[serde(default = "quiet")]
+    pub quiet: SimDuration,
+}
+
+fn converged_within() -> SimDuration {
+    SimDuration::from_secs(60)
+}
+fn quiet() -> SimDuration {
+    SimDuration::from_secs(15)
+}
+
+impl Default for ExpectSpec {
+    fn default() -> Self {
+        ExpectSpec {
+            converged_within: converged_within(),
+            quiet: quiet(),
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file; errors start with `path`.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Scenario::parse(&text, &shown)
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let deserializer = toml::Deserializer::new(text);
+        let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let field = err.path().to_string();
+            ScenarioError::Parse {
+                path: origin.to_owned(),
+                field,
+                message: err.into_inner().message().trim().to_owned(),
+            }
+        })?;
+        scenario.validate(origin)?;
+        Ok(scenario)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a scenario always serializes")
+    }
+
+    /// Checks what the types cannot: names, ranges, one action per fault.
+    pub fn validate(&self, origin: &str) -> Result<(), ScenarioError> {
+        let invalid = |field: &str, message: String| ScenarioError::Invalid {
+            path: origin.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        if self.devices.is_empty() {
+            return Err(invalid("devices", "at least one device is needed".into()));
+        }
+        let mut seen = BTreeSet::new();
+        for name in &self.devices {
+            if DeviceId::new(name).is_none() {
+                return Err(invalid(
+                    "devices",
+                    format!("{name:?} is not a device name (1-32 of a-z, 0-9, - and _)"),
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(invalid("devices", format!("{name:?} is listed twice")));
+            }
+        }
+        let known = |field: &str, name: &str| {
+            if seen.contains(name) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    field,
+                    format!(
+                        "unknown device {name:?} (devices: {})",
+                        self.devices.join(", ")
+                    ),
+                ))
+            }
+        };
+        if self.duration.as_micros() == 0 {
+            return Err(invalid("duration", "must be more than 0s".into()));
+        }
+        validate_link(&self.network, "network", false, &known, &invalid)?;
+        for (i, link) in self.links.iter().enumerate() {
+            validate_link(link, &format!("link[{i}]"), true, &known, &invalid)?;
+        }
+        let w = &self.workload;
+        percent(
+            w.attachment_percent,
+            "workload.attachment_percent",
+            &invalid,
+        )?;
+        percent(w.reaction_percent, "workload.reaction_percent", &invalid)?;
+        if w.attachment_bytes_min > w.attachment_bytes_max
+            || w.attachment_bytes_max as usize > meshlog_core::event::FILE_SIZE_MAX
+        {
+            return Err(invalid(
+                "workload.attachment_bytes_max",
+                format!(
+                    "{}..{} bytes: need min <= max <= {}",
+                    w.attachment_bytes_min,
+                    w.attachment_bytes_max,
+                    meshlog_core::event::FILE_SIZE_MAX
+                ),
+            ));
+        }
+        for name in w.devices.iter().flatten() {
+            known("workload.devices", name)?;
+        }
+        for (i, batch) in w.batches.iter().enumerate() {
+            let field = format!("workload.batch[{i}]");
+            known(&format!("{field}.device"), &batch.device)?;
+            if batch.at > self.duration {
+                return Err(invalid(
+                    &format!("{field}.at"),
+                    format!("{} is after the duration {}", batch.at, self.duration),
+                ));
+            }
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            validate_fault(fault, &format!("fault[{i}]"), self, &known, &invalid)?;
+        }
+        Ok(())
+    }
+}
+
+type Invalid<'a> = dyn Fn(&str, String) -> ScenarioError + 'a;
+type Known<'a> = dyn Fn(&str, &str) -> Result<(), ScenarioError> + 'a;
+
+fn percent(value: u32, field: &str, invalid: &Invalid<'_>) -> Result<(), ScenarioError> {
+    if value > 100 {
+        return Err(invalid(
+            field,
+            format!("{value} is not a percentage (0 to 100)"),
+        ));
+    }
+    Ok(())
+}
+
+fn rate(value: Option<f64>, field: &str, invalid: &Invalid<'_>) -> Result<(), ScenarioError> {
+    match value {
+        Some(v) if !(0.0..=1.0).contains(&v) => Err(invalid(
+            field,
+            format!("{v} is not a rate (0.0 to 1.0; 0.3 means 30%)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn validate_link(
+    link: &LinkSpec,
+    field: &str,
+    one_link: bool,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    match (&link.from, &link.to, one_link) {
+        (Some(from), Some(to), true) => {
+            known(&format!("{field}.from"), from)?;
+            known(&format!("{field}.to"), to)?;
+            if from == to {
+                return Err(invalid(field, format!("a link from {from:?} to itself")));
+            }
+        }
+        (_, _, true) => return Err(invalid(field, "a link needs both `from` and `to`".into())),
+        (None, None, false) if !link.both => {}
+        _ => {
+            return Err(invalid(
+                field,
+                "`from`, `to` and `both` belong in [[link]]".into(),
+            ))
+        }
+    }
+    rate(link.loss, &format!("{field}.loss"), invalid)?;
+    rate(link.duplicate, &format!("{field}.duplicate"), invalid)?;
+    rate(link.reorder, &format!("{field}.reorder"), invalid)?;
+    rate(link.corrupt, &format!("{field}.corrupt"), invalid)?;
+    if let Some(burst) = &link.burst {
+        rate(Some(burst.enter), &format!("{field}.burst.enter"), invalid)?;
+        rate(Some(burst.exit), &format!("{field}.burst.exit"), invalid)?;
+        rate(Some(burst.loss), &format!("{field}.burst.loss"), invalid)?;
+    }
+    if let Some(latency) = &link.latency {
+        if latency.min > latency.max {
+            return Err(invalid(
+                &format!("{field}.latency"),
+                format!("min {} is more than max {}", latency.min, latency.max),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_fault(
+    fault: &FaultSpec,
+    field: &str,
+    scenario: &Scenario,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    if fault.at > scenario.duration {
+        return Err(invalid(
+            &format!("{field}.at"),
+            format!(
+                "{} is after the duration {} (every fault heals then)",
+                fault.at, scenario.duration
+            ),
+        ));
+    }
+    let actions = [
+        fault.partition.is_some(),
+        fault.heal.is_some(),
+        fault.cut.is_some(),
+        fault.restore.is_some(),
+        fault.offline.is_some(),
+        fault.online.is_some(),
+        fault.crash.is_some(),
+        fault.restart.is_some(),
+        fault.network.is_some(),
+    ];
+    if actions.iter().filter(|a| **a).count() != 1 {
+        return Err(invalid(
+            field,
+            "needs exactly one of partition, heal, cut, restore, offline, online, crash, \
+             restart, network"
+                .into(),
+        ));
+    }
+    if let Some(groups) = &fault.partition {
+        let mut listed = BTreeSet::new();
+        for name in groups.iter().flatten() {
+            known(&format!("{field}.partition"), name)?;
+            if !listed.insert(name) {
+                return Err(invalid(
+                    &format!("{field}.partition"),
+                    format!("{name:?} is in two groups"),
+                ));
+            }
+        }
+    }
+    for (what, pair) in [("cut", &fault.cut), ("restore", &fault.restore)] {
+        if let Some(pair) = pair {
+            let name = format!("{field}.{what}");
+            if pair.len() != 2 || pair[0] == pair[1] {
+                return Err(invalid(
+                    &name,
+                    "needs [from, to], two different devices".into(),
+                ));
+            }
+            known(&name, &pair[0])?;
+            known(&name, &pair[1])?;
+        }
+    }
+    for (what, device) in [
+        ("offline", &fault.offline),
+        ("online", &fault.online),
+        ("crash", &fault.crash),
+        ("restart", &fault.restart),
+    ] {
+        if let Some(device) = device {
+            known(&format!("{field}.{what}"), device)?;
+        }
+    }
+    if let Some(link) = &fault.network {
+        let one_link = link.from.is_some() || link.to.is_some();
+        validate_link(link, &format!("{field}.network"), one_link, known, invalid)?;
+    }
+    Ok(())
+}

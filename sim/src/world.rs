@@ -1,0 +1,690 @@
+//! The world: N nodes over shared in-memory stores, the virtual network, the workload and the
+//! fault schedule, driven by one queue ordered by (virtual time, sequence). Time jumps straight
+//! to the next item, so idle hours cost nothing.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::rc::Rc;
+
+use meshlog_core::testing::{community_of, derive_seed, keys};
+use meshlog_core::{
+    chunk_file, Config, DeviceId, Event, EventBody, EventId, InMemoryStore, Input, Instant, Node,
+    NodeError, NodeEvent, Origin, Output, PacketKind, Store,
+};
+use thiserror::Error;
+
+use crate::check::Failure;
+use crate::network::Network;
+use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
+use crate::scenario::{FaultSpec, LinkSpec, Scenario, Topology};
+use crate::trace::Trace;
+use crate::workload::{Action, Workload};
+
+pub type SharedStore = Rc<RefCell<InMemoryStore>>;
+
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("device {device}: {source}")]
+    Node { device: String, source: NodeError },
+}
+
+#[derive(Debug)]
+enum Item {
+    Deliver {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: Vec<u8>,
+    },
+    Wake(usize),
+    Fault(usize),
+    Tick,
+    Batch(usize),
+    /// End of the workload: every fault not marked permanent is lifted.
+    Heal,
+}
+
+struct Device {
+    name: DeviceId,
+    config: Config,
+    store: SharedStore,
+    /// `None` while crashed.
+    node: Option<Node<SharedStore>>,
+    /// What the scenario last said (a restart keeps an offline device offline).
+    online: bool,
+    /// Down (crashed or offline) by a permanent fault: excused from converging.
+    down_for_good: bool,
+    wake_at: Option<Instant>,
+    incarnation: u32,
+    converged_at: Option<Instant>,
+}
+
+pub struct World {
+    pub(crate) scenario: Scenario,
+    pub(crate) seed: u64,
+    now: Instant,
+    queue: BTreeMap<(Instant, u64), Item>,
+    sequence: u64,
+    devices: Vec<Device>,
+    index: BTreeMap<DeviceId, usize>,
+    network: Network,
+    workload: Workload,
+    pub(crate) trace: Trace,
+    /// Every event appended in this run, as its author sealed it: what the checkers trust.
+    pub(crate) appended: BTreeMap<EventId, Appended>,
+    pub(crate) counters: Counters,
+    workload_end: Instant,
+    pub(crate) heal_at: Option<Instant>,
+    pub(crate) end: Instant,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("scenario", &self.scenario.name)
+            .field("seed", &self.seed)
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+impl World {
+    /// Builds the world for a validated scenario. `seed` is the root of every random stream.
+    pub fn new(
+        scenario: &Scenario,
+        seed: u64,
+        sink: Option<Box<dyn Write>>,
+    ) -> Result<World, SimError> {
+        let names: Vec<&str> = scenario.devices.iter().map(String::as_str).collect();
+        let ids: Vec<DeviceId> = names
+            .iter()
+            .map(|n| DeviceId::new(n).expect("validated device name"))
+            .collect();
+        let index: BTreeMap<DeviceId, usize> = ids
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, d)| (d, i))
+            .collect();
+        let community = community_of(&names, seed);
+        let mut devices = Vec::with_capacity(ids.len());
+        for (i, me) in ids.iter().enumerate() {
+            let peers = ids
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| match scenario.topology {
+                    Topology::Mesh => *j != i,
+                    Topology::Line => j.abs_diff(i) == 1,
+                })
+                .map(|(_, p)| p.clone())
+                .collect();
+            let mut config =
+                Config::new(keys(me.as_str(), seed), community.clone(), peers, [0; 32]);
+            let sync = &scenario.sync;
+            config.sync_interval = sync.sync_interval.map_or(config.sync_interval, |d| d.0);
+            config.sync_jitter = sync.sync_jitter.map_or(config.sync_jitter, |d| d.0);
+            config.events_per_round_max = sync
+                .events_per_round_max
+                .unwrap_or(config.events_per_round_max);
+            config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
+            config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
+            config.relay = sync.relay.unwrap_or(config.relay);
+            let mut device = Device {
+                name: me.clone(),
+                config,
+                store: Rc::new(RefCell::new(InMemoryStore::new())),
+                node: None,
+                online: true,
+                down_for_good: false,
+                wake_at: None,
+                incarnation: 0,
+                converged_at: None,
+            };
+            device.node = Some(start_node(&mut device, seed, Instant::ZERO)?);
+            devices.push(device);
+        }
+        let mut network = Network::new(ids.len(), derive_seed(seed, "network"), &scenario.network);
+        for spec in &scenario.links {
+            for (from, to) in link_ends(&index, spec) {
+                network.set_link(from, to, spec);
+            }
+        }
+        let posting: Vec<usize> = match &scenario.workload.devices {
+            Some(list) => list.iter().map(|n| index[&device_id(n)]).collect(),
+            None => (0..ids.len()).collect(),
+        };
+        let workload = Workload::new(&scenario.workload, posting, derive_seed(seed, "workload"));
+        let workload_end = Instant::ZERO + scenario.duration.0;
+        let end = workload_end + scenario.expect.converged_within.0 + scenario.expect.quiet.0;
+        let mut world = World {
+            scenario: scenario.clone(),
+            seed,
+            now: Instant::ZERO,
+            queue: BTreeMap::new(),
+            sequence: 0,
+            devices,
+            index,
+            network,
+            workload,
+            trace: Trace::new(sink),
+            appended: BTreeMap::new(),
+            counters: Counters::default(),
+            workload_end,
+            heal_at: None,
+            end,
+        };
+        world.trace.line(format_args!(
+            "scenario {} seed {seed} devices {}",
+            scenario.name,
+            names.join(",")
+        ));
+        for (i, fault) in scenario.faults.iter().enumerate() {
+            world.schedule(Instant::ZERO + fault.at.0, Item::Fault(i));
+        }
+        for (i, batch) in scenario.workload.batches.iter().enumerate() {
+            world.schedule(Instant::ZERO + batch.at.0, Item::Batch(i));
+        }
+        world.schedule(workload_end, Item::Heal);
+        world.schedule_tick();
+        for device in 0..world.devices.len() {
+            world.drain(device);
+        }
+        Ok(world)
+    }
+
+    /// Runs to the end: the workload, the heal, the liveness bound and the quiet period.
+    pub fn run(&mut self) {
+        self.run_until(Instant(u64::MAX));
+        self.now = self.end;
+        self.trace.line(format_args!("{} end", self.now));
+    }
+
+    /// Handles every item due by `limit` (or the run's end, if sooner). A run may be stopped
+    /// part-way to look at it or tamper with it; `run` then carries on.
+    pub fn run_until(&mut self, limit: Instant) {
+        while let Some(entry) = self.queue.first_entry() {
+            let (at, _) = *entry.key();
+            if at > self.end.min(limit) {
+                break;
+            }
+            let item = entry.remove();
+            self.now = at;
+            self.handle(item);
+        }
+        self.now = self.now.max(limit.min(self.end));
+    }
+
+    /// Every event appended so far, as its author sealed it.
+    pub fn appended(&self) -> &BTreeMap<EventId, Appended> {
+        &self.appended
+    }
+
+    /// Ends the run: the summary, the checkers' verdicts, the digest.
+    pub fn finish(mut self, failures: Vec<Failure>) -> Outcome {
+        let trace_error = self.trace.finish().err().map(|e| e.to_string());
+        Outcome {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            digest: self.trace.digest(),
+            trace_lines: self.trace.lines(),
+            trace_error,
+            virtual_time_us: self.now.as_micros(),
+            heal_at_us: self.workload_end.as_micros(),
+            events: self.appended.len() as u64,
+            devices: self.device_reports(),
+            counters: std::mem::take(&mut self.counters),
+            failures,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The device's store, shared with its node (it survives crashes).
+    pub fn store(&self, device: usize) -> &SharedStore {
+        &self.devices[device].store
+    }
+
+    pub(crate) fn device_reports(&self) -> Vec<DeviceReport> {
+        self.devices
+            .iter()
+            .map(|d| DeviceReport {
+                name: d.name.to_string(),
+                events: d.store.borrow().len().expect("in-memory store"),
+                up: d.node.is_some() && d.online,
+                excused: d.down_for_good,
+                restarts: d.incarnation,
+                converged_at_us: d.converged_at.map(Instant::as_micros),
+            })
+            .collect()
+    }
+
+    fn schedule(&mut self, at: Instant, item: Item) {
+        self.sequence += 1;
+        self.queue.insert((at, self.sequence), item);
+    }
+
+    fn schedule_tick(&mut self) {
+        if let Some(gap) = self.workload.next_gap() {
+            let at = self.now + gap;
+            if at < self.workload_end {
+                self.schedule(at, Item::Tick);
+            }
+        }
+    }
+
+    fn handle(&mut self, item: Item) {
+        let now = self.now;
+        match item {
+            Item::Deliver {
+                from,
+                to,
+                kind,
+                bytes,
+            } => {
+                let (sender, receiver) = (&self.devices[from].name, &self.devices[to].name);
+                if self.devices[to].node.is_none() {
+                    self.trace.line(format_args!(
+                        "{now} drop {sender}>{receiver} {kind} {} crashed",
+                        bytes.len()
+                    ));
+                    self.counters.drop("crashed");
+                    return;
+                }
+                self.trace.line(format_args!(
+                    "{now} deliver {sender}>{receiver} {kind} {}",
+                    bytes.len()
+                ));
+                self.counters.delivered(kind, bytes.len());
+                let node = self.devices[to].node.as_mut().expect("checked above");
+                node.handle_input(Input::Datagram { now, bytes: &bytes });
+                self.drain(to);
+            }
+            Item::Wake(device) => {
+                let d = &mut self.devices[device];
+                if d.wake_at != Some(now) {
+                    return; // superseded by a later wake-up
+                }
+                d.wake_at = None;
+                if let Some(node) = d.node.as_mut() {
+                    node.handle_input(Input::Timeout(now));
+                    self.drain(device);
+                }
+            }
+            Item::Fault(i) => {
+                let fault = self.scenario.faults[i].clone();
+                self.apply_fault(&fault);
+            }
+            Item::Tick => {
+                let action = self.workload.next_action();
+                self.perform(action);
+                self.schedule_tick();
+            }
+            Item::Batch(i) => {
+                let batch = self.scenario.workload.batches[i].clone();
+                let device = self.index[&device_id(&batch.device)];
+                for n in 0..batch.messages {
+                    let text = Workload::batch_text(&batch.device, n);
+                    self.perform(Action::Message {
+                        device,
+                        text,
+                        attachment: None,
+                    });
+                }
+            }
+            Item::Heal => {
+                self.trace.line(format_args!("{now} heal end-of-workload"));
+                self.network.heal(true);
+                for device in 0..self.devices.len() {
+                    if !self.devices[device].down_for_good {
+                        self.bring_up(device);
+                    }
+                }
+                self.heal_at = Some(now);
+                for device in 0..self.devices.len() {
+                    self.note_convergence(device);
+                }
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Message {
+                device,
+                text,
+                attachment,
+            } => {
+                let file = attachment.map(|content| {
+                    let name = format!("file-{}.bin", content.len());
+                    chunk_file(&name, "application/octet-stream", &content)
+                        .expect("workload attachments fit FILE_SIZE_MAX")
+                });
+                let (file_ref, chunks) = match file {
+                    Some((file_ref, chunks)) => (Some(file_ref), chunks),
+                    None => (None, Vec::new()),
+                };
+                for chunk in chunks {
+                    if self.append(device, chunk).is_none() {
+                        return;
+                    }
+                }
+                let body = EventBody::Message {
+                    text,
+                    attachment: file_ref,
+                    auto: true,
+                };
+                if let Some(id) = self.append(device, body) {
+                    self.workload.note_message(id);
+                }
+            }
+            Action::Reaction {
+                device,
+                message,
+                emoji,
+            } => {
+                let body = EventBody::Reaction {
+                    message,
+                    emoji: emoji.to_owned(),
+                    remove: false,
+                };
+                self.append(device, body);
+            }
+        }
+    }
+
+    /// Appends on `device` and records the sealed bytes; `None` if the device is crashed.
+    fn append(&mut self, device: usize, body: EventBody) -> Option<EventId> {
+        let now = self.now;
+        let d = &mut self.devices[device];
+        let Some(node) = d.node.as_mut() else {
+            self.trace.line(format_args!(
+                "{now} skip {} crashed {}",
+                d.name,
+                body.kind_name()
+            ));
+            self.counters.skipped_appends += 1;
+            return None;
+        };
+        // What the node seals: the checkers compare every stored copy against it.
+        let event = Event {
+            author: d.name.clone(),
+            created_at: now,
+            body: body.clone(),
+        };
+        let id = node
+            .append(now, body)
+            .expect("workload events are valid and the in-memory store never fails");
+        let sealed = d
+            .store
+            .borrow()
+            .get(&id)
+            .expect("in-memory")
+            .expect("just stored");
+        self.appended.insert(id, Appended { sealed, event });
+        self.drain(device);
+        Some(id)
+    }
+
+    /// Hands everything the node produced to the network and the trace, until its next wake-up.
+    fn drain(&mut self, device: usize) {
+        loop {
+            let Some(node) = self.devices[device].node.as_mut() else {
+                return;
+            };
+            let output = node.poll_output();
+            let now = self.now;
+            let name = &self.devices[device].name;
+            match output {
+                Output::Timeout(at) => {
+                    let at = at.max(now);
+                    if self.devices[device].wake_at != Some(at) {
+                        self.devices[device].wake_at = Some(at);
+                        self.schedule(at, Item::Wake(device));
+                    }
+                    return;
+                }
+                Output::Transmit(t) => {
+                    let to = self.index[&t.to];
+                    let len = t.bytes.len();
+                    self.counters.sent(t.kind, len);
+                    match self.network.transmit(now, device, to, t.bytes) {
+                        Err(cause) => {
+                            self.trace.line(format_args!(
+                                "{now} drop {name}>{} {} {len} {} ({})",
+                                t.to,
+                                t.kind,
+                                cause.code(),
+                                t.note
+                            ));
+                            self.counters.drop(cause.code());
+                        }
+                        Ok(deliveries) => {
+                            for copy in &deliveries {
+                                let flags = format!(
+                                    "{}{}{}",
+                                    if copy.duplicate { " dup" } else { "" },
+                                    if copy.reordered { " late" } else { "" },
+                                    if copy.corrupted { " corrupt" } else { "" },
+                                );
+                                self.trace.line(format_args!(
+                                    "{now} send {name}>{} {} {len} at {}{flags} ({})",
+                                    t.to, t.kind, copy.at, t.note
+                                ));
+                                self.counters.faults(copy);
+                            }
+                            for copy in deliveries {
+                                self.schedule(
+                                    copy.at,
+                                    Item::Deliver {
+                                        from: device,
+                                        to,
+                                        kind: t.kind,
+                                        bytes: copy.bytes,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+                Output::Event(event) => self.record(device, event),
+            }
+        }
+    }
+
+    fn record(&mut self, device: usize, event: NodeEvent) {
+        let now = self.now;
+        let name = &self.devices[device].name;
+        match event {
+            NodeEvent::EventStored {
+                id,
+                origin: Origin::Local,
+                event: Event { body, .. },
+                ..
+            } => {
+                self.trace.line(format_args!(
+                    "{now} append {name} {id} {}",
+                    body.kind_name()
+                ));
+                *self.counters.appended.entry(body.kind_name()).or_default() += 1;
+            }
+            NodeEvent::EventStored { id, from, .. } => {
+                let from = from.map(|f| f.to_string()).unwrap_or_default();
+                self.trace
+                    .line(format_args!("{now} insert {name} {id} from {from}"));
+                self.counters.inserted += 1;
+                self.note_convergence(device);
+            }
+            NodeEvent::PacketDropped { reason, size, .. } => {
+                let code = reason.code();
+                self.trace
+                    .line(format_args!("{now} drop at {name} {size} {code}"));
+                self.counters.drop_owned(format!("rx_{code}"));
+            }
+            NodeEvent::EventRejected { from, reason } => {
+                let code = reason.code();
+                self.trace
+                    .line(format_args!("{now} reject at {name} from {from} {code}"));
+                self.counters.drop_owned(format!("rx_event_{code}"));
+            }
+            NodeEvent::PeerSync { peer, in_sync } => {
+                self.trace
+                    .line(format_args!("{now} peer {name} {peer} in_sync={in_sync}"));
+            }
+            NodeEvent::StoreFailed { detail } => {
+                self.trace
+                    .line(format_args!("{now} store_failed {name} {detail}"));
+            }
+            NodeEvent::PacketReceived { .. } => {} // the `deliver` line already says it
+        }
+    }
+
+    /// After the heal, a device has converged once it holds every appended event.
+    fn note_convergence(&mut self, device: usize) {
+        if self.heal_at.is_none() {
+            return;
+        }
+        let d = &mut self.devices[device];
+        let Some(node) = d.node.as_ref() else {
+            return;
+        };
+        if d.converged_at.is_some() || node.event_count() != self.appended.len() {
+            return;
+        }
+        if self.appended.keys().all(|id| node.contains(id)) {
+            d.converged_at = Some(self.now);
+            self.trace
+                .line(format_args!("{} converged {}", self.now, d.name));
+            // Once every device that should converge has, only the quiet period is left:
+            // idle rounds until the liveness bound would prove nothing more.
+            let all = self
+                .devices
+                .iter()
+                .all(|d| d.down_for_good || d.converged_at.is_some());
+            if all {
+                self.end = self.end.min(self.now + self.scenario.expect.quiet.0);
+            }
+        }
+    }
+
+    fn apply_fault(&mut self, fault: &FaultSpec) {
+        let now = self.now;
+        let permanent = fault.permanent;
+        let lookup = |index: &BTreeMap<DeviceId, usize>, name: &str| index[&device_id(name)];
+        self.trace.line(format_args!(
+            "{now} fault {}",
+            toml::to_string(fault)
+                .unwrap_or_default()
+                .replace('\n', "; ")
+        ));
+        if let Some(groups) = &fault.partition {
+            let mut group_of = vec![0u32; self.devices.len()];
+            for (g, members) in groups.iter().enumerate() {
+                for name in members {
+                    group_of[lookup(&self.index, name)] = g as u32 + 1;
+                }
+            }
+            self.network.partition(group_of, permanent);
+        } else if fault.heal.is_some() {
+            self.network.heal(false);
+            for device in 0..self.devices.len() {
+                self.bring_up(device);
+            }
+        } else if let Some(pair) = &fault.cut {
+            let (from, to) = (lookup(&self.index, &pair[0]), lookup(&self.index, &pair[1]));
+            self.network.cut(from, to, permanent);
+        } else if let Some(pair) = &fault.restore {
+            let (from, to) = (lookup(&self.index, &pair[0]), lookup(&self.index, &pair[1]));
+            self.network.restore(from, to);
+        } else if let Some(name) = &fault.offline {
+            let device = lookup(&self.index, name);
+            self.set_online(device, false);
+            self.devices[device].down_for_good = permanent;
+        } else if let Some(name) = &fault.online {
+            self.set_online(lookup(&self.index, name), true);
+        } else if let Some(name) = &fault.crash {
+            let device = lookup(&self.index, name);
+            let d = &mut self.devices[device];
+            d.node = None; // in-flight state, timers and queued outputs die with it
+            d.wake_at = None;
+            d.down_for_good = permanent;
+        } else if let Some(name) = &fault.restart {
+            self.restart(lookup(&self.index, name));
+        } else if let Some(spec) = &fault.network {
+            let links = link_ends(&self.index, spec);
+            if links.is_empty() {
+                self.network.change(None, spec, permanent);
+            }
+            for link in links {
+                self.network.change(Some(link), spec, permanent);
+            }
+        }
+    }
+
+    fn set_online(&mut self, device: usize, online: bool) {
+        let now = self.now;
+        let d = &mut self.devices[device];
+        d.online = online;
+        if let Some(node) = d.node.as_mut() {
+            node.set_online(now, online);
+            self.drain(device);
+        }
+    }
+
+    fn restart(&mut self, device: usize) {
+        if self.devices[device].node.is_some() {
+            return;
+        }
+        let now = self.now;
+        let d = &mut self.devices[device];
+        let node = start_node(d, self.seed, now).expect("the config was valid at the start");
+        d.node = Some(node);
+        let online = d.online;
+        if !online {
+            d.online = true; // a fresh node starts online; apply the scenario's state again
+            self.set_online(device, false);
+        }
+        self.drain(device);
+    }
+
+    fn bring_up(&mut self, device: usize) {
+        self.restart(device);
+        if !self.devices[device].online {
+            self.set_online(device, true);
+        }
+    }
+}
+
+/// A node over the device's store. Each incarnation gets its own seed, as a real restart
+/// would draw a fresh one from the OS: nonces must never repeat.
+fn start_node(device: &mut Device, seed: u64, now: Instant) -> Result<Node<SharedStore>, SimError> {
+    device.incarnation += 1;
+    let purpose = format!("node {} incarnation {}", device.name, device.incarnation);
+    let mut config = device.config.clone();
+    config.seed = derive_seed(seed, &purpose);
+    Node::new(config, device.store.clone(), now).map_err(|source| SimError::Node {
+        device: device.name.to_string(),
+        source,
+    })
+}
+
+fn device_id(name: &str) -> DeviceId {
+    DeviceId::new(name).expect("validated device name")
+}
+
+/// The directed links a `from`/`to` spec names: none for an all-links spec.
+fn link_ends(index: &BTreeMap<DeviceId, usize>, spec: &LinkSpec) -> Vec<(usize, usize)> {
+    match (&spec.from, &spec.to) {
+        (Some(from), Some(to)) => {
+            let (a, b) = (index[&device_id(from)], index[&device_id(to)]);
+            if spec.both {
+                vec![(a, b), (b, a)]
+            } else {
+                vec![(a, b)]
+            }
+        }
+        _ => Vec::new(),
+    }
+}
