@@ -215,6 +215,11 @@ impl World {
         self.now = self.now.max(limit.min(self.end));
     }
 
+    /// blake3 of the trace so far.
+    pub fn digest(&self) -> String {
+        self.trace.digest()
+    }
+
     /// Every event appended so far, as its author sealed it.
     pub fn appended(&self) -> &BTreeMap<EventId, Appended> {
         &self.appended

@@ -1,0 +1,60 @@
+//! Simulator throughput, printed (not asserted): `cargo bench -p meshlog-sim`.
+//!
+//! 1. The seed's default demo workload (`scenarios/default-demo.toml`) over 24 virtual hours:
+//!    virtual seconds per wall second (target: at least 10,000x real time).
+//! 2. `scenarios/ten-devices-10k.toml` (10 devices, 10,000+ events, 20% loss): wall time to
+//!    run it to convergence (target: under 30 s).
+//!
+//! The wall clock is read here, around whole runs, never inside the world.
+
+use std::path::Path;
+use std::time::Instant;
+
+use meshlog_sim::scenario::SimDuration;
+use meshlog_sim::Scenario;
+
+fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name);
+    Scenario::load(&path).unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn main() {
+    let mut demo = load("default-demo.toml");
+    demo.duration = SimDuration::from_secs(24 * 3600);
+    let started = Instant::now();
+    let outcome = meshlog_sim::run(&demo, demo.seed, None).expect("world builds");
+    let wall = started.elapsed().as_secs_f64();
+    let virtual_s = outcome.virtual_time_us as f64 / 1e6;
+    println!(
+        "default demo, 24 virtual hours: {} events, {virtual_s:.0} virtual s in {wall:.2} wall s \
+         = {:.0}x real time ({})",
+        outcome.events,
+        virtual_s / wall,
+        if outcome.passed() {
+            "converged"
+        } else {
+            "FAILED"
+        }
+    );
+
+    let ten = load("ten-devices-10k.toml");
+    let started = Instant::now();
+    let outcome = meshlog_sim::run(&ten, ten.seed, None).expect("world builds");
+    let wall = started.elapsed().as_secs_f64();
+    let delivered: u64 = outcome.counters.delivered.values().map(|t| t.packets).sum();
+    println!(
+        "10 devices x {} events at 20% loss: {wall:.1} wall s, {} datagrams delivered, \
+         converged {:.1} virtual s after the heal ({})",
+        outcome.events,
+        delivered,
+        outcome
+            .devices
+            .iter()
+            .filter_map(|d| d.converged_at_us)
+            .max()
+            .map_or(f64::NAN, |at| (at - outcome.heal_at_us) as f64 / 1e6),
+        if outcome.passed() { "passed" } else { "FAILED" }
+    );
+}

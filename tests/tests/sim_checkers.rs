@@ -1,0 +1,185 @@
+//! Each checker can fail: worlds broken on purpose (sync off, relay off on a line, a link cut
+//! for ever, a late bound, a tampered store) and the checker that must notice, noticing.
+
+use meshlog_core::testing::{community_of, keys};
+use meshlog_core::{seal, DeviceId, Event, EventBody, Instant, OpenedEvent, Store};
+use meshlog_sim::{Failure, Scenario, World};
+
+fn scenario(extra: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "broken"
+duration = "2m"
+devices = ["alice", "bob", "carol"]
+[workload]
+messages_per_hour = 600
+[expect]
+converged_within = "30s"
+{extra}
+"#
+    );
+    Scenario::parse(&text, "inline").unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn failures(scenario: &Scenario) -> Vec<Failure> {
+    meshlog_sim::run(scenario, 1, None)
+        .expect("world builds")
+        .failures
+}
+
+fn not_converged(failures: &[Failure]) -> Vec<&str> {
+    failures
+        .iter()
+        .filter_map(|f| match f {
+            Failure::NotConverged { device, .. } => Some(device.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_unbroken_world_passes() {
+    assert_eq!(failures(&scenario("")), vec![]);
+}
+
+#[test]
+fn convergence_fails_without_any_sync() {
+    let failures = failures(&scenario(
+        "[sync]\nanti_entropy = false\neager_push = false",
+    ));
+    assert_eq!(not_converged(&failures), ["alice", "bob", "carol"]);
+    assert!(failures.iter().any(|f| matches!(
+        f,
+        Failure::Liveness {
+            converged_after_us: None,
+            ..
+        }
+    )));
+    assert!(!failures
+        .iter()
+        .any(|f| matches!(f, Failure::Invented { .. } | Failure::Altered { .. })));
+}
+
+#[test]
+fn convergence_fails_on_a_line_without_relay() {
+    let mut s = scenario("[sync]\nrelay = false");
+    s.topology = meshlog_sim::scenario::Topology::Line;
+    let failures = failures(&s);
+    // alice and carol only hear bob's own events; bob hears both ends.
+    assert_eq!(not_converged(&failures), ["alice", "carol"]);
+}
+
+#[test]
+fn convergence_fails_with_a_link_cut_for_ever() {
+    let cut = |from: &str, to: &str| {
+        format!("[[fault]]\nat = \"0s\"\ncut = [\"{from}\", \"{to}\"]\npermanent = true\n")
+    };
+    let text = format!(
+        "{}{}{}{}",
+        cut("alice", "bob"),
+        cut("bob", "alice"),
+        cut("alice", "carol"),
+        cut("carol", "alice")
+    );
+    let failures = failures(&scenario(&text));
+    assert_eq!(not_converged(&failures), ["alice", "bob", "carol"]);
+    // The same cuts lifted at the heal: everyone converges.
+    let healed = text.replace("permanent = true\n", "");
+    assert_eq!(self::failures(&scenario(&healed)), vec![]);
+}
+
+#[test]
+fn liveness_fails_when_the_bound_is_too_tight() {
+    // A partition until the end of the workload: converging takes at least a round trip.
+    let mut s =
+        scenario("[[fault]]\nat = \"30s\"\npartition = [[\"alice\"], [\"bob\", \"carol\"]]");
+    s.expect.converged_within =
+        meshlog_sim::scenario::SimDuration(meshlog_core::Duration::from_micros(1));
+    let failures = failures(&s);
+    assert!(not_converged(&failures).is_empty(), "{failures:?}");
+    assert!(
+        failures.iter().any(
+            |f| matches!(f, Failure::Liveness { converged_after_us: Some(after), .. } if *after > 1)
+        ),
+        "{failures:?}"
+    );
+}
+
+/// Bob is down for good (so he is excused from converging) and his store is tampered with.
+fn tampered_world(tamper: impl FnOnce(&World, &mut dyn FnMut(OpenedEvent))) -> Vec<Failure> {
+    let s = scenario("[[fault]]\nat = \"0s\"\ncrash = \"bob\"\npermanent = true");
+    let mut world = World::new(&s, 1, None).expect("world builds");
+    world.run_until(Instant::from_millis(60_000));
+    let store = world.store(1).clone();
+    tamper(&world, &mut |event| {
+        assert!(store.borrow_mut().insert(&event, 0).unwrap());
+    });
+    world.run();
+    let failures = meshlog_sim::check::check(&world);
+    assert!(
+        not_converged(&failures).is_empty(),
+        "bob is excused: {failures:?}"
+    );
+    failures
+}
+
+#[test]
+fn invented_events_are_caught() {
+    let failures = tampered_world(|_, insert| {
+        // A valid event of this community that nobody appended in the run.
+        let community = community_of(&["alice", "bob", "carol"], 1);
+        let event = Event {
+            author: DeviceId::new("alice").unwrap(),
+            created_at: Instant::ZERO,
+            body: EventBody::Message {
+                text: "forged".into(),
+                attachment: None,
+                auto: false,
+            },
+        };
+        insert(seal(&event, &keys("alice", 1), &community, [9; 24]).unwrap());
+    });
+    assert!(
+        matches!(failures.as_slice(), [Failure::Invented { device, count: 1, .. }] if device == "bob"),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn altered_events_are_caught() {
+    let failures = tampered_world(|world, insert| {
+        let (id, original) = world
+            .appended()
+            .iter()
+            .next()
+            .expect("something was appended");
+        let mut event = original.event.clone();
+        event.body = EventBody::Message {
+            text: "altered".into(),
+            attachment: None,
+            auto: true,
+        };
+        let mut sealed = original.sealed.clone();
+        sealed[30] ^= 1;
+        insert(OpenedEvent {
+            id: *id,
+            sealed,
+            event,
+        });
+    });
+    assert!(
+        matches!(failures.as_slice(), [Failure::Altered { device, count: 1, .. }] if device == "bob"),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn a_run_can_be_stopped_part_way_and_resumed_without_changing_it() {
+    let s = scenario("");
+    let whole = meshlog_sim::run(&s, 3, None).unwrap();
+    let mut world = World::new(&s, 3, None).unwrap();
+    world.run_until(Instant::from_millis(45_000));
+    world.run();
+    let failures = meshlog_sim::check::check(&world);
+    assert_eq!(world.finish(failures).digest, whole.digest);
+}
