@@ -205,21 +205,26 @@ impl<S: Store> Node<S> {
             .collect()
     }
 
-    /// How close this node is to its peers, 0..=100, from the counts they advertise: 100 when
-    /// every peer's latest summary matched; otherwise the share of the larger set we hold.
-    /// Peers not heard from yet are left out (0 if none has been heard).
+    /// How close this node is to its peers, 0..=100. A peer's set is estimated from its latest
+    /// summary plus the new events that crossed between us since (eager pushes arrive between
+    /// rounds); 100 when that estimate equals our count, otherwise the smaller set's share of
+    /// the larger. An estimate, corrected by every summary. Peers not heard from yet are left
+    /// out (0 if none has been heard).
     pub fn sync_percent(&self) -> f64 {
-        let mine = self.index.len() as f64;
+        let mine = self.index.len() as u64;
         let shares: Vec<f64> = self
             .peers
             .values()
-            .filter_map(|p| p.advertised.map(|a| (p.in_sync, f64::from(a.count))))
-            .map(|(in_sync, theirs)| {
-                let top = theirs.max(mine);
-                if in_sync || top == 0.0 {
+            .filter_map(|p| {
+                p.advertised
+                    .map(|a| u64::from(a.count) + u64::from(p.crossed_since_summary))
+            })
+            .map(|theirs| {
+                let (low, high) = (theirs.min(mine), theirs.max(mine));
+                if low == high {
                     100.0
                 } else {
-                    (100.0 * theirs.min(mine) / top).min(99.9)
+                    (100.0 * low as f64 / high as f64).min(99.9)
                 }
             })
             .collect();
@@ -421,6 +426,7 @@ impl<S: Store> Node<S> {
         let state = self.peers.get_mut(from).expect("checked peer");
         let changed = state.in_sync != in_sync || state.advertised.is_none();
         state.advertised = Some(summary);
+        state.crossed_since_summary = 0;
         state.in_sync = in_sync;
         if changed {
             self.emit(NodeEvent::PeerSync {
@@ -449,6 +455,7 @@ impl<S: Store> Node<S> {
             Ok(_) => {
                 self.index.insert(opened.id);
                 self.stats.events_from_peers += 1;
+                self.note_crossed(from);
                 let OpenedEvent { id, sealed, event } = opened;
                 self.emit(NodeEvent::EventStored {
                     id,
@@ -566,12 +573,21 @@ impl<S: Store> Node<S> {
         };
         let bytes = packet.seal(&self.config.keys);
         self.stats.sent.entry(kind).or_default().add(bytes.len());
+        if kind == PacketKind::Event {
+            self.note_crossed(to);
+        }
         self.outputs.push_back(Output::Transmit(Transmit {
             to: to.clone(),
             bytes,
             kind,
             note,
         }));
+    }
+
+    fn note_crossed(&mut self, peer: &DeviceId) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.crossed_since_summary = state.crossed_since_summary.saturating_add(1);
+        }
     }
 
     fn emit(&mut self, event: NodeEvent) {

@@ -64,6 +64,9 @@ pub struct PeerState {
     /// Its summary matched ours when it arrived.
     pub in_sync: bool,
     pub last_exchange: Option<Instant>,
+    /// New events that crossed between us (either way) since its summary: the peer holds
+    /// them too, so its set is estimated as `advertised.count + crossed_since_summary`.
+    pub crossed_since_summary: u32,
     pub(crate) pushed_this_round: u32,
 }
 

@@ -223,3 +223,32 @@ fn reordering_by_delivery_order_does_not_matter_for_the_result() {
     assert!(ids.iter().all(|id| a.node("bob").contains(id)));
     assert_eq!(a.node("alice").summary(), a.node("bob").summary());
 }
+
+#[test]
+fn sync_percent_follows_what_peers_advertise_and_what_crossed_since() {
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 9, |c| {
+        c.eager_push = false;
+        c.events_per_round_max = 10;
+    });
+    assert_eq!(
+        h.node("alice").sync_percent(),
+        0.0,
+        "no peer heard from yet"
+    );
+    h.append_messages("alice", 40);
+    // After the first round bob advertised 0 and alice pushed 10: bob is estimated at 10 of 40.
+    h.run_for(Duration::from_secs(1));
+    let partial = h.node("alice").sync_percent();
+    assert!((20.0..=30.0).contains(&partial), "{partial}");
+    h.run_until_converged(minutes(2)).expect("converges");
+    h.run_for(Duration::from_secs(6));
+    assert_eq!(h.node("alice").sync_percent(), 100.0);
+    assert_eq!(h.node("bob").sync_percent(), 100.0);
+    // Eager pushes between rounds keep the estimate at 100 without waiting for a summary.
+    let mut eager = Harness::new(&["alice", "bob"], Topology::FullMesh, 9);
+    eager.run_for(Duration::from_secs(1));
+    eager.append_messages("alice", 5);
+    eager.run_for(Duration::from_millis(100));
+    assert_eq!(eager.node("alice").sync_percent(), 100.0);
+    assert_eq!(eager.node("bob").sync_percent(), 100.0);
+}
