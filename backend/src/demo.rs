@@ -96,7 +96,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     );
 
     let outcome = tokio::select! {
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        () = shutdown_signal() => Ok(()),
         exited = first_exit(&mut children) => Err(DemoError::ChildExited(exited)),
         served = page => match served {
             Ok(Ok(())) => Ok(()),
@@ -108,6 +108,30 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         let _ = child.kill().await;
     }
     outcome
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `kill` and service managers send): either way the
+/// children are killed before the demo exits, instead of being left running.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn spawn(mut command: Command, what: &str) -> Result<Child, DemoError> {

@@ -11,7 +11,7 @@ use meshlog_core::{chunk_file, EventBody, EventId, FileId};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::state::DeviceState;
+use super::state::{DeviceState, Frame};
 use super::views::MessageView;
 use crate::http::{json_body, query, ApiError};
 use crate::store::FileContent;
@@ -191,6 +191,10 @@ pub async fn post_device_status(
         .set_online(status.online)
         .await
         .map_err(ApiError::internal)?;
+    // The page shows online/offline from `stats`; tell it now rather than within a second.
+    if let Ok(stats) = state.stats().await {
+        state.publish(Frame::new("stats", &stats));
+    }
     Ok(Json(json!({ "online": status.online })))
 }
 

@@ -74,7 +74,7 @@ impl DeviceState {
         Ok(StatsView::new(snapshot, counts))
     }
 
-    fn publish(&self, frame: Frame) {
+    pub fn publish(&self, frame: Frame) {
         // No subscriber is normal: nobody has the page open.
         let _ = self.frames.send(frame);
     }

@@ -9,6 +9,7 @@ mod schema;
 mod sqlite;
 
 pub use query::{AttachmentRow, Counts, FileContent, MessageRow, ReactionRow, StoreReader};
+pub use schema::Durability;
 pub use sqlite::SqliteStore;
 
 use thiserror::Error;

@@ -45,12 +45,27 @@ CREATE TABLE IF NOT EXISTS file_chunks (
 );
 ";
 
-/// WAL with `synchronous = FULL`: every commit fsyncs the log before `COMMIT` returns, so an
-/// event acknowledged with HTTP 201 survives a killed process *and* a power cut. NORMAL would
-/// survive a killed process only; the fsync per commit is the price of the stronger promise.
-pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+/// How hard a commit tries to reach the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL with `synchronous = FULL`: every commit fsyncs the log before `COMMIT` returns, so
+    /// an event acknowledged with HTTP 201 survives a killed process *and* a power cut. What
+    /// the device server uses: it is what "201 means on disk" promises.
+    #[default]
+    Full,
+    /// WAL with `synchronous = NORMAL`: the log is written (to the OS) on commit but fsynced
+    /// only at checkpoints. Survives a killed process, not a power cut. For measurements and
+    /// throwaway stores only.
+    Normal,
+}
+
+pub fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // The reader may query while the writer checkpoints; wait briefly instead of failing.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;

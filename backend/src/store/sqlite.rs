@@ -5,7 +5,7 @@ use std::path::Path;
 use meshlog_core::{EventBody, EventId, OpenedEvent, Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::schema::{configure, SCHEMA};
+use super::schema::{configure, Durability, SCHEMA};
 use super::DbError;
 
 #[derive(Debug)]
@@ -15,9 +15,14 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`; whatever it held is there again.
+    /// Commits are fully durable ([`Durability::Full`]).
     pub fn open(path: &Path) -> Result<Self, DbError> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let conn = Connection::open(path)?;
-        configure(&conn)?;
+        configure(&conn, durability)?;
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStore { conn })
     }
