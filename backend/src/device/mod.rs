@@ -123,8 +123,8 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         .map_err(|err| DeviceError::Io(PathBuf::from("udp socket"), err))?;
     let (driver, handle) = Driver::new(node, socket, peer_addrs, clock);
     let state = DeviceState::new(options.name.clone(), handle, reader);
-    // The pump subscribes before the driver runs, so the log misses nothing from the start.
-    tokio::spawn(state.clone().pump());
+    // Subscribe before the driver runs, so the log misses nothing from the start.
+    tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());
     tokio::spawn(state.clone().stats_ticker());
 

@@ -81,8 +81,9 @@ impl DeviceState {
 
     /// Follows the driver for as long as it runs: fills the network log, and announces new
     /// and changed messages on the stream.
-    pub async fn pump(self) {
-        let mut events = self.driver.subscribe();
+    /// `events` comes from `driver.subscribe()` taken *before* the driver starts, so the log
+    /// misses nothing from the first round.
+    pub async fn pump(self, mut events: broadcast::Receiver<DriverEvent>) {
         loop {
             match events.recv().await {
                 Ok(event) => self.on_event(&event),
