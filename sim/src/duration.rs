@@ -54,7 +54,8 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
             .parse()
             .map_err(|_| format!("bad duration {text:?}: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        // Everything up to the next number is the unit, so "8 weeks" names " weeks".
+        let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
         let unit = &rest[..unit_len];
         let Some((_, scale)) = UNITS.iter().find(|(name, _)| *name == unit) else {
             let shown = if unit.is_empty() { "none" } else { unit };

@@ -86,7 +86,7 @@ pub struct DeviceReport {
     pub up: bool,
     /// Kept down by a permanent fault: not expected to converge.
     pub excused: bool,
-    /// How many nodes this device has run (1 + restarts).
+    /// Times the device was restarted after a crash.
     pub restarts: u32,
     /// Virtual time at which it held every appended event, after the heal.
     pub converged_at_us: Option<u64>,
@@ -148,7 +148,7 @@ impl fmt::Display for Outcome {
                 .iter()
                 .map(|(kind, t)| format!("{kind} {} ({} B)", t.packets, t.bytes))
                 .collect();
-            writeln!(f, "{label:<9}{}", parts.join(", "))?;
+            writeln!(f, "{label:<10}{}", parts.join(", "))?;
         }
         let drops: Vec<String> = self
             .counters

@@ -260,7 +260,7 @@ impl World {
                 events: d.store.borrow().len().expect("in-memory store"),
                 up: d.node.is_some() && d.online,
                 excused: d.down_for_good,
-                restarts: d.incarnation,
+                restarts: d.incarnation - 1,
                 converged_at_us: d.converged_at.map(Instant::as_micros),
             })
             .collect()
