@@ -160,9 +160,10 @@ async fn first_exit(children: &mut [(String, Child)]) -> String {
 async fn serve_page(
     options: &DemoOptions,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, DemoError> {
-    let dist = options.frontend_dir.join("dist");
+    let frontend = frontend_dir(&options.frontend_dir);
+    let dist = frontend.join("dist");
     if !dist.join("index.html").exists() {
-        build_frontend(&options.frontend_dir).await;
+        build_frontend(&frontend).await;
     }
     if !dist.join("index.html").exists() {
         eprintln!(
@@ -181,6 +182,17 @@ async fn serve_page(
     Ok(tokio::spawn(
         async move { axum::serve(listener, app).await },
     ))
+}
+
+/// The given directory if it exists; otherwise this checkout's `frontend/` (the binary was
+/// built from it), so `meshlog demo` works from any working directory.
+fn frontend_dir(given: &Path) -> PathBuf {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../frontend");
+    if given.exists() || !checkout.exists() {
+        given.to_owned()
+    } else {
+        checkout
+    }
 }
 
 /// `npm ci && npm run build` in the frontend directory; failures are reported, not fatal.

@@ -2,19 +2,33 @@
 //!
 //! The production side of meshlog and the `meshlog` binary.
 //!
+//! ```text
+//! meshlog community new --devices alice,bob --out keys/
+//! meshlog device --name alice --http 127.0.0.1:3001 --udp 127.0.0.1:8001 \
+//!                --peer bob@127.0.0.1:8002 --data alice/ --keys keys/
+//! meshlog sim-service --http 127.0.0.1:3005 --device alice=http://127.0.0.1:3001 ...
+//! meshlog demo            # all of the above plus the page on :5173, keys made on first run
+//! ```
+//!
 //! - [`store`]: SQLite storage (rusqlite, bundled, WAL, `synchronous = FULL`) implementing
-//!   core's `Store`, with decrypted `messages` / `reactions` / `file_chunks` views and a
-//!   separate read connection for queries.
-//! - [`keys`]: community and device key files (`meshlog community new`).
+//!   core's `Store`, with decrypted `messages` / `reactions` / `file_chunks` views updated in
+//!   the insert's transaction, and a separate read connection for queries.
+//! - [`keys`]: community and device key files from OS randomness (`meshlog community new`).
 //! - [`device`]: the device server (`meshlog device`): a node driven over real UDP by
-//!   `meshlog-net`, behind the HTTP/SSE API of `docs/API.md`.
+//!   `meshlog-net`, behind the HTTP/SSE API of `docs/API.md`. A `201` is sent only after the
+//!   event's transaction committed.
 //! - [`sim_service`]: the simulation service (`meshlog sim-service`): AutoMessageGenerator
-//!   and TimeController; generation is paced on virtual time only.
+//!   and TimeController; generation is paced on virtual time only, so pause, speed and step
+//!   really act, and tests check it without sleeping.
 //! - [`demo`]: `meshlog demo`, everything from one command.
 //! - [`http`]: JSON errors, body extraction and CORS shared by both servers.
 //!
+//! Benchmarks (`cargo bench -p meshlog-backend --bench loopback` and `--bench turmoil_vs_sim`)
+//! print loopback POST-to-SSE latency, SQLite ingest rates, and turmoil vs meshlog-sim wall time.
+//!
 //! Errors: one `thiserror` enum per boundary ([`store::DbError`], [`keys::KeysError`],
-//! [`device::DeviceError`], [`sim_service::SimServiceError`]); HTTP handlers answer `{"error": ...}` with a 4xx/5xx.
+//! [`device::DeviceError`], [`sim_service::SimServiceError`], [`demo::DemoError`]); HTTP
+//! handlers answer `{"error": ...}` with a 4xx/5xx ([`http::ApiError`]).
 
 pub mod demo;
 pub mod device;
