@@ -31,6 +31,14 @@
 //! (every fault not marked `permanent` is lifted and devices come back) and up to
 //! `converged_within` to converge; then `quiet` more, so a late divergence would show.
 //!
+//! From the command line (the `meshlog` binary in `meshlog-backend`):
+//!
+//! ```text
+//! meshlog run scenarios/partition-heal.toml --seed 1234 --trace run.trace [--json]
+//! meshlog sweep scenarios/*.toml --seeds 0..200 --jobs 2 [--shard 1/4]
+//! cargo bench -p meshlog-sim          # virtual seconds per wall second, 10 devices x 10k events
+//! ```
+//!
 //! ## Determinism
 //! One root seed; each purpose (network, workload, each node incarnation) gets its own ChaCha
 //! stream derived with blake3, so adding a device does not reshuffle the network's dice.
@@ -39,10 +47,13 @@
 
 pub mod check;
 pub mod duration;
+mod faults;
 pub mod network;
 pub mod outcome;
+mod outputs;
 pub mod scenario;
 pub mod trace;
+mod validate;
 pub mod workload;
 pub mod world;
 

@@ -10,14 +10,14 @@ use std::rc::Rc;
 use meshlog_core::testing::{community_of, derive_seed, keys};
 use meshlog_core::{
     chunk_file, Config, DeviceId, Event, EventBody, EventId, InMemoryStore, Input, Instant, Node,
-    NodeError, NodeEvent, Origin, Output, PacketKind, Store,
+    NodeError, PacketKind, Store,
 };
 use thiserror::Error;
 
 use crate::check::Failure;
 use crate::network::Network;
 use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
-use crate::scenario::{FaultSpec, LinkSpec, Scenario, Topology};
+use crate::scenario::{LinkSpec, Scenario, Topology};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
 
@@ -30,7 +30,7 @@ pub enum SimError {
 }
 
 #[derive(Debug)]
-enum Item {
+pub(crate) enum Item {
     Deliver {
         from: usize,
         to: usize,
@@ -45,36 +45,36 @@ enum Item {
     Heal,
 }
 
-struct Device {
-    name: DeviceId,
-    config: Config,
-    store: SharedStore,
+pub(crate) struct Device {
+    pub(crate) name: DeviceId,
+    pub(crate) config: Config,
+    pub(crate) store: SharedStore,
     /// `None` while crashed.
-    node: Option<Node<SharedStore>>,
+    pub(crate) node: Option<Node<SharedStore>>,
     /// What the scenario last said (a restart keeps an offline device offline).
-    online: bool,
+    pub(crate) online: bool,
     /// Down (crashed or offline) by a permanent fault: excused from converging.
-    down_for_good: bool,
-    wake_at: Option<Instant>,
-    incarnation: u32,
-    converged_at: Option<Instant>,
+    pub(crate) down_for_good: bool,
+    pub(crate) wake_at: Option<Instant>,
+    pub(crate) incarnation: u32,
+    pub(crate) converged_at: Option<Instant>,
 }
 
 pub struct World {
     pub(crate) scenario: Scenario,
     pub(crate) seed: u64,
-    now: Instant,
-    queue: BTreeMap<(Instant, u64), Item>,
-    sequence: u64,
-    devices: Vec<Device>,
-    index: BTreeMap<DeviceId, usize>,
-    network: Network,
-    workload: Workload,
+    pub(crate) now: Instant,
+    pub(crate) queue: BTreeMap<(Instant, u64), Item>,
+    pub(crate) sequence: u64,
+    pub(crate) devices: Vec<Device>,
+    pub(crate) index: BTreeMap<DeviceId, usize>,
+    pub(crate) network: Network,
+    pub(crate) workload: Workload,
     pub(crate) trace: Trace,
     /// Every event appended in this run, as its author sealed it: what the checkers trust.
     pub(crate) appended: BTreeMap<EventId, Appended>,
     pub(crate) counters: Counters,
-    workload_end: Instant,
+    pub(crate) workload_end: Instant,
     pub(crate) heal_at: Option<Instant>,
     pub(crate) end: Instant,
 }
@@ -266,7 +266,7 @@ impl World {
             .collect()
     }
 
-    fn schedule(&mut self, at: Instant, item: Item) {
+    pub(crate) fn schedule(&mut self, at: Instant, item: Item) {
         self.sequence += 1;
         self.queue.insert((at, self.sequence), item);
     }
@@ -432,239 +432,15 @@ impl World {
         self.drain(device);
         Some(id)
     }
-
-    /// Hands everything the node produced to the network and the trace, until its next wake-up.
-    fn drain(&mut self, device: usize) {
-        loop {
-            let Some(node) = self.devices[device].node.as_mut() else {
-                return;
-            };
-            let output = node.poll_output();
-            let now = self.now;
-            let name = &self.devices[device].name;
-            match output {
-                Output::Timeout(at) => {
-                    let at = at.max(now);
-                    if self.devices[device].wake_at != Some(at) {
-                        self.devices[device].wake_at = Some(at);
-                        self.schedule(at, Item::Wake(device));
-                    }
-                    return;
-                }
-                Output::Transmit(t) => {
-                    let to = self.index[&t.to];
-                    let len = t.bytes.len();
-                    self.counters.sent(t.kind, len);
-                    match self.network.transmit(now, device, to, t.bytes) {
-                        Err(cause) => {
-                            self.trace.line(format_args!(
-                                "{now} drop {name}>{} {} {len} {} ({})",
-                                t.to,
-                                t.kind,
-                                cause.code(),
-                                t.note
-                            ));
-                            self.counters.drop(cause.code());
-                        }
-                        Ok(deliveries) => {
-                            for copy in &deliveries {
-                                let flags = format!(
-                                    "{}{}{}",
-                                    if copy.duplicate { " dup" } else { "" },
-                                    if copy.reordered { " late" } else { "" },
-                                    if copy.corrupted { " corrupt" } else { "" },
-                                );
-                                self.trace.line(format_args!(
-                                    "{now} send {name}>{} {} {len} at {}{flags} ({})",
-                                    t.to, t.kind, copy.at, t.note
-                                ));
-                                self.counters.faults(copy);
-                            }
-                            for copy in deliveries {
-                                self.schedule(
-                                    copy.at,
-                                    Item::Deliver {
-                                        from: device,
-                                        to,
-                                        kind: t.kind,
-                                        bytes: copy.bytes,
-                                    },
-                                );
-                            }
-                        }
-                    }
-                }
-                Output::Event(event) => self.record(device, event),
-            }
-        }
-    }
-
-    fn record(&mut self, device: usize, event: NodeEvent) {
-        let now = self.now;
-        let name = &self.devices[device].name;
-        match event {
-            NodeEvent::EventStored {
-                id,
-                origin: Origin::Local,
-                event: Event { body, .. },
-                ..
-            } => {
-                self.trace.line(format_args!(
-                    "{now} append {name} {id} {}",
-                    body.kind_name()
-                ));
-                *self.counters.appended.entry(body.kind_name()).or_default() += 1;
-            }
-            NodeEvent::EventStored { id, from, .. } => {
-                let from = from.map(|f| f.to_string()).unwrap_or_default();
-                self.trace
-                    .line(format_args!("{now} insert {name} {id} from {from}"));
-                self.counters.inserted += 1;
-                self.note_convergence(device);
-            }
-            NodeEvent::PacketDropped { reason, size, .. } => {
-                let code = reason.code();
-                self.trace
-                    .line(format_args!("{now} drop at {name} {size} {code}"));
-                self.counters.drop_owned(format!("rx_{code}"));
-            }
-            NodeEvent::EventRejected { from, reason } => {
-                let code = reason.code();
-                self.trace
-                    .line(format_args!("{now} reject at {name} from {from} {code}"));
-                self.counters.drop_owned(format!("rx_event_{code}"));
-            }
-            NodeEvent::PeerSync { peer, in_sync } => {
-                self.trace
-                    .line(format_args!("{now} peer {name} {peer} in_sync={in_sync}"));
-            }
-            NodeEvent::StoreFailed { detail } => {
-                self.trace
-                    .line(format_args!("{now} store_failed {name} {detail}"));
-            }
-            NodeEvent::PacketReceived { .. } => {} // the `deliver` line already says it
-        }
-    }
-
-    /// After the heal, a device has converged once it holds every appended event.
-    fn note_convergence(&mut self, device: usize) {
-        if self.heal_at.is_none() {
-            return;
-        }
-        let d = &mut self.devices[device];
-        let Some(node) = d.node.as_ref() else {
-            return;
-        };
-        if d.converged_at.is_some() || node.event_count() != self.appended.len() {
-            return;
-        }
-        if self.appended.keys().all(|id| node.contains(id)) {
-            d.converged_at = Some(self.now);
-            self.trace
-                .line(format_args!("{} converged {}", self.now, d.name));
-            // Once every device that should converge has, only the quiet period is left:
-            // idle rounds until the liveness bound would prove nothing more.
-            let all = self
-                .devices
-                .iter()
-                .all(|d| d.down_for_good || d.converged_at.is_some());
-            if all {
-                self.end = self.end.min(self.now + self.scenario.expect.quiet.0);
-            }
-        }
-    }
-
-    fn apply_fault(&mut self, fault: &FaultSpec) {
-        let now = self.now;
-        let permanent = fault.permanent;
-        let lookup = |index: &BTreeMap<DeviceId, usize>, name: &str| index[&device_id(name)];
-        self.trace.line(format_args!(
-            "{now} fault {}",
-            toml::to_string(fault)
-                .unwrap_or_default()
-                .replace('\n', "; ")
-        ));
-        if let Some(groups) = &fault.partition {
-            let mut group_of = vec![0u32; self.devices.len()];
-            for (g, members) in groups.iter().enumerate() {
-                for name in members {
-                    group_of[lookup(&self.index, name)] = g as u32 + 1;
-                }
-            }
-            self.network.partition(group_of, permanent);
-        } else if fault.heal.is_some() {
-            self.network.heal(false);
-            for device in 0..self.devices.len() {
-                self.bring_up(device);
-            }
-        } else if let Some(pair) = &fault.cut {
-            let (from, to) = (lookup(&self.index, &pair[0]), lookup(&self.index, &pair[1]));
-            self.network.cut(from, to, permanent);
-        } else if let Some(pair) = &fault.restore {
-            let (from, to) = (lookup(&self.index, &pair[0]), lookup(&self.index, &pair[1]));
-            self.network.restore(from, to);
-        } else if let Some(name) = &fault.offline {
-            let device = lookup(&self.index, name);
-            self.set_online(device, false);
-            self.devices[device].down_for_good = permanent;
-        } else if let Some(name) = &fault.online {
-            self.set_online(lookup(&self.index, name), true);
-        } else if let Some(name) = &fault.crash {
-            let device = lookup(&self.index, name);
-            let d = &mut self.devices[device];
-            d.node = None; // in-flight state, timers and queued outputs die with it
-            d.wake_at = None;
-            d.down_for_good = permanent;
-        } else if let Some(name) = &fault.restart {
-            self.restart(lookup(&self.index, name));
-        } else if let Some(spec) = &fault.network {
-            let links = link_ends(&self.index, spec);
-            if links.is_empty() {
-                self.network.change(None, spec, permanent);
-            }
-            for link in links {
-                self.network.change(Some(link), spec, permanent);
-            }
-        }
-    }
-
-    fn set_online(&mut self, device: usize, online: bool) {
-        let now = self.now;
-        let d = &mut self.devices[device];
-        d.online = online;
-        if let Some(node) = d.node.as_mut() {
-            node.set_online(now, online);
-            self.drain(device);
-        }
-    }
-
-    fn restart(&mut self, device: usize) {
-        if self.devices[device].node.is_some() {
-            return;
-        }
-        let now = self.now;
-        let d = &mut self.devices[device];
-        let node = start_node(d, self.seed, now).expect("the config was valid at the start");
-        d.node = Some(node);
-        let online = d.online;
-        if !online {
-            d.online = true; // a fresh node starts online; apply the scenario's state again
-            self.set_online(device, false);
-        }
-        self.drain(device);
-    }
-
-    fn bring_up(&mut self, device: usize) {
-        self.restart(device);
-        if !self.devices[device].online {
-            self.set_online(device, true);
-        }
-    }
 }
 
 /// A node over the device's store. Each incarnation gets its own seed, as a real restart
 /// would draw a fresh one from the OS: nonces must never repeat.
-fn start_node(device: &mut Device, seed: u64, now: Instant) -> Result<Node<SharedStore>, SimError> {
+pub(crate) fn start_node(
+    device: &mut Device,
+    seed: u64,
+    now: Instant,
+) -> Result<Node<SharedStore>, SimError> {
     device.incarnation += 1;
     let purpose = format!("node {} incarnation {}", device.name, device.incarnation);
     let mut config = device.config.clone();
@@ -675,12 +451,12 @@ fn start_node(device: &mut Device, seed: u64, now: Instant) -> Result<Node<Share
     })
 }
 
-fn device_id(name: &str) -> DeviceId {
+pub(crate) fn device_id(name: &str) -> DeviceId {
     DeviceId::new(name).expect("validated device name")
 }
 
 /// The directed links a `from`/`to` spec names: none for an all-links spec.
-fn link_ends(index: &BTreeMap<DeviceId, usize>, spec: &LinkSpec) -> Vec<(usize, usize)> {
+pub(crate) fn link_ends(index: &BTreeMap<DeviceId, usize>, spec: &LinkSpec) -> Vec<(usize, usize)> {
     match (&spec.from, &spec.to) {
         (Some(from), Some(to)) => {
             let (a, b) = (index[&device_id(from)], index[&device_id(to)]);

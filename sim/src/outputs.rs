@@ -1,0 +1,149 @@
+//! Draining a node: its datagrams go to the virtual network, its events to the trace and the
+//! counters, its next wake-up to the queue.
+
+use meshlog_core::{Event, NodeEvent, Origin, Output};
+
+use crate::world::{Item, World};
+
+impl World {
+    /// Hands everything the node produced to the network and the trace, until its next wake-up.
+    pub(crate) fn drain(&mut self, device: usize) {
+        loop {
+            let Some(node) = self.devices[device].node.as_mut() else {
+                return;
+            };
+            let output = node.poll_output();
+            let now = self.now;
+            let name = &self.devices[device].name;
+            match output {
+                Output::Timeout(at) => {
+                    let at = at.max(now);
+                    if self.devices[device].wake_at != Some(at) {
+                        self.devices[device].wake_at = Some(at);
+                        self.schedule(at, Item::Wake(device));
+                    }
+                    return;
+                }
+                Output::Transmit(t) => {
+                    let to = self.index[&t.to];
+                    let len = t.bytes.len();
+                    self.counters.sent(t.kind, len);
+                    match self.network.transmit(now, device, to, t.bytes) {
+                        Err(cause) => {
+                            self.trace.line(format_args!(
+                                "{now} drop {name}>{} {} {len} {} ({})",
+                                t.to,
+                                t.kind,
+                                cause.code(),
+                                t.note
+                            ));
+                            self.counters.drop(cause.code());
+                        }
+                        Ok(deliveries) => {
+                            for copy in &deliveries {
+                                let flags = format!(
+                                    "{}{}{}",
+                                    if copy.duplicate { " dup" } else { "" },
+                                    if copy.reordered { " late" } else { "" },
+                                    if copy.corrupted { " corrupt" } else { "" },
+                                );
+                                self.trace.line(format_args!(
+                                    "{now} send {name}>{} {} {len} at {}{flags} ({})",
+                                    t.to, t.kind, copy.at, t.note
+                                ));
+                                self.counters.faults(copy);
+                            }
+                            for copy in deliveries {
+                                self.schedule(
+                                    copy.at,
+                                    Item::Deliver {
+                                        from: device,
+                                        to,
+                                        kind: t.kind,
+                                        bytes: copy.bytes,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+                Output::Event(event) => self.record(device, event),
+            }
+        }
+    }
+
+    fn record(&mut self, device: usize, event: NodeEvent) {
+        let now = self.now;
+        let name = &self.devices[device].name;
+        match event {
+            NodeEvent::EventStored {
+                id,
+                origin: Origin::Local,
+                event: Event { body, .. },
+                ..
+            } => {
+                self.trace.line(format_args!(
+                    "{now} append {name} {id} {}",
+                    body.kind_name()
+                ));
+                *self.counters.appended.entry(body.kind_name()).or_default() += 1;
+            }
+            NodeEvent::EventStored { id, from, .. } => {
+                let from = from.map(|f| f.to_string()).unwrap_or_default();
+                self.trace
+                    .line(format_args!("{now} insert {name} {id} from {from}"));
+                self.counters.inserted += 1;
+                self.note_convergence(device);
+            }
+            NodeEvent::PacketDropped { reason, size, .. } => {
+                let code = reason.code();
+                self.trace
+                    .line(format_args!("{now} drop at {name} {size} {code}"));
+                self.counters.drop_owned(format!("rx_{code}"));
+            }
+            NodeEvent::EventRejected { from, reason } => {
+                let code = reason.code();
+                self.trace
+                    .line(format_args!("{now} reject at {name} from {from} {code}"));
+                self.counters.drop_owned(format!("rx_event_{code}"));
+            }
+            NodeEvent::PeerSync { peer, in_sync } => {
+                self.trace
+                    .line(format_args!("{now} peer {name} {peer} in_sync={in_sync}"));
+            }
+            NodeEvent::StoreFailed { detail } => {
+                self.trace
+                    .line(format_args!("{now} store_failed {name} {detail}"));
+            }
+            NodeEvent::PacketReceived { .. } => {} // the `deliver` line already says it
+        }
+    }
+
+    /// After the heal, a device has converged once it holds every appended event.
+    pub(crate) fn note_convergence(&mut self, device: usize) {
+        if self.heal_at.is_none() {
+            return;
+        }
+        let d = &mut self.devices[device];
+        let Some(node) = d.node.as_ref() else {
+            return;
+        };
+        if d.converged_at.is_some() || node.event_count() != self.appended.len() {
+            return;
+        }
+        if self.appended.keys().all(|id| node.contains(id)) {
+            d.converged_at = Some(self.now);
+            self.trace
+                .line(format_args!("{} converged {}", self.now, d.name));
+            // Once every device that should converge has, only the quiet period is left:
+            // idle rounds until the liveness bound would prove nothing more.
+            let all = self
+                .devices
+                .iter()
+                .all(|d| d.down_for_good || d.converged_at.is_some());
+            if all {
+                self.end = self.end.min(self.now + self.scenario.expect.quiet.0);
+            }
+        }
+    }
+}

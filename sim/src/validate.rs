@@ -1,0 +1,150 @@
+//! What the scenario types cannot say: known device names, rates within 0..1, one action per
+//! fault, faults within the duration. Each error names its field.
+
+use std::collections::BTreeSet;
+
+use crate::scenario::{FaultSpec, LinkSpec, Scenario, ScenarioError};
+
+pub(crate) type Invalid<'a> = dyn Fn(&str, String) -> ScenarioError + 'a;
+pub(crate) type Known<'a> = dyn Fn(&str, &str) -> Result<(), ScenarioError> + 'a;
+
+pub(crate) fn percent(value: u32, field: &str, invalid: &Invalid<'_>) -> Result<(), ScenarioError> {
+    if value > 100 {
+        return Err(invalid(
+            field,
+            format!("{value} is not a percentage (0 to 100)"),
+        ));
+    }
+    Ok(())
+}
+
+fn rate(value: Option<f64>, field: &str, invalid: &Invalid<'_>) -> Result<(), ScenarioError> {
+    match value {
+        Some(v) if !(0.0..=1.0).contains(&v) => Err(invalid(
+            field,
+            format!("{v} is not a rate (0.0 to 1.0; 0.3 means 30%)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn validate_link(
+    link: &LinkSpec,
+    field: &str,
+    one_link: bool,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    match (&link.from, &link.to, one_link) {
+        (Some(from), Some(to), true) => {
+            known(&format!("{field}.from"), from)?;
+            known(&format!("{field}.to"), to)?;
+            if from == to {
+                return Err(invalid(field, format!("a link from {from:?} to itself")));
+            }
+        }
+        (_, _, true) => return Err(invalid(field, "a link needs both `from` and `to`".into())),
+        (None, None, false) if !link.both => {}
+        _ => {
+            return Err(invalid(
+                field,
+                "`from`, `to` and `both` belong in [[link]]".into(),
+            ))
+        }
+    }
+    rate(link.loss, &format!("{field}.loss"), invalid)?;
+    rate(link.duplicate, &format!("{field}.duplicate"), invalid)?;
+    rate(link.reorder, &format!("{field}.reorder"), invalid)?;
+    rate(link.corrupt, &format!("{field}.corrupt"), invalid)?;
+    if let Some(burst) = &link.burst {
+        rate(Some(burst.enter), &format!("{field}.burst.enter"), invalid)?;
+        rate(Some(burst.exit), &format!("{field}.burst.exit"), invalid)?;
+        rate(Some(burst.loss), &format!("{field}.burst.loss"), invalid)?;
+    }
+    if let Some(latency) = &link.latency {
+        if latency.min > latency.max {
+            return Err(invalid(
+                &format!("{field}.latency"),
+                format!("min {} is more than max {}", latency.min, latency.max),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_fault(
+    fault: &FaultSpec,
+    field: &str,
+    scenario: &Scenario,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    if fault.at > scenario.duration {
+        return Err(invalid(
+            &format!("{field}.at"),
+            format!(
+                "{} is after the duration {} (every fault heals then)",
+                fault.at, scenario.duration
+            ),
+        ));
+    }
+    let actions = [
+        fault.partition.is_some(),
+        fault.heal.is_some(),
+        fault.cut.is_some(),
+        fault.restore.is_some(),
+        fault.offline.is_some(),
+        fault.online.is_some(),
+        fault.crash.is_some(),
+        fault.restart.is_some(),
+        fault.network.is_some(),
+    ];
+    if actions.iter().filter(|a| **a).count() != 1 {
+        return Err(invalid(
+            field,
+            "needs exactly one of partition, heal, cut, restore, offline, online, crash, \
+             restart, network"
+                .into(),
+        ));
+    }
+    if let Some(groups) = &fault.partition {
+        let mut listed = BTreeSet::new();
+        for name in groups.iter().flatten() {
+            known(&format!("{field}.partition"), name)?;
+            if !listed.insert(name) {
+                return Err(invalid(
+                    &format!("{field}.partition"),
+                    format!("{name:?} is in two groups"),
+                ));
+            }
+        }
+    }
+    for (what, pair) in [("cut", &fault.cut), ("restore", &fault.restore)] {
+        if let Some(pair) = pair {
+            let name = format!("{field}.{what}");
+            if pair.len() != 2 || pair[0] == pair[1] {
+                return Err(invalid(
+                    &name,
+                    "needs [from, to], two different devices".into(),
+                ));
+            }
+            known(&name, &pair[0])?;
+            known(&name, &pair[1])?;
+        }
+    }
+    for (what, device) in [
+        ("offline", &fault.offline),
+        ("online", &fault.online),
+        ("crash", &fault.crash),
+        ("restart", &fault.restart),
+    ] {
+        if let Some(device) = device {
+            known(&format!("{field}.{what}"), device)?;
+        }
+    }
+    if let Some(link) = &fault.network {
+        let one_link = link.from.is_some() || link.to.is_some();
+        validate_link(link, &format!("{field}.network"), one_link, known, invalid)?;
+    }
+    Ok(())
+}
