@@ -1,5 +1,5 @@
 //! Property: whatever the seed, 2–6 devices, loss 0–50%, duplication, reordering, partition
-//! schedules and workloads, every device converges after the heal and nothing is invented.
+//! schedules, a device offline or crashed for a while, and workloads, every device converges after the heal and nothing is invented.
 //! A failing case (after shrinking) is written out as a scenario file that `meshlog run`
 //! replays; its path is in the failure message.
 
@@ -34,6 +34,7 @@ fn build(
     attachment_percent: u32,
     reaction_percent: u32,
     partitions: Vec<Partition>,
+    outage: Option<Outage>,
     seed: u64,
 ) -> Scenario {
     let names: Vec<String> = (0..devices).map(|i| format!("d{i}")).collect();
@@ -82,11 +83,68 @@ fn build(
             ..FaultSpec::default()
         });
     }
+    if let Some(outage) = outage {
+        let name = names[outage.device % devices].clone();
+        let start = outage.start_s.min(DURATION_S);
+        let (down, up) = if outage.crash {
+            (
+                FaultSpec {
+                    crash: Some(name.clone()),
+                    ..FaultSpec::default()
+                },
+                FaultSpec {
+                    restart: Some(name),
+                    ..FaultSpec::default()
+                },
+            )
+        } else {
+            (
+                FaultSpec {
+                    offline: Some(name.clone()),
+                    ..FaultSpec::default()
+                },
+                FaultSpec {
+                    online: Some(name),
+                    ..FaultSpec::default()
+                },
+            )
+        };
+        scenario.faults.push(FaultSpec {
+            at: secs(start),
+            ..down
+        });
+        scenario.faults.push(FaultSpec {
+            at: secs((start + outage.len_s).min(DURATION_S)),
+            ..up
+        });
+    }
     scenario.faults.sort_by_key(|f| f.at);
     scenario
         .validate("proptest")
         .expect("generated scenarios are valid");
     scenario
+}
+
+/// One device offline (or crashed) from `start_s` for `len_s`.
+#[derive(Clone, Debug)]
+struct Outage {
+    device: usize,
+    start_s: u64,
+    len_s: u64,
+    crash: bool,
+}
+
+fn outage() -> impl Strategy<Value = Option<Outage>> {
+    proptest::option::of(
+        (0usize..6, 0..DURATION_S, 5u64..90, any::<bool>()).prop_map(
+            |(device, start_s, len_s, crash)| Outage {
+                device,
+                start_s,
+                len_s,
+                crash,
+            },
+        ),
+    )
 }
 
 fn base(devices: Vec<String>) -> Scenario {
@@ -118,12 +176,13 @@ fn scenarios() -> impl Strategy<Value = Scenario> {
             (0u32..=50, 0u32..=20, 0u32..=30),
             (30u32..=900, 0u32..=40, 0u32..=30),
             proptest::collection::vec(partition(devices), 0..=2),
+            outage(),
             any::<u64>(),
         )
             .prop_map(
-                move |((loss, dup, reorder), (rate, attach, react), parts, seed)| {
+                move |((loss, dup, reorder), (rate, attach, react), parts, out, seed)| {
                     build(
-                        devices, loss, dup, reorder, rate, attach, react, parts, seed,
+                        devices, loss, dup, reorder, rate, attach, react, parts, out, seed,
                     )
                 },
             )
@@ -172,7 +231,13 @@ fn a_written_case_replays_to_the_same_digest() {
         len_s: 30,
         groups: vec![0, 1, 1],
     };
-    let scenario = build(3, 20, 5, 10, 300, 20, 10, vec![partition], 99);
+    let outage = Outage {
+        device: 2,
+        start_s: 50,
+        len_s: 40,
+        crash: true,
+    };
+    let scenario = build(3, 20, 5, 10, 300, 20, 10, vec![partition], Some(outage), 99);
     let path = write_case(&scenario);
     let loaded = Scenario::load(&path).unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(loaded, scenario);
