@@ -10,9 +10,10 @@
 //! meshlog demo            # all of the above plus the page on :5173, keys made on first run
 //! ```
 //!
-//! - [`store`]: SQLite storage (rusqlite, bundled, WAL, `synchronous = FULL`) implementing
-//!   core's `Store`, with decrypted `messages` / `reactions` / `file_chunks` views updated in
-//!   the insert's transaction, and a separate read connection for queries.
+//! - [`store`]: SQLite storage (rusqlite, bundled, WAL) implementing core's `Store`, with
+//!   decrypted `messages` / `reactions` / `file_chunks` views updated in the insert's
+//!   transaction, and a separate read connection for queries. Commits of the device's own
+//!   events fsync; received ones need not (see [`store::Durability`]).
 //! - [`keys`]: community and device key files from OS randomness (`meshlog community new`).
 //! - [`device`]: the device server (`meshlog device`): a node driven over real UDP by
 //!   `meshlog-net`, behind the HTTP/SSE API of `docs/API.md`. A `201` is sent only after the

@@ -27,7 +27,7 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use crate::keys::{self, KeysError};
-use crate::store::{db_path, DbError, SqliteStore, StoreReader};
+use crate::store::{db_path, DbError, Durability, SqliteStore, StoreReader};
 use state::DeviceState;
 
 /// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.
@@ -92,7 +92,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|err| DeviceError::Io(options.data_dir.clone(), err))?;
     let db = db_path(&options.data_dir);
-    let store = SqliteStore::open(&db)?;
+    let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
     let reader = StoreReader::open(&db)?;
 
     let mut peer_addrs = BTreeMap::new();

@@ -11,6 +11,9 @@ use super::DbError;
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
+    durability: Durability,
+    /// The connection's current `synchronous` setting, so it changes only when needed.
+    synchronous: &'static str,
 }
 
 impl SqliteStore {
@@ -22,12 +25,22 @@ impl SqliteStore {
 
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, DbError> {
         let conn = Connection::open(path)?;
-        configure(&conn, durability)?;
+        configure(&conn)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            durability,
+            synchronous: "FULL",
+        })
     }
 
     fn insert_tx(&mut self, event: &OpenedEvent, received_at_us: u64) -> Result<bool, DbError> {
+        let synchronous = self.durability.synchronous_for(&event.event.author);
+        if synchronous != self.synchronous {
+            // Set between transactions: SQLite applies it to the next commit.
+            self.conn.pragma_update(None, "synchronous", synchronous)?;
+            self.synchronous = synchronous;
+        }
         let tx = self.conn.transaction()?;
         let id = &event.id.0[..];
         let author = event.event.author.as_str();
