@@ -14,7 +14,8 @@
 //! - [`scenario`]: the TOML shape (`#[serde(deny_unknown_fields)]`), durations like `"5ms"`,
 //!   and errors naming the file, the field and what is wrong.
 //! - [`world`]: the event loop. Items are deliveries, node wake-ups, faults, workload ticks,
-//!   batches and the end-of-workload heal; time jumps to the next one.
+//!   batches and the end-of-workload heal; time jumps to the next one. Draining a node's
+//!   outputs (`outputs.rs`) and applying faults (`faults.rs`) are `World` methods too.
 //! - [`network`]: loss, Gilbert-Elliott burst loss, latency min..max (which reorders), explicit
 //!   reorder, duplication, bit-flip corruption, partitions and one-way cuts; settable for every
 //!   link or one, and changed over time by faults. Devices go offline/online and crash
