@@ -107,6 +107,9 @@ pub struct SyncSpec {
     pub sync_jitter: Option<SimDuration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_per_round_max: Option<u32>,
+    /// Buckets this small on either side are settled with a Bloom filter, not a digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaf_items_max: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eager_push: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -127,6 +127,7 @@ impl World {
             config.events_per_round_max = sync
                 .events_per_round_max
                 .unwrap_or(config.events_per_round_max);
+            config.leaf_items_max = sync.leaf_items_max.unwrap_or(config.leaf_items_max);
             config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
             config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
             config.relay = sync.relay.unwrap_or(config.relay);
