@@ -454,10 +454,6 @@ impl<S: Store> Node<S> {
                 });
             }
         };
-        if self.index.contains(&opened.id) {
-            self.stats.events_duplicate += 1;
-            return;
-        }
         match self.store.insert(&opened, now.as_micros()) {
             Ok(_) => {
                 self.index.insert(opened.id);
