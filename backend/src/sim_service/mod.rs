@@ -24,9 +24,10 @@ use tokio::task::JoinHandle;
 use generator::{Generator, Post, RateError};
 use time_controller::{TimeController, TimeError};
 
-/// The seed's demo defaults: a message a minute overall, one in ten with an attachment.
-pub const DEFAULT_MESSAGES_PER_HOUR: f64 = 60.0;
-pub const DEFAULT_ATTACHMENT_PERCENT: f64 = 10.0;
+/// The seed's default demo workload (scenarios/default-demo.toml): 50 messages an hour
+/// overall, 30% of them with an attachment.
+pub const DEFAULT_MESSAGES_PER_HOUR: f64 = 50.0;
+pub const DEFAULT_ATTACHMENT_PERCENT: f64 = 30.0;
 /// How often the service turns wall time into virtual time.
 pub const TICK_MS: u64 = 100;
 /// Posts waiting for the poster; beyond this they are dropped (and logged), not queued forever.
