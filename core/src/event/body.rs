@@ -1,0 +1,206 @@
+//! Event bodies: the four kinds, their canonical encoding and the limits a receiver enforces.
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::id::{EventId, FileId};
+
+use super::{
+    EMOJI_LEN_MAX, FILE_CHUNK_LEN_MAX, FILE_NAME_LEN_MAX, FILE_SIZE_MAX, MIME_LEN_MAX, TEXT_LEN_MAX,
+};
+
+/// A message's reference to an attached file, sent separately as `FileChunk` events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRef {
+    pub file: FileId,
+    pub size: u32,
+    pub chunk_count: u16,
+    pub name: String,
+    pub mime: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventBody {
+    /// `auto` marks messages made by the simulation service's generator.
+    Message {
+        text: String,
+        attachment: Option<FileRef>,
+        auto: bool,
+    },
+    Reaction {
+        message: EventId,
+        emoji: String,
+        remove: bool,
+    },
+    FileChunk {
+        file: FileId,
+        index: u16,
+        count: u16,
+        bytes: Vec<u8>,
+    },
+    DeviceStatus {
+        online: bool,
+    },
+}
+
+impl EventBody {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            EventBody::Message { .. } => "message",
+            EventBody::Reaction { .. } => "reaction",
+            EventBody::FileChunk { .. } => "file_chunk",
+            EventBody::DeviceStatus { .. } => "device_status",
+        }
+    }
+
+    /// Checks the limits a receiver enforces, so a local append fails the same way.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        match self {
+            EventBody::Message {
+                text, attachment, ..
+            } => {
+                check_len("text", text.len(), TEXT_LEN_MAX)?;
+                if let Some(file) = attachment {
+                    check_len("attachment name", file.name.len(), FILE_NAME_LEN_MAX)?;
+                    check_len("attachment mime", file.mime.len(), MIME_LEN_MAX)?;
+                    check_len("attachment size", file.size as usize, FILE_SIZE_MAX)?;
+                    let chunks_needed = (file.size as usize).div_ceil(FILE_CHUNK_LEN_MAX).max(1);
+                    if file.chunk_count as usize != chunks_needed {
+                        return Err(DecodeError::invalid(
+                            "attachment chunk count",
+                            format!(
+                                "{} for {} bytes, expected {chunks_needed}",
+                                file.chunk_count, file.size
+                            ),
+                        ));
+                    }
+                }
+            }
+            EventBody::Reaction { emoji, .. } => {
+                if emoji.is_empty() {
+                    return Err(DecodeError::invalid("emoji", "empty"));
+                }
+                check_len("emoji", emoji.len(), EMOJI_LEN_MAX)?;
+            }
+            EventBody::FileChunk {
+                index,
+                count,
+                bytes,
+                ..
+            } => {
+                if *count == 0 || index >= count {
+                    return Err(DecodeError::invalid(
+                        "chunk index",
+                        format!("{index} of {count}"),
+                    ));
+                }
+                check_len("chunk bytes", bytes.len(), FILE_CHUNK_LEN_MAX)?;
+            }
+            EventBody::DeviceStatus { .. } => {}
+        }
+        Ok(())
+    }
+
+    pub(super) fn encode(&self, w: &mut Writer) {
+        match self {
+            EventBody::Message {
+                text,
+                attachment,
+                auto,
+            } => {
+                w.u8(1).bytes_u16(text.as_bytes()).u8(u8::from(*auto));
+                match attachment {
+                    None => {
+                        w.u8(0);
+                    }
+                    Some(f) => {
+                        w.u8(1).raw(&f.file.0).u32(f.size).u16(f.chunk_count);
+                        w.bytes_u8(f.name.as_bytes()).bytes_u8(f.mime.as_bytes());
+                    }
+                }
+            }
+            EventBody::Reaction {
+                message,
+                emoji,
+                remove,
+            } => {
+                w.u8(2)
+                    .raw(&message.0)
+                    .bytes_u8(emoji.as_bytes())
+                    .u8(u8::from(*remove));
+            }
+            EventBody::FileChunk {
+                file,
+                index,
+                count,
+                bytes,
+            } => {
+                w.u8(3)
+                    .raw(&file.0)
+                    .u16(*index)
+                    .u16(*count)
+                    .bytes_u16(bytes);
+            }
+            EventBody::DeviceStatus { online } => {
+                w.u8(4).u8(u8::from(*online));
+            }
+        }
+    }
+
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let body = match r.u8("event kind")? {
+            1 => {
+                let text = r.str_u16("text")?.to_owned();
+                let auto = r.bool("auto flag")?;
+                let attachment = match r.u8("attachment flag")? {
+                    0 => None,
+                    1 => Some(FileRef {
+                        file: FileId(r.array("attachment file id")?),
+                        size: r.u32("attachment size")?,
+                        chunk_count: r.u16("attachment chunk count")?,
+                        name: r.str_u8("attachment name")?.to_owned(),
+                        mime: r.str_u8("attachment mime")?.to_owned(),
+                    }),
+                    other => {
+                        return Err(DecodeError::invalid("attachment flag", format!("{other}")))
+                    }
+                };
+                EventBody::Message {
+                    text,
+                    attachment,
+                    auto,
+                }
+            }
+            2 => EventBody::Reaction {
+                message: EventId(r.array("reaction target")?),
+                emoji: r.str_u8("emoji")?.to_owned(),
+                remove: r.bool("reaction remove flag")?,
+            },
+            3 => EventBody::FileChunk {
+                file: FileId(r.array("chunk file id")?),
+                index: r.u16("chunk index")?,
+                count: r.u16("chunk count")?,
+                bytes: r.bytes_u16("chunk bytes")?.to_vec(),
+            },
+            4 => EventBody::DeviceStatus {
+                online: r.bool("online flag")?,
+            },
+            other => {
+                return Err(DecodeError::invalid(
+                    "event kind",
+                    format!("unknown kind {other}"),
+                ))
+            }
+        };
+        body.validate()?;
+        Ok(body)
+    }
+}
+
+pub(super) fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), DecodeError> {
+    if len > max {
+        return Err(DecodeError::invalid(
+            what,
+            format!("{len} bytes, at most {max}"),
+        ));
+    }
+    Ok(())
+}
