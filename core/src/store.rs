@@ -16,8 +16,10 @@ pub enum StoreError {
     Corrupt { id: String, detail: String },
 }
 
-/// Event storage. Implementations must make `insert` idempotent on the event id and durable
-/// before it returns `Ok` (a node acknowledges an append only after that).
+/// Event storage. `insert` must be idempotent on the event id. An event this device appends
+/// must be durable before `insert` returns `Ok`: the node acknowledges an append only after
+/// that. A received event may be committed less strictly (the SQLite store skips the fsync),
+/// since the peer that sent it still holds it and the next anti-entropy round restores it.
 pub trait Store {
     /// Stores a verified event with the time it arrived. `Ok(false)` if it was already there.
     fn insert(&mut self, event: &OpenedEvent, received_at_us: u64) -> Result<bool, StoreError>;
