@@ -3,6 +3,8 @@
 //! Creates keys on first run, starts alice (HTTP 3001, UDP 8001), bob (3002, 8002) and the
 //! simulation service (3005) as child processes of this same binary, and serves the built
 //! page from `frontend/dist` on 5173 (building it with npm first if it is missing).
+//! With `--sim SCENARIO` there are no device processes: the simulation service hosts the
+//! scenario's devices in a simulated world, their APIs on 3001, 3002, ...
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,8 @@ pub struct DemoOptions {
     pub web_addr: SocketAddr,
     /// Start generating messages at once.
     pub start_simulation: bool,
+    /// Simulated mode: this scenario's devices in a meshlog-sim world, not real devices.
+    pub sim_scenario: Option<PathBuf>,
 }
 
 /// (name, http port, udp port) of the demo's devices, as the seed had them.
@@ -50,48 +54,34 @@ pub const SIM_SERVICE_PORT: u16 = 3005;
 
 /// Runs until Ctrl-C or until a child process dies; children are killed on the way out.
 pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
-    let keys_dir = options.data_dir.join("keys");
-    if !keys::exists(&keys_dir) {
-        let names: Vec<String> = DEVICES.iter().map(|(n, _, _)| (*n).to_owned()).collect();
-        keys::create_community(&keys_dir, &names)?;
-        println!("created community keys in {}", keys_dir.display());
-    }
     let exe = std::env::current_exe().map_err(|source| DemoError::Spawn {
         what: "meshlog (finding own executable)".into(),
         source,
     })?;
     let mut children: Vec<(String, Child)> = Vec::new();
-    for (name, http, udp) in DEVICES {
-        let mut command = Command::new(&exe);
-        command
-            .arg("device")
-            .args(["--name", name])
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .args(["--udp", &format!("127.0.0.1:{udp}")])
-            .arg("--data")
-            .arg(options.data_dir.join(name))
-            .arg("--keys")
-            .arg(&keys_dir);
-        for (peer, _, peer_udp) in DEVICES.iter().filter(|(p, _, _)| *p != name) {
-            command.args(["--peer", &format!("{peer}@127.0.0.1:{peer_udp}")]);
+    match &options.sim_scenario {
+        None => spawn_real(&options, &exe, &mut children)?,
+        Some(scenario) => {
+            let mut sim = Command::new(&exe);
+            sim.arg("sim-service")
+                .args(["--http", &format!("127.0.0.1:{SIM_SERVICE_PORT}")])
+                .arg("--sim")
+                .arg(scenario);
+            if options.start_simulation {
+                sim.arg("--start");
+            }
+            children.push(("sim-service".into(), spawn(sim, "sim-service")?));
         }
-        children.push((name.to_owned(), spawn(command, name)?));
     }
-    let mut sim = Command::new(&exe);
-    sim.arg("sim-service")
-        .args(["--http", &format!("127.0.0.1:{SIM_SERVICE_PORT}")]);
-    for (name, http, _) in DEVICES {
-        sim.args(["--device", &format!("{name}=http://127.0.0.1:{http}")]);
-    }
-    if options.start_simulation {
-        sim.arg("--start");
-    }
-    children.push(("sim-service".into(), spawn(sim, "sim-service")?));
 
     let page = serve_page(&options).await?;
+    let devices = match options.sim_scenario {
+        None => "alice http://127.0.0.1:3001, bob http://127.0.0.1:3002".to_owned(),
+        Some(_) => "simulated devices from http://127.0.0.1:3001 on".to_owned(),
+    };
     println!(
-        "meshlog demo: open http://{}  (alice http://127.0.0.1:3001, bob http://127.0.0.1:3002, \
-         simulation http://127.0.0.1:{SIM_SERVICE_PORT}); Ctrl-C stops everything",
+        "meshlog demo: open http://{}  ({devices}, simulation http://127.0.0.1:{SIM_SERVICE_PORT}); \
+         Ctrl-C stops everything",
         options.web_addr
     );
 
@@ -108,6 +98,47 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         let _ = child.kill().await;
     }
     outcome
+}
+
+/// Keys on first run, alice and bob, and the simulation service pointed at them.
+fn spawn_real(
+    options: &DemoOptions,
+    exe: &Path,
+    children: &mut Vec<(String, Child)>,
+) -> Result<(), DemoError> {
+    let keys_dir = options.data_dir.join("keys");
+    if !keys::exists(&keys_dir) {
+        let names: Vec<String> = DEVICES.iter().map(|(n, _, _)| (*n).to_owned()).collect();
+        keys::create_community(&keys_dir, &names)?;
+        println!("created community keys in {}", keys_dir.display());
+    }
+    for (name, http, udp) in DEVICES {
+        let mut command = Command::new(exe);
+        command
+            .arg("device")
+            .args(["--name", name])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--udp", &format!("127.0.0.1:{udp}")])
+            .arg("--data")
+            .arg(options.data_dir.join(name))
+            .arg("--keys")
+            .arg(&keys_dir);
+        for (peer, _, peer_udp) in DEVICES.iter().filter(|(p, _, _)| *p != name) {
+            command.args(["--peer", &format!("{peer}@127.0.0.1:{peer_udp}")]);
+        }
+        children.push((name.to_owned(), spawn(command, name)?));
+    }
+    let mut sim = Command::new(exe);
+    sim.arg("sim-service")
+        .args(["--http", &format!("127.0.0.1:{SIM_SERVICE_PORT}")]);
+    for (name, http, _) in DEVICES {
+        sim.args(["--device", &format!("{name}=http://127.0.0.1:{http}")]);
+    }
+    if options.start_simulation {
+        sim.arg("--start");
+    }
+    children.push(("sim-service".into(), spawn(sim, "sim-service")?));
+    Ok(())
 }
 
 /// Ctrl-C, or SIGTERM on Unix (what `kill` and service managers send): either way the

@@ -21,7 +21,10 @@
 //! - [`sim_service`]: the simulation service (`meshlog sim-service`): AutoMessageGenerator
 //!   and TimeController; generation is paced on virtual time only, so pause, speed and step
 //!   really act, and tests check it without sleeping.
-//! - [`demo`]: `meshlog demo`, everything from one command.
+//! - [`sim_mode`]: `meshlog sim-service --sim SCENARIO`: the same service hosting a
+//!   meshlog-sim world on its virtual clock, serving the device API for every simulated
+//!   device, with loss, latency and partition controls.
+//! - [`demo`]: `meshlog demo`, everything from one command (`--sim SCENARIO` for simulated mode).
 //! - [`http`]: JSON errors, body extraction and CORS shared by both servers.
 //!
 //! Benchmarks (`cargo bench -p meshlog-backend --bench loopback` and `--bench turmoil_vs_sim`)
@@ -35,5 +38,6 @@ pub mod demo;
 pub mod device;
 pub mod http;
 pub mod keys;
+pub mod sim_mode;
 pub mod sim_service;
 pub mod store;

@@ -14,6 +14,8 @@ use meshlog_core::{
 };
 use thiserror::Error;
 
+pub mod control;
+
 use crate::check::Failure;
 use crate::network::Network;
 use crate::outcome::{Appended, Counters, DeviceReport, Outcome};

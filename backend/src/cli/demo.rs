@@ -1,4 +1,5 @@
-//! `meshlog demo [--data-dir ./demo-data]`: keys, alice, bob, the simulation service and the page.
+//! `meshlog demo [--data-dir ./demo-data] [--sim SCENARIO]`: keys, alice, bob (or a simulated
+//! world), the simulation service and the page.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,10 @@ pub struct Args {
     /// Start generating messages at once.
     #[arg(long)]
     start: bool,
+    /// Simulated mode: host this scenario's devices in a meshlog-sim world instead of
+    /// starting real device processes.
+    #[arg(long, value_name = "SCENARIO")]
+    sim: Option<PathBuf>,
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
@@ -30,6 +35,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         frontend_dir: args.frontend,
         web_addr: args.web,
         start_simulation: args.start,
+        sim_scenario: args.sim,
     }))?;
     Ok(ExitCode::SUCCESS)
 }

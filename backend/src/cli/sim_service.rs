@@ -1,18 +1,34 @@
 //! `meshlog sim-service --http 127.0.0.1:3005 --device alice=http://127.0.0.1:3001 ...`
+//! or, simulated mode, `meshlog sim-service --sim scenarios/default-demo.toml`.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use meshlog_backend::sim_mode::{self, SimModeOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[arg(long, default_value = "127.0.0.1:3005")]
     http: SocketAddr,
     /// A device as NAME=BASE_URL; repeat for more.
-    #[arg(long = "device", required = true)]
+    #[arg(
+        long = "device",
+        required_unless_present = "sim",
+        conflicts_with = "sim"
+    )]
     devices: Vec<String>,
+    /// Simulated mode: host this scenario's devices in a meshlog-sim world instead.
+    #[arg(long, value_name = "SCENARIO")]
+    sim: Option<PathBuf>,
+    /// Simulated mode: overrides the scenario's seed.
+    #[arg(long, requires = "sim")]
+    seed: Option<u64>,
+    /// Simulated mode: device i serves its API on this port + i (0: any free port).
+    #[arg(long, default_value_t = 3001, requires = "sim")]
+    device_port_base: u16,
     /// Start generating at once instead of waiting for POST /api/simulation/start.
     #[arg(long)]
     start: bool,
@@ -34,7 +50,24 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let running = meshlog_backend::sim_service::start(args.http, devices).await?;
+        let running = match &args.sim {
+            None => meshlog_backend::sim_service::start(args.http, devices).await?,
+            Some(scenario) => {
+                let sim = sim_mode::start(SimModeOptions {
+                    scenario: scenario.clone(),
+                    seed: args.seed,
+                    http_addr: args.http,
+                    device_port_base: args.device_port_base,
+                    // Simulated devices listen where the service does.
+                    device_host: args.http.ip(),
+                })
+                .await?;
+                for (name, url) in &sim.devices {
+                    println!("meshlog sim-service simulated device {name} http={url}");
+                }
+                sim.service
+            }
+        };
         if args.start {
             running.state.update(|sim| {
                 sim.time.start();

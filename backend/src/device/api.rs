@@ -16,7 +16,7 @@ use super::views::MessageView;
 use crate::http::{json_body, query, ApiError};
 use crate::store::FileContent;
 
-fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
+pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
     EventId::from_hex(text)
         .ok_or_else(|| ApiError::bad_request(format!("id: {text:?} is not 64 hex characters")))
 }
@@ -50,12 +50,9 @@ pub struct NewAttachment {
     data_base64: String,
 }
 
-/// Chunks first, then the message: a peer that has the message usually has its chunks too.
-pub async fn post_message(
-    State(state): State<DeviceState>,
-    body: Result<Json<NewMessage>, JsonRejection>,
-) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    let message = json_body(body)?;
+/// The events a posted message becomes, checked: chunks first, then the message (a peer that
+/// has the message usually has its chunks too). Shared with simulated mode.
+pub(crate) fn message_bodies(message: NewMessage) -> Result<Vec<EventBody>, ApiError> {
     check_len("text", &message.text, TEXT_LEN_MAX)?;
     if message.text.trim().is_empty() && message.attachment.is_none() {
         return Err(ApiError::bad_request(
@@ -87,6 +84,36 @@ pub async fn post_message(
     body.validate()
         .map_err(|err| ApiError::bad_request(err.to_string()))?;
     bodies.push(body);
+    Ok(bodies)
+}
+
+/// The reaction event for `message`, checked. Shared with simulated mode.
+pub(crate) fn reaction_body(
+    message: EventId,
+    reaction: NewReaction,
+) -> Result<EventBody, ApiError> {
+    if reaction.emoji.is_empty() {
+        return Err(ApiError::bad_request("emoji: empty"));
+    }
+    check_len("emoji", &reaction.emoji, EMOJI_LEN_MAX)?;
+    Ok(EventBody::Reaction {
+        message,
+        emoji: reaction.emoji,
+        remove: reaction.remove,
+    })
+}
+
+pub(crate) fn parse_file_id(text: &str) -> Result<FileId, ApiError> {
+    FileId::from_hex(text)
+        .ok_or_else(|| ApiError::bad_request(format!("id: {text:?} is not 64 hex characters")))
+}
+
+/// `201` only once every event of the message is in the store.
+pub async fn post_message(
+    State(state): State<DeviceState>,
+    body: Result<Json<NewMessage>, JsonRejection>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    let bodies = message_bodies(json_body(body)?)?;
     let ids = state
         .driver
         .append_all(bodies)
@@ -123,21 +150,13 @@ pub async fn post_reaction(
     body: Result<Json<NewReaction>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let message = parse_event_id(&id)?;
-    let reaction = json_body(body)?;
-    if reaction.emoji.is_empty() {
-        return Err(ApiError::bad_request("emoji: empty"));
-    }
-    check_len("emoji", &reaction.emoji, EMOJI_LEN_MAX)?;
+    let reaction = reaction_body(message, json_body(body)?)?;
     if state.read(|r| r.message(&message))?.is_none() {
         return Err(ApiError::not_found(format!("message {id} not found")));
     }
     let event_id = state
         .driver
-        .append(EventBody::Reaction {
-            message,
-            emoji: reaction.emoji,
-            remove: reaction.remove,
-        })
+        .append(reaction)
         .await
         .map_err(ApiError::internal)?;
     Ok((
@@ -150,8 +169,7 @@ pub async fn get_file(
     State(state): State<DeviceState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let file = FileId::from_hex(&id)
-        .ok_or_else(|| ApiError::bad_request(format!("id: {id:?} is not 64 hex characters")))?;
+    let file = parse_file_id(&id)?;
     match state.read(|r| r.file(&file))? {
         None => Err(ApiError::not_found(format!("file {id} not found"))),
         Some(FileContent::Partial {
@@ -178,7 +196,7 @@ pub async fn get_stats(State(state): State<DeviceState>) -> Result<Response, Api
 
 #[derive(Debug, Deserialize)]
 pub struct DeviceStatus {
-    online: bool,
+    pub(crate) online: bool,
 }
 
 pub async fn post_device_status(
@@ -201,7 +219,7 @@ pub async fn post_device_status(
 #[derive(Debug, Deserialize)]
 pub struct Since {
     #[serde(default)]
-    since: u64,
+    pub(crate) since: u64,
 }
 
 pub async fn get_network_events(

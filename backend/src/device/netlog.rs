@@ -33,12 +33,19 @@ impl NetLog {
     /// Renders a driver event for the log; `None` for events that are not about packets.
     pub fn push(&mut self, me: &str, event: &DriverEvent) -> Option<NetEvent> {
         let entry = render(me, event, self.next_seq)?;
+        Some(self.push_with(|_| entry))
+    }
+
+    /// Adds an entry built elsewhere (simulated mode renders the virtual network's packets);
+    /// `make` gets the entry's sequence number.
+    pub fn push_with(&mut self, make: impl FnOnce(u64) -> NetEvent) -> NetEvent {
+        let entry = make(self.next_seq);
         self.next_seq += 1;
         if self.entries.len() == NETLOG_LEN_MAX {
             self.entries.pop_front();
         }
         self.entries.push_back(entry.clone());
-        Some(entry)
+        entry
     }
 
     /// Entries with `seq >= since` still in the ring, and the `since` to ask with next time.

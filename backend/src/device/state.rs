@@ -17,7 +17,7 @@ use crate::store::StoreReader;
 const FRAME_QUEUE_LEN: usize = 1_024;
 /// While a file arrives, its message is re-announced every this many chunks (and when complete),
 /// so a 1 MB file makes tens of frames, not a thousand.
-const CHUNK_PROGRESS_EVERY: u32 = 32;
+pub(crate) const CHUNK_PROGRESS_EVERY: u32 = 32;
 
 /// One server-sent event, serialized once for every subscriber.
 #[derive(Clone, Debug)]

@@ -30,8 +30,8 @@ pub fn router(state: ServiceState) -> Router {
         .route("/api/simulation/attachment-rate", post(attachment_rate))
         .route("/api/simulation/stream", get(stream))
         .route("/api/devices/{id}/enabled", post(enabled))
-        .route("/api/network", post(network_controls))
-        .route("/api/network/partition", post(network_controls))
+        .route("/api/network", post(network))
+        .route("/api/network/partition", post(partition))
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
         .layer(crate::http::cors())
@@ -101,7 +101,17 @@ async fn step(
         Ok(())
     });
     state.queue(due);
-    answer(result)
+    let state_after = answer(result)?;
+    // In simulated mode the step answers once the world has caught up, so what a caller
+    // reads next has happened.
+    if let Some(world) = &state.world {
+        world
+            .advance(state.virtual_time_us())
+            .await
+            .map_err(ApiError::internal)?;
+        return Ok(Json(state.state()));
+    }
+    Ok(state_after)
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,11 +160,72 @@ async fn enabled(
     answer(state.update(|sim| sim.set_enabled(&id, enabled)))
 }
 
-async fn network_controls() -> ApiError {
+fn real_mode() -> ApiError {
     ApiError {
         status: StatusCode::CONFLICT,
         message: "network controls exist only in simulated mode (meshlog sim-service --sim)".into(),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct NetworkChange {
+    loss: Option<f64>,
+    latency_ms_min: Option<u64>,
+    latency_ms_max: Option<u64>,
+}
+
+async fn network(
+    State(state): State<ServiceState>,
+    body: Result<Json<NetworkChange>, JsonRejection>,
+) -> Answer {
+    let Some(world) = state.world.clone() else {
+        return Err(real_mode());
+    };
+    let change = json_body(body)?;
+    let mut next = None;
+    let result = state.update(|sim| {
+        let current = sim.network.as_mut().ok_or_else(|| {
+            SimServiceError::Network("simulated mode has no network settings".into())
+        })?;
+        *current = current.changed(change.loss, change.latency_ms_min, change.latency_ms_max)?;
+        next = Some(current.clone());
+        Ok(())
+    });
+    let state_after = answer(result)?;
+    if let Some(n) = next {
+        let latency_us = (n.latency_ms_min * 1_000, n.latency_ms_max * 1_000);
+        world
+            .set_network(n.loss, latency_us)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(state_after)
+}
+
+#[derive(Debug, Deserialize)]
+struct Partition {
+    partitioned: bool,
+}
+
+async fn partition(
+    State(state): State<ServiceState>,
+    body: Result<Json<Partition>, JsonRejection>,
+) -> Answer {
+    let Some(world) = state.world.clone() else {
+        return Err(real_mode());
+    };
+    let partitioned = json_body(body)?.partitioned;
+    let state_after = answer(state.update(|sim| {
+        if let Some(network) = sim.network.as_mut() {
+            network.partitioned = partitioned;
+        }
+        Ok(())
+    }))?;
+    world
+        .set_partitioned(partitioned)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(state_after)
 }
 
 async fn stream(

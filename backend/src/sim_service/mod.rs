@@ -7,6 +7,10 @@
 //!  HTTP API (start, pause, speed, step, rates, devices) ─> Simulation
 //! ```
 //! All decisions happen in [`Simulation`], which holds no I/O: tests drive it by virtual time.
+//!
+//! Simulated mode (`--sim`, [`crate::sim_mode`]) is this same service with a world attached:
+//! every tick and step also advances the world to the controller's virtual time, and the
+//! network endpoints change the world's virtual network.
 
 pub mod api;
 pub mod generator;
@@ -21,6 +25,7 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::sim_mode::world_thread::WorldHandle;
 use generator::{Generator, Post, RateError};
 use time_controller::{TimeController, TimeError};
 
@@ -39,6 +44,9 @@ pub enum SimServiceError {
     Time(#[from] TimeError),
     #[error(transparent)]
     Rate(#[from] RateError),
+    /// A network control out of range (simulated mode).
+    #[error("{0}")]
+    Network(String),
     #[error("binding http {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -67,11 +75,62 @@ pub struct DeviceState {
     pub generated: u64,
 }
 
+/// Highest latency the network controls accept: a minute is already unusable.
+pub const LATENCY_MS_MAX: u64 = 60_000;
+
+/// `SimState.network` in simulated mode: what the virtual network does to every link.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NetworkSettings {
+    pub loss: f64,
+    pub latency_ms_min: u64,
+    pub latency_ms_max: u64,
+    /// The first device on one side, the rest on the other.
+    pub partitioned: bool,
+}
+
+impl NetworkSettings {
+    /// These settings with the given fields changed, if the result is in range.
+    pub fn changed(
+        &self,
+        loss: Option<f64>,
+        latency_ms_min: Option<u64>,
+        latency_ms_max: Option<u64>,
+    ) -> Result<NetworkSettings, SimServiceError> {
+        let next = NetworkSettings {
+            loss: loss.unwrap_or(self.loss),
+            latency_ms_min: latency_ms_min.unwrap_or(self.latency_ms_min),
+            latency_ms_max: latency_ms_max.unwrap_or(self.latency_ms_max),
+            partitioned: self.partitioned,
+        };
+        if !(0.0..=1.0).contains(&next.loss) {
+            return Err(SimServiceError::Network(format!(
+                "loss: {} is outside 0..=1",
+                next.loss
+            )));
+        }
+        if next.latency_ms_max > LATENCY_MS_MAX {
+            return Err(SimServiceError::Network(format!(
+                "latency_ms_max: {} is above {LATENCY_MS_MAX}",
+                next.latency_ms_max
+            )));
+        }
+        if next.latency_ms_min > next.latency_ms_max {
+            return Err(SimServiceError::Network(format!(
+                "latency_ms_min: {} is above latency_ms_max {}",
+                next.latency_ms_min, next.latency_ms_max
+            )));
+        }
+        Ok(next)
+    }
+}
+
 /// The time controller and the generator together; every change returns the posts it made due.
 #[derive(Clone, Debug)]
 pub struct Simulation {
     pub time: TimeController,
     pub generator: Generator,
+    /// `Some` in simulated mode only.
+    pub network: Option<NetworkSettings>,
 }
 
 impl Simulation {
@@ -83,12 +142,17 @@ impl Simulation {
                 DEFAULT_MESSAGES_PER_HOUR,
                 DEFAULT_ATTACHMENT_PERCENT,
             ),
+            network: None,
         }
     }
 
     pub fn state(&self) -> SimState {
         SimState {
-            mode: "real",
+            mode: if self.network.is_some() {
+                "sim"
+            } else {
+                "real"
+            },
             running: self.time.running(),
             speed: self.time.speed(),
             virtual_time_ms: self.time.virtual_time_ms(),
@@ -105,7 +169,10 @@ impl Simulation {
                     generated: d.generated,
                 })
                 .collect(),
-            network: None,
+            network: self
+                .network
+                .as_ref()
+                .and_then(|n| serde_json::to_value(n).ok()),
         }
     }
 
@@ -137,6 +204,8 @@ pub struct ServiceState {
     pub sim: Arc<Mutex<Simulation>>,
     posts: mpsc::Sender<Post>,
     states: broadcast::Sender<SimState>,
+    /// The simulated world, in simulated mode.
+    pub world: Option<WorldHandle>,
 }
 
 impl ServiceState {
@@ -175,6 +244,14 @@ impl ServiceState {
     pub fn subscribe(&self) -> broadcast::Receiver<SimState> {
         self.states.subscribe()
     }
+
+    pub fn virtual_time_us(&self) -> u64 {
+        self.sim
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .time
+            .virtual_time_us()
+    }
 }
 
 #[derive(Debug)]
@@ -189,11 +266,21 @@ pub async fn start(
     http_addr: SocketAddr,
     devices: Vec<(String, String)>,
 ) -> Result<RunningService, SimServiceError> {
+    start_with(http_addr, Simulation::new(devices), None).await
+}
+
+/// Binds `http_addr` and runs `sim`; with a `world`, in simulated mode.
+pub async fn start_with(
+    http_addr: SocketAddr,
+    sim: Simulation,
+    world: Option<WorldHandle>,
+) -> Result<RunningService, SimServiceError> {
     let (posts, post_queue) = mpsc::channel(POST_QUEUE_LEN);
     let state = ServiceState {
-        sim: Arc::new(Mutex::new(Simulation::new(devices))),
+        sim: Arc::new(Mutex::new(sim)),
         posts,
         states: broadcast::channel(64).0,
+        world,
     };
     tokio::spawn(poster::run(post_queue));
     tokio::spawn(ticker(state.clone()));
@@ -230,11 +317,15 @@ async fn ticker(state: ServiceState) {
         let now = tokio::time::Instant::now();
         let elapsed_us = now.duration_since(last).as_micros() as u64;
         last = now;
-        let (posts, running) = {
+        let (posts, running, virtual_us) = {
             let mut sim = state.sim.lock().unwrap_or_else(|p| p.into_inner());
-            (sim.tick(elapsed_us), sim.time.running())
+            let posts = sim.tick(elapsed_us);
+            (posts, sim.time.running(), sim.time.virtual_time_us())
         };
         state.queue(posts);
+        if let Some(world) = &state.world {
+            world.advance_soon(virtual_us);
+        }
         if running && now.duration_since(last_announced).as_secs() >= 1 {
             last_announced = now;
             let _ = state.states.send(state.state());

@@ -8,6 +8,7 @@ mod query;
 mod schema;
 mod sqlite;
 
+pub(crate) use query::fold_reaction;
 pub use query::{AttachmentRow, Counts, FileContent, MessageRow, ReactionRow, StoreReader};
 pub use schema::Durability;
 pub use sqlite::SqliteStore;

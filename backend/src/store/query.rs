@@ -225,7 +225,7 @@ fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Later reactions win: an author's `remove` takes them off that emoji.
-fn fold_reaction(into: &mut BTreeMap<String, BTreeSet<String>>, reaction: ReactionRow) {
+pub(crate) fn fold_reaction(into: &mut BTreeMap<String, BTreeSet<String>>, reaction: ReactionRow) {
     if reaction.remove {
         if let Some(authors) = into.get_mut(&reaction.emoji) {
             authors.remove(&reaction.author);

@@ -1,0 +1,143 @@
+//! Simulated mode (`meshlog sim-service --sim SCENARIO`): the simulation service hosting a
+//! meshlog-sim `World` instead of talking to real devices.
+//!
+//! ```text
+//!  sim service :3005 ── TimeController ──advance(virtual time)──┐
+//!     │ generator posts over HTTP, like real mode               v
+//!  device API :3001+i per simulated device ──commands──> world thread (owns the !Send World)
+//!     ^ network log, stream frames <── trace tap ───────────────┘
+//! ```
+//! The scenario gives the devices, topology, sync settings and starting network; its own
+//! workload, faults and end are left out (`World::hosted`): messages come from people and
+//! the generator, faults from the page's network controls, and time from the controller.
+
+pub mod api;
+pub mod entries;
+pub mod world_thread;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use meshlog_sim::{Scenario, ScenarioError};
+use thiserror::Error;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::device::netlog::NetLog;
+use crate::sim_service::{self, NetworkSettings, RunningService, SimServiceError, Simulation};
+use api::SimDevice;
+use world_thread::{DeviceOutputs, WorldError, WorldHandle};
+
+/// Frames kept for slow stream subscribers, as on a real device.
+const FRAME_QUEUE_LEN: usize = 1_024;
+
+#[derive(Debug, Error)]
+pub enum SimModeError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    World(#[from] WorldError),
+    #[error("device {device}: binding http {addr}: {source}")]
+    Bind {
+        device: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("device {device}: port {base} + {index} is past 65535")]
+    Port {
+        device: String,
+        base: u16,
+        index: usize,
+    },
+    #[error(transparent)]
+    Service(#[from] SimServiceError),
+}
+
+#[derive(Clone, Debug)]
+pub struct SimModeOptions {
+    pub scenario: PathBuf,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// The simulation service's address.
+    pub http_addr: SocketAddr,
+    /// Device i listens on `device_port_base + i`; 0 lets the OS pick each port (tests).
+    pub device_port_base: u16,
+    /// Where the device servers listen.
+    pub device_host: IpAddr,
+}
+
+#[derive(Debug)]
+pub struct RunningSimMode {
+    pub service: RunningService,
+    /// (name, base url) of each simulated device, in scenario order.
+    pub devices: Vec<(String, String)>,
+    pub device_servers: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeError> {
+    let scenario = Scenario::load(&options.scenario)?;
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let names = scenario.devices.clone();
+    let outputs: Vec<DeviceOutputs> = names
+        .iter()
+        .map(|name| DeviceOutputs {
+            name: name.clone(),
+            netlog: Arc::new(Mutex::new(NetLog::default())),
+            frames: broadcast::channel(FRAME_QUEUE_LEN).0,
+        })
+        .collect();
+    let (handle, (loss, latency_us_min, latency_us_max)) =
+        WorldHandle::spawn(scenario, seed, outputs.clone()).await?;
+
+    let mut devices = Vec::with_capacity(names.len());
+    let mut device_servers = Vec::with_capacity(names.len());
+    for (index, out) in outputs.into_iter().enumerate() {
+        let port = port_of(options.device_port_base, index).ok_or_else(|| SimModeError::Port {
+            device: out.name.clone(),
+            base: options.device_port_base,
+            index,
+        })?;
+        let addr = SocketAddr::new(options.device_host, port);
+        let bind = |source| SimModeError::Bind {
+            device: out.name.clone(),
+            addr,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+        let local = listener.local_addr().map_err(bind)?;
+        let device = SimDevice {
+            index,
+            outputs: out.clone(),
+            world: handle.clone(),
+        };
+        tokio::spawn(api::stats_ticker(device.clone()));
+        let app = api::router(device);
+        device_servers.push(tokio::spawn(
+            async move { axum::serve(listener, app).await },
+        ));
+        devices.push((out.name.clone(), format!("http://{local}")));
+    }
+
+    let mut sim = Simulation::new(devices.clone());
+    sim.network = Some(NetworkSettings {
+        loss,
+        latency_ms_min: latency_us_min / 1_000,
+        latency_ms_max: latency_us_max / 1_000,
+        partitioned: false,
+    });
+    let service = sim_service::start_with(options.http_addr, sim, Some(handle)).await?;
+    Ok(RunningSimMode {
+        service,
+        devices,
+        device_servers,
+    })
+}
+
+/// `base + index`, or 0 (any free port) when `base` is 0.
+fn port_of(base: u16, index: usize) -> Option<u16> {
+    if base == 0 {
+        return Some(0);
+    }
+    u16::try_from(index).ok()?.checked_add(base)
+}

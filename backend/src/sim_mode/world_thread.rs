@@ -1,0 +1,446 @@
+//! The thread that owns the simulated world. `World` is `!Send` (its nodes share stores through
+//! `Rc<RefCell<…>>`), so it lives on one std thread and the async side talks to it through
+//! commands with oneshot replies. After every command the thread turns what the world traced
+//! into each device's network log and stream frames, as a real device's pump does.
+
+use std::sync::{Arc, Mutex};
+
+use meshlog_core::{EventBody, EventId, FileId, Instant};
+use meshlog_net::Snapshot;
+use meshlog_sim::world::control::{Happening, HostError, Tap};
+use meshlog_sim::{Scenario, SimError, World};
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::entries;
+use crate::device::netlog::{summary, NetEvent, NetLog};
+use crate::device::state::{Frame, CHUNK_PROGRESS_EVERY};
+use crate::device::views::{MessageView, StatsView};
+use crate::store::FileContent;
+
+#[derive(Debug, Error)]
+pub enum WorldError {
+    #[error("the simulated world stopped")]
+    Gone,
+    #[error("building the world: {0}")]
+    Build(#[from] SimError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+/// What each simulated device's HTTP side reads: its network log and its stream.
+#[derive(Clone, Debug)]
+pub struct DeviceOutputs {
+    pub name: String,
+    pub netlog: Arc<Mutex<NetLog>>,
+    pub frames: broadcast::Sender<Frame>,
+}
+
+type Reply<T> = oneshot::Sender<T>;
+/// The ids appended, and the view of the last one if it is a message.
+type Appended = Result<(Vec<EventId>, Option<MessageView>), HostError>;
+
+#[derive(Debug)]
+enum Command {
+    /// Run the world to virtual time `to_us`; `done` is answered once it has.
+    Advance {
+        to_us: u64,
+        done: Option<Reply<()>>,
+    },
+    /// Append `bodies` now; the answer carries the view of the last one if it is a message.
+    Append {
+        device: usize,
+        bodies: Vec<EventBody>,
+        reply: Reply<Appended>,
+    },
+    Message {
+        device: usize,
+        id: EventId,
+        reply: Reply<Option<MessageView>>,
+    },
+    Messages {
+        device: usize,
+        reply: Reply<Vec<MessageView>>,
+    },
+    File {
+        device: usize,
+        file: FileId,
+        reply: Reply<Option<FileContent>>,
+    },
+    Stats {
+        device: usize,
+        reply: Reply<Result<StatsView, HostError>>,
+    },
+    SetOnline {
+        device: usize,
+        online: bool,
+        reply: Reply<Result<(), HostError>>,
+    },
+    Network {
+        loss: f64,
+        latency_us: (u64, u64),
+        reply: Reply<()>,
+    },
+    Partition {
+        partitioned: bool,
+        reply: Reply<()>,
+    },
+}
+
+/// Cheap to clone; every clone talks to the same world.
+#[derive(Clone, Debug)]
+pub struct WorldHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl WorldHandle {
+    /// Builds the hosted world on its own thread (it cannot cross threads once built); the
+    /// world's devices, in scenario order, get `outputs`. Answers with the starting network:
+    /// (loss, latency min µs, latency max µs).
+    pub async fn spawn(
+        scenario: Scenario,
+        seed: u64,
+        outputs: Vec<DeviceOutputs>,
+    ) -> Result<(WorldHandle, (f64, u64, u64)), WorldError> {
+        // Unbounded: commands come from HTTP handlers (each waits for its reply) and one
+        // ticker, so at most a handful are ever queued.
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (ready, built) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("meshlog-sim-world".into())
+            .spawn(move || match World::hosted(&scenario, seed) {
+                Ok((world, tap)) => {
+                    let _ = ready.send(Ok(world.network_settings()));
+                    run(world, tap, outputs, receiver);
+                }
+                Err(err) => {
+                    let _ = ready.send(Err(err));
+                }
+            })
+            .map_err(|_| WorldError::Gone)?;
+        let network = built.await.map_err(|_| WorldError::Gone)??;
+        Ok((WorldHandle { commands }, network))
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, WorldError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .map_err(|_| WorldError::Gone)?;
+        answer.await.map_err(|_| WorldError::Gone)
+    }
+
+    /// For the ticker: no need to wait, the next tick follows anyway.
+    pub fn advance_soon(&self, to_us: u64) {
+        let _ = self.commands.send(Command::Advance { to_us, done: None });
+    }
+
+    pub async fn advance(&self, to_us: u64) -> Result<(), WorldError> {
+        self.request(|done| Command::Advance {
+            to_us,
+            done: Some(done),
+        })
+        .await
+    }
+
+    pub async fn append(
+        &self,
+        device: usize,
+        bodies: Vec<EventBody>,
+    ) -> Result<(Vec<EventId>, Option<MessageView>), WorldError> {
+        Ok(self
+            .request(|reply| Command::Append {
+                device,
+                bodies,
+                reply,
+            })
+            .await??)
+    }
+
+    pub async fn message(
+        &self,
+        device: usize,
+        id: EventId,
+    ) -> Result<Option<MessageView>, WorldError> {
+        self.request(|reply| Command::Message { device, id, reply })
+            .await
+    }
+
+    pub async fn messages(&self, device: usize) -> Result<Vec<MessageView>, WorldError> {
+        self.request(|reply| Command::Messages { device, reply })
+            .await
+    }
+
+    pub async fn file(
+        &self,
+        device: usize,
+        file: FileId,
+    ) -> Result<Option<FileContent>, WorldError> {
+        self.request(|reply| Command::File {
+            device,
+            file,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn stats(&self, device: usize) -> Result<StatsView, WorldError> {
+        Ok(self
+            .request(|reply| Command::Stats { device, reply })
+            .await??)
+    }
+
+    pub async fn set_online(&self, device: usize, online: bool) -> Result<(), WorldError> {
+        Ok(self
+            .request(|reply| Command::SetOnline {
+                device,
+                online,
+                reply,
+            })
+            .await??)
+    }
+
+    pub async fn set_network(&self, loss: f64, latency_us: (u64, u64)) -> Result<(), WorldError> {
+        self.request(|reply| Command::Network {
+            loss,
+            latency_us,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn set_partitioned(&self, partitioned: bool) -> Result<(), WorldError> {
+        self.request(|reply| Command::Partition { partitioned, reply })
+            .await
+    }
+}
+
+fn run(
+    mut world: World,
+    tap: Tap,
+    outputs: Vec<DeviceOutputs>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    // A reply nobody waits for any more (the request was dropped) is not an error.
+    while let Some(command) = commands.blocking_recv() {
+        match command {
+            Command::Advance { to_us, done } => {
+                world.run_until(Instant(to_us));
+                if let Some(done) = done {
+                    publish(&world, &tap, &outputs);
+                    let _ = done.send(());
+                    continue;
+                }
+            }
+            Command::Append {
+                device,
+                bodies,
+                reply,
+            } => {
+                let result = world.append_now(device, bodies).map(|ids| {
+                    let view = ids.last().and_then(|id| message_view(&world, device, id));
+                    (ids, view)
+                });
+                publish(&world, &tap, &outputs);
+                let _ = reply.send(result);
+                continue;
+            }
+            Command::Message { device, id, reply } => {
+                let _ = reply.send(message_view(&world, device, &id));
+            }
+            Command::Messages { device, reply } => {
+                let store = world.store(device).borrow();
+                let views = entries::messages(&store)
+                    .into_iter()
+                    .map(MessageView::from)
+                    .collect();
+                let _ = reply.send(views);
+            }
+            Command::File {
+                device,
+                file,
+                reply,
+            } => {
+                let _ = reply.send(entries::file(&world.store(device).borrow(), &file));
+            }
+            Command::Stats { device, reply } => {
+                let _ = reply.send(stats(&world, device));
+            }
+            Command::SetOnline {
+                device,
+                online,
+                reply,
+            } => {
+                let result = world.set_device_online(device, online);
+                publish(&world, &tap, &outputs);
+                let _ = reply.send(result);
+                continue;
+            }
+            Command::Network {
+                loss,
+                latency_us,
+                reply,
+            } => {
+                world.set_network(loss, latency_us.0, latency_us.1);
+                let _ = reply.send(());
+            }
+            Command::Partition { partitioned, reply } => {
+                world.set_partitioned(partitioned);
+                let _ = reply.send(());
+            }
+        }
+        publish(&world, &tap, &outputs);
+    }
+}
+
+fn message_view(world: &World, device: usize, id: &EventId) -> Option<MessageView> {
+    entries::message(&world.store(device).borrow(), id).map(MessageView::from)
+}
+
+/// `Stats` as a real device reports it: counts from the store, traffic and peers from the node.
+fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
+    let node = world.node(device).ok_or(HostError::UnknownDevice(device))?;
+    let name = node.device().clone();
+    let counts = entries::counts(&world.store(device).borrow(), name.as_str());
+    let snapshot = Snapshot {
+        device: name,
+        online: world.device_online(device),
+        events: node.event_count(),
+        summary: node.summary(),
+        stats: node.stats().clone(),
+        peers: node.peers(),
+        sync_percent: node.sync_percent(),
+        now: world.now(),
+    };
+    Ok(StatsView::new(snapshot, counts))
+}
+
+/// Everything the world traced since last time, as network-log lines and stream frames.
+fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs]) {
+    for happening in tap.drain() {
+        match happening {
+            Happening::Sent {
+                at,
+                from,
+                to,
+                kind,
+                bytes,
+                note,
+            } => log(world, outputs, &from, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "sent",
+                summary: summary(&from, &to, kind.name(), &note, bytes as usize),
+                from: from.clone(),
+                to: to.clone(),
+                kind: kind.name(),
+                bytes,
+                reason: None,
+            }),
+            Happening::Lost {
+                at,
+                from,
+                to,
+                kind,
+                bytes,
+                cause,
+            } => log(world, outputs, &from, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "dropped",
+                summary: format!(
+                    "{} lost in the virtual network: {cause}",
+                    summary(&from, &to, kind.name(), "", bytes as usize)
+                ),
+                from: from.clone(),
+                to: to.clone(),
+                kind: kind.name(),
+                bytes,
+                reason: Some(cause.clone()),
+            }),
+            Happening::Delivered {
+                at,
+                from,
+                to,
+                kind,
+                bytes,
+            } => log(world, outputs, &to, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "received",
+                summary: summary(&from, &to, kind.name(), "", bytes as usize),
+                from: from.clone(),
+                to: to.clone(),
+                kind: kind.name(),
+                bytes,
+                reason: None,
+            }),
+            Happening::Refused {
+                at,
+                at_device,
+                bytes,
+                code,
+            } => log(world, outputs, &at_device, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "dropped",
+                summary: format!(
+                    "{} dropped: {code}",
+                    summary("?", &at_device, "UNKNOWN", "", bytes as usize)
+                ),
+                from: "?".into(),
+                to: at_device.clone(),
+                kind: "UNKNOWN",
+                bytes,
+                reason: Some(code.clone()),
+            }),
+            Happening::Stored { device, id } => announce(world, outputs, &device, &id),
+        }
+    }
+}
+
+fn log(world: &World, outputs: &[DeviceOutputs], device: &str, make: impl FnOnce(u64) -> NetEvent) {
+    let Some(out) = world.device_index(device).and_then(|i| outputs.get(i)) else {
+        return;
+    };
+    let entry = out
+        .netlog
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_with(make);
+    // No subscriber is normal: nobody has the page open.
+    let _ = out.frames.send(Frame::new("network", &entry));
+}
+
+/// A stored event changed a message (new, reacted to, more chunks): tell the device's stream.
+/// The trace names events by their first 12 hex digits (6 bytes), which is what `prefix` is.
+fn announce(world: &World, outputs: &[DeviceOutputs], device: &str, prefix: &str) {
+    let (Some(index), Ok(prefix)) = (world.device_index(device), hex::decode(prefix)) else {
+        return;
+    };
+    let Some(out) = outputs.get(index).filter(|_| !prefix.is_empty()) else {
+        return;
+    };
+    let store = world.store(index).borrow();
+    let Some((&id, entry)) = store.entries().find(|(i, _)| i.0.starts_with(&prefix)) else {
+        return;
+    };
+    let changed = match &entry.event.body {
+        EventBody::Message { .. } => vec![id],
+        EventBody::Reaction { message, .. } => vec![*message],
+        EventBody::FileChunk { file, .. } => match entries::file_progress(&store, file) {
+            Some((have, total)) if have >= total || have % CHUNK_PROGRESS_EVERY == 0 => {
+                entries::messages_with_file(&store, file)
+            }
+            _ => Vec::new(),
+        },
+        EventBody::DeviceStatus { .. } => Vec::new(),
+    };
+    for message in changed {
+        if let Some(row) = entries::message(&store, &message) {
+            let _ = out
+                .frames
+                .send(Frame::new("message", &MessageView::from(row)));
+        }
+    }
+}
