@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod entries;
+mod publish;
 pub mod world_thread;
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,0 +1,143 @@
+//! What the world traced, turned into each simulated device's network log and stream frames,
+//! as a real device's pump turns driver events into them (same `NetEvent` shape and summary
+//! lines, same `message` frames for new or changed messages).
+
+use meshlog_core::EventBody;
+use meshlog_sim::world::control::{Happening, Tap};
+use meshlog_sim::World;
+
+use super::entries;
+use super::world_thread::DeviceOutputs;
+use crate::device::netlog::{summary, NetEvent};
+use crate::device::state::{Frame, CHUNK_PROGRESS_EVERY};
+use crate::device::views::MessageView;
+
+/// Everything the world traced since last time, as network-log lines and stream frames.
+pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs]) {
+    for happening in tap.drain() {
+        match happening {
+            Happening::Sent {
+                at,
+                from,
+                to,
+                kind,
+                bytes,
+                note,
+            } => log(world, outputs, &from, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "sent",
+                summary: summary(&from, &to, kind.name(), &note, bytes as usize),
+                from: from.clone(),
+                to: to.clone(),
+                kind: kind.name(),
+                bytes,
+                reason: None,
+            }),
+            Happening::Lost {
+                at,
+                from,
+                to,
+                kind,
+                bytes,
+                cause,
+            } => log(world, outputs, &from, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "dropped",
+                summary: format!(
+                    "{} lost in the virtual network: {cause}",
+                    summary(&from, &to, kind.name(), "", bytes as usize)
+                ),
+                from: from.clone(),
+                to: to.clone(),
+                kind: kind.name(),
+                bytes,
+                reason: Some(cause.clone()),
+            }),
+            Happening::Delivered {
+                at,
+                from,
+                to,
+                kind,
+                bytes,
+            } => log(world, outputs, &to, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "received",
+                summary: summary(&from, &to, kind.name(), "", bytes as usize),
+                from: from.clone(),
+                to: to.clone(),
+                kind: kind.name(),
+                bytes,
+                reason: None,
+            }),
+            Happening::Refused {
+                at,
+                at_device,
+                bytes,
+                code,
+            } => log(world, outputs, &at_device, |seq| NetEvent {
+                seq,
+                at_ms: at.as_millis(),
+                direction: "dropped",
+                summary: format!(
+                    "{} dropped: {code}",
+                    summary("?", &at_device, "UNKNOWN", "", bytes as usize)
+                ),
+                from: "?".into(),
+                to: at_device.clone(),
+                kind: "UNKNOWN",
+                bytes,
+                reason: Some(code.clone()),
+            }),
+            Happening::Stored { device, id } => announce(world, outputs, &device, &id),
+        }
+    }
+}
+
+fn log(world: &World, outputs: &[DeviceOutputs], device: &str, make: impl FnOnce(u64) -> NetEvent) {
+    let Some(out) = world.device_index(device).and_then(|i| outputs.get(i)) else {
+        return;
+    };
+    let entry = out
+        .netlog
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_with(make);
+    // No subscriber is normal: nobody has the page open.
+    let _ = out.frames.send(Frame::new("network", &entry));
+}
+
+/// A stored event changed a message (new, reacted to, more chunks): tell the device's stream.
+/// The trace names events by their first 12 hex digits (6 bytes), which is what `prefix` is.
+fn announce(world: &World, outputs: &[DeviceOutputs], device: &str, prefix: &str) {
+    let (Some(index), Ok(prefix)) = (world.device_index(device), hex::decode(prefix)) else {
+        return;
+    };
+    let Some(out) = outputs.get(index).filter(|_| !prefix.is_empty()) else {
+        return;
+    };
+    let store = world.store(index).borrow();
+    let Some((&id, entry)) = store.entries().find(|(i, _)| i.0.starts_with(&prefix)) else {
+        return;
+    };
+    let changed = match &entry.event.body {
+        EventBody::Message { .. } => vec![id],
+        EventBody::Reaction { message, .. } => vec![*message],
+        EventBody::FileChunk { file, .. } => match entries::file_progress(&store, file) {
+            Some((have, total)) if have >= total || have % CHUNK_PROGRESS_EVERY == 0 => {
+                entries::messages_with_file(&store, file)
+            }
+            _ => Vec::new(),
+        },
+        EventBody::DeviceStatus { .. } => Vec::new(),
+    };
+    for message in changed {
+        if let Some(row) = entries::message(&store, &message) {
+            let _ = out
+                .frames
+                .send(Frame::new("message", &MessageView::from(row)));
+        }
+    }
+}
