@@ -170,7 +170,12 @@ pub async fn get_file(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let file = parse_file_id(&id)?;
-    match state.read(|r| r.file(&file))? {
+    file_response(&id, state.read(|r| r.file(&file))?)
+}
+
+/// `GET /api/files/:id`'s answer for what the store holds of the file; shared with simulated mode.
+pub(crate) fn file_response(id: &str, content: Option<FileContent>) -> Result<Response, ApiError> {
+    match content {
         None => Err(ApiError::not_found(format!("file {id} not found"))),
         Some(FileContent::Partial {
             chunks_have,

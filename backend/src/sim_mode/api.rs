@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,14 +18,13 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::world_thread::{DeviceOutputs, WorldError, WorldHandle};
 use crate::device::api::{
-    message_bodies, parse_event_id, parse_file_id, reaction_body, DeviceStatus, NewMessage,
-    NewReaction, Since,
+    file_response, message_bodies, parse_event_id, parse_file_id, reaction_body, DeviceStatus,
+    NewMessage, NewReaction, Since,
 };
 use crate::device::state::Frame;
 use crate::device::views::MessageView;
 use crate::device::BODY_LEN_MAX;
 use crate::http::{json_body, query, ApiError};
-use crate::store::FileContent;
 
 /// One simulated device as its HTTP handlers see it.
 #[derive(Clone, Debug)]
@@ -111,24 +110,7 @@ async fn get_file(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let file = parse_file_id(&id)?;
-    match device.world.file(device.index, file).await? {
-        None => Err(ApiError::not_found(format!("file {id} not found"))),
-        Some(FileContent::Partial {
-            chunks_have,
-            chunks_total,
-        }) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "complete": false, "chunks_have": chunks_have, "chunks_total": chunks_total })),
-        )
-            .into_response()),
-        Some(FileContent::Complete { mime, bytes }) => {
-            Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response())
-        }
-        Some(FileContent::Corrupt) => Err(ApiError {
-            status: StatusCode::CONFLICT,
-            message: format!("file {id}: its chunks do not hash to the file id"),
-        }),
-    }
+    file_response(&id, device.world.file(device.index, file).await?)
 }
 
 async fn get_stats(State(device): State<SimDevice>) -> Result<Response, ApiError> {
