@@ -22,6 +22,11 @@ pub struct Config {
     pub sync_interval: Duration,
     /// Rounds start up to this much early, so devices drift apart instead of in lock-step.
     pub sync_jitter: Duration,
+    /// Peers sent a summary each round, picked afresh at random: a peer pair reconciles when
+    /// either picks the other, so a missing event is still found within a round or two, while
+    /// a large mesh stops reconciling every pair twice a round. At least 1; a node with fewer
+    /// peers summarises to all of them.
+    pub sync_fanout: usize,
     /// Events pushed to one peer per round in answer to its filters (pacing).
     pub events_per_round_max: u32,
     /// False-positive rate of each Bloom filter. A false positive only delays an event a round.
@@ -74,6 +79,7 @@ impl Config {
             seed,
             sync_interval: Duration::from_secs(5),
             sync_jitter: Duration::from_millis(500),
+            sync_fanout: 3,
             events_per_round_max: 256,
             filter_fp_rate: 0.01,
             leaf_items_max: 64,
@@ -122,6 +128,12 @@ impl Config {
             self.sync_jitter.to_string(),
             self.sync_jitter < self.sync_interval,
             "less than sync_interval",
+        )?;
+        range(
+            "sync_fanout",
+            self.sync_fanout.to_string(),
+            (1..=PEERS_MAX).contains(&self.sync_fanout),
+            "1 to 64",
         )?;
         range(
             "events_per_round_max",

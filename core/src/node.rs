@@ -312,13 +312,11 @@ impl<S: Store> Node<S> {
             return;
         }
         self.stats.rounds += 1;
+        for state in self.peers.values_mut() {
+            state.pushed_this_round = 0;
+        }
         let summary = self.index.summary(Prefix::ROOT);
-        let peers: Vec<DeviceId> = self.peers.keys().cloned().collect();
-        for peer in peers {
-            self.peers
-                .get_mut(&peer)
-                .expect("listed peer")
-                .pushed_this_round = 0;
+        for peer in self.pick_round_peers() {
             self.send(
                 &peer,
                 Payload::Summary {
@@ -328,6 +326,22 @@ impl<S: Store> Node<S> {
                 format!("* {} ev", summary.count),
             );
         }
+    }
+
+    /// `sync_fanout` distinct peers at random (all of them if there are no more), in roster
+    /// order so the output does not depend on the draw order.
+    fn pick_round_peers(&mut self) -> Vec<DeviceId> {
+        let mut peers: Vec<DeviceId> = self.peers.keys().cloned().collect();
+        let fanout = self.config.sync_fanout.min(peers.len());
+        // A partial Fisher-Yates shuffle: the first `fanout` slots end up a uniform pick.
+        for slot in 0..fanout {
+            let remaining = (peers.len() - slot) as u64;
+            let pick = slot + (self.rng.next_u64() % remaining) as usize;
+            peers.swap(slot, pick);
+        }
+        peers.truncate(fanout);
+        peers.sort();
+        peers
     }
 
     fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {

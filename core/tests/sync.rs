@@ -151,6 +151,38 @@ fn in_sync_costs_one_small_datagram_per_peer_per_round() {
 }
 
 #[test]
+fn each_round_summarises_to_sync_fanout_peers_and_over_rounds_to_all() {
+    let names = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"];
+    let mut h = Harness::with_config(&names, Topology::FullMesh, 8, |c| c.sync_fanout = 2);
+    h.run_for(minutes(2));
+    let node = h.node("d0");
+    let rounds = node.stats().rounds;
+    assert!(rounds >= 20, "{rounds} rounds in two minutes");
+    assert_eq!(
+        node.stats().sent[&PacketKind::Summary].count,
+        2 * rounds,
+        "two summaries a round, not one per peer"
+    );
+    // Every peer got a summary from d0 at some point, so every pair keeps reconciling.
+    for name in &names[1..] {
+        let d0 = h
+            .node(name)
+            .peers()
+            .into_iter()
+            .find(|p| p.device.as_str() == "d0")
+            .expect("d0 is a peer");
+        assert!(d0.state.advertised.is_some(), "d0 never picked {name}");
+    }
+    // And a mesh with sparse summaries still converges under loss.
+    h.loss_ppm = 200_000;
+    for name in names {
+        h.append_messages(name, 50);
+    }
+    h.run_until_converged(minutes(5))
+        .expect("a fan-out of two still converges at 20% loss");
+}
+
+#[test]
 fn pacing_bounds_events_pushed_per_peer_per_round() {
     let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 7, |c| {
         c.eager_push = false;

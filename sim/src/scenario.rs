@@ -105,6 +105,9 @@ pub struct SyncSpec {
     pub sync_interval: Option<SimDuration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_jitter: Option<SimDuration>,
+    /// Peers summarised to per round (the core's default is 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_fanout: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_per_round_max: Option<u32>,
     /// Buckets this small on either side are settled with a Bloom filter, not a digest.

@@ -126,6 +126,7 @@ impl World {
             let sync = &scenario.sync;
             config.sync_interval = sync.sync_interval.map_or(config.sync_interval, |d| d.0);
             config.sync_jitter = sync.sync_jitter.map_or(config.sync_jitter, |d| d.0);
+            config.sync_fanout = sync.sync_fanout.unwrap_or(config.sync_fanout);
             config.events_per_round_max = sync
                 .events_per_round_max
                 .unwrap_or(config.events_per_round_max);
