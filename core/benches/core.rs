@@ -220,7 +220,7 @@ fn packet_of(sealed: Vec<u8>) -> Packet {
     Packet {
         source: DeviceId::new("alice").unwrap(),
         target: DeviceId::new("bob"),
-        payload: Payload::Event(sealed),
+        payload: Payload::Events(vec![sealed]),
     }
 }
 

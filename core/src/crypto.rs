@@ -1,6 +1,7 @@
 //! Keys: each device's Ed25519 signing key, the community's pre-shared key and its roster.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
@@ -65,12 +66,59 @@ impl PublicKey {
     }
 }
 
+/// Most checks a [`SignatureMemo`] remembers before it starts afresh (about 40 bytes each).
+pub const SIGNATURE_MEMO_LEN_MAX: usize = 1 << 18;
+
+/// Signature checks already made, for one process that plays many devices on one CPU: in the
+/// simulator ten devices check the same author signature, and the same broadcast packet,
+/// ten times. A check is a pure function of (key, message, signature), so remembering its
+/// answer changes no result, only the time taken; a real device checks each once anyway and
+/// has no memo.
+#[derive(Debug, Default)]
+pub struct SignatureMemo {
+    /// blake3 of (key, signature, message) → whether it verified.
+    checked: Mutex<BTreeMap<[u8; 32], bool>>,
+}
+
+impl SignatureMemo {
+    fn verify(&self, key: &PublicKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        let mut hasher = blake3::Hasher::new_derive_key("meshlog signature memo v1");
+        hasher
+            .update(&key.to_bytes())
+            .update(signature)
+            .update(message);
+        let entry = *hasher.finalize().as_bytes();
+        // The lock is never contended (the simulator is one thread) and a check cannot panic
+        // midway, so a poisoned lock still holds sound answers.
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&verified) = checked.get(&entry) {
+            return verified;
+        }
+        let verified = key.verify(message, signature);
+        if checked.len() >= SIGNATURE_MEMO_LEN_MAX {
+            checked.clear();
+        }
+        checked.insert(entry, verified);
+        verified
+    }
+
+    /// Checks remembered now.
+    pub fn len(&self) -> usize {
+        self.checked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The community: a pre-shared symmetric key and the roster of member devices.
 #[derive(Clone)]
 pub struct Community {
     key: [u8; 32],
     id: [u8; 16],
     roster: BTreeMap<DeviceId, PublicKey>,
+    /// Shared by every clone: see [`Community::with_signature_memo`].
+    memo: Option<Arc<SignatureMemo>>,
 }
 
 impl std::fmt::Debug for Community {
@@ -87,7 +135,37 @@ impl Community {
         let derived = blake3::derive_key("meshlog community id v1", &key);
         let mut id = [0u8; 16];
         id.copy_from_slice(&derived[..16]);
-        Community { key, id, roster }
+        Community {
+            key,
+            id,
+            roster,
+            memo: None,
+        }
+    }
+
+    /// Remembers the checks that many receivers repeat (event signatures, broadcast
+    /// packets) across every clone of this community: for the simulator's many devices in
+    /// one process. Production leaves it off.
+    pub fn with_signature_memo(mut self) -> Self {
+        self.memo = Some(Arc::new(SignatureMemo::default()));
+        self
+    }
+
+    pub fn signature_memo(&self) -> Option<&SignatureMemo> {
+        self.memo.as_deref()
+    }
+
+    /// Checks a signature that many receivers check alike, through the memo if there is one.
+    pub fn verify_shared(
+        &self,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8; SIGNATURE_LEN],
+    ) -> bool {
+        match &self.memo {
+            Some(memo) => memo.verify(key, message, signature),
+            None => key.verify(message, signature),
+        }
     }
     pub fn key(&self) -> &[u8; 32] {
         &self.key
@@ -120,6 +198,34 @@ mod tests {
         assert!(alice.public().verify(b"hello", &sig));
         assert!(!alice.public().verify(b"hellp", &sig));
         assert!(!bob.public().verify(b"hello", &sig));
+    }
+
+    #[test]
+    fn the_memo_answers_as_the_check_does() {
+        let alice = DeviceKeys::derived(DeviceId::new("alice").unwrap(), b"seed");
+        let bob = DeviceKeys::derived(DeviceId::new("bob").unwrap(), b"seed");
+        let plain = Community::new([1; 32], BTreeMap::new());
+        let memo = plain.clone().with_signature_memo();
+        let clone = memo.clone();
+        let sig = alice.sign(b"hello");
+        let mut bad_sig = sig;
+        bad_sig[3] ^= 1;
+        let cases = [
+            (alice.public(), &b"hello"[..], sig),
+            (alice.public(), &b"hellp"[..], sig),
+            (bob.public(), &b"hello"[..], sig),
+            (alice.public(), &b"hello"[..], bad_sig),
+        ];
+        for _ in 0..2 {
+            for (key, message, signature) in &cases {
+                let truth = key.verify(message, signature);
+                assert_eq!(plain.verify_shared(key, message, signature), truth);
+                assert_eq!(memo.verify_shared(key, message, signature), truth);
+                assert_eq!(clone.verify_shared(key, message, signature), truth);
+            }
+        }
+        assert_eq!(memo.signature_memo().map(SignatureMemo::len), Some(4));
+        assert!(plain.signature_memo().is_none());
     }
 
     #[test]

@@ -29,9 +29,11 @@ pub use body::{EventBody, FileRef};
 pub const EVENT_FORMAT_VERSION: u8 = 1;
 pub const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-/// Largest sealed event: what is left of a 1200-byte datagram after the largest packet header.
-pub const EVENT_LEN_MAX: usize =
-    crate::packet::DATAGRAM_SIZE_MAX - crate::packet::PACKET_OVERHEAD_MAX;
+/// Largest sealed event: what is left of a 1200-byte datagram after the largest packet header
+/// and the event's length prefix.
+pub const EVENT_LEN_MAX: usize = crate::packet::DATAGRAM_SIZE_MAX
+    - crate::packet::PACKET_OVERHEAD_MAX
+    - crate::packet::EVENT_FRAMING_LEN;
 /// Text of one message. Longer texts would not fit one datagram.
 pub const TEXT_LEN_MAX: usize = 700;
 /// Bytes of file content per `FileChunk` event, so each chunk fits one datagram.
@@ -200,7 +202,8 @@ pub fn open(sealed: &[u8], community: &Community) -> Result<OpenedEvent, RejectR
         .member(&event.author)
         .ok_or_else(|| RejectReason::UnknownAuthor(event.author.to_string()))?;
     let signature: [u8; SIGNATURE_LEN] = signature.try_into().expect("split at SIGNATURE_LEN");
-    if !key.verify(&signed_message(community, unsigned), &signature) {
+    // Every receiver checks the same author signature: shared, so a memo can answer.
+    if !community.verify_shared(key, &signed_message(community, unsigned), &signature) {
         return Err(RejectReason::BadSignature);
     }
     Ok(OpenedEvent {

@@ -1,18 +1,22 @@
 //! The sans-IO sync engine: time and datagrams in; datagrams, events and wake-ups out.
 //!
+//! A local append goes at once to every peer, as one broadcast packet signed once.
+//!
 //! Anti-entropy, one round per `sync_interval`, each round standing on its own:
 //!
-//! 1. Each node sends every peer a `Summary` of its whole id set (count + XOR fingerprint):
-//!    when in sync that one small datagram is the whole round.
+//! 1. Each node sends `sync_fanout` random peers a `Summary` of its whole id set (count + XOR
+//!    fingerprint): when in sync that one small datagram is the whole round.
 //! 2. A receiver whose summary differs answers with a `Digest` (its 16 child buckets) and the
-//!    two descend, each step one datagram, only into buckets whose summaries differ.
+//!    two descend, only into buckets whose summaries differ.
 //! 3. Once a differing bucket is small on either side, the side that noticed sends a Bloom
 //!    `Filter` of its ids there (split into child buckets if it would not fit a datagram), with
 //!    `reply` set. The receiver pushes the events the filter lacks and answers with its own
 //!    filter, so the first side pushes back.
 //!
-//! Nothing waits for an answer: a lost, duplicated or reordered datagram at worst wastes work
-//! this round, and the next round starts again from the top with fresh filter seeds.
+//! What a node has for a peer after one input (digests, filters, events) is packed into as few
+//! datagrams as it fits (`outbox.rs`). Nothing waits for an answer: a lost, duplicated or
+//! reordered datagram at worst wastes work this round, and the next round starts again from the
+//! top with fresh filter seeds.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -20,12 +24,15 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
 
+mod outbox;
 mod reconcile;
+
+pub use outbox::describe;
 
 use crate::config::{Config, ConfigError};
 use crate::event::{open, seal, Event, EventBody, OpenedEvent, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{DropReason, Packet, PacketKind, Payload};
+use crate::packet::{BucketFilter, Digest, DropReason, Packet, PacketKind, Payload};
 use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
@@ -121,6 +128,8 @@ pub struct Node<S: Store> {
     online: bool,
     next_round_at: Instant,
     peers: BTreeMap<DeviceId, PeerState>,
+    /// Items for peers while an input is handled; packed into datagrams at its end.
+    outbox: outbox::Outboxes,
     outputs: VecDeque<Output>,
     stats: Stats,
 }
@@ -157,6 +166,7 @@ impl<S: Store> Node<S> {
             online: true,
             next_round_at: now,
             peers,
+            outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),
             stats: Stats::default(),
         })
@@ -234,7 +244,10 @@ impl<S: Store> Node<S> {
 
     pub fn handle_input(&mut self, input: Input<'_>) {
         match input {
-            Input::Datagram { now, bytes } => self.handle_datagram(now, bytes),
+            Input::Datagram { now, bytes } => {
+                self.handle_datagram(now, bytes);
+                self.flush();
+            }
             Input::Timeout(now) => {
                 if now >= self.next_round_at {
                     self.start_round(now);
@@ -243,7 +256,8 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Signs, encrypts and stores a new event, then pushes it to every peer at once.
+    /// Signs, encrypts and stores a new event, then pushes it to every peer at once (one
+    /// broadcast packet, signed once, sent to each).
     /// Returns after the store has accepted it (durably, for a durable store).
     pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
         let event = Event {
@@ -260,14 +274,10 @@ impl<S: Store> Node<S> {
         self.own.insert(opened.id);
         self.stats.events_local += 1;
         if self.online && self.config.eager_push {
-            let peers: Vec<DeviceId> = self.peers.keys().cloned().collect();
-            for peer in peers {
-                self.send(
-                    &peer,
-                    Payload::Event(opened.sealed.clone()),
-                    format!("{} {}", event.body.kind_name(), opened.id),
-                );
-            }
+            self.send_to_every_peer(
+                Payload::Events(vec![opened.sealed.clone()]),
+                format!("{} {}", event.body.kind_name(), opened.id),
+            );
         }
         let size = opened.sealed.len();
         self.emit(NodeEvent::EventStored {
@@ -323,7 +333,6 @@ impl<S: Store> Node<S> {
                     prefix: Prefix::ROOT,
                     summary,
                 },
-                format!("* {} ev", summary.count),
             );
         }
     }
@@ -385,27 +394,49 @@ impl<S: Store> Node<S> {
             .expect("checked peer")
             .last_exchange = Some(now);
         match packet.payload {
-            Payload::Event(sealed) => self.receive_event(now, &from, &sealed),
+            Payload::Events(events) => {
+                for sealed in events {
+                    self.receive_event(now, &from, &sealed);
+                }
+            }
             Payload::Summary { prefix, summary } => {
                 if prefix == Prefix::ROOT {
                     self.note_peer_summary(&from, summary);
                 }
                 self.reconcile(&from, prefix, summary);
             }
-            Payload::Digest { prefix, children } => {
-                let mine = self.index.child_summaries(prefix);
-                for ((child, theirs), ours) in prefix.children().zip(children).zip(mine) {
-                    if theirs != ours {
-                        self.reconcile(&from, child, theirs);
+            Payload::Digests(digests) => {
+                for Digest { prefix, children } in digests {
+                    let mine = self.index.child_summaries(prefix);
+                    for ((child, theirs), ours) in prefix.children().zip(children).zip(mine) {
+                        if theirs != ours {
+                            self.reconcile(&from, child, theirs);
+                        }
                     }
                 }
             }
-            Payload::Filter {
-                prefix,
-                reply,
-                filter,
-            } => match filter.open(prefix) {
-                Ok(bloom) => {
+            Payload::Filters(filters) => {
+                for BucketFilter {
+                    prefix,
+                    reply,
+                    filter,
+                } in filters
+                {
+                    let Ok(bloom) = filter.open(prefix) else {
+                        // One unusable filter spoils only itself; the signature vouches for
+                        // the sender, so this is a bug or a hostile member: count it.
+                        self.stats.drop("bad_filter");
+                        let reason = DropReason::Malformed(crate::codec::DecodeError::invalid(
+                            "filter",
+                            "unusable bitmap",
+                        ));
+                        self.emit(NodeEvent::PacketDropped {
+                            claimed: Some((kind, from.to_string())),
+                            size: bytes.len(),
+                            reason,
+                        });
+                        continue;
+                    };
                     let missing: Vec<EventId> = self
                         .index
                         .in_bucket(prefix)
@@ -417,19 +448,7 @@ impl<S: Store> Node<S> {
                         self.send_filters(&from, prefix, false);
                     }
                 }
-                Err(_) => {
-                    self.stats.drop("bad_filter");
-                    let reason = DropReason::Malformed(crate::codec::DecodeError::invalid(
-                        "filter",
-                        "unusable bitmap",
-                    ));
-                    self.emit(NodeEvent::PacketDropped {
-                        claimed: Some((kind, from.to_string())),
-                        size: bytes.len(),
-                        reason,
-                    });
-                }
-            },
+            }
         }
     }
 
@@ -470,7 +489,7 @@ impl<S: Store> Node<S> {
             Ok(_) => {
                 self.index.insert(opened.id);
                 self.stats.events_from_peers += 1;
-                self.note_crossed(from);
+                self.note_crossed(from, 1);
                 let OpenedEvent { id, sealed, event } = opened;
                 self.emit(NodeEvent::EventStored {
                     id,
@@ -489,36 +508,62 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn send(&mut self, to: &DeviceId, payload: Payload, note: String) {
+    /// Signs one packet for `to` and queues it.
+    fn send(&mut self, to: &DeviceId, payload: Payload) {
+        let note = describe(&payload);
+        self.transmit(Some(to), payload, note);
+    }
+
+    /// Signs one broadcast packet and queues a copy for every peer.
+    fn send_to_every_peer(&mut self, payload: Payload, note: String) {
+        self.transmit(None, payload, note);
+    }
+
+    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: String) {
         if !self.online {
             return;
         }
         let kind = payload.kind();
-        if self.outputs.len() >= self.config.output_queue_max {
-            self.stats.transmits_dropped += 1;
+        let events = match &payload {
+            Payload::Events(events) => events.len() as u32,
+            _ => 0,
+        };
+        let receivers: Vec<DeviceId> = match target {
+            Some(to) => vec![to.clone()],
+            None => self.peers.keys().cloned().collect(),
+        };
+        let room = self
+            .config
+            .output_queue_max
+            .saturating_sub(self.outputs.len());
+        if receivers.len() > room {
+            self.stats.transmits_dropped += (receivers.len() - room) as u64;
+        }
+        let receivers = &receivers[..receivers.len().min(room)];
+        if receivers.is_empty() {
             return;
         }
         let packet = Packet {
             source: self.config.keys.device.clone(),
-            target: Some(to.clone()),
+            target: target.cloned(),
             payload,
         };
         let bytes = packet.seal(&self.config.keys);
-        self.stats.sent.entry(kind).or_default().add(bytes.len());
-        if kind == PacketKind::Event {
-            self.note_crossed(to);
+        for to in receivers {
+            self.stats.sent.entry(kind).or_default().add(bytes.len());
+            self.note_crossed(to, events);
+            self.outputs.push_back(Output::Transmit(Transmit {
+                to: to.clone(),
+                bytes: bytes.clone(),
+                kind,
+                note: note.clone(),
+            }));
         }
-        self.outputs.push_back(Output::Transmit(Transmit {
-            to: to.clone(),
-            bytes,
-            kind,
-            note,
-        }));
     }
 
-    fn note_crossed(&mut self, peer: &DeviceId) {
+    fn note_crossed(&mut self, peer: &DeviceId, events: u32) {
         if let Some(state) = self.peers.get_mut(peer) {
-            state.crossed_since_summary = state.crossed_since_summary.saturating_add(1);
+            state.crossed_since_summary = state.crossed_since_summary.saturating_add(events);
         }
     }
 
@@ -539,31 +584,6 @@ fn event_reject_code(reason: &RejectReason) -> &'static str {
         RejectReason::BadSignature => "event_bad_signature",
         RejectReason::IdMismatch => "event_id_mismatch",
         RejectReason::TooLarge { .. } => "event_too_large",
-    }
-}
-
-/// A short human description of a payload, for logs and traces.
-pub fn describe(payload: &Payload) -> String {
-    match payload {
-        Payload::Event(sealed) => format!("ev {}", EventId::of_bytes(sealed)),
-        Payload::Summary { prefix, summary } => format!("{prefix} {} ev", summary.count),
-        Payload::Digest { prefix, children } => {
-            format!(
-                "{prefix} {} ev",
-                children.iter().map(|c| u64::from(c.count)).sum::<u64>()
-            )
-        }
-        Payload::Filter {
-            prefix,
-            reply,
-            filter,
-        } => {
-            format!(
-                "{prefix} {} ids{}",
-                filter.items,
-                if *reply { " reply" } else { "" }
-            )
-        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! magic "ML" | version:u8 | kind:u8 | source:str8 | target:str8 (empty = broadcast) | payload | signature:[u8; 64]
 //! ```
 //!
-//! No message spans two datagrams, so a lost datagram loses only itself.
+//! No message spans two datagrams, so a lost datagram loses only itself. Payloads are in
+//! [`payload`](Payload).
 
 use std::fmt;
 
@@ -13,14 +14,16 @@ use thiserror::Error;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::crypto::{Community, DeviceKeys, SIGNATURE_LEN};
 use crate::id::{DeviceId, DEVICE_NAME_LEN_MAX};
-use crate::sync::filter::WireFilter;
-use crate::sync::index::BucketSummary;
-use crate::sync::prefix::{Prefix, FANOUT};
+
+mod payload;
+
+pub use payload::{event_encoded_len, BucketFilter, Digest, Payload, EVENT_FRAMING_LEN};
 
 /// QUIC's safe payload size: no IP fragmentation on any sane path.
 pub const DATAGRAM_SIZE_MAX: usize = 1200;
 const MAGIC: &[u8; 2] = b"ML";
-pub const PACKET_VERSION: u8 = 1;
+/// 2: payloads carry one or more items of their kind.
+pub const PACKET_VERSION: u8 = 2;
 /// Header and signature at their largest (two 32-byte names).
 pub const PACKET_OVERHEAD_MAX: usize = 2 + 1 + 1 + (1 + DEVICE_NAME_LEN_MAX) * 2 + SIGNATURE_LEN;
 const SIGNATURE_DOMAIN: &[u8] = b"meshlog packet signature v1";
@@ -67,115 +70,6 @@ impl fmt::Display for PacketKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-// A payload lives only between decode and dispatch, so its size does not justify boxing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Payload {
-    /// One sealed event, exactly its stored bytes.
-    Event(Vec<u8>),
-    /// "This is what I hold under `prefix`": starts every anti-entropy round at the root.
-    Summary {
-        prefix: Prefix,
-        summary: BucketSummary,
-    },
-    /// The sender's summaries of the 16 children of `prefix`: the descent toward differences.
-    Digest {
-        prefix: Prefix,
-        children: [BucketSummary; FANOUT],
-    },
-    /// The sender's ids under `prefix`. The receiver pushes what is not in it and, if `reply`,
-    /// answers with its own filter so the sender can push back.
-    Filter {
-        prefix: Prefix,
-        reply: bool,
-        filter: WireFilter,
-    },
-}
-
-impl Payload {
-    pub fn kind(&self) -> PacketKind {
-        match self {
-            Payload::Event(_) => PacketKind::Event,
-            Payload::Summary { .. } => PacketKind::Summary,
-            Payload::Digest { .. } => PacketKind::Digest,
-            Payload::Filter { .. } => PacketKind::Filter,
-        }
-    }
-    fn encode(&self, w: &mut Writer) {
-        match self {
-            Payload::Event(bytes) => {
-                w.raw(bytes);
-            }
-            Payload::Summary { prefix, summary } => {
-                prefix.encode(w);
-                encode_summary(w, summary);
-            }
-            Payload::Digest { prefix, children } => {
-                prefix.encode(w);
-                children.iter().for_each(|c| encode_summary(w, c));
-            }
-            Payload::Filter {
-                prefix,
-                reply,
-                filter,
-            } => {
-                prefix.encode(w);
-                w.u8(u8::from(*reply));
-                filter.encode(w);
-            }
-        }
-    }
-    fn decode(kind: PacketKind, r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
-        let payload = match kind {
-            PacketKind::Event => Payload::Event(r.rest().to_vec()),
-            PacketKind::Summary => Payload::Summary {
-                prefix: Prefix::decode(r)?,
-                summary: decode_summary(r)?,
-            },
-            PacketKind::Digest => {
-                let prefix = Prefix::decode(r)?;
-                if prefix.is_leaf_depth() {
-                    return Err(DecodeError::invalid(
-                        "digest prefix",
-                        "leaf buckets have no children",
-                    ));
-                }
-                let mut children = [BucketSummary::default(); FANOUT];
-                for child in children.iter_mut() {
-                    *child = decode_summary(r)?;
-                }
-                Payload::Digest { prefix, children }
-            }
-            PacketKind::Filter => Payload::Filter {
-                prefix: Prefix::decode(r)?,
-                reply: r.bool("filter reply flag")?,
-                filter: WireFilter::decode(r)?,
-            },
-        };
-        r.finish()?;
-        Ok(payload)
-    }
-}
-
-/// An empty bucket's fingerprint is always 0, so it is not sent.
-fn encode_summary(w: &mut Writer, s: &BucketSummary) {
-    w.varint(u64::from(s.count));
-    if s.count > 0 {
-        w.u64(s.fingerprint);
-    }
-}
-
-fn decode_summary(r: &mut Reader<'_>) -> Result<BucketSummary, DecodeError> {
-    let count = u32::try_from(r.varint("bucket count")?)
-        .map_err(|_| DecodeError::invalid("bucket count", "over u32"))?;
-    let fingerprint = if count > 0 {
-        r.u64("bucket fingerprint")?
-    } else {
-        0
-    };
-    Ok(BucketSummary { count, fingerprint })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,7 +200,14 @@ impl Packet {
             .member(&source)
             .ok_or_else(|| DropReason::UnknownSource(source.to_string()))?;
         let signature: [u8; SIGNATURE_LEN] = signature.try_into().expect("split at SIGNATURE_LEN");
-        if !key.verify(&signed_message(body), &signature) {
+        // A broadcast packet reaches every peer as the same bytes, so its check is shared;
+        // a packet for one device is checked by that device alone.
+        let message = signed_message(body);
+        let verified = match target {
+            None => community.verify_shared(key, &message, &signature),
+            Some(_) => key.verify(&message, &signature),
+        };
+        if !verified {
             return Err(DropReason::BadSignature);
         }
         let payload = Payload::decode(kind, &mut r).map_err(DropReason::Malformed)?;
@@ -330,6 +231,9 @@ pub fn overhead(source: &DeviceId, target: &DeviceId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::filter::WireFilter;
+    use crate::sync::index::BucketSummary;
+    use crate::sync::prefix::{Prefix, FANOUT};
     use crate::testing::{community_of, keys};
 
     fn alice_to_bob(payload: Payload) -> Packet {
@@ -354,25 +258,50 @@ mod tests {
             hash_functions: 7,
             bitmap: vec![1, 2, 3, 4],
         };
+        let digest = Digest {
+            prefix: Prefix::new(2, 0xab).unwrap(),
+            children: [summary; FANOUT],
+        };
+        let bucket_filter = BucketFilter {
+            prefix: Prefix::new(1, 3).unwrap(),
+            reply: true,
+            filter,
+        };
         for payload in [
-            Payload::Event(vec![1, 2, 3]),
+            Payload::Events(vec![vec![1, 2, 3]]),
+            Payload::Events(vec![vec![1, 2, 3], vec![], vec![9; 300]]),
             Payload::Summary {
                 prefix: Prefix::ROOT,
                 summary,
             },
-            Payload::Digest {
-                prefix: Prefix::new(2, 0xab).unwrap(),
-                children: [summary; FANOUT],
-            },
-            Payload::Filter {
-                prefix: Prefix::new(1, 3).unwrap(),
-                reply: true,
-                filter,
-            },
+            Payload::Digests(vec![digest.clone()]),
+            Payload::Digests(vec![digest.clone(), digest]),
+            Payload::Filters(vec![bucket_filter.clone()]),
+            Payload::Filters(vec![bucket_filter.clone(), bucket_filter]),
         ] {
             let packet = alice_to_bob(payload);
             let bytes = packet.seal(&keys("alice", 1));
             assert_eq!(Packet::open(&bytes, &community, &bob), Ok(packet));
+        }
+    }
+
+    #[test]
+    fn an_empty_item_list_is_malformed() {
+        let community = community_of(&["alice", "bob"], 1);
+        let bob = DeviceId::new("bob").unwrap();
+        for payload in [
+            Payload::Events(vec![]),
+            Payload::Digests(vec![]),
+            Payload::Filters(vec![]),
+        ] {
+            let bytes = alice_to_bob(payload).seal(&keys("alice", 1));
+            assert!(
+                matches!(
+                    Packet::open(&bytes, &community, &bob),
+                    Err(DropReason::Malformed(_))
+                ),
+                "an empty list opened"
+            );
         }
     }
 
@@ -395,7 +324,7 @@ mod tests {
         let community = community_of(&["alice", "bob", "carol"], 1);
         let bob = DeviceId::new("bob").unwrap();
         let carol = DeviceId::new("carol").unwrap();
-        let packet = alice_to_bob(Payload::Event(vec![1]));
+        let packet = alice_to_bob(Payload::Events(vec![vec![1]]));
         let bytes = packet.seal(&keys("alice", 1));
         assert!(matches!(
             Packet::open(&bytes, &community, &carol),

@@ -75,7 +75,7 @@ fn event_packet(from: &str, sealed: Vec<u8>) -> Vec<u8> {
     Packet {
         source: DeviceId::new(from).unwrap(),
         target: Some(bob()),
-        payload: Payload::Event(sealed),
+        payload: Payload::Events(vec![sealed]),
     }
     .seal(&keys(from, 1))
 }

@@ -183,6 +183,69 @@ fn each_round_summarises_to_sync_fanout_peers_and_over_rounds_to_all() {
 }
 
 #[test]
+fn eager_push_is_one_packet_signed_once_for_every_peer() {
+    use meshlog_core::testing::{community_of, keys};
+    use meshlog_core::{Config, DeviceId, InMemoryStore, Instant, Node, Output, Packet, Payload};
+
+    let names = ["alice", "bob", "carol", "dave"];
+    let community = community_of(&names, 9);
+    let peers: Vec<DeviceId> = names[1..]
+        .iter()
+        .map(|n| DeviceId::new(n).unwrap())
+        .collect();
+    let config = Config::new(keys("alice", 9), community.clone(), peers.clone(), [9; 32]);
+    let mut alice = Node::new(config, InMemoryStore::new(), Instant::ZERO).expect("valid config");
+    while !matches!(alice.poll_output(), Output::Timeout(_)) {} // the first round's summaries
+    let body = EventBody::Message {
+        text: "hi all".into(),
+        attachment: None,
+        auto: false,
+    };
+    alice
+        .append(Instant::from_millis(1), body)
+        .expect("appended");
+    let mut sent = Vec::new();
+    loop {
+        match alice.poll_output() {
+            Output::Transmit(t) => sent.push(t),
+            Output::Event(_) => {}
+            Output::Timeout(_) => break,
+        }
+    }
+    let receivers: Vec<&DeviceId> = sent.iter().map(|t| &t.to).collect();
+    assert_eq!(
+        receivers,
+        peers.iter().collect::<Vec<_>>(),
+        "one copy per peer"
+    );
+    assert!(
+        sent.windows(2).all(|w| w[0].bytes == w[1].bytes),
+        "the same signed bytes to each"
+    );
+    for peer in &peers {
+        let packet = Packet::open(&sent[0].bytes, &community, peer).expect("opens for every peer");
+        assert_eq!(packet.target, None, "a broadcast");
+        assert!(matches!(packet.payload, Payload::Events(ref e) if e.len() == 1));
+    }
+}
+
+#[test]
+fn pushed_events_share_datagrams() {
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 10, |c| {
+        c.eager_push = false;
+    });
+    h.append_messages("alice", 1_000);
+    h.run_until_converged(minutes(5)).expect("converges");
+    let events = h.node("bob").stats().events_from_peers;
+    let packets = h.node("alice").stats().sent[&PacketKind::Event].count;
+    assert_eq!(events, 1_000);
+    assert!(
+        packets * 3 <= events,
+        "{packets} EVENT datagrams carried {events} events"
+    );
+}
+
+#[test]
 fn pacing_bounds_events_pushed_per_peer_per_round() {
     let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 7, |c| {
         c.eager_push = false;

@@ -5,7 +5,7 @@ use rand_core::RngCore;
 
 use super::{Node, NodeEvent};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{overhead, Payload, DATAGRAM_SIZE_MAX};
+use crate::packet::{overhead, BucketFilter, Digest, DATAGRAM_SIZE_MAX};
 use crate::store::Store;
 use crate::sync::filter::{bitmap_len, WireFilter};
 use crate::sync::index::BucketSummary;
@@ -35,11 +35,7 @@ impl<S: Store> Node<S> {
             return self.send_filters(peer, prefix, true);
         }
         let children = self.index.child_summaries(prefix);
-        self.send(
-            peer,
-            Payload::Digest { prefix, children },
-            format!("{prefix} {} ev", mine.count),
-        );
+        self.queue_digest(peer, Digest { prefix, children });
     }
 
     /// Our ids under `prefix` as Bloom filters, each fitting one datagram: a bucket too full
@@ -61,15 +57,13 @@ impl<S: Store> Node<S> {
             nonce,
             prefix,
         );
-        let note = format!("{prefix} {count} ids{}", if reply { " reply" } else { "" });
-        self.send(
+        self.queue_filter(
             peer,
-            Payload::Filter {
+            BucketFilter {
                 prefix,
                 reply,
                 filter,
             },
-            note,
         );
     }
 
@@ -86,7 +80,7 @@ impl<S: Store> Node<S> {
             }
             state.pushed_this_round += 1;
             match self.store.get(id) {
-                Ok(Some(sealed)) => self.send(peer, Payload::Event(sealed), format!("ev {id}")),
+                Ok(Some(sealed)) => self.queue_event(peer, sealed),
                 Ok(None) => panic!("index holds {id} but the store does not"),
                 Err(err) => {
                     self.stats.drop("store_failed");
