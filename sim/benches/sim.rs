@@ -3,7 +3,8 @@
 //! 1. The seed's default demo workload (`scenarios/default-demo.toml`) over 24 virtual hours:
 //!    virtual seconds per wall second (target: at least 10,000x real time).
 //! 2. `scenarios/ten-devices-10k.toml` (10 devices, 10,000+ events, 20% loss): wall time to
-//!    run it to convergence (target: under 30 s).
+//!    run it to convergence (target: under 30 s), with the world's shared signature memo (as
+//!    every run has it) and without (every device pays for every check, as on real devices).
 //!
 //! The wall clock is read here, around whole runs, never inside the world.
 
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use meshlog_sim::scenario::SimDuration;
-use meshlog_sim::Scenario;
+use meshlog_sim::{Scenario, World, WorldOptions};
 
 fn load(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,21 +41,28 @@ fn main() {
     );
 
     let ten = load("ten-devices-10k.toml");
-    let started = Instant::now();
-    let outcome = meshlog_sim::run(&ten, ten.seed, None).expect("world builds");
-    let wall = started.elapsed().as_secs_f64();
-    let delivered: u64 = outcome.counters.delivered.values().map(|t| t.packets).sum();
-    println!(
-        "10 devices x {} events at 20% loss: {wall:.1} wall s, {} datagrams delivered, \
-         converged {:.1} virtual s after the heal ({})",
-        outcome.events,
-        delivered,
-        outcome
-            .devices
-            .iter()
-            .filter_map(|d| d.converged_at_us)
-            .max()
-            .map_or(f64::NAN, |at| (at - outcome.heal_at_us) as f64 / 1e6),
-        if outcome.passed() { "passed" } else { "FAILED" }
-    );
+    for signature_memo in [true, false] {
+        let started = Instant::now();
+        let options = WorldOptions { signature_memo };
+        let mut world = World::with_options(&ten, ten.seed, None, options).expect("world builds");
+        world.run();
+        let failures = meshlog_sim::check::check(&world);
+        let outcome = world.finish(failures);
+        let wall = started.elapsed().as_secs_f64();
+        let delivered: u64 = outcome.counters.delivered.values().map(|t| t.packets).sum();
+        println!(
+            "10 devices x {} events at 20% loss, signature memo {}: {wall:.1} wall s, {} datagrams \
+             delivered, converged {:.1} virtual s after the heal ({})",
+            outcome.events,
+            if signature_memo { "on" } else { "off" },
+            delivered,
+            outcome
+                .devices
+                .iter()
+                .filter_map(|d| d.converged_at_us)
+                .max()
+                .map_or(f64::NAN, |at| (at - outcome.heal_at_us) as f64 / 1e6),
+            if outcome.passed() { "passed" } else { "FAILED" }
+        );
+    }
 }

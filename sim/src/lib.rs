@@ -63,7 +63,7 @@ use std::io::Write;
 pub use check::Failure;
 pub use outcome::Outcome;
 pub use scenario::{Scenario, ScenarioError};
-pub use world::{SimError, World};
+pub use world::{SimError, World, WorldOptions};
 
 /// Runs `scenario` with root `seed`, writing trace lines to `sink` if given, and checks it.
 pub fn run(

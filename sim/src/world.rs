@@ -91,12 +91,39 @@ impl std::fmt::Debug for World {
     }
 }
 
+/// How a world runs, beyond its scenario and seed. None of it changes the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorldOptions {
+    /// Share signature checks between the devices (see `meshlog_core::crypto::SignatureMemo`):
+    /// all ten devices of a mesh check each event's author signature, and a check costs more
+    /// than the rest of a delivery together. On by default; off only to show it changes no
+    /// digest.
+    pub signature_memo: bool,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        WorldOptions {
+            signature_memo: true,
+        }
+    }
+}
+
 impl World {
     /// Builds the world for a validated scenario. `seed` is the root of every random stream.
     pub fn new(
         scenario: &Scenario,
         seed: u64,
         sink: Option<Box<dyn Write>>,
+    ) -> Result<World, SimError> {
+        Self::with_options(scenario, seed, sink, WorldOptions::default())
+    }
+
+    pub fn with_options(
+        scenario: &Scenario,
+        seed: u64,
+        sink: Option<Box<dyn Write>>,
+        options: WorldOptions,
     ) -> Result<World, SimError> {
         let names: Vec<&str> = scenario.devices.iter().map(String::as_str).collect();
         let ids: Vec<DeviceId> = names
@@ -109,7 +136,10 @@ impl World {
             .enumerate()
             .map(|(i, d)| (d, i))
             .collect();
-        let community = community_of(&names, seed);
+        let mut community = community_of(&names, seed);
+        if options.signature_memo {
+            community = community.with_signature_memo();
+        }
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
             let peers = ids
