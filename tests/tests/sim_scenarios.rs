@@ -1,4 +1,4 @@
-//! Every file in `scenarios/`: passes its checks over many seeds; its trace digest repeats for
+//! Every file in `scenarios/`: passes its checks for 200 seeds; its trace digest repeats for
 //! the same seed (in this process and in another) and changes with the seed.
 
 use std::path::{Path, PathBuf};
@@ -7,31 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use meshlog_core::Instant;
-use meshlog_sim::{Scenario, World};
+use meshlog_sim::{Scenario, World, WorldOptions};
 
 /// Seeds the determinism tests use; the child process reads it from this variable.
 const DIGEST_SEED_VAR: &str = "MESHLOG_SIM_DIGEST_SEED";
 
-/// How many seeds each scenario runs in this suite. The two heavy scenarios (a ten-device
-/// mesh moving 10,000 events, a 5,000-event catch-up) cost seconds per seed on a shared
-/// 2-core machine, so the suite runs them for a few seeds only;
-/// `meshlog sweep scenarios/*.toml --seeds 0..200` runs every scenario for 200.
-fn seeds_in_suite(name: &str) -> u64 {
-    match name {
-        "ten-devices-10k" => 1,
-        "backlog-5000" => 4,
-        _ => 200,
-    }
-}
+/// Seeds every scenario runs in this suite.
+const SEEDS_IN_SUITE: u64 = 200;
 
-/// Heavy scenarios are compared on the first 20 virtual seconds of their trace (already
-/// tens of thousands of lines); the others on the whole run.
 fn digest(scenario: &Scenario, seed: u64) -> String {
-    if seeds_in_suite(&scenario.name) < 200 {
-        let mut world = World::new(scenario, seed, None).expect("world builds");
-        world.run_until(Instant::from_millis(20_000));
-        return world.digest();
-    }
     meshlog_sim::run(scenario, seed, None)
         .expect("world builds")
         .digest
@@ -85,12 +69,10 @@ fn parallel<J: Sync, R: Send>(jobs: &[J], work: impl Fn(&J) -> R + Sync) -> Vec<
 #[test]
 fn every_scenario_passes_its_checks_over_many_seeds() {
     let scenarios = scenarios();
-    // Heavy runs first, so the two threads finish together.
-    let mut jobs: Vec<(usize, u64)> = Vec::new();
-    for (i, (_, scenario)) in scenarios.iter().enumerate() {
-        jobs.extend((0..seeds_in_suite(&scenario.name)).map(|seed| (i, seed)));
-    }
-    jobs.sort_by_key(|(i, _)| seeds_in_suite(&scenarios[*i].1.name));
+    // Seed-major order mixes heavy and light scenarios, so the two threads finish together.
+    let jobs: Vec<(usize, u64)> = (0..SEEDS_IN_SUITE)
+        .flat_map(|seed| (0..scenarios.len()).map(move |i| (i, seed)))
+        .collect();
     let failures: Vec<String> = parallel(&jobs, |(i, seed)| {
         let (path, scenario) = &scenarios[*i];
         let outcome = meshlog_sim::run(scenario, *seed, None).expect("world builds");
@@ -112,7 +94,23 @@ fn every_scenario_passes_its_checks_over_many_seeds() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(jobs.len() >= 9 * 200);
+    assert_eq!(jobs.len() as u64, scenarios.len() as u64 * SEEDS_IN_SUITE);
+}
+
+#[test]
+fn the_shared_signature_memo_changes_no_digest() {
+    // Every scenario's first minute (faults, loss, corruption and all), with and without the
+    // memo: the same trace, so the memo only saves time.
+    let scenarios = scenarios();
+    parallel(&scenarios, |(_, scenario)| {
+        let digest_with = |signature_memo| {
+            let options = WorldOptions { signature_memo };
+            let mut world = World::with_options(scenario, 3, None, options).expect("world builds");
+            world.run_until(Instant::from_millis(60_000));
+            world.digest()
+        };
+        assert_eq!(digest_with(true), digest_with(false), "{}", scenario.name);
+    });
 }
 
 #[test]
