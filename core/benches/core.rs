@@ -74,6 +74,7 @@ struct Exchange {
 /// One anti-entropy session started by `a` only, run until no packet is left in flight.
 fn session(a: &mut Node<InMemoryStore>, b: &mut Node<InMemoryStore>) -> Exchange {
     let mut ex = Exchange::default();
+    let received_before = a.stats().events_from_peers + b.stats().events_from_peers;
     let now = Instant::from_millis(1);
     a.handle_input(Input::Timeout(now));
     let mut in_flight: Vec<(bool, Vec<u8>, PacketKind)> = Vec::new();
@@ -88,12 +89,12 @@ fn session(a: &mut Node<InMemoryStore>, b: &mut Node<InMemoryStore>) -> Exchange
             }
         }
         if in_flight.is_empty() {
+            let received = a.stats().events_from_peers + b.stats().events_from_peers;
+            ex.events_pushed = (received - received_before) as usize;
             return ex;
         }
         for (to_b, bytes, kind) in std::mem::take(&mut in_flight) {
-            if kind == PacketKind::Event {
-                ex.events_pushed += 1;
-            } else {
+            if kind != PacketKind::Event {
                 let (from, to) = if to_b {
                     ("alice", "bob")
                 } else {
