@@ -32,7 +32,7 @@ pub use outbox::describe;
 use crate::config::{Config, ConfigError};
 use crate::event::{open, seal, Event, EventBody, OpenedEvent, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{BucketFilter, Digest, DropReason, Packet, PacketKind, Payload};
+use crate::packet::{DropReason, Packet, PacketKind, Payload};
 use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
@@ -406,23 +406,13 @@ impl<S: Store> Node<S> {
                 self.reconcile(&from, prefix, summary);
             }
             Payload::Digests(digests) => {
-                for Digest { prefix, children } in digests {
-                    let mine = self.index.child_summaries(prefix);
-                    for ((child, theirs), ours) in prefix.children().zip(children).zip(mine) {
-                        if theirs != ours {
-                            self.reconcile(&from, child, theirs);
-                        }
-                    }
+                for digest in digests {
+                    self.on_digest(&from, digest);
                 }
             }
             Payload::Filters(filters) => {
-                for BucketFilter {
-                    prefix,
-                    reply,
-                    filter,
-                } in filters
-                {
-                    let Ok(bloom) = filter.open(prefix) else {
+                for filter in filters {
+                    if self.on_filter(&from, filter).is_err() {
                         // One unusable filter spoils only itself; the signature vouches for
                         // the sender, so this is a bug or a hostile member: count it.
                         self.stats.drop("bad_filter");
@@ -435,17 +425,6 @@ impl<S: Store> Node<S> {
                             size: bytes.len(),
                             reason,
                         });
-                        continue;
-                    };
-                    let missing: Vec<EventId> = self
-                        .index
-                        .in_bucket(prefix)
-                        .filter(|id| !bloom.check(id))
-                        .copied()
-                        .collect();
-                    self.push(&from, &missing);
-                    if reply {
-                        self.send_filters(&from, prefix, false);
                     }
                 }
             }
@@ -505,59 +484,6 @@ impl<S: Store> Node<S> {
                     detail: err.to_string(),
                 });
             }
-        }
-    }
-
-    /// Signs one packet for `to` and queues it.
-    fn send(&mut self, to: &DeviceId, payload: Payload) {
-        let note = describe(&payload);
-        self.transmit(Some(to), payload, note);
-    }
-
-    /// Signs one broadcast packet and queues a copy for every peer.
-    fn send_to_every_peer(&mut self, payload: Payload, note: String) {
-        self.transmit(None, payload, note);
-    }
-
-    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: String) {
-        if !self.online {
-            return;
-        }
-        let kind = payload.kind();
-        let events = match &payload {
-            Payload::Events(events) => events.len() as u32,
-            _ => 0,
-        };
-        let receivers: Vec<DeviceId> = match target {
-            Some(to) => vec![to.clone()],
-            None => self.peers.keys().cloned().collect(),
-        };
-        let room = self
-            .config
-            .output_queue_max
-            .saturating_sub(self.outputs.len());
-        if receivers.len() > room {
-            self.stats.transmits_dropped += (receivers.len() - room) as u64;
-        }
-        let receivers = &receivers[..receivers.len().min(room)];
-        if receivers.is_empty() {
-            return;
-        }
-        let packet = Packet {
-            source: self.config.keys.device.clone(),
-            target: target.cloned(),
-            payload,
-        };
-        let bytes = packet.seal(&self.config.keys);
-        for to in receivers {
-            self.stats.sent.entry(kind).or_default().add(bytes.len());
-            self.note_crossed(to, events);
-            self.outputs.push_back(Output::Transmit(Transmit {
-                to: to.clone(),
-                bytes: bytes.clone(),
-                kind,
-                note: note.clone(),
-            }));
         }
     }
 

@@ -1,14 +1,15 @@
-//! Coalescing: what a node has for a peer while it handles one input (events to push,
-//! digests, filters) waits here, then goes out packed into as few datagrams as it fits. Each
+//! The way out: what a node has for a peer while it handles one input (events to push,
+//! digests, filters) waits here, then goes out packed into as few datagrams as it fits; every
+//! datagram is signed here and queued for `poll_output`. Each
 //! datagram costs an Ed25519 signature to send and a check to receive, so ten filters in one
 //! datagram cost a tenth of ten datagrams; a lost datagram still loses only what it carried.
 
 use std::collections::BTreeMap;
 
-use super::Node;
+use super::{Node, Output, Transmit};
 use crate::id::{DeviceId, EventId};
 use crate::packet::{
-    event_encoded_len, overhead, BucketFilter, Digest, Payload, DATAGRAM_SIZE_MAX,
+    event_encoded_len, overhead, BucketFilter, Digest, Packet, Payload, DATAGRAM_SIZE_MAX,
 };
 use crate::store::Store;
 
@@ -35,6 +36,59 @@ impl<S: Store> Node<S> {
 
     fn outbox_of(&mut self, peer: &DeviceId) -> &mut Outbox {
         self.outbox.entry(peer.clone()).or_default()
+    }
+
+    /// Signs one packet for `to` and queues it.
+    pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) {
+        let note = describe(&payload);
+        self.transmit(Some(to), payload, note);
+    }
+
+    /// Signs one broadcast packet and queues a copy for every peer.
+    pub(super) fn send_to_every_peer(&mut self, payload: Payload, note: String) {
+        self.transmit(None, payload, note);
+    }
+
+    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: String) {
+        if !self.online {
+            return;
+        }
+        let kind = payload.kind();
+        let events = match &payload {
+            Payload::Events(events) => events.len() as u32,
+            _ => 0,
+        };
+        let receivers: Vec<DeviceId> = match target {
+            Some(to) => vec![to.clone()],
+            None => self.peers.keys().cloned().collect(),
+        };
+        let room = self
+            .config
+            .output_queue_max
+            .saturating_sub(self.outputs.len());
+        if receivers.len() > room {
+            self.stats.transmits_dropped += (receivers.len() - room) as u64;
+        }
+        let receivers = &receivers[..receivers.len().min(room)];
+        if receivers.is_empty() {
+            return;
+        }
+        let packet = Packet {
+            source: self.config.keys.device.clone(),
+            target: target.cloned(),
+            payload,
+        };
+        let bytes = packet.seal(&self.config.keys);
+        for to in receivers {
+            self.stats.sent.entry(kind).or_default().add(bytes.len());
+            self.note_crossed(to, events);
+            self.outputs.push_back(Output::Transmit(Transmit {
+                to: to.clone(),
+                bytes: bytes.clone(),
+                kind,
+                note: note.clone(),
+            }));
+        }
     }
 
     /// Packs and sends everything queued, peer by peer (in name order), kind by kind.

@@ -15,6 +15,39 @@ use crate::sync::prefix::Prefix;
 const FILTER_FRAMING_MAX: usize = 9 + 1 + 8 + 5 + 1 + 2;
 
 impl<S: Store> Node<S> {
+    /// The peer's children summaries under a bucket that differed: follow each that differs.
+    pub(super) fn on_digest(&mut self, peer: &DeviceId, digest: Digest) {
+        let Digest { prefix, children } = digest;
+        let mine = self.index.child_summaries(prefix);
+        for ((child, theirs), ours) in prefix.children().zip(children).zip(mine) {
+            if theirs != ours {
+                self.reconcile(peer, child, theirs);
+            }
+        }
+    }
+
+    /// The peer's ids under a bucket: push what it lacks, and answer with our own filter if
+    /// it asked. `Err` if the filter's bitmap is unusable.
+    pub(super) fn on_filter(&mut self, peer: &DeviceId, filter: BucketFilter) -> Result<(), ()> {
+        let BucketFilter {
+            prefix,
+            reply,
+            filter,
+        } = filter;
+        let bloom = filter.open(prefix).map_err(|_| ())?;
+        let missing: Vec<EventId> = self
+            .index
+            .in_bucket(prefix)
+            .filter(|id| !bloom.check(id))
+            .copied()
+            .collect();
+        self.push(peer, &missing);
+        if reply {
+            self.send_filters(peer, prefix, false);
+        }
+        Ok(())
+    }
+
     /// Our bucket `prefix` differs from the peer's `theirs`: take the next step toward the difference.
     pub(super) fn reconcile(&mut self, peer: &DeviceId, prefix: Prefix, theirs: BucketSummary) {
         let mine = self.index.summary(prefix);
