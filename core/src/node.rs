@@ -24,7 +24,10 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
 
+mod budget;
+mod followup;
 mod outbox;
+mod owed;
 mod reconcile;
 
 pub use outbox::describe;
@@ -128,6 +131,10 @@ pub struct Node<S: Store> {
     online: bool,
     next_round_at: Instant,
     peers: BTreeMap<DeviceId, PeerState>,
+    /// Per-peer engine state: budget, follow-ups, owed stream (same keys as `peers`).
+    links: BTreeMap<DeviceId, Link>,
+    /// The latest time handed in; time only moves forward inside the node.
+    now: Instant,
     /// Items for peers while an input is handled; packed into datagrams at its end.
     outbox: outbox::Outboxes,
     outputs: VecDeque<Output>,
@@ -155,9 +162,15 @@ impl<S: Store> Node<S> {
         let peers = config
             .peers
             .iter()
-            .map(|p| (p.clone(), PeerState::default()))
+            .map(|p| {
+                let state = PeerState {
+                    rtt_estimate_us: followup::RTT_INITIAL_US,
+                    ..PeerState::default()
+                };
+                (p.clone(), state)
+            })
             .collect();
-        Ok(Node {
+        let mut node = Node {
             rng: ChaCha20Rng::from_seed(config.seed),
             config,
             store,
@@ -166,10 +179,22 @@ impl<S: Store> Node<S> {
             online: true,
             next_round_at: now,
             peers,
+            links: BTreeMap::new(),
+            now,
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),
             stats: Stats::default(),
-        })
+        };
+        for peer in node.config.peers.clone() {
+            let link = Link {
+                budget: budget::Budget::default(),
+                followup: followup::FollowUp::default(),
+                stream: node.new_stream(),
+            };
+            node.state_mut(&peer).stream_rate = link.stream.rate();
+            node.links.insert(peer, link);
+        }
+        Ok(node)
     }
 
     pub fn device(&self) -> &DeviceId {
@@ -245,21 +270,39 @@ impl<S: Store> Node<S> {
     pub fn handle_input(&mut self, input: Input<'_>) {
         match input {
             Input::Datagram { now, bytes } => {
+                let now = self.advance(now);
                 self.handle_datagram(now, bytes);
-                self.flush();
             }
             Input::Timeout(now) => {
+                let now = self.advance(now);
                 if now >= self.next_round_at {
                     self.start_round(now);
                 }
+                if self.online {
+                    self.followups_due();
+                    self.streams_due();
+                }
             }
         }
+        self.flush();
+    }
+
+    /// Time only moves forward inside the node: a caller's clock stepping back (a wall clock
+    /// adjusted) counts as no time passing, so no deadline is ever behind `now`.
+    fn advance(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn state_mut(&mut self, peer: &DeviceId) -> &mut PeerState {
+        self.peers.get_mut(peer).expect("known peer")
     }
 
     /// Signs, encrypts and stores a new event, then pushes it to every peer at once (one
     /// broadcast packet, signed once, sent to each).
     /// Returns after the store has accepted it (durably, for a durable store).
     pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
+        let now = self.advance(now);
         let event = Event {
             author: self.config.keys.device.clone(),
             created_at: now,
@@ -293,6 +336,7 @@ impl<S: Store> Node<S> {
     /// Offline stops traffic both ways (the seed's device-status). Back online, a round
     /// starts at once so the device catches up without waiting an interval.
     pub fn set_online(&mut self, now: Instant, online: bool) {
+        let now = self.advance(now);
         if self.online == online {
             return;
         }
@@ -304,10 +348,25 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// The next output; when none is left, `Timeout` at the earliest of the next round, a
+    /// follow-up and a stream's next send.
     pub fn poll_output(&mut self) -> Output {
         self.outputs
             .pop_front()
-            .unwrap_or(Output::Timeout(self.next_round_at))
+            .unwrap_or_else(|| Output::Timeout(self.next_timeout()))
+    }
+
+    fn next_timeout(&self) -> Instant {
+        // Offline, only the round timer runs (it is what notices being back).
+        let timers = self
+            .links
+            .values()
+            .filter(|_| self.online)
+            .flat_map(|l| [l.followup.at, l.stream.next_at])
+            .flatten()
+            // A timer that fell due while offline runs at once, never in the past.
+            .map(|at| at.max(self.now));
+        timers.fold(self.next_round_at, Instant::min)
     }
 
     fn start_round(&mut self, now: Instant) {
@@ -322,8 +381,10 @@ impl<S: Store> Node<S> {
             return;
         }
         self.stats.rounds += 1;
-        for state in self.peers.values_mut() {
-            state.pushed_this_round = 0;
+        for (peer, link) in self.links.iter_mut() {
+            let state = self.peers.get_mut(peer).expect("same keys");
+            link.budget.start_round(&mut state.budget);
+            link.followup.start_round();
         }
         let summary = self.index.summary(Prefix::ROOT);
         for peer in self.pick_round_peers() {
@@ -334,6 +395,7 @@ impl<S: Store> Node<S> {
                     summary,
                 },
             );
+            self.note_summary_sent(&peer);
         }
     }
 
@@ -377,6 +439,11 @@ impl<S: Store> Node<S> {
             return self.emit(dropped(reason));
         }
         let kind = packet.payload.kind();
+        {
+            let link = self.links.get_mut(&from).expect("checked peer");
+            let state = self.peers.get_mut(&from).expect("checked peer");
+            link.budget.credit(bytes.len(), &mut state.budget);
+        }
         self.stats
             .received
             .entry(kind)
@@ -395,22 +462,44 @@ impl<S: Store> Node<S> {
             .last_exchange = Some(now);
         match packet.payload {
             Payload::Events(events) => {
+                let before = self.stats.events_from_peers;
                 for sealed in events {
                     self.receive_event(now, &from, &sealed);
+                }
+                if self.stats.events_from_peers > before {
+                    self.note_events_from(&from);
                 }
             }
             Payload::Summary { prefix, summary } => {
                 if prefix == Prefix::ROOT {
                     self.note_peer_summary(&from, summary);
+                    if summary != self.summary() {
+                        self.want_followup(&from);
+                    }
                 }
-                self.reconcile(&from, prefix, summary);
+                if !self.settling_with(&from) {
+                    self.reconcile(&from, prefix, summary);
+                }
+            }
+            Payload::Sketch(sketch) => {
+                self.note_answer(&from);
+                self.on_sketch(&from, sketch);
             }
             Payload::Digests(digests) => {
+                self.note_answer(&from);
+                if let Some(root) = digests.iter().find(|d| d.prefix == Prefix::ROOT) {
+                    let summary = reconcile::digest_total(root);
+                    self.note_peer_summary(&from, summary);
+                }
+                if self.settling_with(&from) {
+                    return;
+                }
                 for digest in digests {
                     self.on_digest(&from, digest);
                 }
             }
             Payload::Filters(filters) => {
+                self.note_answer(&from);
                 for filter in filters {
                     if self.on_filter(&from, filter).is_err() {
                         // One unusable filter spoils only itself; the signature vouches for
@@ -431,7 +520,30 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// A difference with the peer is already being settled: we are streaming it what it
+    /// lacks. It is not reconciled again meanwhile; the stream's end or stall lets the next
+    /// summary do it.
+    fn settling_with(&self, peer: &DeviceId) -> bool {
+        self.links[peer].stream.is_flowing()
+    }
+
+    /// Whether the peer's set is believed equal to ours: its latest summary matches, or the
+    /// events that crossed between us since explain the whole count difference.
+    fn believed_matched(&self, peer: &DeviceId) -> bool {
+        let state = &self.peers[peer];
+        let ours = self.summary();
+        state.advertised.is_some_and(|theirs| {
+            theirs == ours
+                || state.crossed_since_summary > 0
+                    && u64::from(theirs.count) + u64::from(state.crossed_since_summary)
+                        == u64::from(ours.count)
+        })
+    }
+
+    /// The peer's root summary, from a summary, a root digest or a sketch: also its
+    /// acknowledgement of what we streamed.
     fn note_peer_summary(&mut self, from: &DeviceId, summary: BucketSummary) {
+        self.on_ack(from, summary.count);
         let in_sync = summary == self.index.summary(Prefix::ROOT);
         let state = self.peers.get_mut(from).expect("checked peer");
         let changed = state.in_sync != in_sync || state.advertised.is_none();
@@ -511,6 +623,14 @@ fn event_reject_code(reason: &RejectReason) -> &'static str {
         RejectReason::IdMismatch => "event_id_mismatch",
         RejectReason::TooLarge { .. } => "event_too_large",
     }
+}
+
+/// What the engine keeps per peer besides the public `PeerState`.
+#[derive(Debug)]
+struct Link {
+    budget: budget::Budget,
+    followup: followup::FollowUp,
+    stream: owed::Stream,
 }
 
 const _: () = assert!(FANOUT == 16);

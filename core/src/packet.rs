@@ -17,7 +17,10 @@ use crate::id::{DeviceId, DEVICE_NAME_LEN_MAX};
 
 mod payload;
 
-pub use payload::{event_encoded_len, BucketFilter, Digest, Payload, EVENT_FRAMING_LEN};
+pub use payload::{
+    event_encoded_len, sketch_payload_len_max, BucketFilter, Digest, Payload, RootSketch,
+    EVENT_FRAMING_LEN,
+};
 
 /// QUIC's safe payload size: no IP fragmentation on any sane path.
 pub const DATAGRAM_SIZE_MAX: usize = 1200;
@@ -34,14 +37,16 @@ pub enum PacketKind {
     Summary,
     Digest,
     Filter,
+    Sketch,
 }
 
 impl PacketKind {
-    pub const ALL: [PacketKind; 4] = [
+    pub const ALL: [PacketKind; 5] = [
         PacketKind::Event,
         PacketKind::Summary,
         PacketKind::Digest,
         PacketKind::Filter,
+        PacketKind::Sketch,
     ];
 
     pub fn code(self) -> u8 {
@@ -50,6 +55,7 @@ impl PacketKind {
             PacketKind::Summary => 2,
             PacketKind::Digest => 3,
             PacketKind::Filter => 4,
+            PacketKind::Sketch => 5,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -62,6 +68,7 @@ impl PacketKind {
             PacketKind::Summary => "SUMMARY",
             PacketKind::Digest => "DIGEST",
             PacketKind::Filter => "FILTER",
+            PacketKind::Sketch => "SKETCH",
         }
     }
 }
