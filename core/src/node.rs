@@ -186,12 +186,14 @@ impl<S: Store> Node<S> {
             stats: Stats::default(),
         };
         for peer in node.config.peers.clone() {
-            let link = Link {
+            let mut link = Link {
                 budget: budget::Budget::default(),
                 followup: followup::FollowUp::default(),
                 stream: node.new_stream(),
             };
-            node.state_mut(&peer).stream_rate = link.stream.rate();
+            let state = node.state_mut(&peer);
+            link.budget.start_round(&mut state.budget);
+            state.stream_rate = link.stream.rate();
             node.links.insert(peer, link);
         }
         Ok(node)
@@ -396,6 +398,13 @@ impl<S: Store> Node<S> {
                 },
             );
             self.note_summary_sent(&peer);
+            // A peer last seen different gets follow-ups without waiting to hear from it: at
+            // heavy loss its answer to this summary is likely lost, and a try per round is
+            // what made 50% loss take minutes.
+            let differs = self.peers[&peer].advertised.is_some() && !self.believed_matched(&peer);
+            if differs {
+                self.want_followup(&peer);
+            }
         }
     }
 

@@ -320,7 +320,7 @@ fn same_inputs_give_the_same_digest_and_other_seeds_differ() {
 #[test]
 fn reordering_by_delivery_order_does_not_matter_for_the_result() {
     // The same events appended in different orders give the same summary.
-    let mut a = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 8, |c| {
+    let mut a = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 12, |c| {
         c.eager_push = false
     });
     let ids = a.append_messages("alice", 40);
@@ -356,4 +356,162 @@ fn sync_percent_follows_what_peers_advertise_and_what_crossed_since() {
     eager.run_for(Duration::from_millis(100));
     assert_eq!(eager.node("alice").sync_percent(), 100.0);
     assert_eq!(eager.node("bob").sync_percent(), 100.0);
+}
+
+/// Diverges alice and bob (each appends `each` events while the link is cut), restores the
+/// link at 50% loss and returns the virtual time to converge after the heal.
+fn heal_at_half_loss(seed: u64, each: usize, followups: u32) -> Duration {
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, seed, |c| {
+        c.followups_per_round_max = followups;
+    });
+    h.append_messages("alice", 200);
+    h.run_until_converged(minutes(1)).expect("initial sync");
+    h.set_link("alice", "bob", false);
+    h.append_messages("alice", each);
+    h.append_messages("bob", each);
+    h.run_for(Duration::from_secs(7));
+    h.set_link("alice", "bob", true);
+    h.loss_ppm = 500_000;
+    let healed = h.now();
+    let at = h.run_until_converged(minutes(30)).expect("converges");
+    at.saturating_since(healed)
+}
+
+#[test]
+fn follow_ups_converge_a_pair_at_half_loss_far_faster_than_a_round_per_try() {
+    let seeds = 0..20u64;
+    let with: Vec<u64> = seeds
+        .clone()
+        .map(|s| heal_at_half_loss(s, 3, 16).as_millis())
+        .collect();
+    let without: Vec<u64> = seeds
+        .map(|s| heal_at_half_loss(s, 3, 0).as_millis())
+        .collect();
+    let mean = |v: &[u64]| v.iter().sum::<u64>() / v.len() as u64;
+    println!("50% loss, ms to converge: with follow-ups {with:?}, without {without:?}");
+    // At 50% loss an exchange (SUMMARY → SKETCH → SKETCH, events both ways) survives about
+    // 1 time in 16. Without follow-ups there is one try per side per 5 s round: about a
+    // minute. With them up to 16 tries per side per round, ~100 ms apart: within two rounds
+    // on average (the cut itself may have used up the current round's follow-ups).
+    assert!(
+        mean(&with) * 4 <= mean(&without),
+        "mean {} ms with, {} ms without",
+        mean(&with),
+        mean(&without)
+    );
+    assert!(mean(&with) <= 10_000, "mean {} ms", mean(&with));
+}
+
+#[test]
+fn a_small_difference_settles_from_a_sketch_in_one_round_trip() {
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 12, |c| {
+        c.eager_push = false;
+    });
+    h.append_messages("alice", 1_000);
+    h.run_until_converged(minutes(1)).expect("initial sync");
+    h.run_for(Duration::from_secs(20));
+    let late = h.append_messages("alice", 5);
+    // Up to the next round's summary reaching either side, then one round trip (2 × 10 ms)
+    // and the events' own latency: everything is there.
+    let before = h.node("alice").stats().sent.clone();
+    let sketches_before =
+        h.node("alice").stats().sketches_decoded + h.node("bob").stats().sketches_decoded;
+    while h
+        .node("bob")
+        .stats()
+        .received
+        .get(&PacketKind::Summary)
+        .map_or(0, |t| t.count)
+        + h.node("alice")
+            .stats()
+            .received
+            .get(&PacketKind::Summary)
+            .map_or(0, |t| t.count)
+        == 0
+        || !h.converged()
+    {
+        let start = h.now();
+        assert!(h.step(start + minutes(1)));
+        if h.converged() {
+            break;
+        }
+    }
+    assert!(late.iter().all(|id| h.node("bob").contains(id)));
+    let decoded = h.node("alice").stats().sketches_decoded + h.node("bob").stats().sketches_decoded;
+    assert!(decoded > sketches_before, "settled by a sketch");
+    for kind in [PacketKind::Digest, PacketKind::Filter] {
+        assert_eq!(
+            h.node("alice").stats().sent.get(&kind),
+            before.get(&kind),
+            "no {kind} needed"
+        );
+    }
+}
+
+#[test]
+fn a_sketch_that_does_not_decode_falls_back_to_the_descent() {
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 9, |c| {
+        c.eager_push = false;
+    });
+    h.append_messages("alice", 300);
+    h.run_until_converged(minutes(1)).expect("initial sync");
+    // Equal counts, 60 ids apart: the count difference (0) picks the narrowest table, which
+    // cannot hold 60 ids.
+    h.append_messages("alice", 30);
+    h.append_messages("bob", 30);
+    h.run_until_converged(minutes(1))
+        .expect("the descent settles it");
+    let failed = h.node("alice").stats().sketches_failed + h.node("bob").stats().sketches_failed;
+    assert!(failed > 0, "the sketch failed first");
+    assert!(
+        h.node("alice")
+            .stats()
+            .sent
+            .contains_key(&PacketKind::Digest)
+            || h.node("bob").stats().sent.contains_key(&PacketKind::Digest)
+    );
+}
+
+#[test]
+fn a_20000_event_backlog_streams_at_far_more_than_256_per_round() {
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 10, |c| {
+        c.eager_push = false;
+    });
+    h.append_messages("alice", 100);
+    h.run_until_converged(minutes(1)).expect("initial sync");
+    h.set_online("bob", false);
+    h.append_messages("alice", 20_000);
+    h.run_for(Duration::from_secs(5));
+    let sent = |h: &Harness| {
+        let mut total = (0u64, 0u64);
+        for node in h.nodes() {
+            for (kind, t) in &node.stats().sent {
+                if *kind == PacketKind::Event {
+                    total.0 += t.bytes;
+                } else {
+                    total.1 += t.bytes;
+                }
+            }
+        }
+        total
+    };
+    let (events_before, reconcile_before) = sent(&h);
+    h.set_online("bob", true);
+    let back = h.now();
+    let at = h.run_until_converged(minutes(30)).expect("catches up");
+    let took = at.saturating_since(back);
+    let (events, reconcile) = sent(&h);
+    let (events, reconcile) = (events - events_before, reconcile - reconcile_before);
+    println!(
+        "20,000-event backlog: {took} virtual, {events} event bytes, {reconcile} reconcile bytes ({:.2}%)",
+        100.0 * reconcile as f64 / events as f64
+    );
+    // The fixed pacing took 20,000 / 256 rounds × 5 s = 390 s. The stream starts at that rate
+    // and doubles per acknowledgement (about every 100 ms) up to 20,000 events/s, so it needs
+    // a few seconds; 30 s leaves room for loss-free jitter in the ramp.
+    assert!(took < Duration::from_secs(30), "took {took}");
+    assert!(
+        reconcile * 10 <= events,
+        "{reconcile} reconcile bytes for {events} event bytes"
+    );
 }
