@@ -2,21 +2,29 @@
 //!
 //! A local append goes at once to every peer, as one broadcast packet signed once.
 //!
-//! Anti-entropy, one round per `sync_interval`, each round standing on its own:
+//! Anti-entropy, one round per `sync_interval` (`round.rs`), each round standing on its own:
 //!
 //! 1. Each node sends `sync_fanout` random peers a `Summary` of its whole id set (count + XOR
 //!    fingerprint): when in sync that one small datagram is the whole round.
-//! 2. A receiver whose summary differs answers with a `Digest` (its 16 child buckets) and the
-//!    two descend, only into buckets whose summaries differ.
+//! 2. A receiver whose summary differs by a small count answers with a `Sketch` (an IBLT of its
+//!    whole set); the difference decodes from it in one round trip. Otherwise, or when the
+//!    sketch does not decode, it answers with a `Digest` (its 16 child buckets) and the two
+//!    descend, only into buckets whose summaries differ.
 //! 3. Once a differing bucket is small on either side, the side that noticed sends a Bloom
 //!    `Filter` of its ids there (split into child buckets if it would not fit a datagram), with
-//!    `reply` set. The receiver pushes the events the filter lacks and answers with its own
-//!    filter, so the first side pushes back.
+//!    `reply` set. The receiver owes the peer the events the filter lacks and answers with its
+//!    own filter, so the first side owes back.
+//! 4. Owed events stream on timers at a rate that grows while the peer's summaries show them
+//!    arriving and halves on loss (`owed.rs`); the difference is not reconciled again while the
+//!    stream flows.
+//! 5. While a peer's summary differs, a follow-up summary goes after about a round trip (at
+//!    least 100 ms), up to `followups_per_round_max` a round (`followup.rs`).
 //!
-//! What a node has for a peer after one input (digests, filters, events) is packed into as few
-//! datagrams as it fits (`outbox.rs`). Nothing waits for an answer: a lost, duplicated or
-//! reordered datagram at worst wastes work this round, and the next round starts again from the
-//! top with fresh filter seeds.
+//! Answers to a peer stay within 3× what it sent in the round plus an allowance (`budget.rs`).
+//! What a node has for a peer after one input is packed into as few datagrams as it fits
+//! (`outbox.rs`). Nothing waits for an answer: a lost, duplicated or reordered datagram at worst
+//! wastes work, and the next follow-up or round starts again from the top with fresh filter
+//! seeds.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -29,6 +37,7 @@ mod followup;
 mod outbox;
 mod owed;
 mod reconcile;
+mod round;
 
 pub use outbox::describe;
 
@@ -40,7 +49,7 @@ use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
 use crate::sync::prefix::{Prefix, FANOUT};
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 
 /// What goes into a node.
 #[derive(Debug)]
@@ -371,59 +380,6 @@ impl<S: Store> Node<S> {
         timers.fold(self.next_round_at, Instant::min)
     }
 
-    fn start_round(&mut self, now: Instant) {
-        let jitter = self.config.sync_jitter.as_micros();
-        let early = if jitter == 0 {
-            0
-        } else {
-            self.rng.next_u64() % jitter
-        };
-        self.next_round_at = now + Duration(self.config.sync_interval.as_micros() - early);
-        if !self.online || !self.config.anti_entropy {
-            return;
-        }
-        self.stats.rounds += 1;
-        for (peer, link) in self.links.iter_mut() {
-            let state = self.peers.get_mut(peer).expect("same keys");
-            link.budget.start_round(&mut state.budget);
-            link.followup.start_round();
-        }
-        let summary = self.index.summary(Prefix::ROOT);
-        for peer in self.pick_round_peers() {
-            self.send(
-                &peer,
-                Payload::Summary {
-                    prefix: Prefix::ROOT,
-                    summary,
-                },
-            );
-            self.note_summary_sent(&peer);
-            // A peer last seen different gets follow-ups without waiting to hear from it: at
-            // heavy loss its answer to this summary is likely lost, and a try per round is
-            // what made 50% loss take minutes.
-            let differs = self.peers[&peer].advertised.is_some() && !self.believed_matched(&peer);
-            if differs {
-                self.want_followup(&peer);
-            }
-        }
-    }
-
-    /// `sync_fanout` distinct peers at random (all of them if there are no more), in roster
-    /// order so the output does not depend on the draw order.
-    fn pick_round_peers(&mut self) -> Vec<DeviceId> {
-        let mut peers: Vec<DeviceId> = self.peers.keys().cloned().collect();
-        let fanout = self.config.sync_fanout.min(peers.len());
-        // A partial Fisher-Yates shuffle: the first `fanout` slots end up a uniform pick.
-        for slot in 0..fanout {
-            let remaining = (peers.len() - slot) as u64;
-            let pick = slot + (self.rng.next_u64() % remaining) as usize;
-            peers.swap(slot, pick);
-        }
-        peers.truncate(fanout);
-        peers.sort();
-        peers
-    }
-
     fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {
         let dropped = |reason: DropReason| NodeEvent::PacketDropped {
             claimed: Packet::peek(bytes),
@@ -526,44 +482,6 @@ impl<S: Store> Node<S> {
                     }
                 }
             }
-        }
-    }
-
-    /// A difference with the peer is already being settled: we are streaming it what it
-    /// lacks. It is not reconciled again meanwhile; the stream's end or stall lets the next
-    /// summary do it.
-    fn settling_with(&self, peer: &DeviceId) -> bool {
-        self.links[peer].stream.is_flowing()
-    }
-
-    /// Whether the peer's set is believed equal to ours: its latest summary matches, or the
-    /// events that crossed between us since explain the whole count difference.
-    fn believed_matched(&self, peer: &DeviceId) -> bool {
-        let state = &self.peers[peer];
-        let ours = self.summary();
-        state.advertised.is_some_and(|theirs| {
-            theirs == ours
-                || state.crossed_since_summary > 0
-                    && u64::from(theirs.count) + u64::from(state.crossed_since_summary)
-                        == u64::from(ours.count)
-        })
-    }
-
-    /// The peer's root summary, from a summary, a root digest or a sketch: also its
-    /// acknowledgement of what we streamed.
-    fn note_peer_summary(&mut self, from: &DeviceId, summary: BucketSummary) {
-        self.on_ack(from, summary.count);
-        let in_sync = summary == self.index.summary(Prefix::ROOT);
-        let state = self.peers.get_mut(from).expect("checked peer");
-        let changed = state.in_sync != in_sync || state.advertised.is_none();
-        state.advertised = Some(summary);
-        state.crossed_since_summary = 0;
-        state.in_sync = in_sync;
-        if changed {
-            self.emit(NodeEvent::PeerSync {
-                peer: from.clone(),
-                in_sync,
-            });
         }
     }
 

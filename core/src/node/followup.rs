@@ -8,10 +8,11 @@
 //! or after `followups_per_round_max` in a round without progress; a summary sent while the
 //! peer is streaming events to us is an acknowledgement (`owed.rs`) and does not count.
 
-use super::Node;
+use super::{Node, NodeEvent};
 use crate::id::DeviceId;
 use crate::packet::Payload;
 use crate::store::Store;
+use crate::sync::index::BucketSummary;
 use crate::sync::prefix::Prefix;
 use crate::time::{Duration, Instant};
 
@@ -117,6 +118,44 @@ impl<S: Store> Node<S> {
             );
             self.note_summary_sent(&peer);
             self.want_followup(&peer);
+        }
+    }
+
+    /// A difference with the peer is already being settled: we are streaming it what it
+    /// lacks. It is not reconciled again meanwhile; the stream's end or stall lets the next
+    /// summary do it.
+    pub(super) fn settling_with(&self, peer: &DeviceId) -> bool {
+        self.links[peer].stream.is_flowing()
+    }
+
+    /// Whether the peer's set is believed equal to ours: its latest summary matches, or the
+    /// events that crossed between us since explain the whole count difference.
+    pub(super) fn believed_matched(&self, peer: &DeviceId) -> bool {
+        let state = &self.peers[peer];
+        let ours = self.summary();
+        state.advertised.is_some_and(|theirs| {
+            theirs == ours
+                || state.crossed_since_summary > 0
+                    && u64::from(theirs.count) + u64::from(state.crossed_since_summary)
+                        == u64::from(ours.count)
+        })
+    }
+
+    /// The peer's root summary, from a summary, a root digest or a sketch: also its
+    /// acknowledgement of what we streamed.
+    pub(super) fn note_peer_summary(&mut self, from: &DeviceId, summary: BucketSummary) {
+        self.on_ack(from, summary.count);
+        let in_sync = summary == self.index.summary(Prefix::ROOT);
+        let state = self.peers.get_mut(from).expect("checked peer");
+        let changed = state.in_sync != in_sync || state.advertised.is_none();
+        state.advertised = Some(summary);
+        state.crossed_since_summary = 0;
+        state.in_sync = in_sync;
+        if changed {
+            self.emit(NodeEvent::PeerSync {
+                peer: from.clone(),
+                in_sync,
+            });
         }
     }
 }
