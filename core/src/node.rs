@@ -425,13 +425,16 @@ impl<S: Store> Node<S> {
             .get_mut(&from)
             .expect("checked peer")
             .last_exchange = Some(now);
+        // Events for us alone come from a peer's owed stream and are acknowledged; a broadcast
+        // (an eager push) is not, or every append would cost a summary from every peer.
+        let streamed = packet.target.is_some();
         match packet.payload {
             Payload::Events(events) => {
                 let before = self.stats.events_from_peers;
                 for sealed in events {
                     self.receive_event(now, &from, &sealed);
                 }
-                if self.stats.events_from_peers > before {
+                if streamed && self.stats.events_from_peers > before {
                     self.note_events_from(&from);
                 }
             }
