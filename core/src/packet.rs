@@ -288,7 +288,10 @@ pub(crate) fn seal_parts(
     payload: &Payload,
     key: &PairKey,
 ) -> Vec<u8> {
-    let mut w = Writer::new();
+    // Sized once: growing the buffer would copy the payload a few times over.
+    let mut w = Writer {
+        bytes: Vec::with_capacity(DATAGRAM_SIZE_MAX),
+    };
     w.raw(MAGIC).u8(PACKET_VERSION).u8(payload.kind().code());
     w.bytes_u8(source.as_str().as_bytes());
     w.bytes_u8(target.as_str().as_bytes());
