@@ -1,6 +1,6 @@
 //! The sans-IO sync engine: time and datagrams in; datagrams, events and wake-ups out.
 //!
-//! A local append goes at once to every peer, as one broadcast packet signed once.
+//! A local append goes at once to every peer, one packet each (each with its pairwise tag).
 //!
 //! Anti-entropy, one round per `sync_interval` (`round.rs`), each round standing on its own:
 //!
@@ -42,9 +42,10 @@ mod round;
 pub use outbox::describe;
 
 use crate::config::{Config, ConfigError};
+use crate::crypto::Keyring;
 use crate::event::{open, seal, Event, EventBody, OpenedEvent, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{DropReason, Packet, PacketKind, Payload};
+use crate::packet::{DropReason, Packet, PacketKind, Payload, Wire};
 use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
@@ -144,6 +145,8 @@ pub struct Node<S: Store> {
     links: BTreeMap<DeviceId, Link>,
     /// The latest time handed in; time only moves forward inside the node.
     now: Instant,
+    /// Pairwise keys, this run's epoch and counter, replay windows: every packet in and out.
+    wire: Wire,
     /// Items for peers while an input is handled; packed into datagrams at its end.
     outbox: outbox::Outboxes,
     outputs: VecDeque<Output>,
@@ -162,8 +165,13 @@ impl<S: Store> std::fmt::Debug for Node<S> {
 impl<S: Store> Node<S> {
     /// Starts a node over `store` (which may already hold events: a restart). The first round
     /// runs at once, so a restarted or new device catches up without waiting an interval.
-    pub fn new(config: Config, store: S, now: Instant) -> Result<Self, NodeError> {
+    pub fn new(config: Config, mut store: S, now: Instant) -> Result<Self, NodeError> {
         config.validate()?;
+        // Recorded before the first packet goes out, so this run's packets never look like an
+        // earlier run's to a peer's replay window.
+        let epoch = store.next_epoch(config.epoch_floor)?;
+        let keyring = Keyring::new(&config.keys, &config.community, &config.peers);
+        let wire = Wire::new(keyring, epoch, config.replay_protection);
         let mut index = IdIndex::new();
         for id in store.ids()? {
             index.insert(id);
@@ -190,6 +198,7 @@ impl<S: Store> Node<S> {
             peers,
             links: BTreeMap::new(),
             now,
+            wire,
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),
             stats: Stats::default(),
@@ -222,6 +231,10 @@ impl<S: Store> Node<S> {
     }
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+    /// This run's epoch: above every earlier run's (see `Store::next_epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.wire.epoch()
     }
     pub fn is_online(&self) -> bool {
         self.online
@@ -310,7 +323,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Signs, encrypts and stores a new event, then pushes it to every peer at once (one
-    /// broadcast packet, signed once, sent to each).
+    /// packet per peer).
     /// Returns after the store has accepted it (durably, for a durable store).
     pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
         let now = self.advance(now);
@@ -390,7 +403,8 @@ impl<S: Store> Node<S> {
             self.stats.drop(DropReason::Offline.code());
             return self.emit(dropped(DropReason::Offline));
         }
-        let packet = match Packet::open(bytes, &self.config.community, &self.config.keys.device) {
+        // Only peers hold a key, so anything that opens comes from a peer, once.
+        let packet = match self.wire.open(bytes) {
             Ok(packet) => packet,
             Err(reason) => {
                 self.stats.drop(reason.code());
@@ -398,11 +412,6 @@ impl<S: Store> Node<S> {
             }
         };
         let from = packet.source;
-        if !self.peers.contains_key(&from) {
-            let reason = DropReason::NotAPeer(from.to_string());
-            self.stats.drop(reason.code());
-            return self.emit(dropped(reason));
-        }
         let kind = packet.payload.kind();
         {
             let link = self.links.get_mut(&from).expect("checked peer");
@@ -425,11 +434,12 @@ impl<S: Store> Node<S> {
             .get_mut(&from)
             .expect("checked peer")
             .last_exchange = Some(now);
-        // Events for us alone come from a peer's owed stream and are acknowledged; a broadcast
-        // (an eager push) is not, or every append would cost a summary from every peer.
-        let streamed = packet.target.is_some();
         match packet.payload {
             Payload::Events(events) => {
+                // A packet of several events comes from a peer's owed stream and is
+                // acknowledged; an eager push (one event, its author's fresh append) is not, or
+                // every append would cost a summary from every peer.
+                let streamed = events.len() > 1;
                 let before = self.stats.events_from_peers;
                 for sealed in events {
                     self.receive_event(now, &from, &sealed);
@@ -470,7 +480,7 @@ impl<S: Store> Node<S> {
                 self.note_answer(&from);
                 for filter in filters {
                     if self.on_filter(&from, filter).is_err() {
-                        // One unusable filter spoils only itself; the signature vouches for
+                        // One unusable filter spoils only itself; the tag vouches for
                         // the sender, so this is a bug or a hostile member: count it.
                         self.stats.drop("bad_filter");
                         let reason = DropReason::Malformed(crate::codec::DecodeError::invalid(
