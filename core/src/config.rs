@@ -33,8 +33,9 @@ pub struct Config {
     /// The owed stream's ceiling, events per second per peer: about 5 MB/s of typical events.
     /// The rate grows toward it while the peer acknowledges progress and halves on loss.
     pub stream_rate_max: u32,
-    /// Follow-up summaries to a differing peer per round without progress, one about every
-    /// round trip (at least 100 ms), before backing off to `sync_interval`.
+    /// Follow-up summaries per round without progress (to one peer, and over all peers
+    /// together), one about every round trip (at least 100 ms) while a peer's summary
+    /// differs, before backing off to `sync_interval`.
     pub followups_per_round_max: u32,
     /// False-positive rate of each Bloom filter. A false positive only delays an event a round.
     pub filter_fp_rate: f64,

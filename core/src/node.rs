@@ -145,6 +145,8 @@ pub struct Node<S: Store> {
     links: BTreeMap<DeviceId, Link>,
     /// The latest time handed in; time only moves forward inside the node.
     now: Instant,
+    /// Follow-ups sent this round without progress, over all peers.
+    followups_this_round: u32,
     /// Pairwise keys, this run's epoch and counter, replay windows: every packet in and out.
     wire: Wire,
     /// Items for peers while an input is handled; packed into datagrams at its end.
@@ -198,6 +200,7 @@ impl<S: Store> Node<S> {
             peers,
             links: BTreeMap::new(),
             now,
+            followups_this_round: 0,
             wire,
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),

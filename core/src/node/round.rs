@@ -23,6 +23,7 @@ impl<S: Store> Node<S> {
             return;
         }
         self.stats.rounds += 1;
+        self.followups_this_round = 0;
         for (peer, link) in self.links.iter_mut() {
             let state = self.peers.get_mut(peer).expect("same keys");
             link.budget.start_round(&mut state.budget);
