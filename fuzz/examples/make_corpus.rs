@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use meshlog_core::codec::Writer;
-use meshlog_core::crypto::SIGNATURE_LEN;
+use meshlog_core::crypto::MAC_LEN;
 use meshlog_core::testing::derive_seed;
 use meshlog_core::{
     Config, DeviceId, EventBody, InMemoryStore, Input, Instant, Node, Output, PacketKind,
@@ -36,13 +36,14 @@ fn main() -> std::io::Result<()> {
         *n += 1;
         let name = format!("{}-{n}", kind.name().to_lowercase());
         write(&root, "packet_open", &name, bytes)?;
-        // The payload sits between the header (magic, version, kind, two names) and the
-        // signature; its target's first byte picks the kind back.
+        // The payload sits between the header (magic, version, kind, two names, epoch and
+        // counter) and the tag; the seed's first byte picks the kind back.
         let source = meshlog_core::Packet::peek(bytes)
             .expect("own packets parse")
             .1;
-        let header_len = 2 + 1 + 1 + 1 + source.len() + 1 + usize::from(bytes[5 + source.len()]);
-        let payload = &bytes[header_len..bytes.len() - SIGNATURE_LEN];
+        let target_len = usize::from(bytes[5 + source.len()]);
+        let header_len = 2 + 1 + 1 + 1 + source.len() + 1 + target_len + 8 + 8;
+        let payload = &bytes[header_len..bytes.len() - MAC_LEN];
         let selector = kind.code() - 1;
         write(
             &root,

@@ -86,12 +86,6 @@ impl Payload {
         }
     }
 
-    /// Decodes a whole payload of `kind`, as `Packet::open` does once the packet checks out:
-    /// the entry point for fuzzing the decoders without forging packets.
-    pub fn decode_bytes(kind: PacketKind, bytes: &[u8]) -> Result<Payload, DecodeError> {
-        Payload::decode(kind, &mut Reader::new(bytes))
-    }
-
     pub(super) fn decode(kind: PacketKind, r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
         let payload = match kind {
             PacketKind::Event => Payload::Events(decode_items(r, "events", |r| {
