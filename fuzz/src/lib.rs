@@ -3,8 +3,8 @@
 //! Each target is a function of arbitrary bytes that must return normally for every input; a
 //! panic (including a failed assertion, an overflow or an out-of-bounds index, since the fuzz
 //! build keeps debug checks) is a finding. The thin binaries in `src/bin/` hand AFL++'s inputs
-//! to these functions; the tests below replay the committed corpus through them with plain
-//! `cargo test`, so the targets are checked without the fuzzer too.
+//! to these functions. The tests below replay the committed corpus through them (`scripts/fuzz`
+//! runs them on the instrumented build first; plain `cargo test --lib` works too).
 //!
 //! | target           | what it feeds                                                         |
 //! |------------------|-----------------------------------------------------------------------|
@@ -27,7 +27,7 @@ use meshlog_core::{
 };
 
 mod event;
-pub(crate) mod packet;
+mod packet;
 mod scenario;
 
 pub use event::event_open;
@@ -65,14 +65,13 @@ pub fn bob_keyring() -> &'static Keyring {
     KEYRING.get_or_init(|| keyring_of("bob", community(), SEED))
 }
 
-/// The key `from` tags its packets to `to` with (only alice to bob is needed).
-pub fn pair_key(from: &str, to: &str) -> &'static PairKey {
-    static ALICE: OnceLock<Keyring> = OnceLock::new();
-    assert_eq!(from, "alice", "the fixture keeps alice's keyring only");
-    ALICE
-        .get_or_init(|| keyring_of("alice", community(), SEED))
-        .key(&device(to))
-        .expect("a fixture member")
+/// The key alice tags her packets to bob with.
+pub fn alice_to_bob_key() -> &'static PairKey {
+    static KEY: OnceLock<PairKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let alice = keyring_of("alice", community(), SEED);
+        alice.key(&device("bob")).expect("bob is a member").clone()
+    })
 }
 
 /// Bob's store: events by alice and carol (messages and chunks of a few sizes).
@@ -82,7 +81,7 @@ fn bob_store() -> &'static InMemoryStore {
         let mut store = InMemoryStore::new();
         for (i, event) in sample_events().enumerate() {
             let author = member_keys(event.author.as_str());
-            let nonce = derive_seed(u64::from(i as u32), "fuzz event nonce");
+            let nonce = derive_seed(i as u64, "fuzz event nonce");
             let nonce: [u8; 24] = nonce[..24].try_into().expect("32 bytes hold 24");
             let opened = seal(&event, author, community(), nonce).expect("fixture events seal");
             store.insert(&opened, 0).expect("in-memory insert");

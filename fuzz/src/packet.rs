@@ -3,7 +3,7 @@
 use meshlog_core::testing::seal_raw;
 use meshlog_core::{DropReason, Packet, PacketKind, DATAGRAM_SIZE_MAX};
 
-use crate::{bob_keyring, deliver_to_bob, device, pair_key};
+use crate::{alice_to_bob_key, bob_keyring, deliver_to_bob, device};
 
 /// Any bytes as a datagram to bob. Nobody can forge a tag, so the header and tag checks are
 /// what is reached; an opened packet must be from a member and for bob, and bob's node then
@@ -40,7 +40,7 @@ pub fn payload_decode(data: &[u8]) {
 pub(crate) fn alice_to_bob(data: &[u8]) -> Option<(PacketKind, Vec<u8>)> {
     let (&selector, payload) = data.split_first()?;
     let kind = PacketKind::ALL[usize::from(selector) % PacketKind::ALL.len()];
-    let key = pair_key("alice", "bob");
+    let key = alice_to_bob_key();
     let datagram = seal_raw("alice", "bob", kind.code(), (1, 1), payload, key);
     (datagram.len() <= DATAGRAM_SIZE_MAX).then_some((kind, datagram))
 }
