@@ -111,8 +111,8 @@ fn messages_cross_the_virtual_network_and_partitions_stop_them() -> Result<()> {
     assert_eq!(state["devices"].as_array().map(Vec::len), Some(3));
     assert_eq!(state["devices"][0]["url"], json!(alice));
     assert_eq!(state["network"]["partitioned"], false);
-    let (_, health) = get(&format!("{bob}/api/health"))?;
-    assert_eq!(health["device"], "bob");
+    let (_, stats) = get(&format!("{bob}/api/stats"))?;
+    assert_eq!(stats["device"], "bob");
 
     // Connected: eager push gets it there within a second of virtual time.
     send(alice, "hello bob")?;

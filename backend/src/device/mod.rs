@@ -11,16 +11,12 @@
 pub mod api;
 pub mod netlog;
 pub mod state;
-pub mod stream;
 pub mod views;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::Router;
 use meshlog_core::{Config, DeviceId, Duration, Node, NodeError};
 use meshlog_net::{os_seed, Clock, Driver, SystemClock};
 use thiserror::Error;
@@ -29,9 +25,6 @@ use tokio::task::JoinHandle;
 use crate::keys::{self, KeysError};
 use crate::store::{db_path, DbError, Durability, SqliteStore, StoreReader};
 use state::DeviceState;
-
-/// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.
-pub const BODY_LEN_MAX: usize = 512 * 1024;
 
 #[derive(Debug, Error)]
 pub enum DeviceError {
@@ -126,7 +119,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());
-    tokio::spawn(state.clone().stats_ticker());
+    tokio::spawn(crate::api::stream::stats_ticker(state.clone()));
 
     let listener = tokio::net::TcpListener::bind(options.http_addr)
         .await
@@ -138,7 +131,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let http_addr = listener
         .local_addr()
         .map_err(|err| DeviceError::Io(PathBuf::from("http socket"), err))?;
-    let app = router(state.clone());
+    let app = crate::api::router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(RunningDevice {
         http_addr,
@@ -146,23 +139,4 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         state,
         server,
     })
-}
-
-pub fn router(state: DeviceState) -> Router {
-    Router::new()
-        .route("/api/health", get(api::health))
-        .route(
-            "/api/messages",
-            post(api::post_message).get(api::get_messages),
-        )
-        .route("/api/messages/{id}/reactions", post(api::post_reaction))
-        .route("/api/files/{id}", get(api::get_file))
-        .route("/api/stats", get(api::get_stats))
-        .route("/api/device-status", post(api::post_device_status))
-        .route("/api/network-events", get(api::get_network_events))
-        .route("/api/stream", get(stream::stream))
-        .fallback(crate::http::not_found)
-        .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
-        .layer(crate::http::cors())
-        .with_state(state)
 }

@@ -112,8 +112,8 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
             outputs: out.clone(),
             world: handle.clone(),
         };
-        tokio::spawn(api::stats_ticker(device.clone()));
-        let app = api::router(device);
+        tokio::spawn(crate::api::stream::stats_ticker(device.clone()));
+        let app = crate::api::router(device);
         device_servers.push(tokio::spawn(
             async move { axum::serve(listener, app).await },
         ));
