@@ -69,8 +69,7 @@ fn bad_http_input_is_refused_and_nothing_is_stored() -> Result<()> {
         "text too long: {status} {error}"
     );
 
-    let bad_base64 =
-        json!({"text": "x", "attachment": {"name": "a", "mime": "b", "data_base64": "!!!"}});
+    let bad_base64 = json!({"text": "x", "attachment": {"name": "a", "mime": "text/plain", "data_base64": "!!!"}});
     let (status, error) = error_of(post(&messages, &bad_base64)?);
     assert!(
         status == 400 && error.contains("data_base64"),
@@ -95,7 +94,9 @@ fn bad_http_input_is_refused_and_nothing_is_stored() -> Result<()> {
         "malformed id: {status} {error}"
     );
 
-    let (status, error) = error_of(get(&alice.url(&format!("/api/files/{unknown_id}")))?);
+    let (status, error) = error_of(get(
+        &alice.url(&format!("/api/messages/{unknown_id}/attachment"))
+    )?);
     assert_eq!(status, 404, "unknown file: {error}");
 
     let (status, error) = error_of(post(

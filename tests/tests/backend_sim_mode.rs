@@ -8,7 +8,9 @@ mod backend_support;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use backend_support::{get, post, wait_for};
+use backend_support::{get, post, register_token, wait_for};
+use meshlog_backend::api::access::Token;
+use meshlog_backend::api::serve::ServerOptions;
 use meshlog_backend::sim_mode::{self, SimModeOptions};
 use serde_json::{json, Value};
 
@@ -41,16 +43,24 @@ fn start() -> Result<Running> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let token = Token::generate();
     let running = runtime.block_on(sim_mode::start(SimModeOptions {
         scenario,
         seed: None,
         http_addr: "127.0.0.1:0".parse()?,
         device_port_base: 0,
         device_host: "127.0.0.1".parse()?,
+        server: ServerOptions::default(),
+        token: token.clone(),
     }))?;
+    let sim = format!("http://{}", running.service.http_addr);
+    let devices: Vec<String> = running.devices.into_iter().map(|(_, url)| url).collect();
+    for base in devices.iter().chain([&sim]) {
+        register_token(base, token.as_str());
+    }
     Ok(Running {
-        sim: format!("http://{}", running.service.http_addr),
-        devices: running.devices.into_iter().map(|(_, url)| url).collect(),
+        sim,
+        devices,
         _runtime: runtime,
         _dir: dir,
     })

@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
@@ -12,11 +12,11 @@ use meshlog_core::{chunk_file, EventBody, EventId, FileId};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::files::{attachment_response, checked_mime};
 use super::DeviceBackend;
 use crate::device::state::Frame;
 use crate::device::views::MessageView;
 use crate::http::{json_body, query, ApiError};
-use crate::store::FileContent;
 
 pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
     EventId::from_hex(text)
@@ -73,12 +73,13 @@ pub(crate) fn message_bodies(message: NewMessage) -> Result<Vec<EventBody>, ApiE
         Some(file) => {
             check_len("attachment.name", &file.name, FILE_NAME_LEN_MAX)?;
             check_len("attachment.mime", &file.mime, MIME_LEN_MAX)?;
+            let mime = checked_mime(&file.mime)?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(file.data_base64.as_bytes())
                 .map_err(|err| {
                     ApiError::bad_request(format!("attachment.data_base64: not base64: {err}"))
                 })?;
-            let (file_ref, chunks) = chunk_file(&file.name, &file.mime, &bytes)
+            let (file_ref, chunks) = chunk_file(&file.name, &mime, &bytes)
                 .map_err(|err| ApiError::bad_request(format!("attachment: {err}")))?;
             bodies.extend(chunks);
             Some(file_ref)
@@ -153,34 +154,21 @@ pub async fn post_reaction<B: DeviceBackend>(
     ))
 }
 
-pub async fn get_file<B: DeviceBackend>(
+/// The message's attachment, under the message's own name and type.
+pub async fn get_attachment<B: DeviceBackend>(
     State(device): State<B>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let file = parse_file_id(&id)?;
-    file_response(&id, device.file(file).await?)
-}
-
-/// `GET /api/files/:id`'s answer for what the store holds of the file.
-fn file_response(id: &str, content: Option<FileContent>) -> Result<Response, ApiError> {
-    match content {
-        None => Err(ApiError::not_found(format!("file {id} not found"))),
-        Some(FileContent::Partial {
-            chunks_have,
-            chunks_total,
-        }) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "complete": false, "chunks_have": chunks_have, "chunks_total": chunks_total })),
-        )
-            .into_response()),
-        Some(FileContent::Complete { mime, bytes }) => {
-            Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response())
-        }
-        Some(FileContent::Corrupt) => Err(ApiError {
-            status: StatusCode::CONFLICT,
-            message: format!("file {id}: its chunks do not hash to the file id"),
-        }),
-    }
+    let message = parse_event_id(&id)?;
+    let view = device
+        .message(message)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("message {id} not found")))?;
+    let attachment = view
+        .attachment
+        .ok_or_else(|| ApiError::not_found(format!("message {id} has no attachment")))?;
+    let file = parse_file_id(&attachment.file_id)?;
+    attachment_response(&attachment, device.file(file).await?)
 }
 
 pub async fn get_stats<B: DeviceBackend>(State(device): State<B>) -> Result<Response, ApiError> {

@@ -7,7 +7,11 @@
 //!     └── stream, stats ticker ──────────┘            └──> SimDevice (world thread)
 //! ```
 
+pub mod access;
+pub mod files;
 pub mod handlers;
+mod raw_errors;
+pub mod serve;
 pub mod stream;
 
 use std::future::Future;
@@ -15,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use meshlog_core::{EventBody, EventId, FileId};
 use tokio::sync::broadcast;
@@ -24,6 +29,7 @@ use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::http::ApiError;
 use crate::store::FileContent;
+use serve::StreamSlots;
 
 /// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.
 pub const BODY_LEN_MAX: usize = 512 * 1024;
@@ -63,8 +69,9 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
     }
 }
 
-/// Every route of `docs/API.md` for `device`.
-pub fn router<B: DeviceBackend>(device: B) -> Router {
+/// Every route of `docs/API.md` for `device`; `streams` caps its open live streams.
+/// Serve it with [`serve::Server`], which adds the access checks and CORS.
+pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
     Router::new()
         .route("/api/health", get(handlers::health))
         .route(
@@ -75,7 +82,10 @@ pub fn router<B: DeviceBackend>(device: B) -> Router {
             "/api/messages/{id}/reactions",
             post(handlers::post_reaction::<B>),
         )
-        .route("/api/files/{id}", get(handlers::get_file::<B>))
+        .route(
+            "/api/messages/{id}/attachment",
+            get(handlers::get_attachment::<B>),
+        )
         .route("/api/stats", get(handlers::get_stats::<B>))
         .route(
             "/api/device-status",
@@ -88,6 +98,6 @@ pub fn router<B: DeviceBackend>(device: B) -> Router {
         .route("/api/stream", get(stream::stream::<B>))
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
-        .layer(crate::http::cors())
+        .layer(Extension(streams))
         .with_state(device)
 }

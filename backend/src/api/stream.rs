@@ -5,26 +5,35 @@ use std::convert::Infallible;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Extension;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::serve::StreamSlots;
 use super::DeviceBackend;
 use crate::device::state::Frame;
+use crate::http::ApiError;
 
 /// `hello` first on every (re)connection, then `message`, `network` and `stats` frames as
 /// they happen. A subscriber too slow for the queue misses frames; on reconnect the page
-/// re-reads `GET /api/messages` after `hello`, which is why `hello` exists.
+/// re-reads `GET /api/messages` after `hello`, which is why `hello` exists. Past the cap on
+/// open streams, 503.
 pub async fn stream<B: DeviceBackend>(
     State(device): State<B>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Extension(slots): Extension<StreamSlots>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = slots.take()?;
     // Subscribe before sending hello, so nothing between hello and the first frame is lost.
     let frames = BroadcastStream::new(device.frames().subscribe());
     let hello = Frame::new("hello", &json!({ "device": device.name() }));
     let events = stream::once(async move { hello })
         .chain(frames.filter_map(|frame| async move { frame.ok() }))
-        .map(|frame| Ok(Event::default().event(frame.event).data(frame.data)));
-    Sse::new(events).keep_alive(KeepAlive::default())
+        .map(move |frame| {
+            let _held_while_the_stream_is_open = &slot;
+            Ok(Event::default().event(frame.event).data(frame.data))
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Sends a `stats` frame once a second while someone is listening; ends when the device

@@ -22,6 +22,8 @@ use meshlog_net::{os_seed, Clock, Driver, SystemClock};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
+use crate::api::access::{AccessError, Token};
+use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::keys::{self, KeysError};
 use crate::store::{db_path, DbError, Durability, SqliteStore, StoreReader};
 use state::DeviceState;
@@ -44,6 +46,10 @@ pub enum DeviceError {
     },
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +62,8 @@ pub struct DeviceOptions {
     /// Where `community.json` and `NAME.device.json` are.
     pub keys_dir: PathBuf,
     pub sync_interval_ms: u64,
+    /// Who may call the HTTP API, and how much it takes on.
+    pub server: ServerOptions,
 }
 
 /// Parses `bob@127.0.0.1:8002`.
@@ -75,6 +83,8 @@ pub struct RunningDevice {
     pub http_addr: SocketAddr,
     pub udp_addr: SocketAddr,
     pub state: DeviceState,
+    /// What a client shows to use the API (kept in the data directory's `api-token`).
+    pub token: Token,
     pub server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -82,8 +92,8 @@ pub struct RunningDevice {
 pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError> {
     let community = keys::load_community(&options.keys_dir)?;
     let device_keys = keys::load_device(&options.keys_dir, &options.name)?;
-    std::fs::create_dir_all(&options.data_dir)
-        .map_err(|err| DeviceError::Io(options.data_dir.clone(), err))?;
+    // The directory holds decrypted messages and the API token: the owner's only.
+    let token = Token::load_or_create(&options.data_dir)?;
     let db = db_path(&options.data_dir);
     let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
     let reader = StoreReader::open(&db)?;
@@ -121,22 +131,15 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     tokio::spawn(driver.run());
     tokio::spawn(crate::api::stream::stats_ticker(state.clone()));
 
-    let listener = tokio::net::TcpListener::bind(options.http_addr)
-        .await
-        .map_err(|source| DeviceError::Bind {
-            what: "http",
-            addr: options.http_addr,
-            source,
-        })?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|err| DeviceError::Io(PathBuf::from("http socket"), err))?;
-    let app = crate::api::router(state.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = Server::bind(options.http_addr, &options.server, token.clone()).await?;
+    let http_addr = http.local_addr();
+    let app = crate::api::router(state.clone(), http.stream_slots());
+    let server = http.spawn(app);
     Ok(RunningDevice {
         http_addr,
         udp_addr,
         state,
+        token,
         server,
     })
 }
