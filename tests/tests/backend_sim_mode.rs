@@ -8,10 +8,7 @@ mod backend_support;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use backend_support::{get, post, register_token, wait_for};
-use meshlog_backend::api::access::Token;
-use meshlog_backend::api::serve::ServerOptions;
-use meshlog_backend::sim_mode::{self, SimModeOptions};
+use backend_support::{get, post, wait_for, SimModeRun};
 use serde_json::{json, Value};
 
 /// Three devices so the partition (first device vs the rest) leaves bob and carol together.
@@ -27,43 +24,8 @@ latency = { min = "5ms", max = "20ms" }
 /// Bounded by wall time: the HTTP round trips of a loop of steps, never a sleep for time to pass.
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Running {
-    sim: String,
-    devices: Vec<String>,
-    // Keeps the servers and the world thread's callers alive for the test.
-    _runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-fn start() -> Result<Running> {
-    let dir = tempfile::tempdir()?;
-    let scenario = dir.path().join("scenario.toml");
-    std::fs::write(&scenario, SCENARIO)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let token = Token::generate();
-    let running = runtime.block_on(sim_mode::start(SimModeOptions {
-        scenario,
-        seed: None,
-        http_addr: "127.0.0.1:0".parse()?,
-        device_port_base: 0,
-        device_host: "127.0.0.1".parse()?,
-        server: ServerOptions::default(),
-        token: token.clone(),
-    }))?;
-    let sim = format!("http://{}", running.service.http_addr);
-    let devices: Vec<String> = running.devices.into_iter().map(|(_, url)| url).collect();
-    for base in devices.iter().chain([&sim]) {
-        register_token(base, token.as_str());
-    }
-    Ok(Running {
-        sim,
-        devices,
-        _runtime: runtime,
-        _dir: dir,
-    })
+fn start() -> Result<SimModeRun> {
+    SimModeRun::start(SCENARIO)
 }
 
 fn texts(device: &str) -> Result<Vec<String>> {

@@ -249,12 +249,27 @@ fn forbidden(message: impl Into<String>) -> Response {
     .into_response()
 }
 
-/// Outermost check: Host, then Origin (before CORS answers any preflight).
+/// Longest request target served: our paths and queries are short, and hyper's own limit
+/// (64 KiB) would answer without a body.
+const URI_LEN_MAX: usize = 8 * 1024;
+
+/// Outermost check: the target's length, Host, then Origin (before CORS answers a preflight).
 pub async fn check_host_and_origin(
     State(guard): State<Guard>,
     request: Request,
     next: Next,
 ) -> Response {
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_len > URI_LEN_MAX {
+        return ApiError {
+            status: StatusCode::URI_TOO_LONG,
+            message: format!("request target: {uri_len} bytes, at most {URI_LEN_MAX}"),
+        }
+        .into_response();
+    }
     let headers = request.headers();
     // HTTP/1.1 requires Host; the URI's authority stands in for it in absolute-form requests.
     let host = headers

@@ -154,6 +154,30 @@ mod tests {
     }
 
     #[test]
+    fn a_hostile_peers_type_is_served_as_a_download() {
+        let attachment = AttachmentView {
+            file_id: "00".repeat(32),
+            name: "x.html".into(),
+            mime: "text/html".into(),
+            size: 2,
+            chunks_total: 1,
+            chunks_have: 1,
+            complete: true,
+            url: String::new(),
+        };
+        let content = FileContent::Complete {
+            mime: "text/html".into(),
+            bytes: b"<script>".to_vec(),
+        };
+        let response = attachment_response(&attachment, Some(content)).unwrap();
+        let header = |name| response.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header(header::CONTENT_TYPE), "application/octet-stream");
+        assert!(header(header::CONTENT_DISPOSITION).starts_with("attachment;"));
+        assert_eq!(header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+        assert_eq!(header(header::CONTENT_SECURITY_POLICY), "sandbox");
+    }
+
+    #[test]
     fn names_cannot_break_the_header() {
         let value = disposition("attachment", "a\"b\r\nc d\u{e9}.txt");
         let text = value.to_str().unwrap();

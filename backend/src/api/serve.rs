@@ -6,8 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
 use axum::http::{header, HeaderName, Method, StatusCode};
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -26,6 +28,10 @@ use crate::http::ApiError;
 /// requests carry a handful of short headers; the cap bounds memory per connection.
 const HEADERS_MAX: usize = 64;
 const HEAD_BUF_LEN_MAX: usize = 64 * 1024;
+/// Longest request target, and most header bytes, served: ours are short. hyper's own
+/// limits are looser (a head read in one go may pass them) and answer without a body.
+const URI_LEN_MAX: usize = 8 * 1024;
+const HEADER_BYTES_MAX: usize = 16 * 1024;
 /// Connections refused with a 503 at the same time; beyond, they are just closed.
 const REFUSALS_MAX: usize = 64;
 /// How long a refused connection gets to read its 503 before it is closed.
@@ -159,9 +165,37 @@ impl Server {
             .layer(from_fn_with_state(guard.clone(), require_token))
             .layer(cors)
             .layer(from_fn_with_state(guard, check_host_and_origin))
+            .layer(from_fn(check_size))
             .layer(map_response(crate::http::json_errors));
         tokio::spawn(accept_loop(self.listener, app, self.options.limits))
     }
+}
+
+/// 414 or 431, as JSON, for a request head larger than ours ever are.
+async fn check_size(request: Request, next: Next) -> Response {
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let refusal = |status, message| ApiError { status, message }.into_response();
+    if uri_len > URI_LEN_MAX {
+        return refusal(
+            StatusCode::URI_TOO_LONG,
+            format!("request target: {uri_len} bytes, at most {URI_LEN_MAX}"),
+        );
+    }
+    if header_bytes > HEADER_BYTES_MAX {
+        return refusal(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("headers: {header_bytes} bytes, at most {HEADER_BYTES_MAX}"),
+        );
+    }
+    next.run(request).await
 }
 
 async fn accept_loop(listener: TcpListener, app: Router, limits: Limits) -> std::io::Result<()> {

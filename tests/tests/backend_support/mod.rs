@@ -102,6 +102,11 @@ pub struct DeviceProcess {
 impl DeviceProcess {
     /// Starts the process on a free HTTP port and waits until `/api/health` answers.
     pub fn start(spec: &DeviceSpec) -> Result<Self> {
+        Self::start_with(spec, &[])
+    }
+
+    /// As [`DeviceProcess::start`], with more flags (`--allow-origin`, limits, ...).
+    pub fn start_with(spec: &DeviceSpec, extra_args: &[&str]) -> Result<Self> {
         let mut command = Command::new(meshlog_bin());
         command
             .args(["device", "--name", &spec.name, "--http", "127.0.0.1:0"])
@@ -113,6 +118,7 @@ impl DeviceProcess {
             .arg(&spec.keys)
             .arg("--sync-interval-ms")
             .arg(spec.sync_interval_ms.to_string())
+            .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (name, addr) in &spec.peers {
@@ -204,6 +210,32 @@ impl Drop for DeviceProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Alice alone (bob is in the community but never answers), with `extra_args`.
+pub fn lone_alice(root: &Path, extra_args: &[&str]) -> Result<DeviceProcess> {
+    let keys = root.join("keys");
+    community(&keys, &["alice", "bob"])?;
+    DeviceProcess::start_with(
+        &DeviceSpec {
+            name: "alice".into(),
+            udp: free_udp_addr(),
+            peers: vec![("bob".into(), free_udp_addr())],
+            data: root.join("alice"),
+            keys,
+            sync_interval_ms: 60_000,
+        },
+        extra_args,
+    )
+}
+
+/// The answer's status, and its `error` text (which must exist: errors are JSON).
+pub fn error_of((status, body): (u16, Value)) -> (u16, String) {
+    let text = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error body is not JSON with an error field: {body}"))
+        .to_owned();
+    (status, text)
 }
 
 /// Two devices, alice and bob, peered with each other on fresh ports and directories.
@@ -319,9 +351,12 @@ pub fn request(
     answer(builder.send()?)
 }
 
+/// Status, lowercase header lines, body (JSON, or the text as a string).
+pub type RawAnswer = (u16, Vec<String>, Value);
+
 /// A raw HTTP exchange: writes `bytes`, reads until the server closes or 10 s pass, and
 /// splits the answer into status, lowercase header lines and the body as JSON (or a string).
-pub fn raw_http(addr: SocketAddr, bytes: &[u8]) -> Result<(u16, Vec<String>, Value)> {
+pub fn raw_http(addr: SocketAddr, bytes: &[u8]) -> Result<RawAnswer> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(bytes)?;
@@ -340,6 +375,53 @@ pub fn raw_http(addr: SocketAddr, bytes: &[u8]) -> Result<(u16, Vec<String>, Val
     let headers = lines.map(str::to_ascii_lowercase).collect();
     let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
     Ok((status, headers, body))
+}
+
+/// `meshlog sim-service --sim` in this process, on ephemeral ports, its token registered.
+pub struct SimModeRun {
+    /// The simulation service's base URL.
+    pub sim: String,
+    /// Each simulated device's base URL, in scenario order.
+    pub devices: Vec<String>,
+    pub token: meshlog_backend::api::access::Token,
+    // Keeps the servers and the world thread's callers alive for the test.
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl SimModeRun {
+    pub fn start(scenario_toml: &str) -> Result<Self> {
+        use meshlog_backend::sim_mode::{self, SimModeOptions};
+        let dir = tempfile::tempdir()?;
+        let scenario = dir.path().join("scenario.toml");
+        std::fs::write(&scenario, scenario_toml)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let token = meshlog_backend::api::access::Token::generate();
+        let running = runtime.block_on(sim_mode::start(SimModeOptions {
+            scenario,
+            seed: None,
+            http_addr: "127.0.0.1:0".parse()?,
+            device_port_base: 0,
+            device_host: "127.0.0.1".parse()?,
+            server: Default::default(),
+            token: token.clone(),
+        }))?;
+        let sim = format!("http://{}", running.service.http_addr);
+        let devices: Vec<String> = running.devices.into_iter().map(|(_, url)| url).collect();
+        for base in devices.iter().chain([&sim]) {
+            register_token(base, token.as_str());
+        }
+        Ok(SimModeRun {
+            sim,
+            devices,
+            token,
+            _runtime: runtime,
+            _dir: dir,
+        })
+    }
 }
 
 /// Polls `check` every 50 ms until it is true or `timeout` passes.
