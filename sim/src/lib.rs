@@ -46,9 +46,12 @@
 //! No `std::time`, no OS randomness, no threads, no hash-map order reaching output, no
 //! floats in draws (rates become parts per million). Same scenario and seed, same digest.
 
+mod attack;
+mod budget;
 pub mod check;
 pub mod duration;
 mod faults;
+mod hostile;
 pub mod network;
 pub mod outcome;
 mod outputs;
@@ -60,6 +63,8 @@ pub mod world;
 
 use std::io::Write;
 
+pub use attack::AttackCounters;
+pub use budget::{AMPLIFICATION_MAX, ROUND_ALLOWANCE_BYTES};
 pub use check::Failure;
 pub use outcome::Outcome;
 pub use scenario::{Scenario, ScenarioError};
