@@ -113,7 +113,9 @@ fn amplification() {
     );
     let mut hostile = load("hostile-member.toml");
     for kind in HostileKind::all() {
-        hostile.hostiles[0].kinds = vec![kind];
+        for member in &mut hostile.hostiles {
+            member.kinds = vec![kind];
+        }
         let outcome = meshlog_sim::run(&hostile, hostile.seed, None).expect("world builds");
         let a = &outcome.attacks;
         println!(
