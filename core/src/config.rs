@@ -42,6 +42,13 @@ pub struct Config {
     pub anti_entropy: bool,
     /// Forward events authored by others. Off only to prove the checkers catch its absence.
     pub relay: bool,
+    /// Drop packets seen before or from an old epoch (`replayed`). Off only to prove the
+    /// checkers catch its absence.
+    pub replay_protection: bool,
+    /// The lowest epoch this run may use (`Store::next_epoch`): Unix seconds in production,
+    /// so a device that lost its store still starts above what its peers saw; 0 in the
+    /// simulator, where the store's own counter is never lost.
+    pub epoch_floor: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -87,6 +94,8 @@ impl Config {
             eager_push: true,
             anti_entropy: true,
             relay: true,
+            replay_protection: true,
+            epoch_floor: 0,
         }
     }
 

@@ -137,3 +137,24 @@ fn reactions_fold_in_time_order_and_count() {
     assert_eq!(counts.events_authored_by, 3);
     assert_eq!(reader.message(&EventId([9; 32])).unwrap(), None);
 }
+
+#[test]
+fn the_epoch_grows_across_reopens_and_respects_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let first = SqliteStore::open(&path).unwrap().next_epoch(0).unwrap();
+    assert_eq!(first, 1);
+    assert_eq!(SqliteStore::open(&path).unwrap().next_epoch(0).unwrap(), 2);
+    assert_eq!(
+        SqliteStore::open(&path)
+            .unwrap()
+            .next_epoch(1_700_000_000)
+            .unwrap(),
+        1_700_000_000
+    );
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().next_epoch(5).unwrap(),
+        1_700_000_001,
+        "a clock gone back does not reuse an epoch"
+    );
+}

@@ -36,6 +36,11 @@ CREATE TABLE IF NOT EXISTS reactions (
     created_at_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reactions_by_message ON reactions(message_id);
+-- Small facts about this device's store; `epoch` = the last run's packet epoch.
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS file_chunks (
     file_id     BLOB NOT NULL,
     chunk_index INTEGER NOT NULL,

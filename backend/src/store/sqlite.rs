@@ -114,6 +114,33 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// `Store::next_epoch`, committed with a full fsync: it must outlive a power cut, or a
+    /// restarted device could reuse an epoch its peers have seen.
+    fn next_epoch_tx(&mut self, floor: u64) -> Result<u64, DbError> {
+        if self.synchronous != "FULL" {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+            self.synchronous = "FULL";
+        }
+        let tx = self.conn.transaction()?;
+        let last: Option<i64> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        let last = last.map_or(0, |v| u64::try_from(v).unwrap_or(0));
+        // Stored as i64: clamp so the value read back is never below the one handed out.
+        let epoch = meshlog_core::store::epoch_after(last, floor).min(i64::MAX as u64);
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('epoch', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [epoch as i64],
+        )?;
+        tx.commit()?;
+        Ok(epoch)
+    }
+}
+
 fn backend(err: DbError) -> StoreError {
     StoreError::Backend(err.to_string())
 }
@@ -164,5 +191,9 @@ impl Store for SqliteStore {
             })
             .map(|n| n as u64)
             .map_err(|err| backend(err.into()))
+    }
+
+    fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
+        self.next_epoch_tx(floor).map_err(backend)
     }
 }
