@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use meshlog_core::{DeviceId, Input, PacketKind};
+use meshlog_core::{Community, DeviceId, Input, PacketKind};
 use serde::Serialize;
 
 use crate::hostile::Hostile;
@@ -91,12 +91,17 @@ pub(crate) struct Attack {
 }
 
 impl Attack {
-    pub(crate) fn new(scenario: &Scenario, seed: u64, index: &BTreeMap<DeviceId, usize>) -> Attack {
+    pub(crate) fn new(
+        scenario: &Scenario,
+        seed: u64,
+        community: &Community,
+        index: &BTreeMap<DeviceId, usize>,
+    ) -> Attack {
         Attack {
             hostiles: scenario
                 .hostiles
                 .iter()
-                .map(|spec| Hostile::new(spec, scenario, seed, index))
+                .map(|spec| Hostile::new(spec, scenario, seed, community, index))
                 .collect(),
             ..Attack::default()
         }

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use meshlog_core::crypto::Keyring;
 use meshlog_core::packet::{overhead, BucketFilter, Digest};
 use meshlog_core::sync::filter::WireFilter;
 use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::sync::prefix::{Prefix, FANOUT};
 use meshlog_core::testing::{derive_seed, keys};
-use meshlog_core::{DeviceId, DeviceKeys, Packet, Payload, DATAGRAM_SIZE_MAX};
+use meshlog_core::{Community, DeviceId, Packet, Payload, DATAGRAM_SIZE_MAX};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -21,11 +22,17 @@ use crate::world::{device_id, Item, Sender, World};
 const CLAIMED_COUNT: u32 = 1_000_000;
 /// The most hash functions a filter may name (the core refuses more): the costliest check.
 const HASH_FUNCTIONS_WORST: u8 = 32;
+/// A hostile member's epoch: it never restarts, and its peers have not seen it before.
+const HOSTILE_EPOCH: u64 = 1;
 
 #[derive(Debug)]
 pub(crate) struct Hostile {
     device: usize,
-    keys: DeviceKeys,
+    name: DeviceId,
+    /// Its pairwise keys with every member: what a member seals packets with.
+    keyring: Keyring,
+    /// Packets sent so far, to anyone: the counter of the next, as a node numbers them.
+    counter: u64,
     peers: Vec<usize>,
     kinds: Vec<HostileKind>,
     every: meshlog_core::Duration,
@@ -39,13 +46,17 @@ impl Hostile {
         spec: &HostileSpec,
         scenario: &Scenario,
         seed: u64,
+        community: &Community,
         index: &BTreeMap<DeviceId, usize>,
     ) -> Hostile {
-        let device = index[&device_id(&spec.device)];
+        let name = device_id(&spec.device);
+        let device = index[&name];
         let n = scenario.devices.len();
         Hostile {
             device,
-            keys: keys(&spec.device, seed),
+            keyring: Keyring::for_roster(&keys(&spec.device, seed), community),
+            name,
+            counter: 0,
             peers: (0..n)
                 .filter(|&j| scenario.topology.peers(device, j, n))
                 .collect(),
@@ -85,8 +96,7 @@ impl Hostile {
                         bitmap: Vec::new(),
                     },
                 };
-                let room =
-                    DATAGRAM_SIZE_MAX - overhead(&self.keys.device, to) - filter.encoded_len();
+                let room = DATAGRAM_SIZE_MAX - overhead(&self.name, to) - filter.encoded_len();
                 filter.filter.bitmap = vec![if full { 0xff } else { 0 }; room];
                 Payload::Filters(vec![filter])
             }
@@ -106,12 +116,16 @@ impl World {
         for to in hostile.peers.clone() {
             let target = self.devices[to].name.clone();
             let hostile = &mut self.attack.hostiles[h];
+            hostile.counter += 1;
             let packet = Packet {
-                source: hostile.keys.device.clone(),
-                target: Some(target.clone()),
+                source: hostile.name.clone(),
+                target: target.clone(),
+                epoch: HOSTILE_EPOCH,
+                counter: hostile.counter,
                 payload: hostile.payload(kind, &target),
             };
-            let bytes = packet.seal(&hostile.keys);
+            let key = hostile.keyring.key(&target).expect("peers are members");
+            let bytes = packet.seal(key);
             let (len, packet_kind) = (bytes.len(), packet.payload.kind());
             self.trace.line(format_args!(
                 "{now} hostile {}>{target} {packet_kind} {len} {}",

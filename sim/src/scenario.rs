@@ -192,6 +192,9 @@ pub struct SyncSpec {
     pub anti_entropy: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<bool>,
+    /// Drop packets seen before as `replayed` (on by default; off only to break a world).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_protection: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]

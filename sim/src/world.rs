@@ -182,6 +182,7 @@ impl World {
             config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
             config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
             config.relay = sync.relay.unwrap_or(config.relay);
+            config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);
             let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
             let mut device = Device {
                 attacker_only,
@@ -223,7 +224,7 @@ impl World {
         let workload = Workload::new(&scenario.workload, posting, derive_seed(seed, "workload"));
         let workload_end = Instant::ZERO + scenario.duration.0;
         let end = workload_end + scenario.expect.converged_within.0 + scenario.expect.quiet.0;
-        let attack = Attack::new(scenario, seed, &index);
+        let attack = Attack::new(scenario, seed, &community, &index);
         let ledger = Ledger::new(devices.iter().map(|d| d.config.sync_interval).collect());
         let mut world = World {
             scenario: scenario.clone(),

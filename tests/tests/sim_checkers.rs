@@ -203,9 +203,21 @@ fn replay_breaches(failures: &[Failure]) -> Vec<(&str, u64)> {
 }
 
 #[test]
-fn accepting_replays_is_caught() {
-    // Without a replay window every replay is opened and used again.
+fn replays_are_refused_by_the_window() {
     let outcome = meshlog_sim::run(&replayed(""), 1, None).unwrap();
+    assert_eq!(outcome.failures, vec![]);
+    let a = &outcome.attacks;
+    assert!(a.replays_judged > 20, "{a:?}");
+    assert_eq!(a.replays_refused, a.replays_judged);
+    assert_eq!(a.replay_answer_bytes, 0);
+    // Each refusal is the receiver's own `replayed` drop.
+    assert!(outcome.counters.drops["rx_replayed"] >= a.replays_refused);
+}
+
+#[test]
+fn accepting_replays_is_caught() {
+    // Without the replay window every replay is opened and used again.
+    let outcome = meshlog_sim::run(&replayed("replay_protection = false"), 1, None).unwrap();
     let breaches = replay_breaches(&outcome.failures);
     assert_eq!(
         breaches.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
