@@ -75,6 +75,11 @@ impl PublicKey {
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
     }
+    /// A small-order point: no secret key stands behind it, and Diffie-Hellman with it yields
+    /// a value anyone can compute. A roster must not hold one.
+    pub fn is_weak(&self) -> bool {
+        self.0.is_weak()
+    }
     /// Strict verification: rejects malleable and small-order forms. `verify_strict` does every
     /// check plain `verify` does and more, so one call is enough (each costs a curve multiply).
     pub fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
@@ -262,6 +267,8 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let weak = PublicKey::from_bytes(&identity).expect("decodes");
+        assert!(weak.is_weak());
+        assert!(!alice.public().is_weak());
         assert_eq!(alice.agree(&weak), None);
     }
 

@@ -13,8 +13,26 @@
 //! full datagram, where v2's Ed25519 signature cost 14 µs to make and 34 µs to check).
 //!
 //! `epoch` and `counter` make each packet acceptable once ([`replay`]): the receiver keeps a
-//! window per peer and drops a packet seen before, or from an older epoch, as `replayed`,
-//! after the tag verifies and before the payload is decoded.
+//! window per peer (the newest epoch, the highest counter, a bitmap of the 1,984 counters
+//! below it) and drops a packet seen before, older than the window, or from an older epoch,
+//! as `replayed`, after the tag verifies (a forger cannot move the window) and before the
+//! payload is decoded (a replay costs one hash and gets no answer).
+//!
+//! ## Epochs, restarts and lost stores
+//!
+//! The counter restarts at 0 with every run of a device, so each run must use a new, larger
+//! epoch: `Store::next_epoch` records `max(last + 1, Config::epoch_floor)` durably before the
+//! node sends anything. A restart over the same store (the simulator's crash and restart, a
+//! killed process) therefore always moves up. A device that lost its store starts from the
+//! floor, which production sets to the wall clock in Unix seconds: above anything its peers saw
+//! as long as its clock did not go back, and since no device makes more than one run a second
+//! for long, `last + 1` stays near the clock. Residual risks, accepted:
+//! - a device that lost its store *and* whose clock is behind the epochs it used is refused by
+//!   its peers as `replayed` until its clock passes them (or they restart and forget);
+//! - windows live in the receiver's memory: after the *receiver* restarts, datagrams captured
+//!   from a peer's current epoch within a window of its newest can each be accepted once more,
+//!   until the peer's next packets move the window past them. Persisting every window per packet
+//!   would cost a write per datagram; a handshake would make the first packet wait for a reply.
 //!
 //! There is no broadcast form: a push to every peer is one packet per peer, each with its own
 //! counter and its own tag. UDP here is unicast, so a "broadcast" was already one datagram per
@@ -270,7 +288,10 @@ pub(crate) fn seal_parts(
     payload: &Payload,
     key: &PairKey,
 ) -> Vec<u8> {
-    let mut w = Writer::new();
+    // Sized once: growing the buffer would copy the payload a few times over.
+    let mut w = Writer {
+        bytes: Vec::with_capacity(DATAGRAM_SIZE_MAX),
+    };
     w.raw(MAGIC).u8(PACKET_VERSION).u8(payload.kind().code());
     w.bytes_u8(source.as_str().as_bytes());
     w.bytes_u8(target.as_str().as_bytes());
