@@ -196,7 +196,7 @@ fn print_wire_table() {
     }
     println!("(ratio = meshlog payload / negentropy bytes; below 1.00 is fewer bytes. Events pushed afterwards are not counted.)");
     for (d, (ex, _)) in &rows {
-        println!("  d = {d}: {} of {d} missing events pushed in the same session (the rest, hidden by 1% false positives, follow next round)", ex.events_pushed);
+        println!("  d = {d}: {} of {d} missing events pushed in the same session (the rest, hidden by 1% false positives, follow with the next follow-up or round)", ex.events_pushed);
     }
     println!();
 }

@@ -27,8 +27,15 @@ pub struct Config {
     /// a large mesh stops reconciling every pair twice a round. At least 1; a node with fewer
     /// peers summarises to all of them.
     pub sync_fanout: usize,
-    /// Events pushed to one peer per round in answer to its filters (pacing).
+    /// The floor of the owed stream's pacing: events a peer may be sent per round when it does
+    /// not acknowledge progress, and the burst sent at once when a difference is found.
     pub events_per_round_max: u32,
+    /// The owed stream's ceiling, events per second per peer: about 5 MB/s of typical events.
+    /// The rate grows toward it while the peer acknowledges progress and halves on loss.
+    pub stream_rate_max: u32,
+    /// Follow-up summaries to a differing peer per round without progress, one about every
+    /// round trip (at least 100 ms), before backing off to `sync_interval`.
+    pub followups_per_round_max: u32,
     /// False-positive rate of each Bloom filter. A false positive only delays an event a round.
     pub filter_fp_rate: f64,
     /// A bucket with at most this many ids on either side is settled with filters rather than
@@ -49,6 +56,9 @@ pub struct Config {
     /// so a device that lost its store still starts above what its peers saw; 0 in the
     /// simulator, where the store's own counter is never lost.
     pub epoch_floor: u64,
+    /// Bound answers to a peer by 3× what it sent in the round plus an allowance (QUIC's
+    /// amplification rule). Off only to prove the checkers catch its absence.
+    pub amplification_budget: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -90,6 +100,11 @@ impl Config {
             sync_jitter: Duration::from_millis(500),
             sync_fanout: 3,
             events_per_round_max: 256,
+            stream_rate_max: 20_000,
+            // 16 × 100 ms: the first 1.6 s or so of a 5 s round; at 50% loss a
+            // SUMMARY → SKETCH → EVENTS exchange survives 1 time in 8, so most differences
+            // settle within the bound and the rest wait for the next round.
+            followups_per_round_max: 16,
             filter_fp_rate: 0.01,
             leaf_items_max: 64,
             output_queue_max: 16_384,
@@ -98,6 +113,7 @@ impl Config {
             relay: true,
             replay_protection: true,
             epoch_floor: 0,
+            amplification_budget: true,
         }
     }
 
@@ -155,6 +171,18 @@ impl Config {
             self.events_per_round_max.to_string(),
             (1..=100_000).contains(&self.events_per_round_max),
             "1 to 100,000",
+        )?;
+        range(
+            "stream_rate_max",
+            self.stream_rate_max.to_string(),
+            (1..=1_000_000).contains(&self.stream_rate_max),
+            "1 to 1,000,000",
+        )?;
+        range(
+            "followups_per_round_max",
+            self.followups_per_round_max.to_string(),
+            self.followups_per_round_max <= 1_000,
+            "0 to 1,000",
         )?;
         range(
             "filter_fp_rate",

@@ -62,6 +62,6 @@ pub use event::{
 pub use id::{DeviceId, EventId, FileId};
 pub use node::{AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit};
 pub use packet::{DropReason, Packet, PacketKind, Payload, DATAGRAM_SIZE_MAX};
-pub use stats::{PeerInfo, PeerState, Stats, Traffic};
+pub use stats::{BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
 pub use store::{InMemoryStore, Store, StoreError};
 pub use time::{Duration, Instant};

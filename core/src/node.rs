@@ -2,21 +2,29 @@
 //!
 //! A local append goes at once to every peer, one packet each (each with its pairwise tag).
 //!
-//! Anti-entropy, one round per `sync_interval`, each round standing on its own:
+//! Anti-entropy, one round per `sync_interval` (`round.rs`), each round standing on its own:
 //!
 //! 1. Each node sends `sync_fanout` random peers a `Summary` of its whole id set (count + XOR
 //!    fingerprint): when in sync that one small datagram is the whole round.
-//! 2. A receiver whose summary differs answers with a `Digest` (its 16 child buckets) and the
-//!    two descend, only into buckets whose summaries differ.
+//! 2. A receiver whose summary differs by a small count answers with a `Sketch` (an IBLT of its
+//!    whole set); the difference decodes from it in one round trip. Otherwise, or when the
+//!    sketch does not decode, it answers with a `Digest` (its 16 child buckets) and the two
+//!    descend, only into buckets whose summaries differ.
 //! 3. Once a differing bucket is small on either side, the side that noticed sends a Bloom
 //!    `Filter` of its ids there (split into child buckets if it would not fit a datagram), with
-//!    `reply` set. The receiver pushes the events the filter lacks and answers with its own
-//!    filter, so the first side pushes back.
+//!    `reply` set. The receiver owes the peer the events the filter lacks and answers with its
+//!    own filter, so the first side owes back.
+//! 4. Owed events stream on timers at a rate that grows while the peer's summaries show them
+//!    arriving and halves on loss (`owed.rs`); the difference is not reconciled again while the
+//!    stream flows.
+//! 5. While a peer's summary differs, a follow-up summary goes after about a round trip (at
+//!    least 100 ms), up to `followups_per_round_max` a round (`followup.rs`).
 //!
-//! What a node has for a peer after one input (digests, filters, events) is packed into as few
-//! datagrams as it fits (`outbox.rs`). Nothing waits for an answer: a lost, duplicated or
-//! reordered datagram at worst wastes work this round, and the next round starts again from the
-//! top with fresh filter seeds.
+//! Answers to a peer stay within 3× what it sent in the round plus an allowance (`budget.rs`).
+//! What a node has for a peer after one input is packed into as few datagrams as it fits
+//! (`outbox.rs`). Nothing waits for an answer: a lost, duplicated or reordered datagram at worst
+//! wastes work, and the next follow-up or round starts again from the top with fresh filter
+//! seeds.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -24,8 +32,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
 
+mod budget;
+mod followup;
 mod outbox;
+mod owed;
 mod reconcile;
+mod round;
 
 pub use outbox::describe;
 
@@ -38,7 +50,7 @@ use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
 use crate::sync::prefix::{Prefix, FANOUT};
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 
 /// What goes into a node.
 #[derive(Debug)]
@@ -131,6 +143,10 @@ pub struct Node<S: Store> {
     peers: BTreeMap<DeviceId, PeerState>,
     /// Pairwise keys, this run's epoch and counter, replay windows: every packet in and out.
     wire: Wire,
+    /// Per-peer engine state: budget, follow-ups, owed stream (same keys as `peers`).
+    links: BTreeMap<DeviceId, Link>,
+    /// The latest time handed in; time only moves forward inside the node.
+    now: Instant,
     /// Items for peers while an input is handled; packed into datagrams at its end.
     outbox: outbox::Outboxes,
     outputs: VecDeque<Output>,
@@ -163,9 +179,15 @@ impl<S: Store> Node<S> {
         let peers = config
             .peers
             .iter()
-            .map(|p| (p.clone(), PeerState::default()))
+            .map(|p| {
+                let state = PeerState {
+                    rtt_estimate_us: followup::RTT_INITIAL_US,
+                    ..PeerState::default()
+                };
+                (p.clone(), state)
+            })
             .collect();
-        Ok(Node {
+        let mut node = Node {
             rng: ChaCha20Rng::from_seed(config.seed),
             config,
             store,
@@ -175,10 +197,24 @@ impl<S: Store> Node<S> {
             next_round_at: now,
             peers,
             wire,
+            links: BTreeMap::new(),
+            now,
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),
             stats: Stats::default(),
-        })
+        };
+        for peer in node.config.peers.clone() {
+            let mut link = Link {
+                budget: budget::Budget::default(),
+                followup: followup::FollowUp::default(),
+                stream: node.new_stream(),
+            };
+            let state = node.state_mut(&peer);
+            link.budget.start_round(&mut state.budget);
+            state.stream_rate = link.stream.rate();
+            node.links.insert(peer, link);
+        }
+        Ok(node)
     }
 
     pub fn device(&self) -> &DeviceId {
@@ -258,21 +294,39 @@ impl<S: Store> Node<S> {
     pub fn handle_input(&mut self, input: Input<'_>) {
         match input {
             Input::Datagram { now, bytes } => {
+                let now = self.advance(now);
                 self.handle_datagram(now, bytes);
-                self.flush();
             }
             Input::Timeout(now) => {
+                let now = self.advance(now);
                 if now >= self.next_round_at {
                     self.start_round(now);
                 }
+                if self.online {
+                    self.followups_due();
+                    self.streams_due();
+                }
             }
         }
+        self.flush();
+    }
+
+    /// Time only moves forward inside the node: a caller's clock stepping back (a wall clock
+    /// adjusted) counts as no time passing, so no deadline is ever behind `now`.
+    fn advance(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn state_mut(&mut self, peer: &DeviceId) -> &mut PeerState {
+        self.peers.get_mut(peer).expect("known peer")
     }
 
     /// Signs, encrypts and stores a new event, then pushes it to every peer at once (one
     /// packet per peer).
     /// Returns after the store has accepted it (durably, for a durable store).
     pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
+        let now = self.advance(now);
         let event = Event {
             author: self.config.keys.device.clone(),
             created_at: now,
@@ -306,6 +360,7 @@ impl<S: Store> Node<S> {
     /// Offline stops traffic both ways (the seed's device-status). Back online, a round
     /// starts at once so the device catches up without waiting an interval.
     pub fn set_online(&mut self, now: Instant, online: bool) {
+        let now = self.advance(now);
         if self.online == online {
             return;
         }
@@ -317,53 +372,25 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// The next output; when none is left, `Timeout` at the earliest of the next round, a
+    /// follow-up and a stream's next send.
     pub fn poll_output(&mut self) -> Output {
         self.outputs
             .pop_front()
-            .unwrap_or(Output::Timeout(self.next_round_at))
+            .unwrap_or_else(|| Output::Timeout(self.next_timeout()))
     }
 
-    fn start_round(&mut self, now: Instant) {
-        let jitter = self.config.sync_jitter.as_micros();
-        let early = if jitter == 0 {
-            0
-        } else {
-            self.rng.next_u64() % jitter
-        };
-        self.next_round_at = now + Duration(self.config.sync_interval.as_micros() - early);
-        if !self.online || !self.config.anti_entropy {
-            return;
-        }
-        self.stats.rounds += 1;
-        for state in self.peers.values_mut() {
-            state.pushed_this_round = 0;
-        }
-        let summary = self.index.summary(Prefix::ROOT);
-        for peer in self.pick_round_peers() {
-            self.send(
-                &peer,
-                Payload::Summary {
-                    prefix: Prefix::ROOT,
-                    summary,
-                },
-            );
-        }
-    }
-
-    /// `sync_fanout` distinct peers at random (all of them if there are no more), in roster
-    /// order so the output does not depend on the draw order.
-    fn pick_round_peers(&mut self) -> Vec<DeviceId> {
-        let mut peers: Vec<DeviceId> = self.peers.keys().cloned().collect();
-        let fanout = self.config.sync_fanout.min(peers.len());
-        // A partial Fisher-Yates shuffle: the first `fanout` slots end up a uniform pick.
-        for slot in 0..fanout {
-            let remaining = (peers.len() - slot) as u64;
-            let pick = slot + (self.rng.next_u64() % remaining) as usize;
-            peers.swap(slot, pick);
-        }
-        peers.truncate(fanout);
-        peers.sort();
-        peers
+    fn next_timeout(&self) -> Instant {
+        // Offline, only the round timer runs (it is what notices being back).
+        let timers = self
+            .links
+            .values()
+            .filter(|_| self.online)
+            .flat_map(|l| [l.followup.at, l.stream.next_at])
+            .flatten()
+            // A timer that fell due while offline runs at once, never in the past.
+            .map(|at| at.max(self.now));
+        timers.fold(self.next_round_at, Instant::min)
     }
 
     fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {
@@ -386,6 +413,11 @@ impl<S: Store> Node<S> {
         };
         let from = packet.source;
         let kind = packet.payload.kind();
+        {
+            let link = self.links.get_mut(&from).expect("checked peer");
+            let state = self.peers.get_mut(&from).expect("checked peer");
+            link.budget.credit(bytes.len(), &mut state.budget);
+        }
         self.stats
             .received
             .entry(kind)
@@ -404,22 +436,44 @@ impl<S: Store> Node<S> {
             .last_exchange = Some(now);
         match packet.payload {
             Payload::Events(events) => {
+                let before = self.stats.events_from_peers;
                 for sealed in events {
                     self.receive_event(now, &from, &sealed);
+                }
+                if self.stats.events_from_peers > before {
+                    self.note_events_from(&from);
                 }
             }
             Payload::Summary { prefix, summary } => {
                 if prefix == Prefix::ROOT {
                     self.note_peer_summary(&from, summary);
+                    if summary != self.summary() {
+                        self.want_followup(&from);
+                    }
                 }
-                self.reconcile(&from, prefix, summary);
+                if !self.settling_with(&from) {
+                    self.reconcile(&from, prefix, summary);
+                }
+            }
+            Payload::Sketch(sketch) => {
+                self.note_answer(&from);
+                self.on_sketch(&from, sketch);
             }
             Payload::Digests(digests) => {
+                self.note_answer(&from);
+                if let Some(root) = digests.iter().find(|d| d.prefix == Prefix::ROOT) {
+                    let summary = reconcile::digest_total(root);
+                    self.note_peer_summary(&from, summary);
+                }
+                if self.settling_with(&from) {
+                    return;
+                }
                 for digest in digests {
                     self.on_digest(&from, digest);
                 }
             }
             Payload::Filters(filters) => {
+                self.note_answer(&from);
                 for filter in filters {
                     if self.on_filter(&from, filter).is_err() {
                         // One unusable filter spoils only itself; the tag vouches for
@@ -437,21 +491,6 @@ impl<S: Store> Node<S> {
                     }
                 }
             }
-        }
-    }
-
-    fn note_peer_summary(&mut self, from: &DeviceId, summary: BucketSummary) {
-        let in_sync = summary == self.index.summary(Prefix::ROOT);
-        let state = self.peers.get_mut(from).expect("checked peer");
-        let changed = state.in_sync != in_sync || state.advertised.is_none();
-        state.advertised = Some(summary);
-        state.crossed_since_summary = 0;
-        state.in_sync = in_sync;
-        if changed {
-            self.emit(NodeEvent::PeerSync {
-                peer: from.clone(),
-                in_sync,
-            });
         }
     }
 
@@ -520,6 +559,14 @@ fn event_reject_code(reason: &RejectReason) -> &'static str {
         RejectReason::IdMismatch => "event_id_mismatch",
         RejectReason::TooLarge { .. } => "event_too_large",
     }
+}
+
+/// What the engine keeps per peer besides the public `PeerState`.
+#[derive(Debug)]
+struct Link {
+    budget: budget::Budget,
+    followup: followup::FollowUp,
+    stream: owed::Stream,
 }
 
 const _: () = assert!(FANOUT == 16);

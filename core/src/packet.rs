@@ -56,7 +56,10 @@ mod payload;
 pub mod replay;
 mod wire;
 
-pub use payload::{event_encoded_len, BucketFilter, Digest, Payload, EVENT_FRAMING_LEN};
+pub use payload::{
+    event_encoded_len, sketch_payload_len_max, BucketFilter, Digest, Payload, RootSketch,
+    EVENT_FRAMING_LEN,
+};
 pub use replay::{ReplayWindow, WINDOW_LEN};
 pub use wire::Wire;
 
@@ -76,14 +79,16 @@ pub enum PacketKind {
     Summary,
     Digest,
     Filter,
+    Sketch,
 }
 
 impl PacketKind {
-    pub const ALL: [PacketKind; 4] = [
+    pub const ALL: [PacketKind; 5] = [
         PacketKind::Event,
         PacketKind::Summary,
         PacketKind::Digest,
         PacketKind::Filter,
+        PacketKind::Sketch,
     ];
 
     pub fn code(self) -> u8 {
@@ -92,6 +97,7 @@ impl PacketKind {
             PacketKind::Summary => 2,
             PacketKind::Digest => 3,
             PacketKind::Filter => 4,
+            PacketKind::Sketch => 5,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -104,6 +110,7 @@ impl PacketKind {
             PacketKind::Summary => "SUMMARY",
             PacketKind::Digest => "DIGEST",
             PacketKind::Filter => "FILTER",
+            PacketKind::Sketch => "SKETCH",
         }
     }
 }
@@ -380,6 +387,11 @@ mod tests {
             Payload::Digests(vec![digest.clone(), digest]),
             Payload::Filters(vec![bucket_filter.clone()]),
             Payload::Filters(vec![bucket_filter.clone(), bucket_filter]),
+            Payload::Sketch(payload::RootSketch {
+                reply: true,
+                summary,
+                sketch: crate::sync::sketch::Sketch::new(),
+            }),
         ];
         let kinds: std::collections::BTreeSet<PacketKind> =
             payloads.iter().map(Payload::kind).collect();

@@ -31,8 +31,16 @@ pub struct Stats {
     pub events_from_peers: u64,
     /// Events received that were already held: the price of duplication and eager push.
     pub events_duplicate: u64,
-    /// Pushes held back by `events_per_round_max`; they go in a later round.
+    /// Ids not added to a peer's owed list because it was full; found again in a later round.
     pub pushes_deferred: u64,
+    /// Follow-up summaries sent between rounds while a peer's summary differed.
+    pub followups: u64,
+    /// Small differences settled from a peer's sketch, and sketches that did not decode (the
+    /// prefix descent took over).
+    pub sketches_decoded: u64,
+    pub sketches_failed: u64,
+    /// Owed lists dropped because the peer stopped acknowledging progress.
+    pub owed_dropped: u64,
     /// Transmits dropped because the output queue was full.
     pub transmits_dropped: u64,
     pub rounds: u64,
@@ -68,7 +76,33 @@ pub struct PeerState {
     /// New events that crossed between us (either way) since its summary: the peer holds
     /// them too, so its set is estimated as `advertised.count + crossed_since_summary`.
     pub crossed_since_summary: u32,
-    pub(crate) pushed_this_round: u32,
+    /// What the amplification budget counted for this peer since start.
+    pub budget: BudgetTotals,
+    /// Smoothed time from a summary to the peer's answer; follow-ups wait this long.
+    pub rtt_estimate_us: u64,
+    /// Events owed to the peer and not yet sent, and the rate they stream at (events/s).
+    pub owed: usize,
+    pub stream_rate: u32,
+}
+
+/// Running totals of one peer's amplification budget. The node keeps, per round,
+/// `replied ≤ 3 × received + allowance`; these sums therefore keep it too, which is what a
+/// checker can verify from outside: `replied_bytes ≤ 3 × received_bytes + allowance_bytes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BudgetTotals {
+    /// Bytes of authenticated datagrams received from the peer.
+    pub received_bytes: u64,
+    /// Bytes of datagrams sent in answer (digests, filters, sketches; not events or summaries).
+    pub replied_bytes: u64,
+    /// The own allowance granted, summed over rounds.
+    pub allowance_bytes: u64,
+}
+
+impl BudgetTotals {
+    /// Whether the totals keep the budget (they always do while it is on).
+    pub fn within(&self) -> bool {
+        self.replied_bytes <= 3 * self.received_bytes + self.allowance_bytes
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

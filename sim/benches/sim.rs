@@ -5,22 +5,25 @@
 //! 2. `scenarios/ten-devices-10k.toml` (10 devices, 10,000+ events, 20% loss): wall time to
 //!    run it to convergence (target: under 30 s), with the world's shared signature memo (as
 //!    every run has it) and without (every device pays for every check, as on real devices).
-//!
-//! 3. Amplification, from the world's own accounting: bytes receivers sent while handling
+//! 3. Catch-up: bob is offline while alice writes N events (N = 100,000 and 1,000,000; set
+//!    `MESHLOG_BENCH_CATCHUP=100000` for one size), then comes back: events per virtual second
+//!    from bob's return to convergence, wall time, and the reconcile bytes (SUMMARY, DIGEST,
+//!    FILTER, SKETCH) as a share of the event bytes (target: at most 10% at every size).
+//! 4. Amplification, from the world's own accounting: bytes receivers sent while handling
 //!    replayed datagrams (target 0) and each kind of hostile packet (target at most 3x), per
 //!    byte of it.
-//! 4. Time to converge after the heal in the five-device ring at 30% and 50% loss
+//! 5. Time to converge after the heal in the five-device ring at 30% and 50% loss
 //!    (`scenarios/ring-loss-{30,50}.toml`), p50 and p99 over 200 seeds.
 //!
-//! Sections run by name: `cargo bench -p meshlog-sim --bench sim -- amplification converge`;
-//! all of them without names.
+//! Sections run by name (`speed`: 1 and 2, `catchup`: 3, `amplification`, `converge`), e.g.
+//! `cargo bench -p meshlog-sim --bench sim -- amplification converge`; all without names.
 //!
 //! The wall clock is read here, around whole runs, never inside the world.
 
 use std::path::Path;
 use std::time::Instant;
 
-use meshlog_sim::scenario::{HostileKind, SimDuration};
+use meshlog_sim::scenario::{BatchSpec, FaultSpec, HostileKind, SimDuration};
 use meshlog_sim::{Outcome, Scenario, World, WorldOptions};
 
 /// Seeds behind each convergence percentile.
@@ -41,6 +44,15 @@ fn main() {
     let run = |section: &str| wanted.is_empty() || wanted.iter().any(|w| w == section);
     if run("speed") {
         speed();
+    }
+    if run("catchup") {
+        let sizes: Vec<u32> = match std::env::var("MESHLOG_BENCH_CATCHUP") {
+            Ok(n) => vec![n.parse().expect("a number of events")],
+            Err(_) => vec![100_000, 1_000_000],
+        };
+        for n in sizes {
+            catch_up(n);
+        }
     }
     if run("amplification") {
         amplification();
@@ -96,6 +108,53 @@ fn speed() {
             if outcome.passed() { "passed" } else { "FAILED" }
         );
     }
+}
+
+/// `backlog-5000.toml` grown: both hold 1,000 shared events, then bob is offline while alice
+/// writes `n` more; bob is back at 30 s.
+fn catch_up(n: u32) {
+    let mut scenario = load("backlog-5000.toml");
+    scenario.name = format!("catch-up-{n}");
+    let batch = |at, messages| BatchSpec {
+        at: SimDuration::from_secs(at),
+        device: "alice".into(),
+        messages,
+    };
+    scenario.workload.batches = vec![batch(1, 1_000), batch(10, n)];
+    let fault = |at, offline: Option<&str>, online: Option<&str>| FaultSpec {
+        at: SimDuration::from_secs(at),
+        offline: offline.map(str::to_owned),
+        online: online.map(str::to_owned),
+        ..FaultSpec::default()
+    };
+    scenario.faults = vec![fault(5, Some("bob"), None), fault(30, None, Some("bob"))];
+    scenario.duration = SimDuration::from_secs(30 + u64::from(n) / 100);
+    scenario.expect.converged_within = SimDuration::from_secs(u64::from(n) / 100);
+    let started = Instant::now();
+    let outcome = meshlog_sim::run(&scenario, scenario.seed, None).expect("world builds");
+    let wall = started.elapsed().as_secs_f64();
+    let bytes = |kinds: &[&str]| -> u64 {
+        kinds
+            .iter()
+            .filter_map(|k| outcome.counters.sent.get(*k))
+            .map(|t| t.bytes)
+            .sum()
+    };
+    let events = bytes(&["EVENT"]);
+    let reconcile = bytes(&["SUMMARY", "DIGEST", "FILTER", "SKETCH"]);
+    let took = outcome
+        .devices
+        .iter()
+        .filter_map(|d| d.converged_at_us)
+        .max()
+        .map_or(f64::NAN, |at| (at - outcome.heal_at_us) as f64 / 1e6);
+    println!(
+        "catch-up of {n} events at 1% loss: {took:.1} virtual s after bob's return = {:.0} events/s, \
+         {wall:.1} wall s, reconcile {reconcile} B = {:.1}% of {events} event B ({})",
+        f64::from(n) / took,
+        100.0 * reconcile as f64 / events as f64,
+        if outcome.passed() { "passed" } else { "FAILED" }
+    );
 }
 
 fn amplification() {

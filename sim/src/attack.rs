@@ -38,7 +38,8 @@ pub struct AttackCounters {
     pub hostile_delivered_bytes: u64,
     /// Bytes receivers sent while handling hostile packets, all kinds.
     pub hostile_answer_bytes: u64,
-    /// Of those, digests and filters (events are paced by `events_per_round_max`).
+    /// Of those, answers proper: digests, filters, sketches (events are streamed at the
+    /// node's own bounded rate).
     pub hostile_answer_reconcile_bytes: u64,
 }
 
@@ -120,7 +121,7 @@ impl Attack {
     pub(crate) fn note_answer(&mut self, kind: PacketKind, bytes: usize) {
         if let Some(watch) = &mut self.watch {
             watch.answer_bytes += bytes as u64;
-            if matches!(kind, PacketKind::Digest | PacketKind::Filter) {
+            if crate::budget::is_answer(kind) {
                 watch.answer_reconcile_bytes += bytes as u64;
             }
         }

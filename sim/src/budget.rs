@@ -9,18 +9,19 @@
 //!                      + ROUND_ALLOWANCE_BYTES
 //! ```
 //!
-//! - `answered(d→p, W)`: bytes of the `DIGEST` and `FILTER` datagrams `d` sent to `p` during
-//!   `W`. A node sends those only in answer to what that peer sent (its summary, digests,
-//!   filters); they are what an attacker can make a node send.
+//! - `answered(d→p, W)`: bytes of the `DIGEST`, `FILTER` and `SKETCH` datagrams `d` sent to
+//!   `p` during `W`. A node sends those only in answer to what that peer sent (its summary,
+//!   sketch, digests, filters); they are what an attacker can make a node send.
 //! - `received(p→d, W)`: bytes of every datagram claiming to come from `p` that reached `d`'s
 //!   running node during `W` (honest or hostile; replays excluded: a replay is not what `p`
 //!   sent). The window before counts too, as a node's rounds are jittered and do not line up
 //!   with the world's windows: an answer may fall just past a window edge.
-//! - The device's own round allowance is what it sends on its own initiative: its `SUMMARY`
-//!   datagrams (never counted as answers) and its `EVENT` pushes, which the core paces to
-//!   `events_per_round_max` a peer per round (the world cannot count events inside a packed
-//!   datagram without opening it). `ROUND_ALLOWANCE_BYTES` adds one datagram of slack for
-//!   the first answer of a window.
+//! - What a device sends on its own initiative is not counted: its `SUMMARY` datagrams and
+//!   its `EVENT` pushes, which the core streams at a rate it bounds itself.
+//! - `ROUND_ALLOWANCE_BYTES`: the core grants each peer 16 datagrams of answers per round on
+//!   top of 3× (`core/src/node/budget.rs`: one descent step of 16 child digests). A node's
+//!   rounds are jittered, up to `sync_jitter` short, so one window overlaps parts of at most
+//!   three of them: three allowances.
 
 use std::collections::BTreeMap;
 
@@ -28,8 +29,10 @@ use meshlog_core::{Duration, Instant, PacketKind, DATAGRAM_SIZE_MAX};
 
 /// The multiple of what a peer sent that a node may answer with (QUIC's limit is 3).
 pub const AMPLIFICATION_MAX: u64 = 3;
-/// Slack per window: one full datagram.
-pub const ROUND_ALLOWANCE_BYTES: u64 = DATAGRAM_SIZE_MAX as u64;
+/// Datagrams of answers the core allows a peer per round besides 3× what it sent.
+pub const CORE_ALLOWANCE_DATAGRAMS: u64 = 16;
+/// Slack per window: the allowances of the three node rounds a window may overlap.
+pub const ROUND_ALLOWANCE_BYTES: u64 = 3 * CORE_ALLOWANCE_DATAGRAMS * DATAGRAM_SIZE_MAX as u64;
 
 /// One direction of accounting: `d`'s answers to `p` and what `p` sent `d`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -120,7 +123,7 @@ impl Ledger {
         kind: PacketKind,
         bytes: usize,
     ) {
-        if !matches!(kind, PacketKind::Digest | PacketKind::Filter) {
+        if !is_answer(kind) {
             return;
         }
         let window_us = self.window_us[from];
@@ -150,6 +153,14 @@ impl Ledger {
     }
 }
 
+/// Kinds a node sends only in answer to a peer.
+pub(crate) fn is_answer(kind: PacketKind) -> bool {
+    matches!(
+        kind,
+        PacketKind::Digest | PacketKind::Filter | PacketKind::Sketch
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,33 +171,35 @@ mod tests {
 
     #[test]
     fn answers_within_three_times_what_was_received_pass() {
+        let a = ROUND_ALLOWANCE_BYTES;
         let mut ledger = Ledger::new(vec![Duration::from_secs(5); 2]);
         ledger.received(at(100), 1, 0, 1_000);
-        ledger.sent(at(200), 0, 1, PacketKind::Filter, 4_200);
+        ledger.sent(at(200), 0, 1, PacketKind::Filter, (3_000 + a) as usize);
         assert!(ledger.overruns.is_empty());
         // Summaries and events are the device's own allowance.
         ledger.sent(at(300), 0, 1, PacketKind::Event, 100_000);
         ledger.sent(at(300), 0, 1, PacketKind::Summary, 100_000);
         assert!(ledger.overruns.is_empty());
         // What arrived in the window before still counts, two windows back no longer.
-        ledger.sent(at(5_100), 0, 1, PacketKind::Digest, 4_200);
+        ledger.sent(at(5_100), 0, 1, PacketKind::Sketch, (3_000 + a) as usize);
         assert!(ledger.overruns.is_empty());
-        ledger.sent(at(10_100), 0, 1, PacketKind::Digest, 1_300);
+        ledger.sent(at(10_100), 0, 1, PacketKind::Digest, (a + 1) as usize);
         assert_eq!(ledger.overruns[&(0, 1)].windows, 1);
     }
 
     #[test]
     fn an_overrun_is_counted_once_per_window_and_keeps_the_worst() {
+        let a = ROUND_ALLOWANCE_BYTES;
         let mut ledger = Ledger::new(vec![Duration::from_secs(5); 2]);
         ledger.received(at(0), 1, 0, 100);
         for _ in 0..3 {
-            ledger.sent(at(1), 0, 1, PacketKind::Digest, 1_000);
+            ledger.sent(at(1), 0, 1, PacketKind::Digest, (a / 2) as usize);
         }
         let overrun = &ledger.overruns[&(0, 1)];
         assert_eq!(overrun.windows, 1);
         assert_eq!(
             (overrun.worst_answered, overrun.worst_bound),
-            (3_000, 1_500)
+            (3 * (a / 2), 300 + a)
         );
         // The other direction is its own book.
         assert!(!ledger.overruns.contains_key(&(1, 0)));

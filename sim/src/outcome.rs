@@ -180,7 +180,7 @@ impl fmt::Display for Outcome {
             writeln!(
                 f,
                 "attacks  {} replays ({} judged, {} refused, {} after a restart; {:.2}x answered), \
-                 {} hostile packets ({:.2}x answered, {} B of it digests and filters)",
+                 {} hostile packets ({:.2}x answered, {} B of it digests, filters, sketches)",
                 a.replays_injected,
                 a.replays_judged,
                 a.replays_refused,

@@ -183,6 +183,9 @@ impl World {
             config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
             config.relay = sync.relay.unwrap_or(config.relay);
             config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);
+            config.amplification_budget = sync
+                .amplification_budget
+                .unwrap_or(config.amplification_budget);
             let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
             let mut device = Device {
                 attacker_only,

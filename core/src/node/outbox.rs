@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::{Node, Output, Transmit};
 use crate::id::{DeviceId, EventId};
 use crate::packet::{
-    event_encoded_len, overhead, BucketFilter, Digest, Payload, DATAGRAM_SIZE_MAX,
+    event_encoded_len, overhead, BucketFilter, Digest, Payload, RootSketch, DATAGRAM_SIZE_MAX,
 };
 use crate::store::Store;
 
@@ -19,6 +19,7 @@ pub(super) struct Outbox {
     events: Vec<Vec<u8>>,
     digests: Vec<Digest>,
     filters: Vec<BucketFilter>,
+    sketches: Vec<RootSketch>,
 }
 
 pub(super) type Outboxes = BTreeMap<DeviceId, Outbox>;
@@ -33,15 +34,18 @@ impl<S: Store> Node<S> {
     pub(super) fn queue_filter(&mut self, peer: &DeviceId, filter: BucketFilter) {
         self.outbox_of(peer).filters.push(filter);
     }
+    pub(super) fn queue_sketch(&mut self, peer: &DeviceId, sketch: RootSketch) {
+        self.outbox_of(peer).sketches.push(sketch);
+    }
 
     fn outbox_of(&mut self, peer: &DeviceId) -> &mut Outbox {
         self.outbox.entry(peer.clone()).or_default()
     }
 
-    /// Seals one packet for `to` and queues it.
-    pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) {
+    /// Signs one packet for `to` and queues it. Returns its length (0 if not queued).
+    pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) -> usize {
         let note = describe(&payload);
-        self.transmit(Some(to), payload, note);
+        self.transmit(Some(to), payload, note)
     }
 
     /// Queues `payload` for every peer, sealed for each (its own tag and counter).
@@ -49,9 +53,9 @@ impl<S: Store> Node<S> {
         self.transmit(None, payload, note);
     }
 
-    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: String) {
+    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: String) -> usize {
         if !self.online {
-            return;
+            return 0;
         }
         let kind = payload.kind();
         let events = match &payload {
@@ -71,10 +75,12 @@ impl<S: Store> Node<S> {
         }
         let receivers = &receivers[..receivers.len().min(room)];
         if receivers.is_empty() {
-            return;
+            return 0;
         }
+        let mut len = 0;
         for to in receivers {
             let bytes = self.wire.seal(to, &payload);
+            len = bytes.len();
             self.stats.sent.entry(kind).or_default().add(bytes.len());
             self.note_crossed(to, events);
             self.outputs.push_back(Output::Transmit(Transmit {
@@ -84,22 +90,54 @@ impl<S: Store> Node<S> {
                 note: note.clone(),
             }));
         }
+        len
     }
 
     /// Packs and sends everything queued, peer by peer (in name order), kind by kind.
+    /// Answers (sketches, digests, filters) go only within the peer's amplification budget;
+    /// events are the owed stream's and were paced when queued.
     pub(super) fn flush(&mut self) {
         for (peer, outbox) in std::mem::take(&mut self.outbox) {
-            let room = DATAGRAM_SIZE_MAX - overhead(self.device(), &peer);
+            let header = overhead(self.device(), &peer);
+            let room = DATAGRAM_SIZE_MAX - header;
             for batch in pack(outbox.events, room, |e| event_encoded_len(e)) {
                 self.send(&peer, Payload::Events(batch));
             }
+            for sketch in outbox.sketches {
+                let len = 1 + sketch.sketch.encoded_len() + 14;
+                self.send_answer(&peer, header + len, 1, Payload::Sketch(sketch));
+            }
             for batch in pack(outbox.digests, room, Digest::encoded_len) {
-                self.send(&peer, Payload::Digests(batch));
+                let len: usize = batch.iter().map(Digest::encoded_len).sum();
+                let items = batch.len();
+                self.send_answer(&peer, header + len, items, Payload::Digests(batch));
             }
             for batch in pack(outbox.filters, room, BucketFilter::encoded_len) {
-                self.send(&peer, Payload::Filters(batch));
+                let len: usize = batch.iter().map(BucketFilter::encoded_len).sum();
+                let items = batch.len();
+                self.send_answer(&peer, header + len, items, Payload::Filters(batch));
+            }
+            if let Some(link) = self.links.get_mut(&peer) {
+                link.budget.settle();
             }
         }
+    }
+
+    /// Sends one answer datagram of at most `bytes` if the peer's budget allows it; else
+    /// counts its `items` as `budget` drops.
+    fn send_answer(&mut self, peer: &DeviceId, bytes: usize, items: usize, payload: Payload) {
+        let enforced = self.config.amplification_budget;
+        let link = self.links.get_mut(peer).expect("known peer");
+        if !link.budget.allows(bytes, enforced) {
+            for _ in 0..items {
+                self.stats.drop("budget");
+            }
+            return;
+        }
+        let sent = self.send(peer, payload);
+        let link = self.links.get_mut(peer).expect("known peer");
+        let state = self.peers.get_mut(peer).expect("known peer");
+        link.budget.spend(sent, enforced, &mut state.budget);
     }
 }
 
@@ -132,6 +170,14 @@ pub fn describe(payload: &Payload) -> String {
             .map(|e| format!("ev {}", EventId::of_bytes(e)))
             .collect(),
         Payload::Summary { prefix, summary } => vec![format!("{prefix} {} ev", summary.count)],
+        Payload::Sketch(s) => {
+            let reply = if s.reply { " reply" } else { "" };
+            vec![format!(
+                "* {} ev w{}{reply}",
+                s.summary.count,
+                s.sketch.width()
+            )]
+        }
         Payload::Digests(digests) => digests
             .iter()
             .take(SHOWN_MAX)

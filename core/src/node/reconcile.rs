@@ -1,18 +1,33 @@
-//! Reconciliation steps: descend into differing buckets, settle small ones with Bloom
-//! filters, push what a peer lacks within the round's budget.
+//! Reconciliation steps: settle a small whole-set difference from a sketch, otherwise
+//! descend into differing buckets and settle small ones with Bloom filters; what a peer
+//! lacks becomes owed to it (`owed.rs`).
 
 use rand_core::RngCore;
 
-use super::{Node, NodeEvent};
+use super::Node;
 use crate::id::{DeviceId, EventId};
-use crate::packet::{overhead, BucketFilter, Digest, DATAGRAM_SIZE_MAX};
+use crate::packet::{overhead, BucketFilter, Digest, RootSketch, DATAGRAM_SIZE_MAX};
 use crate::store::Store;
 use crate::sync::filter::{bitmap_len, WireFilter};
 use crate::sync::index::BucketSummary;
-use crate::sync::prefix::Prefix;
+use crate::sync::prefix::{Prefix, FANOUT};
+use crate::sync::sketch::{width_for, Difference};
 
 /// Bytes a `Filter` payload takes besides its bitmap: prefix, reply flag, nonce, item count, k, length.
 const FILTER_FRAMING_MAX: usize = 9 + 1 + 8 + 5 + 1 + 2;
+/// Bytes a digest takes at most: prefix and 16 summaries of count and fingerprint.
+const DIGEST_LEN_MAX: usize = 9 + FANOUT * (5 + 8);
+
+/// The whole summary a digest's children add up to.
+pub(super) fn digest_total(digest: &Digest) -> BucketSummary {
+    digest
+        .children
+        .iter()
+        .fold(BucketSummary::default(), |acc, c| BucketSummary {
+            count: acc.count.wrapping_add(c.count),
+            fingerprint: acc.fingerprint ^ c.fingerprint,
+        })
+}
 
 impl<S: Store> Node<S> {
     /// The peer's children summaries under a bucket that differed: follow each that differs.
@@ -41,15 +56,104 @@ impl<S: Store> Node<S> {
             .filter(|id| !bloom.check(id))
             .copied()
             .collect();
-        self.push(peer, &missing);
+        self.owe(peer, &missing);
         if reply {
-            self.send_filters(peer, prefix, false);
+            let enforced = self.config.amplification_budget;
+            if self
+                .links
+                .get_mut(peer)
+                .expect("known peer")
+                .budget
+                .first_filter_reply(prefix, enforced)
+            {
+                self.send_filters(peer, prefix, false);
+            } else {
+                self.stats.drop("budget");
+            }
         }
         Ok(())
     }
 
-    /// Our bucket `prefix` differs from the peer's `theirs`: take the next step toward the difference.
+    /// The peer's whole set as a sketch: decode the difference, owe it what it lacks, and
+    /// send our own sketch back if it asked and we lack something. When the table does not
+    /// decode, the prefix descent takes over from its summary.
+    pub(super) fn on_sketch(&mut self, peer: &DeviceId, sketch: RootSketch) {
+        let RootSketch {
+            reply,
+            summary,
+            sketch,
+        } = sketch;
+        self.note_peer_summary(peer, summary);
+        if summary == self.summary() {
+            return;
+        }
+        match self.index.sketch().difference(&sketch) {
+            Some(Difference { ours, theirs }) if !ours.is_empty() || !theirs.is_empty() => {
+                self.stats.sketches_decoded += 1;
+                let lacking: Vec<EventId> = ours
+                    .iter()
+                    .flat_map(|head| self.index.with_head(*head))
+                    .copied()
+                    .collect();
+                self.owe(peer, &lacking);
+                if reply && !theirs.is_empty() {
+                    self.send_sketch(peer, sketch.width(), false);
+                }
+            }
+            _ => {
+                self.stats.sketches_failed += 1;
+                if !self.settling_with(peer) {
+                    self.descend(peer, Prefix::ROOT, summary);
+                }
+            }
+        }
+    }
+
+    /// Our root sketch at `width`, beside our summary.
+    fn send_sketch(&mut self, peer: &DeviceId, width: usize, reply: bool) {
+        let sketch = RootSketch {
+            reply,
+            summary: self.summary(),
+            sketch: self.index.sketch().folded(width),
+        };
+        if self.reserve_reply(peer, crate::packet::sketch_payload_len_max(width)) {
+            self.queue_sketch(peer, sketch);
+        }
+    }
+
+    /// Reserves room in the peer's budget for an answer; counts `budget` when there is none.
+    fn reserve_reply(&mut self, peer: &DeviceId, bytes: usize) -> bool {
+        let enforced = self.config.amplification_budget;
+        let reserved = self
+            .links
+            .get_mut(peer)
+            .expect("known peer")
+            .budget
+            .reserve(bytes, enforced);
+        if !reserved {
+            self.stats.drop("budget");
+        }
+        reserved
+    }
+
+    /// Our bucket `prefix` differs from the peer's `theirs`: take the next step toward the
+    /// difference. At the root, a small count difference is settled with a sketch instead
+    /// (one round trip, and fewer bytes than the descent: see the core bench).
     pub(super) fn reconcile(&mut self, peer: &DeviceId, prefix: Prefix, theirs: BucketSummary) {
+        let mine = self.index.summary(prefix);
+        if mine == theirs {
+            return;
+        }
+        if prefix == Prefix::ROOT && mine.count > 0 && theirs.count > 0 {
+            if let Some(width) = width_for(mine.count.abs_diff(theirs.count)) {
+                return self.send_sketch(peer, width, true);
+            }
+        }
+        self.descend(peer, prefix, theirs);
+    }
+
+    /// The prefix descent: push all, ask for all, settle with filters, or go one level down.
+    fn descend(&mut self, peer: &DeviceId, prefix: Prefix, theirs: BucketSummary) {
         let mine = self.index.summary(prefix);
         if mine == theirs {
             return;
@@ -57,7 +161,7 @@ impl<S: Store> Node<S> {
         if theirs.count == 0 {
             // They hold nothing here: everything we have is missing there.
             let ids: Vec<EventId> = self.index.in_bucket(prefix).copied().collect();
-            return self.push(peer, &ids);
+            return self.owe(peer, &ids);
         }
         if mine.count == 0 {
             // An empty filter asks for everything; our own filter back would be empty too.
@@ -67,8 +171,10 @@ impl<S: Store> Node<S> {
         if prefix.is_leaf_depth() || mine.count <= leaf || theirs.count <= leaf {
             return self.send_filters(peer, prefix, true);
         }
-        let children = self.index.child_summaries(prefix);
-        self.queue_digest(peer, Digest { prefix, children });
+        if self.reserve_reply(peer, DIGEST_LEN_MAX) {
+            let children = self.index.child_summaries(prefix);
+            self.queue_digest(peer, Digest { prefix, children });
+        }
     }
 
     /// Our ids under `prefix` as Bloom filters, each fitting one datagram: a bucket too full
@@ -80,6 +186,12 @@ impl<S: Store> Node<S> {
             for child in prefix.children().collect::<Vec<_>>() {
                 self.send_filters(peer, child, reply);
             }
+            return;
+        }
+        if !self.reserve_reply(
+            peer,
+            FILTER_FRAMING_MAX + bitmap_len(count, self.config.filter_fp_rate),
+        ) {
             return;
         }
         let nonce = self.rng.next_u64();
@@ -98,30 +210,5 @@ impl<S: Store> Node<S> {
                 filter,
             },
         );
-    }
-
-    /// Sends the peer these events, within this round's pacing budget.
-    pub(super) fn push(&mut self, peer: &DeviceId, ids: &[EventId]) {
-        for id in ids {
-            if !self.config.relay && !self.own.contains(id) {
-                continue;
-            }
-            let state = self.peers.get_mut(peer).expect("known peer");
-            if state.pushed_this_round >= self.config.events_per_round_max {
-                self.stats.pushes_deferred += 1;
-                continue;
-            }
-            state.pushed_this_round += 1;
-            match self.store.get(id) {
-                Ok(Some(sealed)) => self.queue_event(peer, sealed),
-                Ok(None) => panic!("index holds {id} but the store does not"),
-                Err(err) => {
-                    self.stats.drop("store_failed");
-                    self.emit(NodeEvent::StoreFailed {
-                        detail: err.to_string(),
-                    });
-                }
-            }
-        }
     }
 }

@@ -7,6 +7,7 @@
 //! SUMMARY  prefix | count:varint | fingerprint:u64 (absent when count = 0)
 //! DIGEST   (prefix | 16 × summary)+
 //! FILTER   (prefix | reply:u8 | nonce:u64 | items:varint | k:u8 | bitmap_len:u16 | bitmap)+
+//! SKETCH   reply:u8 | count:varint | fingerprint:u64 (absent when count = 0) | width:u8 | cells
 //! ```
 //!
 //! Items are self-delimiting and run to the end of the payload; an empty list is malformed.
@@ -15,6 +16,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::sync::filter::WireFilter;
 use crate::sync::index::BucketSummary;
 use crate::sync::prefix::{Prefix, FANOUT};
+use crate::sync::sketch::Sketch;
 
 use super::PacketKind;
 
@@ -36,6 +38,18 @@ pub enum Payload {
     Digests(Vec<Digest>),
     /// Ids under some buckets, as Bloom filters.
     Filters(Vec<BucketFilter>),
+    /// The sender's whole set as an IBLT beside its root summary: a small difference decodes
+    /// from it in one round trip.
+    Sketch(RootSketch),
+}
+
+/// The sender's root summary and its IBLT. With `reply`, a receiver that finds ids it lacks
+/// answers with its own table at the same width so the sender can push them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootSketch {
+    pub reply: bool,
+    pub summary: BucketSummary,
+    pub sketch: Sketch,
 }
 
 /// The sender's summaries of the 16 children of `prefix`.
@@ -61,6 +75,7 @@ impl Payload {
             Payload::Summary { .. } => PacketKind::Summary,
             Payload::Digests(_) => PacketKind::Digest,
             Payload::Filters(_) => PacketKind::Filter,
+            Payload::Sketch(_) => PacketKind::Sketch,
         }
     }
 
@@ -68,7 +83,7 @@ impl Payload {
     pub fn items(&self) -> usize {
         match self {
             Payload::Events(events) => events.len(),
-            Payload::Summary { .. } => 1,
+            Payload::Summary { .. } | Payload::Sketch(_) => 1,
             Payload::Digests(digests) => digests.len(),
             Payload::Filters(filters) => filters.len(),
         }
@@ -83,6 +98,11 @@ impl Payload {
             }
             Payload::Digests(digests) => digests.iter().for_each(|d| d.encode(w)),
             Payload::Filters(filters) => filters.iter().for_each(|f| f.encode(w)),
+            Payload::Sketch(s) => {
+                w.u8(u8::from(s.reply));
+                encode_summary(w, &s.summary);
+                s.sketch.encode(w);
+            }
         }
     }
 
@@ -99,6 +119,11 @@ impl Payload {
             PacketKind::Filter => {
                 Payload::Filters(decode_items(r, "filters", BucketFilter::decode)?)
             }
+            PacketKind::Sketch => Payload::Sketch(RootSketch {
+                reply: r.bool("sketch reply flag")?,
+                summary: decode_summary(r)?,
+                sketch: Sketch::decode(r)?,
+            }),
         };
         r.finish()?;
         Ok(payload)
@@ -119,6 +144,11 @@ fn decode_items<T>(
         return Err(DecodeError::invalid(what, "none in the packet"));
     }
     Ok(items)
+}
+
+/// Bytes a root sketch of `width` takes as a payload, at most (the summary at its widest).
+pub fn sketch_payload_len_max(width: usize) -> usize {
+    1 + 5 + 8 + 1 + Sketch::cells_len(width)
 }
 
 /// Bytes `sealed` takes inside an `Events` payload.

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::prefix::{Prefix, FANOUT};
+use super::sketch::Sketch;
 use crate::id::EventId;
 
 /// Levels 0..=3: 1 + 16 + 256 + 4096 cached buckets.
@@ -31,6 +32,8 @@ pub struct IdIndex {
     ids: BTreeSet<EventId>,
     /// `levels[d][value]` for each cached depth `d`.
     levels: Vec<Vec<BucketSummary>>,
+    /// The whole set as an IBLT, for settling a small difference in one round trip.
+    sketch: Sketch,
 }
 
 impl Default for IdIndex {
@@ -41,6 +44,7 @@ impl Default for IdIndex {
         IdIndex {
             ids: BTreeSet::new(),
             levels,
+            sketch: Sketch::new(),
         }
     }
 }
@@ -58,7 +62,15 @@ impl IdIndex {
             let value = bucket_value(&id, depth);
             self.levels[depth as usize][value].add(&id);
         }
+        self.sketch.insert(&id);
         true
+    }
+    pub fn sketch(&self) -> &Sketch {
+        &self.sketch
+    }
+    /// The ids whose 8-byte head is `head` (almost always one; a decoded sketch names heads).
+    pub fn with_head(&self, head: u64) -> impl Iterator<Item = &EventId> {
+        self.in_bucket(Prefix::new(16, head).expect("a 16-nibble prefix holds any u64"))
     }
     pub fn contains(&self, id: &EventId) -> bool {
         self.ids.contains(id)

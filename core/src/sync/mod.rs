@@ -4,3 +4,4 @@
 pub mod filter;
 pub mod index;
 pub mod prefix;
+pub mod sketch;
