@@ -6,7 +6,7 @@
 //! meshlog community new --devices alice,bob --out keys/
 //! meshlog device --name alice --http 127.0.0.1:3001 --udp 127.0.0.1:8001 \
 //!                --peer bob@127.0.0.1:8002 --data alice/ --keys keys/
-//! meshlog sim-service --http 127.0.0.1:3005 --device alice=http://127.0.0.1:3001 ...
+//! meshlog sim-service --http 127.0.0.1:3005 --data sim/ --device alice=http://127.0.0.1:3001 ...
 //! meshlog demo            # all of the above plus the page on :5173, keys made on first run
 //! ```
 //!
@@ -25,6 +25,7 @@
 //!   meshlog-sim world on its virtual clock, serving the device API for every simulated
 //!   device, with loss, latency and partition controls.
 //! - [`demo`]: `meshlog demo`, everything from one command (`--sim SCENARIO` for simulated mode).
+//! - [`api`]: the device API, once, over [`api::DeviceBackend`] (real and simulated devices).
 //! - [`http`]: JSON errors, body extraction and CORS shared by both servers.
 //!
 //! Benchmarks (`cargo bench -p meshlog-backend --bench loopback` and `--bench turmoil_vs_sim`)
@@ -34,6 +35,7 @@
 //! [`device::DeviceError`], [`sim_service::SimServiceError`], [`demo::DemoError`]); HTTP
 //! handlers answer `{"error": ...}` with a 4xx/5xx ([`http::ApiError`]).
 
+pub mod api;
 pub mod demo;
 pub mod device;
 pub mod http;

@@ -21,7 +21,7 @@ pub struct Args {
     /// A peer as NAME@HOST:PORT; repeat for more.
     #[arg(long = "peer")]
     peers: Vec<String>,
-    /// Data directory (the SQLite database lives here).
+    /// Data directory (the SQLite database and the API token live here; kept 0700).
     #[arg(long)]
     data: PathBuf,
     /// Key directory from `meshlog community new`; defaults to the data directory.
@@ -30,6 +30,8 @@ pub struct Args {
     /// Anti-entropy round interval.
     #[arg(long, default_value_t = 5_000)]
     sync_interval_ms: u64,
+    #[command(flatten)]
+    server: super::ServerArgs,
 }
 
 pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
@@ -46,6 +48,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         keys_dir: args.keys.unwrap_or_else(|| args.data.clone()),
         data_dir: args.data,
         sync_interval_ms: args.sync_interval_ms,
+        server: args.server.options(),
     })
 }
 
@@ -55,6 +58,11 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = device::start(options.clone()).await?;
+        super::print_token(
+            &format!("meshlog device {}", options.name),
+            &running.token,
+            &options.data_dir,
+        );
         // One line tests and the demo read to learn the bound ports.
         println!(
             "meshlog device {} listening http=http://{} udp={}",
