@@ -49,6 +49,9 @@ pub struct Config {
     pub anti_entropy: bool,
     /// Forward events authored by others. Off only to prove the checkers catch its absence.
     pub relay: bool,
+    /// Bound answers to a peer by 3× what it sent in the round plus an allowance (QUIC's
+    /// amplification rule). Off only to prove the checkers catch its absence.
+    pub amplification_budget: bool,
     /// Drop packets seen before or from an old epoch (`replayed`). Off only to prove the
     /// checkers catch its absence.
     pub replay_protection: bool,
@@ -56,9 +59,6 @@ pub struct Config {
     /// so a device that lost its store still starts above what its peers saw; 0 in the
     /// simulator, where the store's own counter is never lost.
     pub epoch_floor: u64,
-    /// Bound answers to a peer by 3× what it sent in the round plus an allowance (QUIC's
-    /// amplification rule). Off only to prove the checkers catch its absence.
-    pub amplification_budget: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -111,9 +111,9 @@ impl Config {
             eager_push: true,
             anti_entropy: true,
             relay: true,
+            amplification_budget: true,
             replay_protection: true,
             epoch_floor: 0,
-            amplification_budget: true,
         }
     }
 

@@ -141,12 +141,12 @@ pub struct Node<S: Store> {
     online: bool,
     next_round_at: Instant,
     peers: BTreeMap<DeviceId, PeerState>,
-    /// Pairwise keys, this run's epoch and counter, replay windows: every packet in and out.
-    wire: Wire,
     /// Per-peer engine state: budget, follow-ups, owed stream (same keys as `peers`).
     links: BTreeMap<DeviceId, Link>,
     /// The latest time handed in; time only moves forward inside the node.
     now: Instant,
+    /// Pairwise keys, this run's epoch and counter, replay windows: every packet in and out.
+    wire: Wire,
     /// Items for peers while an input is handled; packed into datagrams at its end.
     outbox: outbox::Outboxes,
     outputs: VecDeque<Output>,
@@ -196,9 +196,9 @@ impl<S: Store> Node<S> {
             online: true,
             next_round_at: now,
             peers,
-            wire,
             links: BTreeMap::new(),
             now,
+            wire,
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),
             stats: Stats::default(),
@@ -436,11 +436,15 @@ impl<S: Store> Node<S> {
             .last_exchange = Some(now);
         match packet.payload {
             Payload::Events(events) => {
+                // A packet of several events comes from a peer's owed stream and is
+                // acknowledged; an eager push (one event, its author's fresh append) is not, or
+                // every append would cost a summary from every peer.
+                let streamed = events.len() > 1;
                 let before = self.stats.events_from_peers;
                 for sealed in events {
                     self.receive_event(now, &from, &sealed);
                 }
-                if self.stats.events_from_peers > before {
+                if streamed && self.stats.events_from_peers > before {
                     self.note_events_from(&from);
                 }
             }

@@ -387,10 +387,10 @@ mod tests {
             Payload::Digests(vec![digest.clone(), digest]),
             Payload::Filters(vec![bucket_filter.clone()]),
             Payload::Filters(vec![bucket_filter.clone(), bucket_filter]),
-            Payload::Sketch(payload::RootSketch {
+            Payload::Sketch(RootSketch {
                 reply: true,
                 summary,
-                sketch: crate::sync::sketch::Sketch::new(),
+                sketch: crate::sync::sketch::Sketch::new().folded(6),
             }),
         ];
         let kinds: std::collections::BTreeSet<PacketKind> =

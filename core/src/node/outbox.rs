@@ -42,7 +42,7 @@ impl<S: Store> Node<S> {
         self.outbox.entry(peer.clone()).or_default()
     }
 
-    /// Signs one packet for `to` and queues it. Returns its length (0 if not queued).
+    /// Seals one packet for `to` and queues it. Returns its length (0 if not queued).
     pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) -> usize {
         let note = describe(&payload);
         self.transmit(Some(to), payload, note)
@@ -77,10 +77,10 @@ impl<S: Store> Node<S> {
         if receivers.is_empty() {
             return 0;
         }
-        let mut len = 0;
+        let mut last_len = 0;
         for to in receivers {
             let bytes = self.wire.seal(to, &payload);
-            len = bytes.len();
+            last_len = bytes.len();
             self.stats.sent.entry(kind).or_default().add(bytes.len());
             self.note_crossed(to, events);
             self.outputs.push_back(Output::Transmit(Transmit {
@@ -90,7 +90,7 @@ impl<S: Store> Node<S> {
                 note: note.clone(),
             }));
         }
-        len
+        last_len
     }
 
     /// Packs and sends everything queued, peer by peer (in name order), kind by kind.
