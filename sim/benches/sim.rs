@@ -179,7 +179,7 @@ fn amplification() {
         let a = &outcome.attacks;
         println!(
             "hostile {:<13} {} packets, {} B delivered; answered {} B = {:.2}x ({:.2}x in \
-             digests and filters; target <= 3x); worst window at {:.0}% of budget ({})",
+             answers; target <= 3x); worst window at {:.0}% of budget ({})",
             kind.name(),
             a.hostile_sent_packets,
             a.hostile_delivered_bytes,
