@@ -9,14 +9,25 @@
 //!    `MESHLOG_BENCH_CATCHUP=100000` for one size), then comes back: events per virtual second
 //!    from bob's return to convergence, wall time, and the reconcile bytes (SUMMARY, DIGEST,
 //!    FILTER, SKETCH) as a share of the event bytes (target: at most 10% at every size).
+//! 4. Amplification, from the world's own accounting: bytes receivers sent while handling
+//!    replayed datagrams (target 0) and each kind of hostile packet (target at most 3x), per
+//!    byte of it.
+//! 5. Time to converge after the heal in the five-device ring at 30% and 50% loss
+//!    (`scenarios/ring-loss-{30,50}.toml`), p50 and p99 over 200 seeds.
+//!
+//! Sections run by name (`speed`: 1 and 2, `catchup`: 3, `amplification`, `converge`), e.g.
+//! `cargo bench -p meshlog-sim --bench sim -- amplification converge`; all without names.
 //!
 //! The wall clock is read here, around whole runs, never inside the world.
 
 use std::path::Path;
 use std::time::Instant;
 
-use meshlog_sim::scenario::{BatchSpec, FaultSpec, SimDuration};
-use meshlog_sim::{Scenario, World, WorldOptions};
+use meshlog_sim::scenario::{BatchSpec, FaultSpec, HostileKind, SimDuration};
+use meshlog_sim::{Outcome, Scenario, World, WorldOptions};
+
+/// Seeds behind each convergence percentile.
+const CONVERGE_SEEDS: u64 = 200;
 
 fn load(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,6 +37,34 @@ fn load(name: &str) -> Scenario {
 }
 
 fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |section: &str| wanted.is_empty() || wanted.iter().any(|w| w == section);
+    if run("speed") {
+        speed();
+    }
+    if run("catchup") {
+        let sizes: Vec<u32> = match std::env::var("MESHLOG_BENCH_CATCHUP") {
+            Ok(n) => vec![n.parse().expect("a number of events")],
+            Err(_) => vec![100_000, 1_000_000],
+        };
+        for n in sizes {
+            catch_up(n);
+        }
+    }
+    if run("amplification") {
+        amplification();
+    }
+    if run("converge") {
+        for name in ["ring-loss-30.toml", "ring-loss-50.toml"] {
+            converge(name);
+        }
+    }
+}
+
+fn speed() {
     let mut demo = load("default-demo.toml");
     demo.duration = SimDuration::from_secs(24 * 3600);
     let started = Instant::now();
@@ -68,14 +107,6 @@ fn main() {
                 .map_or(f64::NAN, |at| (at - outcome.heal_at_us) as f64 / 1e6),
             if outcome.passed() { "passed" } else { "FAILED" }
         );
-    }
-
-    let sizes: Vec<u32> = match std::env::var("MESHLOG_BENCH_CATCHUP") {
-        Ok(n) => vec![n.parse().expect("a number of events")],
-        Err(_) => vec![100_000, 1_000_000],
-    };
-    for n in sizes {
-        catch_up(n);
     }
 }
 
@@ -126,5 +157,87 @@ fn catch_up(n: u32) {
         f64::from(n) / took,
         100.0 * reconcile as f64 / events as f64,
         if outcome.passed() { "passed" } else { "FAILED" }
+    );
+}
+
+fn amplification() {
+    let replay = load("replay-storm.toml");
+    let outcome = meshlog_sim::run(&replay, replay.seed, None).expect("world builds");
+    let a = &outcome.attacks;
+    println!(
+        "replay storm: {} replays ({} B) reached a node that had accepted the original, {} \
+         refused; receivers answered {} B = {:.2}x amplification (target 0)",
+        a.replays_judged,
+        a.replay_bytes,
+        a.replays_refused,
+        a.replay_answer_bytes,
+        a.replay_amplification()
+    );
+    let mut hostile = load("hostile-member.toml");
+    for kind in HostileKind::all() {
+        for member in &mut hostile.hostiles {
+            member.kinds = vec![kind];
+        }
+        let outcome = meshlog_sim::run(&hostile, hostile.seed, None).expect("world builds");
+        let a = &outcome.attacks;
+        println!(
+            "hostile {:<13} {} packets, {} B delivered; answered {} B = {:.2}x ({:.2}x in \
+             answers; target <= 3x); worst window at {:.0}% of budget ({})",
+            kind.name(),
+            a.hostile_sent_packets,
+            a.hostile_delivered_bytes,
+            a.hostile_answer_bytes,
+            a.hostile_amplification(),
+            a.hostile_answer_reconcile_bytes as f64 / a.hostile_delivered_bytes.max(1) as f64,
+            outcome.budget_worst_share * 100.0,
+            verdict(&outcome)
+        );
+    }
+}
+
+fn verdict(outcome: &Outcome) -> String {
+    if outcome.passed() {
+        "passed".to_owned()
+    } else {
+        format!("{} checks FAILED", outcome.failures.len())
+    }
+}
+
+/// p50 and p99 of the time from the heal until the last device converged, over seeds.
+fn converge(name: &str) {
+    let scenario = load(name);
+    let started = Instant::now();
+    let mut after_s: Vec<f64> = Vec::new();
+    let mut never = 0;
+    let mut failed = 0;
+    for seed in 0..CONVERGE_SEEDS {
+        let outcome = meshlog_sim::run(&scenario, seed, None).expect("world builds");
+        failed += u32::from(!outcome.passed());
+        let last = outcome
+            .devices
+            .iter()
+            .filter(|d| !d.excused)
+            .map(|d| d.converged_at_us)
+            .try_fold(0, |last, at| at.map(|at| last.max(at)));
+        match last {
+            Some(at) => after_s.push(at.saturating_sub(outcome.heal_at_us) as f64 / 1e6),
+            None => never += 1,
+        }
+    }
+    after_s.sort_by(f64::total_cmp);
+    // Runs that never converged rank last: a percentile that lands on them is "never".
+    let percentile = |p: f64| {
+        let rank = ((p * CONVERGE_SEEDS as f64).ceil() as usize).max(1) - 1;
+        after_s
+            .get(rank)
+            .map_or("never".to_owned(), |s| format!("{s:.1} s"))
+    };
+    println!(
+        "{name}: time to converge after the heal over {CONVERGE_SEEDS} seeds: p50 {}, p99 {}, \
+         max {}; {never} never converged, {failed} runs failed a check ({:.1} wall s)",
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0),
+        started.elapsed().as_secs_f64()
     );
 }

@@ -1,4 +1,5 @@
-//! The checkers run after every world: convergence, nothing invented or altered, liveness.
+//! The checkers run after every world: convergence, nothing invented or altered, liveness,
+//! nothing replayed accepted, answers within the amplification budget (`budget.rs`).
 //! Each reports what it saw, so a failure says which device and by how much.
 
 use std::fmt;
@@ -36,6 +37,25 @@ pub enum Failure {
         device: String,
         converged_after_us: Option<u64>,
         bound_us: u64,
+    },
+    /// A node that had accepted a datagram accepted, answered or otherwise used a replayed
+    /// copy of it, instead of dropping it as `replayed`.
+    ReplayAccepted {
+        device: String,
+        from: String,
+        count: u64,
+        first_at_us: u64,
+        first: String,
+    },
+    /// A device answered a peer with more digest and filter bytes than the budget allows in
+    /// some window (see `budget.rs` for the rule).
+    OverBudget {
+        device: String,
+        peer: String,
+        windows: u64,
+        worst_window_start_us: u64,
+        answered: u64,
+        bound: u64,
     },
 }
 
@@ -77,6 +97,31 @@ impl fmt::Display for Failure {
                     bound_us / 1_000
                 ),
             },
+            Failure::ReplayAccepted {
+                device,
+                from,
+                count,
+                first_at_us,
+                first,
+            } => write!(
+                f,
+                "replay: {device} did not drop {count} replays of {from}'s datagrams as \
+                 `replayed` (first at {}ms: {first})",
+                first_at_us / 1_000
+            ),
+            Failure::OverBudget {
+                device,
+                peer,
+                windows,
+                worst_window_start_us,
+                answered,
+                bound,
+            } => write!(
+                f,
+                "budget: {device} answered {peer} over budget in {windows} windows \
+                 (worst from {}ms: {answered} B, bound {bound} B)",
+                worst_window_start_us / 1_000
+            ),
         }
     }
 }
@@ -136,6 +181,26 @@ pub fn check(world: &World) -> Vec<Failure> {
                 bound_us,
             });
         }
+    }
+    let name = |i: usize| world.devices[i].name.to_string();
+    for ((to, from), breach) in &world.attack.breaches {
+        failures.push(Failure::ReplayAccepted {
+            device: name(*to),
+            from: name(*from),
+            count: breach.count,
+            first_at_us: breach.first_at_us,
+            first: breach.first.clone(),
+        });
+    }
+    for ((device, peer), overrun) in &world.ledger.overruns {
+        failures.push(Failure::OverBudget {
+            device: name(*device),
+            peer: name(*peer),
+            windows: overrun.windows,
+            worst_window_start_us: overrun.worst_window_start_us,
+            answered: overrun.worst_answered,
+            bound: overrun.worst_bound,
+        });
     }
     failures
 }

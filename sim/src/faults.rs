@@ -80,7 +80,7 @@ impl World {
     }
 
     pub(crate) fn restart(&mut self, device: usize) {
-        if self.devices[device].node.is_some() {
+        if self.devices[device].node.is_some() || self.devices[device].attacker_only {
             return;
         }
         let now = self.now;

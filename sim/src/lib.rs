@@ -17,14 +17,20 @@
 //!   batches and the end-of-workload heal; time jumps to the next one. Draining a node's
 //!   outputs (`outputs.rs`) and applying faults (`faults.rs`) are `World` methods too.
 //! - [`network`]: loss, Gilbert-Elliott burst loss, latency min..max (which reorders), explicit
-//!   reorder, duplication, bit-flip corruption, partitions and one-way cuts; settable for every
-//!   link or one, and changed over time by faults. Devices go offline/online and crash
+//!   reorder, duplication, bit-flip corruption, replay (an attacker records what receivers
+//!   accept and re-sends it later, from a bounded store, with its own dice), partitions and
+//!   one-way cuts; settable for every link or one, and changed over time by faults. Devices go offline/online and crash
 //!   (the node and all its in-flight state are dropped; the store survives a restart).
 //! - [`workload`]: the seed's rate split across enabled devices; attachments through
 //!   `chunk_file`; reactions; batches for backlogs.
+//! - `attack.rs`, `hostile.rs`: every delivery is watched (accepted? dropped why? how many
+//!   bytes answered?); replays are judged; hostile members (`[[hostile]]`) send worst-case
+//!   summaries, digests and filters sealed with their own pairwise keys.
+//! - `budget.rs`: per-link accounting of answers against what each peer sent (QUIC's 3×).
 //! - [`check`]: convergence (every device that is up holds every appended event at the end),
 //!   nothing invented or altered (every stored event is byte- and content-equal to one some
-//!   device appended), liveness (converged within `expect.converged_within` of the heal).
+//!   device appended), liveness (converged within `expect.converged_within` of the heal),
+//!   no replay accepted, answers within the amplification budget.
 //! - [`trace`]: one line per send, drop, delivery, append, insert and fault; its blake3 digest
 //!   fingerprints the run.
 //!
@@ -46,9 +52,12 @@
 //! No `std::time`, no OS randomness, no threads, no hash-map order reaching output, no
 //! floats in draws (rates become parts per million). Same scenario and seed, same digest.
 
+mod attack;
+mod budget;
 pub mod check;
 pub mod duration;
 mod faults;
+mod hostile;
 pub mod network;
 pub mod outcome;
 mod outputs;
@@ -60,6 +69,8 @@ pub mod world;
 
 use std::io::Write;
 
+pub use attack::AttackCounters;
+pub use budget::{AMPLIFICATION_MAX, ROUND_ALLOWANCE_BYTES};
 pub use check::Failure;
 pub use outcome::Outcome;
 pub use scenario::{Scenario, ScenarioError};

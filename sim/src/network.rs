@@ -5,13 +5,22 @@
 //! own ChaCha stream, so a run means the same on every platform. A rate of zero draws nothing,
 //! so turning a fault off does not shift the dice of the others.
 
-use meshlog_core::{Duration, Instant};
+use std::collections::VecDeque;
+
+use meshlog_core::{Duration, Instant, PacketKind};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::scenario::LinkSpec;
 
 const PPM: u32 = 1_000_000;
+
+/// Datagrams an attacker on one directed link keeps for replay, newest last. An attacker's
+/// memory is finite, and the world's must be: 64 × 1,200 B is 77 KB a link at most (a ten-device
+/// mesh: 7 MB). 64 reaches back several rounds on a busy link, further than a real capture
+/// needs to, yet well inside a 1,024-counter replay window, so a replay is refused for having
+/// been seen, not merely for being old.
+pub const REPLAY_STORE_MAX: usize = 64;
 
 fn ppm(rate: f64) -> u32 {
     (rate * f64::from(PPM)).round() as u32
@@ -28,6 +37,8 @@ pub struct LinkModel {
     pub reorder_ppm: u32,
     pub reorder_delay_us: u64,
     pub corrupt_ppm: u32,
+    pub replay_ppm: u32,
+    pub replay_delay_us: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +60,8 @@ impl Default for LinkModel {
             reorder_ppm: 0,
             reorder_delay_us: 200_000,
             corrupt_ppm: 0,
+            replay_ppm: 0,
+            replay_delay_us: 2_000_000,
         }
     }
 }
@@ -81,6 +94,12 @@ impl LinkModel {
         }
         if let Some(rate) = spec.corrupt {
             self.corrupt_ppm = ppm(rate);
+        }
+        if let Some(rate) = spec.replay {
+            self.replay_ppm = ppm(rate);
+        }
+        if let Some(delay) = spec.replay_delay {
+            self.replay_delay_us = delay.as_micros();
         }
     }
 }
@@ -115,6 +134,22 @@ pub struct Delivery {
     pub corrupted: bool,
 }
 
+/// A datagram recorded off a link, as its receiver accepted it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub kind: PacketKind,
+    pub bytes: Vec<u8>,
+    /// The receiver's incarnation that accepted it: a restarted node has not seen it.
+    pub incarnation: u32,
+}
+
+/// A recorded datagram to be re-sent on its link at `at`.
+#[derive(Debug)]
+pub struct Replay {
+    pub at: Instant,
+    pub datagram: Recorded,
+}
+
 /// Who set a link rule: the scenario's own network, or a fault (lifted at the final heal
 /// unless permanent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,10 +175,14 @@ pub struct Network {
     /// One-way cuts, `from * devices + to`, and whether each survives the final heal.
     cuts: Vec<Option<bool>>,
     rng: ChaCha20Rng,
+    /// What an attacker recorded on each directed link that replays (empty otherwise).
+    recorded: Vec<VecDeque<Recorded>>,
+    /// The replays' own dice: turning replay on does not shift loss, latency or the rest.
+    replay_rng: ChaCha20Rng,
 }
 
 impl Network {
-    pub fn new(devices: usize, seed: [u8; 32], all: &LinkSpec) -> Self {
+    pub fn new(devices: usize, seed: [u8; 32], replay_seed: [u8; 32], all: &LinkSpec) -> Self {
         let mut network = Network {
             devices,
             rules_all: vec![(Source::Scenario, all.clone())],
@@ -154,6 +193,8 @@ impl Network {
             groups_permanent: false,
             cuts: vec![None; devices * devices],
             rng: ChaCha20Rng::from_seed(seed),
+            recorded: (0..devices * devices).map(|_| VecDeque::new()).collect(),
+            replay_rng: ChaCha20Rng::from_seed(replay_seed),
         };
         network.rebuild();
         network
@@ -284,6 +325,36 @@ impl Network {
             });
         }
         Ok(deliveries)
+    }
+
+    /// `to` accepted `bytes` from `from`: on a link that replays, the attacker records it and,
+    /// at the link's rate, re-sends one of its recordings `replay_delay` from now. Draws
+    /// nothing where the rate is zero.
+    pub fn accepted(
+        &mut self,
+        now: Instant,
+        from: usize,
+        to: usize,
+        datagram: Recorded,
+    ) -> Option<Replay> {
+        let link = from * self.devices + to;
+        let model = &self.models[link];
+        if model.replay_ppm == 0 {
+            return None;
+        }
+        let store = &mut self.recorded[link];
+        if store.len() == REPLAY_STORE_MAX {
+            store.pop_front();
+        }
+        store.push_back(datagram);
+        if !chance(&mut self.replay_rng, model.replay_ppm) {
+            return None;
+        }
+        let pick = (self.replay_rng.next_u64() % store.len() as u64) as usize;
+        Some(Replay {
+            at: now + Duration::from_micros(model.replay_delay_us),
+            datagram: store[pick].clone(),
+        })
     }
 
     fn rebuild(&mut self) {

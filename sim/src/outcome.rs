@@ -7,6 +7,7 @@ use std::fmt;
 use meshlog_core::{Event, PacketKind};
 use serde::Serialize;
 
+use crate::attack::AttackCounters;
 use crate::check::Failure;
 use crate::network::Delivery;
 
@@ -105,6 +106,10 @@ pub struct Outcome {
     pub heal_at_us: u64,
     pub events: u64,
     pub counters: Counters,
+    pub attacks: AttackCounters,
+    /// The largest share of its amplification budget any device used in any window
+    /// (1.0 = at the bound).
+    pub budget_worst_share: f64,
     pub devices: Vec<DeviceReport>,
     pub failures: Vec<Failure>,
 }
@@ -169,6 +174,27 @@ impl fmt::Display for Outcome {
             f,
             "faults   {} duplicated, {} reordered, {} corrupted",
             self.counters.duplicated, self.counters.reordered, self.counters.corrupted
+        )?;
+        let a = &self.attacks;
+        if a.any() {
+            writeln!(
+                f,
+                "attacks  {} replays ({} judged, {} refused, {} after a restart; {:.2}x answered), \
+                 {} hostile packets ({:.2}x answered, {} B of it digests, filters, sketches)",
+                a.replays_injected,
+                a.replays_judged,
+                a.replays_refused,
+                a.replays_after_restart,
+                a.replay_amplification(),
+                a.hostile_sent_packets,
+                a.hostile_amplification(),
+                a.hostile_answer_reconcile_bytes
+            )?;
+        }
+        writeln!(
+            f,
+            "budget   worst window used {:.0}% of its amplification budget",
+            self.budget_worst_share * 100.0
         )?;
         for d in &self.devices {
             let when = match d.converged_at_us {

@@ -1,9 +1,9 @@
 //! Draining a node: its datagrams go to the virtual network, its events to the trace and the
 //! counters, its next wake-up to the queue.
 
-use meshlog_core::{Event, NodeEvent, Origin, Output};
+use meshlog_core::{Event, NodeEvent, Origin, Output, PacketKind};
 
-use crate::world::{Item, World};
+use crate::world::{Item, Sender, World};
 
 impl World {
     /// Hands everything the node produced to the network and the trace, until its next wake-up.
@@ -14,7 +14,6 @@ impl World {
             };
             let output = node.poll_output();
             let now = self.now;
-            let name = &self.devices[device].name;
             match output {
                 Output::Timeout(at) => {
                     let at = at.max(now);
@@ -26,48 +25,63 @@ impl World {
                 }
                 Output::Transmit(t) => {
                     let to = self.index[&t.to];
-                    let len = t.bytes.len();
-                    self.counters.sent(t.kind, len);
-                    match self.network.transmit(now, device, to, t.bytes) {
-                        Err(cause) => {
-                            self.trace.line(format_args!(
-                                "{now} drop {name}>{} {} {len} {} ({})",
-                                t.to,
-                                t.kind,
-                                cause.code(),
-                                t.note
-                            ));
-                            self.counters.drop(cause.code());
-                        }
-                        Ok(deliveries) => {
-                            for copy in &deliveries {
-                                let flags = format!(
-                                    "{}{}{}",
-                                    if copy.duplicate { " dup" } else { "" },
-                                    if copy.reordered { " late" } else { "" },
-                                    if copy.corrupted { " corrupt" } else { "" },
-                                );
-                                self.trace.line(format_args!(
-                                    "{now} send {name}>{} {} {len} at {}{flags} ({})",
-                                    t.to, t.kind, copy.at, t.note
-                                ));
-                                self.counters.faults(copy);
-                            }
-                            for copy in deliveries {
-                                self.schedule(
-                                    copy.at,
-                                    Item::Deliver {
-                                        from: device,
-                                        to,
-                                        kind: t.kind,
-                                        bytes: copy.bytes,
-                                    },
-                                );
-                            }
-                        }
-                    }
+                    self.counters.sent(t.kind, t.bytes.len());
+                    self.ledger.sent(now, device, to, t.kind, t.bytes.len());
+                    self.attack.note_answer(t.kind, t.bytes.len());
+                    self.put_on_wire(device, to, t.kind, t.bytes, &t.note, Sender::Node);
                 }
                 Output::Event(event) => self.record(device, event),
+            }
+        }
+    }
+
+    /// The network decides the datagram's fate; the trace says it.
+    pub(crate) fn put_on_wire(
+        &mut self,
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: Vec<u8>,
+        note: &str,
+        origin: Sender,
+    ) {
+        let now = self.now;
+        let len = bytes.len();
+        let (name, receiver) = (&self.devices[from].name, &self.devices[to].name);
+        match self.network.transmit(now, from, to, bytes) {
+            Err(cause) => {
+                self.trace.line(format_args!(
+                    "{now} drop {name}>{receiver} {kind} {len} {} ({note})",
+                    cause.code(),
+                ));
+                self.counters.drop(cause.code());
+            }
+            Ok(deliveries) => {
+                for copy in &deliveries {
+                    let flags = format!(
+                        "{}{}{}",
+                        if copy.duplicate { " dup" } else { "" },
+                        if copy.reordered { " late" } else { "" },
+                        if copy.corrupted { " corrupt" } else { "" },
+                    );
+                    self.trace.line(format_args!(
+                        "{now} send {name}>{receiver} {kind} {len} at {}{flags} ({note})",
+                        copy.at
+                    ));
+                    self.counters.faults(copy);
+                }
+                for copy in deliveries {
+                    self.schedule(
+                        copy.at,
+                        Item::Deliver {
+                            from,
+                            to,
+                            kind,
+                            bytes: copy.bytes,
+                            origin,
+                        },
+                    );
+                }
             }
         }
     }
@@ -93,12 +107,14 @@ impl World {
                 self.trace
                     .line(format_args!("{now} insert {name} {id} from {from}"));
                 self.counters.inserted += 1;
+                self.attack.note_accepted();
                 self.note_convergence(device);
             }
             NodeEvent::PacketDropped { reason, size, .. } => {
                 let code = reason.code();
                 self.trace
                     .line(format_args!("{now} drop at {name} {size} {code}"));
+                self.attack.note_dropped(code);
                 self.counters.drop_owned(format!("rx_{code}"));
             }
             NodeEvent::EventRejected { from, reason } => {
@@ -115,7 +131,8 @@ impl World {
                 self.trace
                     .line(format_args!("{now} store_failed {name} {detail}"));
             }
-            NodeEvent::PacketReceived { .. } => {} // the `deliver` line already says it
+            // The `deliver` line already says it.
+            NodeEvent::PacketReceived { .. } => self.attack.note_accepted(),
         }
     }
 

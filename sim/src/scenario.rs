@@ -6,16 +6,21 @@
 //! seed = 42
 //! duration = "10m"                       # the workload runs this long; then every fault heals
 //! devices = ["alice", "bob", "carol"]
-//! topology = "mesh"                      # or "line": each device peers with its neighbours only
+//! topology = "mesh"                      # "line": neighbours only; "ring": a line closed
 //! [sync]                                 # optional Config knobs
 //! sync_interval = "5s"
 //! [network]                              # every link; [[link]] with from/to overrides one
 //! latency = { min = "5ms", max = "80ms" }
 //! loss = 0.10
 //! duplicate = 0.02
+//! replay = 0.05                          # re-inject a recorded datagram, `replay_delay` later
+//! replay_delay = "2s"
 //! [workload]
 //! messages_per_hour = 600
 //! attachment_percent = 30
+//! [[hostile]]                           # a member that sends worst-case packets
+//! device = "carol"
+//! every = "1s"                           # one packet to each of its peers this often
 //! [[fault]]
 //! at = "2m"
 //! partition = [["alice"], ["bob", "carol"]]
@@ -33,7 +38,7 @@ use meshlog_core::DeviceId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::validate::{percent, validate_fault, validate_link};
+use crate::validate::{percent, validate_fault, validate_hostiles, validate_link};
 
 pub use crate::duration::SimDuration;
 
@@ -83,6 +88,9 @@ pub struct Scenario {
     pub workload: WorkloadSpec,
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
+    /// Members that attack their peers (`[[hostile]]`).
+    #[serde(default, rename = "hostile", skip_serializing_if = "Vec::is_empty")]
+    pub hostiles: Vec<HostileSpec>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
@@ -95,6 +103,71 @@ pub enum Topology {
     Mesh,
     /// Each device peers with its neighbours in `devices` order: a–b–c needs relay.
     Line,
+    /// A line whose ends are neighbours too: each device peers with exactly two others.
+    Ring,
+}
+
+impl Topology {
+    /// Whether device `i` of `n` lists device `j` as a peer.
+    pub fn peers(self, i: usize, j: usize, n: usize) -> bool {
+        match self {
+            Topology::Mesh => i != j,
+            Topology::Line => i.abs_diff(j) == 1,
+            Topology::Ring => i != j && ((i + 1) % n == j || (j + 1) % n == i),
+        }
+    }
+}
+
+/// A roster member that sends its peers worst-case packets, sealed with its own keys as a
+/// member can: the attacks of issue 9 on the reconciliation, from the inside. It runs no
+/// node (so it is excused from converging): attack packets and an honest node's share the
+/// sender's epoch and counters, and whichever came second would be refused as replayed.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostileSpec {
+    pub device: String,
+    /// One packet to each of its peers this often, the kinds taken in turn.
+    pub every: SimDuration,
+    /// Which packets, in turn; all of them if unset.
+    #[serde(default = "HostileKind::all", skip_serializing_if = "is_all_kinds")]
+    pub kinds: Vec<HostileKind>,
+}
+
+fn is_all_kinds(kinds: &[HostileKind]) -> bool {
+    kinds == HostileKind::all()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostileKind {
+    /// A root summary claiming a huge, different set: asks for a digest.
+    Summary,
+    /// A root digest whose 16 children all differ and are large: asks for 16 digests.
+    Digest,
+    /// A root filter with `reply` and a zeroed bitmap as large as fits: "I hold nothing,
+    /// send everything, and your filter back".
+    FilterEmpty,
+    /// A root filter with `reply`, every bit set and k = 32: the most hashing per check.
+    FilterFull,
+}
+
+impl HostileKind {
+    pub fn all() -> Vec<HostileKind> {
+        vec![
+            HostileKind::Summary,
+            HostileKind::Digest,
+            HostileKind::FilterEmpty,
+            HostileKind::FilterFull,
+        ]
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            HostileKind::Summary => "summary",
+            HostileKind::Digest => "digest",
+            HostileKind::FilterEmpty => "filter_empty",
+            HostileKind::FilterFull => "filter_full",
+        }
+    }
 }
 
 /// Overrides of the core's `Config` defaults, the same for every device.
@@ -119,6 +192,13 @@ pub struct SyncSpec {
     pub anti_entropy: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<bool>,
+    /// Drop packets seen before as `replayed` (on by default; off only to break a world).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_protection: Option<bool>,
+    /// Answer a peer with at most 3× what it sent in the round plus an allowance (on by
+    /// default; off only to break a world).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amplification_budget: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
@@ -172,6 +252,13 @@ pub struct LinkSpec {
     /// Chance one random bit of a datagram flips in flight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<f64>,
+    /// Chance, per datagram the receiver accepts, that an attacker on the link re-sends one
+    /// it recorded earlier (the link's last `REPLAY_STORE_MAX`), `replay_delay` later.
+    /// Unlike `duplicate` (a copy close behind the original), a replay is an old datagram.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_delay: Option<SimDuration>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -383,6 +470,7 @@ impl Scenario {
         for (i, fault) in self.faults.iter().enumerate() {
             validate_fault(fault, &format!("fault[{i}]"), self, &known, &invalid)?;
         }
+        validate_hostiles(self, &known, &invalid)?;
         Ok(())
     }
 }

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 
 use crate::scenario::{FaultSpec, LinkSpec, Scenario, ScenarioError};
 
+/// The shortest `every` of a hostile member: bounds the world's work per virtual second.
+const HOSTILE_EVERY_MIN_US: u64 = 10_000;
+
 pub(crate) type Invalid<'a> = dyn Fn(&str, String) -> ScenarioError + 'a;
 pub(crate) type Known<'a> = dyn Fn(&str, &str) -> Result<(), ScenarioError> + 'a;
 
@@ -56,6 +59,13 @@ pub(crate) fn validate_link(
     rate(link.duplicate, &format!("{field}.duplicate"), invalid)?;
     rate(link.reorder, &format!("{field}.reorder"), invalid)?;
     rate(link.corrupt, &format!("{field}.corrupt"), invalid)?;
+    rate(link.replay, &format!("{field}.replay"), invalid)?;
+    if link.replay_delay.is_some_and(|d| d.as_micros() == 0) {
+        return Err(invalid(
+            &format!("{field}.replay_delay"),
+            "must be more than 0s (a copy at once is `duplicate`)".into(),
+        ));
+    }
     if let Some(burst) = &link.burst {
         rate(Some(burst.enter), &format!("{field}.burst.enter"), invalid)?;
         rate(Some(burst.exit), &format!("{field}.burst.exit"), invalid)?;
@@ -145,6 +155,70 @@ pub(crate) fn validate_fault(
     if let Some(link) = &fault.network {
         let one_link = link.from.is_some() || link.to.is_some();
         validate_link(link, &format!("{field}.network"), one_link, known, invalid)?;
+    }
+    Ok(())
+}
+
+/// Hostile members: known, once each, with peers, a sane pace, and neither posting nor named
+/// by faults that would start its node (it has none).
+pub(crate) fn validate_hostiles(
+    scenario: &Scenario,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    let mut listed = BTreeSet::new();
+    for (i, hostile) in scenario.hostiles.iter().enumerate() {
+        let field = format!("hostile[{i}]");
+        known(&format!("{field}.device"), &hostile.device)?;
+        if !listed.insert(hostile.device.as_str()) {
+            return Err(invalid(
+                &format!("{field}.device"),
+                format!("{:?} is hostile twice", hostile.device),
+            ));
+        }
+        if scenario.devices.len() < 2 {
+            return Err(invalid(
+                &format!("{field}.device"),
+                "a hostile member needs peers to attack".into(),
+            ));
+        }
+        if hostile.every.as_micros() < HOSTILE_EVERY_MIN_US {
+            return Err(invalid(
+                &format!("{field}.every"),
+                format!("{} is less than 10ms", hostile.every),
+            ));
+        }
+        if hostile.kinds.is_empty() {
+            return Err(invalid(
+                &format!("{field}.kinds"),
+                "name at least one of summary, digest, filter_empty, filter_full".into(),
+            ));
+        }
+        let name = &hostile.device;
+        let posts = scenario
+            .workload
+            .devices
+            .iter()
+            .flatten()
+            .any(|d| d == name)
+            || scenario.workload.batches.iter().any(|b| &b.device == name);
+        if posts {
+            return Err(invalid(
+                "workload",
+                format!("{name:?} is hostile: it runs no node to post with"),
+            ));
+        }
+        for (j, fault) in scenario.faults.iter().enumerate() {
+            let named = [&fault.offline, &fault.online, &fault.crash, &fault.restart]
+                .into_iter()
+                .any(|d| d.as_ref() == Some(name));
+            if named {
+                return Err(invalid(
+                    &format!("fault[{j}]"),
+                    format!("{name:?} is hostile: it runs no node to fault"),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -16,10 +16,12 @@ use thiserror::Error;
 
 pub mod control;
 
+use crate::attack::Attack;
+use crate::budget::Ledger;
 use crate::check::Failure;
 use crate::network::Network;
 use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
-use crate::scenario::{LinkSpec, Scenario, Topology};
+use crate::scenario::{LinkSpec, Scenario};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
 
@@ -38,13 +40,28 @@ pub(crate) enum Item {
         to: usize,
         kind: PacketKind,
         bytes: Vec<u8>,
+        origin: Sender,
     },
     Wake(usize),
+    /// A hostile member's next attack (index into `scenario.hostiles`).
+    Hostile(usize),
     Fault(usize),
     Tick,
     Batch(usize),
     /// End of the workload: every fault not marked permanent is lifted.
     Heal,
+}
+
+/// Who put a datagram on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// The source's node.
+    Node,
+    /// An attacker on the link, re-sending what the receiver's incarnation `incarnation`
+    /// accepted earlier.
+    Replay { incarnation: u32 },
+    /// A hostile member's worst-case packet.
+    Hostile,
 }
 
 pub(crate) struct Device {
@@ -60,6 +77,8 @@ pub(crate) struct Device {
     pub(crate) wake_at: Option<Instant>,
     pub(crate) incarnation: u32,
     pub(crate) converged_at: Option<Instant>,
+    /// A hostile member: it never has a node.
+    pub(crate) attacker_only: bool,
 }
 
 pub struct World {
@@ -79,6 +98,8 @@ pub struct World {
     pub(crate) workload_end: Instant,
     pub(crate) heal_at: Option<Instant>,
     pub(crate) end: Instant,
+    pub(crate) attack: Attack,
+    pub(crate) ledger: Ledger,
 }
 
 impl std::fmt::Debug for World {
@@ -145,10 +166,7 @@ impl World {
             let peers = ids
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| match scenario.topology {
-                    Topology::Mesh => *j != i,
-                    Topology::Line => j.abs_diff(i) == 1,
-                })
+                .filter(|(j, _)| scenario.topology.peers(i, *j, ids.len()))
                 .map(|(_, p)| p.clone())
                 .collect();
             let mut config =
@@ -164,7 +182,13 @@ impl World {
             config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
             config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
             config.relay = sync.relay.unwrap_or(config.relay);
+            config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);
+            config.amplification_budget = sync
+                .amplification_budget
+                .unwrap_or(config.amplification_budget);
+            let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
             let mut device = Device {
+                attacker_only,
                 name: me.clone(),
                 config,
                 store: Rc::new(RefCell::new(InMemoryStore::new())),
@@ -175,10 +199,20 @@ impl World {
                 incarnation: 0,
                 converged_at: None,
             };
-            device.node = Some(start_node(&mut device, seed, Instant::ZERO)?);
+            if attacker_only {
+                device.down_for_good = true; // excused from converging: it keeps nothing
+                device.incarnation = 1;
+            } else {
+                device.node = Some(start_node(&mut device, seed, Instant::ZERO)?);
+            }
             devices.push(device);
         }
-        let mut network = Network::new(ids.len(), derive_seed(seed, "network"), &scenario.network);
+        let mut network = Network::new(
+            ids.len(),
+            derive_seed(seed, "network"),
+            derive_seed(seed, "network replay"),
+            &scenario.network,
+        );
         for spec in &scenario.links {
             for (from, to) in link_ends(&index, spec) {
                 network.set_link(from, to, spec);
@@ -186,11 +220,15 @@ impl World {
         }
         let posting: Vec<usize> = match &scenario.workload.devices {
             Some(list) => list.iter().map(|n| index[&device_id(n)]).collect(),
-            None => (0..ids.len()).collect(),
+            None => (0..ids.len())
+                .filter(|&i| !devices[i].attacker_only)
+                .collect(),
         };
         let workload = Workload::new(&scenario.workload, posting, derive_seed(seed, "workload"));
         let workload_end = Instant::ZERO + scenario.duration.0;
         let end = workload_end + scenario.expect.converged_within.0 + scenario.expect.quiet.0;
+        let attack = Attack::new(scenario, seed, &community, &index);
+        let ledger = Ledger::new(devices.iter().map(|d| d.config.sync_interval).collect());
         let mut world = World {
             scenario: scenario.clone(),
             seed,
@@ -207,6 +245,8 @@ impl World {
             workload_end,
             heal_at: None,
             end,
+            attack,
+            ledger,
         };
         world.trace.line(format_args!(
             "scenario {} seed {seed} devices {}",
@@ -220,6 +260,9 @@ impl World {
             world.schedule(Instant::ZERO + batch.at.0, Item::Batch(i));
         }
         world.schedule(workload_end, Item::Heal);
+        for (i, hostile) in scenario.hostiles.iter().enumerate() {
+            world.schedule(Instant::ZERO + hostile.every.0, Item::Hostile(i));
+        }
         world.schedule_tick();
         for device in 0..world.devices.len() {
             world.drain(device);
@@ -273,6 +316,8 @@ impl World {
             events: self.appended.len() as u64,
             devices: self.device_reports(),
             counters: std::mem::take(&mut self.counters),
+            attacks: std::mem::take(&mut self.attack.counters),
+            budget_worst_share: self.ledger.worst_share_ppm as f64 / 1e6,
             failures,
         }
     }
@@ -322,25 +367,9 @@ impl World {
                 to,
                 kind,
                 bytes,
-            } => {
-                let (sender, receiver) = (&self.devices[from].name, &self.devices[to].name);
-                if self.devices[to].node.is_none() {
-                    self.trace.line(format_args!(
-                        "{now} drop {sender}>{receiver} {kind} {} crashed",
-                        bytes.len()
-                    ));
-                    self.counters.drop("crashed");
-                    return;
-                }
-                self.trace.line(format_args!(
-                    "{now} deliver {sender}>{receiver} {kind} {}",
-                    bytes.len()
-                ));
-                self.counters.delivered(kind, bytes.len());
-                let node = self.devices[to].node.as_mut().expect("checked above");
-                node.handle_input(Input::Datagram { now, bytes: &bytes });
-                self.drain(to);
-            }
+                origin,
+            } => self.deliver(from, to, kind, bytes, origin),
+            Item::Hostile(h) => self.attack_once(h),
             Item::Wake(device) => {
                 let d = &mut self.devices[device];
                 if d.wake_at != Some(now) {

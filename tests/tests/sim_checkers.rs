@@ -183,3 +183,135 @@ fn a_run_can_be_stopped_part_way_and_resumed_without_changing_it() {
     let failures = meshlog_sim::check::check(&world);
     assert_eq!(world.finish(failures).digest, whole.digest);
 }
+
+/// The three of `scenario`, with an attacker on every link re-sending a third of what each
+/// receiver accepts, two seconds later.
+fn replayed(sync: &str) -> Scenario {
+    scenario(&format!(
+        "[network]\nreplay = 0.3\nreplay_delay = \"2s\"\n[sync]\n{sync}"
+    ))
+}
+
+fn replay_breaches(failures: &[Failure]) -> Vec<(&str, u64)> {
+    failures
+        .iter()
+        .filter_map(|f| match f {
+            Failure::ReplayAccepted { device, count, .. } => Some((device.as_str(), *count)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn replays_are_refused_by_the_window() {
+    let outcome = meshlog_sim::run(&replayed(""), 1, None).unwrap();
+    assert_eq!(outcome.failures, vec![]);
+    let a = &outcome.attacks;
+    assert!(a.replays_judged > 20, "{a:?}");
+    assert_eq!(a.replays_refused, a.replays_judged);
+    assert_eq!(a.replay_answer_bytes, 0);
+    // Each refusal is the receiver's own `replayed` drop.
+    assert!(outcome.counters.drops["rx_replayed"] >= a.replays_refused);
+}
+
+#[test]
+fn accepting_replays_is_caught() {
+    // Without the replay window every replay is opened and used again.
+    let outcome = meshlog_sim::run(&replayed("replay_protection = false"), 1, None).unwrap();
+    let breaches = replay_breaches(&outcome.failures);
+    assert_eq!(
+        breaches.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        ["alice", "alice", "bob", "bob", "carol", "carol"],
+        "{:?}",
+        outcome.failures
+    );
+    let caught: u64 = breaches.iter().map(|(_, n)| n).sum();
+    let a = &outcome.attacks;
+    assert!(a.replays_judged > 20, "{a:?}");
+    assert_eq!(caught, a.replays_judged - a.replays_refused);
+    assert!(a.replay_answer_bytes > 0, "{a:?}");
+}
+
+#[test]
+fn a_replay_rate_of_zero_changes_nothing() {
+    let plain = meshlog_sim::run(&scenario(""), 4, None).unwrap();
+    let zero = meshlog_sim::run(
+        &scenario("[network]\nreplay = 0.0\nreplay_delay = \"1s\""),
+        4,
+        None,
+    )
+    .unwrap();
+    assert_eq!(zero.digest, plain.digest);
+    assert_eq!(zero.attacks.replays_injected, 0);
+}
+
+/// Mallory, a member, sends her peers root digests claiming a million different ids in
+/// every child, every 50 ms (enough to use up the rounds' allowances); small leaves make every
+/// bucket of the others worth descending.
+fn hostile(sync: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "hostile"
+duration = "1m"
+devices = ["alice", "bob", "carol", "mallory"]
+[sync]
+leaf_items_max = 4
+{sync}
+[workload]
+messages_per_hour = 60
+[[workload.batch]]
+at = "1s"
+device = "alice"
+messages = 1000
+[[hostile]]
+device = "mallory"
+every = "50ms"
+kinds = ["digest"]
+[expect]
+converged_within = "30s"
+"#
+    );
+    Scenario::parse(&text, "inline").unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn the_budget_holds_against_a_hostile_member() {
+    let outcome = meshlog_sim::run(&hostile(""), 1, None).unwrap();
+    assert_eq!(outcome.failures, vec![]);
+    assert!(outcome.attacks.hostile_sent_packets > 100);
+    assert!(outcome.budget_worst_share <= 1.0);
+}
+
+#[test]
+fn answering_a_hostile_member_beyond_the_budget_is_caught() {
+    let outcome = meshlog_sim::run(&hostile("amplification_budget = false"), 1, None).unwrap();
+    let over: Vec<(&str, &str)> = outcome
+        .failures
+        .iter()
+        .filter_map(|f| match f {
+            Failure::OverBudget { device, peer, .. } => Some((device.as_str(), peer.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        over.contains(&("alice", "mallory")),
+        "{:?}",
+        outcome.failures
+    );
+    assert!(over.iter().all(|(_, peer)| *peer == "mallory"), "{over:?}");
+    assert!(outcome.attacks.hostile_amplification() > 3.0);
+    // Mallory runs no node: excused, and the honest three still converge.
+    assert!(not_converged(&outcome.failures).is_empty());
+    assert!(outcome.devices[3].excused);
+}
+
+#[test]
+fn attacked_worlds_repeat_their_digest() {
+    for s in [replayed(""), hostile("")] {
+        let a = meshlog_sim::run(&s, 7, None).unwrap();
+        let b = meshlog_sim::run(&s, 7, None).unwrap();
+        let c = meshlog_sim::run(&s, 8, None).unwrap();
+        assert_eq!(a.digest, b.digest, "{}", s.name);
+        assert_ne!(a.digest, c.digest, "{}", s.name);
+    }
+}

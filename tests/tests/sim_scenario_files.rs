@@ -116,3 +116,118 @@ fn a_missing_file_is_named() {
         &["scenarios/does-not-exist.toml", "cannot read"],
     );
 }
+
+/// GOOD with a ring, a replaying network and a hostile member.
+fn attacked() -> String {
+    GOOD.replace(
+        "devices = [\"alice\", \"bob\"]",
+        "devices = [\"alice\", \"bob\", \"carol\", \"mallory\"]\ntopology = \"ring\"",
+    )
+    .replace(
+        "loss = 0.1\n",
+        "loss = 0.1\nreplay = 0.05\nreplay_delay = \"2s\"\n",
+    )
+    .replace(
+        "[expect]",
+        "[[hostile]]\ndevice = \"mallory\"\nevery = \"1s\"\nkinds = [\"digest\", \"filter_full\"]\n[expect]",
+    )
+}
+
+#[test]
+fn replay_hostile_and_ring_parse_and_round_trip() {
+    use meshlog_sim::scenario::{HostileKind, Topology};
+    let scenario = Scenario::parse(&attacked(), "attacked.toml").unwrap();
+    assert_eq!(scenario.topology, Topology::Ring);
+    assert_eq!(scenario.network.replay, Some(0.05));
+    assert_eq!(
+        scenario.network.replay_delay.map(|d| d.as_micros()),
+        Some(2_000_000)
+    );
+    let hostile = &scenario.hostiles[0];
+    assert_eq!(hostile.device, "mallory");
+    assert_eq!(
+        hostile.kinds,
+        [HostileKind::Digest, HostileKind::FilterFull]
+    );
+    let again = Scenario::parse(&scenario.to_toml(), "again.toml").unwrap();
+    assert_eq!(again, scenario);
+    // Unset kinds mean all of them.
+    let all = Scenario::parse(
+        &attacked().replace("kinds = [\"digest\", \"filter_full\"]\n", ""),
+        "all.toml",
+    )
+    .unwrap();
+    assert_eq!(all.hostiles[0].kinds, HostileKind::all());
+}
+
+#[test]
+fn ring_peers_are_the_two_neighbours() {
+    use meshlog_sim::scenario::Topology;
+    let peers = |i| -> Vec<usize> { (0..5).filter(|&j| Topology::Ring.peers(i, j, 5)).collect() };
+    assert_eq!(peers(0), [1, 4]);
+    assert_eq!(peers(2), [1, 3]);
+    assert_eq!(peers(4), [0, 3]);
+    assert!(!Topology::Line.peers(0, 4, 5));
+}
+
+#[test]
+fn bad_replay_and_hostile_values_name_the_file_and_field() {
+    let good = attacked();
+    let cases: [(String, &[&str]); 10] = [
+        (
+            good.replace("replay = 0.05", "replay = 5"),
+            &["network.replay", "not a rate"],
+        ),
+        (
+            good.replace("replay_delay = \"2s\"", "replay_delay = \"0s\""),
+            &["network.replay_delay", "more than 0s"],
+        ),
+        (
+            good.replace("replay_delay = \"2s\"", "replay_delay = \"2 fortnights\""),
+            &["network.replay_delay", "bad duration"],
+        ),
+        (
+            good.replace("device = \"mallory\"", "device = \"eve\""),
+            &["hostile[0].device", "unknown device \"eve\""],
+        ),
+        (
+            good.replace("every = \"1s\"", "every = \"1ms\""),
+            &["hostile[0].every", "less than 10ms"],
+        ),
+        (
+            good.replace("[\"digest\", \"filter_full\"]", "[]"),
+            &["hostile[0].kinds", "at least one"],
+        ),
+        (
+            good.replace("\"filter_full\"]", "\"flood\"]"),
+            &["hostile[0].kinds[1]", "unknown variant `flood`"],
+        ),
+        (
+            good.replace("every = \"1s\"", "every = \"1s\"\nloud = true"),
+            &["hostile[0]", "unknown field `loud`"],
+        ),
+        (
+            good.replace("offline = \"bob\"", "offline = \"mallory\""),
+            &["fault[0]", "hostile: it runs no node"],
+        ),
+        (
+            good.replace("topology = \"ring\"", "topology = \"star\""),
+            &["topology", "unknown variant `star`"],
+        ),
+    ];
+    for (text, parts) in cases {
+        let message = error(&text);
+        assert_mentions(&message, &["scenarios/bad.toml"]);
+        assert_mentions(&message, parts);
+    }
+    let twice = good.replace(
+        "[expect]",
+        "[[hostile]]\ndevice = \"mallory\"\nevery = \"1s\"\n[expect]",
+    );
+    assert_mentions(&error(&twice), &["hostile[1].device", "hostile twice"]);
+    let posting = good.replace(
+        "messages_per_hour = 60",
+        "messages_per_hour = 60\ndevices = [\"mallory\"]",
+    );
+    assert_mentions(&error(&posting), &["workload", "no node to post"]);
+}
