@@ -47,6 +47,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         data_dir: root.path().join(name),
         keys_dir: keys_dir.clone(),
         sync_interval_ms: 5_000,
+        db_pages_max: None,
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;

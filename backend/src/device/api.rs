@@ -14,7 +14,9 @@ use serde_json::json;
 use super::state::{DeviceState, Frame};
 use super::views::MessageView;
 use crate::http::{json_body, query, ApiError};
-use crate::store::FileContent;
+use crate::store::{
+    Cursor, FileContent, Page, PageRequest, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, SEARCH_LEN_MAX,
+};
 
 pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
     EventId::from_hex(text)
@@ -121,20 +123,65 @@ pub async fn post_message(
         .map_err(ApiError::internal)?;
     let id = ids.last().expect("the message was appended");
     let view = state
-        .message_view(id)?
+        .message_view(id)
+        .await?
         .ok_or_else(|| ApiError::internal("stored message not found"))?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// `GET /api/messages?before=&limit=&q=`: the query string, as clients send it.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    before: Option<String>,
+    limit: Option<usize>,
+    q: Option<String>,
+}
+
+/// Checks a page query: a cursor from an earlier page, a limit within bounds, a short search.
+/// Shared with simulated mode.
+pub(crate) fn page_request(query: PageQuery) -> Result<PageRequest, ApiError> {
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("before: {text:?} is not a cursor from `next`"))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: {limit}, must be 1 to {PAGE_LIMIT_MAX}"
+        )));
+    }
+    let search = match query.q {
+        None => None,
+        Some(q) if q.trim().is_empty() => None,
+        Some(q) => {
+            check_len("q", &q, SEARCH_LEN_MAX)?;
+            Some(q)
+        }
+    };
+    Ok(PageRequest {
+        before,
+        limit,
+        search,
+    })
+}
+
+/// A page as JSON: messages oldest first (as the page shows them), and the cursor for the
+/// page of older ones, or null.
+pub(crate) fn page_json(page: Page) -> serde_json::Value {
+    let mut messages: Vec<MessageView> = page.messages.into_iter().map(MessageView::from).collect();
+    messages.reverse();
+    json!({ "messages": messages, "next": page.next.map(|c| c.to_string()) })
+}
+
 pub async fn get_messages(
     State(state): State<DeviceState>,
+    page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let messages: Vec<MessageView> = state
-        .read(|r| r.messages())?
-        .into_iter()
-        .map(MessageView::from)
-        .collect();
-    Ok(Json(json!({ "messages": messages })))
+    let request = page_request(query(page)?)?;
+    let page = state.read(move |r| r.page(&request)).await?;
+    Ok(Json(page_json(page)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,7 +198,7 @@ pub async fn post_reaction(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let message = parse_event_id(&id)?;
     let reaction = reaction_body(message, json_body(body)?)?;
-    if state.read(|r| r.message(&message))?.is_none() {
+    if state.look_up(move |r| r.message(&message)).await?.is_none() {
         return Err(ApiError::not_found(format!("message {id} not found")));
     }
     let event_id = state
@@ -170,7 +217,7 @@ pub async fn get_file(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let file = parse_file_id(&id)?;
-    file_response(&id, state.read(|r| r.file(&file))?)
+    file_response(&id, state.read(move |r| r.file(&file)).await?)
 }
 
 /// `GET /api/files/:id`'s answer for what the store holds of the file; shared with simulated mode.

@@ -94,6 +94,11 @@ pub struct DeviceProcess {
 impl DeviceProcess {
     /// Starts the process on a free HTTP port and waits until `/api/health` answers.
     pub fn start(spec: &DeviceSpec) -> Result<Self> {
+        Self::start_with(spec, &[])
+    }
+
+    /// `start`, with more `meshlog device` arguments.
+    pub fn start_with(spec: &DeviceSpec, extra_args: &[&str]) -> Result<Self> {
         let mut command = Command::new(meshlog_bin());
         command
             .args(["device", "--name", &spec.name, "--http", "127.0.0.1:0"])
@@ -110,6 +115,7 @@ impl DeviceProcess {
         for (name, addr) in &spec.peers {
             command.arg("--peer").arg(format!("{name}@{addr}"));
         }
+        command.args(extra_args);
         let mut child = command.spawn().context("spawning meshlog device")?;
         let stdout = child.stdout.take().expect("piped stdout");
         // The device prints one line with its bound HTTP address; read it on a thread so a
