@@ -48,12 +48,14 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         keys_dir: keys_dir.clone(),
         sync_interval_ms: 5_000,
         db_pages_max: None,
+        server: Default::default(),
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;
     let client = reqwest::Client::new();
     let mut stream = client
         .get(format!("http://{}/api/stream", bob.http_addr))
+        .bearer_auth(bob.token.as_str())
         .send()
         .await?
         .bytes_stream();
@@ -65,6 +67,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         let sent_at = Instant::now();
         let response = client
             .post(&post_url)
+            .bearer_auth(alice.token.as_str())
             .json(&serde_json::json!({ "text": format!("latency probe {i}") }))
             .send()
             .await?;

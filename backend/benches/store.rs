@@ -117,6 +117,7 @@ fn options(
         keys_dir: root.join("keys"),
         sync_interval_ms: 1_000,
         db_pages_max: None,
+        server: Default::default(),
     }
 }
 
@@ -140,7 +141,7 @@ async fn loaded_device(messages: usize) -> anyhow::Result<()> {
     // bob is never started: alice holds the history, and her POSTs find no peer.
     let alice = device::start(options(root.path(), "alice", alice_udp, "bob", bob_udp)).await?;
     let base = format!("http://{}", alice.http_addr);
-    let client = reqwest::Client::new();
+    let client = client_for(&alice)?;
     let stop = Arc::new(AtomicBool::new(false));
     let pages = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::new();
@@ -251,7 +252,7 @@ async fn catch_up(events: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let alice = device::start(options(root.path(), "alice", alice_udp, "bob", bob_udp)).await?;
     let stats = format!("http://{}/api/stats", alice.http_addr);
-    let client = reqwest::Client::new();
+    let client = client_for(&alice)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let held = client
@@ -280,6 +281,18 @@ async fn catch_up(events: usize) -> anyhow::Result<()> {
     stop_device(alice);
     stop_device(bob);
     Ok(())
+}
+
+/// A client that shows `device`'s API token on every request.
+fn client_for(device: &RunningDevice) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", device.token.as_str()).parse()?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }
 
 fn stop_device(device: RunningDevice) {

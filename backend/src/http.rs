@@ -1,12 +1,11 @@
-//! What both servers share: JSON errors, body extraction, CORS.
+//! What both servers share: JSON errors and body extraction.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::Query;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use tower_http::cors::{Any, CorsLayer};
 
 /// A 4xx/5xx answer with `{"error": "..."}` naming what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -66,10 +65,34 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
-/// The page runs on another origin (:5173); any origin may call a server on loopback.
-pub fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods(Any)
-        .allow_headers(Any)
+/// Error bodies above this are replaced by their status's name rather than read whole.
+const ERROR_TEXT_LEN_MAX: usize = 4 * 1024;
+
+/// Every 4xx/5xx the router or a layer makes without a JSON body (405, a CORS refusal, a
+/// rejection answered as text) gets `{"error": ...}`, keeping its status and other headers.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, ERROR_TEXT_LEN_MAX)
+        .await
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+        .filter(|text| !text.trim().is_empty());
+    let message = text.unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let fresh = ApiError { status, message }.into_response();
+    parts.headers.extend(fresh.headers().clone());
+    Response::from_parts(parts, fresh.into_body())
 }

@@ -25,6 +25,7 @@
 //!   meshlog-sim world on its virtual clock, serving the device API for every simulated
 //!   device, with loss, latency and partition controls.
 //! - [`demo`]: `meshlog demo`, everything from one command (`--sim SCENARIO` for simulated mode).
+//! - [`api`]: the device API, once, over [`api::DeviceBackend`] (real and simulated devices).
 //! - [`http`]: JSON errors, body extraction and CORS shared by both servers.
 //!
 //! Benchmarks (`cargo bench -p meshlog-backend --bench loopback` and `--bench turmoil_vs_sim`)
@@ -34,6 +35,7 @@
 //! [`device::DeviceError`], [`sim_service::SimServiceError`], [`demo::DemoError`]); HTTP
 //! handlers answer `{"error": ...}` with a 4xx/5xx ([`http::ApiError`]).
 
+pub mod api;
 pub mod demo;
 pub mod device;
 pub mod http;

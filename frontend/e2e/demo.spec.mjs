@@ -167,7 +167,16 @@ describe('meshlog demo page', () => {
       img.evaluate((el) => (el.complete && el.naturalWidth > 0 ? `${el.naturalWidth}x${el.naturalHeight}` : '')),
     );
     assert.equal(size, '64x64');
-    assert.match(await img.getAttribute('src'), /\/api\/files\/[0-9a-f]{64}$/);
+    assert.match(await img.getAttribute('src'), /\/api\/messages\/[0-9a-f]{64}\/attachment$/);
+    // The API token reached the page only as an HttpOnly cookie: script cannot read it, and a
+    // request without credentials is refused.
+    const probe = await page.evaluate(async (src) => {
+      const bare = await fetch(src, { credentials: 'omit' });
+      return { cookie: document.cookie, status: bare.status, body: await bare.json() };
+    }, await img.getAttribute('src'));
+    assert.ok(!probe.cookie.includes('meshlog_token'), `cookie readable by script: ${probe.cookie}`);
+    assert.equal(probe.status, 401);
+    assert.equal(typeof probe.body.error, 'string');
     await shot('06-image');
   });
 

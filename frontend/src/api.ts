@@ -1,4 +1,6 @@
 // Thin fetch wrappers for the device servers and the simulation service (docs/API.md).
+// Every call carries credentials: the servers want their API token, which `meshlog demo`'s
+// page server gave the browser as an HttpOnly cookie (the page's script never sees it).
 import type { Message, NetEvent, NewAttachment, SimState, Stats } from './state/types';
 
 export class ApiError extends Error {
@@ -20,6 +22,7 @@ async function request<T>(url: string, init?: { method?: string; body?: unknown;
       headers: init?.body !== undefined ? { 'Content-Type': 'application/json' } : undefined,
       body: init?.body !== undefined ? JSON.stringify(init.body) : undefined,
       signal: ctrl.signal,
+      credentials: 'include',
     });
   } catch (e) {
     throw new ApiError(ctrl.signal.aborted ? `timed out: ${url}` : `cannot reach ${new URL(url).host}`, 0);
@@ -41,10 +44,25 @@ async function request<T>(url: string, init?: { method?: string; body?: unknown;
   return body as T;
 }
 
+/** The attachment types a device accepts (docs/API.md); any other file is sent as opaque bytes. */
+export const ATTACHMENT_MIMES = [
+  'image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp',
+  'text/plain', 'text/csv', 'text/markdown', 'application/pdf', 'application/octet-stream',
+  'application/zip', 'application/json', 'audio/mpeg', 'audio/ogg', 'audio/wav', 'video/mp4', 'video/webm',
+];
+
+function safeAttachment(a: NewAttachment): NewAttachment {
+  const mime = a.mime.toLowerCase();
+  return { ...a, mime: ATTACHMENT_MIMES.includes(mime) ? mime : 'application/octet-stream' };
+}
+
 export const deviceApi = {
   messages: (base: string) => request<{ messages: Message[] }>(`${base}/api/messages`).then((r) => r.messages ?? []),
   send: (base: string, text: string, attachment?: NewAttachment) =>
-    request<Message>(`${base}/api/messages`, { body: attachment ? { text, attachment } : { text }, timeoutMs: 30_000 }),
+    request<Message>(`${base}/api/messages`, {
+      body: attachment ? { text, attachment: safeAttachment(attachment) } : { text },
+      timeoutMs: 30_000,
+    }),
   react: (base: string, id: string, emoji: string, remove: boolean) =>
     request<{ event_id: string }>(`${base}/api/messages/${id}/reactions`, { body: remove ? { emoji, remove } : { emoji } }),
   stats: (base: string) => request<Stats>(`${base}/api/stats`, { timeoutMs: 5_000 }),

@@ -31,7 +31,8 @@ export class LiveStream {
 
   constructor(opts: LiveStreamOptions) {
     this.o = {
-      create: (url) => new EventSource(url) as unknown as EventSourceLike,
+      // With credentials: the API token cookie goes to the servers' other ports too.
+      create: (url) => new EventSource(url, { withCredentials: true }) as unknown as EventSourceLike,
       setTimer: (f, ms) => setTimeout(f, ms),
       clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
       random: Math.random,

@@ -7,40 +7,16 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use backend_support::{
-    community, free_udp_addr, get, post, post_raw, wait_for, DeviceProcess, DeviceSpec,
-};
+use backend_support::{error_of, get, lone_alice, post, post_raw, wait_for};
 use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::sync::prefix::Prefix;
 use meshlog_core::{DeviceId, DeviceKeys, Packet, Payload};
 use serde_json::{json, Value};
 
-fn lone_alice(root: &std::path::Path) -> Result<DeviceProcess> {
-    let keys = root.join("keys");
-    community(&keys, &["alice", "bob"])?;
-    DeviceProcess::start(&DeviceSpec {
-        name: "alice".into(),
-        udp: free_udp_addr(),
-        peers: vec![("bob".into(), free_udp_addr())],
-        data: root.join("alice"),
-        keys,
-        sync_interval_ms: 60_000,
-    })
-}
-
-/// The answer's status, and its `error` text (which must exist: errors are JSON).
-fn error_of((status, body): (u16, Value)) -> (u16, String) {
-    let text = body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("error body is not JSON with an error field: {body}"))
-        .to_owned();
-    (status, text)
-}
-
 #[test]
 fn bad_http_input_is_refused_and_nothing_is_stored() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let alice = lone_alice(root.path())?;
+    let alice = lone_alice(root.path(), &[])?;
     let messages = alice.url("/api/messages");
     let unknown_id = "ab".repeat(32);
 
@@ -69,8 +45,7 @@ fn bad_http_input_is_refused_and_nothing_is_stored() -> Result<()> {
         "text too long: {status} {error}"
     );
 
-    let bad_base64 =
-        json!({"text": "x", "attachment": {"name": "a", "mime": "b", "data_base64": "!!!"}});
+    let bad_base64 = json!({"text": "x", "attachment": {"name": "a", "mime": "text/plain", "data_base64": "!!!"}});
     let (status, error) = error_of(post(&messages, &bad_base64)?);
     assert!(
         status == 400 && error.contains("data_base64"),
@@ -95,7 +70,9 @@ fn bad_http_input_is_refused_and_nothing_is_stored() -> Result<()> {
         "malformed id: {status} {error}"
     );
 
-    let (status, error) = error_of(get(&alice.url(&format!("/api/files/{unknown_id}")))?);
+    let (status, error) = error_of(get(
+        &alice.url(&format!("/api/messages/{unknown_id}/attachment"))
+    )?);
     assert_eq!(status, 404, "unknown file: {error}");
 
     let (status, error) = error_of(post(
@@ -126,7 +103,7 @@ fn bad_http_input_is_refused_and_nothing_is_stored() -> Result<()> {
 #[test]
 fn bad_datagrams_are_dropped_and_counted_while_http_answers() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let alice = lone_alice(root.path())?;
+    let alice = lone_alice(root.path(), &[])?;
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     let target = alice.spec.udp;
 

@@ -57,7 +57,7 @@ fn message_reaction_and_attachment_cross_over() -> Result<()> {
             .iter()
             .any(|m| m["attachment"]["complete"] == true))
     })?;
-    let bytes = reqwest::blocking::get(bob.url(&file_url))?;
+    let bytes = backend_support::get_response(&bob.url(&file_url))?;
     assert_eq!(bytes.status(), 200);
     assert_eq!(
         bytes.headers()["content-type"].to_str()?,
@@ -123,6 +123,7 @@ fn network_log_and_stream_show_traffic() -> Result<()> {
 
     let mut stream = reqwest::blocking::Client::new()
         .get(bob.url("/api/stream"))
+        .bearer_auth(&bob.token)
         .send()?;
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let id = alice.post_message("over the wire")?;

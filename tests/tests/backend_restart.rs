@@ -31,7 +31,7 @@ fn every_acknowledged_event_survives_sigkill() -> Result<()> {
     let content: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
     let (status, created) = post(
         &alice.url("/api/messages"),
-        &json!({"text": "with file", "attachment": {"name": "f.bin", "mime": "application/x-test",
+        &json!({"text": "with file", "attachment": {"name": "f.bin", "mime": "application/octet-stream",
             "data_base64": base64::engine::general_purpose::STANDARD.encode(&content)}}),
     )?;
     assert_eq!(status, 201);
@@ -66,6 +66,9 @@ fn every_acknowledged_event_survives_sigkill() -> Result<()> {
         json!([{"emoji": "🎉", "authors": ["alice"]}])
     );
     let url = alice.url(restored["attachment"]["url"].as_str().unwrap());
-    assert_eq!(reqwest::blocking::get(url)?.bytes()?.to_vec(), content);
+    assert_eq!(
+        backend_support::get_response(&url)?.bytes()?.to_vec(),
+        content
+    );
     Ok(())
 }

@@ -8,8 +8,7 @@ mod backend_support;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use backend_support::{get, post, wait_for};
-use meshlog_backend::sim_mode::{self, SimModeOptions};
+use backend_support::{get, post, wait_for, SimModeRun};
 use serde_json::{json, Value};
 
 /// Three devices so the partition (first device vs the rest) leaves bob and carol together.
@@ -25,35 +24,8 @@ latency = { min = "5ms", max = "20ms" }
 /// Bounded by wall time: the HTTP round trips of a loop of steps, never a sleep for time to pass.
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Running {
-    sim: String,
-    devices: Vec<String>,
-    // Keeps the servers and the world thread's callers alive for the test.
-    _runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-fn start() -> Result<Running> {
-    let dir = tempfile::tempdir()?;
-    let scenario = dir.path().join("scenario.toml");
-    std::fs::write(&scenario, SCENARIO)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let running = runtime.block_on(sim_mode::start(SimModeOptions {
-        scenario,
-        seed: None,
-        http_addr: "127.0.0.1:0".parse()?,
-        device_port_base: 0,
-        device_host: "127.0.0.1".parse()?,
-    }))?;
-    Ok(Running {
-        sim: format!("http://{}", running.service.http_addr),
-        devices: running.devices.into_iter().map(|(_, url)| url).collect(),
-        _runtime: runtime,
-        _dir: dir,
-    })
+fn start() -> Result<SimModeRun> {
+    SimModeRun::start(SCENARIO)
 }
 
 fn texts(device: &str) -> Result<Vec<String>> {
@@ -111,8 +83,8 @@ fn messages_cross_the_virtual_network_and_partitions_stop_them() -> Result<()> {
     assert_eq!(state["devices"].as_array().map(Vec::len), Some(3));
     assert_eq!(state["devices"][0]["url"], json!(alice));
     assert_eq!(state["network"]["partitioned"], false);
-    let (_, health) = get(&format!("{bob}/api/health"))?;
-    assert_eq!(health["device"], "bob");
+    let (_, stats) = get(&format!("{bob}/api/stats"))?;
+    assert_eq!(stats["device"], "bob");
 
     // Connected: eager push gets it there within a second of virtual time.
     send(alice, "hello bob")?;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use meshlog_backend::sim_service::{self, Simulation};
+use meshlog_backend::api::access::Token;
+use meshlog_backend::api::serve::ServerOptions;
+use meshlog_backend::sim_service::{self, DeviceLink, Simulation};
 use serde_json::{json, Value};
 
 const SECOND_US: u64 = 1_000_000;
@@ -106,6 +108,17 @@ fn out_of_range_settings_are_refused_and_change_nothing() {
     assert_eq!(sim.state(), before);
 }
 
+/// A client that shows `token` on every request, as the page's owner does.
+fn authorized_client(token: &Token) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {}", token.as_str());
+    headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let response = client.post(url).json(&body).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
@@ -125,18 +138,28 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         keys_dir: keys,
         sync_interval_ms: 60_000,
         db_pages_max: None,
+        server: ServerOptions::default(),
     })
     .await
     .unwrap();
     let alice_url = format!("http://{}", alice.http_addr);
+    // The service has its own token, and calls alice with hers.
+    let service_token = Token::generate();
     let service = sim_service::start(
         "127.0.0.1:0".parse().unwrap(),
-        vec![("alice".into(), alice_url.clone())],
+        vec![DeviceLink {
+            name: "alice".into(),
+            url: alice_url.clone(),
+            token: alice.token.clone(),
+        }],
+        &ServerOptions::default(),
+        service_token.clone(),
     )
     .await
     .unwrap();
     let base = format!("http://{}", service.http_addr);
-    let client = reqwest::Client::new();
+    let client = authorized_client(&service_token);
+    let alice_client = authorized_client(&alice.token);
 
     let (status, state) = post(
         &client,
@@ -210,7 +233,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
     // The five generated messages arrive on alice through her own API, marked auto.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let messages: Value = client
+        let messages: Value = alice_client
             .get(format!("{alice_url}/api/messages"))
             .send()
             .await

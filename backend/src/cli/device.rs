@@ -21,7 +21,7 @@ pub struct Args {
     /// A peer as NAME@HOST:PORT; repeat for more.
     #[arg(long = "peer")]
     peers: Vec<String>,
-    /// Data directory (the SQLite database lives here).
+    /// Data directory (the SQLite database and the API token live here; kept 0700).
     #[arg(long)]
     data: PathBuf,
     /// Key directory from `meshlog community new`; defaults to the data directory.
@@ -33,6 +33,8 @@ pub struct Args {
     /// Caps the database at this many 4 KiB pages; writes beyond fail as on a full disk.
     #[arg(long)]
     db_pages_max: Option<u32>,
+    #[command(flatten)]
+    server: super::ServerArgs,
 }
 
 pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
@@ -50,6 +52,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         data_dir: args.data,
         sync_interval_ms: args.sync_interval_ms,
         db_pages_max: args.db_pages_max,
+        server: args.server.options(),
     })
 }
 
@@ -59,6 +62,11 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = device::start(options.clone()).await?;
+        super::print_token(
+            &format!("meshlog device {}", options.name),
+            &running.token,
+            &options.data_dir,
+        );
         // One line tests and the demo read to learn the bound ports.
         println!(
             "meshlog device {} listening http=http://{} udp={}",

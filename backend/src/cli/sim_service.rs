@@ -6,8 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
+use meshlog_backend::api::access::Token;
 use meshlog_backend::sim_mode::{self, SimModeOptions};
+use meshlog_backend::sim_service::DeviceLink;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,26 +36,65 @@ pub struct Args {
     /// Start generating at once instead of waiting for POST /api/simulation/start.
     #[arg(long)]
     start: bool,
+    /// Data directory: the service's API token lives here (kept 0700).
+    #[arg(long)]
+    data: PathBuf,
+    /// A device's API token file as NAME=FILE (e.g. alice=alice-data/api-token); a device
+    /// without one is called with the service's own token (as the demo sets them up).
+    #[arg(
+        long = "device-token",
+        value_name = "NAME=FILE",
+        conflicts_with = "sim"
+    )]
+    device_tokens: Vec<String>,
+    #[command(flatten)]
+    server: super::ServerArgs,
+}
+
+/// `NAME=VALUE`, or an error naming the flag and the form it wants.
+fn name_value<'a>(text: &'a str, form: &str) -> anyhow::Result<(&'a str, &'a str)> {
+    text.split_once('=')
+        .with_context(|| format!("{text:?}: expected {form}"))
 }
 
 pub fn parse_device(text: &str) -> anyhow::Result<(String, String)> {
-    let (name, url) = text
-        .split_once('=')
-        .with_context(|| format!("device {text:?}: expected NAME=URL"))?;
+    let (name, url) = name_value(text, "--device NAME=URL")?;
     Ok((name.to_owned(), url.trim_end_matches('/').to_owned()))
+}
+
+/// Reads `NAME=FILE` into the device's name and the token in the file.
+fn device_token(text: &str) -> anyhow::Result<(String, Token)> {
+    let (name, file) = name_value(text, "--device-token NAME=FILE")?;
+    let read = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    let token = Token::parse(&read).with_context(|| format!("{file}: not an API token"))?;
+    Ok((name.to_owned(), token))
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     super::init_tracing();
+    let token = Token::load_or_create(&args.data)?;
+    let device_tokens = args
+        .device_tokens
+        .iter()
+        .map(|d| device_token(d))
+        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
     let devices = args
         .devices
         .iter()
-        .map(|d| parse_device(d))
+        .map(|d| {
+            let (name, url) = parse_device(d)?;
+            let token = device_tokens.get(&name).unwrap_or(&token).clone();
+            Ok(DeviceLink { name, url, token })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let server = args.server.options();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = match &args.sim {
-            None => meshlog_backend::sim_service::start(args.http, devices).await?,
+            None => {
+                meshlog_backend::sim_service::start(args.http, devices, &server, token.clone())
+                    .await?
+            }
             Some(scenario) => {
                 let sim = sim_mode::start(SimModeOptions {
                     scenario: scenario.clone(),
@@ -60,6 +103,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                     device_port_base: args.device_port_base,
                     // Simulated devices listen where the service does.
                     device_host: args.http.ip(),
+                    server: server.clone(),
+                    token: token.clone(),
                 })
                 .await?;
                 for (name, url) in &sim.devices {
@@ -74,6 +119,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(())
             })?;
         }
+        super::print_token("meshlog sim-service", &token, &args.data);
         println!(
             "meshlog sim-service listening http=http://{}",
             running.http_addr

@@ -12,27 +12,22 @@
 pub mod api;
 pub mod netlog;
 pub mod state;
-pub mod stream;
 pub mod views;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::Router;
 use meshlog_core::{Config, DeviceId, Duration, Node, NodeError};
 use meshlog_net::{os_seed, Clock, Driver, SystemClock};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
+use crate::api::access::{AccessError, Token};
+use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::keys::{self, KeysError};
 use crate::store::{db_path, DbError, Durability, ReaderPool, SqliteStore};
 use state::DeviceState;
-
-/// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.
-pub const BODY_LEN_MAX: usize = 512 * 1024;
 
 #[derive(Debug, Error)]
 pub enum DeviceError {
@@ -52,6 +47,10 @@ pub enum DeviceError {
     },
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +65,8 @@ pub struct DeviceOptions {
     pub sync_interval_ms: u64,
     /// Caps the database at this many 4 KiB pages (writes beyond fail as on a full disk).
     pub db_pages_max: Option<u32>,
+    /// Who may call the HTTP API, and how much it takes on.
+    pub server: ServerOptions,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -93,6 +94,8 @@ pub struct RunningDevice {
     pub http_addr: SocketAddr,
     pub udp_addr: SocketAddr,
     pub state: DeviceState,
+    /// What a client shows to use the API (kept in the data directory's `api-token`).
+    pub token: Token,
     pub server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -100,8 +103,8 @@ pub struct RunningDevice {
 pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError> {
     let community = keys::load_community(&options.keys_dir)?;
     let device_keys = keys::load_device(&options.keys_dir, &options.name)?;
-    std::fs::create_dir_all(&options.data_dir)
-        .map_err(|err| DeviceError::Io(options.data_dir.clone(), err))?;
+    // The directory holds decrypted messages and the API token: the owner's only.
+    let token = Token::load_or_create(&options.data_dir)?;
     let db = db_path(&options.data_dir);
     let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
     if let Some(pages) = options.db_pages_max {
@@ -145,43 +148,17 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());
-    tokio::spawn(state.clone().stats_ticker());
+    tokio::spawn(crate::api::stream::stats_ticker(state.clone()));
 
-    let listener = tokio::net::TcpListener::bind(options.http_addr)
-        .await
-        .map_err(|source| DeviceError::Bind {
-            what: "http",
-            addr: options.http_addr,
-            source,
-        })?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|err| DeviceError::Io(PathBuf::from("http socket"), err))?;
-    let app = router(state.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = Server::bind(options.http_addr, &options.server, token.clone()).await?;
+    let http_addr = http.local_addr();
+    let app = crate::api::router(state.clone(), http.stream_slots());
+    let server = http.spawn(app);
     Ok(RunningDevice {
         http_addr,
         udp_addr,
         state,
+        token,
         server,
     })
-}
-
-pub fn router(state: DeviceState) -> Router {
-    Router::new()
-        .route("/api/health", get(api::health))
-        .route(
-            "/api/messages",
-            post(api::post_message).get(api::get_messages),
-        )
-        .route("/api/messages/{id}/reactions", post(api::post_reaction))
-        .route("/api/files/{id}", get(api::get_file))
-        .route("/api/stats", get(api::get_stats))
-        .route("/api/device-status", post(api::post_device_status))
-        .route("/api/network-events", get(api::get_network_events))
-        .route("/api/stream", get(stream::stream))
-        .fallback(crate::http::not_found)
-        .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
-        .layer(crate::http::cors())
-        .with_state(state)
 }

@@ -158,22 +158,6 @@ impl DeviceState {
             }
         }
     }
-
-    /// Sends a `stats` frame once a second while someone is listening.
-    pub async fn stats_ticker(self) {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            if self.frames.receiver_count() == 0 {
-                continue;
-            }
-            match self.stats().await {
-                Ok(stats) => self.publish(Frame::new("stats", &stats)),
-                Err(_) => return, // the driver stopped: the device is shutting down
-            }
-        }
-    }
 }
 
 async fn read_on<T, F>(pool: &ReaderPool, query: F) -> Result<T, ApiError>

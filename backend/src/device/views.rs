@@ -39,8 +39,23 @@ pub struct AttachmentView {
 
 impl From<MessageRow> for MessageView {
     fn from(row: MessageRow) -> Self {
+        let id = row.id.to_hex();
         MessageView {
-            id: row.id.to_hex(),
+            // The message's own attachment route: its name and type, not another message's.
+            attachment: row.attachment.map(|a| {
+                let file_id = a.file_id.to_hex();
+                AttachmentView {
+                    url: format!("/api/messages/{id}/attachment"),
+                    file_id,
+                    name: a.name,
+                    mime: a.mime,
+                    size: a.size_bytes,
+                    chunks_total: a.chunks_total,
+                    chunks_have: a.chunks_have,
+                    complete: a.chunks_have >= a.chunks_total,
+                }
+            }),
+            id,
             author: row.author,
             text: row.text,
             created_at_ms: row.created_at_us / 1_000,
@@ -53,19 +68,6 @@ impl From<MessageRow> for MessageView {
                     authors: authors.into_iter().collect(),
                 })
                 .collect(),
-            attachment: row.attachment.map(|a| {
-                let file_id = a.file_id.to_hex();
-                AttachmentView {
-                    url: format!("/api/files/{file_id}"),
-                    file_id,
-                    name: a.name,
-                    mime: a.mime,
-                    size: a.size_bytes,
-                    chunks_total: a.chunks_total,
-                    chunks_have: a.chunks_have,
-                    complete: a.chunks_have >= a.chunks_total,
-                }
-            }),
         }
     }
 }

@@ -25,6 +25,8 @@ use thiserror::Error;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use crate::api::access::Token;
+use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::device::netlog::NetLog;
 use crate::sim_service::{self, NetworkSettings, RunningService, SimServiceError, Simulation};
 use api::SimDevice;
@@ -39,12 +41,8 @@ pub enum SimModeError {
     Scenario(#[from] ScenarioError),
     #[error(transparent)]
     World(#[from] WorldError),
-    #[error("device {device}: binding http {addr}: {source}")]
-    Bind {
-        device: String,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("device {device}: {source}")]
+    Serve { device: String, source: ServeError },
     #[error("device {device}: port {base} + {index} is past 65535")]
     Port {
         device: String,
@@ -66,6 +64,10 @@ pub struct SimModeOptions {
     pub device_port_base: u16,
     /// Where the device servers listen.
     pub device_host: IpAddr,
+    /// Who may call the service and the simulated devices, and how much each takes on.
+    pub server: ServerOptions,
+    /// The service's API token, which its simulated devices share.
+    pub token: Token,
 }
 
 #[derive(Debug)]
@@ -100,23 +102,21 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
             index,
         })?;
         let addr = SocketAddr::new(options.device_host, port);
-        let bind = |source| SimModeError::Bind {
-            device: out.name.clone(),
-            addr,
-            source,
-        };
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
-        let local = listener.local_addr().map_err(bind)?;
+        let http = Server::bind(addr, &options.server, options.token.clone())
+            .await
+            .map_err(|source| SimModeError::Serve {
+                device: out.name.clone(),
+                source,
+            })?;
+        let local = http.local_addr();
         let device = SimDevice {
             index,
             outputs: out.clone(),
             world: handle.clone(),
         };
-        tokio::spawn(api::stats_ticker(device.clone()));
-        let app = api::router(device);
-        device_servers.push(tokio::spawn(
-            async move { axum::serve(listener, app).await },
-        ));
+        tokio::spawn(crate::api::stream::stats_ticker(device.clone()));
+        let app = crate::api::router(device, http.stream_slots());
+        device_servers.push(http.spawn(app));
         devices.push((out.name.clone(), format!("http://{local}")));
     }
 
@@ -127,7 +127,20 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
         latency_ms_max: latency_us_max / 1_000,
         partitioned: false,
     });
-    let service = sim_service::start_with(options.http_addr, sim, Some(handle)).await?;
+    // The generator posts to the simulated devices with the token they share.
+    let tokens = names
+        .iter()
+        .map(|name| (name.clone(), options.token.clone()))
+        .collect();
+    let service = sim_service::start_with(
+        options.http_addr,
+        sim,
+        Some(handle),
+        tokens,
+        &options.server,
+        options.token.clone(),
+    )
+    .await?;
     Ok(RunningSimMode {
         service,
         devices,

@@ -7,18 +7,21 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{ServiceState, SimServiceError, SimState};
+use crate::api::serve::StreamSlots;
 use crate::http::{json_body, ApiError};
 
 /// Control bodies are tiny.
 const BODY_LEN_MAX: usize = 16 * 1024;
 
-pub fn router(state: ServiceState) -> Router {
+/// The service's routes; `streams` caps its open state streams. Serve it with
+/// [`crate::api::serve::Server`], which adds the access checks and CORS.
+pub fn router(state: ServiceState, streams: StreamSlots) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/simulation", get(get_state))
@@ -34,7 +37,7 @@ pub fn router(state: ServiceState) -> Router {
         .route("/api/network/partition", post(partition))
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
-        .layer(crate::http::cors())
+        .layer(Extension(streams))
         .with_state(state)
 }
 
@@ -45,13 +48,14 @@ fn answer(result: Result<SimState, SimServiceError>) -> Answer {
         SimServiceError::Rate(super::generator::RateError::UnknownDevice(_)) => {
             ApiError::not_found(err.to_string())
         }
-        SimServiceError::Bind { .. } => ApiError::internal(err),
+        SimServiceError::Serve(_) => ApiError::internal(err),
         _ => ApiError::bad_request(err.to_string()),
     })
 }
 
+/// Open to anyone who reaches the server, so it says nothing about it.
 async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true, "service": "simulation" }))
+    Json(serde_json::json!({ "ok": true }))
 }
 
 async fn get_state(State(state): State<ServiceState>) -> Json<SimState> {
@@ -230,15 +234,18 @@ async fn partition(
 
 async fn stream(
     State(state): State<ServiceState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Extension(slots): Extension<StreamSlots>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = slots.take()?;
     let updates = BroadcastStream::new(state.subscribe());
     let first = state.state();
     let events = stream::once(async move { first })
         .chain(updates.filter_map(|s| async move { s.ok() }))
-        .map(|s| {
+        .map(move |s| {
+            let _held_while_the_stream_is_open = &slot;
             Ok(Event::default()
                 .event("state")
                 .data(serde_json::to_string(&s).expect("state serializes")))
         });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -17,6 +17,7 @@ pub mod generator;
 pub mod poster;
 pub mod time_controller;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,8 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::api::access::Token;
+use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::sim_mode::world_thread::WorldHandle;
 use generator::{Generator, Post, RateError};
 use time_controller::{TimeController, TimeError};
@@ -47,11 +50,8 @@ pub enum SimServiceError {
     /// A network control out of range (simulated mode).
     #[error("{0}")]
     Network(String),
-    #[error("binding http {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }
 
 /// `SimState` of `docs/API.md`.
@@ -261,19 +261,40 @@ pub struct RunningService {
     pub server: JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds `http_addr` and runs the service for `devices` (name, base url).
-pub async fn start(
-    http_addr: SocketAddr,
-    devices: Vec<(String, String)>,
-) -> Result<RunningService, SimServiceError> {
-    start_with(http_addr, Simulation::new(devices), None).await
+/// A device the service posts to in real mode.
+#[derive(Clone, Debug)]
+pub struct DeviceLink {
+    pub name: String,
+    /// Base URL, e.g. `http://127.0.0.1:3001`.
+    pub url: String,
+    /// The device's API token.
+    pub token: Token,
 }
 
-/// Binds `http_addr` and runs `sim`; with a `world`, in simulated mode.
+/// Binds `http_addr` and runs the service for `devices`; clients of the service show `token`.
+pub async fn start(
+    http_addr: SocketAddr,
+    devices: Vec<DeviceLink>,
+    server: &ServerOptions,
+    token: Token,
+) -> Result<RunningService, SimServiceError> {
+    let tokens = devices
+        .iter()
+        .map(|d| (d.name.clone(), d.token.clone()))
+        .collect();
+    let sim = Simulation::new(devices.into_iter().map(|d| (d.name, d.url)).collect());
+    start_with(http_addr, sim, None, tokens, server, token).await
+}
+
+/// Binds `http_addr` and runs `sim`; with a `world`, in simulated mode. `device_tokens` are
+/// the devices' API tokens by name, for posting generated messages.
 pub async fn start_with(
     http_addr: SocketAddr,
     sim: Simulation,
     world: Option<WorldHandle>,
+    device_tokens: BTreeMap<String, Token>,
+    server: &ServerOptions,
+    token: Token,
 ) -> Result<RunningService, SimServiceError> {
     let (posts, post_queue) = mpsc::channel(POST_QUEUE_LEN);
     let state = ServiceState {
@@ -282,22 +303,12 @@ pub async fn start_with(
         states: broadcast::channel(64).0,
         world,
     };
-    tokio::spawn(poster::run(post_queue));
+    tokio::spawn(poster::run(post_queue, device_tokens));
     tokio::spawn(ticker(state.clone()));
-    let listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|source| SimServiceError::Bind {
-            addr: http_addr,
-            source,
-        })?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|source| SimServiceError::Bind {
-            addr: http_addr,
-            source,
-        })?;
-    let app = api::router(state.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = Server::bind(http_addr, server, token).await?;
+    let http_addr = http.local_addr();
+    let app = api::router(state.clone(), http.stream_slots());
+    let server = http.spawn(app);
     Ok(RunningService {
         http_addr,
         state,

@@ -1,15 +1,19 @@
 //! Sends generated messages through the devices' own `POST /api/messages`, as a person would.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::generator::Post;
+use crate::api::access::Token;
 
 /// Per request; a device that does not answer in time is skipped, not waited on.
 const POST_TIMEOUT_MS: u64 = 5_000;
 
-pub async fn run(mut posts: mpsc::Receiver<Post>) {
+/// Posts each message with its device's API token (`tokens`, by device name).
+pub async fn run(mut posts: mpsc::Receiver<Post>, tokens: BTreeMap<String, Token>) {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_millis(POST_TIMEOUT_MS))
         .build()
@@ -17,7 +21,11 @@ pub async fn run(mut posts: mpsc::Receiver<Post>) {
     while let Some(post) = posts.recv().await {
         let url = format!("{}/api/messages", post.device_url.trim_end_matches('/'));
         let body = body(&post);
-        match client.post(&url).json(&body).send().await {
+        let mut request = client.post(&url).json(&body);
+        if let Some(token) = tokens.get(&post.device) {
+            request = request.bearer_auth(token.as_str());
+        }
+        match request.send().await {
             Ok(response) if response.status().is_success() => {}
             Ok(response) => {
                 tracing::warn!(%url, status = %response.status(), "device refused a generated message")

@@ -1,11 +1,17 @@
 //! Shared by the `backend_*` tests: real `meshlog` processes on loopback, and HTTP helpers.
+//!
+//! Every server needs its API token. A test registers a server's token once
+//! ([`register_token`]; [`DeviceProcess::start`] does it), and [`get`], [`post`] and
+//! [`post_raw`] then send it to that server as the page's owner would. [`request`] and
+//! [`raw_http`] send exactly what they are given, for the attacks.
 #![allow(dead_code)] // each test file uses a different part
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -89,6 +95,8 @@ pub struct DeviceProcess {
     pub child: Child,
     pub base: String,
     pub spec: DeviceSpec,
+    /// Its API token, from `api-token` in its data directory.
+    pub token: String,
 }
 
 impl DeviceProcess {
@@ -97,7 +105,7 @@ impl DeviceProcess {
         Self::start_with(spec, &[])
     }
 
-    /// `start`, with more `meshlog device` arguments.
+    /// As [`DeviceProcess::start`], with more flags (`--allow-origin`, limits, ...).
     pub fn start_with(spec: &DeviceSpec, extra_args: &[&str]) -> Result<Self> {
         let mut command = Command::new(meshlog_bin());
         command
@@ -110,6 +118,7 @@ impl DeviceProcess {
             .arg(&spec.keys)
             .arg("--sync-interval-ms")
             .arg(spec.sync_interval_ms.to_string())
+            .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (name, addr) in &spec.peers {
@@ -140,10 +149,13 @@ impl DeviceProcess {
                 bail!("device {} did not report its address", spec.name);
             }
         };
+        let token = read_token(&spec.data)?;
+        register_token(&base, &token);
         let device = DeviceProcess {
             child,
             base,
             spec: spec.clone(),
+            token,
         };
         wait_for(STARTUP_TIMEOUT, || {
             Ok(get(&device.url("/api/health"))?.1["ok"] == Value::Bool(true))
@@ -184,6 +196,14 @@ impl DeviceProcess {
     pub fn stats(&self) -> Result<Value> {
         Ok(get(&self.url("/api/stats"))?.1)
     }
+
+    /// `host:port` of its HTTP server.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the device prints http://IP:PORT")
+    }
 }
 
 impl Drop for DeviceProcess {
@@ -191,6 +211,32 @@ impl Drop for DeviceProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Alice alone (bob is in the community but never answers), with `extra_args`.
+pub fn lone_alice(root: &Path, extra_args: &[&str]) -> Result<DeviceProcess> {
+    let keys = root.join("keys");
+    community(&keys, &["alice", "bob"])?;
+    DeviceProcess::start_with(
+        &DeviceSpec {
+            name: "alice".into(),
+            udp: free_udp_addr(),
+            peers: vec![("bob".into(), free_udp_addr())],
+            data: root.join("alice"),
+            keys,
+            sync_interval_ms: 60_000,
+        },
+        extra_args,
+    )
+}
+
+/// The answer's status, and its `error` text (which must exist: errors are JSON).
+pub fn error_of((status, body): (u16, Value)) -> (u16, String) {
+    let text = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error body is not JSON with an error field: {body}"))
+        .to_owned();
+    (status, text)
 }
 
 /// Two devices, alice and bob, peered with each other on fresh ports and directories.
@@ -222,7 +268,44 @@ fn client() -> &'static reqwest::blocking::Client {
     })
 }
 
-fn answer(response: reqwest::blocking::Response) -> Result<(u16, Value)> {
+/// The token in `dir/api-token`, where a server keeps it.
+pub fn read_token(dir: &Path) -> Result<String> {
+    let path = dir.join("api-token");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    Ok(text.trim().to_owned())
+}
+
+fn tokens() -> &'static Mutex<BTreeMap<String, String>> {
+    static TOKENS: OnceLock<Mutex<BTreeMap<String, String>>> = OnceLock::new();
+    TOKENS.get_or_init(Default::default)
+}
+
+/// `http://host:port` of a URL.
+fn origin_of(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("http://{authority}")
+}
+
+/// From now on [`get`], [`post`] and [`post_raw`] show `token` to the server at `base`.
+pub fn register_token(base: &str, token: &str) {
+    tokens()
+        .lock()
+        .unwrap()
+        .insert(origin_of(base), token.to_owned());
+}
+
+fn with_token(
+    url: &str,
+    request: reqwest::blocking::RequestBuilder,
+) -> reqwest::blocking::RequestBuilder {
+    match tokens().lock().unwrap().get(&origin_of(url)) {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+pub fn answer(response: reqwest::blocking::Response) -> Result<(u16, Value)> {
     let status = response.status().as_u16();
     let text = response.text()?;
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -230,22 +313,116 @@ fn answer(response: reqwest::blocking::Response) -> Result<(u16, Value)> {
 }
 
 pub fn get(url: &str) -> Result<(u16, Value)> {
-    answer(client().get(url).send()?)
+    answer(with_token(url, client().get(url)).send()?)
+}
+
+/// GET with the token; the whole response, for headers and bytes.
+pub fn get_response(url: &str) -> Result<reqwest::blocking::Response> {
+    Ok(with_token(url, client().get(url)).send()?)
 }
 
 pub fn post(url: &str, body: &Value) -> Result<(u16, Value)> {
-    answer(client().post(url).json(body).send()?)
+    answer(with_token(url, client().post(url)).json(body).send()?)
 }
 
 /// POSTs raw bytes with a JSON content type (for malformed bodies).
 pub fn post_raw(url: &str, body: Vec<u8>) -> Result<(u16, Value)> {
     answer(
-        client()
-            .post(url)
+        with_token(url, client().post(url))
             .header("content-type", "application/json")
             .body(body)
             .send()?,
     )
+}
+
+/// Exactly this request (no registered token): `headers` as given, `body` as JSON if any.
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    let mut builder = client().request(method.parse()?, url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    if let Some(body) = body {
+        builder = builder.json(body);
+    }
+    answer(builder.send()?)
+}
+
+/// Status, lowercase header lines, body (JSON, or the text as a string).
+pub type RawAnswer = (u16, Vec<String>, Value);
+
+/// A raw HTTP exchange: writes `bytes`, reads until the server closes or 10 s pass, and
+/// splits the answer into status, lowercase header lines and the body as JSON (or a string).
+pub fn raw_http(addr: SocketAddr, bytes: &[u8]) -> Result<RawAnswer> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(bytes)?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer); // a reset after the answer is fine
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("no complete answer: {text:?}"))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("no status line: {head:?}"))?;
+    let headers = lines.map(str::to_ascii_lowercase).collect();
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+    Ok((status, headers, body))
+}
+
+/// `meshlog sim-service --sim` in this process, on ephemeral ports, its token registered.
+pub struct SimModeRun {
+    /// The simulation service's base URL.
+    pub sim: String,
+    /// Each simulated device's base URL, in scenario order.
+    pub devices: Vec<String>,
+    pub token: meshlog_backend::api::access::Token,
+    // Keeps the servers and the world thread's callers alive for the test.
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl SimModeRun {
+    pub fn start(scenario_toml: &str) -> Result<Self> {
+        use meshlog_backend::sim_mode::{self, SimModeOptions};
+        let dir = tempfile::tempdir()?;
+        let scenario = dir.path().join("scenario.toml");
+        std::fs::write(&scenario, scenario_toml)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let token = meshlog_backend::api::access::Token::generate();
+        let running = runtime.block_on(sim_mode::start(SimModeOptions {
+            scenario,
+            seed: None,
+            http_addr: "127.0.0.1:0".parse()?,
+            device_port_base: 0,
+            device_host: "127.0.0.1".parse()?,
+            server: Default::default(),
+            token: token.clone(),
+        }))?;
+        let sim = format!("http://{}", running.service.http_addr);
+        let devices: Vec<String> = running.devices.into_iter().map(|(_, url)| url).collect();
+        for base in devices.iter().chain([&sim]) {
+            register_token(base, token.as_str());
+        }
+        Ok(SimModeRun {
+            sim,
+            devices,
+            token,
+            _runtime: runtime,
+            _dir: dir,
+        })
+    }
 }
 
 /// Polls `check` every 50 ms until it is true or `timeout` passes.

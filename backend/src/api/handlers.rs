@@ -1,0 +1,252 @@
+//! The device API's handlers, exactly as `docs/API.md` lists them: checks and JSON here, the
+//! device's work behind [`DeviceBackend`].
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use meshlog_core::event::{EMOJI_LEN_MAX, FILE_NAME_LEN_MAX, MIME_LEN_MAX, TEXT_LEN_MAX};
+use meshlog_core::{chunk_file, EventBody, EventId, FileId};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::files::{attachment_response, checked_mime};
+use super::{DeviceBackend, MessagesPage};
+use crate::device::state::Frame;
+use crate::device::views::MessageView;
+use crate::http::{json_body, query, ApiError};
+use crate::store::{Cursor, PageRequest, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, SEARCH_LEN_MAX};
+
+pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
+    EventId::from_hex(text)
+        .ok_or_else(|| ApiError::bad_request(format!("id: {text:?} is not 64 hex characters")))
+}
+
+pub(crate) fn parse_file_id(text: &str) -> Result<FileId, ApiError> {
+    FileId::from_hex(text)
+        .ok_or_else(|| ApiError::bad_request(format!("id: {text:?} is not 64 hex characters")))
+}
+
+fn check_len(field: &str, text: &str, max_bytes: usize) -> Result<(), ApiError> {
+    if text.len() > max_bytes {
+        return Err(ApiError::bad_request(format!(
+            "{field}: {} bytes, at most {max_bytes}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Open to anyone who reaches the server, so it says nothing about the device.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "ok": true }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewMessage {
+    text: String,
+    attachment: Option<NewAttachment>,
+    #[serde(default)]
+    auto: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewAttachment {
+    name: String,
+    mime: String,
+    data_base64: String,
+}
+
+/// The events a posted message becomes, checked: chunks first, then the message (a peer that
+/// has the message usually has its chunks too).
+pub(crate) fn message_bodies(message: NewMessage) -> Result<Vec<EventBody>, ApiError> {
+    check_len("text", &message.text, TEXT_LEN_MAX)?;
+    if message.text.trim().is_empty() && message.attachment.is_none() {
+        return Err(ApiError::bad_request(
+            "text: empty, and there is no attachment",
+        ));
+    }
+    let mut bodies = Vec::new();
+    let attachment = match message.attachment {
+        None => None,
+        Some(file) => {
+            check_len("attachment.name", &file.name, FILE_NAME_LEN_MAX)?;
+            check_len("attachment.mime", &file.mime, MIME_LEN_MAX)?;
+            let mime = checked_mime(&file.mime)?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(file.data_base64.as_bytes())
+                .map_err(|err| {
+                    ApiError::bad_request(format!("attachment.data_base64: not base64: {err}"))
+                })?;
+            let (file_ref, chunks) = chunk_file(&file.name, &mime, &bytes)
+                .map_err(|err| ApiError::bad_request(format!("attachment: {err}")))?;
+            bodies.extend(chunks);
+            Some(file_ref)
+        }
+    };
+    let body = EventBody::Message {
+        text: message.text,
+        attachment,
+        auto: message.auto,
+    };
+    body.validate()
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    bodies.push(body);
+    Ok(bodies)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewReaction {
+    emoji: String,
+    #[serde(default)]
+    remove: bool,
+}
+
+/// The reaction event for `message`, checked.
+fn reaction_body(message: EventId, reaction: NewReaction) -> Result<EventBody, ApiError> {
+    if reaction.emoji.is_empty() {
+        return Err(ApiError::bad_request("emoji: empty"));
+    }
+    check_len("emoji", &reaction.emoji, EMOJI_LEN_MAX)?;
+    Ok(EventBody::Reaction {
+        message,
+        emoji: reaction.emoji,
+        remove: reaction.remove,
+    })
+}
+
+/// `201` only once every event of the message is in the store.
+pub async fn post_message<B: DeviceBackend>(
+    State(device): State<B>,
+    body: Result<Json<NewMessage>, JsonRejection>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    let bodies = message_bodies(json_body(body)?)?;
+    let (_, view) = device.append(bodies).await?;
+    let view = view.ok_or_else(|| ApiError::internal("stored message not found"))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `GET /api/messages?before=&limit=&q=`: the query string, as clients send it.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    before: Option<String>,
+    limit: Option<usize>,
+    q: Option<String>,
+}
+
+/// Checks a page query: a cursor from an earlier page, a limit within bounds, a short search.
+pub(crate) fn page_request(query: PageQuery) -> Result<PageRequest, ApiError> {
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("before: {text:?} is not a cursor from `next`"))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: {limit}, must be 1 to {PAGE_LIMIT_MAX}"
+        )));
+    }
+    let search = match query.q {
+        None => None,
+        Some(q) if q.trim().is_empty() => None,
+        Some(q) => {
+            check_len("q", &q, SEARCH_LEN_MAX)?;
+            Some(q)
+        }
+    };
+    Ok(PageRequest {
+        before,
+        limit,
+        search,
+    })
+}
+
+pub async fn get_messages<B: DeviceBackend>(
+    State(device): State<B>,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<MessagesPage>, ApiError> {
+    let request = page_request(query(page)?)?;
+    Ok(Json(device.messages(request).await?))
+}
+
+pub async fn post_reaction<B: DeviceBackend>(
+    State(device): State<B>,
+    Path(id): Path<String>,
+    body: Result<Json<NewReaction>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let message = parse_event_id(&id)?;
+    let reaction = reaction_body(message, json_body(body)?)?;
+    if device.message(message).await?.is_none() {
+        return Err(ApiError::not_found(format!("message {id} not found")));
+    }
+    let (ids, _) = device.append(vec![reaction]).await?;
+    let event_id = ids
+        .last()
+        .ok_or_else(|| ApiError::internal("reaction not appended"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "event_id": event_id.to_hex() })),
+    ))
+}
+
+/// The message's attachment, under the message's own name and type.
+pub async fn get_attachment<B: DeviceBackend>(
+    State(device): State<B>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let message = parse_event_id(&id)?;
+    let view = device
+        .message(message)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("message {id} not found")))?;
+    let attachment = view
+        .attachment
+        .ok_or_else(|| ApiError::not_found(format!("message {id} has no attachment")))?;
+    let file = parse_file_id(&attachment.file_id)?;
+    attachment_response(&attachment, device.file(file).await?)
+}
+
+pub async fn get_stats<B: DeviceBackend>(State(device): State<B>) -> Result<Response, ApiError> {
+    Ok(Json(device.stats().await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeviceStatus {
+    online: bool,
+}
+
+pub async fn post_device_status<B: DeviceBackend>(
+    State(device): State<B>,
+    body: Result<Json<DeviceStatus>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = json_body(body)?;
+    device.set_online(status.online).await?;
+    // The page shows online/offline from `stats`; tell it now rather than within a second.
+    if let Ok(stats) = device.stats().await {
+        device.publish(Frame::new("stats", &stats));
+    }
+    Ok(Json(json!({ "online": status.online })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Since {
+    #[serde(default)]
+    since: u64,
+}
+
+pub async fn get_network_events<B: DeviceBackend>(
+    State(device): State<B>,
+    since: Result<Query<Since>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let since = query(since)?.since;
+    let (events, next) = device
+        .netlog()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .since(since);
+    Ok(Json(json!({ "events": events, "next": next })))
+}

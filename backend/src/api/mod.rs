@@ -1,0 +1,115 @@
+//! The device API of `docs/API.md`, once: one router, one live stream and one stats ticker
+//! over [`DeviceBackend`], which a real device (driver + SQLite, [`crate::device`]) and a
+//! simulated one (the world thread, [`crate::sim_mode`]) both implement.
+//!
+//! ```text
+//!  router ── handlers (checks, JSON) ──> DeviceBackend ──> DeviceState (driver, StoreReader)
+//!     └── stream, stats ticker ──────────┘            └──> SimDevice (world thread)
+//! ```
+
+pub mod access;
+pub mod files;
+pub mod handlers;
+mod raw_errors;
+pub mod serve;
+pub mod stream;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Extension;
+use axum::Router;
+use meshlog_core::{EventBody, EventId, FileId};
+use tokio::sync::broadcast;
+
+use crate::device::netlog::NetLog;
+use crate::device::state::Frame;
+use crate::device::views::{MessageView, StatsView};
+use crate::http::ApiError;
+use crate::store::{FileContent, PageRequest};
+use serve::StreamSlots;
+
+/// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.
+pub const BODY_LEN_MAX: usize = 512 * 1024;
+
+/// A page of `GET /api/messages`: oldest first, as the page shows them; `next` is the cursor
+/// for the page of older ones (`null` on the last page).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MessagesPage {
+    pub messages: Vec<MessageView>,
+    pub next: Option<String>,
+}
+
+/// What the device API needs from a device, real or simulated. Every method answers for
+/// this one device; errors are already the HTTP answer they should become.
+pub trait DeviceBackend: Clone + Send + Sync + 'static {
+    /// The device's name, as `hello` frames carry it.
+    fn name(&self) -> &str;
+    /// Its network log, filled by whatever drives the device.
+    fn netlog(&self) -> &Arc<Mutex<NetLog>>;
+    /// Its live stream's frames (`message`, `network`, `stats`).
+    fn frames(&self) -> &broadcast::Sender<Frame>;
+
+    /// Appends `bodies` as this device's own events, in order, durably; answers their ids
+    /// and the view of the last one if it is a message.
+    fn append(
+        &self,
+        bodies: Vec<EventBody>,
+    ) -> impl Future<Output = Result<(Vec<EventId>, Option<MessageView>), ApiError>> + Send;
+    /// One page of messages as `request` asks (`GET /api/messages?before=&limit=&q=`).
+    fn messages(
+        &self,
+        request: PageRequest,
+    ) -> impl Future<Output = Result<MessagesPage, ApiError>> + Send;
+    fn message(
+        &self,
+        id: EventId,
+    ) -> impl Future<Output = Result<Option<MessageView>, ApiError>> + Send;
+    fn file(
+        &self,
+        file: FileId,
+    ) -> impl Future<Output = Result<Option<FileContent>, ApiError>> + Send;
+    fn stats(&self) -> impl Future<Output = Result<StatsView, ApiError>> + Send;
+    fn set_online(&self, online: bool) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    /// Sends a frame to every stream subscriber.
+    fn publish(&self, frame: Frame) {
+        // No subscriber is normal: nobody has the page open.
+        let _ = self.frames().send(frame);
+    }
+}
+
+/// Every route of `docs/API.md` for `device`; `streams` caps its open live streams.
+/// Serve it with [`serve::Server`], which adds the access checks and CORS.
+pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
+    Router::new()
+        .route("/api/health", get(handlers::health))
+        .route(
+            "/api/messages",
+            post(handlers::post_message::<B>).get(handlers::get_messages::<B>),
+        )
+        .route(
+            "/api/messages/{id}/reactions",
+            post(handlers::post_reaction::<B>),
+        )
+        .route(
+            "/api/messages/{id}/attachment",
+            get(handlers::get_attachment::<B>),
+        )
+        .route("/api/stats", get(handlers::get_stats::<B>))
+        .route(
+            "/api/device-status",
+            post(handlers::post_device_status::<B>),
+        )
+        .route(
+            "/api/network-events",
+            get(handlers::get_network_events::<B>),
+        )
+        .route("/api/stream", get(stream::stream::<B>))
+        .fallback(crate::http::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
+        .layer(Extension(streams))
+        .with_state(device)
+}
