@@ -124,7 +124,6 @@ impl DeviceProcess {
         for (name, addr) in &spec.peers {
             command.arg("--peer").arg(format!("{name}@{addr}"));
         }
-        command.args(extra_args);
         let mut child = command.spawn().context("spawning meshlog device")?;
         let stdout = child.stdout.take().expect("piped stdout");
         // The device prints one line with its bound HTTP address; read it on a thread so a
