@@ -6,7 +6,7 @@
 //! meshlog community new --devices alice,bob --out keys/
 //! meshlog device --name alice --http 127.0.0.1:3001 --udp 127.0.0.1:8001 \
 //!                --peer bob@127.0.0.1:8002 --data alice/ --keys keys/
-//! meshlog sim-service --http 127.0.0.1:3005 --device alice=http://127.0.0.1:3001 ...
+//! meshlog sim-service --http 127.0.0.1:3005 --data sim/ --device alice=http://127.0.0.1:3001 ...
 //! meshlog demo            # all of the above plus the page on :5173, keys made on first run
 //! ```
 //!

@@ -42,6 +42,13 @@ pub struct Config {
     pub anti_entropy: bool,
     /// Forward events authored by others. Off only to prove the checkers catch its absence.
     pub relay: bool,
+    /// Drop packets seen before or from an old epoch (`replayed`). Off only to prove the
+    /// checkers catch its absence.
+    pub replay_protection: bool,
+    /// The lowest epoch this run may use (`Store::next_epoch`): Unix seconds in production,
+    /// so a device that lost its store still starts above what its peers saw; 0 in the
+    /// simulator, where the store's own counter is never lost.
+    pub epoch_floor: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -52,6 +59,8 @@ pub enum ConfigError {
     KeyMismatch(String),
     #[error("peer {0} is not in the community roster")]
     UnknownPeer(String),
+    #[error("peer {0} has a small-order key in the roster: no packet key can be agreed with it")]
+    WeakPeerKey(String),
     #[error("peer {0} is this device itself")]
     SelfPeer(String),
     #[error("{0} peers, at most {PEERS_MAX}")]
@@ -87,6 +96,8 @@ impl Config {
             eager_push: true,
             anti_entropy: true,
             relay: true,
+            replay_protection: true,
+            epoch_floor: 0,
         }
     }
 
@@ -106,8 +117,12 @@ impl Config {
             if peer == me {
                 return Err(ConfigError::SelfPeer(peer.to_string()));
             }
-            if self.community.member(peer).is_none() {
-                return Err(ConfigError::UnknownPeer(peer.to_string()));
+            match self.community.member(peer) {
+                None => return Err(ConfigError::UnknownPeer(peer.to_string())),
+                Some(key) if key.is_weak() => {
+                    return Err(ConfigError::WeakPeerKey(peer.to_string()))
+                }
+                Some(_) => {}
             }
         }
         let range = |field, value: String, ok: bool, why| {
@@ -160,5 +175,33 @@ impl Config {
             "at least 64",
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::PublicKey;
+    use crate::testing::keys;
+
+    #[test]
+    fn a_peer_with_a_small_order_key_is_refused_by_name() {
+        let alice = keys("alice", 1);
+        let weak = DeviceId::new("weak").unwrap();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let roster = [
+            (alice.device.clone(), alice.public()),
+            (weak.clone(), PublicKey::from_bytes(&identity).unwrap()),
+        ]
+        .into_iter()
+        .collect();
+        let config = Config::new(alice, Community::new([1; 32], roster), vec![weak], [0; 32]);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::WeakPeerKey("weak".into()))
+        );
+        assert!(config.replay_protection, "on by default");
+        assert_eq!(config.epoch_floor, 0);
     }
 }

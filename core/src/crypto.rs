@@ -1,4 +1,6 @@
 //! Keys: each device's Ed25519 signing key, the community's pre-shared key and its roster.
+//! Packets are authenticated with pairwise keys derived from the same Ed25519 keys
+//! ([`pairwise`]); events keep their Ed25519 author signatures.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -6,6 +8,10 @@ use std::sync::{Arc, Mutex};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::id::DeviceId;
+
+pub mod pairwise;
+
+pub use pairwise::{Keyring, PairKey, MAC_LEN};
 
 pub const SIGNATURE_LEN: usize = 64;
 
@@ -45,6 +51,17 @@ impl DeviceKeys {
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.signing.sign(message).to_bytes()
     }
+    /// X25519 Diffie-Hellman with a peer, both sides' keys taken from their Ed25519 keys (the
+    /// birational map to Montgomery form; the secret scalar is the Ed25519 one), so a roster
+    /// of Ed25519 keys needs no second key per device. `None` if the result is all zeros: the
+    /// peer's key has small order and the "secret" would be public.
+    pub fn agree(&self, peer: &PublicKey) -> Option<[u8; 32]> {
+        let shared = peer
+            .0
+            .to_montgomery()
+            .mul_clamped(self.signing.to_scalar_bytes());
+        (shared.0 != [0; 32]).then_some(shared.0)
+    }
 }
 
 /// A device's public key.
@@ -58,6 +75,11 @@ impl PublicKey {
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
     }
+    /// A small-order point: no secret key stands behind it, and Diffie-Hellman with it yields
+    /// a value anyone can compute. A roster must not hold one.
+    pub fn is_weak(&self) -> bool {
+        self.0.is_weak()
+    }
     /// Strict verification: rejects malleable and small-order forms. `verify_strict` does every
     /// check plain `verify` does and more, so one call is enough (each costs a curve multiply).
     pub fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
@@ -70,8 +92,8 @@ impl PublicKey {
 pub const SIGNATURE_MEMO_LEN_MAX: usize = 1 << 18;
 
 /// Signature checks already made, for one process that plays many devices on one CPU: in the
-/// simulator ten devices check the same author signature, and the same broadcast packet,
-/// ten times. A check is a pure function of (key, message, signature), so remembering its
+/// simulator ten devices check the same author signature ten times. (Packets carry pairwise
+/// MACs, which no two receivers share, so they never go through the memo.) A check is a pure function of (key, message, signature), so remembering its
 /// answer changes no result, only the time taken; a real device checks each once anyway and
 /// has no memo.
 #[derive(Debug, Default)]
@@ -143,8 +165,7 @@ impl Community {
         }
     }
 
-    /// Remembers the checks that many receivers repeat (event signatures, broadcast
-    /// packets) across every clone of this community: for the simulator's many devices in
+    /// Remembers the checks that many receivers repeat (event signatures) across every clone of this community: for the simulator's many devices in
     /// one process. Production leaves it off.
     pub fn with_signature_memo(mut self) -> Self {
         self.memo = Some(Arc::new(SignatureMemo::default()));
@@ -226,6 +247,29 @@ mod tests {
         }
         assert_eq!(memo.signature_memo().map(SignatureMemo::len), Some(4));
         assert!(plain.signature_memo().is_none());
+    }
+
+    #[test]
+    fn both_sides_agree_and_strangers_do_not() {
+        let alice = DeviceKeys::derived(DeviceId::new("alice").unwrap(), b"seed");
+        let bob = DeviceKeys::derived(DeviceId::new("bob").unwrap(), b"seed");
+        let carol = DeviceKeys::derived(DeviceId::new("carol").unwrap(), b"seed");
+        let ab = alice.agree(&bob.public()).unwrap();
+        assert_eq!(bob.agree(&alice.public()), Some(ab));
+        assert_ne!(carol.agree(&bob.public()), Some(ab));
+        assert_ne!(carol.agree(&alice.public()), Some(ab));
+    }
+
+    #[test]
+    fn a_small_order_key_agrees_on_nothing() {
+        let alice = DeviceKeys::derived(DeviceId::new("alice").unwrap(), b"seed");
+        // The Edwards identity (y = 1): a valid encoding of a point of order one.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = PublicKey::from_bytes(&identity).expect("decodes");
+        assert!(weak.is_weak());
+        assert!(!alice.public().is_weak());
+        assert_eq!(alice.agree(&weak), None);
     }
 
     #[test]

@@ -19,13 +19,15 @@
 //! - [`event`]: the four event kinds; sealing (Ed25519 author signature, then XChaCha20-Poly1305
 //!   under the community key) and opening, which rejects with a [`RejectReason`].
 //!   `EventId = blake3(sealed bytes)`.
-//! - [`crypto`]: device keys, the community (pre-shared key and roster) and, for the
-//!   simulator's many devices in one process, a shared memo of signature checks.
-//! - [`packet`]: one datagram = one signed packet of at most 1200 bytes, carrying one or more
-//!   items of one kind; opening rejects with a [`DropReason`].
+//! - [`crypto`]: device keys, the community (pre-shared key and roster), pairwise packet keys
+//!   (X25519 of the roster's Ed25519 keys, then BLAKE3) and, for the simulator's many devices
+//!   in one process, a shared memo of event signature checks.
+//! - [`packet`]: one datagram = one packet of at most 1200 bytes from one device to one peer,
+//!   tagged with their pairwise key and numbered by the sender's epoch and counter, carrying
+//!   one or more items of one kind; opening rejects with a [`DropReason`], a replay included.
 //! - [`store`]: the [`Store`] trait and [`InMemoryStore`].
 //! - [`sync`]: id-space buckets, incremental bucket fingerprints, wire Bloom filters.
-//! - [`node`]: the protocol. Eager push of local appends (one broadcast packet); every
+//! - [`node`]: the protocol. Eager push of local appends (one packet per peer); every
 //!   `sync_interval` a one-datagram summary to `sync_fanout` random peers, descending into
 //!   differing buckets only, settled with Bloom filters seeded afresh each time; what is due to
 //!   a peer packed into as few datagrams as fit; pacing by `events_per_round_max`; any node
@@ -53,7 +55,7 @@ pub mod testing;
 pub mod time;
 
 pub use config::{Config, ConfigError};
-pub use crypto::{Community, DeviceKeys, PublicKey, SignatureMemo};
+pub use crypto::{Community, DeviceKeys, Keyring, PairKey, PublicKey, SignatureMemo};
 pub use event::{
     chunk_file, open, seal, Event, EventBody, FileRef, OpenedEvent, RejectReason, SealError,
 };

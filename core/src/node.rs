@@ -1,6 +1,6 @@
 //! The sans-IO sync engine: time and datagrams in; datagrams, events and wake-ups out.
 //!
-//! A local append goes at once to every peer, as one broadcast packet signed once.
+//! A local append goes at once to every peer, one packet each (each with its pairwise tag).
 //!
 //! Anti-entropy, one round per `sync_interval`, each round standing on its own:
 //!
@@ -30,9 +30,10 @@ mod reconcile;
 pub use outbox::describe;
 
 use crate::config::{Config, ConfigError};
+use crate::crypto::Keyring;
 use crate::event::{open, seal, Event, EventBody, OpenedEvent, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{DropReason, Packet, PacketKind, Payload};
+use crate::packet::{DropReason, Packet, PacketKind, Payload, Wire};
 use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
@@ -128,6 +129,8 @@ pub struct Node<S: Store> {
     online: bool,
     next_round_at: Instant,
     peers: BTreeMap<DeviceId, PeerState>,
+    /// Pairwise keys, this run's epoch and counter, replay windows: every packet in and out.
+    wire: Wire,
     /// Items for peers while an input is handled; packed into datagrams at its end.
     outbox: outbox::Outboxes,
     outputs: VecDeque<Output>,
@@ -146,8 +149,13 @@ impl<S: Store> std::fmt::Debug for Node<S> {
 impl<S: Store> Node<S> {
     /// Starts a node over `store` (which may already hold events: a restart). The first round
     /// runs at once, so a restarted or new device catches up without waiting an interval.
-    pub fn new(config: Config, store: S, now: Instant) -> Result<Self, NodeError> {
+    pub fn new(config: Config, mut store: S, now: Instant) -> Result<Self, NodeError> {
         config.validate()?;
+        // Recorded before the first packet goes out, so this run's packets never look like an
+        // earlier run's to a peer's replay window.
+        let epoch = store.next_epoch(config.epoch_floor)?;
+        let keyring = Keyring::new(&config.keys, &config.community, &config.peers);
+        let wire = Wire::new(keyring, epoch, config.replay_protection);
         let mut index = IdIndex::new();
         for id in store.ids()? {
             index.insert(id);
@@ -166,6 +174,7 @@ impl<S: Store> Node<S> {
             online: true,
             next_round_at: now,
             peers,
+            wire,
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),
             stats: Stats::default(),
@@ -186,6 +195,10 @@ impl<S: Store> Node<S> {
     }
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+    /// This run's epoch: above every earlier run's (see `Store::next_epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.wire.epoch()
     }
     pub fn is_online(&self) -> bool {
         self.online
@@ -257,7 +270,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Signs, encrypts and stores a new event, then pushes it to every peer at once (one
-    /// broadcast packet, signed once, sent to each).
+    /// packet per peer).
     /// Returns after the store has accepted it (durably, for a durable store).
     pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
         Ok(self.append_all(now, vec![body])?[0])
@@ -386,7 +399,8 @@ impl<S: Store> Node<S> {
             self.stats.drop(DropReason::Offline.code());
             return self.emit(dropped(DropReason::Offline));
         }
-        let packet = match Packet::open(bytes, &self.config.community, &self.config.keys.device) {
+        // Only peers hold a key, so anything that opens comes from a peer, once.
+        let packet = match self.wire.open(bytes) {
             Ok(packet) => packet,
             Err(reason) => {
                 self.stats.drop(reason.code());
@@ -394,11 +408,6 @@ impl<S: Store> Node<S> {
             }
         };
         let from = packet.source;
-        if !self.peers.contains_key(&from) {
-            let reason = DropReason::NotAPeer(from.to_string());
-            self.stats.drop(reason.code());
-            return self.emit(dropped(reason));
-        }
         let kind = packet.payload.kind();
         self.stats
             .received
@@ -436,7 +445,7 @@ impl<S: Store> Node<S> {
             Payload::Filters(filters) => {
                 for filter in filters {
                     if self.on_filter(&from, filter).is_err() {
-                        // One unusable filter spoils only itself; the signature vouches for
+                        // One unusable filter spoils only itself; the tag vouches for
                         // the sender, so this is a bug or a hostile member: count it.
                         self.stats.drop("bad_filter");
                         let reason = DropReason::Malformed(crate::codec::DecodeError::invalid(

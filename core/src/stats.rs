@@ -24,7 +24,8 @@ impl Traffic {
 pub struct Stats {
     pub sent: BTreeMap<PacketKind, Traffic>,
     pub received: BTreeMap<PacketKind, Traffic>,
-    /// Datagrams dropped and events rejected, by reason code (`bad_signature`, `event_wrong_key`, ...).
+    /// Datagrams dropped and events rejected, by reason code (`bad_mac`, `replayed`,
+    /// `event_wrong_key`, ...).
     pub drops: BTreeMap<&'static str, u64>,
     pub events_local: u64,
     pub events_from_peers: u64,

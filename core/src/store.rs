@@ -48,12 +48,22 @@ pub trait Store {
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// This device's epoch for a new run: `max(last epoch recorded + 1, floor)`, recorded
+    /// durably before it returns, so no two runs of a device share an epoch and its peers'
+    /// replay windows accept the new run (see `packet::replay`). `floor` is the caller's
+    /// wall-clock floor (Unix seconds in production, 0 in the simulator): it keeps a device
+    /// that lost its store above the epochs its peers saw, as long as its clock did not go
+    /// back. A store that cannot record it must fail, not guess.
+    fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError>;
 }
 
 /// A store in memory, ordered by id so iteration is deterministic.
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryStore {
     events: BTreeMap<EventId, StoredEntry>,
+    /// The last epoch handed out: kept across the simulator's crash and restart, which reuse
+    /// the store.
+    epoch: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +80,15 @@ impl InMemoryStore {
     pub fn entries(&self) -> impl Iterator<Item = (&EventId, &StoredEntry)> {
         self.events.iter()
     }
+    /// The last epoch handed out (0: none yet).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
+/// `max(last + 1, floor)`: the rule every store applies in `next_epoch`.
+pub fn epoch_after(last: u64, floor: u64) -> u64 {
+    last.saturating_add(1).max(floor)
 }
 
 impl Store for InMemoryStore {
@@ -93,6 +112,10 @@ impl Store for InMemoryStore {
     }
     fn len(&self) -> Result<u64, StoreError> {
         Ok(self.events.len() as u64)
+    }
+    fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
+        self.epoch = epoch_after(self.epoch, floor);
+        Ok(self.epoch)
     }
 }
 
@@ -121,6 +144,9 @@ impl<S: Store> Store for std::rc::Rc<std::cell::RefCell<S>> {
     fn commit(&mut self) -> Result<(), StoreError> {
         self.borrow_mut().commit()
     }
+    fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
+        self.borrow_mut().next_epoch(floor)
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +172,24 @@ mod tests {
         assert_eq!(store.len().unwrap(), 1);
         assert_eq!(store.get(&opened.id).unwrap(), Some(opened.sealed.clone()));
         assert_eq!(store.ids().unwrap(), vec![opened.id]);
+    }
+
+    #[test]
+    fn each_epoch_is_above_the_last_and_the_floor() {
+        let mut store = InMemoryStore::new();
+        assert_eq!(store.next_epoch(0).unwrap(), 1);
+        assert_eq!(store.next_epoch(0).unwrap(), 2);
+        assert_eq!(store.next_epoch(1_000).unwrap(), 1_000, "the floor wins");
+        assert_eq!(
+            store.next_epoch(1_000).unwrap(),
+            1_001,
+            "same second, still new"
+        );
+        assert_eq!(
+            store.next_epoch(5).unwrap(),
+            1_002,
+            "a clock gone back changes nothing"
+        );
+        assert_eq!(store.epoch(), 1_002);
     }
 }

@@ -9,10 +9,11 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::config::Config;
-use crate::crypto::{Community, DeviceKeys};
+use crate::crypto::{Community, DeviceKeys, Keyring, PairKey};
 use crate::event::EventBody;
 use crate::id::{DeviceId, EventId};
 use crate::node::{Input, Node, NodeEvent, Output};
+use crate::packet::{Packet, Payload, PACKET_VERSION};
 use crate::store::InMemoryStore;
 use crate::time::{Duration, Instant};
 
@@ -37,6 +38,48 @@ pub fn community_of(names: &[&str], seed: u64) -> Community {
         })
         .collect();
     Community::new(key, roster)
+}
+
+/// `name`'s pairwise keys with every other member of `community` (made by `community_of`
+/// with the same `seed`).
+pub fn keyring_of(name: &str, community: &Community, seed: u64) -> Keyring {
+    Keyring::for_roster(&keys(name, seed), community)
+}
+
+/// A packet from `from` to `to` at `(epoch, counter)`.
+pub fn packet(from: &str, to: &str, (epoch, counter): (u64, u64), payload: Payload) -> Packet {
+    Packet {
+        source: DeviceId::new(from).expect("valid name"),
+        target: DeviceId::new(to).expect("valid name"),
+        epoch,
+        counter,
+        payload,
+    }
+}
+
+/// A current-version datagram whose payload is `payload` byte for byte, whatever it holds,
+/// tagged under `key`: what a hostile member can send, for fuzzing the payload decoders
+/// behind the tag check. `kind` is the raw kind code (any byte).
+pub fn seal_raw(
+    from: &str,
+    to: &str,
+    kind: u8,
+    (epoch, counter): (u64, u64),
+    payload: &[u8],
+    key: &PairKey,
+) -> Vec<u8> {
+    let mut bytes = b"ML".to_vec();
+    bytes.extend_from_slice(&[PACKET_VERSION, kind]);
+    for name in [from, to] {
+        bytes.push(u8::try_from(name.len()).expect("a short name"));
+        bytes.extend_from_slice(name.as_bytes());
+    }
+    bytes.extend_from_slice(&epoch.to_le_bytes());
+    bytes.extend_from_slice(&counter.to_le_bytes());
+    bytes.extend_from_slice(payload);
+    let tag = key.mac(&bytes);
+    bytes.extend_from_slice(&tag);
+    bytes
 }
 
 /// A 32-byte seed for `purpose`, derived from a root seed.

@@ -183,8 +183,8 @@ fn each_round_summarises_to_sync_fanout_peers_and_over_rounds_to_all() {
 }
 
 #[test]
-fn eager_push_is_one_packet_signed_once_for_every_peer() {
-    use meshlog_core::testing::{community_of, keys};
+fn eager_push_is_one_packet_per_peer_each_with_its_own_tag() {
+    use meshlog_core::testing::{community_of, keyring_of, keys};
     use meshlog_core::{Config, DeviceId, InMemoryStore, Instant, Node, Output, Packet, Payload};
 
     let names = ["alice", "bob", "carol", "dave"];
@@ -218,15 +218,22 @@ fn eager_push_is_one_packet_signed_once_for_every_peer() {
         peers.iter().collect::<Vec<_>>(),
         "one copy per peer"
     );
-    assert!(
-        sent.windows(2).all(|w| w[0].bytes == w[1].bytes),
-        "the same signed bytes to each"
-    );
-    for peer in &peers {
-        let packet = Packet::open(&sent[0].bytes, &community, peer).expect("opens for every peer");
-        assert_eq!(packet.target, None, "a broadcast");
+    let mut counters = Vec::new();
+    for (copy, peer) in sent.iter().zip(&peers) {
+        for other in &peers {
+            let ring = keyring_of(other.as_str(), &community, 9);
+            let opened = Packet::open(&copy.bytes, &ring);
+            assert_eq!(opened.is_ok(), other == peer, "{peer}'s copy at {other}");
+        }
+        let packet = Packet::open(&copy.bytes, &keyring_of(peer.as_str(), &community, 9)).unwrap();
+        assert_eq!(&packet.target, peer);
         assert!(matches!(packet.payload, Payload::Events(ref e) if e.len() == 1));
+        counters.push(packet.counter);
     }
+    assert!(
+        counters.windows(2).all(|w| w[0] < w[1]),
+        "one counter per packet: {counters:?}"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use backend_support::{error_of, get, lone_alice, post, post_raw, wait_for};
+use meshlog_core::crypto::PairKey;
 use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::sync::prefix::Prefix;
 use meshlog_core::{DeviceId, DeviceKeys, Packet, Payload};
@@ -113,11 +114,24 @@ fn bad_datagrams_are_dropped_and_counted_while_http_answers() -> Result<()> {
     )?;
     socket.send_to(b"ML", target)?; // truncated
     socket.send_to(&[0u8; 2_000], target)?; // oversized
-                                            // Well-formed, claiming to be bob, signed with a key that is not bob's.
+
+    // Well-formed, claiming to be bob, tagged with the key alice would share with a forger
+    // holding a key that is not bob's.
+    let community = meshlog_backend::keys::load_community(&root.path().join("keys"))?;
+    let alice_id = DeviceId::new("alice").unwrap();
     let forger = DeviceKeys::derived(DeviceId::new("bob").unwrap(), b"not bob's key");
+    let forged_key = PairKey::derive(
+        &forger,
+        &alice_id,
+        community.member(&alice_id).unwrap(),
+        &community,
+    )
+    .unwrap();
     let forged = Packet {
         source: DeviceId::new("bob").unwrap(),
-        target: Some(DeviceId::new("alice").unwrap()),
+        target: alice_id.clone(),
+        epoch: 1,
+        counter: 0,
         payload: Payload::Summary {
             prefix: Prefix::ROOT,
             summary: BucketSummary {
@@ -126,10 +140,10 @@ fn bad_datagrams_are_dropped_and_counted_while_http_answers() -> Result<()> {
             },
         },
     }
-    .seal(&forger);
+    .seal(&forged_key);
     socket.send_to(&forged, target)?;
 
-    let expected = ["bad_magic", "malformed", "too_large", "bad_signature"];
+    let expected = ["bad_magic", "malformed", "too_large", "bad_mac"];
     wait_for(Duration::from_secs(20), || {
         let drops = &alice.stats()?["drops"];
         Ok(expected

@@ -496,3 +496,24 @@ fn a_post_that_does_not_fit_stores_nothing_and_sends_nothing() -> anyhow::Result
     }
     Ok(())
 }
+
+#[test]
+fn the_epoch_grows_across_reopens_and_respects_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let first = SqliteStore::open(&path).unwrap().next_epoch(0).unwrap();
+    assert_eq!(first, 1);
+    assert_eq!(SqliteStore::open(&path).unwrap().next_epoch(0).unwrap(), 2);
+    assert_eq!(
+        SqliteStore::open(&path)
+            .unwrap()
+            .next_epoch(1_700_000_000)
+            .unwrap(),
+        1_700_000_000
+    );
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().next_epoch(5).unwrap(),
+        1_700_000_001,
+        "a clock gone back does not reuse an epoch"
+    );
+}

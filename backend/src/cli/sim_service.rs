@@ -1,5 +1,5 @@
-//! `meshlog sim-service --http 127.0.0.1:3005 --device alice=http://127.0.0.1:3001 ...`
-//! or, simulated mode, `meshlog sim-service --sim scenarios/default-demo.toml`.
+//! `meshlog sim-service --http 127.0.0.1:3005 --data DIR --device alice=http://127.0.0.1:3001 ...`
+//! or, simulated mode, `meshlog sim-service --data DIR --sim scenarios/default-demo.toml`.
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -126,6 +126,11 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     );
     config.sync_interval = Duration::from_millis(options.sync_interval_ms);
     config.sync_jitter = Duration::from_millis(options.sync_interval_ms / 10);
+    // The wall clock as the epoch floor: a device whose store was lost still starts above the
+    // epochs its peers saw (see `Store::next_epoch`).
+    config.epoch_floor = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
     let clock = SystemClock;
     let node = Node::new(config, store, clock.now())?;
 

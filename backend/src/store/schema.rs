@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS reactions (
     created_at_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reactions_by_message ON reactions(message_id);
+-- Small facts about this device's store; `epoch` = the last run's packet epoch.
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS file_chunks (
     file_id     BLOB NOT NULL,
     chunk_index INTEGER NOT NULL,
@@ -124,11 +129,17 @@ impl Durability {
     }
 }
 
+/// The writer's page cache: the id indexes of a few hundred thousand events.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
 /// `synchronous` starts at FULL; the writer lowers it per commit as its `Durability` allows.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Event ids are random, so inserts land all over the id indexes: a page cache that holds
+    // them (SQLite's default is 2 MB) keeps ingest off the disk. Negative = KiB; bounded.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     // The reader may query while the writer checkpoints; wait briefly instead of failing.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())

@@ -175,17 +175,18 @@ fn write_event(
     let id = &event.id.0[..];
     let author = event.event.author.as_str();
     let created_at_us = i64::try_from(event.event.created_at.as_micros()).unwrap_or(i64::MAX);
-    let fresh = conn.execute(
-        "INSERT OR IGNORE INTO events (event_id, account_id, received_ts, encrypted, kind)
+    let fresh =
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO events (event_id, account_id, received_ts, encrypted, kind)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
+        )?
+        .execute(params![
             id,
             author,
             i64::try_from(received_at_us).unwrap_or(i64::MAX),
             event.sealed,
             event.event.body.kind_name()
-        ],
-    )? == 1;
+        ])? == 1;
     if !fresh {
         return Ok(false);
     }
@@ -195,34 +196,41 @@ fn write_event(
             attachment,
             auto,
         } => {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO messages (event_id, author, created_at_us, text, auto,
                     file_id, file_name, file_mime, file_size, file_chunks)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    id,
-                    author,
-                    created_at_us,
-                    text,
-                    auto,
-                    attachment.as_ref().map(|f| f.file.0.to_vec()),
-                    attachment.as_ref().map(|f| f.name.as_str()),
-                    attachment.as_ref().map(|f| f.mime.as_str()),
-                    attachment.as_ref().map(|f| f.size),
-                    attachment.as_ref().map(|f| f.chunk_count),
-                ],
-            )?;
+            )?
+            .execute(params![
+                id,
+                author,
+                created_at_us,
+                text,
+                auto,
+                attachment.as_ref().map(|f| f.file.0.to_vec()),
+                attachment.as_ref().map(|f| f.name.as_str()),
+                attachment.as_ref().map(|f| f.mime.as_str()),
+                attachment.as_ref().map(|f| f.size),
+                attachment.as_ref().map(|f| f.chunk_count),
+            ])?;
         }
         EventBody::Reaction {
             message,
             emoji,
             remove,
         } => {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO reactions (event_id, message_id, author, emoji, remove, created_at_us)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, &message.0[..], author, emoji, remove, created_at_us],
-            )?;
+            )?
+            .execute(params![
+                id,
+                &message.0[..],
+                author,
+                emoji,
+                remove,
+                created_at_us
+            ])?;
         }
         EventBody::FileChunk {
             file,
@@ -231,15 +239,40 @@ fn write_event(
             bytes,
         } => {
             // Two messages may attach the same file: the first copy of a chunk is enough.
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR IGNORE INTO file_chunks (file_id, chunk_index, chunk_count, bytes)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![&file.0[..], index, count, bytes],
-            )?;
+            )?
+            .execute(params![&file.0[..], index, count, bytes])?;
         }
         EventBody::DeviceStatus { .. } => {}
     }
     Ok(true)
+}
+
+impl SqliteStore {
+    /// `Store::next_epoch`, committed with a full fsync: it must outlive a power cut, or a
+    /// restarted device could reuse an epoch its peers have seen.
+    fn next_epoch_tx(&mut self, floor: u64) -> Result<u64, DbError> {
+        self.commit_batch()?;
+        self.set_synchronous("FULL")?;
+        let tx = self.conn.transaction()?;
+        let last: Option<i64> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        let last = last.map_or(0, |v| u64::try_from(v).unwrap_or(0));
+        // Stored as i64: clamp so the value read back is never below the one handed out.
+        let epoch = meshlog_core::store::epoch_after(last, floor).min(i64::MAX as u64);
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('epoch', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [epoch as i64],
+        )?;
+        tx.commit()?;
+        Ok(epoch)
+    }
 }
 
 fn backend(err: DbError) -> StoreError {
@@ -314,5 +347,9 @@ impl Store for SqliteStore {
             })
             .map(|n| n as u64)
             .map_err(|err| backend(err.into()))
+    }
+
+    fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
+        self.next_epoch_tx(floor).map_err(backend)
     }
 }

@@ -1,15 +1,15 @@
 //! The way out: what a node has for a peer while it handles one input (events to push,
 //! digests, filters) waits here, then goes out packed into as few datagrams as it fits; every
-//! datagram is signed here and queued for `poll_output`. Each
-//! datagram costs an Ed25519 signature to send and a check to receive, so ten filters in one
-//! datagram cost a tenth of ten datagrams; a lost datagram still loses only what it carried.
+//! datagram is sealed here (its pairwise tag, epoch and counter) and queued for `poll_output`.
+//! Each datagram costs a tag and a header, so ten filters in one datagram cost a tenth of ten
+//! datagrams; a lost datagram still loses only what it carried.
 
 use std::collections::BTreeMap;
 
 use super::{Node, Output, Transmit};
 use crate::id::{DeviceId, EventId};
 use crate::packet::{
-    event_encoded_len, overhead, BucketFilter, Digest, Packet, Payload, DATAGRAM_SIZE_MAX,
+    event_encoded_len, overhead, BucketFilter, Digest, Payload, DATAGRAM_SIZE_MAX,
 };
 use crate::store::Store;
 
@@ -38,13 +38,13 @@ impl<S: Store> Node<S> {
         self.outbox.entry(peer.clone()).or_default()
     }
 
-    /// Signs one packet for `to` and queues it.
+    /// Seals one packet for `to` and queues it.
     pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) {
         let note = describe(&payload);
         self.transmit(Some(to), payload, note);
     }
 
-    /// Signs one broadcast packet and queues a copy for every peer.
+    /// Queues `payload` for every peer, sealed for each (its own tag and counter).
     pub(super) fn send_to_every_peer(&mut self, payload: Payload, note: String) {
         self.transmit(None, payload, note);
     }
@@ -73,18 +73,13 @@ impl<S: Store> Node<S> {
         if receivers.is_empty() {
             return;
         }
-        let packet = Packet {
-            source: self.config.keys.device.clone(),
-            target: target.cloned(),
-            payload,
-        };
-        let bytes = packet.seal(&self.config.keys);
         for to in receivers {
+            let bytes = self.wire.seal(to, &payload);
             self.stats.sent.entry(kind).or_default().add(bytes.len());
             self.note_crossed(to, events);
             self.outputs.push_back(Output::Transmit(Transmit {
                 to: to.clone(),
-                bytes: bytes.clone(),
+                bytes,
                 kind,
                 note: note.clone(),
             }));

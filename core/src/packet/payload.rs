@@ -1,6 +1,6 @@
 //! What a packet carries. One kind per packet, but one or more items of it: a node packs the
 //! events, digests or filters it has for a peer into as few datagrams as they fit, since each
-//! datagram costs a signature to make and one to check, whatever its size.
+//! datagram costs a header, a tag and a syscall at each end, whatever its size.
 //!
 //! ```text
 //! EVENT    (len:u16 | sealed event)+
