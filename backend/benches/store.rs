@@ -130,6 +130,19 @@ fn options(
     }
 }
 
+/// Starts a device on the devices' runtime.
+async fn start_on(
+    server: &tokio::runtime::Handle,
+    root: &Path,
+    name: &str,
+    udp: std::net::SocketAddr,
+    peer: &str,
+    peer_udp: std::net::SocketAddr,
+) -> anyhow::Result<RunningDevice> {
+    let options = options(root, name, udp, peer, peer_udp);
+    Ok(server.spawn(device::start(options)).await??)
+}
+
 /// Writes `n` of `author`'s messages into `root/<holder>`'s database before it starts.
 fn prefill(root: &Path, holder: &str, author: &str, n: usize) -> anyhow::Result<()> {
     let community = keys::load_community(&root.join("keys"))?;
@@ -148,15 +161,7 @@ async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyh
     let (alice_udp, bob_udp) = setup(root.path())?;
     prefill(root.path(), "alice", "bob", messages)?;
     // bob is never started: alice holds the history, and her POSTs find no peer.
-    let alice = server
-        .spawn(device::start(options(
-            root.path(),
-            "alice",
-            alice_udp,
-            "bob",
-            bob_udp,
-        )))
-        .await??;
+    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
     let base = format!("http://{}", alice.http_addr);
     let client = client_for(&alice)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -266,25 +271,9 @@ async fn catch_up(server: &tokio::runtime::Handle, events: usize) -> anyhow::Res
     let root = tempfile::tempdir()?;
     let (alice_udp, bob_udp) = setup(root.path())?;
     prefill(root.path(), "bob", "bob", events)?;
-    let bob = server
-        .spawn(device::start(options(
-            root.path(),
-            "bob",
-            bob_udp,
-            "alice",
-            alice_udp,
-        )))
-        .await??;
+    let bob = start_on(server, root.path(), "bob", bob_udp, "alice", alice_udp).await?;
     let started = Instant::now();
-    let alice = server
-        .spawn(device::start(options(
-            root.path(),
-            "alice",
-            alice_udp,
-            "bob",
-            bob_udp,
-        )))
-        .await??;
+    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
     let stats = format!("http://{}/api/stats", alice.http_addr);
     let client = client_for(&alice)?;
     let deadline = Instant::now() + Duration::from_secs(120);
