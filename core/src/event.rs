@@ -135,9 +135,25 @@ pub fn seal(
         .bytes_u8(event.author.as_str().as_bytes())
         .u64(event.created_at.as_micros());
     event.body.encode(&mut w);
-    let signature = author.sign(&signed_message(community, &w.bytes));
-    w.raw(&signature);
-    let len = 1 + NONCE_LEN + w.bytes.len() + TAG_LEN;
+    let sealed = seal_plaintext(&w.bytes, author, community, nonce)?;
+    Ok(OpenedEvent {
+        id: EventId::of_bytes(&sealed),
+        sealed,
+        event: event.clone(),
+    })
+}
+
+/// Signs and encrypts `unsigned`, a plaintext without its signature, whatever it says: the
+/// second half of `seal`, and the way to fuzz `open`'s decoder behind the AEAD and signature.
+pub fn seal_plaintext(
+    unsigned: &[u8],
+    author: &DeviceKeys,
+    community: &Community,
+    nonce: [u8; NONCE_LEN],
+) -> Result<Vec<u8>, SealError> {
+    let signature = author.sign(&signed_message(community, unsigned));
+    let plaintext = [unsigned, &signature].concat();
+    let len = 1 + NONCE_LEN + plaintext.len() + TAG_LEN;
     if len > EVENT_LEN_MAX {
         return Err(SealError::TooLarge { len });
     }
@@ -147,7 +163,7 @@ pub fn seal(
         .encrypt(
             XNonce::from_slice(&nonce),
             Payload {
-                msg: &w.bytes,
+                msg: &plaintext,
                 aad: &aad,
             },
         )
@@ -157,11 +173,7 @@ pub fn seal(
     sealed.extend_from_slice(&nonce);
     sealed.extend_from_slice(&ciphertext);
     debug_assert_eq!(sealed.len(), len);
-    Ok(OpenedEvent {
-        id: EventId::of_bytes(&sealed),
-        sealed,
-        event: event.clone(),
-    })
+    Ok(sealed)
 }
 
 /// Decrypts, decodes and verifies a sealed event. Never panics on any input.

@@ -57,7 +57,8 @@ pub mod time;
 pub use config::{Config, ConfigError};
 pub use crypto::{Community, DeviceKeys, Keyring, PairKey, PublicKey, SignatureMemo};
 pub use event::{
-    chunk_file, open, seal, Event, EventBody, FileRef, OpenedEvent, RejectReason, SealError,
+    chunk_file, open, seal, seal_plaintext, Event, EventBody, FileRef, OpenedEvent, RejectReason,
+    SealError,
 };
 pub use id::{DeviceId, EventId, FileId};
 pub use node::{AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit};
