@@ -47,6 +47,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         data_dir: root.path().join(name),
         keys_dir: keys_dir.clone(),
         sync_interval_ms: 5_000,
+        db_pages_max: None,
         server: Default::default(),
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
@@ -132,6 +133,8 @@ fn ingest(events: usize, durability: Durability) -> anyhow::Result<()> {
     let started = Instant::now();
     for (i, event) in sealed.iter().enumerate() {
         store.insert(event, i as u64)?;
+        // The old way, for comparison: received events now commit once per batch (`store` bench).
+        store.commit()?;
     }
     let elapsed = started.elapsed();
     println!(

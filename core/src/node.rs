@@ -329,35 +329,58 @@ impl<S: Store> Node<S> {
     /// packet per peer).
     /// Returns after the store has accepted it (durably, for a durable store).
     pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
+        Ok(self.append_all(now, vec![body])?[0])
+    }
+
+    /// Appends events that stand or fall together (a file's chunks and the message that
+    /// attaches them): all are sealed, then stored in one `insert_all`; only if that succeeds
+    /// are they indexed and pushed. A failure leaves no trace, here or at any peer.
+    pub fn append_all(
+        &mut self,
+        now: Instant,
+        bodies: Vec<EventBody>,
+    ) -> Result<Vec<EventId>, AppendError> {
         let now = self.advance(now);
-        let event = Event {
-            author: self.config.keys.device.clone(),
-            created_at: now,
-            body,
-        };
-        let mut nonce = [0u8; crate::event::NONCE_LEN];
-        self.rng.fill_bytes(&mut nonce);
-        let opened = seal(&event, &self.config.keys, &self.config.community, nonce)?;
-        let fresh = self.store.insert(&opened, now.as_micros())?;
-        assert!(fresh, "a fresh nonce makes every sealed event new");
-        self.index.insert(opened.id);
-        self.own.insert(opened.id);
-        self.stats.events_local += 1;
-        if self.online && self.config.eager_push {
-            self.send_to_every_peer(
-                Payload::Events(vec![opened.sealed.clone()]),
-                format!("{} {}", event.body.kind_name(), opened.id),
-            );
+        let mut sealed = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let event = Event {
+                author: self.config.keys.device.clone(),
+                created_at: now,
+                body,
+            };
+            let mut nonce = [0u8; crate::event::NONCE_LEN];
+            self.rng.fill_bytes(&mut nonce);
+            sealed.push(seal(
+                &event,
+                &self.config.keys,
+                &self.config.community,
+                nonce,
+            )?);
         }
-        let size = opened.sealed.len();
-        self.emit(NodeEvent::EventStored {
-            id: opened.id,
-            origin: Origin::Local,
-            from: None,
-            event,
-            size,
-        });
-        Ok(opened.id)
+        self.store.insert_all(&sealed, now.as_micros())?;
+        let mut ids = Vec::with_capacity(sealed.len());
+        for opened in sealed {
+            let fresh = self.index.insert(opened.id);
+            assert!(fresh, "a fresh nonce makes every sealed event new");
+            self.own.insert(opened.id);
+            self.stats.events_local += 1;
+            let OpenedEvent { id, sealed, event } = opened;
+            if self.online && self.config.eager_push {
+                self.send_to_every_peer(
+                    Payload::Events(vec![sealed.clone()]),
+                    format!("{} {}", event.body.kind_name(), id),
+                );
+            }
+            self.emit(NodeEvent::EventStored {
+                id,
+                origin: Origin::Local,
+                from: None,
+                event,
+                size: sealed.len(),
+            });
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// Offline stops traffic both ways (the seed's device-status). Back online, a round

@@ -31,6 +31,23 @@ pub trait Store {
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
+    /// Stores this device's new events (a message and its file's chunks) all or none, durable
+    /// when it returns `Ok`. The default suits a store whose `insert` cannot fail halfway.
+    fn insert_all(
+        &mut self,
+        events: &[OpenedEvent],
+        received_at_us: u64,
+    ) -> Result<(), StoreError> {
+        for event in events {
+            self.insert(event, received_at_us)?;
+        }
+        Ok(())
+    }
+    /// Ends a batch of inputs (the driver calls it after each): a store may hold received
+    /// events in one open transaction until here (group commit). A no-op by default.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// This device's epoch for a new run: `max(last epoch recorded + 1, floor)`, recorded
     /// durably before it returns, so no two runs of a device share an epoch and its peers'
     /// replay windows accept the new run (see `packet::replay`). `floor` is the caller's
@@ -116,6 +133,16 @@ impl<S: Store> Store for std::rc::Rc<std::cell::RefCell<S>> {
     }
     fn len(&self) -> Result<u64, StoreError> {
         self.borrow().len()
+    }
+    fn insert_all(
+        &mut self,
+        events: &[OpenedEvent],
+        received_at_us: u64,
+    ) -> Result<(), StoreError> {
+        self.borrow_mut().insert_all(events, received_at_us)
+    }
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.borrow_mut().commit()
     }
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.borrow_mut().next_epoch(floor)

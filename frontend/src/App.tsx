@@ -21,6 +21,7 @@ export function App({ config }: { config: PageConfig }) {
   const onSend = useCallback((d: string, t: string, a?: NewAttachment) => actions.send(d, t, a), [actions]);
   const onReact = useCallback((d: string, id: string, e: string, r: boolean) => actions.react(d, id, e, r), [actions]);
   const onOnline = useCallback((d: string, o: boolean) => actions.setOnline(d, o), [actions]);
+  const onOlder = useCallback((d: string) => actions.loadOlder(d), [actions]);
 
   const noDevices = state.order.length === 0;
 
@@ -52,7 +53,7 @@ export function App({ config }: { config: PageConfig }) {
             </div>
           )}
           {state.order.map((n) => (
-            <ChatPane key={n} d={state.devices[n]} now={now} onSend={onSend} onReact={onReact} onOnline={onOnline} />
+            <ChatPane key={n} d={state.devices[n]} now={now} onSend={onSend} onReact={onReact} onOnline={onOnline} onOlder={onOlder} />
           ))}
         </div>
         <aside className="side">

@@ -101,3 +101,19 @@ export function fileToBase64(file: Blob): Promise<string> {
     r.readAsDataURL(file);
   });
 }
+
+/** One page of GET /api/messages: oldest first; `next` asks for the page of older ones. */
+export type MessagePage = { messages: Message[]; next: string | null };
+
+/** A page of messages before `before` (newest when absent), matching `q` if given. */
+export function fetchMessagePage(base: string, opts: { before?: string | null; q?: string; limit?: number } = {}): Promise<MessagePage> {
+  const params = new URLSearchParams();
+  if (opts.before) params.set('before', opts.before);
+  if (opts.q) params.set('q', opts.q);
+  if (opts.limit) params.set('limit', String(opts.limit));
+  const query = params.toString();
+  return request<Partial<MessagePage>>(`${base}/api/messages${query ? `?${query}` : ''}`).then((r) => ({
+    messages: r.messages ?? [],
+    next: r.next ?? null,
+  }));
+}

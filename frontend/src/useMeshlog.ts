@@ -1,7 +1,7 @@
 // Wires the pure reducer to the backends: discovery, SSE streams with reconnect, slow stats refresh,
 // and the actions the UI calls.
 import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
-import { deviceApi, simApi } from './api';
+import { deviceApi, simApi, fetchMessagePage } from './api';
 import { LiveStream } from './live';
 import { initialState, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
@@ -78,8 +78,8 @@ export function useMeshlog(config: PageConfig) {
     async (name: string, url: string) => {
       dispatch({ type: 'dev/fetchStart', device: name });
       try {
-        const messages = await deviceApi.messages(url);
-        dispatch({ type: 'dev/loaded', device: name, messages });
+        const page = await fetchMessagePage(url);
+        dispatch({ type: 'dev/loaded', device: name, messages: page.messages, next: page.next });
       } catch (e) {
         dispatch({ type: 'dev/error', device: name, error: (e as Error).message });
       }
@@ -161,6 +161,12 @@ export function useMeshlog(config: PageConfig) {
           dispatch({ type: 'dev/reaction', device: name, id, emoji, remove: !remove });
           throw e;
         }
+      },
+      async loadOlder(name: string) {
+        const d = dev(name);
+        if (!d || !d.olderCursor) return;
+        const page = await fetchMessagePage(d.url, { before: d.olderCursor });
+        dispatch({ type: 'dev/older', device: name, messages: page.messages, next: page.next });
       },
       async setOnline(name: string, online: boolean) {
         const d = dev(name);

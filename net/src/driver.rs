@@ -18,6 +18,11 @@ use crate::socket::DatagramSocket;
 const COMMAND_QUEUE_LEN: usize = 256;
 /// Events kept for slow subscribers; a subscriber further behind skips ahead (and is told).
 const EVENT_QUEUE_LEN: usize = 4096;
+/// Inputs (datagrams, commands, timeouts) handled in one go before the store commits and the
+/// outputs go out. One commit per batch is what makes ingest fast; the bound keeps a flood of
+/// datagrams from holding back the outputs and the replies of waiting commands for long, and
+/// bounds the batch's memory (at most this many datagrams, copied).
+const BATCH_INPUTS_MAX: usize = 256;
 /// Receive buffer: bigger than any datagram the protocol sends, so an oversized datagram is
 /// seen whole and counted as `too_large` instead of being silently truncated to a valid size.
 const RECEIVE_BUFFER_LEN: usize = 65_536;
@@ -99,8 +104,8 @@ impl DriverHandle {
         Ok(ids[0])
     }
 
-    /// Appends events in order (file chunks, then the message that refers to them), stopping
-    /// at the first failure. Every id returned is in the store.
+    /// Appends events together (file chunks, then the message that refers to them): all are
+    /// in the store when this returns `Ok`, and none is (nor was pushed) on an error.
     pub async fn append_all(&self, bodies: Vec<EventBody>) -> Result<Vec<EventId>, DriverError> {
         let (reply, answer) = oneshot::channel();
         self.request(Command::Append { bodies, reply }, answer)
@@ -135,9 +140,39 @@ impl DriverHandle {
     }
 }
 
+/// One input of a batch, stamped with the driver's clock when it arrived.
+#[derive(Debug)]
+enum Work {
+    Datagram { now: Instant, bytes: Vec<u8> },
+    Timeout(Instant),
+    Command { now: Instant, command: Command },
+}
+
+/// What a batch left to do: outputs to send and publish, and when the node next wants a call.
+#[derive(Debug)]
+struct Done {
+    outputs: Vec<Output>,
+    wake_at: Instant,
+}
+
+/// Where the node runs. `Here`: on the driver's task (a store in memory, or turmoil, where a
+/// real thread would break the simulated clock). `Thread`: on its own thread, so a store that
+/// blocks on disk (SQLite, fsync) never blocks the async executor.
+enum Home<S: Store> {
+    /// Boxed: a node is a kilobyte, the thread's handles a few words.
+    Here(Box<Node<S>>),
+    Thread {
+        /// Holds one batch: the driver waits for each batch's `Done` before sending the next,
+        /// so a send never blocks.
+        batches: std::sync::mpsc::SyncSender<(Vec<Work>, oneshot::Sender<Done>)>,
+        /// The node, handed back when the thread ends.
+        node: oneshot::Receiver<Node<S>>,
+    },
+}
+
 /// Owns the node and the socket; `run` until every handle is dropped.
 pub struct Driver<S: Store, K: DatagramSocket, C: Clock> {
-    node: Node<S>,
+    home: Home<S>,
     socket: K,
     peer_addrs: BTreeMap<DeviceId, SocketAddr>,
     clock: C,
@@ -147,8 +182,12 @@ pub struct Driver<S: Store, K: DatagramSocket, C: Clock> {
 
 impl<S: Store, K: DatagramSocket, C: Clock> std::fmt::Debug for Driver<S, K, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let home = match &self.home {
+            Home::Here(node) => format!("{node:?}"),
+            Home::Thread { .. } => "its own thread".to_owned(),
+        };
         f.debug_struct("Driver")
-            .field("node", &self.node)
+            .field("node", &home)
             .field("peer_addrs", &self.peer_addrs)
             .finish()
     }
@@ -174,7 +213,7 @@ where
             events: events.clone(),
         };
         let driver = Driver {
-            node,
+            home: Home::Here(Box::new(node)),
             socket,
             peer_addrs,
             clock,
@@ -184,82 +223,127 @@ where
         (driver, handle)
     }
 
+    /// Moves the node (and so its store) to a thread of its own, the store's one writer: the
+    /// driver hands it each batch of inputs and sends what comes back.
+    pub fn with_node_thread(mut self) -> std::io::Result<Self> {
+        let mut node = match self.home {
+            Home::Here(node) => node,
+            thread @ Home::Thread { .. } => {
+                self.home = thread;
+                return Ok(self);
+            }
+        };
+        let (batches, queue) =
+            std::sync::mpsc::sync_channel::<(Vec<Work>, oneshot::Sender<Done>)>(1);
+        let (give_back, node_back) = oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("node-{}", node.device()))
+            .spawn(move || {
+                while let Ok((batch, reply)) = queue.recv() {
+                    let _ = reply.send(run_batch(&mut node, batch));
+                }
+                let _ = give_back.send(*node);
+            })?;
+        self.home = Home::Thread {
+            batches,
+            node: node_back,
+        };
+        Ok(self)
+    }
+
     /// Runs until every `DriverHandle` is dropped; returns the node (and so its store).
     pub async fn run(mut self) -> Node<S> {
         let mut buf = vec![0u8; RECEIVE_BUFFER_LEN];
+        let mut done = self.process(Vec::new()).await;
         loop {
-            let wake_at = self.flush().await;
+            let wake_at = self.send_outputs(done).await;
             let now = self.clock.now();
             let sleep = std::time::Duration::from_micros(
                 wake_at.as_micros().saturating_sub(now.as_micros()),
             );
+            let mut batch = Vec::new();
             // Biased, so a run under turmoil is deterministic (tokio's default picks branches at
             // random). Commands and timers come first; they are only sometimes ready, so a
             // flood of datagrams cannot starve them, nor can they starve the socket.
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
-                    Some(command) => self.handle_command(command),
-                    None => return self.node,
+                    Some(command) => batch.push(Work::Command { now: self.clock.now(), command }),
+                    None => return self.into_node().await,
                 },
-                () = tokio::time::sleep(sleep) => {
-                    let now = self.clock.now();
-                    self.node.handle_input(Input::Timeout(now));
-                }
+                () = tokio::time::sleep(sleep) => batch.push(Work::Timeout(self.clock.now())),
                 received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, _from)) => {
-                        let now = self.clock.now();
-                        self.node.handle_input(Input::Datagram { now, bytes: &buf[..len] });
-                    }
+                    Ok((len, _from)) => batch.push(Work::Datagram {
+                        now: self.clock.now(),
+                        bytes: buf[..len].to_vec(),
+                    }),
                     // Linux reports an earlier send's ICMP "port unreachable" on the next
                     // receive; a peer being down is normal, so note it and keep going.
                     Err(err) => tracing::debug!(%err, "udp receive error"),
                 },
             }
+            self.gather(&mut batch, &mut buf).await;
+            done = self.process(batch).await;
         }
     }
 
-    fn handle_command(&mut self, command: Command) {
-        match command {
-            Command::Append { bodies, reply } => {
-                let mut ids = Vec::with_capacity(bodies.len());
-                let mut result = Ok(());
-                for body in bodies {
-                    match self.node.append(self.clock.now(), body) {
-                        Ok(id) => ids.push(id),
-                        Err(err) => {
-                            result = Err(DriverError::Append(err));
-                            break;
-                        }
-                    }
-                }
-                // A caller that went away still had its events stored; nothing to undo.
-                let _ = reply.send(result.map(|()| ids));
-            }
-            Command::SetOnline { online, reply } => {
-                self.node.set_online(self.clock.now(), online);
-                let _ = reply.send(());
-            }
-            Command::Snapshot { reply } => {
-                let _ = reply.send(Snapshot {
-                    device: self.node.device().clone(),
-                    online: self.node.is_online(),
-                    events: self.node.event_count(),
-                    summary: self.node.summary(),
-                    stats: self.node.stats().clone(),
-                    peers: self.node.peers(),
-                    sync_percent: self.node.sync_percent(),
+    /// Adds whatever else is ready now (commands, then datagrams) to `batch`, without waiting.
+    async fn gather(&mut self, batch: &mut Vec<Work>, buf: &mut [u8]) {
+        while batch.len() < BATCH_INPUTS_MAX {
+            if let Ok(command) = self.commands.try_recv() {
+                batch.push(Work::Command {
                     now: self.clock.now(),
+                    command,
                 });
+                continue;
+            }
+            // `recv_from` is cancel-safe: polled once, and dropped if nothing is there.
+            let received = tokio::select! {
+                biased;
+                received = self.socket.recv_from(buf) => received,
+                () = std::future::ready(()) => return,
+            };
+            match received {
+                Ok((len, _from)) => batch.push(Work::Datagram {
+                    now: self.clock.now(),
+                    bytes: buf[..len].to_vec(),
+                }),
+                Err(err) => {
+                    tracing::debug!(%err, "udp receive error");
+                    return;
+                }
             }
         }
     }
 
-    /// Sends and publishes everything the node has queued; returns when it next wants a wake-up.
-    async fn flush(&mut self) -> Instant {
-        loop {
-            match self.node.poll_output() {
-                Output::Timeout(at) => return at,
+    async fn process(&mut self, batch: Vec<Work>) -> Done {
+        match &mut self.home {
+            Home::Here(node) => run_batch(node, batch),
+            Home::Thread { batches, .. } => {
+                let (reply, done) = oneshot::channel();
+                batches
+                    .send((batch, reply))
+                    .expect("the node thread runs while the driver does");
+                done.await.expect("the node thread answers every batch")
+            }
+        }
+    }
+
+    async fn into_node(self) -> Node<S> {
+        match self.home {
+            Home::Here(node) => *node,
+            Home::Thread { batches, node } => {
+                drop(batches);
+                node.await.expect("the node thread hands the node back")
+            }
+        }
+    }
+
+    /// Sends and publishes a batch's outputs; returns when the node next wants a wake-up.
+    async fn send_outputs(&mut self, done: Done) -> Instant {
+        for output in done.outputs {
+            match output {
+                Output::Timeout(_) => unreachable!("run_batch keeps the timeout apart"),
                 Output::Event(event) => self.publish(NetEventKind::Node(event)),
                 Output::Transmit(transmit) => {
                     let size = transmit.bytes.len();
@@ -290,6 +374,7 @@ where
                 }
             }
         }
+        done.wake_at
     }
 
     fn publish(&self, kind: NetEventKind) {
@@ -298,5 +383,58 @@ where
             at: self.clock.now(),
             kind,
         });
+    }
+}
+
+/// Feeds a batch to the node, commits the store once (group commit), and collects the outputs.
+/// Outputs leave only after the commit: nothing is pushed that the store could still lose.
+fn run_batch<S: Store>(node: &mut Node<S>, batch: Vec<Work>) -> Done {
+    for work in batch {
+        match work {
+            Work::Datagram { now, bytes } => {
+                node.handle_input(Input::Datagram { now, bytes: &bytes })
+            }
+            Work::Timeout(now) => node.handle_input(Input::Timeout(now)),
+            Work::Command { now, command } => handle_command(node, now, command),
+        }
+    }
+    let mut outputs = Vec::new();
+    if let Err(err) = node.store_mut().commit() {
+        outputs.push(Output::Event(NodeEvent::StoreFailed {
+            detail: err.to_string(),
+        }));
+    }
+    loop {
+        match node.poll_output() {
+            Output::Timeout(wake_at) => return Done { outputs, wake_at },
+            output => outputs.push(output),
+        }
+    }
+}
+
+fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command) {
+    match command {
+        Command::Append { bodies, reply } => {
+            // All or nothing: a message and its file's chunks are stored (durably) together.
+            let result = node.append_all(now, bodies).map_err(DriverError::Append);
+            // A caller that went away still had its events stored; nothing to undo.
+            let _ = reply.send(result);
+        }
+        Command::SetOnline { online, reply } => {
+            node.set_online(now, online);
+            let _ = reply.send(());
+        }
+        Command::Snapshot { reply } => {
+            let _ = reply.send(Snapshot {
+                device: node.device().clone(),
+                online: node.is_online(),
+                events: node.event_count(),
+                summary: node.summary(),
+                stats: node.stats().clone(),
+                peers: node.peers(),
+                sync_percent: node.sync_percent(),
+                now,
+            });
+        }
     }
 }

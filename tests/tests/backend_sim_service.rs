@@ -137,6 +137,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         data_dir: root.path().join("alice"),
         keys_dir: keys,
         sync_interval_ms: 60_000,
+        db_pages_max: None,
         server: ServerOptions::default(),
     })
     .await

@@ -13,10 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::files::{attachment_response, checked_mime};
-use super::DeviceBackend;
+use super::{DeviceBackend, MessagesPage};
 use crate::device::state::Frame;
 use crate::device::views::MessageView;
 use crate::http::{json_body, query, ApiError};
+use crate::store::{Cursor, PageRequest, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, SEARCH_LEN_MAX};
 
 pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
     EventId::from_hex(text)
@@ -127,11 +128,49 @@ pub async fn post_message<B: DeviceBackend>(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// `GET /api/messages?before=&limit=&q=`: the query string, as clients send it.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    before: Option<String>,
+    limit: Option<usize>,
+    q: Option<String>,
+}
+
+/// Checks a page query: a cursor from an earlier page, a limit within bounds, a short search.
+pub(crate) fn page_request(query: PageQuery) -> Result<PageRequest, ApiError> {
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("before: {text:?} is not a cursor from `next`"))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: {limit}, must be 1 to {PAGE_LIMIT_MAX}"
+        )));
+    }
+    let search = match query.q {
+        None => None,
+        Some(q) if q.trim().is_empty() => None,
+        Some(q) => {
+            check_len("q", &q, SEARCH_LEN_MAX)?;
+            Some(q)
+        }
+    };
+    Ok(PageRequest {
+        before,
+        limit,
+        search,
+    })
+}
+
 pub async fn get_messages<B: DeviceBackend>(
     State(device): State<B>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let messages = device.messages().await?;
-    Ok(Json(json!({ "messages": messages })))
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<MessagesPage>, ApiError> {
+    let request = page_request(query(page)?)?;
+    Ok(Json(device.messages(request).await?))
 }
 
 pub async fn post_reaction<B: DeviceBackend>(

@@ -28,11 +28,19 @@ use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::http::ApiError;
-use crate::store::FileContent;
+use crate::store::{FileContent, PageRequest};
 use serve::StreamSlots;
 
 /// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.
 pub const BODY_LEN_MAX: usize = 512 * 1024;
+
+/// A page of `GET /api/messages`: oldest first, as the page shows them; `next` is the cursor
+/// for the page of older ones (`null` on the last page).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MessagesPage {
+    pub messages: Vec<MessageView>,
+    pub next: Option<String>,
+}
 
 /// What the device API needs from a device, real or simulated. Every method answers for
 /// this one device; errors are already the HTTP answer they should become.
@@ -50,7 +58,11 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
         &self,
         bodies: Vec<EventBody>,
     ) -> impl Future<Output = Result<(Vec<EventId>, Option<MessageView>), ApiError>> + Send;
-    fn messages(&self) -> impl Future<Output = Result<Vec<MessageView>, ApiError>> + Send;
+    /// One page of messages as `request` asks (`GET /api/messages?before=&limit=&q=`).
+    fn messages(
+        &self,
+        request: PageRequest,
+    ) -> impl Future<Output = Result<MessagesPage, ApiError>> + Send;
     fn message(
         &self,
         id: EventId,

@@ -30,6 +30,9 @@ pub struct Args {
     /// Anti-entropy round interval.
     #[arg(long, default_value_t = 5_000)]
     sync_interval_ms: u64,
+    /// Caps the database at this many 4 KiB pages; writes beyond fail as on a full disk.
+    #[arg(long)]
+    db_pages_max: Option<u32>,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -48,6 +51,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         keys_dir: args.keys.unwrap_or_else(|| args.data.clone()),
         data_dir: args.data,
         sync_interval_ms: args.sync_interval_ms,
+        db_pages_max: args.db_pages_max,
         server: args.server.options(),
     })
 }

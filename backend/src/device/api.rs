@@ -9,9 +9,9 @@ use tokio::sync::broadcast;
 use super::netlog::NetLog;
 use super::state::{DeviceState, Frame};
 use super::views::{MessageView, StatsView};
-use crate::api::DeviceBackend;
+use crate::api::{DeviceBackend, MessagesPage};
 use crate::http::ApiError;
-use crate::store::FileContent;
+use crate::store::{FileContent, PageRequest};
 
 impl DeviceBackend for DeviceState {
     fn name(&self) -> &str {
@@ -36,26 +36,29 @@ impl DeviceBackend for DeviceState {
             .await
             .map_err(ApiError::internal)?;
         let view = match ids.last() {
-            Some(last) => self.message_view(last)?,
+            Some(last) => self.message_view(last).await?,
             None => None,
         };
         Ok((ids, view))
     }
 
-    async fn messages(&self) -> Result<Vec<MessageView>, ApiError> {
-        Ok(self
-            .read(|r| r.messages())?
-            .into_iter()
-            .map(MessageView::from)
-            .collect())
+    async fn messages(&self, request: PageRequest) -> Result<MessagesPage, ApiError> {
+        let page = self.read(move |r| r.page(&request)).await?;
+        let mut messages: Vec<MessageView> =
+            page.messages.into_iter().map(MessageView::from).collect();
+        messages.reverse();
+        Ok(MessagesPage {
+            messages,
+            next: page.next.map(|c| c.to_string()),
+        })
     }
 
     async fn message(&self, id: EventId) -> Result<Option<MessageView>, ApiError> {
-        self.message_view(&id)
+        self.message_view(&id).await
     }
 
     async fn file(&self, file: FileId) -> Result<Option<FileContent>, ApiError> {
-        self.read(|r| r.file(&file))
+        self.read(move |r| r.file(&file)).await
     }
 
     async fn stats(&self) -> Result<StatsView, ApiError> {

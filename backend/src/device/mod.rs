@@ -2,10 +2,11 @@
 //! `docs/API.md` over them.
 //!
 //! ```text
-//!  HTTP (axum) ──commands──> Driver (meshlog-net) ──owns──> Node ──> SqliteStore (writer)
+//!  HTTP (axum) ──commands──> Driver (meshlog-net) ──batches──> node thread: Node ──> SqliteStore
 //!     │  ^                        │ DriverEvent (broadcast)
 //!     │  └── frames (SSE) <── pump: network log ring, changed messages
-//!     └── StoreReader (second SQLite connection, reads while the node writes)
+//!     └── ReaderPools (read-only SQLite connections on blocking threads; WAL lets them read
+//!         while the node's thread writes)
 //! ```
 
 pub mod api;
@@ -25,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::api::access::{AccessError, Token};
 use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::keys::{self, KeysError};
-use crate::store::{db_path, DbError, Durability, SqliteStore, StoreReader};
+use crate::store::{db_path, DbError, Durability, ReaderPool, SqliteStore};
 use state::DeviceState;
 
 #[derive(Debug, Error)]
@@ -62,9 +63,19 @@ pub struct DeviceOptions {
     /// Where `community.json` and `NAME.device.json` are.
     pub keys_dir: PathBuf,
     pub sync_interval_ms: u64,
+    /// Caps the database at this many 4 KiB pages (writes beyond fail as on a full disk).
+    pub db_pages_max: Option<u32>,
     /// Who may call the HTTP API, and how much it takes on.
     pub server: ServerOptions,
 }
+
+/// Read connections for scans (pages, searches, files): two cores run at most two queries at a
+/// time, so more would only queue inside SQLite; clients beyond wait their turn on the async
+/// side, holding no thread.
+const SCAN_READERS: usize = 3;
+/// Read connections for single-message look-ups, kept apart so a POST's answer never waits
+/// behind scans.
+const LOOKUP_READERS: usize = 2;
 
 /// Parses `bob@127.0.0.1:8002`.
 pub fn parse_peer(text: &str) -> Result<(String, SocketAddr), DeviceError> {
@@ -96,7 +107,11 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let token = Token::load_or_create(&options.data_dir)?;
     let db = db_path(&options.data_dir);
     let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
-    let reader = StoreReader::open(&db)?;
+    if let Some(pages) = options.db_pages_max {
+        store.limit_pages(pages)?;
+    }
+    let scans = ReaderPool::open(&db, SCAN_READERS)?;
+    let lookups = ReaderPool::open(&db, LOOKUP_READERS)?;
 
     let mut peer_addrs = BTreeMap::new();
     for (name, addr) in &options.peers {
@@ -130,7 +145,11 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         .local_addr()
         .map_err(|err| DeviceError::Io(PathBuf::from("udp socket"), err))?;
     let (driver, handle) = Driver::new(node, socket, peer_addrs, clock);
-    let state = DeviceState::new(options.name.clone(), handle, reader);
+    // SQLite blocks (fsync on every own event): the node and its store get a thread.
+    let driver = driver
+        .with_node_thread()
+        .map_err(|err| DeviceError::Io(PathBuf::from("node thread"), err))?;
+    let state = DeviceState::new(options.name.clone(), handle, scans, lookups);
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());

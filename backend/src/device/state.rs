@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::netlog::NetLog;
 use super::views::{MessageView, StatsView};
 use crate::http::ApiError;
-use crate::store::StoreReader;
+use crate::store::{DbError, ReaderPool, StoreReader};
 
 /// Frames kept for slow stream subscribers; one further behind skips ahead.
 const FRAME_QUEUE_LEN: usize = 1_024;
@@ -39,38 +39,62 @@ impl Frame {
 pub struct DeviceState {
     pub device: String,
     pub driver: DriverHandle,
-    pub reader: Arc<Mutex<StoreReader>>,
+    /// Pages, searches, files and counts: the queries that can take a while.
+    pub scans: ReaderPool,
+    /// Single-message look-ups (a POST's answer, the stream's changed messages), on their own
+    /// connections so they never queue behind 50 clients paging through history.
+    pub lookups: ReaderPool,
     pub netlog: Arc<Mutex<NetLog>>,
     pub frames: broadcast::Sender<Frame>,
 }
 
 impl DeviceState {
-    pub fn new(device: String, driver: DriverHandle, reader: StoreReader) -> Self {
+    pub fn new(
+        device: String,
+        driver: DriverHandle,
+        scans: ReaderPool,
+        lookups: ReaderPool,
+    ) -> Self {
         DeviceState {
             device,
             driver,
-            reader: Arc::new(Mutex::new(reader)),
+            scans,
+            lookups,
             netlog: Arc::new(Mutex::new(NetLog::default())),
             frames: broadcast::channel(FRAME_QUEUE_LEN).0,
         }
     }
 
-    /// Runs a query on the read connection.
-    pub fn read<T>(
-        &self,
-        query: impl FnOnce(&StoreReader) -> Result<T, crate::store::DbError>,
-    ) -> Result<T, ApiError> {
-        let reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        query(&reader).map_err(ApiError::internal)
+    /// Runs a query that may scan many rows, off the executor.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&StoreReader) -> Result<T, DbError> + Send + 'static,
+    {
+        read_on(&self.scans, query).await
     }
 
-    pub fn message_view(&self, id: &EventId) -> Result<Option<MessageView>, ApiError> {
-        Ok(self.read(|r| r.message(id))?.map(MessageView::from))
+    /// Runs a look-up of a row or two, off the executor.
+    pub async fn look_up<T, F>(&self, query: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&StoreReader) -> Result<T, DbError> + Send + 'static,
+    {
+        read_on(&self.lookups, query).await
+    }
+
+    pub async fn message_view(&self, id: &EventId) -> Result<Option<MessageView>, ApiError> {
+        let id = *id;
+        Ok(self
+            .look_up(move |r| r.message(&id))
+            .await?
+            .map(MessageView::from))
     }
 
     pub async fn stats(&self) -> Result<StatsView, ApiError> {
         let snapshot = self.driver.snapshot().await.map_err(ApiError::internal)?;
-        let counts = self.read(|r| r.counts(&self.device))?;
+        let device = self.device.clone();
+        let counts = self.read(move |r| r.counts(&device)).await?;
         Ok(StatsView::new(snapshot, counts))
     }
 
@@ -86,7 +110,7 @@ impl DeviceState {
     pub async fn pump(self, mut events: broadcast::Receiver<DriverEvent>) {
         loop {
             match events.recv().await {
-                Ok(event) => self.on_event(&event),
+                Ok(event) => self.on_event(&event).await,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "network log fell behind; skipped events");
                 }
@@ -95,7 +119,7 @@ impl DeviceState {
         }
     }
 
-    fn on_event(&self, event: &DriverEvent) {
+    async fn on_event(&self, event: &DriverEvent) {
         let logged = self
             .netlog
             .lock()
@@ -111,12 +135,14 @@ impl DeviceState {
             EventBody::Message { .. } => vec![*id],
             EventBody::Reaction { message, .. } => vec![*message],
             EventBody::FileChunk { file, .. } => {
-                let progress = self.read(|r| r.file_progress(file));
+                let file = *file;
+                let progress = self.look_up(move |r| r.file_progress(&file)).await;
                 match progress {
                     Ok(Some((have, total)))
                         if have >= total || have % CHUNK_PROGRESS_EVERY == 0 =>
                     {
-                        self.read(|r| r.messages_with_file(file))
+                        self.look_up(move |r| r.messages_with_file(&file))
+                            .await
                             .unwrap_or_default()
                     }
                     _ => Vec::new(),
@@ -125,11 +151,24 @@ impl DeviceState {
             EventBody::DeviceStatus { .. } => Vec::new(),
         };
         for message in changed {
-            match self.message_view(&message) {
+            match self.message_view(&message).await {
                 Ok(Some(view)) => self.publish(Frame::new("message", &view)),
                 Ok(None) => {} // a reaction or chunk that arrived before its message
                 Err(err) => tracing::warn!(%err, "reading a changed message"),
             }
         }
     }
+}
+
+async fn read_on<T, F>(pool: &ReaderPool, query: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&StoreReader) -> Result<T, DbError> + Send + 'static,
+{
+    pool.read(query).await.map_err(|err| match err {
+        crate::store::PoolError::Db(DbError::BadQuery(message)) => {
+            ApiError::bad_request(format!("q: {message}"))
+        }
+        err => ApiError::internal(err),
+    })
 }

@@ -9,12 +9,12 @@ use meshlog_sim::world::control::HostError;
 use tokio::sync::broadcast;
 
 use super::world_thread::{DeviceOutputs, WorldError, WorldHandle};
-use crate::api::DeviceBackend;
+use crate::api::{DeviceBackend, MessagesPage};
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::http::ApiError;
-use crate::store::FileContent;
+use crate::store::{FileContent, PageRequest};
 
 /// One simulated device as the device API sees it.
 #[derive(Clone, Debug)]
@@ -58,8 +58,26 @@ impl DeviceBackend for SimDevice {
         Ok(self.world.append(self.index, bodies).await?)
     }
 
-    async fn messages(&self) -> Result<Vec<MessageView>, ApiError> {
-        Ok(self.world.messages(self.index).await?)
+    /// Every message (a simulated device holds few, in memory): no pages, and `q` matched as
+    /// plain words, not FTS5 syntax.
+    async fn messages(&self, request: PageRequest) -> Result<MessagesPage, ApiError> {
+        let mut messages = self.world.messages(self.index).await?;
+        if let Some(q) = &request.search {
+            let words: Vec<String> = q
+                .split_whitespace()
+                .map(|w| w.trim_matches(|c| c == '"' || c == '*').to_lowercase())
+                .filter(|w| !w.is_empty())
+                .collect();
+            messages.retain(|m| {
+                let name = m.attachment.as_ref().map(|a| a.name.as_str()).unwrap_or("");
+                let hay = format!("{} {}", m.text, name).to_lowercase();
+                words.iter().all(|w| hay.contains(w.as_str()))
+            });
+        }
+        Ok(MessagesPage {
+            messages,
+            next: None,
+        })
     }
 
     async fn message(&self, id: EventId) -> Result<Option<MessageView>, ApiError> {

@@ -1,15 +1,21 @@
 //! Production storage: SQLite through rusqlite (bundled SQLite, WAL).
 //!
-//! [`SqliteStore`] is the node's writer and implements core's `Store`. [`StoreReader`] is a
-//! second connection for the HTTP layer's queries: WAL lets it read while the node writes,
-//! so a slow page never stalls the sync loop.
+//! [`SqliteStore`] is the node's writer and implements core's `Store`; only the driver's node
+//! thread touches it. [`ReaderPool`] holds a few read-only connections for the HTTP layer's
+//! queries, run on blocking threads: WAL lets them read while the node writes, so a slow page
+//! stalls neither the sync loop nor the async executor.
 
+mod pool;
 mod query;
 mod schema;
 mod sqlite;
 
+pub use pool::{PoolError, ReaderPool};
 pub(crate) use query::fold_reaction;
-pub use query::{AttachmentRow, Counts, FileContent, MessageRow, ReactionRow, StoreReader};
+pub use query::{
+    AttachmentRow, Counts, Cursor, FileContent, MessageRow, Page, PageRequest, ReactionRow,
+    StoreReader, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, SEARCH_LEN_MAX,
+};
 pub use schema::Durability;
 pub use sqlite::SqliteStore;
 
@@ -21,6 +27,11 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}: {1}")]
+    Io(std::path::PathBuf, std::io::Error),
+    /// The search query is not valid FTS5 syntax (the client's mistake, a 400).
+    #[error("search query: {0}")]
+    BadQuery(String),
 }
 
 /// The database file inside a device's data directory.

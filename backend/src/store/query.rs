@@ -20,6 +20,64 @@ pub struct MessageRow {
     pub attachment: Option<AttachmentRow>,
 }
 
+/// Messages per page when the client does not say.
+pub const PAGE_LIMIT_DEFAULT: usize = 100;
+/// Most messages one page may ask for: bounds a response to about 1 MB of text and keeps one
+/// page from holding a reader connection for long.
+pub const PAGE_LIMIT_MAX: usize = 500;
+/// A search query longer than this is refused: no person types more, and FTS5's work grows
+/// with the number of terms.
+pub const SEARCH_LEN_MAX: usize = 256;
+
+/// Where a page ends: the (time, id) of its oldest message. Shown to clients as an opaque
+/// string `<created_at_us>-<id hex>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at_us: i64,
+    pub id: EventId,
+}
+
+impl Cursor {
+    fn of(message: &MessageRow) -> Self {
+        Cursor {
+            created_at_us: i64::try_from(message.created_at_us).unwrap_or(i64::MAX),
+            id: message.id,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let (at, id) = text.split_once('-')?;
+        Some(Cursor {
+            created_at_us: at.parse().ok().filter(|at: &i64| *at >= 0)?,
+            id: EventId::from_hex(id)?,
+        })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.created_at_us, self.id.to_hex())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Only messages strictly older than this; `None` starts at the newest.
+    pub before: Option<Cursor>,
+    /// 1..=`PAGE_LIMIT_MAX`.
+    pub limit: usize,
+    /// An FTS5 query over message text and attachment names.
+    pub search: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Newest first.
+    pub messages: Vec<MessageRow>,
+    /// Ask with `before = next` for the page after this one; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachmentRow {
     pub file_id: FileId,
@@ -80,27 +138,58 @@ impl StoreReader {
         Ok(StoreReader { conn })
     }
 
-    /// Every message, oldest first, with reactions folded in.
-    pub fn messages(&self) -> Result<Vec<MessageRow>, DbError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m ORDER BY m.created_at_us, m.event_id"
-        ))?;
-        let mut messages = stmt
-            .query_map([], message_row)?
-            .collect::<Result<Vec<_>, _>>()?
+    /// One page of messages (those matching `request.search`, if any), newest first from just
+    /// before `request.before`, with reactions folded in. `next` is set when older ones remain.
+    pub fn page(&self, request: &PageRequest) -> Result<Page, DbError> {
+        debug_assert!(request.limit >= 1 && request.limit <= PAGE_LIMIT_MAX);
+        let (before_us, before_id) = match &request.before {
+            Some(c) => (c.created_at_us, c.id.0.to_vec()),
+            // Past every message: created_at is below i64::MAX and ids are 32 bytes.
+            None => (i64::MAX, vec![0xff; 33]),
+        };
+        let search = request.search.as_deref();
+        let matching = match search {
+            None => "",
+            Some(_) => {
+                "AND m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?4)"
+            }
+        };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m
+             WHERE (m.created_at_us, m.event_id) < (?1, ?2) {matching}
+             ORDER BY m.created_at_us DESC, m.event_id DESC LIMIT ?3"
+        );
+        // One more than the page, to know whether another page follows.
+        let fetch = request.limit as i64 + 1;
+        let raw = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                let rows = match search {
+                    None => stmt.query_map(params![before_us, before_id, fetch], message_row)?,
+                    Some(q) => {
+                        stmt.query_map(params![before_us, before_id, fetch, q], message_row)?
+                    }
+                };
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|err| search_error(search, err))?;
+        let mut messages = raw
             .into_iter()
             .map(MessageRow::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut by_id: BTreeMap<EventId, usize> = BTreeMap::new();
-        for (i, m) in messages.iter().enumerate() {
-            by_id.insert(m.id, i);
-        }
-        for reaction in self.reactions(None)? {
-            if let Some(&i) = by_id.get(&reaction.message) {
-                fold_reaction(&mut messages[i].reactions, reaction);
+        let next = if messages.len() > request.limit {
+            messages.truncate(request.limit);
+            messages.last().map(Cursor::of)
+        } else {
+            None
+        };
+        for message in &mut messages {
+            for reaction in self.reactions(Some(&message.id))? {
+                fold_reaction(&mut message.reactions, reaction);
             }
         }
-        Ok(messages)
+        Ok(Page { messages, next })
     }
 
     pub fn message(&self, id: &EventId) -> Result<Option<MessageRow>, DbError> {
@@ -216,6 +305,20 @@ impl StoreReader {
                 })
             })
             .collect()
+    }
+}
+
+/// SQLite reports a malformed MATCH expression as a plain `SQLITE_ERROR` ("fts5: syntax
+/// error", "no such column", "unterminated string"): with a search in the query that is the
+/// client's mistake. Full disks, I/O and busy errors have their own codes and stay 5xx.
+fn search_error(search: Option<&str>, err: rusqlite::Error) -> DbError {
+    match (&err, search) {
+        (rusqlite::Error::SqliteFailure(code, message), Some(_))
+            if code.code == rusqlite::ErrorCode::Unknown =>
+        {
+            DbError::BadQuery(message.clone().unwrap_or_else(|| err.to_string()))
+        }
+        _ => err.into(),
     }
 }
 

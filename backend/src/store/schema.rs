@@ -26,6 +26,16 @@ CREATE TABLE IF NOT EXISTS messages (
     file_chunks   INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages(created_at_us, event_id);
+-- Full-text index over the text and the attachment name, kept by the trigger below in the
+-- insert's own transaction. External content: the words live in `messages`, keyed by its rowid
+-- (stable, since messages are never deleted and the database is never VACUUMed).
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    text, file_name, content='messages', content_rowid='rowid',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text, file_name) VALUES (new.rowid, new.text, new.file_name);
+END;
 CREATE INDEX IF NOT EXISTS messages_by_file ON messages(file_id);
 CREATE TABLE IF NOT EXISTS reactions (
     event_id      BLOB PRIMARY KEY REFERENCES events(event_id),
@@ -49,6 +59,44 @@ CREATE TABLE IF NOT EXISTS file_chunks (
     PRIMARY KEY (file_id, chunk_index)
 );
 ";
+
+/// Creates the tables, and the search index of a database written before it existed.
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let had_search: bool = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages_fts'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    conn.execute_batch(SCHEMA)?;
+    if !had_search {
+        conn.execute_batch("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")?;
+    }
+    Ok(())
+}
+
+/// The database and its `-wal`/`-shm` files hold decrypted messages: owner only. The file is
+/// created 0600 before SQLite opens it (SQLite gives `-wal` and `-shm` the database file's
+/// mode), and files left by an older version are narrowed.
+pub fn make_private(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
 
 /// How hard a commit tries to reach the disk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,11 +129,17 @@ impl Durability {
     }
 }
 
+/// The writer's page cache: the id indexes of a few hundred thousand events.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
 /// `synchronous` starts at FULL; the writer lowers it per commit as its `Durability` allows.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Event ids are random, so inserts land all over the id indexes: a page cache that holds
+    // them (SQLite's default is 2 MB) keeps ingest off the disk. Negative = KiB; bounded.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     // The reader may query while the writer checkpoints; wait briefly instead of failing.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())

@@ -1,12 +1,21 @@
-//! The node's writer: core's `Store` on SQLite.
+//! The node's writer: core's `Store` on SQLite, with group commit.
+//!
+//! Events that need `synchronous = FULL` (this device's own, under `FullForOwn`) commit before
+//! `insert`/`insert_all` returns. Events that may commit less strictly (received ones) go into
+//! one open transaction that `commit` ends: the driver calls it after each batch of inputs, so
+//! a burst of pushed events costs one commit, not one per event.
 
 use std::path::Path;
 
 use meshlog_core::{EventBody, EventId, OpenedEvent, Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::schema::{configure, Durability, SCHEMA};
+use super::schema::{configure, make_private, migrate, Durability};
 use super::DbError;
+
+/// A batch transaction commits on its own once it holds this many events, so a caller that
+/// never calls `commit` still bounds the WAL and what a crash can take back.
+const BATCH_EVENTS_MAX: usize = 8_192;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -14,6 +23,10 @@ pub struct SqliteStore {
     durability: Durability,
     /// The connection's current `synchronous` setting, so it changes only when needed.
     synchronous: &'static str,
+    /// Whether a batch transaction (of events that may commit `NORMAL`) is open.
+    batch_open: bool,
+    /// Fresh events in the open batch.
+    batch_len: usize,
 }
 
 impl SqliteStore {
@@ -23,105 +36,226 @@ impl SqliteStore {
         Self::open_with(path, Durability::Full)
     }
 
+    /// Opens the database 0600, creating tables and the search index if missing.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        make_private(path).map_err(|err| DbError::Io(path.to_owned(), err))?;
         let conn = Connection::open(path)?;
         configure(&conn)?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
+        // The WAL and its index now exist; narrow them if an older version left them wider.
+        make_private(path).map_err(|err| DbError::Io(path.to_owned(), err))?;
         Ok(SqliteStore {
             conn,
             durability,
             synchronous: "FULL",
+            batch_open: false,
+            batch_len: 0,
         })
     }
 
-    fn insert_tx(&mut self, event: &OpenedEvent, received_at_us: u64) -> Result<bool, DbError> {
-        let synchronous = self.durability.synchronous_for(&event.event.author);
+    /// Caps the database at `pages` pages (4 KiB each): beyond it, writes fail as on a full
+    /// disk. A quota for the operator, and how tests make a full disk.
+    pub fn limit_pages(&self, pages: u32) -> Result<(), DbError> {
+        self.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
+    }
+
+    fn set_synchronous(&mut self, synchronous: &'static str) -> Result<(), DbError> {
         if synchronous != self.synchronous {
             // Set between transactions: SQLite applies it to the next commit.
             self.conn.pragma_update(None, "synchronous", synchronous)?;
             self.synchronous = synchronous;
         }
-        let tx = self.conn.transaction()?;
-        let id = &event.id.0[..];
-        let author = event.event.author.as_str();
-        let created_at_us = i64::try_from(event.event.created_at.as_micros()).unwrap_or(i64::MAX);
-        let fresh = tx.execute(
+        Ok(())
+    }
+
+    /// Ends a transaction after an error. SQLite may already have rolled it back itself (it
+    /// does on a full disk), so "no transaction is active" is not a failure here.
+    fn roll_back(&mut self) {
+        if !self.conn.is_autocommit() {
+            if let Err(err) = self.conn.execute_batch("ROLLBACK") {
+                tracing::warn!(%err, "rollback failed");
+            }
+        }
+        self.batch_open = false;
+        self.batch_len = 0;
+    }
+
+    /// Commits the open batch, if any.
+    pub fn commit_batch(&mut self) -> Result<(), DbError> {
+        if !self.batch_open {
+            return Ok(());
+        }
+        let lost = self.batch_len;
+        if let Err(err) = self.conn.execute_batch("COMMIT") {
+            self.roll_back();
+            tracing::error!(%err, lost, "a batch of received events failed to commit");
+            return Err(err.into());
+        }
+        self.batch_open = false;
+        self.batch_len = 0;
+        Ok(())
+    }
+
+    /// One event that may wait for the batch commit.
+    fn insert_batched(
+        &mut self,
+        event: &OpenedEvent,
+        received_at_us: u64,
+    ) -> Result<bool, DbError> {
+        if !self.batch_open {
+            self.set_synchronous("NORMAL")?;
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.batch_open = true;
+        }
+        match write_event(&self.conn, event, received_at_us) {
+            Ok(fresh) => {
+                self.batch_len += usize::from(fresh);
+                if self.batch_len >= BATCH_EVENTS_MAX {
+                    self.commit_batch()?;
+                }
+                Ok(fresh)
+            }
+            Err(err) => {
+                if self.conn.is_autocommit() {
+                    // SQLite rolled the whole batch back (a full disk does that).
+                    tracing::error!(%err, lost = self.batch_len, "a batch of received events was rolled back");
+                    self.batch_open = false;
+                    self.batch_len = 0;
+                }
+                Err(err.into())
+            }
+        }
+    }
+
+    /// `events` in one transaction, committed before returning: all stored, or none.
+    fn insert_all_tx(
+        &mut self,
+        events: &[OpenedEvent],
+        received_at_us: u64,
+    ) -> Result<Vec<bool>, DbError> {
+        self.commit_batch()?;
+        let full = events
+            .iter()
+            .any(|e| self.durability.synchronous_for(&e.event.author) == "FULL");
+        self.set_synchronous(if full { "FULL" } else { "NORMAL" })?;
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut fresh = Vec::with_capacity(events.len());
+        for event in events {
+            match write_event(&self.conn, event, received_at_us) {
+                Ok(f) => fresh.push(f),
+                Err(err) => {
+                    self.roll_back();
+                    return Err(err.into());
+                }
+            }
+        }
+        if let Err(err) = self.conn.execute_batch("COMMIT") {
+            self.roll_back();
+            return Err(err.into());
+        }
+        Ok(fresh)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Err(err) = self.commit_batch() {
+            tracing::error!(%err, "committing the last batch on close");
+        }
+    }
+}
+
+/// Writes one event and its decrypted view, inside the caller's transaction.
+fn write_event(
+    conn: &Connection,
+    event: &OpenedEvent,
+    received_at_us: u64,
+) -> rusqlite::Result<bool> {
+    let id = &event.id.0[..];
+    let author = event.event.author.as_str();
+    let created_at_us = i64::try_from(event.event.created_at.as_micros()).unwrap_or(i64::MAX);
+    let fresh =
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO events (event_id, account_id, received_ts, encrypted, kind)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            id,
+            author,
+            i64::try_from(received_at_us).unwrap_or(i64::MAX),
+            event.sealed,
+            event.event.body.kind_name()
+        ])? == 1;
+    if !fresh {
+        return Ok(false);
+    }
+    match &event.event.body {
+        EventBody::Message {
+            text,
+            attachment,
+            auto,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO messages (event_id, author, created_at_us, text, auto,
+                    file_id, file_name, file_mime, file_size, file_chunks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
                 id,
                 author,
-                i64::try_from(received_at_us).unwrap_or(i64::MAX),
-                event.sealed,
-                event.event.body.kind_name()
-            ],
-        )? == 1;
-        if !fresh {
-            return Ok(false);
-        }
-        match &event.event.body {
-            EventBody::Message {
+                created_at_us,
                 text,
-                attachment,
                 auto,
-            } => {
-                tx.execute(
-                    "INSERT INTO messages (event_id, author, created_at_us, text, auto,
-                        file_id, file_name, file_mime, file_size, file_chunks)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        id,
-                        author,
-                        created_at_us,
-                        text,
-                        auto,
-                        attachment.as_ref().map(|f| f.file.0.to_vec()),
-                        attachment.as_ref().map(|f| f.name.as_str()),
-                        attachment.as_ref().map(|f| f.mime.as_str()),
-                        attachment.as_ref().map(|f| f.size),
-                        attachment.as_ref().map(|f| f.chunk_count),
-                    ],
-                )?;
-            }
-            EventBody::Reaction {
-                message,
+                attachment.as_ref().map(|f| f.file.0.to_vec()),
+                attachment.as_ref().map(|f| f.name.as_str()),
+                attachment.as_ref().map(|f| f.mime.as_str()),
+                attachment.as_ref().map(|f| f.size),
+                attachment.as_ref().map(|f| f.chunk_count),
+            ])?;
+        }
+        EventBody::Reaction {
+            message,
+            emoji,
+            remove,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO reactions (event_id, message_id, author, emoji, remove, created_at_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                id,
+                &message.0[..],
+                author,
                 emoji,
                 remove,
-            } => {
-                tx.execute(
-                    "INSERT INTO reactions (event_id, message_id, author, emoji, remove, created_at_us)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, &message.0[..], author, emoji, remove, created_at_us],
-                )?;
-            }
-            EventBody::FileChunk {
-                file,
-                index,
-                count,
-                bytes,
-            } => {
-                // Two messages may attach the same file: the first copy of a chunk is enough.
-                tx.execute(
-                    "INSERT OR IGNORE INTO file_chunks (file_id, chunk_index, chunk_count, bytes)
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![&file.0[..], index, count, bytes],
-                )?;
-            }
-            EventBody::DeviceStatus { .. } => {}
+                created_at_us
+            ])?;
         }
-        tx.commit()?;
-        Ok(true)
+        EventBody::FileChunk {
+            file,
+            index,
+            count,
+            bytes,
+        } => {
+            // Two messages may attach the same file: the first copy of a chunk is enough.
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO file_chunks (file_id, chunk_index, chunk_count, bytes)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![&file.0[..], index, count, bytes])?;
+        }
+        EventBody::DeviceStatus { .. } => {}
     }
+    Ok(true)
 }
 
 impl SqliteStore {
     /// `Store::next_epoch`, committed with a full fsync: it must outlive a power cut, or a
     /// restarted device could reuse an epoch its peers have seen.
     fn next_epoch_tx(&mut self, floor: u64) -> Result<u64, DbError> {
-        if self.synchronous != "FULL" {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
-            self.synchronous = "FULL";
-        }
+        self.commit_batch()?;
+        self.set_synchronous("FULL")?;
         let tx = self.conn.transaction()?;
         let last: Option<i64> = tx
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
@@ -146,9 +280,31 @@ fn backend(err: DbError) -> StoreError {
 }
 
 impl Store for SqliteStore {
-    /// Durable when it returns `Ok`: the transaction committed under `synchronous = FULL`.
+    /// An event that needs `synchronous = FULL` is durable when this returns `Ok`; one that
+    /// may commit `NORMAL` waits in the batch for `commit`.
     fn insert(&mut self, event: &OpenedEvent, received_at_us: u64) -> Result<bool, StoreError> {
-        self.insert_tx(event, received_at_us).map_err(backend)
+        let result = if self.durability.synchronous_for(&event.event.author) == "FULL" {
+            self.insert_all_tx(std::slice::from_ref(event), received_at_us)
+                .map(|fresh| fresh[0])
+        } else {
+            self.insert_batched(event, received_at_us)
+        };
+        result.map_err(backend)
+    }
+
+    /// One transaction, committed (durably, for own events) before it returns.
+    fn insert_all(
+        &mut self,
+        events: &[OpenedEvent],
+        received_at_us: u64,
+    ) -> Result<(), StoreError> {
+        self.insert_all_tx(events, received_at_us)
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.commit_batch().map_err(backend)
     }
 
     fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {

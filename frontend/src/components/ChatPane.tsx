@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { fetchMessagePage, type MessagePage } from '../api';
 import type { DeviceState } from '../state/app';
 import { deviceColor } from '../state/colors';
 import { formatAgo, formatCount } from '../state/format';
+import { toSearchQuery } from '../state/messages';
 import type { NewAttachment } from '../state/types';
 import { Composer } from './Composer';
 import { MessageBubble } from './MessageBubble';
@@ -16,7 +18,12 @@ type Props = {
   onSend: (device: string, text: string, attachment?: NewAttachment) => Promise<void>;
   onReact: (device: string, id: string, emoji: string, remove: boolean) => Promise<void>;
   onOnline: (device: string, online: boolean) => Promise<void>;
+  /** Loads the page of messages older than those held (GET /api/messages?before=). */
+  onOlder?: (device: string) => Promise<void>;
 };
+
+/** Results of the search box: pages of GET /api/messages?q=, newest page first. */
+type SearchState = { typed: string; page: MessagePage | null; loading: boolean; error: string | null };
 
 function ConnBadge({ d }: { d: DeviceState }) {
   if (d.conn === 'live') return null;
@@ -27,11 +34,15 @@ function ConnBadge({ d }: { d: DeviceState }) {
   );
 }
 
-export function ChatPane({ d, now, onSend, onReact, onOnline }: Props) {
+export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) {
   const [showStats, setShowStats] = useState(false);
   const [shown, setShown] = useState(PAGE);
   const [toggling, setToggling] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [search, setSearch] = useState<SearchState>({ typed: '', page: null, loading: false, error: null });
+  const loadingOlder = useRef(false);
+  // Height of the list before older messages were put on top, to keep what was in view still.
+  const heightBeforeOlder = useRef<number | null>(null);
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   // scrollTop we set ourselves: the scroll event it causes must not unpin the list.
@@ -51,6 +62,59 @@ export function ChatPane({ d, now, onSend, onReact, onOnline }: Props) {
 
   const visible = d.messages.length > shown ? d.messages.slice(d.messages.length - shown) : d.messages;
   const newest = d.messages[d.messages.length - 1];
+  const hiddenEarlier = d.messages.length > shown || d.olderCursor !== null;
+
+  const showEarlier = useCallback(() => {
+    const el = listRef.current;
+    if (el) heightBeforeOlder.current = el.scrollHeight;
+    if (d.messages.length > shown) {
+      setShown((n) => n + PAGE);
+      return;
+    }
+    if (!onOlder || d.olderCursor === null || loadingOlder.current) return;
+    loadingOlder.current = true;
+    setShown((n) => n + PAGE);
+    onOlder(d.name)
+      .catch((e) => setError(errorText(e)))
+      .finally(() => {
+        loadingOlder.current = false;
+      });
+  }, [d.messages.length, d.olderCursor, d.name, shown, onOlder]);
+
+  // Older messages went in above: keep the ones in view where they were.
+  useLayoutEffect(() => {
+    const el = listRef.current;
+    if (!el || heightBeforeOlder.current === null) return;
+    el.scrollTop += el.scrollHeight - heightBeforeOlder.current;
+    heightBeforeOlder.current = null;
+  }, [visible[0]?.id]);
+
+  useEffect(() => {
+    const q = toSearchQuery(search.typed);
+    if (!q) return;
+    let stale = false;
+    const timer = setTimeout(() => {
+      setSearch((s) => ({ ...s, loading: true }));
+      fetchMessagePage(d.url, { q })
+        .then((page) => !stale && setSearch((s) => ({ ...s, page, loading: false, error: null })))
+        .catch((e) => !stale && setSearch((s) => ({ ...s, page: null, loading: false, error: errorText(e) })));
+    }, 250);
+    return () => {
+      stale = true;
+      clearTimeout(timer);
+    };
+  }, [search.typed, d.url]);
+
+  const moreResults = () => {
+    const page = search.page;
+    if (!page?.next) return;
+    fetchMessagePage(d.url, { q: toSearchQuery(search.typed), before: page.next })
+      .then((older) =>
+        setSearch((s) => ({ ...s, page: { messages: [...older.messages, ...(s.page?.messages ?? [])], next: older.next } })),
+      )
+      .catch((e) => setSearch((s) => ({ ...s, error: errorText(e) })));
+  };
+  const searching = toSearchQuery(search.typed) !== '';
 
   useLayoutEffect(() => {
     const el = listRef.current;
@@ -162,6 +226,35 @@ export function ChatPane({ d, now, onSend, onReact, onOnline }: Props) {
         </div>
       )}
 
+      <div className="search-line">
+        <input
+          type="search"
+          className="search-box"
+          placeholder="search messages and file names"
+          aria-label={`search ${d.name}'s messages`}
+          data-testid={`search-${d.name}`}
+          value={search.typed}
+          onChange={(e) => setSearch({ typed: e.target.value, page: null, loading: false, error: null })}
+        />
+        {searching && (
+          <span className="muted small">
+            {search.loading ? 'searching…' : search.error ? search.error : `${formatCount(search.page?.messages.length ?? 0)}${search.page?.next ? '+' : ''} found`}
+          </span>
+        )}
+      </div>
+
+      {searching ? (
+        <div className="messages" data-testid={`results-${d.name}`}>
+          {search.page?.next && (
+            <button type="button" className="earlier-btn" onClick={moreResults}>
+              older results
+            </button>
+          )}
+          {search.page?.messages.map((m) => (
+            <MessageBubble key={m.id} msg={m} device={d.name} deviceUrl={d.url} onReact={react} />
+          ))}
+        </div>
+      ) : (
       <div
         className="messages"
         ref={listRef}
@@ -170,11 +263,14 @@ export function ChatPane({ d, now, onSend, onReact, onOnline }: Props) {
           if (autoTop.current !== null && Math.abs(el.scrollTop - autoTop.current) < 2) return;
           autoTop.current = null;
           atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+          // Scrolled up to the top: bring in earlier messages.
+          if (el.scrollTop < 40 && hiddenEarlier) showEarlier();
         }}
       >
-        {d.messages.length > shown && (
-          <button type="button" className="earlier-btn" onClick={() => setShown((n) => n + PAGE)}>
-            show earlier ({formatCount(d.messages.length - shown)} more)
+        {hiddenEarlier && (
+          <button type="button" className="earlier-btn" onClick={showEarlier}>
+            show earlier
+            {d.messages.length > shown ? ` (${formatCount(d.messages.length - shown)} more)` : ''}
           </button>
         )}
         {!d.loaded && d.messages.length === 0 && <div className="empty">loading…</div>}
@@ -183,6 +279,7 @@ export function ChatPane({ d, now, onSend, onReact, onOnline }: Props) {
           <MessageBubble key={m.id} msg={m} device={d.name} deviceUrl={d.url} onReact={react} />
         ))}
       </div>
+      )}
 
       <Composer device={d.name} disabled={!d.loaded} onSend={(t, a) => onSend(d.name, t, a)} />
     </section>

@@ -143,3 +143,17 @@ describe('referenceNow', () => {
     expect(referenceNow(s, 1e12)).toBe(6_000);
   });
 });
+
+describe('older pages', () => {
+  it('keeps the cursor from the first page and merges older pages below the newer ones', () => {
+    let s = run(start(), { type: 'dev/loaded', device: 'alice', messages: [msg('c', 30), msg('d', 40)], next: 'cur1' });
+    expect(s.devices.alice.olderCursor).toBe('cur1');
+    s = run(s, { type: 'dev/older', device: 'alice', messages: [msg('a', 10), msg('b', 20)], next: null });
+    expect(s.devices.alice.messages.map((m) => m.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(s.devices.alice.olderCursor).toBeNull();
+  });
+  it('treats a server without pages (no next) as holding everything', () => {
+    const s = run(start(), { type: 'dev/loaded', device: 'alice', messages: [msg('a', 1)] });
+    expect(s.devices.alice.olderCursor).toBeNull();
+  });
+});

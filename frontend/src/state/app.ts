@@ -21,6 +21,8 @@ export type DeviceState = {
   error: string | null;
   /** `next` cursor for GET /api/network-events. */
   netNext: number;
+  /** Cursor for the page of messages older than those held; null when none are left. */
+  olderCursor: string | null;
 };
 
 export type AppState = {
@@ -42,7 +44,8 @@ export type Action =
   | { type: 'devices/set'; devices: { name: string; url: string }[] }
   | { type: 'dev/conn'; device: string; conn: ConnState }
   | { type: 'dev/fetchStart'; device: string }
-  | { type: 'dev/loaded'; device: string; messages: Message[] }
+  | { type: 'dev/loaded'; device: string; messages: Message[]; next?: string | null }
+  | { type: 'dev/older'; device: string; messages: Message[]; next: string | null }
   | { type: 'dev/message'; device: string; message: Message; now: number }
   | { type: 'dev/reaction'; device: string; id: string; emoji: string; remove: boolean }
   | { type: 'dev/stats'; device: string; stats: Stats }
@@ -64,6 +67,7 @@ export function newDevice(name: string, url: string): DeviceState {
     online: null,
     error: null,
     netNext: 0,
+    olderCursor: null,
   };
 }
 
@@ -137,6 +141,13 @@ export function reducer(state: AppState, action: Action): AppState {
         fetching: false,
         liveDuringFetch: [],
         error: null,
+        olderCursor: action.next ?? null,
+      }));
+    case 'dev/older':
+      return updateDevice(state, action.device, (d) => ({
+        ...d,
+        messages: upsertMany(d.messages, action.messages),
+        olderCursor: action.next,
       }));
     case 'dev/message': {
       const d = state.devices[action.device];

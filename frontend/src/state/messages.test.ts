@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { msg } from '../test/fixtures';
-import { applyReaction, hasReactionFrom, messagePreview, normalizeMessages, upsertMany, upsertMessage } from './messages';
+import { applyReaction, hasReactionFrom, messagePreview, normalizeMessages, toSearchQuery, upsertMany, upsertMessage } from './messages';
 
 const ids = (l: { id: string }[]) => l.map((m) => m.id);
 
@@ -76,5 +76,15 @@ describe('messagePreview', () => {
     expect(messagePreview(msg('a', 1, { text: 'x'.repeat(100) }), 10)).toBe('xxxxxxxxx…');
     const att = { file_id: 'f', name: 'cat.png', mime: 'image/png', size: 1, chunks_total: 1, chunks_have: 1, complete: true, url: '/api/files/f' };
     expect(messagePreview(msg('a', 1, { text: '', attachment: att }))).toBe('📎 cat.png');
+  });
+});
+
+describe('toSearchQuery', () => {
+  it('quotes every word and makes the last a prefix', () => {
+    expect(toSearchQuery('  report.pdf  lun ')).toBe('"report.pdf" "lun"*');
+  });
+  it('escapes quotes and is empty for blank input', () => {
+    expect(toSearchQuery('say "hi"')).toBe('"say" """hi"""*');
+    expect(toSearchQuery('   ')).toBe('');
   });
 });

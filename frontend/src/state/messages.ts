@@ -52,6 +52,15 @@ export function applyReaction(msg: Message, emoji: string, author: string, remov
   return { ...msg, reactions };
 }
 
+/**
+ * What a person types in the search box, as an FTS5 query: every word quoted (so `report.pdf`
+ * or `(` is a word, not syntax) and the last one a prefix, for search as you type.
+ */
+export function toSearchQuery(typed: string): string {
+  const words = typed.split(/\s+/).filter((w) => w.length > 0);
+  return words.map((w, i) => `"${w.replace(/"/g, '""')}"${i === words.length - 1 ? '*' : ''}`).join(' ');
+}
+
 /** Short human text for a message in logs. */
 export function messagePreview(msg: Message, max = 40): string {
   const t = msg.text.trim();

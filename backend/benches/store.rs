@@ -1,0 +1,348 @@
+//! Store and server figures under load, printed (not timed tests):
+//! 1. Ingest: received events stored per second with group commit (one commit per driver
+//!    batch), as a device stores what peers push.
+//! 2. A device holding 100,000 messages while 50 clients page through `GET /api/messages`:
+//!    `POST /api/messages` -> 201 p50/p99 and `/api/health` p50/p99 meanwhile.
+//! 3. Search over those 100,000 messages: `GET /api/messages?q=` p50/p99.
+//! 4. Catch-up: a new device fetching 20,000 events from a peer on loopback, events/s.
+//!
+//! `cargo bench -p meshlog-backend --bench store [-- MESSAGES]`
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meshlog_backend::device::{self, DeviceOptions, RunningDevice};
+use meshlog_backend::keys;
+use meshlog_backend::store::{db_path, Durability, SqliteStore};
+use meshlog_core::testing::{community_of, keys as test_keys};
+use meshlog_core::{seal, Community, DeviceId, DeviceKeys, Event, EventBody, OpenedEvent, Store};
+
+/// Events per commit in the ingest figure: what one driver batch (up to 256 datagrams of a
+/// few packed events each) hands the store.
+const EVENTS_PER_BATCH: usize = 512;
+/// Clients paging through history while the POST and health figures are taken.
+const READERS: usize = 50;
+const WORDS: [&str; 8] = [
+    "deploy", "lunch", "invoice", "garden", "kernel", "piano", "harbor", "quartz",
+];
+
+fn main() -> anyhow::Result<()> {
+    let messages: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    // The old way first, for comparison: one commit per received event.
+    ingest(20_000, 1)?;
+    ingest(100_000, EVENTS_PER_BATCH)?;
+    // The devices get an executor of their own, as in `meshlog device`; the clients another,
+    // so the figures are the server's, not the load generator's queueing.
+    let server = tokio::runtime::Runtime::new()?;
+    let clients = tokio::runtime::Runtime::new()?;
+    clients.block_on(loaded_device(server.handle(), messages))?;
+    clients.block_on(catch_up(server.handle(), 20_000))?;
+    Ok(())
+}
+
+fn events_by(author: &str, keys: &DeviceKeys, community: &Community, n: usize) -> Vec<OpenedEvent> {
+    (0..n)
+        .map(|i| {
+            let event = Event {
+                author: DeviceId::new(author).expect("name"),
+                created_at: meshlog_core::Instant::from_millis(1_000_000 + i as u64),
+                body: EventBody::Message {
+                    text: format!(
+                        "note {i} about the {} {}",
+                        WORDS[i % WORDS.len()],
+                        "x".repeat(60)
+                    ),
+                    attachment: None,
+                    auto: true,
+                },
+            };
+            let mut nonce = [0u8; 24];
+            nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            seal(&event, keys, community, nonce).expect("seal")
+        })
+        .collect()
+}
+
+fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let sealed = events_by(
+        "alice",
+        &test_keys("alice", 1),
+        &community_of(&["alice", "bob"], 1),
+        events,
+    );
+    // bob stores what alice pushed: NORMAL commits, one per batch.
+    let bob = DeviceId::new("bob").expect("name");
+    let mut store = SqliteStore::open_with(
+        &root.path().join("ingest.sqlite3"),
+        Durability::FullForOwn(bob),
+    )?;
+    let started = Instant::now();
+    for batch in sealed.chunks(per_commit) {
+        for event in batch {
+            store.insert(event, 1)?;
+        }
+        store.commit()?;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "ingest of received events (WAL, NORMAL, one commit per {per_commit}): \
+         {events} events in {:.0} ms = {:.0} events/s",
+        ms(elapsed),
+        events as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A community of alice and bob in `root/keys`; `(alice_udp, bob_udp)` free ports.
+fn setup(root: &Path) -> anyhow::Result<(std::net::SocketAddr, std::net::SocketAddr)> {
+    keys::create_community(&root.join("keys"), &["alice".into(), "bob".into()])?;
+    let free = || std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr());
+    Ok((free()?, free()?))
+}
+
+/// `sync_interval_ms` of the devices: a round moves at most `events_per_round_max` (256)
+/// events per peer, so catch-up runs at about 256 / interval.
+const SYNC_INTERVAL_MS: u64 = 100;
+
+fn options(
+    root: &Path,
+    name: &str,
+    udp: std::net::SocketAddr,
+    peer: &str,
+    peer_udp: std::net::SocketAddr,
+) -> DeviceOptions {
+    DeviceOptions {
+        name: name.into(),
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        udp_addr: udp,
+        peers: vec![(peer.into(), peer_udp)],
+        data_dir: root.join(name),
+        keys_dir: root.join("keys"),
+        sync_interval_ms: SYNC_INTERVAL_MS,
+        db_pages_max: None,
+        server: Default::default(),
+    }
+}
+
+/// Starts a device on the devices' runtime.
+async fn start_on(
+    server: &tokio::runtime::Handle,
+    root: &Path,
+    name: &str,
+    udp: std::net::SocketAddr,
+    peer: &str,
+    peer_udp: std::net::SocketAddr,
+) -> anyhow::Result<RunningDevice> {
+    let options = options(root, name, udp, peer, peer_udp);
+    Ok(server.spawn(device::start(options)).await??)
+}
+
+/// Writes `n` of `author`'s messages into `root/<holder>`'s database before it starts.
+fn prefill(root: &Path, holder: &str, author: &str, n: usize) -> anyhow::Result<()> {
+    let community = keys::load_community(&root.join("keys"))?;
+    let author_keys = keys::load_device(&root.join("keys"), author)?;
+    let dir = root.join(holder);
+    std::fs::create_dir_all(&dir)?;
+    let mut store = SqliteStore::open_with(&db_path(&dir), Durability::Normal)?;
+    for batch in events_by(author, &author_keys, &community, n).chunks(EVENTS_PER_BATCH) {
+        store.insert_all(batch, 1)?;
+    }
+    Ok(())
+}
+
+async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let (alice_udp, bob_udp) = setup(root.path())?;
+    prefill(root.path(), "alice", "bob", messages)?;
+    // bob is never started: alice holds the history, and her POSTs find no peer.
+    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
+    let base = format!("http://{}", alice.http_addr);
+    let client = client_for(&alice)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let pages = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let (client, base, stop, pages) =
+            (client.clone(), base.clone(), stop.clone(), pages.clone());
+        readers.push(tokio::spawn(async move {
+            let mut next: Option<String> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let url = match &next {
+                    None => format!("{base}/api/messages?limit=100"),
+                    Some(cursor) => format!("{base}/api/messages?limit=100&before={cursor}"),
+                };
+                let page = client.get(url).send().await?.bytes().await?;
+                // The cursor is all a reader needs; finding it beats parsing 30 KB of JSON.
+                next = cursor_in(&page);
+                pages.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    // Let the readers get going before measuring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let health = {
+        let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                client
+                    .get(format!("{base}/api/health"))
+                    .send()
+                    .await?
+                    .bytes()
+                    .await?;
+                samples.push(sent.elapsed());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            anyhow::Ok(samples)
+        })
+    };
+    let pages_before = pages.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let mut posts = Vec::new();
+    for i in 0..300 {
+        let sent = Instant::now();
+        let response = client
+            .post(format!("{base}/api/messages"))
+            .json(&serde_json::json!({ "text": format!("posted under load {i}") }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 201,
+            "POST answered {}",
+            response.status()
+        );
+        response.bytes().await?;
+        posts.push(sent.elapsed());
+    }
+    let paged = pages.load(Ordering::Relaxed) - pages_before;
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let health = health.await??;
+    for reader in readers {
+        reader.await??;
+    }
+    println!(
+        "device with {messages} messages, {READERS} clients paging (100 per page, {:.0} pages/s):",
+        paged as f64 / elapsed.as_secs_f64()
+    );
+    print_latency("  POST /api/messages -> 201", posts);
+    print_latency("  GET /api/health", health);
+
+    let mut searches = Vec::new();
+    for round in 0..20 {
+        for word in WORDS {
+            let q = if round % 2 == 0 {
+                word.to_owned()
+            } else {
+                format!("{}*", &word[..3])
+            };
+            let sent = Instant::now();
+            let page: serde_json::Value = client
+                .get(format!("{base}/api/messages?q={q}&limit=50"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::ensure!(
+                page["messages"].as_array().is_some_and(|m| !m.is_empty()),
+                "{page}"
+            );
+            searches.push(sent.elapsed());
+        }
+    }
+    print_latency(
+        &format!("  search over {messages} messages (50 per page)"),
+        searches,
+    );
+    stop_device(alice);
+    Ok(())
+}
+
+async fn catch_up(server: &tokio::runtime::Handle, events: usize) -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let (alice_udp, bob_udp) = setup(root.path())?;
+    prefill(root.path(), "bob", "bob", events)?;
+    let bob = start_on(server, root.path(), "bob", bob_udp, "alice", alice_udp).await?;
+    let started = Instant::now();
+    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
+    let stats = format!("http://{}/api/stats", alice.http_addr);
+    let client = client_for(&alice)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = client
+            .get(&stats)
+            .send()
+            .await?
+            .json::<serde_json::Value>()
+            .await?["events"]
+            .as_u64()
+            .unwrap_or(0);
+        if held as usize >= events {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "alice holds {held} of {events} after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "catch-up on loopback ({SYNC_INTERVAL_MS} ms rounds): {events} events from bob in {:.0} ms = {:.0} events/s",
+        ms(elapsed),
+        events as f64 / elapsed.as_secs_f64()
+    );
+    stop_device(alice);
+    stop_device(bob);
+    Ok(())
+}
+
+/// A client that shows `device`'s API token on every request.
+fn client_for(device: &RunningDevice) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", device.token.as_str()).parse()?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
+}
+
+/// The `next` cursor of a page's JSON (`"next":"<digits>-<hex>"`), if any.
+fn cursor_in(page: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(page).ok()?;
+    let at = text.rfind("\"next\":\"")? + "\"next\":\"".len();
+    let end = text[at..].find('"')?;
+    Some(text[at..at + end].to_owned())
+}
+
+fn stop_device(device: RunningDevice) {
+    device.server.abort();
+}
+
+fn print_latency(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let pct =
+        |p: f64| samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1];
+    println!(
+        "{label}: {} samples, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(*samples.last().expect("samples"))
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
