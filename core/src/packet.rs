@@ -34,8 +34,8 @@
 //!   until the peer's next packets move the window past them. Persisting every window per packet
 //!   would cost a write per datagram; a handshake would make the first packet wait for a reply.
 //!
-//! There is no broadcast form: a push to every peer is one packet per peer, each with its own
-//! counter and its own tag. UDP here is unicast, so a "broadcast" was already one datagram per
+//! There is no broadcast form: a push to every peer is one packet per peer, each with that
+//! pair's next counter and its own tag. UDP here is unicast, so a "broadcast" was already one datagram per
 //! peer; carrying every peer's tag in every copy would spend up to 64 × 16 bytes of each
 //! datagram on tags its receiver cannot check, and shrink the largest event with the peer count.
 //!
@@ -127,7 +127,7 @@ pub struct Packet {
     pub target: DeviceId,
     /// The source's epoch: grows at every start of the source.
     pub epoch: u64,
-    /// The source's packet number within its epoch, one per packet sent to anyone.
+    /// The source's packet number to this target within its epoch.
     pub counter: u64,
     pub payload: Payload,
 }

@@ -2,7 +2,8 @@
 //!
 //! Every packet carries its sender's epoch (bumped and persisted at each start, see
 //! `Store::next_epoch`) and a counter that starts at 0 in each epoch and grows by one per packet
-//! sent, to whichever peer. The receiver keeps, per peer, the newest epoch seen, the highest
+//! sent to that receiver (counters are per pair, so a burst to many peers does not skip ahead
+//! in any one window). The receiver keeps, per peer, the newest epoch seen, the highest
 //! counter seen in it, and a bitmap of the [`WINDOW_LEN`] counters below that. A packet is
 //! accepted once: a newer epoch resets the window; an older epoch, a counter older than the
 //! window, or a counter already marked is `replayed`. The counters between hold datagrams the

@@ -13,8 +13,10 @@ pub struct Wire {
     keyring: Keyring,
     /// This device's epoch for this run (from `Store::next_epoch`).
     epoch: u64,
-    /// The next packet's counter: one per packet sent, to any peer.
-    next_counter: u64,
+    /// The next packet's counter for each peer. Per peer, not per sender: a peer then sees
+    /// consecutive counters, so a burst to many peers (1,000 eager pushes to 3 peers) never
+    /// pushes that peer's reordered packets out of its window.
+    next_counters: BTreeMap<DeviceId, u64>,
     /// One per peer heard from; only peers (at most `PEERS_MAX`) get past the tag check.
     windows: BTreeMap<DeviceId, ReplayWindow>,
     /// Off only to prove the checkers catch its absence.
@@ -26,7 +28,7 @@ impl Wire {
         Wire {
             keyring,
             epoch,
-            next_counter: 0,
+            next_counters: BTreeMap::new(),
             windows: BTreeMap::new(),
             replay_protection,
         }
@@ -35,25 +37,26 @@ impl Wire {
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
-    /// Packets sealed in this epoch.
+    /// Packets sealed in this epoch, to every peer.
     pub fn packets_sealed(&self) -> u64 {
-        self.next_counter
+        self.next_counters.values().sum()
     }
     /// The newest (epoch, counter) accepted from `peer`.
     pub fn newest_from(&self, peer: &DeviceId) -> Option<(u64, u64)> {
         self.windows.get(peer).and_then(ReplayWindow::newest)
     }
 
-    /// Seals `payload` for `to`, with the next counter. Panics if `to` is not a peer: the node
-    /// sends only to its peers, so that would be a bug.
+    /// Seals `payload` for `to`, with that peer's next counter. Panics if `to` is not a peer:
+    /// the node sends only to its peers, so that would be a bug.
     pub fn seal(&mut self, to: &DeviceId, payload: &Payload) -> Vec<u8> {
         let key = self
             .keyring
             .key(to)
             .unwrap_or_else(|| panic!("no pairwise key for {to}: not a peer"));
-        let counter = self.next_counter;
+        let next = self.next_counters.entry(to.clone()).or_default();
+        let counter = *next;
         // 2^64 packets would take millennia at any rate a device can send.
-        self.next_counter = counter.checked_add(1).expect("packet counter exhausted");
+        *next = counter.checked_add(1).expect("packet counter exhausted");
         seal_parts(self.keyring.me(), to, (self.epoch, counter), payload, key)
     }
 
@@ -133,13 +136,28 @@ mod tests {
     }
 
     #[test]
-    fn counters_are_per_sender_and_shared_by_its_peers() {
+    fn counters_are_per_peer_so_a_burst_to_many_stays_in_each_window() {
         let mut alice = wire("alice", 1);
         let (mut bob, mut carol) = (wire("bob", 1), wire("carol", 1));
         let to_bob = alice.seal(&id("bob"), &summary(1));
         let to_carol = alice.seal(&id("carol"), &summary(1));
         assert_eq!(bob.open(&to_bob).unwrap().counter, 0);
-        assert_eq!(carol.open(&to_carol).unwrap().counter, 1);
+        assert_eq!(carol.open(&to_carol).unwrap().counter, 0);
+        // A burst to three peers, each seeing its packets late and reversed: every one of
+        // bob's opens once, as a shared counter (which jumps by 3 per packet) would not allow.
+        let mut to_bobs = Vec::new();
+        for i in 0..(crate::packet::WINDOW_LEN as u32 / 2) {
+            to_bobs.push(alice.seal(&id("bob"), &summary(i)));
+            alice.seal(&id("carol"), &summary(i));
+            alice.seal(&id("carol"), &summary(i));
+        }
+        for bytes in to_bobs.iter().rev() {
+            bob.open(bytes).expect("within bob's window");
+        }
+        assert_eq!(
+            alice.packets_sealed(),
+            2 + 3 * (crate::packet::WINDOW_LEN as u64 / 2)
+        );
         // Each copy opens only where it was sent.
         assert!(matches!(
             carol.open(&to_bob),
