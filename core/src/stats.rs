@@ -86,7 +86,8 @@ pub struct PeerState {
 }
 
 /// Running totals of one peer's amplification budget. The node keeps, per round,
-/// `replied ≤ 3 × received + allowance`; these sums therefore keep it too, which is what a
+/// `replied ≤ max(3 × received, allowance)`, so these sums keep the looser
+/// `replied ≤ 3 × received + allowance`, which is what a
 /// checker can verify from outside: `replied_bytes ≤ 3 × received_bytes + allowance_bytes`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BudgetTotals {

@@ -1,7 +1,9 @@
 //! The amplification budget, after QUIC (RFC 9000 §8): per peer and per round, the bytes a
-//! node sends in answer to a peer (digests, filters, sketches) stay within
-//! `REPLY_FACTOR` × the bytes it received from that peer in the round, plus the node's own
-//! round allowance. A node answers at most one filter per bucket per peer per round.
+//! node sends in answer to a peer (digests, filters, sketches) stay within the larger of
+//! `REPLY_FACTOR` × the bytes it received from that peer in the round and the node's own
+//! round allowance. The larger, not the sum: an honest descent that received little still has
+//! the allowance to finish its step, while a peer that sends much gets at most 3× back, however
+//! fast it sends. A node answers at most one filter per bucket per peer per round.
 //!
 //! Events are not answers: they go out from the owed stream (`owed.rs`), at a rate the node
 //! chooses and bounds itself, so a small datagram can at most add ids to what is owed.
@@ -20,8 +22,8 @@ pub(super) const REPLY_FACTOR: u64 = 3;
 /// Datagrams a node may answer a peer with per round besides `REPLY_FACTOR` × what it got: the
 /// answer to a 90-byte summary is a ~300-byte digest or sketch, and one descent step is up to
 /// 16 child digests (FANOUT), about 3 KB in reply to one ~300-byte digest. 16 datagrams lets
-/// an honest descent finish its widest step within a round while keeping a hostile member's
-/// gain to about 19 KB per round on top of 3×.
+/// an honest descent finish its widest step within a round; a hostile member that sends less
+/// than a third of it per round gets at most these 19 KB a round, one that sends more gets 3×.
 pub(super) const ALLOWANCE_DATAGRAMS: u64 = 16;
 pub(super) const ALLOWANCE_BYTES: u64 = ALLOWANCE_DATAGRAMS * DATAGRAM_SIZE_MAX as u64;
 
@@ -49,7 +51,7 @@ impl Budget {
     }
 
     fn limit(&self) -> u64 {
-        REPLY_FACTOR * self.received + ALLOWANCE_BYTES
+        (REPLY_FACTOR * self.received).max(ALLOWANCE_BYTES)
     }
 
     /// Reserves room for an answer of about `bytes` before the work of building it.
@@ -95,12 +97,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_stay_within_three_times_received_plus_allowance() {
+    fn answers_stay_within_the_allowance_while_little_was_received() {
         let mut totals = BudgetTotals::default();
         let mut b = Budget::default();
         b.start_round(&mut totals);
         b.credit(100, &mut totals);
-        let limit = 300 + ALLOWANCE_BYTES as usize;
+        let limit = ALLOWANCE_BYTES as usize;
         assert!(b.reserve(limit, true));
         assert!(!b.reserve(1, true), "nothing past the limit");
         assert!(b.reserve(1, false), "unless the budget is off");
@@ -109,7 +111,22 @@ mod tests {
         b.spend(limit, true, &mut totals);
         assert!(!b.allows(1, true));
         assert_eq!(totals.replied_bytes, limit as u64);
-        assert!(totals.replied_bytes <= 3 * totals.received_bytes + totals.allowance_bytes);
+        assert!(totals.within());
+    }
+
+    #[test]
+    fn answers_stay_within_three_times_what_a_flood_sent() {
+        let mut totals = BudgetTotals::default();
+        let mut b = Budget::default();
+        b.start_round(&mut totals);
+        let received = 4 * ALLOWANCE_BYTES as usize;
+        b.credit(received, &mut totals);
+        assert!(b.reserve(3 * received, true));
+        assert!(!b.reserve(1, true), "3x, with no allowance on top");
+        b.settle();
+        b.spend(3 * received, true, &mut totals);
+        assert!(!b.allows(1, true));
+        assert_eq!(totals.replied_bytes, 3 * totals.received_bytes);
     }
 
     #[test]
