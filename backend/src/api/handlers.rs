@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::files::{attachment_response, checked_mime};
-use super::{DeviceBackend, MessagesPage};
+use super::{DeviceBackend, JsonBytes};
 use crate::device::state::Frame;
 use crate::device::views::MessageView;
 use crate::http::{json_body, query, ApiError};
@@ -39,9 +39,10 @@ fn check_len(field: &str, text: &str, max_bytes: usize) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Open to anyone who reaches the server, so it says nothing about the device.
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "ok": true }))
+/// Open to anyone who reaches the server, so it says nothing about the device. A constant:
+/// load balancers and readiness waits poll it, and it must answer at once under load.
+pub async fn health() -> JsonBytes {
+    JsonBytes(br#"{"ok":true}"#.to_vec())
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,9 +169,9 @@ pub(crate) fn page_request(query: PageQuery) -> Result<PageRequest, ApiError> {
 pub async fn get_messages<B: DeviceBackend>(
     State(device): State<B>,
     page: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<MessagesPage>, ApiError> {
+) -> Result<JsonBytes, ApiError> {
     let request = page_request(query(page)?)?;
-    Ok(Json(device.messages(request).await?))
+    device.messages(request).await
 }
 
 pub async fn post_reaction<B: DeviceBackend>(

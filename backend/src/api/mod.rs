@@ -42,6 +42,33 @@ pub struct MessagesPage {
     pub next: Option<String>,
 }
 
+impl MessagesPage {
+    /// The page as its JSON answer. A device calls this inside its blocking read: a page of
+    /// up to `PAGE_LIMIT_MAX` messages takes long enough to serialize that, done on the
+    /// executor, it delayed every other request (health p99 11 ms under 50 paging clients).
+    pub fn into_json(self) -> JsonBytes {
+        // Strings, numbers and options only: serde_json cannot fail on them.
+        JsonBytes(serde_json::to_vec(&self).expect("a messages page serializes"))
+    }
+}
+
+/// JSON already serialized (a [`MessagesPage`], the health answer), sent as `application/json`.
+#[derive(Clone, Debug)]
+pub struct JsonBytes(pub Vec<u8>);
+
+impl axum::response::IntoResponse for JsonBytes {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
 /// What the device API needs from a device, real or simulated. Every method answers for
 /// this one device; errors are already the HTTP answer they should become.
 pub trait DeviceBackend: Clone + Send + Sync + 'static {
@@ -58,11 +85,12 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
         &self,
         bodies: Vec<EventBody>,
     ) -> impl Future<Output = Result<(Vec<EventId>, Option<MessageView>), ApiError>> + Send;
-    /// One page of messages as `request` asks (`GET /api/messages?before=&limit=&q=`).
+    /// One page of messages as `request` asks (`GET /api/messages?before=&limit=&q=`),
+    /// serialized off the executor ([`MessagesPage::into_json`]).
     fn messages(
         &self,
         request: PageRequest,
-    ) -> impl Future<Output = Result<MessagesPage, ApiError>> + Send;
+    ) -> impl Future<Output = Result<JsonBytes, ApiError>> + Send;
     fn message(
         &self,
         id: EventId,

@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use super::netlog::NetLog;
 use super::state::{DeviceState, Frame};
 use super::views::{MessageView, StatsView};
-use crate::api::{DeviceBackend, MessagesPage};
+use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::http::ApiError;
 use crate::store::{FileContent, PageRequest};
 
@@ -42,15 +42,20 @@ impl DeviceBackend for DeviceState {
         Ok((ids, view))
     }
 
-    async fn messages(&self, request: PageRequest) -> Result<MessagesPage, ApiError> {
-        let page = self.read(move |r| r.page(&request)).await?;
-        let mut messages: Vec<MessageView> =
-            page.messages.into_iter().map(MessageView::from).collect();
-        messages.reverse();
-        Ok(MessagesPage {
-            messages,
-            next: page.next.map(|c| c.to_string()),
+    async fn messages(&self, request: PageRequest) -> Result<JsonBytes, ApiError> {
+        // Built and serialized on the blocking thread that read it, not on the executor.
+        self.read(move |r| {
+            let page = r.page(&request)?;
+            let mut messages: Vec<MessageView> =
+                page.messages.into_iter().map(MessageView::from).collect();
+            messages.reverse();
+            Ok(MessagesPage {
+                messages,
+                next: page.next.map(|c| c.to_string()),
+            }
+            .into_json())
         })
+        .await
     }
 
     async fn message(&self, id: EventId) -> Result<Option<MessageView>, ApiError> {

@@ -9,7 +9,7 @@ use meshlog_sim::world::control::HostError;
 use tokio::sync::broadcast;
 
 use super::world_thread::{DeviceOutputs, WorldError, WorldHandle};
-use crate::api::{DeviceBackend, MessagesPage};
+use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
@@ -60,7 +60,7 @@ impl DeviceBackend for SimDevice {
 
     /// Every message (a simulated device holds few, in memory): no pages, and `q` matched as
     /// plain words, not FTS5 syntax.
-    async fn messages(&self, request: PageRequest) -> Result<MessagesPage, ApiError> {
+    async fn messages(&self, request: PageRequest) -> Result<JsonBytes, ApiError> {
         let mut messages = self.world.messages(self.index).await?;
         if let Some(q) = &request.search {
             let words: Vec<String> = q
@@ -77,7 +77,8 @@ impl DeviceBackend for SimDevice {
         Ok(MessagesPage {
             messages,
             next: None,
-        })
+        }
+        .into_json())
     }
 
     async fn message(&self, id: EventId) -> Result<Option<MessageView>, ApiError> {
