@@ -156,7 +156,7 @@ mod tests {
         }
         assert_eq!(
             alice.packets_sealed(),
-            2 + 3 * (crate::packet::WINDOW_LEN as u64 / 2)
+            2 + 3 * (crate::packet::WINDOW_LEN / 2)
         );
         // Each copy opens only where it was sent.
         assert!(matches!(
