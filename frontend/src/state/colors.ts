@@ -24,6 +24,7 @@ export const KIND_COLORS: Record<LogKind, string> = {
   SUMMARY: '#10b981',
   DIGEST: '#f59e0b',
   FILTER: '#8b5cf6',
+  SKETCH: '#ec4899',
   UNKNOWN: '#94a3b8',
 };
 

@@ -61,7 +61,7 @@ describe('filterLog', () => {
       net(3, 30, { kind: 'SUMMARY', direction: 'dropped', reason: 'loss' }),
     ]),
     'bob',
-    [net(1, 15, { kind: 'DIGEST', direction: 'rejected', reason: 'bad_signature' }), net(2, 25, { kind: 'EVENT', direction: 'received' })],
+    [net(1, 15, { kind: 'DIGEST', direction: 'rejected', reason: 'bad_mac' }), net(2, 25, { kind: 'EVENT', direction: 'received' })],
   );
 
   it('returns newest first', () => {
@@ -78,7 +78,7 @@ describe('filterLog', () => {
   });
 
   it('shows only drops and rejections when asked', () => {
-    expect(filterLog(log, { ...DEFAULT_FILTER, problemsOnly: true }).map((e) => e.reason)).toEqual(['loss', 'bad_signature']);
+    expect(filterLog(log, { ...DEFAULT_FILTER, problemsOnly: true }).map((e) => e.reason)).toEqual(['loss', 'bad_mac']);
   });
 
   it('honours the limit', () => {

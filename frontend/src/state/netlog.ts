@@ -63,6 +63,7 @@ export const ALL_KINDS_ON: Record<LogKind, boolean> = {
   SUMMARY: true,
   DIGEST: true,
   FILTER: true,
+  SKETCH: true,
   UNKNOWN: true,
 };
 
@@ -105,7 +106,7 @@ export type TrafficOptions = {
   device?: string | null;
 };
 
-const zeroCounts = (): Record<LogKind, number> => ({ EVENT: 0, SUMMARY: 0, DIGEST: 0, FILTER: 0, UNKNOWN: 0 });
+const zeroCounts = (): Record<LogKind, number> => ({ EVENT: 0, SUMMARY: 0, DIGEST: 0, FILTER: 0, SKETCH: 0, UNKNOWN: 0 });
 
 /**
  * Traffic over the last `windowMs` before `now`, in buckets of `bucketMs`, oldest first.

@@ -1,9 +1,9 @@
 // Types of the meshlog HTTP/SSE contract (docs/API.md).
 
-export type PacketKind = 'EVENT' | 'SUMMARY' | 'DIGEST' | 'FILTER';
-export const PACKET_KINDS: readonly PacketKind[] = ['EVENT', 'SUMMARY', 'DIGEST', 'FILTER'];
+export type PacketKind = 'EVENT' | 'SUMMARY' | 'DIGEST' | 'FILTER' | 'SKETCH';
+export const PACKET_KINDS: readonly PacketKind[] = ['EVENT', 'SUMMARY', 'DIGEST', 'FILTER', 'SKETCH'];
 export type LogKind = PacketKind | 'UNKNOWN';
-export const LOG_KINDS: readonly LogKind[] = ['EVENT', 'SUMMARY', 'DIGEST', 'FILTER', 'UNKNOWN'];
+export const LOG_KINDS: readonly LogKind[] = ['EVENT', 'SUMMARY', 'DIGEST', 'FILTER', 'SKETCH', 'UNKNOWN'];
 
 export type Reaction = { emoji: string; authors: string[] };
 
