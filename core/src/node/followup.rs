@@ -82,8 +82,14 @@ impl<S: Store> Node<S> {
         let Some(sent) = followup.summary_sent_at.take() else {
             return;
         };
-        let sample = now.saturating_since(sent).as_micros();
         let state = self.state_mut(peer);
+        // Any answer counts, and the peer may answer its own round rather than our summary:
+        // one back from an outage answers a summary sent seconds ago. Unclamped, such samples
+        // took the estimate from 10 ms to 700 ms, and the stream judged its acks against
+        // what it sent 700 ms before (halving the rate on the first one). A real rise still
+        // lifts the estimate, by at most an eighth of twice it per sample.
+        let ceiling = state.rtt_estimate_us * 2 + FOLLOWUP_DELAY_MIN.as_micros();
+        let sample = now.saturating_since(sent).as_micros().min(ceiling);
         state.rtt_estimate_us = (state.rtt_estimate_us * 7 + sample) / 8;
     }
 

@@ -46,6 +46,8 @@ pub(super) struct Stream {
     /// The peer's count at its last summary, and how many sent events that summary covered.
     acked_count: Option<u32>,
     acked_sent: u64,
+    /// The peer's count at its latest summary: a rise is progress.
+    seen_count: u32,
     progress_at: Instant,
     pub(super) next_at: Option<Instant>,
 }
@@ -64,6 +66,7 @@ impl Stream {
             sent_log: VecDeque::new(),
             acked_count: None,
             acked_sent: 0,
+            seen_count: 0,
             progress_at: now,
             next_at: None,
         }
@@ -211,34 +214,42 @@ impl<S: Store> Node<S> {
     }
 
     /// The peer's summary says it holds `count`: progress on what we streamed grows the
-    /// rate (doubling until the first loss, then by the initial rate per acknowledgement);
+    /// rate (doubling until the first loss, then by an eighth per acknowledgement);
     /// far less than was sent a round trip ago halves it.
     pub(super) fn on_ack(&mut self, peer: &DeviceId, count: u32) {
         let now = self.now;
         let rtt = Duration(self.state_mut(peer).rtt_estimate_us);
         let (floor, cap) = (self.rate_initial(), u64::from(self.config.stream_rate_max));
         let stream = &mut self.links.get_mut(peer).expect("known peer").stream;
-        let Some(before) = stream.acked_count.replace(count) else {
+        if count > stream.seen_count {
+            stream.progress_at = now;
+        }
+        stream.seen_count = count;
+        let Some(before) = stream.acked_count else {
+            stream.acked_count = Some(count);
             stream.acked_sent = stream.sent_total;
             return;
         };
         let covered = stream.sent_by(now - rtt);
         let sent = covered.saturating_sub(stream.acked_sent);
-        stream.acked_sent = covered.max(stream.acked_sent);
-        let delivered = u64::from(count.saturating_sub(before));
-        if delivered > 0 {
-            stream.progress_at = now;
-        }
         if sent == 0 {
+            // Nothing sent a round trip ago to judge: keep the baseline, or what arrives now
+            // would be left out of the next judgement and read as loss.
             return;
         }
+        stream.acked_count = Some(count);
+        stream.acked_sent = covered;
+        let delivered = u64::from(count.saturating_sub(before));
         // Half is lenient on purpose: random loss is not congestion, and 30% loss must not
         // pin the rate to its floor; a link that drops most of what is sent does halve it.
         if delivered * 2 >= sent {
             stream.rate = if stream.slow_start {
                 stream.rate * 2
             } else {
-                stream.rate + floor
+                // An eighth per acknowledgement (several a second): back to the cap within
+                // a second or two of a halving. Adding the floor (51 events/s at 5 s rounds)
+                // took minutes, and a stream's tail (events still in flight) reads as loss.
+                stream.rate + (stream.rate / 8).max(floor)
             };
         } else {
             stream.rate /= 2;
