@@ -29,10 +29,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 use thiserror::Error;
 
 mod budget;
+mod events;
 mod followup;
 mod outbox;
 mod owed;
@@ -43,7 +44,7 @@ pub use outbox::describe;
 
 use crate::config::{Config, ConfigError};
 use crate::crypto::Keyring;
-use crate::event::{open, seal, Event, EventBody, OpenedEvent, RejectReason, SealError};
+use crate::event::{Event, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
 use crate::packet::{DropReason, Packet, PacketKind, Payload, Wire};
 use crate::stats::{PeerInfo, PeerState, Stats};
@@ -325,64 +326,6 @@ impl<S: Store> Node<S> {
         self.peers.get_mut(peer).expect("known peer")
     }
 
-    /// Signs, encrypts and stores a new event, then pushes it to every peer at once (one
-    /// packet per peer).
-    /// Returns after the store has accepted it (durably, for a durable store).
-    pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
-        Ok(self.append_all(now, vec![body])?[0])
-    }
-
-    /// Appends events that stand or fall together (a file's chunks and the message that
-    /// attaches them): all are sealed, then stored in one `insert_all`; only if that succeeds
-    /// are they indexed and pushed. A failure leaves no trace, here or at any peer.
-    pub fn append_all(
-        &mut self,
-        now: Instant,
-        bodies: Vec<EventBody>,
-    ) -> Result<Vec<EventId>, AppendError> {
-        let now = self.advance(now);
-        let mut sealed = Vec::with_capacity(bodies.len());
-        for body in bodies {
-            let event = Event {
-                author: self.config.keys.device.clone(),
-                created_at: now,
-                body,
-            };
-            let mut nonce = [0u8; crate::event::NONCE_LEN];
-            self.rng.fill_bytes(&mut nonce);
-            sealed.push(seal(
-                &event,
-                &self.config.keys,
-                &self.config.community,
-                nonce,
-            )?);
-        }
-        self.store.insert_all(&sealed, now.as_micros())?;
-        let mut ids = Vec::with_capacity(sealed.len());
-        for opened in sealed {
-            let fresh = self.index.insert(opened.id);
-            assert!(fresh, "a fresh nonce makes every sealed event new");
-            self.own.insert(opened.id);
-            self.stats.events_local += 1;
-            let OpenedEvent { id, sealed, event } = opened;
-            if self.online && self.config.eager_push {
-                self.send_to_every_peer(
-                    Payload::Events(vec![sealed.clone()]),
-                    format!("{} {}", event.body.kind_name(), id),
-                );
-            }
-            self.emit(NodeEvent::EventStored {
-                id,
-                origin: Origin::Local,
-                from: None,
-                event,
-                size: sealed.len(),
-            });
-            ids.push(id);
-        }
-        Ok(ids)
-    }
-
     /// Offline stops traffic both ways (the seed's device-status). Back online, a round
     /// starts at once so the device catches up without waiting an interval.
     pub fn set_online(&mut self, now: Instant, online: bool) {
@@ -524,47 +467,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    fn receive_event(&mut self, now: Instant, from: &DeviceId, sealed: &[u8]) {
-        // The id is the hash of these very bytes, so a held id means identical bytes that were
-        // verified on the way in: skip the decrypt and signature check (duplicates are common
-        // with several peers and eager push).
-        if self.index.contains(&EventId::of_bytes(sealed)) {
-            self.stats.events_duplicate += 1;
-            return;
-        }
-        let opened = match open(sealed, &self.config.community) {
-            Ok(opened) => opened,
-            Err(reason) => {
-                self.stats.drop(event_reject_code(&reason));
-                return self.emit(NodeEvent::EventRejected {
-                    from: from.clone(),
-                    reason,
-                });
-            }
-        };
-        match self.store.insert(&opened, now.as_micros()) {
-            Ok(_) => {
-                self.index.insert(opened.id);
-                self.stats.events_from_peers += 1;
-                self.note_crossed(from, 1);
-                let OpenedEvent { id, sealed, event } = opened;
-                self.emit(NodeEvent::EventStored {
-                    id,
-                    origin: Origin::Peer,
-                    from: Some(from.clone()),
-                    event,
-                    size: sealed.len(),
-                });
-            }
-            Err(err) => {
-                self.stats.drop("store_failed");
-                self.emit(NodeEvent::StoreFailed {
-                    detail: err.to_string(),
-                });
-            }
-        }
-    }
-
     fn note_crossed(&mut self, peer: &DeviceId, events: u32) {
         if let Some(state) = self.peers.get_mut(peer) {
             state.crossed_since_summary = state.crossed_since_summary.saturating_add(events);
@@ -577,17 +479,6 @@ impl<S: Store> Node<S> {
         if self.outputs.len() < self.config.output_queue_max * 2 {
             self.outputs.push_back(Output::Event(event));
         }
-    }
-}
-
-fn event_reject_code(reason: &RejectReason) -> &'static str {
-    match reason {
-        RejectReason::BadEncoding(_) => "event_bad_encoding",
-        RejectReason::WrongKey => "event_wrong_key",
-        RejectReason::UnknownAuthor(_) => "event_unknown_author",
-        RejectReason::BadSignature => "event_bad_signature",
-        RejectReason::IdMismatch => "event_id_mismatch",
-        RejectReason::TooLarge { .. } => "event_too_large",
     }
 }
 
