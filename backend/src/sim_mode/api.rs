@@ -14,7 +14,7 @@ use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::http::ApiError;
-use crate::store::{FileContent, PageRequest};
+use crate::store::{Cursor, FileContent, PageRequest};
 
 /// One simulated device as the device API sees it.
 #[derive(Clone, Debug)]
@@ -58,8 +58,8 @@ impl DeviceBackend for SimDevice {
         Ok(self.world.append(self.index, bodies).await?)
     }
 
-    /// Every message (a simulated device holds few, in memory): no pages, and `q` matched as
-    /// plain words, not FTS5 syntax.
+    /// Pages as a real device pages (the same cursor and limit), over the messages the world
+    /// holds in memory; `q` is matched as plain words, not FTS5 syntax.
     async fn messages(&self, request: PageRequest) -> Result<JsonBytes, ApiError> {
         let mut messages = self.world.messages(self.index).await?;
         if let Some(q) = &request.search {
@@ -74,11 +74,7 @@ impl DeviceBackend for SimDevice {
                 words.iter().all(|w| hay.contains(w.as_str()))
             });
         }
-        Ok(MessagesPage {
-            messages,
-            next: None,
-        }
-        .into_json())
+        Ok(page_of(messages, &request).into_json())
     }
 
     async fn message(&self, id: EventId) -> Result<Option<MessageView>, ApiError> {
@@ -95,5 +91,80 @@ impl DeviceBackend for SimDevice {
 
     async fn set_online(&self, online: bool) -> Result<(), ApiError> {
         Ok(self.world.set_online(self.index, online).await?)
+    }
+}
+
+/// Where a message stands in the order pages walk: newest first by creation time, then id.
+fn cursor_of(message: &MessageView) -> Option<Cursor> {
+    Some(Cursor {
+        created_at_us: i64::try_from(message.created_at_ms.checked_mul(1_000)?).ok()?,
+        id: EventId::from_hex(&message.id)?,
+    })
+}
+
+/// The page `request` asks for: up to `limit` messages strictly older than its cursor, oldest
+/// first within the page (as a real device answers), and the cursor of the page before.
+fn page_of(messages: Vec<MessageView>, request: &PageRequest) -> MessagesPage {
+    let mut keyed: Vec<(Cursor, MessageView)> = messages
+        .into_iter()
+        .filter_map(|m| Some((cursor_of(&m)?, m)))
+        .filter(|(at, _)| request.before.as_ref().is_none_or(|before| at < before))
+        .collect();
+    keyed.sort_by_key(|(at, _)| *at);
+    let skip = keyed.len().saturating_sub(request.limit);
+    let next = (skip > 0).then(|| keyed[skip].0.to_string());
+    MessagesPage {
+        messages: keyed.into_iter().skip(skip).map(|(_, m)| m).collect(),
+        next,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(i: u64, at_ms: u64) -> MessageView {
+        MessageView {
+            id: EventId::of_bytes(&i.to_le_bytes()).to_hex(),
+            author: "alice".into(),
+            text: format!("m{i}"),
+            created_at_ms: at_ms,
+            auto: false,
+            reactions: Vec::new(),
+            attachment: None,
+        }
+    }
+
+    #[test]
+    fn pages_walk_every_message_once_newest_page_first() {
+        // Two messages share each millisecond: the id breaks the tie.
+        let all: Vec<MessageView> = (0..23).map(|i| message(i, 1_000 + i / 2)).collect();
+        let mut request = PageRequest {
+            before: None,
+            limit: 5,
+            search: None,
+        };
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = page_of(all.clone(), &request);
+            assert!(page.messages.len() <= 5);
+            let times: Vec<u64> = page.messages.iter().map(|m| m.created_at_ms).collect();
+            assert!(
+                times.windows(2).all(|w| w[0] <= w[1]),
+                "oldest first in a page"
+            );
+            seen.splice(0..0, page.messages.iter().map(|m| m.text.clone()));
+            pages += 1;
+            match page.next {
+                Some(next) => request.before = Cursor::parse(&next),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 5);
+        let mut expected: Vec<MessageView> = all.clone();
+        expected.sort_by_key(|m| cursor_of(m).unwrap());
+        let expected: Vec<String> = expected.into_iter().map(|m| m.text).collect();
+        assert_eq!(seen, expected, "each message once, in order");
     }
 }

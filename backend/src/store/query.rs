@@ -31,7 +31,7 @@ pub const SEARCH_LEN_MAX: usize = 256;
 
 /// Where a page ends: the (time, id) of its oldest message. Shown to clients as an opaque
 /// string `<created_at_us>-<id hex>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
     pub created_at_us: i64,
     pub id: EventId,
