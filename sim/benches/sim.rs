@@ -86,7 +86,10 @@ fn speed() {
     let ten = load("ten-devices-10k.toml");
     for signature_memo in [true, false] {
         let started = Instant::now();
-        let options = WorldOptions { signature_memo };
+        let options = WorldOptions {
+            signature_memo,
+            ..WorldOptions::default()
+        };
         let mut world = World::with_options(&ten, ten.seed, None, options).expect("world builds");
         world.run();
         let failures = meshlog_sim::check::check(&world);

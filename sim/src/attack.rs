@@ -41,11 +41,18 @@ pub struct AttackCounters {
     /// Of those, answers proper: digests, filters, sketches (events are streamed at the
     /// node's own bounded rate).
     pub hostile_answer_reconcile_bytes: u64,
+    /// Forgeries sent by an attacker outside the community (`forge.rs`).
+    pub forged_sent: u64,
+    pub forged_bytes: u64,
+    /// Corrupted or forged datagrams that reached a running node, and of those the ones it
+    /// dropped at the packet layer.
+    pub door_judged: u64,
+    pub door_refused: u64,
 }
 
 impl AttackCounters {
     pub fn any(&self) -> bool {
-        self.replays_injected > 0 || self.hostile_sent_packets > 0
+        self.replays_injected > 0 || self.hostile_sent_packets > 0 || self.forged_sent > 0
     }
     /// Bytes answered per byte replayed.
     pub fn replay_amplification(&self) -> f64 {
@@ -74,11 +81,43 @@ pub(crate) struct ReplayBreach {
     pub(crate) first: String,
 }
 
+impl Watch {
+    fn what_it_did(&self) -> String {
+        if let Some(code) = self.rejected {
+            format!("reached event decoding, refused there as {code}")
+        } else if self.accepted {
+            "accepted".to_owned()
+        } else if self.answer_bytes > 0 {
+            format!("answered {} B", self.answer_bytes)
+        } else {
+            format!("dropped as {}", self.dropped.unwrap_or("nothing"))
+        }
+    }
+}
+
+fn note_breach<K: Ord>(
+    breaches: &mut BTreeMap<K, ReplayBreach>,
+    key: K,
+    now: meshlog_core::Instant,
+    first: String,
+) {
+    breaches
+        .entry(key)
+        .and_modify(|b| b.count += 1)
+        .or_insert(ReplayBreach {
+            count: 1,
+            first_at_us: now.as_micros(),
+            first,
+        });
+}
+
 /// What one delivery did to its receiver.
 #[derive(Debug, Default)]
 struct Watch {
     accepted: bool,
     dropped: Option<&'static str>,
+    /// An event it carried was opened and refused.
+    rejected: Option<&'static str>,
     answer_bytes: u64,
     answer_reconcile_bytes: u64,
 }
@@ -88,6 +127,9 @@ pub(crate) struct Attack {
     pub(crate) hostiles: Vec<Hostile>,
     watch: Option<Watch>,
     pub(crate) breaches: BTreeMap<(usize, usize), ReplayBreach>,
+    /// Corrupted or forged datagrams that got past the packet layer, per (receiver, claimed
+    /// sender, `corrupted` or `forged`).
+    pub(crate) past_the_door: BTreeMap<(usize, usize, &'static str), ReplayBreach>,
     pub(crate) counters: AttackCounters,
 }
 
@@ -97,12 +139,13 @@ impl Attack {
         seed: u64,
         community: &Community,
         index: &BTreeMap<DeviceId, usize>,
+        peer_lists: &[Vec<usize>],
     ) -> Attack {
         Attack {
             hostiles: scenario
                 .hostiles
                 .iter()
-                .map(|spec| Hostile::new(spec, scenario, seed, community, index))
+                .map(|spec| Hostile::new(spec, seed, community, index, peer_lists))
                 .collect(),
             ..Attack::default()
         }
@@ -116,6 +159,38 @@ impl Attack {
     pub(crate) fn note_dropped(&mut self, code: &'static str) {
         if let Some(watch) = &mut self.watch {
             watch.dropped.get_or_insert(code);
+        }
+    }
+    /// A corrupted or forged datagram must die at the packet layer: dropped with a reason,
+    /// never accepted, no event of it opened, nothing sent in answer.
+    fn judge_door(
+        &mut self,
+        now: meshlog_core::Instant,
+        to: usize,
+        from: usize,
+        cause: &'static str,
+        watch: &Watch,
+    ) {
+        self.counters.door_judged += 1;
+        let refused = watch.dropped.is_some()
+            && !watch.accepted
+            && watch.rejected.is_none()
+            && watch.answer_bytes == 0;
+        if refused {
+            self.counters.door_refused += 1;
+        } else {
+            note_breach(
+                &mut self.past_the_door,
+                (to, from, cause),
+                now,
+                watch.what_it_did(),
+            );
+        }
+    }
+
+    pub(crate) fn note_rejected(&mut self, code: &'static str) {
+        if let Some(watch) = &mut self.watch {
+            watch.rejected.get_or_insert(code);
         }
     }
     pub(crate) fn note_answer(&mut self, kind: PacketKind, bytes: usize) {
@@ -138,6 +213,7 @@ impl World {
         kind: PacketKind,
         bytes: Vec<u8>,
         origin: Sender,
+        corrupted: bool,
     ) {
         let now = self.now;
         let len = bytes.len();
@@ -146,6 +222,7 @@ impl World {
             Sender::Node => "",
             Sender::Replay { .. } => " replayed",
             Sender::Hostile => " hostile",
+            Sender::Forged => " forged",
         };
         if self.devices[to].node.is_none() {
             let code = if self.devices[to].attacker_only {
@@ -173,8 +250,13 @@ impl World {
         self.drain(to);
         let watch = self.attack.watch.take().expect("set above");
         let incarnation = self.devices[to].incarnation;
+        if corrupted || origin == Sender::Forged {
+            let cause = if corrupted { "corrupted" } else { "forged" };
+            self.attack.judge_door(now, to, from, cause, &watch);
+        }
         let c = &mut self.attack.counters;
         match origin {
+            Sender::Forged => {}
             Sender::Node => {
                 if watch.accepted {
                     let datagram = Recorded {
@@ -211,22 +293,8 @@ impl World {
                     c.replays_refused += 1;
                     return;
                 }
-                let first = if watch.accepted {
-                    "accepted".to_owned()
-                } else if watch.answer_bytes > 0 {
-                    format!("answered {} B", watch.answer_bytes)
-                } else {
-                    format!("dropped as {}", watch.dropped.unwrap_or("nothing"))
-                };
-                self.attack
-                    .breaches
-                    .entry((to, from))
-                    .and_modify(|b| b.count += 1)
-                    .or_insert(ReplayBreach {
-                        count: 1,
-                        first_at_us: now.as_micros(),
-                        first,
-                    });
+                let first = watch.what_it_did();
+                note_breach(&mut self.attack.breaches, (to, from), now, first);
             }
         }
     }
@@ -254,6 +322,7 @@ impl World {
                 origin: Sender::Replay {
                     incarnation: datagram.incarnation,
                 },
+                corrupted: false,
             },
         );
     }

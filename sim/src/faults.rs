@@ -13,6 +13,8 @@ impl World {
         let now = self.now;
         let permanent = fault.permanent;
         let lookup = |index: &BTreeMap<DeviceId, usize>, name: &str| index[&device_id(name)];
+        // The world changes under every push in flight: none of them is judged.
+        self.prompt.excuse_all();
         self.trace.line(format_args!(
             "{now} fault {}",
             toml::to_string(fault)
@@ -88,6 +90,8 @@ impl World {
         let node = start_node(d, self.seed, now).expect("the config was valid at the start");
         d.node = Some(node);
         let online = d.online;
+        self.check_index(device, "restart");
+        let d = &mut self.devices[device];
         if !online {
             d.online = true; // a fresh node starts online; apply the scenario's state again
             self.set_online(device, false);

@@ -14,7 +14,7 @@ use meshlog_core::{Community, DeviceId, Packet, Payload, DATAGRAM_SIZE_MAX};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::scenario::{HostileKind, HostileSpec, Scenario};
+use crate::scenario::{HostileKind, HostileSpec};
 use crate::world::{device_id, Item, Sender, World};
 
 /// Ids a hostile summary or digest child claims: far more than any honest bucket holds, so
@@ -44,22 +44,19 @@ pub(crate) struct Hostile {
 impl Hostile {
     pub(crate) fn new(
         spec: &HostileSpec,
-        scenario: &Scenario,
         seed: u64,
         community: &Community,
         index: &BTreeMap<DeviceId, usize>,
+        peer_lists: &[Vec<usize>],
     ) -> Hostile {
         let name = device_id(&spec.device);
         let device = index[&name];
-        let n = scenario.devices.len();
         Hostile {
             device,
             keyring: Keyring::for_roster(&keys(&spec.device, seed), community),
             name,
             counter: 0,
-            peers: (0..n)
-                .filter(|&j| scenario.topology.peers(device, j, n))
-                .collect(),
+            peers: peer_lists[device].clone(),
             kinds: spec.kinds.clone(),
             every: spec.every.0,
             turn: 0,

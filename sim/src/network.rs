@@ -11,7 +11,7 @@ use meshlog_core::{Duration, Instant, PacketKind};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::scenario::LinkSpec;
+use crate::scenario::{ForgeKeys, LinkSpec};
 
 const PPM: u32 = 1_000_000;
 
@@ -39,6 +39,9 @@ pub struct LinkModel {
     pub corrupt_ppm: u32,
     pub replay_ppm: u32,
     pub replay_delay_us: u64,
+    pub forge_ppm: u32,
+    /// The forger holds the claimed sender's keys (only to break a world).
+    pub forge_stolen: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +65,8 @@ impl Default for LinkModel {
             corrupt_ppm: 0,
             replay_ppm: 0,
             replay_delay_us: 2_000_000,
+            forge_ppm: 0,
+            forge_stolen: false,
         }
     }
 }
@@ -100,6 +105,12 @@ impl LinkModel {
         }
         if let Some(delay) = spec.replay_delay {
             self.replay_delay_us = delay.as_micros();
+        }
+        if let Some(rate) = spec.forge {
+            self.forge_ppm = ppm(rate);
+        }
+        if let Some(keys) = spec.forge_keys {
+            self.forge_stolen = keys == ForgeKeys::Stolen;
         }
     }
 }
@@ -179,10 +190,14 @@ pub struct Network {
     recorded: Vec<VecDeque<Recorded>>,
     /// The replays' own dice: turning replay on does not shift loss, latency or the rest.
     replay_rng: ChaCha20Rng,
+    /// The forger's own dice, for the same reason.
+    forge_rng: ChaCha20Rng,
 }
 
 impl Network {
-    pub fn new(devices: usize, seed: [u8; 32], replay_seed: [u8; 32], all: &LinkSpec) -> Self {
+    /// `seeds`: the network's own dice, the replaying attacker's and the forger's.
+    pub fn new(devices: usize, seeds: [[u8; 32]; 3], all: &LinkSpec) -> Self {
+        let [seed, replay_seed, forge_seed] = seeds;
         let mut network = Network {
             devices,
             rules_all: vec![(Source::Scenario, all.clone())],
@@ -195,6 +210,7 @@ impl Network {
             rng: ChaCha20Rng::from_seed(seed),
             recorded: (0..devices * devices).map(|_| VecDeque::new()).collect(),
             replay_rng: ChaCha20Rng::from_seed(replay_seed),
+            forge_rng: ChaCha20Rng::from_seed(forge_seed),
         };
         network.rebuild();
         network
@@ -231,15 +247,15 @@ impl Network {
         self.cuts[from * self.devices + to] = None;
     }
 
-    /// Lifts partitions and cuts; with `final_heal`, also fault-made link changes, keeping
-    /// whatever was marked permanent.
+    /// Lifts partitions and cuts; with `final_heal`, also fault-made link changes. Whatever
+    /// was marked permanent stays, at any heal.
     pub fn heal(&mut self, final_heal: bool) {
         let keep = |source: Source| !final_heal || source != Source::Fault { permanent: false };
-        if !(final_heal && self.groups_permanent) {
+        if !self.groups_permanent {
             self.groups.iter_mut().for_each(|g| *g = 0);
         }
         for cut in &mut self.cuts {
-            if !(final_heal && *cut == Some(true)) {
+            if *cut != Some(true) {
                 *cut = None;
             }
         }
@@ -250,6 +266,36 @@ impl Network {
 
     pub fn model(&self, from: usize, to: usize) -> &LinkModel {
         &self.models[from * self.devices + to]
+    }
+
+    /// The longest a datagram sent now from `from` to `to` can take, if it is sure to arrive
+    /// intact: no partition, cut, loss, burst loss or corruption on the link.
+    pub fn sure_latency_us(&self, from: usize, to: usize) -> Option<u64> {
+        let link = from * self.devices + to;
+        let model = &self.models[link];
+        let clean = self.groups[from] == self.groups[to]
+            && self.cuts[link].is_none()
+            && model.loss_ppm == 0
+            && model.burst.is_none()
+            && model.corrupt_ppm == 0;
+        let reorder_us = if model.reorder_ppm > 0 {
+            model.reorder_delay_us
+        } else {
+            0
+        };
+        clean.then_some(model.latency_us_max + reorder_us)
+    }
+
+    /// Whether the forger on the link sends a forgery beside a datagram sent now. Draws
+    /// nothing where the rate is zero.
+    pub fn forge_now(&mut self, from: usize, to: usize) -> bool {
+        let ppm = self.models[from * self.devices + to].forge_ppm;
+        chance(&mut self.forge_rng, ppm)
+    }
+
+    /// A number from the forger's dice (counters, garbage).
+    pub fn forge_draw(&mut self) -> u64 {
+        self.forge_rng.next_u64()
     }
 
     /// Decides what becomes of a datagram sent now from `from` to `to`.

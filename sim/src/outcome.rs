@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::attack::AttackCounters;
 use crate::check::Failure;
 use crate::network::Delivery;
+use crate::world::World;
 
 /// An event as its author appended it.
 #[derive(Clone, Debug)]
@@ -110,6 +111,14 @@ pub struct Outcome {
     /// The largest share of its amplification budget any device used in any window
     /// (1.0 = at the bound).
     pub budget_worst_share: f64,
+    /// Bytes all nodes sent per event delivered to a peer (`None`: nothing delivered).
+    pub bytes_per_event: Option<f64>,
+    /// Sync intervals from the end-of-workload heal until the last device converged (`None`:
+    /// some never did).
+    pub rounds_to_converge: Option<f64>,
+    /// Pushes over clean links the prompt-delivery checker judged, and of those on time.
+    pub pushes_judged: u64,
+    pub pushes_on_time: u64,
     pub devices: Vec<DeviceReport>,
     pub failures: Vec<Failure>,
 }
@@ -191,10 +200,28 @@ impl fmt::Display for Outcome {
                 a.hostile_answer_reconcile_bytes
             )?;
         }
+        if a.door_judged > 0 {
+            writeln!(
+                f,
+                "door     {} of {} corrupted or forged datagrams refused at the packet layer \
+                 ({} forged)",
+                a.door_refused, a.door_judged, a.forged_sent
+            )?;
+        }
         writeln!(
             f,
             "budget   worst window used {:.0}% of its amplification budget",
             self.budget_worst_share * 100.0
+        )?;
+        let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+        writeln!(
+            f,
+            "cost     {} B sent per delivered event, {} rounds to converge after the heal, \
+             {} of {} pushes on time",
+            figure(self.bytes_per_event),
+            figure(self.rounds_to_converge),
+            self.pushes_on_time,
+            self.pushes_judged
         )?;
         for d in &self.devices {
             let when = match d.converged_at_us {
@@ -221,5 +248,26 @@ impl fmt::Display for Outcome {
             }
             write!(f, "result   FAIL ({} checks failed)", self.failures.len())
         }
+    }
+}
+
+impl World {
+    /// Bytes every node sent, per event a node stored from a peer.
+    pub fn bytes_per_event(&self) -> Option<f64> {
+        let sent: u64 = self.counters.sent.values().map(|t| t.bytes).sum();
+        (self.counters.inserted > 0).then(|| sent as f64 / self.counters.inserted as f64)
+    }
+
+    /// Sync intervals from the end-of-workload heal to the last convergence among the devices
+    /// expected to converge; `None` before the heal or if one never converged.
+    pub fn rounds_to_converge(&self) -> Option<f64> {
+        let heal_at = self.heal_at?;
+        let mut rounds: f64 = 0.0;
+        for d in self.devices.iter().filter(|d| !d.down_for_good) {
+            let after = d.converged_at?.saturating_since(heal_at).as_micros();
+            let interval = d.config.sync_interval.as_micros().max(1);
+            rounds = rounds.max(after as f64 / interval as f64);
+        }
+        Some(rounds)
     }
 }

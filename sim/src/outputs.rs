@@ -79,10 +79,14 @@ impl World {
                             kind,
                             bytes: copy.bytes,
                             origin,
+                            corrupted: copy.corrupted,
                         },
                     );
                 }
             }
+        }
+        if origin == Sender::Node && self.network.forge_now(from, to) {
+            self.forge(from, to);
         }
     }
 
@@ -108,6 +112,7 @@ impl World {
                     .line(format_args!("{now} insert {name} {id} from {from}"));
                 self.counters.inserted += 1;
                 self.attack.note_accepted();
+                self.prompt.arrived(device, id, now);
                 self.note_convergence(device);
             }
             NodeEvent::PacketDropped { reason, size, .. } => {
@@ -121,6 +126,7 @@ impl World {
                 let code = reason.code();
                 self.trace
                     .line(format_args!("{now} reject at {name} from {from} {code}"));
+                self.attack.note_rejected(code);
                 self.counters.drop_owned(format!("rx_event_{code}"));
             }
             NodeEvent::PeerSync { peer, in_sync } => {

@@ -6,7 +6,10 @@
 //! seed = 42
 //! duration = "10m"                       # the workload runs this long; then every fault heals
 //! devices = ["alice", "bob", "carol"]
-//! topology = "mesh"                      # "line": neighbours only; "ring": a line closed
+//! topology = "mesh"                      # "line": neighbours only; "ring": a line closed;
+//!                                        # "star": the first device is the hub;
+//!                                        # { random = 3 }: seeded, connected, 3+ peers each;
+//!                                        # { edges = [["alice", "bob"], ["bob", "carol"]] }
 //! [sync]                                 # optional Config knobs
 //! sync_interval = "5s"
 //! [network]                              # every link; [[link]] with from/to overrides one
@@ -26,9 +29,11 @@
 //! partition = [["alice"], ["bob", "carol"]]
 //! [[fault]]
 //! at = "6m"
-//! heal = true
+//! heal = true                            # never lifts a fault marked `permanent = true`
 //! [expect]
 //! converged_within = "30s"               # after the workload ends and every fault heals
+//! bytes_per_event_max = 900.0            # bytes sent per event delivered to a peer
+//! rounds_to_converge_max = 2.0           # sync intervals from the heal to the last device
 //! ```
 
 use std::collections::BTreeSet;
@@ -38,9 +43,12 @@ use meshlog_core::DeviceId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::validate::{percent, validate_fault, validate_hostiles, validate_link};
+use crate::validate::{
+    percent, validate_fault, validate_hostiles, validate_link, validate_topology,
+};
 
 pub use crate::duration::SimDuration;
+pub use crate::topology::Topology;
 
 #[derive(Debug, Error)]
 pub enum ScenarioError {
@@ -93,29 +101,6 @@ pub struct Scenario {
     pub hostiles: Vec<HostileSpec>,
     #[serde(default)]
     pub expect: ExpectSpec,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Topology {
-    /// Every device peers with every other.
-    #[default]
-    Mesh,
-    /// Each device peers with its neighbours in `devices` order: a–b–c needs relay.
-    Line,
-    /// A line whose ends are neighbours too: each device peers with exactly two others.
-    Ring,
-}
-
-impl Topology {
-    /// Whether device `i` of `n` lists device `j` as a peer.
-    pub fn peers(self, i: usize, j: usize, n: usize) -> bool {
-        match self {
-            Topology::Mesh => i != j,
-            Topology::Line => i.abs_diff(j) == 1,
-            Topology::Ring => i != j && ((i + 1) % n == j || (j + 1) % n == i),
-        }
-    }
 }
 
 /// A roster member that sends its peers worst-case packets, sealed with its own keys as a
@@ -259,6 +244,23 @@ pub struct LinkSpec {
     pub replay: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_delay: Option<SimDuration>,
+    /// Chance, per datagram a node sends on the link, that an attacker outside the community
+    /// also sends one claiming the same source (an `EVENT` of garbage, sealed with keys it
+    /// made up). Every forgery must be refused at the packet layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forge: Option<f64>,
+    /// `outsider` (the default) or `stolen`: the forger holds the claimed sender's keys, so
+    /// its forgeries pass the packet layer (only to break a world).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forge_keys: Option<ForgeKeys>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgeKeys {
+    #[default]
+    Outsider,
+    Stolen,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -311,7 +313,8 @@ pub struct FaultSpec {
     /// Devices in different groups cannot reach each other; unlisted devices form one more group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<Vec<Vec<String>>>,
-    /// Lifts partitions and cuts, brings devices online, restarts crashed ones.
+    /// Lifts partitions and cuts, brings devices online, restarts crashed ones; never what
+    /// a fault marked `permanent` did (nor does the end-of-workload heal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heal: Option<bool>,
     /// `[from, to]`: datagrams from `from` to `to` are lost (one way).
@@ -330,7 +333,8 @@ pub struct FaultSpec {
     pub restart: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<LinkSpec>,
-    /// Survives the heal at the end of the workload (to break a world on purpose).
+    /// Survives every heal, mid-run `heal = true` and the end of the workload (to break a
+    /// world on purpose).
     #[serde(default, skip_serializing_if = "is_false")]
     pub permanent: bool,
 }
@@ -344,6 +348,13 @@ pub struct ExpectSpec {
     /// Run on this long past the liveness bound, so a late divergence would show.
     #[serde(default = "quiet")]
     pub quiet: SimDuration,
+    /// At most this many bytes sent by all nodes per event delivered to a peer: a lost
+    /// answer or a wasted round costs bytes even when the world converges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_event_max: Option<f64>,
+    /// The last device converges within this many sync intervals of the end-of-workload heal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds_to_converge_max: Option<f64>,
 }
 
 fn converged_within() -> SimDuration {
@@ -358,6 +369,8 @@ impl Default for ExpectSpec {
         ExpectSpec {
             converged_within: converged_within(),
             quiet: quiet(),
+            bytes_per_event_max: None,
+            rounds_to_converge_max: None,
         }
     }
 }
@@ -471,6 +484,19 @@ impl Scenario {
             validate_fault(fault, &format!("fault[{i}]"), self, &known, &invalid)?;
         }
         validate_hostiles(self, &known, &invalid)?;
+        validate_topology(self, &known, &invalid)?;
+        let e = &self.expect;
+        for (field, bound) in [
+            ("expect.bytes_per_event_max", e.bytes_per_event_max),
+            ("expect.rounds_to_converge_max", e.rounds_to_converge_max),
+        ] {
+            if bound.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
+                return Err(invalid(
+                    field,
+                    format!("{} is not a bound (a number above 0)", bound.unwrap_or(0.0)),
+                ));
+            }
+        }
         Ok(())
     }
 }

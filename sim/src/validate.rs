@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::scenario::{FaultSpec, LinkSpec, Scenario, ScenarioError};
+use crate::scenario::{FaultSpec, LinkSpec, Scenario, ScenarioError, Topology};
 
 /// The shortest `every` of a hostile member: bounds the world's work per virtual second.
 const HOSTILE_EVERY_MIN_US: u64 = 10_000;
@@ -60,6 +60,7 @@ pub(crate) fn validate_link(
     rate(link.reorder, &format!("{field}.reorder"), invalid)?;
     rate(link.corrupt, &format!("{field}.corrupt"), invalid)?;
     rate(link.replay, &format!("{field}.replay"), invalid)?;
+    rate(link.forge, &format!("{field}.forge"), invalid)?;
     if link.replay_delay.is_some_and(|d| d.as_micros() == 0) {
         return Err(invalid(
             &format!("{field}.replay_delay"),
@@ -221,4 +222,34 @@ pub(crate) fn validate_hostiles(
         }
     }
     Ok(())
+}
+
+/// A random graph's degree fits the roster; edges name two different known devices.
+pub(crate) fn validate_topology(
+    scenario: &Scenario,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    let n = scenario.devices.len();
+    match &scenario.topology {
+        Topology::Random(degree) if *degree == 0 || *degree >= n => Err(invalid(
+            "topology.random",
+            format!(
+                "{degree} peers each: needs 1 to {} with {n} devices",
+                n.saturating_sub(1)
+            ),
+        )),
+        Topology::Edges(edges) => {
+            for (i, [a, b]) in edges.iter().enumerate() {
+                let field = format!("topology.edges[{i}]");
+                known(&field, a)?;
+                known(&field, b)?;
+                if a == b {
+                    return Err(invalid(&field, format!("a link from {a:?} to itself")));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }

@@ -9,18 +9,21 @@ use std::rc::Rc;
 
 use meshlog_core::testing::{community_of, derive_seed, keys};
 use meshlog_core::{
-    chunk_file, Config, DeviceId, Event, EventBody, EventId, InMemoryStore, Input, Instant, Node,
-    NodeError, PacketKind, Store,
+    Community, Config, DeviceId, EventId, InMemoryStore, Input, Instant, Node, NodeError,
+    PacketKind, Store,
 };
 use thiserror::Error;
 
+mod append;
 pub mod control;
 
 use crate::attack::Attack;
 use crate::budget::Ledger;
 use crate::check::Failure;
+use crate::index_check::IndexBreak;
 use crate::network::Network;
 use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
+use crate::prompt::Prompt;
 use crate::scenario::{LinkSpec, Scenario};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
@@ -41,6 +44,8 @@ pub(crate) enum Item {
         kind: PacketKind,
         bytes: Vec<u8>,
         origin: Sender,
+        /// The network flipped a bit of it: the receiver must refuse it at the door.
+        corrupted: bool,
     },
     Wake(usize),
     /// A hostile member's next attack (index into `scenario.hostiles`).
@@ -62,6 +67,8 @@ pub(crate) enum Sender {
     Replay { incarnation: u32 },
     /// A hostile member's worst-case packet.
     Hostile,
+    /// An attacker's packet claiming to come from the source (`forge.rs`).
+    Forged,
 }
 
 pub(crate) struct Device {
@@ -100,6 +107,12 @@ pub struct World {
     pub(crate) end: Instant,
     pub(crate) attack: Attack,
     pub(crate) ledger: Ledger,
+    pub(crate) prompt: Prompt,
+    /// Devices whose node's index differed from its store (`index_check.rs`).
+    pub(crate) index_breaks: Vec<IndexBreak>,
+    pub(crate) options: WorldOptions,
+    /// The roster's keys, for attackers that seal with them.
+    pub(crate) community: Community,
 }
 
 impl std::fmt::Debug for World {
@@ -112,7 +125,8 @@ impl std::fmt::Debug for World {
     }
 }
 
-/// How a world runs, beyond its scenario and seed. None of it changes the trace.
+/// How a world runs, beyond its scenario and seed. `signature_memo` changes no trace;
+/// `hold_appends` breaks the world on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorldOptions {
     /// Share signature checks between the devices (see `meshlog_core::crypto::SignatureMemo`):
@@ -120,12 +134,17 @@ pub struct WorldOptions {
     /// than the rest of a delivery together. On by default; off only to show it changes no
     /// digest.
     pub signature_memo: bool,
+    /// A broken driver, only to show the prompt-delivery checker failing (it changes the
+    /// trace): what a device appends waits in its node's queue until the device next wakes or
+    /// receives a datagram, instead of going out at once.
+    pub hold_appends: bool,
 }
 
 impl Default for WorldOptions {
     fn default() -> Self {
         WorldOptions {
             signature_memo: true,
+            hold_appends: false,
         }
     }
 }
@@ -161,14 +180,10 @@ impl World {
         if options.signature_memo {
             community = community.with_signature_memo();
         }
+        let peer_lists = scenario.topology.peer_lists(&scenario.devices, seed);
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
-            let peers = ids
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| scenario.topology.peers(i, *j, ids.len()))
-                .map(|(_, p)| p.clone())
-                .collect();
+            let peers = peer_lists[i].iter().map(|&j| ids[j].clone()).collect();
             let mut config =
                 Config::new(keys(me.as_str(), seed), community.clone(), peers, [0; 32]);
             let sync = &scenario.sync;
@@ -207,12 +222,8 @@ impl World {
             }
             devices.push(device);
         }
-        let mut network = Network::new(
-            ids.len(),
-            derive_seed(seed, "network"),
-            derive_seed(seed, "network replay"),
-            &scenario.network,
-        );
+        let seeds = ["network", "network replay", "network forge"].map(|p| derive_seed(seed, p));
+        let mut network = Network::new(ids.len(), seeds, &scenario.network);
         for spec in &scenario.links {
             for (from, to) in link_ends(&index, spec) {
                 network.set_link(from, to, spec);
@@ -227,7 +238,7 @@ impl World {
         let workload = Workload::new(&scenario.workload, posting, derive_seed(seed, "workload"));
         let workload_end = Instant::ZERO + scenario.duration.0;
         let end = workload_end + scenario.expect.converged_within.0 + scenario.expect.quiet.0;
-        let attack = Attack::new(scenario, seed, &community, &index);
+        let attack = Attack::new(scenario, seed, &community, &index, &peer_lists);
         let ledger = Ledger::new(devices.iter().map(|d| d.config.sync_interval).collect());
         let mut world = World {
             scenario: scenario.clone(),
@@ -247,6 +258,10 @@ impl World {
             end,
             attack,
             ledger,
+            prompt: Prompt::default(),
+            index_breaks: Vec::new(),
+            options,
+            community,
         };
         world.trace.line(format_args!(
             "scenario {} seed {seed} devices {}",
@@ -274,6 +289,8 @@ impl World {
     pub fn run(&mut self) {
         self.run_until(Instant(u64::MAX));
         self.now = self.end;
+        self.prompt.overdue(Instant(u64::MAX));
+        self.check_index_all("end");
         self.trace.line(format_args!("{} end", self.now));
     }
 
@@ -286,6 +303,7 @@ impl World {
                 break;
             }
             let item = entry.remove();
+            self.prompt.overdue(at);
             self.now = at;
             self.handle(item);
         }
@@ -305,6 +323,8 @@ impl World {
     /// Ends the run: the summary, the checkers' verdicts, the digest.
     pub fn finish(mut self, failures: Vec<Failure>) -> Outcome {
         let trace_error = self.trace.finish().err().map(|e| e.to_string());
+        let (bytes_per_event, rounds_to_converge) =
+            (self.bytes_per_event(), self.rounds_to_converge());
         Outcome {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
@@ -318,6 +338,10 @@ impl World {
             counters: std::mem::take(&mut self.counters),
             attacks: std::mem::take(&mut self.attack.counters),
             budget_worst_share: self.ledger.worst_share_ppm as f64 / 1e6,
+            bytes_per_event,
+            rounds_to_converge,
+            pushes_judged: self.prompt.judged,
+            pushes_on_time: self.prompt.on_time,
             failures,
         }
     }
@@ -368,7 +392,8 @@ impl World {
                 kind,
                 bytes,
                 origin,
-            } => self.deliver(from, to, kind, bytes, origin),
+                corrupted,
+            } => self.deliver(from, to, kind, bytes, origin, corrupted),
             Item::Hostile(h) => self.attack_once(h),
             Item::Wake(device) => {
                 let d = &mut self.devices[device];
@@ -404,6 +429,7 @@ impl World {
             }
             Item::Heal => {
                 self.trace.line(format_args!("{now} heal end-of-workload"));
+                self.prompt.excuse_all();
                 self.network.heal(true);
                 for device in 0..self.devices.len() {
                     if !self.devices[device].down_for_good {
@@ -416,84 +442,6 @@ impl World {
                 }
             }
         }
-    }
-
-    fn perform(&mut self, action: Action) {
-        match action {
-            Action::Message {
-                device,
-                text,
-                attachment,
-            } => {
-                let file = attachment.map(|content| {
-                    let name = format!("file-{}.bin", content.len());
-                    chunk_file(&name, "application/octet-stream", &content)
-                        .expect("workload attachments fit FILE_SIZE_MAX")
-                });
-                let (file_ref, chunks) = match file {
-                    Some((file_ref, chunks)) => (Some(file_ref), chunks),
-                    None => (None, Vec::new()),
-                };
-                for chunk in chunks {
-                    if self.append(device, chunk).is_none() {
-                        return;
-                    }
-                }
-                let body = EventBody::Message {
-                    text,
-                    attachment: file_ref,
-                    auto: true,
-                };
-                if let Some(id) = self.append(device, body) {
-                    self.workload.note_message(id);
-                }
-            }
-            Action::Reaction {
-                device,
-                message,
-                emoji,
-            } => {
-                let body = EventBody::Reaction {
-                    message,
-                    emoji: emoji.to_owned(),
-                    remove: false,
-                };
-                self.append(device, body);
-            }
-        }
-    }
-
-    /// Appends on `device` and records the sealed bytes; `None` if the device is crashed.
-    fn append(&mut self, device: usize, body: EventBody) -> Option<EventId> {
-        let now = self.now;
-        let d = &mut self.devices[device];
-        let Some(node) = d.node.as_mut() else {
-            self.trace.line(format_args!(
-                "{now} skip {} crashed {}",
-                d.name,
-                body.kind_name()
-            ));
-            self.counters.skipped_appends += 1;
-            return None;
-        };
-        // What the node seals: the checkers compare every stored copy against it.
-        let event = Event {
-            author: d.name.clone(),
-            created_at: now,
-            body: body.clone(),
-        };
-        let id = node
-            .append(now, body)
-            .expect("workload events are valid and the in-memory store never fails");
-        let sealed = d
-            .store
-            .borrow()
-            .get(&id)
-            .expect("in-memory")
-            .expect("just stored");
-        self.appended.insert(id, Appended { sealed, event });
-        self.drain(device);
-        Some(id)
     }
 }
 

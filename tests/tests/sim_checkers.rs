@@ -5,37 +5,8 @@ use meshlog_core::testing::{community_of, keys};
 use meshlog_core::{seal, DeviceId, Event, EventBody, Instant, OpenedEvent, Store};
 use meshlog_sim::{Failure, Scenario, World};
 
-fn scenario(extra: &str) -> Scenario {
-    let text = format!(
-        r#"
-name = "broken"
-duration = "2m"
-devices = ["alice", "bob", "carol"]
-[workload]
-messages_per_hour = 600
-[expect]
-converged_within = "30s"
-{extra}
-"#
-    );
-    Scenario::parse(&text, "inline").unwrap_or_else(|err| panic!("{err}"))
-}
-
-fn failures(scenario: &Scenario) -> Vec<Failure> {
-    meshlog_sim::run(scenario, 1, None)
-        .expect("world builds")
-        .failures
-}
-
-fn not_converged(failures: &[Failure]) -> Vec<&str> {
-    failures
-        .iter()
-        .filter_map(|f| match f {
-            Failure::NotConverged { device, .. } => Some(device.as_str()),
-            _ => None,
-        })
-        .collect()
-}
+mod sim_support;
+use sim_support::{failures, not_converged, scenario};
 
 #[test]
 fn the_unbroken_world_passes() {
@@ -83,6 +54,12 @@ fn convergence_fails_with_a_link_cut_for_ever() {
     );
     let failures = failures(&scenario(&text));
     assert_eq!(not_converged(&failures), ["alice", "bob", "carol"]);
+    // A heal in the middle keeps them: still nobody converges.
+    let mid_heal = format!("{text}[[fault]]\nat = \"1m\"\nheal = true\n");
+    assert_eq!(
+        not_converged(&self::failures(&scenario(&mid_heal))),
+        ["alice", "bob", "carol"]
+    );
     // The same cuts lifted at the heal: everyone converges.
     let healed = text.replace("permanent = true\n", "");
     assert_eq!(self::failures(&scenario(&healed)), vec![]);

@@ -163,11 +163,101 @@ fn replay_hostile_and_ring_parse_and_round_trip() {
 #[test]
 fn ring_peers_are_the_two_neighbours() {
     use meshlog_sim::scenario::Topology;
-    let peers = |i| -> Vec<usize> { (0..5).filter(|&j| Topology::Ring.peers(i, j, 5)).collect() };
-    assert_eq!(peers(0), [1, 4]);
-    assert_eq!(peers(2), [1, 3]);
-    assert_eq!(peers(4), [0, 3]);
-    assert!(!Topology::Line.peers(0, 4, 5));
+    let names: Vec<String> = (0..5).map(|i| format!("d{i}")).collect();
+    let ring = Topology::Ring.peer_lists(&names, 0);
+    assert_eq!(ring[0], [1, 4]);
+    assert_eq!(ring[2], [1, 3]);
+    assert_eq!(ring[4], [0, 3]);
+    assert_eq!(Topology::Line.peer_lists(&names, 0)[0], [1]);
+}
+
+#[test]
+fn star_random_and_edge_topologies_parse_and_round_trip() {
+    use meshlog_sim::scenario::Topology;
+    let three = GOOD.replace(
+        "devices = [\"alice\", \"bob\"]",
+        "devices = [\"alice\", \"bob\", \"carol\"]\nTOPOLOGY",
+    );
+    let cases = [
+        ("topology = \"star\"", Topology::Star),
+        ("topology = { random = 2 }", Topology::Random(2)),
+        (
+            "topology = { edges = [[\"alice\", \"carol\"], [\"carol\", \"bob\"]] }",
+            Topology::Edges(vec![
+                ["alice".into(), "carol".into()],
+                ["carol".into(), "bob".into()],
+            ]),
+        ),
+    ];
+    for (line, topology) in cases {
+        let scenario = Scenario::parse(&three.replace("TOPOLOGY", line), "t.toml").unwrap();
+        assert_eq!(scenario.topology, topology, "{line}");
+        let again = Scenario::parse(&scenario.to_toml(), "again.toml").unwrap();
+        assert_eq!(again, scenario, "{line}");
+    }
+    let bad: [(&str, &[&str]); 4] = [
+        ("topology = { random = 0 }", &["topology.random", "1 to 2"]),
+        ("topology = { random = 3 }", &["topology.random", "1 to 2"]),
+        (
+            "topology = { edges = [[\"alice\", \"dave\"]] }",
+            &["topology.edges[0]", "unknown device \"dave\""],
+        ),
+        (
+            "topology = { edges = [[\"bob\", \"bob\"]] }",
+            &["topology.edges[0]", "to itself"],
+        ),
+    ];
+    for (line, parts) in bad {
+        let message = error(&three.replace("TOPOLOGY", line));
+        assert_mentions(&message, &["scenarios/bad.toml"]);
+        assert_mentions(&message, parts);
+    }
+}
+
+#[test]
+fn efficiency_bounds_and_forgers_parse_and_bad_values_are_named() {
+    use meshlog_sim::scenario::ForgeKeys;
+    let text = GOOD
+        .replace(
+            "converged_within = \"30s\"",
+            "converged_within = \"30s\"\nbytes_per_event_max = 900.5\nrounds_to_converge_max = 2.0",
+        )
+        .replace(
+            "loss = 0.5\n",
+            "loss = 0.5\nforge = 0.01\nforge_keys = \"stolen\"\n",
+        );
+    let scenario = Scenario::parse(&text, "bounds.toml").unwrap();
+    assert_eq!(scenario.expect.bytes_per_event_max, Some(900.5));
+    assert_eq!(scenario.expect.rounds_to_converge_max, Some(2.0));
+    assert_eq!(scenario.links[0].forge, Some(0.01));
+    assert_eq!(scenario.links[0].forge_keys, Some(ForgeKeys::Stolen));
+    assert_eq!(
+        Scenario::parse(&scenario.to_toml(), "again.toml").unwrap(),
+        scenario
+    );
+    let cases: [(String, &[&str]); 4] = [
+        (
+            text.replace("900.5", "0.0"),
+            &["expect.bytes_per_event_max", "not a bound"],
+        ),
+        (
+            text.replace("= 2.0", "= -1.0"),
+            &["expect.rounds_to_converge_max", "not a bound"],
+        ),
+        (
+            text.replace("forge = 0.01", "forge = 3.0"),
+            &["link[0].forge", "not a rate"],
+        ),
+        (
+            text.replace("\"stolen\"", "\"borrowed\""),
+            &["link[0].forge_keys", "unknown variant `borrowed`"],
+        ),
+    ];
+    for (text, parts) in cases {
+        let message = error(&text);
+        assert_mentions(&message, &["scenarios/bad.toml"]);
+        assert_mentions(&message, parts);
+    }
 }
 
 #[test]
@@ -211,8 +301,8 @@ fn bad_replay_and_hostile_values_name_the_file_and_field() {
             &["fault[0]", "hostile: it runs no node"],
         ),
         (
-            good.replace("topology = \"ring\"", "topology = \"star\""),
-            &["topology", "unknown variant `star`"],
+            good.replace("topology = \"ring\"", "topology = \"hexagon\""),
+            &["topology", "unknown variant `hexagon`"],
         ),
     ];
     for (text, parts) in cases {

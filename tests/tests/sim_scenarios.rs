@@ -104,7 +104,10 @@ fn the_shared_signature_memo_changes_no_digest() {
     let scenarios = scenarios();
     parallel(&scenarios, |(_, scenario)| {
         let digest_with = |signature_memo| {
-            let options = WorldOptions { signature_memo };
+            let options = WorldOptions {
+                signature_memo,
+                ..WorldOptions::default()
+            };
             let mut world = World::with_options(scenario, 3, None, options).expect("world builds");
             world.run_until(Instant::from_millis(60_000));
             world.digest()

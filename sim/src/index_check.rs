@@ -1,0 +1,72 @@
+//! Index equals store: a node keeps its id index in memory beside its store, and rebuilds it
+//! from the store when it starts. After every restart and at the end of the run, both must
+//! hold the same ids on every running device; a restart that forgets part of its index (or
+//! an insert that reaches one and not the other) shows here even when a later round repairs
+//! the difference.
+
+use std::collections::BTreeSet;
+
+use meshlog_core::{EventId, Store};
+
+use crate::world::World;
+
+/// Ids listed per side in a failure; the counts say how many there were.
+const IDS_LISTED_MAX: usize = 5;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IndexBreak {
+    pub(crate) device: usize,
+    /// `restart` or `end`.
+    pub(crate) when: &'static str,
+    pub(crate) at_us: u64,
+    /// Ids the index holds and the store does not, and the other way round.
+    pub(crate) index_only: Vec<EventId>,
+    pub(crate) index_only_count: usize,
+    pub(crate) store_only: Vec<EventId>,
+    pub(crate) store_only_count: usize,
+}
+
+impl World {
+    /// Compares the running node of `device` with its store; a difference is kept for the
+    /// checker (the first per device and occasion is enough to point at the bug).
+    pub(crate) fn check_index(&mut self, device: usize, when: &'static str) {
+        let d = &self.devices[device];
+        let Some(node) = d.node.as_ref() else {
+            return;
+        };
+        let index: BTreeSet<EventId> = node.ids().copied().collect();
+        let store: BTreeSet<EventId> = d
+            .store
+            .borrow()
+            .ids()
+            .expect("in-memory store")
+            .into_iter()
+            .collect();
+        if index == store {
+            return;
+        }
+        let index_only: Vec<EventId> = index.difference(&store).copied().collect();
+        let store_only: Vec<EventId> = store.difference(&index).copied().collect();
+        let seen = self
+            .index_breaks
+            .iter()
+            .any(|b| b.device == device && b.when == when);
+        if !seen {
+            self.index_breaks.push(IndexBreak {
+                device,
+                when,
+                at_us: self.now.as_micros(),
+                index_only_count: index_only.len(),
+                index_only: index_only.into_iter().take(IDS_LISTED_MAX).collect(),
+                store_only_count: store_only.len(),
+                store_only: store_only.into_iter().take(IDS_LISTED_MAX).collect(),
+            });
+        }
+    }
+
+    pub(crate) fn check_index_all(&mut self, when: &'static str) {
+        for device in 0..self.devices.len() {
+            self.check_index(device, when);
+        }
+    }
+}
