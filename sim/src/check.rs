@@ -100,6 +100,13 @@ pub enum Failure {
         store_only: usize,
         ids: Vec<String>,
     },
+    /// A power cut took events the device had appended itself: acknowledged, then lost.
+    OwnEventLost {
+        device: String,
+        at_us: u64,
+        count: usize,
+        ids: Vec<String>,
+    },
     /// A device answered a peer with more digest and filter bytes than the budget allows in
     /// some window (see `budget.rs` for the rule).
     OverBudget {
@@ -221,6 +228,14 @@ pub fn check(world: &World) -> Vec<Failure> {
                 .chain(&b.store_only)
                 .map(EventId::to_string)
                 .collect(),
+        });
+    }
+    for loss in &world.own_losses {
+        failures.push(Failure::OwnEventLost {
+            device: name(loss.device),
+            at_us: loss.at_us,
+            count: loss.count,
+            ids: loss.ids.iter().map(EventId::to_string).collect(),
         });
     }
     for ((device, peer), overrun) in &world.ledger.overruns {

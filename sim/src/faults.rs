@@ -56,6 +56,10 @@ impl World {
             d.node = None; // in-flight state, timers and queued outputs die with it
             d.wake_at = None;
             d.down_for_good = permanent;
+        } else if let Some(name) = &fault.power_cut {
+            let device = lookup(&self.index, name);
+            self.power_cut(device);
+            self.devices[device].down_for_good = permanent;
         } else if let Some(name) = &fault.restart {
             let device = lookup(&self.index, name);
             self.devices[device].down_for_good = false;

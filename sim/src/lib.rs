@@ -63,6 +63,7 @@ mod index_check;
 pub mod network;
 pub mod outcome;
 mod outputs;
+mod power;
 mod prompt;
 pub mod scenario;
 pub mod topology;

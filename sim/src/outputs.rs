@@ -105,6 +105,7 @@ impl World {
                     body.kind_name()
                 ));
                 *self.counters.appended.entry(body.kind_name()).or_default() += 1;
+                self.note_stored(device, id, true);
             }
             NodeEvent::EventStored { id, from, .. } => {
                 let from = from.map(|f| f.to_string()).unwrap_or_default();
@@ -113,6 +114,7 @@ impl World {
                 self.counters.inserted += 1;
                 self.attack.note_accepted();
                 self.prompt.arrived(device, id, now);
+                self.note_stored(device, id, false);
                 self.note_convergence(device);
             }
             NodeEvent::PacketDropped { reason, size, .. } => {

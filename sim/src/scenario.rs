@@ -331,6 +331,11 @@ pub struct FaultSpec {
     pub crash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
+    /// A crash that also takes back what the device's store had not made durable: events
+    /// received since its last own append, as SQLite's `synchronous = NORMAL` may lose them
+    /// (its own events commit with FULL, which makes every earlier commit durable too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power_cut: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<LinkSpec>,
     /// Survives every heal, mid-run `heal = true` and the end of the workload (to break a

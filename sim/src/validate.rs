@@ -108,13 +108,14 @@ pub(crate) fn validate_fault(
         fault.online.is_some(),
         fault.crash.is_some(),
         fault.restart.is_some(),
+        fault.power_cut.is_some(),
         fault.network.is_some(),
     ];
     if actions.iter().filter(|a| **a).count() != 1 {
         return Err(invalid(
             field,
             "needs exactly one of partition, heal, cut, restore, offline, online, crash, \
-             restart, network"
+             restart, power_cut, network"
                 .into(),
         ));
     }
@@ -148,6 +149,7 @@ pub(crate) fn validate_fault(
         ("online", &fault.online),
         ("crash", &fault.crash),
         ("restart", &fault.restart),
+        ("power_cut", &fault.power_cut),
     ] {
         if let Some(device) = device {
             known(&format!("{field}.{what}"), device)?;
@@ -210,9 +212,15 @@ pub(crate) fn validate_hostiles(
             ));
         }
         for (j, fault) in scenario.faults.iter().enumerate() {
-            let named = [&fault.offline, &fault.online, &fault.crash, &fault.restart]
-                .into_iter()
-                .any(|d| d.as_ref() == Some(name));
+            let named = [
+                &fault.offline,
+                &fault.online,
+                &fault.crash,
+                &fault.restart,
+                &fault.power_cut,
+            ]
+            .into_iter()
+            .any(|d| d.as_ref() == Some(name));
             if named {
                 return Err(invalid(
                     &format!("fault[{j}]"),

@@ -3,7 +3,7 @@
 //! to the next item, so idle hours cost nothing.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::rc::Rc;
 
@@ -23,6 +23,7 @@ use crate::check::Failure;
 use crate::index_check::IndexBreak;
 use crate::network::Network;
 use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
+use crate::power::OwnLoss;
 use crate::prompt::Prompt;
 use crate::scenario::{LinkSpec, Scenario};
 use crate::trace::Trace;
@@ -86,6 +87,8 @@ pub(crate) struct Device {
     pub(crate) converged_at: Option<Instant>,
     /// A hostile member: it never has a node.
     pub(crate) attacker_only: bool,
+    /// Events its store holds but has not made durable (`power.rs`).
+    pub(crate) unsynced: BTreeSet<EventId>,
 }
 
 pub struct World {
@@ -110,6 +113,8 @@ pub struct World {
     pub(crate) prompt: Prompt,
     /// Devices whose node's index differed from its store (`index_check.rs`).
     pub(crate) index_breaks: Vec<IndexBreak>,
+    /// Own events power cuts took (`power.rs`): each a failure.
+    pub(crate) own_losses: Vec<OwnLoss>,
     pub(crate) options: WorldOptions,
     /// The roster's keys, for attackers that seal with them.
     pub(crate) community: Community,
@@ -126,7 +131,7 @@ impl std::fmt::Debug for World {
 }
 
 /// How a world runs, beyond its scenario and seed. `signature_memo` changes no trace;
-/// `hold_appends` breaks the world on purpose.
+/// the other fields break the world on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorldOptions {
     /// Share signature checks between the devices (see `meshlog_core::crypto::SignatureMemo`):
@@ -138,6 +143,9 @@ pub struct WorldOptions {
     /// trace): what a device appends waits in its node's queue until the device next wakes or
     /// receives a datagram, instead of going out at once.
     pub hold_appends: bool,
+    /// A store that commits the device's own events as lazily as received ones, only to show
+    /// the own-event checker failing: a power cut takes them too.
+    pub power_cut_loses_own: bool,
 }
 
 impl Default for WorldOptions {
@@ -145,6 +153,7 @@ impl Default for WorldOptions {
         WorldOptions {
             signature_memo: true,
             hold_appends: false,
+            power_cut_loses_own: false,
         }
     }
 }
@@ -213,6 +222,7 @@ impl World {
                 wake_at: None,
                 incarnation: 0,
                 converged_at: None,
+                unsynced: BTreeSet::new(),
             };
             if attacker_only {
                 device.down_for_good = true; // excused from converging: it keeps nothing
@@ -260,6 +270,7 @@ impl World {
             ledger,
             prompt: Prompt::default(),
             index_breaks: Vec::new(),
+            own_losses: Vec::new(),
             options,
             community,
         };

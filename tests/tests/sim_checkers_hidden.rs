@@ -230,3 +230,44 @@ fn not_converged_names_the_missing_ids_their_buckets_and_holders() {
         assert!(message.contains("held by"), "{message}");
     }
 }
+
+/// Bob posts too; a power cut takes what he received since his last own append.
+const POWER_CUT: &str = r#"[[fault]]
+at = "50s"
+power_cut = "bob"
+[[fault]]
+at = "70s"
+restart = "bob"
+"#;
+
+#[test]
+fn a_power_cut_takes_only_unsynced_received_events_and_the_world_converges() {
+    let outcome = run(POWER_CUT);
+    assert_eq!(outcome.failures, vec![]);
+    assert!(
+        outcome.counters.lost_to_power_cuts > 0,
+        "{:?}",
+        outcome.counters
+    );
+    assert!(outcome.devices[1].converged_at_us.is_some());
+    // Without the cut, nothing is lost.
+    assert_eq!(run("").counters.lost_to_power_cuts, 0);
+}
+
+#[test]
+fn a_store_that_loses_own_events_to_a_power_cut_is_caught() {
+    let outcome = run_with(
+        POWER_CUT,
+        WorldOptions {
+            power_cut_loses_own: true,
+            ..WorldOptions::default()
+        },
+    );
+    assert!(
+        matches!(outcome.failures.as_slice(), [Failure::OwnEventLost { device, count, .. }]
+            if device == "bob" && *count > 0),
+        "{:?}",
+        outcome.failures
+    );
+    assert!(outcome.failures[0].to_string().contains("durability"));
+}

@@ -231,11 +231,17 @@ fn efficiency_bounds_and_forgers_parse_and_bad_values_are_named() {
     assert_eq!(scenario.expect.rounds_to_converge_max, Some(2.0));
     assert_eq!(scenario.links[0].forge, Some(0.01));
     assert_eq!(scenario.links[0].forge_keys, Some(ForgeKeys::Stolen));
+    let cut = Scenario::parse(
+        &text.replace("offline = \"bob\"", "power_cut = \"bob\""),
+        "cut.toml",
+    )
+    .unwrap();
+    assert_eq!(cut.faults[0].power_cut.as_deref(), Some("bob"));
     assert_eq!(
         Scenario::parse(&scenario.to_toml(), "again.toml").unwrap(),
         scenario
     );
-    let cases: [(String, &[&str]); 4] = [
+    let cases: [(String, &[&str]); 6] = [
         (
             text.replace("900.5", "0.0"),
             &["expect.bytes_per_event_max", "not a bound"],
@@ -251,6 +257,14 @@ fn efficiency_bounds_and_forgers_parse_and_bad_values_are_named() {
         (
             text.replace("\"stolen\"", "\"borrowed\""),
             &["link[0].forge_keys", "unknown variant `borrowed`"],
+        ),
+        (
+            text.replace("offline = \"bob\"", "power_cut = \"dave\""),
+            &["fault[0].power_cut", "unknown device \"dave\""],
+        ),
+        (
+            text.replace("offline = \"bob\"", "power_cut = \"bob\"\ncrash = \"bob\""),
+            &["fault[0]", "exactly one", "power_cut"],
         ),
     ];
     for (text, parts) in cases {

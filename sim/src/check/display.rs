@@ -129,6 +129,17 @@ impl fmt::Display for Failure {
                 ms(*at_us),
                 ids.join(", ")
             ),
+            Failure::OwnEventLost {
+                device,
+                at_us,
+                count,
+                ids,
+            } => write!(
+                f,
+                "durability: a power cut at {} took {count} events {device} had appended ({})",
+                ms(*at_us),
+                ids.join(", ")
+            ),
             Failure::OverBudget {
                 device,
                 peer,
