@@ -377,7 +377,19 @@ impl<S: Store> Node<S> {
             Ok(packet) => packet,
             Err(reason) => {
                 self.stats.drop(reason.code());
-                return self.emit(dropped(reason));
+                let greet = match &reason {
+                    DropReason::StaleEcho {
+                        from,
+                        first_of_epoch: true,
+                        ..
+                    } => Some(from.clone()),
+                    _ => None,
+                };
+                self.emit(dropped(reason));
+                if let Some(peer) = greet {
+                    self.greet(&peer);
+                }
+                return;
             }
         };
         let from = packet.source;
@@ -410,8 +422,8 @@ impl<S: Store> Node<S> {
                 // every append would cost a summary from every peer.
                 let streamed = events.len() > 1;
                 let before = self.stats.events_from_peers;
-                for sealed in events {
-                    self.receive_event(now, &from, &sealed);
+                for event in &events {
+                    self.receive_event(now, &from, event);
                 }
                 if streamed && self.stats.events_from_peers > before {
                     self.note_events_from(&from);
