@@ -240,6 +240,13 @@ impl<S: Store> Node<S> {
     pub fn epoch(&self) -> u64 {
         self.wire.epoch()
     }
+    /// As if an authentic packet of `epoch` had come from `peer`: for benches and tests that
+    /// start from two devices that already know each other, so their first exchange is not
+    /// spent teaching epochs (see `packet`'s echo).
+    #[doc(hidden)]
+    pub fn assume_heard(&mut self, peer: &DeviceId, epoch: u64) {
+        self.wire.hear(peer, epoch);
+    }
     pub fn is_online(&self) -> bool {
         self.online
     }

@@ -51,6 +51,12 @@ impl Wire {
         self.windows.get(peer).and_then(ReplayWindow::newest)
     }
 
+    /// Records `epoch` as heard from `peer` (it only grows).
+    pub fn hear(&mut self, peer: &DeviceId, epoch: u64) {
+        let heard = self.heard_epochs.entry(peer.clone()).or_insert(0);
+        *heard = (*heard).max(epoch);
+    }
+
     /// Seals `payload` for `to`, with that peer's next counter. Panics if `to` is not a peer:
     /// the node sends only to its peers, so that would be a bug.
     pub fn seal(&mut self, to: &DeviceId, payload: &Payload) -> Vec<u8> {
@@ -85,12 +91,11 @@ impl Wire {
             }
         }
         // Authentic and not replayed here: its epoch is one the peer really used.
-        let heard = self
+        let first_of_epoch = self
             .heard_epochs
-            .entry(verified.source.clone())
-            .or_insert(0);
-        let first_of_epoch = epoch > *heard;
-        *heard = (*heard).max(epoch);
+            .get(&verified.source)
+            .is_none_or(|heard| epoch > *heard);
+        self.hear(&verified.source, epoch);
         if self.replay_protection && verified.echo != self.epoch {
             return Err(DropReason::StaleEcho {
                 from: verified.source,
