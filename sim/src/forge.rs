@@ -7,6 +7,7 @@
 //! checker must report.
 
 use meshlog_core::crypto::Keyring;
+use meshlog_core::packet::WireEvent;
 use meshlog_core::testing::{community_of, derive_seed, keys};
 use meshlog_core::{Duration, Packet, Payload};
 
@@ -55,12 +56,15 @@ impl World {
             let draw = self.network.forge_draw().to_le_bytes();
             chunk.copy_from_slice(&draw[..chunk.len()]);
         }
+        // A forger learns the target's epoch from any packet it overhears from it.
+        let echo = self.devices[to].node.as_ref().map_or(0, |n| n.epoch());
         let packet = Packet {
             source,
             target: target.clone(),
             epoch,
             counter,
-            payload: Payload::Events(vec![garbage]),
+            echo,
+            payload: Payload::Events(vec![WireEvent::new(garbage)]),
         };
         let key = keyring.key(&target).expect("the target is on the roster");
         let bytes = packet.seal(key);
