@@ -1,0 +1,59 @@
+//! The planted-bug measurement's runner (`scripts/mutants` builds it against each mutant):
+//! runs every scenario given over seeds `0..SEEDS` and prints, per scenario, the first
+//! failing seed and its first failure, or `missed`.
+//!
+//! ```text
+//! cargo run --release -p meshlog-sim --example mutant_sweep -- 30 scenarios/*.toml
+//! ```
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use meshlog_sim::Scenario;
+
+/// Characters of the first failure shown per caught scenario.
+const SHOWN_MAX: usize = 160;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((seeds, files)) = args.split_first() else {
+        eprintln!("usage: mutant_sweep SEEDS FILE...");
+        std::process::exit(2);
+    };
+    let seeds: u64 = seeds.parse().expect("SEEDS is a number");
+    let scenarios: Vec<Scenario> = files
+        .iter()
+        .map(|f| Scenario::load(Path::new(f)).unwrap_or_else(|err| panic!("{err}")))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let found = Mutex::new(Vec::new());
+    // Two threads: the machine has two cores.
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(scenario) = scenarios.get(i) else {
+                    return;
+                };
+                let first = (0..seeds).find_map(|seed| {
+                    let outcome = meshlog_sim::run(scenario, seed, None).expect("world builds");
+                    let failure = outcome.failures.first()?.to_string();
+                    Some((seed, failure))
+                });
+                found.lock().expect("no panics").push((i, first));
+            });
+        }
+    });
+    let mut found = found.into_inner().expect("no panics");
+    found.sort_by_key(|(i, _)| *i);
+    for (i, first) in found {
+        match first {
+            Some((seed, failure)) => {
+                let shown: String = failure.chars().take(SHOWN_MAX).collect();
+                println!("CAUGHT {} seed {seed}: {shown}", files[i]);
+            }
+            None => println!("missed {}", files[i]),
+        }
+    }
+}
