@@ -29,7 +29,8 @@ enum Command {
     Device(cli::device::Args),
     /// The simulation service: generates messages on virtual time, posts them to devices.
     SimService(cli::sim_service::Args),
-    /// The whole demo: keys, alice, bob, the simulation service and the page on :5173.
+    /// The whole demo: keys, the devices (alice, bob, ...), the simulation service and the page.
+    /// Ports: page 5173, service 3005, devices 3001+ (HTTP) and 8001+ (UDP).
     Demo(cli::demo::Args),
 }
 

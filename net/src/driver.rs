@@ -11,6 +11,7 @@ use meshlog_core::{
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::blocked::{Blocked, Blocklist};
 use crate::clock::Clock;
 use crate::socket::DatagramSocket;
 
@@ -58,6 +59,13 @@ pub enum NetEventKind {
         size: usize,
         error: String,
     },
+    /// A datagram to or from a blocked peer was dropped (`kind` is known for outbound only).
+    Blocked {
+        peer: DeviceId,
+        outbound: bool,
+        kind: Option<PacketKind>,
+        size: usize,
+    },
     Node(NodeEvent),
 }
 
@@ -95,6 +103,7 @@ enum Command {
 pub struct DriverHandle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<DriverEvent>,
+    blocked: Blocklist,
 }
 
 impl DriverHandle {
@@ -125,6 +134,15 @@ impl DriverHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<DriverEvent> {
         self.events.subscribe()
+    }
+
+    /// The peers blocked for now (`POST /api/peers/:name/blocked`); applies to the next datagram.
+    pub fn blocklist(&self) -> &Blocklist {
+        &self.blocked
+    }
+
+    pub fn set_blocked(&self, peer: DeviceId, blocked: Blocked) {
+        self.blocked.set(peer, blocked);
     }
 
     async fn request<T>(
@@ -178,6 +196,7 @@ pub struct Driver<S: Store, K: DatagramSocket, C: Clock> {
     clock: C,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<DriverEvent>,
+    blocked: Blocklist,
 }
 
 impl<S: Store, K: DatagramSocket, C: Clock> std::fmt::Debug for Driver<S, K, C> {
@@ -208,9 +227,11 @@ where
     ) -> (Self, DriverHandle) {
         let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE_LEN);
         let (events, _) = broadcast::channel(EVENT_QUEUE_LEN);
+        let blocked = Blocklist::default();
         let handle = DriverHandle {
             commands: command_tx,
             events: events.clone(),
+            blocked: blocked.clone(),
         };
         let driver = Driver {
             home: Home::Here(Box::new(node)),
@@ -219,6 +240,7 @@ where
             clock,
             commands,
             events,
+            blocked,
         };
         (driver, handle)
     }
@@ -273,10 +295,7 @@ where
                 },
                 () = tokio::time::sleep(sleep) => batch.push(Work::Timeout(self.clock.now())),
                 received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, _from)) => batch.push(Work::Datagram {
-                        now: self.clock.now(),
-                        bytes: buf[..len].to_vec(),
-                    }),
+                    Ok((len, from)) => self.received(&mut batch, &buf[..len], from),
                     // Linux reports an earlier send's ICMP "port unreachable" on the next
                     // receive; a peer being down is normal, so note it and keep going.
                     Err(err) => tracing::debug!(%err, "udp receive error"),
@@ -304,16 +323,30 @@ where
                 () = std::future::ready(()) => return,
             };
             match received {
-                Ok((len, _from)) => batch.push(Work::Datagram {
-                    now: self.clock.now(),
-                    bytes: buf[..len].to_vec(),
-                }),
+                Ok((len, from)) => self.received(batch, &buf[..len], from),
                 Err(err) => {
                     tracing::debug!(%err, "udp receive error");
                     return;
                 }
             }
         }
+    }
+
+    /// Queues a datagram for the node, unless it comes from a peer blocked inbound.
+    fn received(&self, batch: &mut Vec<Work>, bytes: &[u8], from: SocketAddr) {
+        if let Some(peer) = self.blocked.drop_inbound(from, &self.peer_addrs) {
+            self.publish(NetEventKind::Blocked {
+                peer,
+                outbound: false,
+                kind: None,
+                size: bytes.len(),
+            });
+            return;
+        }
+        batch.push(Work::Datagram {
+            now: self.clock.now(),
+            bytes: bytes.to_vec(),
+        });
     }
 
     async fn process(&mut self, batch: Vec<Work>) -> Done {
@@ -347,6 +380,15 @@ where
                 Output::Event(event) => self.publish(NetEventKind::Node(event)),
                 Output::Transmit(transmit) => {
                     let size = transmit.bytes.len();
+                    if self.blocked.drop_outbound(&transmit.to) {
+                        self.publish(NetEventKind::Blocked {
+                            peer: transmit.to,
+                            outbound: true,
+                            kind: Some(transmit.kind),
+                            size,
+                        });
+                        continue;
+                    }
                     let outcome = match self.peer_addrs.get(&transmit.to) {
                         None => Err("no address for this peer".to_owned()),
                         Some(addr) => self

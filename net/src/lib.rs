@@ -19,10 +19,12 @@
 //! Appends are acknowledged only after `Node::append` returned, which is after the store's
 //! `insert` committed: a caller that got an `EventId` back can rely on it being durable.
 
+mod blocked;
 mod clock;
 mod driver;
 mod socket;
 
+pub use blocked::{Blocked, Blocklist};
 pub use clock::{os_seed, Clock, SystemClock, TokioClock};
 pub use driver::{Driver, DriverError, DriverEvent, DriverHandle, NetEventKind, Snapshot};
 pub use socket::DatagramSocket;

@@ -73,23 +73,12 @@ fn attachment_percent_decides_attachments() {
     let mut sim = two_devices();
     sim.set_message_rate(36_000.0).unwrap();
     sim.generator.set_attachment_percent(100.0).unwrap();
-    assert!(sim
-        .step(10.0)
-        .unwrap()
-        .iter()
-        .all(|p| p.attachment_bytes.is_some()));
+    assert!(sim.step(10.0).unwrap().iter().all(|p| p.picture.is_some()));
     sim.generator.set_attachment_percent(0.0).unwrap();
-    assert!(sim
-        .step(10.0)
-        .unwrap()
-        .iter()
-        .all(|p| p.attachment_bytes.is_none()));
+    assert!(sim.step(10.0).unwrap().iter().all(|p| p.picture.is_none()));
     sim.generator.set_attachment_percent(30.0).unwrap();
     let posts = sim.step(100.0).unwrap();
-    let with = posts
-        .iter()
-        .filter(|p| p.attachment_bytes.is_some())
-        .count();
+    let with = posts.iter().filter(|p| p.picture.is_some()).count();
     assert!((200..400).contains(&with), "{with} of {}", posts.len());
 }
 

@@ -107,6 +107,23 @@ fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
             entry.reason = Some(error.clone());
             entry
         }
+        NetEventKind::Blocked {
+            peer,
+            outbound,
+            kind,
+            size,
+        } => {
+            let kind = kind.map_or("UNKNOWN", |k| k.name());
+            let (from, to) = if *outbound {
+                (me.to_owned(), peer.to_string())
+            } else {
+                (peer.to_string(), me.to_owned())
+            };
+            let mut entry = line("dropped", from, to, kind, *size, "");
+            entry.summary = format!("{} dropped: {peer} is blocked", entry.summary);
+            entry.reason = Some("blocked".to_owned());
+            entry
+        }
         NetEventKind::Node(NodeEvent::PacketReceived {
             from,
             kind,

@@ -408,6 +408,9 @@ impl SimModeRun {
             device_host: "127.0.0.1".parse()?,
             server: Default::default(),
             token: token.clone(),
+            devices: None,
+            topology: None,
+            data_dir: None,
         }))?;
         let sim = format!("http://{}", running.service.http_addr);
         let devices: Vec<String> = running.devices.into_iter().map(|(_, url)| url).collect();
