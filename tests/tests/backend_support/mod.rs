@@ -6,6 +6,8 @@
 //! [`raw_http`] send exactly what they are given, for the attacks.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod demo;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
