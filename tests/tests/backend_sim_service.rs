@@ -205,6 +205,16 @@ async fn http_controls_and_generated_messages_reach_a_device() {
     let url = format!("{base}/api/devices/mallory/enabled");
     let (status, answer) = post(&client, url, json!({"enabled": false})).await;
     assert!(status == 404 && answer["error"].as_str().unwrap().contains("mallory"));
+    // A service that does not run the device processes cannot crash them; loss is
+    // simulated-mode only; partitions work in real mode too (the devices block each other).
+    let url = format!("{base}/api/devices/alice/crash");
+    let (status, answer) = post(&client, url, json!({})).await;
+    assert!(status == 409 && answer["error"].as_str().unwrap().contains("meshlog demo"));
+    let (status, _) = post(&client, format!("{base}/api/network"), json!({"loss": 0.5})).await;
+    assert_eq!(status, 409);
+    let url = format!("{base}/api/network/partition");
+    let (status, answer) = post(&client, url, json!({"groups": [["alice"], ["bob"]]})).await;
+    assert!(status == 400 && answer["error"].as_str().unwrap().contains("bob"));
     let state: Value = client
         .get(format!("{base}/api/simulation"))
         .send()

@@ -59,3 +59,34 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_a_restart_and_bad_values_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Settings::path(dir.path());
+        let mut sim = Simulation::new(vec![("alice".into(), "http://a".into())]);
+        sim.set_message_rate(720.0).unwrap();
+        sim.time.set_speed(25.0).unwrap();
+        Settings::of(&sim).save(&path);
+        let mut fresh = Simulation::new(vec![("alice".into(), "http://a".into())]);
+        Settings::load(&path).unwrap().apply(&mut fresh);
+        assert_eq!(Settings::of(&fresh), Settings::of(&sim));
+        assert_ne!(fresh.run_id, sim.run_id, "a fresh run gets a new id");
+
+        std::fs::write(
+            &path,
+            r#"{"messages_per_hour": 1e9, "attachment_percent": 5, "speed": 1000}"#,
+        )
+        .unwrap();
+        let mut odd = Simulation::new(vec![("alice".into(), "http://a".into())]);
+        Settings::load(&path).unwrap().apply(&mut odd);
+        assert_eq!(odd.generator.attachment_percent(), 5.0);
+        assert_eq!(odd.time.speed(), 1.0, "out of range: the default stays");
+        std::fs::write(&path, "not json").unwrap();
+        assert!(Settings::load(&path).is_none());
+    }
+}
