@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run one scenario file on the deterministic simulator.
     Run(cli::run::Args),
+    /// Replay a device's recording (`meshlog device --record`) on virtual time and check every
+    /// output against it.
+    Replay(cli::replay::Args),
     /// Run scenarios over many seeds, in parallel.
     Sweep(cli::sweep::Command),
     /// Community keys: `meshlog community new --devices alice,bob --out DIR`.
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cli::run::main(args),
+        Command::Replay(args) => cli::replay::main(args),
         Command::Sweep(args) => cli::sweep::command(args),
         Command::Community(args) => cli::community::main(args),
         Command::Device(args) => cli::device::main(args),
