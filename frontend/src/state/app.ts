@@ -120,6 +120,7 @@ export function reducer(state: AppState, action: Action): AppState {
       return action.actions.reduce(reducer, state);
     case 'sim/state': {
       let s: AppState = { ...state, sim: action.state, simError: null };
+      if (isNewRun(state.sim, action.state)) s = clearRun(s);
       if (!state.fixedDevices && !sameDeviceList(action.state.devices, state.order, state.devices)) {
         s = setDevices(s, action.state.devices);
       }
@@ -192,6 +193,20 @@ export function reducer(state: AppState, action: Action): AppState {
       return { ...state, netlog, devices: { ...state.devices, [action.device]: { ...d, netNext } } };
     }
   }
+}
+
+/** A fresh run started (a restarted simulation): what the page shows of the old one is stale. */
+export function isNewRun(old: SimState | null, next: SimState): boolean {
+  return old !== null && old.run_id !== '' && next.run_id !== '' && old.run_id !== next.run_id;
+}
+
+/** Forget the old run's logs and messages; the devices are re-read (useMeshlog does). */
+function clearRun(state: AppState): AppState {
+  const devices: Record<string, DeviceState> = {};
+  for (const [name, d] of Object.entries(state.devices)) {
+    devices[name] = { ...d, messages: [], loaded: false, liveDuringFetch: [], netNext: 0, olderCursor: null, stats: null };
+  }
+  return { ...state, devices, netlog: [], activity: [] };
 }
 
 /** The clock the page reasons with: virtual time in simulated mode, the wall clock otherwise. */

@@ -65,24 +65,52 @@ export type NetEvent = {
   reason: string | null;
 };
 
-export type SimDevice = { name: string; url: string; enabled: boolean; generated: number };
-
-export type SimNetwork = {
-  loss: number;
-  latency_ms_min: number;
-  latency_ms_max: number;
-  partitioned: boolean;
+/** A device as the simulation service lists it. `up` and `restarts` came with issue 11. */
+export type SimDevice = {
+  name: string;
+  url: string;
+  enabled: boolean;
+  generated: number;
+  /** Process (or simulated device) running; false after a crash until restarted. */
+  up: boolean;
+  restarts: number;
 };
 
+export type Cut = { from: string; to: string };
+
+export type SimNetwork = {
+  /** null in real mode (not settable there). */
+  loss: number | null;
+  latency_ms_min: number | null;
+  latency_ms_max: number | null;
+  partitioned: boolean;
+  /** Partition groups; [] when not partitioned. */
+  groups: string[][];
+  /** One-way cuts; a cut both ways is two entries. */
+  cuts: Cut[];
+};
+
+/**
+ * SimState as the page uses it: every field present. `normalizeSim` (state/sim.ts) fills in what an
+ * older simulation service does not send (run_id, links, groups, cuts, up, ...).
+ */
 export type SimState = {
   mode: 'real' | 'sim';
+  /** Changes whenever a fresh run starts; '' from a service that does not say. */
+  run_id: string;
+  /** false: simulated mode without --data-dir, which starts empty. */
+  persistent: boolean;
   running: boolean;
   speed: number;
   virtual_time_ms: number;
   messages_per_hour: number;
   attachment_percent: number;
   devices: SimDevice[];
+  /** Pairs that peer with each other. */
+  links: [string, string][];
   network: null | SimNetwork;
+  /** The service sent the topology fields (links, up, cuts): the controls for them work. */
+  topology_api: boolean;
 };
 
 export type NewAttachment = { name: string; mime: string; data_base64: string };
