@@ -55,8 +55,9 @@ pub enum SimServiceError {
 }
 
 /// `SimState` of `docs/API.md`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
 pub struct SimState {
+    #[ts(type = "\"real\" | \"sim\"")]
     pub mode: &'static str,
     pub running: bool,
     pub speed: f64,
@@ -64,10 +65,11 @@ pub struct SimState {
     pub messages_per_hour: f64,
     pub attachment_percent: f64,
     pub devices: Vec<DeviceState>,
+    #[ts(type = "NetworkSettings | null")]
     pub network: Option<serde_json::Value>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
 pub struct DeviceState {
     pub name: String,
     pub url: String,
@@ -79,7 +81,7 @@ pub struct DeviceState {
 pub const LATENCY_MS_MAX: u64 = 60_000;
 
 /// `SimState.network` in simulated mode: what the virtual network does to every link.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
 pub struct NetworkSettings {
     pub loss: f64,
     pub latency_ms_min: u64,
