@@ -8,7 +8,8 @@ import type { PageConfig } from './state/config';
 import type { NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
 
-const FLUSH_MS = 120;
+/** Live frames are applied this often: each flush is one render and one layout of the lists. */
+const FLUSH_MS = 200;
 const STATS_REFRESH_MS = 5_000;
 
 export type MeshActions = ReturnType<typeof useMeshlog>['actions'];

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { fetchMessagePage, type MessagePage } from '../api';
 import type { DeviceState } from '../state/app';
 import { deviceColor } from '../state/colors';
@@ -38,7 +38,7 @@ function ConnBadge({ d }: { d: DeviceState }) {
   );
 }
 
-export function ChatPane({ d, up, active, now, onSend, onReact, onOnline, onOlder }: Props) {
+export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onReact, onOnline, onOlder }: Props) {
   const [showStats, setShowStats] = useState(false);
   // First row of the window, or null to follow the newest (see state/window.ts).
   const [topId, setTopId] = useState<string | null>(null);
@@ -54,10 +54,21 @@ export function ChatPane({ d, up, active, now, onSend, onReact, onOnline, onOlde
   const atBottom = useRef(true);
   // scrollTop we set ourselves: the scroll event it causes must not unpin the list.
   const autoTop = useRef<number | null>(null);
+  // Pinning reads the list's height, which forces a layout: at most once a frame, however many
+  // messages, images and resizes asked for it (at 100× that is hundreds a second).
+  const pinFrame = useRef<number | null>(null);
   const pin = (el: HTMLDivElement) => {
-    el.scrollTop = el.scrollHeight;
-    autoTop.current = el.scrollTop;
+    if (pinFrame.current !== null) return;
+    pinFrame.current = requestAnimationFrame(() => {
+      pinFrame.current = null;
+      if (!atBottom.current) return;
+      el.scrollTop = el.scrollHeight;
+      autoTop.current = el.scrollTop;
+    });
   };
+  useEffect(() => () => {
+    if (pinFrame.current !== null) cancelAnimationFrame(pinFrame.current);
+  }, []);
   const color = deviceColor(d.name);
   const online = d.online ?? true;
   const s = d.stats;
@@ -357,4 +368,4 @@ export function ChatPane({ d, up, active, now, onSend, onReact, onOnline, onOlde
       <Composer device={d.name} disabled={!d.loaded || !up} onSend={(t, a) => onSend(d.name, t, a)} />
     </section>
   );
-}
+});

@@ -3,9 +3,9 @@
 // newest when the anchor is null. Pure.
 import type { Message } from './types';
 
-export const WINDOW_ROWS = 120;
+export const WINDOW_ROWS = 80;
 /** Rows the window moves by when the list is scrolled to one of its ends. */
-export const WINDOW_SHIFT = 60;
+export const WINDOW_SHIFT = 40;
 
 export type Range = { lo: number; hi: number };
 
