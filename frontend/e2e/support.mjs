@@ -1,6 +1,6 @@
 // Shared helpers of the browser tests: starting a demo of their own, waiting on conditions with a
 // deadline, and reading the page.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,8 +47,15 @@ async function answers(url) {
  * page and the simulation service answer. MESHLOG_BIN names the binary (scripts/test-all passes
  * the one it built). `stop()` ends the whole group.
  */
+export const meshlogBin = () => process.env.MESHLOG_BIN || path.join(ROOT, 'target', 'debug', 'meshlog');
+
+/** `meshlog demo` has this flag (`--paused` came with issue 11; before it simulated mode always started paused). */
+export function demoHasFlag(flag) {
+  return execFileSync(meshlogBin(), ['demo', '--help'], { encoding: 'utf8' }).includes(flag);
+}
+
 export async function startDemo(args, { ready = T * 8 } = {}) {
-  const bin = process.env.MESHLOG_BIN || path.join(ROOT, 'target', 'debug', 'meshlog');
+  const bin = meshlogBin();
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'meshlog-e2e-'));
   const log = fs.openSync(path.join(data, 'demo.log'), 'w');
   const child = spawn(bin, ['demo', '--data-dir', path.join(data, 'demo-data'), '--frontend', path.join(ROOT, 'frontend'), ...args], {
@@ -60,15 +67,18 @@ export async function startDemo(args, { ready = T * 8 } = {}) {
   child.on('exit', (code, signal) => {
     exited = `exited (${code ?? signal})`;
   });
-  const stop = async () => {
-    if (exited === null) {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-      await until('the demo to stop', () => exited !== null, T).catch(() => process.kill(-child.pid, 'SIGKILL'));
+  const signal = (sig) => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      /* the group is gone */
     }
+  };
+  const stop = async () => {
+    signal('SIGTERM');
+    await until('the demo to stop', () => exited !== null, T).catch(() => undefined);
+    // Whatever of its group is left (a demo that leaves children behind) goes too.
+    signal('SIGKILL');
     // The fixed ports must be free before the next demo starts.
     await until('the ports to close', async () => !(await answers(`${SIM_URL}/api/health`)) && !(await answers(PAGE_URL)), T);
   };

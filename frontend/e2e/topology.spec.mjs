@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { PAGE_URL, ROOT, T, paneMessages, shot, simCall, startDemo, until } from './support.mjs';
+import { PAGE_URL, ROOT, T, demoHasFlag, paneMessages, shot, simCall, startDemo, until } from './support.mjs';
 
 const ONLY = process.env.E2E_ONLY || '';
 const RUN = Date.now().toString(36);
@@ -55,6 +55,7 @@ const hasText = async (page, device, text) => (await paneMessages(page, device))
 
 async function docsShot(page, name) {
   if (!process.env.SHOT_DOCS) return;
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ROOT, 'docs', `${name}.png`), fullPage: false });
 }
 
@@ -70,7 +71,7 @@ withDemo('three devices in real mode: carol cut off and healed', ['--devices', '
 
   it('a partition into {alice, bob} and {carol} keeps carol out until healed', async () => {
     const { page } = ctx;
-    await tid(page, 'group-carol').selectOption('1');
+    await tid(page, 'group-carol').selectOption({ value: '1' });
     await tid(page, 'partition-apply').click();
     await until('carol shown in another group', async () => (await tid(page, 'topo-link-alice-carol').getAttribute('data-state')) === 'partitioned');
     assert.equal(await tid(page, 'topo-link-alice-bob').getAttribute('data-state'), 'up');
@@ -107,7 +108,7 @@ withDemo('relay through a middle device in a line', ['--devices', 'alice,bob,car
   it('alice reaches carol only through bob', async () => {
     const { page } = ctx;
     assert.equal(await tid(page, 'topo-link-alice-carol').count(), 0, 'no direct link in a line');
-    await tid(page, 'topo-link-alice-bob').waitFor({ timeout: T });
+    await tid(page, 'topo-link-alice-bob').waitFor({ state: 'attached', timeout: T });
     const text = `relayed ${RUN}`;
     await send(page, 'alice', text);
     await until('carol to get it', () => hasText(page, 'carol', text), T * 2);
@@ -139,7 +140,8 @@ withDemo('crash and restart from the page', ['--devices', 'alice,bob'], { width:
   });
 });
 
-withDemo('simulated mode at 100x', ['--sim', path.join(ROOT, 'scenarios', 'default-demo.toml')], { width: 1280, height: 800 }, (ctx) => {
+const simArgs = ['--sim', path.join(ROOT, 'scenarios', 'default-demo.toml')];
+withDemo('simulated mode at 100x', demoHasFlag('--paused') ? [...simArgs, '--paused'] : simArgs, { width: 1280, height: 800 }, (ctx) => {
   it('starts paused with a visible hint that goes away on start', async () => {
     const { page } = ctx;
     await tid(page, 'paused-hint').waitFor({ timeout: T });

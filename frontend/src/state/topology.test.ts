@@ -13,7 +13,7 @@ import {
   linkTraffic,
   syncMeter,
 } from './topology';
-import type { SimNetwork } from './types';
+import type { SimNetwork, Stats } from './types';
 import { simState } from './validate';
 import { shiftDown, shiftUp, windowRange } from './window';
 
@@ -85,11 +85,11 @@ describe('links', () => {
 
 describe('sync meter', () => {
   it('is exactly 100% when every peer reports in sync, whatever the estimate', () => {
-    const peer = { name: 'bob', events_advertised: 36, in_sync: true, last_exchange_ms: 1 };
+    const peer = { name: 'bob', events_advertised: 36, in_sync: true, last_exchange_ms: 1 } as Stats['peers'][number];
     expect(syncMeter(stats('alice', { sync_percent: 97, peers: [peer] }))).toEqual({ percent: 100, exact: true });
   });
   it('is a labelled estimate otherwise', () => {
-    const peer = { name: 'bob', events_advertised: 40, in_sync: false, last_exchange_ms: 1 };
+    const peer = { name: 'bob', events_advertised: 40, in_sync: false, last_exchange_ms: 1 } as Stats['peers'][number];
     expect(syncMeter(stats('alice', { sync_percent: 97.5, peers: [peer] }))).toEqual({ percent: 97.5, exact: false });
     expect(syncMeter(stats('alice', { sync_percent: 100, peers: [] }))?.exact).toBe(false);
     expect(syncMeter(null)).toBeNull();

@@ -28,7 +28,7 @@ export type SimDevice = Gen.DeviceState & {
 
 export type Cut = { from: string; to: string };
 
-export type SimNetwork = Omit<Gen.NetworkSettings, 'loss' | 'latency_ms_min' | 'latency_ms_max'> & {
+export type SimNetwork = Omit<NonNullable<Gen.SimState['network']>, 'loss' | 'latency_ms_min' | 'latency_ms_max'> & {
   /** null in real mode (not settable there). */
   loss: number | null;
   latency_ms_min: number | null;
