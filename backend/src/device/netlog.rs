@@ -10,10 +10,11 @@ use serde::Serialize;
 pub const NETLOG_LEN_MAX: usize = 1_000;
 
 /// One line of the network log, as `docs/API.md` defines `NetEvent`.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct NetEvent {
     pub seq: u64,
     pub at_ms: u64,
+    #[ts(type = "\"sent\" | \"received\" | \"dropped\" | \"rejected\"")]
     pub direction: &'static str,
     pub from: String,
     pub to: String,

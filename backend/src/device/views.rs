@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::store::{Counts, MessageRow};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct MessageView {
     pub id: String,
     pub author: String,
@@ -19,13 +19,13 @@ pub struct MessageView {
     pub attachment: Option<AttachmentView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct ReactionView {
     pub emoji: String,
     pub authors: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct AttachmentView {
     pub file_id: String,
     pub name: String,
@@ -72,19 +72,19 @@ impl From<MessageRow> for MessageView {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, ts_rs::TS)]
 pub struct TrafficView {
     pub count: u64,
     pub bytes: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct OriginView {
     pub local: u64,
     pub peer: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct PeerView {
     pub name: String,
     pub events_advertised: Option<u32>,
@@ -94,7 +94,7 @@ pub struct PeerView {
     pub blocked: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct StatsView {
     pub device: String,
     pub online: bool,

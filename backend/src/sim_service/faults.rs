@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::SimServiceError;
 
 /// A one-way cut: datagrams from `from` to `to` are lost.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ts_rs::TS)]
 pub struct Cut {
     pub from: String,
     pub to: String,

@@ -5,8 +5,9 @@ use serde::Serialize;
 use super::{Cut, SimServiceError};
 
 /// `SimState` of `docs/API.md`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
 pub struct SimState {
+    #[ts(type = "\"real\" | \"sim\"")]
     pub mode: &'static str,
     pub run_id: String,
     pub persistent: bool,
@@ -20,7 +21,7 @@ pub struct SimState {
     pub network: NetworkState,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
 pub struct DeviceState {
     pub name: String,
     pub url: String,
@@ -30,7 +31,7 @@ pub struct DeviceState {
     pub restarts: u64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
 pub struct NetworkState {
     pub loss: Option<f64>,
     pub latency_ms_min: Option<u64>,
