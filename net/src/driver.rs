@@ -23,6 +23,16 @@ const EVENT_QUEUE_LEN: usize = 4096;
 /// datagrams from holding back the outputs and the replies of waiting commands for long, and
 /// bounds the batch's memory (at most this many datagrams, copied).
 const BATCH_INPUTS_MAX: usize = 256;
+/// Group commit across batches: while inputs keep coming (each batch was full), the node thread
+/// keeps received events in one open transaction for up to this many batches, so a flood
+/// commits thousands of events at once, not a few hundred: each commit writes every page it
+/// dirtied, and random event ids dirty about one index page per event whatever the batch, so
+/// bigger commits share those pages (the store bench measures the difference). Outputs wait
+/// for the commit with their events, as within one batch.
+const GROUP_COMMIT_BATCHES_MAX: usize = 16;
+/// ...and for at most this long (driver clock), so under a flood the outputs held back (acks,
+/// relays, the live stream) still leave within a few tens of milliseconds.
+const GROUP_COMMIT_WAIT_MAX_US: u64 = 50_000;
 /// Receive buffer: bigger than any datagram the protocol sends, so an oversized datagram is
 /// seen whole and counted as `too_large` instead of being silently truncated to a valid size.
 const RECEIVE_BUFFER_LEN: usize = 65_536;
@@ -140,6 +150,14 @@ impl DriverHandle {
     }
 }
 
+/// Inputs for the node, and whether more were waiting when they were gathered (the batch was
+/// full), which lets the node thread put its commit off (see `GROUP_COMMIT_BATCHES_MAX`).
+#[derive(Debug)]
+struct Batch {
+    work: Vec<Work>,
+    more_waiting: bool,
+}
+
 /// One input of a batch, stamped with the driver's clock when it arrived.
 #[derive(Debug)]
 enum Work {
@@ -153,6 +171,18 @@ enum Work {
 struct Done {
     outputs: Vec<Output>,
     wake_at: Instant,
+    /// The commit was put off (group commit) and `outputs` held back with it: the driver must
+    /// hand the node its next batch without waiting, even an empty one, which commits.
+    held: bool,
+}
+
+/// The node thread's group commit in progress: batches whose received events are not yet
+/// committed, and their outputs.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    held: Vec<Output>,
+    batches: usize,
+    opened_at: Option<Instant>,
 }
 
 /// Where the node runs. `Here`: on the driver's task (a store in memory, or turmoil, where a
@@ -164,7 +194,7 @@ enum Home<S: Store> {
     Thread {
         /// Holds one batch: the driver waits for each batch's `Done` before sending the next,
         /// so a send never blocks.
-        batches: std::sync::mpsc::SyncSender<(Vec<Work>, oneshot::Sender<Done>)>,
+        batches: std::sync::mpsc::SyncSender<(Batch, oneshot::Sender<Done>)>,
         /// The node, handed back when the thread ends.
         node: oneshot::Receiver<Node<S>>,
     },
@@ -233,14 +263,14 @@ where
                 return Ok(self);
             }
         };
-        let (batches, queue) =
-            std::sync::mpsc::sync_channel::<(Vec<Work>, oneshot::Sender<Done>)>(1);
+        let (batches, queue) = std::sync::mpsc::sync_channel::<(Batch, oneshot::Sender<Done>)>(1);
         let (give_back, node_back) = oneshot::channel();
         std::thread::Builder::new()
             .name(format!("node-{}", node.device()))
             .spawn(move || {
+                let mut group = GroupCommit::default();
                 while let Ok((batch, reply)) = queue.recv() {
-                    let _ = reply.send(run_batch(&mut node, batch));
+                    let _ = reply.send(run_batch(&mut node, batch, Some(&mut group)));
                 }
                 let _ = give_back.send(*node);
             })?;
@@ -256,12 +286,20 @@ where
         let mut buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut done = self.process(Vec::new()).await;
         loop {
+            let held = done.held;
             let wake_at = self.send_outputs(done).await;
+            let mut batch = Vec::new();
+            if held {
+                // The node holds a commit open for more input: take what is ready, or
+                // nothing, which makes it commit.
+                self.gather(&mut batch, &mut buf).await;
+                done = self.process(batch).await;
+                continue;
+            }
             let now = self.clock.now();
             let sleep = std::time::Duration::from_micros(
                 wake_at.as_micros().saturating_sub(now.as_micros()),
             );
-            let mut batch = Vec::new();
             // Biased, so a run under turmoil is deterministic (tokio's default picks branches at
             // random). Commands and timers come first; they are only sometimes ready, so a
             // flood of datagrams cannot starve them, nor can they starve the socket.
@@ -316,9 +354,14 @@ where
         }
     }
 
-    async fn process(&mut self, batch: Vec<Work>) -> Done {
+    async fn process(&mut self, work: Vec<Work>) -> Done {
+        let batch = Batch {
+            more_waiting: work.len() >= BATCH_INPUTS_MAX,
+            work,
+        };
         match &mut self.home {
-            Home::Here(node) => run_batch(node, batch),
+            // On the driver's task a store is in memory (or simulated): nothing to group.
+            Home::Here(node) => run_batch(node, batch, None),
             Home::Thread { batches, .. } => {
                 let (reply, done) = oneshot::channel();
                 batches
@@ -388,8 +431,12 @@ where
 
 /// Feeds a batch to the node, commits the store once (group commit), and collects the outputs.
 /// Outputs leave only after the commit: nothing is pushed that the store could still lose.
-fn run_batch<S: Store>(node: &mut Node<S>, batch: Vec<Work>) -> Done {
-    for work in batch {
+/// With a `group`, the commit (and the outputs) may wait for the next batches while more input
+/// is waiting, within `GROUP_COMMIT_BATCHES_MAX` and `GROUP_COMMIT_WAIT_MAX_US`.
+fn run_batch<S: Store>(node: &mut Node<S>, batch: Batch, group: Option<&mut GroupCommit>) -> Done {
+    let first_at = batch.work.first().map(Work::at);
+    let last_at = batch.work.last().map(Work::at);
+    for work in batch.work {
         match work {
             Work::Datagram { now, bytes } => {
                 node.handle_input(Input::Datagram { now, bytes: &bytes })
@@ -399,15 +446,51 @@ fn run_batch<S: Store>(node: &mut Node<S>, batch: Vec<Work>) -> Done {
         }
     }
     let mut outputs = Vec::new();
+    let wake_at = loop {
+        match node.poll_output() {
+            Output::Timeout(wake_at) => break wake_at,
+            output => outputs.push(output),
+        }
+    };
+    if let Some(group) = group {
+        if group.opened_at.is_none() {
+            group.opened_at = first_at;
+        }
+        let waited_us = match (group.opened_at, last_at) {
+            (Some(opened), Some(last)) => last.as_micros().saturating_sub(opened.as_micros()),
+            _ => 0,
+        };
+        group.held.append(&mut outputs);
+        group.batches += 1;
+        if batch.more_waiting
+            && group.batches < GROUP_COMMIT_BATCHES_MAX
+            && waited_us < GROUP_COMMIT_WAIT_MAX_US
+        {
+            return Done {
+                outputs,
+                wake_at,
+                held: true,
+            };
+        }
+        outputs = std::mem::take(&mut group.held);
+        *group = GroupCommit::default();
+    }
     if let Err(err) = node.store_mut().commit() {
         outputs.push(Output::Event(NodeEvent::StoreFailed {
             detail: err.to_string(),
         }));
     }
-    loop {
-        match node.poll_output() {
-            Output::Timeout(wake_at) => return Done { outputs, wake_at },
-            output => outputs.push(output),
+    Done {
+        outputs,
+        wake_at,
+        held: false,
+    }
+}
+
+impl Work {
+    fn at(&self) -> Instant {
+        match self {
+            Work::Datagram { now, .. } | Work::Timeout(now) | Work::Command { now, .. } => *now,
         }
     }
 }
