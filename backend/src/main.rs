@@ -21,8 +21,11 @@ struct Cli {
 enum Command {
     /// Run one scenario file on the deterministic simulator.
     Run(cli::run::Args),
+    /// Replay a device's recording (`meshlog device --record`) on virtual time and check every
+    /// output against it.
+    Replay(cli::replay::Args),
     /// Run scenarios over many seeds, in parallel.
-    Sweep(cli::sweep::Args),
+    Sweep(cli::sweep::Command),
     /// Community keys: `meshlog community new --devices alice,bob --out DIR`.
     Community(cli::community::Args),
     /// Run one device: UDP sync, SQLite store, HTTP API.
@@ -37,7 +40,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cli::run::main(args),
-        Command::Sweep(args) => cli::sweep::main(args),
+        Command::Replay(args) => cli::replay::main(args),
+        Command::Sweep(args) => cli::sweep::command(args),
         Command::Community(args) => cli::community::main(args),
         Command::Device(args) => cli::device::main(args),
         Command::SimService(args) => cli::sim_service::main(args),

@@ -11,7 +11,7 @@ use crate::id::DeviceId;
 
 pub mod pairwise;
 
-pub use pairwise::{Keyring, PairKey, MAC_LEN};
+pub use pairwise::{Keyring, PairKey, Tagger, MAC_LEN};
 
 pub const SIGNATURE_LEN: usize = 64;
 

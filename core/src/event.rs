@@ -178,6 +178,21 @@ pub fn seal_plaintext(
 
 /// Decrypts, decodes and verifies a sealed event. Never panics on any input.
 pub fn open(sealed: &[u8], community: &Community) -> Result<OpenedEvent, RejectReason> {
+    open_hashed(EventId::of_bytes(sealed), sealed, community)
+}
+
+/// [`open`] for bytes whose id the caller already hashed (a packet's events are hashed once,
+/// for its tag, and the id travels with them).
+pub(crate) fn open_hashed(
+    id: EventId,
+    sealed: &[u8],
+    community: &Community,
+) -> Result<OpenedEvent, RejectReason> {
+    debug_assert_eq!(
+        EventId::of_bytes(sealed),
+        id,
+        "the caller hashed these bytes"
+    );
     if sealed.len() > EVENT_LEN_MAX {
         return Err(RejectReason::TooLarge { len: sealed.len() });
     }
@@ -219,7 +234,7 @@ pub fn open(sealed: &[u8], community: &Community) -> Result<OpenedEvent, RejectR
         return Err(RejectReason::BadSignature);
     }
     Ok(OpenedEvent {
-        id: EventId::of_bytes(sealed),
+        id,
         sealed: sealed.to_vec(),
         event,
     })
@@ -234,7 +249,7 @@ pub fn open_expecting(
     if EventId::of_bytes(sealed) != *id {
         return Err(RejectReason::IdMismatch);
     }
-    open(sealed, community)
+    open_hashed(*id, sealed, community)
 }
 
 fn decode_plaintext(unsigned: &[u8]) -> Result<Event, DecodeError> {

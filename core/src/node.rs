@@ -240,6 +240,13 @@ impl<S: Store> Node<S> {
     pub fn epoch(&self) -> u64 {
         self.wire.epoch()
     }
+    /// As if an authentic packet of `epoch` had come from `peer`: for benches and tests that
+    /// start from two devices that already know each other, so their first exchange is not
+    /// spent teaching epochs (see `packet`'s echo).
+    #[doc(hidden)]
+    pub fn assume_heard(&mut self, peer: &DeviceId, epoch: u64) {
+        self.wire.hear(peer, epoch);
+    }
     pub fn is_online(&self) -> bool {
         self.online
     }
@@ -377,7 +384,19 @@ impl<S: Store> Node<S> {
             Ok(packet) => packet,
             Err(reason) => {
                 self.stats.drop(reason.code());
-                return self.emit(dropped(reason));
+                let greet = match &reason {
+                    DropReason::StaleEcho {
+                        from,
+                        first_of_epoch: true,
+                        ..
+                    } => Some(from.clone()),
+                    _ => None,
+                };
+                self.emit(dropped(reason));
+                if let Some(peer) = greet {
+                    self.greet(&peer);
+                }
+                return;
             }
         };
         let from = packet.source;
@@ -410,8 +429,8 @@ impl<S: Store> Node<S> {
                 // every append would cost a summary from every peer.
                 let streamed = events.len() > 1;
                 let before = self.stats.events_from_peers;
-                for sealed in events {
-                    self.receive_event(now, &from, &sealed);
+                for event in &events {
+                    self.receive_event(now, &from, event);
                 }
                 if streamed && self.stats.events_from_peers > before {
                     self.note_events_from(&from);

@@ -44,6 +44,9 @@ pub struct Stats {
     /// Transmits dropped because the output queue was full.
     pub transmits_dropped: u64,
     pub rounds: u64,
+    /// Summaries sent outside rounds to teach a peer this run's epoch (one per epoch of each
+    /// peer at most; see `packet`'s echo).
+    pub greetings: u64,
 }
 
 impl Stats {

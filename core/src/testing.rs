@@ -13,7 +13,7 @@ use crate::crypto::{Community, DeviceKeys, Keyring, PairKey};
 use crate::event::EventBody;
 use crate::id::{DeviceId, EventId};
 use crate::node::{Input, Node, NodeEvent, Output};
-use crate::packet::{Packet, Payload, PACKET_VERSION};
+use crate::packet::{Packet, Payload, WireEvent, PACKET_VERSION};
 use crate::store::InMemoryStore;
 use crate::time::{Duration, Instant};
 
@@ -53,8 +53,14 @@ pub fn packet(from: &str, to: &str, (epoch, counter): (u64, u64), payload: Paylo
         target: DeviceId::new(to).expect("valid name"),
         epoch,
         counter,
+        echo: 0,
         payload,
     }
+}
+
+/// An EVENT payload of these sealed events (each hashed for its id).
+pub fn events_payload(sealed: Vec<Vec<u8>>) -> Payload {
+    Payload::Events(sealed.into_iter().map(WireEvent::new).collect())
 }
 
 /// A current-version datagram whose payload is `payload` byte for byte, whatever it holds,
@@ -64,7 +70,7 @@ pub fn seal_raw(
     from: &str,
     to: &str,
     kind: u8,
-    (epoch, counter): (u64, u64),
+    [epoch, counter, echo]: [u64; 3],
     payload: &[u8],
     key: &PairKey,
 ) -> Vec<u8> {
@@ -74,11 +80,19 @@ pub fn seal_raw(
         bytes.push(u8::try_from(name.len()).expect("a short name"));
         bytes.extend_from_slice(name.as_bytes());
     }
-    bytes.extend_from_slice(&epoch.to_le_bytes());
-    bytes.extend_from_slice(&counter.to_le_bytes());
+    for field in [epoch, counter, echo] {
+        bytes.extend_from_slice(&field.to_le_bytes());
+    }
+    let mut tagger = key.tagger();
+    tagger.update(&bytes);
+    // An EVENT payload that frames well is tagged as a sender tags one (lengths and ids);
+    // anything else byte for byte, which the receiver refuses as malformed before the tag.
+    match crate::packet::event_cover(kind, payload) {
+        Some(cover) => tagger.update(&cover),
+        None => tagger.update(payload),
+    };
     bytes.extend_from_slice(payload);
-    let tag = key.mac(&bytes);
-    bytes.extend_from_slice(&tag);
+    bytes.extend_from_slice(&tagger.tag());
     bytes
 }
 

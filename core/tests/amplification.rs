@@ -24,10 +24,19 @@ fn world(tweak: impl Fn(&mut Config)) -> Harness {
 }
 
 /// Mallory's side of the wire: a roster member sealing with its real pairwise key and a
-/// fresh counter per packet, so nothing it sends is a replay.
-fn mallory_wire() -> Wire {
+/// fresh counter per packet, so nothing it sends is a replay. Her first packet teaches alice
+/// her epoch and alice's greeting teaches her alice's, as between honest devices.
+fn mallory_wire(h: &mut Harness) -> Wire {
     let community = community_of(&["alice", "mallory"], SEED);
-    Wire::new(keyring_of("mallory", &community, SEED), 1, true)
+    let mut wire = Wire::new(keyring_of("mallory", &community, SEED), 1, true);
+    let hello = Payload::Summary {
+        prefix: Prefix::ROOT,
+        summary: BucketSummary::default(),
+    };
+    let greeting = feed(h, &from_mallory(&mut wire, &hello));
+    assert_eq!(greeting.len(), 1, "alice greets once: {greeting:?}");
+    wire.open(&greeting[0].bytes).expect("alice's greeting");
+    wire
 }
 
 fn from_mallory(wire: &mut Wire, payload: &Payload) -> Vec<u8> {
@@ -72,7 +81,7 @@ fn filter(bitmap_byte: u8, k: u8) -> Payload {
 #[test]
 fn an_empty_filter_asking_for_a_reply_gets_at_most_three_times_its_size() {
     let mut h = world(|_| {});
-    let mut wire = mallory_wire();
+    let mut wire = mallory_wire(&mut h);
     let bytes = from_mallory(&mut wire, &filter(0, 7));
     let sent = feed(&mut h, &bytes);
     let answers = answer_bytes(&sent);
@@ -101,7 +110,7 @@ fn an_empty_filter_asking_for_a_reply_gets_at_most_three_times_its_size() {
 
 fn all_ones_filter_500_times(budget: bool) -> (u64, u64, usize, u64) {
     let mut h = world(|c| c.amplification_budget = budget);
-    let mut wire = mallory_wire();
+    let mut wire = mallory_wire(&mut h);
     let mut answers = 0;
     let mut filters = 0;
     let mut received = 0;
@@ -148,7 +157,7 @@ fn a_digest_resent_with_fresh_counters_is_answered_within_three_times_what_arriv
         prefix: Prefix::ROOT,
         children,
     }]);
-    let mut wire = mallory_wire();
+    let mut wire = mallory_wire(&mut h);
     let (mut answers, mut received) = (0, 0);
     for _ in 0..2_000 {
         let bytes = from_mallory(&mut wire, &digest);

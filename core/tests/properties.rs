@@ -7,7 +7,9 @@ use meshlog_core::packet::{BucketFilter, Digest, PACKET_VERSION};
 use meshlog_core::sync::filter::WireFilter;
 use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::sync::prefix::{Prefix, PREFIX_DEPTH_MAX};
-use meshlog_core::testing::{community_of, derive_seed, keyring_of, keys, packet, seal_raw};
+use meshlog_core::testing::{
+    community_of, derive_seed, events_payload, keyring_of, keys, packet, seal_raw,
+};
 use meshlog_core::{
     open, seal, Community, Config, DeviceId, Event, EventBody, InMemoryStore, Input, Instant, Node,
     Output, Packet, PacketKind, Payload, Store,
@@ -70,9 +72,13 @@ fn bob_node(community: &Community) -> Node<InMemoryStore> {
         derive_seed(1, "bob"),
     );
     let mut node = Node::new(config, InMemoryStore::new(), Instant::ZERO).unwrap();
+    assert_eq!(node.epoch(), BOB_EPOCH, "a fresh store's first epoch");
     while !matches!(node.poll_output(), Output::Timeout(_)) {}
     node
 }
+
+/// Bob's epoch in `bob_node`, which a packet to it must echo to be heard.
+const BOB_EPOCH: u64 = 1;
 
 /// Bob's node, fed one datagram; returns how many events it then holds.
 fn bob_receives(community: &Community, datagram: &[u8]) -> u64 {
@@ -89,8 +95,9 @@ fn bob_receives(community: &Community, datagram: &[u8]) -> u64 {
 /// with bob in `community` (so a stranger's packet is well made, only not from a member).
 fn event_packet_in(community: &Community, from: &str, counter: u64, sealed: Vec<u8>) -> Vec<u8> {
     let ring = keyring_of(from, community, 1);
-    packet(from, "bob", (1, counter), Payload::Events(vec![sealed]))
-        .seal(ring.key(&bob()).expect("bob is in the community"))
+    let mut packet = packet(from, "bob", (1, counter), events_payload(vec![sealed]));
+    packet.echo = BOB_EPOCH;
+    packet.seal(ring.key(&bob()).expect("bob is in the community"))
 }
 
 fn event_packet(from: &str, sealed: Vec<u8>) -> Vec<u8> {
@@ -162,7 +169,7 @@ fn hostile_payload_strategy() -> impl Strategy<Value = Payload> {
         .prop_map(|(prefix, children)| Digest { prefix, children });
     prop_oneof![
         proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..4)
-            .prop_map(Payload::Events),
+            .prop_map(events_payload),
         (prefix_strategy(PREFIX_DEPTH_MAX), summary_strategy())
             .prop_map(|(prefix, summary)| Payload::Summary { prefix, summary }),
         proptest::collection::vec(digest, 1..4).prop_map(Payload::Digests),
@@ -244,7 +251,7 @@ proptest! {
         payload in proptest::collection::vec(any::<u8>(), 0..1100),
     ) {
         let ring = keyring_of("alice", &community_of(&["alice", "bob"], 1), 1);
-        let datagram = seal_raw("alice", "bob", kind.code(), (1, 0), &payload, ring.key(&bob()).unwrap());
+        let datagram = seal_raw("alice", "bob", kind.code(), [1, 0, BOB_EPOCH], &payload, ring.key(&bob()).unwrap());
         RAW_CASES.with(|c| c.set((c.get().0 + 1, c.get().1)));
         bob_decodes(&datagram)?;
         RAW_CASES.with(|c| c.set((c.get().0, c.get().1 + 1)));
@@ -255,7 +262,9 @@ proptest! {
     #[test]
     fn a_members_hostile_payloads_are_handled_without_panic(payload in hostile_payload_strategy()) {
         let ring = keyring_of("alice", &community_of(&["alice", "bob"], 1), 1);
-        let datagram = packet("alice", "bob", (1, 0), payload).seal(ring.key(&bob()).unwrap());
+        let mut packet = packet("alice", "bob", (1, 0), payload);
+        packet.echo = BOB_EPOCH;
+        let datagram = packet.seal(ring.key(&bob()).unwrap());
         prop_assert!(bob_decodes(&datagram)?, "a well-framed payload decodes");
     }
 

@@ -1,7 +1,8 @@
 //! Writes the seed corpus under `fuzz/corpus/<target>/` from real traffic:
 //! `cargo run --manifest-path fuzz/Cargo.toml --example make_corpus`.
 //!
-//! Alice (a hundred new events) and bob (the fixture store) sync for a minute of virtual time;
+//! Alice (400 new events, then five more) and bob (the fixture store) sync for a minute
+//! of virtual time;
 //! the datagrams they exchange become packet and payload seeds, bob's stored events become
 //! sealed-event seeds, and the repository's scenario files become scenario seeds.
 
@@ -22,7 +23,7 @@ type BodyWriter = fn(&mut Writer);
 /// Seeds kept per packet kind and per target: a few, so the corpus stays small.
 const SEEDS_PER_KIND: usize = 3;
 /// Alice's own events, appended at the start.
-const ALICE_EVENTS: usize = 100;
+const ALICE_EVENTS: usize = 400;
 
 fn main() -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
@@ -36,13 +37,13 @@ fn main() -> std::io::Result<()> {
         *n += 1;
         let name = format!("{}-{n}", kind.name().to_lowercase());
         write(&root, "packet_open", &name, bytes)?;
-        // The payload sits between the header (magic, version, kind, two names, epoch and
-        // counter) and the tag; the seed's first byte picks the kind back.
+        // The payload sits between the header (magic, version, kind, two names, epoch,
+        // counter and echo) and the tag; the seed's first byte picks the kind back.
         let source = meshlog_core::Packet::peek(bytes)
             .expect("own packets parse")
             .1;
         let target_len = usize::from(bytes[5 + source.len()]);
-        let header_len = 2 + 1 + 1 + 1 + source.len() + 1 + target_len + 8 + 8;
+        let header_len = 2 + 1 + 1 + 1 + source.len() + 1 + target_len + 8 + 8 + 8;
         let payload = &bytes[header_len..bytes.len() - MAC_LEN];
         let selector = kind.code() - 1;
         write(
@@ -135,8 +136,14 @@ fn sync_traffic() -> Vec<(DeviceId, PacketKind, Vec<u8>)> {
         let now = Instant::from_millis(second * 1_000);
         for (name, node) in nodes.iter_mut() {
             // Over `leaf_items_max` (64) apart, so the rounds descend through digests.
-            if second == 1 && name.as_str() == "alice" {
-                for i in 0..ALICE_EVENTS {
+            // A few more once in sync: a small difference, settled by SKETCH.
+            let batch = match second {
+                1 => 0..ALICE_EVENTS,
+                30 => ALICE_EVENTS..ALICE_EVENTS + 5,
+                _ => 0..0,
+            };
+            if name.as_str() == "alice" {
+                for i in batch {
                     let text = format!("from alice, {i}");
                     let body = EventBody::Message {
                         text,

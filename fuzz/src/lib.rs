@@ -125,8 +125,18 @@ pub fn bob_node() -> Node<InMemoryStore> {
         vec![device("alice")],
         derive_seed(SEED, "bob"),
     );
-    Node::new(config, bob_store().clone(), Instant::ZERO).expect("fixture config is valid")
+    let node =
+        Node::new(config, bob_store().clone(), Instant::ZERO).expect("fixture config is valid");
+    assert_eq!(
+        node.epoch(),
+        BOB_EPOCH,
+        "each run starts from the fixture's store"
+    );
+    node
 }
+
+/// Bob's epoch in every `bob_node`: what a packet must echo to reach its payload handling.
+pub const BOB_EPOCH: u64 = 1;
 
 /// Hands `datagram` to bob's node and drains everything it does about it.
 pub fn deliver_to_bob(datagram: &[u8]) {

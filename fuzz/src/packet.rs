@@ -3,7 +3,7 @@
 use meshlog_core::testing::seal_raw;
 use meshlog_core::{DropReason, Packet, PacketKind, DATAGRAM_SIZE_MAX};
 
-use crate::{alice_to_bob_key, bob_keyring, deliver_to_bob, device};
+use crate::{alice_to_bob_key, bob_keyring, deliver_to_bob, device, BOB_EPOCH};
 
 /// Any bytes as a datagram to bob. Nobody can forge a tag, so the header and tag checks are
 /// what is reached; an opened packet must be from a member and for bob, and bob's node then
@@ -41,6 +41,6 @@ pub(crate) fn alice_to_bob(data: &[u8]) -> Option<(PacketKind, Vec<u8>)> {
     let (&selector, payload) = data.split_first()?;
     let kind = PacketKind::ALL[usize::from(selector) % PacketKind::ALL.len()];
     let key = alice_to_bob_key();
-    let datagram = seal_raw("alice", "bob", kind.code(), (1, 1), payload, key);
+    let datagram = seal_raw("alice", "bob", kind.code(), [1, 1, BOB_EPOCH], payload, key);
     (datagram.len() <= DATAGRAM_SIZE_MAX).then_some((kind, datagram))
 }

@@ -9,9 +9,12 @@
 //!    `MESHLOG_BENCH_CATCHUP=100000` for one size), then comes back: events per virtual second
 //!    from bob's return to convergence, wall time, and the reconcile bytes (SUMMARY, DIGEST,
 //!    FILTER, SKETCH) as a share of the event bytes (target: at most 10% at every size).
-//! 4. Amplification, from the world's own accounting: bytes receivers sent while handling
-//!    replayed datagrams (target 0) and each kind of hostile packet (target at most 3x), per
-//!    byte of it.
+//! 4. Amplification, from the world's own accounting: bytes receivers sent back to the sender
+//!    while handling replayed datagrams (target 0) and each kind of hostile packet, per byte
+//!    of it. The budget is 3x what a peer sent in the round plus the round's allowance (the
+//!    larger of the two: 16 datagrams, so an honest descent can finish its widest step), so a
+//!    member flooding (mallory, 20 datagrams/s) gets at most 3x while a slow one (trudy, one
+//!    a second) gets the allowance; the whole-run figure mixes both.
 //! 5. Time to converge after the heal in the five-device ring at 30% and 50% loss
 //!    (`scenarios/ring-loss-{30,50}.toml`), p50 and p99 over 200 seeds.
 //!
@@ -182,7 +185,8 @@ fn amplification() {
         let a = &outcome.attacks;
         println!(
             "hostile {:<13} {} packets, {} B delivered; answered {} B = {:.2}x ({:.2}x in \
-             answers; target <= 3x); worst window at {:.0}% of budget ({})",
+             answers; target <= 3x plus the rounds' allowance); worst window at {:.0}% of \
+             that bound ({})",
             kind.name(),
             a.hostile_sent_packets,
             a.hostile_delivered_bytes,

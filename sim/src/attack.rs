@@ -77,6 +77,9 @@ pub(crate) struct ReplayBreach {
 /// What one delivery did to its receiver.
 #[derive(Debug, Default)]
 struct Watch {
+    /// Who the datagram claims to be from: answers go back to it (for a replay, the device
+    /// whose datagram was copied, which an attacker would aim the answers at).
+    sender: usize,
     accepted: bool,
     dropped: Option<&'static str>,
     answer_bytes: u64,
@@ -118,8 +121,10 @@ impl Attack {
             watch.dropped.get_or_insert(code);
         }
     }
-    pub(crate) fn note_answer(&mut self, kind: PacketKind, bytes: usize) {
-        if let Some(watch) = &mut self.watch {
+    /// A transmit while a watched datagram is handled; only what goes back to its sender is
+    /// an answer to it (a node also flushes what it had for other peers).
+    pub(crate) fn note_answer(&mut self, to: usize, kind: PacketKind, bytes: usize) {
+        if let Some(watch) = self.watch.as_mut().filter(|w| w.sender == to) {
             watch.answer_bytes += bytes as u64;
             if crate::budget::is_answer(kind) {
                 watch.answer_reconcile_bytes += bytes as u64;
@@ -167,7 +172,10 @@ impl World {
         if !matches!(origin, Sender::Replay { .. }) {
             self.ledger.received(now, from, to, len);
         }
-        self.attack.watch = Some(Watch::default());
+        self.attack.watch = Some(Watch {
+            sender: from,
+            ..Watch::default()
+        });
         let node = self.devices[to].node.as_mut().expect("checked above");
         node.handle_input(Input::Datagram { now, bytes: &bytes });
         self.drain(to);

@@ -115,6 +115,9 @@ impl World {
         let (from, every) = (hostile.device, hostile.every);
         for to in hostile.peers.clone() {
             let target = self.devices[to].name.clone();
+            // A member learns a peer's epoch from the header of any packet it gets from it,
+            // so the worst case echoes it (0 while the target is down: it is not listening).
+            let echo = self.devices[to].node.as_ref().map_or(0, |n| n.epoch());
             let hostile = &mut self.attack.hostiles[h];
             hostile.counter += 1;
             let packet = Packet {
@@ -122,6 +125,7 @@ impl World {
                 target: target.clone(),
                 epoch: HOSTILE_EPOCH,
                 counter: hostile.counter,
+                echo,
                 payload: hostile.payload(kind, &target),
             };
             let key = hostile.keyring.key(&target).expect("peers are members");

@@ -27,7 +27,7 @@ impl World {
                     let to = self.index[&t.to];
                     self.counters.sent(t.kind, t.bytes.len());
                     self.ledger.sent(now, device, to, t.kind, t.bytes.len());
-                    self.attack.note_answer(t.kind, t.bytes.len());
+                    self.attack.note_answer(to, t.kind, t.bytes.len());
                     self.put_on_wire(device, to, t.kind, t.bytes, &t.note, Sender::Node);
                 }
                 Output::Event(event) => self.record(device, event),

@@ -132,6 +132,7 @@ fn bad_datagrams_are_dropped_and_counted_while_http_answers() -> Result<()> {
         target: alice_id.clone(),
         epoch: 1,
         counter: 0,
+        echo: 0,
         payload: Payload::Summary {
             prefix: Prefix::ROOT,
             summary: BucketSummary {

@@ -139,6 +139,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         sync_interval_ms: 60_000,
         db_pages_max: None,
         server: ServerOptions::default(),
+        record: None,
     })
     .await
     .unwrap();

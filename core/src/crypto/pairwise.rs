@@ -7,7 +7,7 @@
 //!              shared | community key | community id
 //!              | len:u8 | lower device id | len:u8 | higher device id
 //!              | lower device's public key | higher device's public key)
-//! tag    = first MAC_LEN bytes of BLAKE3-keyed(key, packet without its tag)
+//! tag    = first MAC_LEN bytes of BLAKE3-keyed(key, what the packet's tag covers)
 //! ```
 //!
 //! Both sides compute the same key: Diffie-Hellman is symmetric and the ids go in name order.
@@ -74,17 +74,46 @@ impl PairKey {
         Some(PairKey(*hasher.finalize().as_bytes()))
     }
 
+    /// A tag under construction: feed it what the tag covers, in order.
+    pub fn tagger(&self) -> Tagger {
+        Tagger(blake3::Hasher::new_keyed(&self.0))
+    }
+
     pub fn mac(&self, message: &[u8]) -> [u8; MAC_LEN] {
-        let full = blake3::keyed_hash(&self.0, message);
+        self.tagger().update(message).tag()
+    }
+
+    pub fn verify(&self, message: &[u8], tag: &[u8; MAC_LEN]) -> bool {
+        self.tagger().update(message).verify(tag)
+    }
+}
+
+/// Keyed BLAKE3 over the parts of a message, fed one after another.
+#[derive(Clone)]
+pub struct Tagger(blake3::Hasher);
+
+impl std::fmt::Debug for Tagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tagger(<keyed>)")
+    }
+}
+
+impl Tagger {
+    pub fn update(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.update(bytes);
+        self
+    }
+
+    pub fn tag(&self) -> [u8; MAC_LEN] {
+        let full = self.0.finalize();
         let mut tag = [0u8; MAC_LEN];
         tag.copy_from_slice(&full.as_bytes()[..MAC_LEN]);
         tag
     }
 
     /// Compares in constant time, so the time taken leaks nothing of the right tag.
-    pub fn verify(&self, message: &[u8], tag: &[u8; MAC_LEN]) -> bool {
-        let expected = self.mac(message);
-        expected
+    pub fn verify(&self, tag: &[u8; MAC_LEN]) -> bool {
+        self.tag()
             .iter()
             .zip(tag)
             .fold(0u8, |diff, (a, b)| diff | (a ^ b))

@@ -4,9 +4,9 @@
 use rand_core::RngCore;
 
 use super::{AppendError, Node, NodeEvent, Origin};
-use crate::event::{open, seal, Event, EventBody, OpenedEvent, RejectReason};
+use crate::event::{open_hashed, seal, Event, EventBody, OpenedEvent, RejectReason};
 use crate::id::{DeviceId, EventId};
-use crate::packet::Payload;
+use crate::packet::{Payload, WireEvent};
 use crate::store::Store;
 use crate::time::Instant;
 
@@ -52,10 +52,16 @@ impl<S: Store> Node<S> {
             self.stats.events_local += 1;
             let OpenedEvent { id, sealed, event } = opened;
             if self.online && self.config.eager_push {
-                self.send_to_every_peer(
-                    Payload::Events(vec![sealed.clone()]),
-                    format!("{} {}", event.body.kind_name(), id),
-                );
+                let payload = Payload::Events(vec![WireEvent::known(id, sealed.clone())]);
+                let note = format!("{} {}", event.body.kind_name(), id);
+                if self.config.test_divergence {
+                    let others: Vec<DeviceId> = self.peers.keys().skip(1).cloned().collect();
+                    for peer in others {
+                        self.send(&peer, payload.clone());
+                    }
+                } else {
+                    self.send_to_every_peer(payload, note);
+                }
             }
             self.emit(NodeEvent::EventStored {
                 id,
@@ -69,15 +75,15 @@ impl<S: Store> Node<S> {
         Ok(ids)
     }
 
-    pub(super) fn receive_event(&mut self, now: Instant, from: &DeviceId, sealed: &[u8]) {
+    pub(super) fn receive_event(&mut self, now: Instant, from: &DeviceId, event: &WireEvent) {
         // The id is the hash of these very bytes, so a held id means identical bytes that were
         // verified on the way in: skip the decrypt and signature check (duplicates are common
         // with several peers and eager push).
-        if self.index.contains(&EventId::of_bytes(sealed)) {
+        if self.index.contains(event.id()) {
             self.stats.events_duplicate += 1;
             return;
         }
-        let opened = match open(sealed, &self.config.community) {
+        let opened = match open_hashed(*event.id(), event.sealed(), &self.config.community) {
             Ok(opened) => opened,
             Err(reason) => {
                 self.stats.drop(event_reject_code(&reason));

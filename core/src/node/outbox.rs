@@ -7,16 +7,17 @@
 use std::collections::BTreeMap;
 
 use super::{Node, Output, Transmit};
-use crate::id::{DeviceId, EventId};
+use crate::id::DeviceId;
 use crate::packet::{
-    event_encoded_len, overhead, BucketFilter, Digest, Payload, RootSketch, DATAGRAM_SIZE_MAX,
+    event_encoded_len, overhead, BucketFilter, Digest, Payload, RootSketch, WireEvent,
+    DATAGRAM_SIZE_MAX,
 };
 use crate::store::Store;
 
 /// Items waiting for one peer, in the order they were queued.
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    events: Vec<Vec<u8>>,
+    events: Vec<WireEvent>,
     digests: Vec<Digest>,
     filters: Vec<BucketFilter>,
     sketches: Vec<RootSketch>,
@@ -25,8 +26,8 @@ pub(super) struct Outbox {
 pub(super) type Outboxes = BTreeMap<DeviceId, Outbox>;
 
 impl<S: Store> Node<S> {
-    pub(super) fn queue_event(&mut self, peer: &DeviceId, sealed: Vec<u8>) {
-        self.outbox_of(peer).events.push(sealed);
+    pub(super) fn queue_event(&mut self, peer: &DeviceId, event: WireEvent) {
+        self.outbox_of(peer).events.push(event);
     }
     pub(super) fn queue_digest(&mut self, peer: &DeviceId, digest: Digest) {
         self.outbox_of(peer).digests.push(digest);
@@ -100,7 +101,7 @@ impl<S: Store> Node<S> {
         for (peer, outbox) in std::mem::take(&mut self.outbox) {
             let header = overhead(self.device(), &peer);
             let room = DATAGRAM_SIZE_MAX - header;
-            for batch in pack(outbox.events, room, |e| event_encoded_len(e)) {
+            for batch in pack(outbox.events, room, |e| event_encoded_len(e.sealed())) {
                 self.send(&peer, Payload::Events(batch));
             }
             for sketch in outbox.sketches {
@@ -167,7 +168,7 @@ pub fn describe(payload: &Payload) -> String {
         Payload::Events(events) => events
             .iter()
             .take(SHOWN_MAX)
-            .map(|e| format!("ev {}", EventId::of_bytes(e)))
+            .map(|e| format!("ev {}", e.id()))
             .collect(),
         Payload::Summary { prefix, summary } => vec![format!("{prefix} {} ev", summary.count)],
         Payload::Sketch(s) => {

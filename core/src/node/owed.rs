@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use super::{Node, NodeEvent};
 use crate::id::{DeviceId, EventId};
+use crate::packet::WireEvent;
 use crate::store::Store;
 use crate::time::{Duration, Instant};
 
@@ -201,7 +202,7 @@ impl<S: Store> Node<S> {
         self.state_mut(peer).owed = self.links[peer].stream.owed();
         for id in batch {
             match self.store.get(&id) {
-                Ok(Some(sealed)) => self.queue_event(peer, sealed),
+                Ok(Some(sealed)) => self.queue_event(peer, WireEvent::known(id, sealed)),
                 Ok(None) => panic!("index holds {id} but the store does not"),
                 Err(err) => {
                     self.stats.drop("store_failed");

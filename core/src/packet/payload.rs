@@ -3,7 +3,7 @@
 //! datagram costs a header, a tag and a syscall at each end, whatever its size.
 //!
 //! ```text
-//! EVENT    (len:u16 | sealed event)+
+//! EVENT    (len:u16 | sealed event)+        (the tag covers (len:u16 | event id)+ instead)
 //! SUMMARY  prefix | count:varint | fingerprint:u64 (absent when count = 0)
 //! DIGEST   (prefix | 16 × summary)+
 //! FILTER   (prefix | reply:u8 | nonce:u64 | items:varint | k:u8 | bitmap_len:u16 | bitmap)+
@@ -13,6 +13,7 @@
 //! Items are self-delimiting and run to the end of the payload; an empty list is malformed.
 
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::id::EventId;
 use crate::sync::filter::WireFilter;
 use crate::sync::index::BucketSummary;
 use crate::sync::prefix::{Prefix, FANOUT};
@@ -27,8 +28,8 @@ pub const EVENT_FRAMING_LEN: usize = 2;
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
-    /// Sealed events, each exactly its stored bytes.
-    Events(Vec<Vec<u8>>),
+    /// Sealed events, each exactly its stored bytes, with its id.
+    Events(Vec<WireEvent>),
     /// "This is what I hold under `prefix`": starts every anti-entropy round at the root.
     Summary {
         prefix: Prefix,
@@ -41,6 +42,37 @@ pub enum Payload {
     /// The sender's whole set as an IBLT beside its root summary: a small difference decodes
     /// from it in one round trip.
     Sketch(RootSketch),
+}
+
+/// A sealed event as a packet carries it: its bytes and their id (their BLAKE3 hash). The id
+/// is computed once, where the bytes enter (a decode, an append, a store read), and then
+/// serves the packet's tag, the duplicate check and the store, which each hashed the bytes
+/// again before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireEvent {
+    id: EventId,
+    sealed: Vec<u8>,
+}
+
+impl WireEvent {
+    /// Hashes `sealed` for its id.
+    pub fn new(sealed: Vec<u8>) -> Self {
+        WireEvent {
+            id: EventId::of_bytes(&sealed),
+            sealed,
+        }
+    }
+    /// Bytes whose id the caller already holds (from its store, or from sealing them).
+    pub fn known(id: EventId, sealed: Vec<u8>) -> Self {
+        debug_assert_eq!(EventId::of_bytes(&sealed), id, "an id names its bytes");
+        WireEvent { id, sealed }
+    }
+    pub fn id(&self) -> &EventId {
+        &self.id
+    }
+    pub fn sealed(&self) -> &[u8] {
+        &self.sealed
+    }
 }
 
 /// The sender's root summary and its IBLT. With `reply`, a receiver that finds ids it lacks
@@ -91,7 +123,7 @@ impl Payload {
 
     pub(super) fn encode(&self, w: &mut Writer) {
         match self {
-            Payload::Events(events) => events.iter().for_each(|e| encode_event(w, e)),
+            Payload::Events(events) => events.iter().for_each(|e| encode_event(w, &e.sealed)),
             Payload::Summary { prefix, summary } => {
                 prefix.encode(w);
                 encode_summary(w, summary);
@@ -108,9 +140,12 @@ impl Payload {
 
     pub(super) fn decode(kind: PacketKind, r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
         let payload = match kind {
-            PacketKind::Event => Payload::Events(decode_items(r, "events", |r| {
-                Ok(r.bytes_u16("event")?.to_vec())
-            })?),
+            PacketKind::Event => Payload::Events(
+                decode_event_slices(r)?
+                    .into_iter()
+                    .map(|sealed| WireEvent::new(sealed.to_vec()))
+                    .collect(),
+            ),
             PacketKind::Summary => Payload::Summary {
                 prefix: Prefix::decode(r)?,
                 summary: decode_summary(r)?,
@@ -131,10 +166,10 @@ impl Payload {
 }
 
 /// Items until the payload ends; at least one.
-fn decode_items<T>(
-    r: &mut Reader<'_>,
+fn decode_items<'a, T>(
+    r: &mut Reader<'a>,
     what: &'static str,
-    mut item: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
+    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
     let mut items = Vec::new();
     while r.remaining() > 0 {
@@ -144,6 +179,13 @@ fn decode_items<T>(
         return Err(DecodeError::invalid(what, "none in the packet"));
     }
     Ok(items)
+}
+
+/// The events of an `Events` payload, as slices of it: at least one, and nothing after them.
+pub(super) fn decode_event_slices<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, DecodeError> {
+    let events = decode_items(r, "events", |r| r.bytes_u16("event"))?;
+    r.finish()?;
+    Ok(events)
 }
 
 /// Bytes a root sketch of `width` takes as a payload, at most (the summary at its widest).

@@ -1,5 +1,6 @@
-//! One device's end of its packet links: its pairwise keys, its own epoch and counter, and a
-//! replay window per peer. The node seals and opens every packet here.
+//! One device's end of its packet links: its pairwise keys, its own epoch and counter, a
+//! replay window per peer, and each peer's epoch to echo. The node seals and opens every
+//! packet here.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,9 @@ pub struct Wire {
     next_counters: BTreeMap<DeviceId, u64>,
     /// One per peer heard from; only peers (at most `PEERS_MAX`) get past the tag check.
     windows: BTreeMap<DeviceId, ReplayWindow>,
+    /// The newest epoch heard from each peer in an authentic packet: what this device echoes
+    /// to it. Only grows, so a replayed old packet cannot make it echo an old epoch.
+    heard_epochs: BTreeMap<DeviceId, u64>,
     /// Off only to prove the checkers catch its absence.
     replay_protection: bool,
 }
@@ -30,6 +34,7 @@ impl Wire {
             epoch,
             next_counters: BTreeMap::new(),
             windows: BTreeMap::new(),
+            heard_epochs: BTreeMap::new(),
             replay_protection,
         }
     }
@@ -46,6 +51,12 @@ impl Wire {
         self.windows.get(peer).and_then(ReplayWindow::newest)
     }
 
+    /// Records `epoch` as heard from `peer` (it only grows).
+    pub fn hear(&mut self, peer: &DeviceId, epoch: u64) {
+        let heard = self.heard_epochs.entry(peer.clone()).or_insert(0);
+        *heard = (*heard).max(epoch);
+    }
+
     /// Seals `payload` for `to`, with that peer's next counter. Panics if `to` is not a peer:
     /// the node sends only to its peers, so that would be a bug.
     pub fn seal(&mut self, to: &DeviceId, payload: &Payload) -> Vec<u8> {
@@ -57,19 +68,41 @@ impl Wire {
         let counter = *next;
         // 2^64 packets would take millennia at any rate a device can send.
         *next = counter.checked_add(1).expect("packet counter exhausted");
-        seal_parts(self.keyring.me(), to, (self.epoch, counter), payload, key)
+        let echo = self.heard_epochs.get(to).copied().unwrap_or(0);
+        seal_parts(
+            self.keyring.me(),
+            to,
+            [self.epoch, counter, echo],
+            payload,
+            key,
+        )
     }
 
-    /// Verifies a datagram, refuses it if seen before, then decodes it. Never panics on any
-    /// input. A replay costs one tag check and is dropped before its payload is looked at.
+    /// Verifies a datagram, refuses it if seen before or if it does not echo this run's epoch,
+    /// then decodes it. Never panics on any input. A replay costs one tag check and is dropped
+    /// before its payload is looked at.
     pub fn open(&mut self, bytes: &[u8]) -> Result<Packet, DropReason> {
         let verified = Packet::verify(bytes, &self.keyring)?;
+        let (epoch, counter) = (verified.epoch, verified.counter);
         if self.replay_protection {
-            let (epoch, counter) = (verified.epoch, verified.counter);
             let window = self.windows.entry(verified.source.clone()).or_default();
             if !window.accept(epoch, counter) {
                 return Err(DropReason::Replayed { epoch, counter });
             }
+        }
+        // Authentic and not replayed here: its epoch is one the peer really used.
+        let first_of_epoch = self
+            .heard_epochs
+            .get(&verified.source)
+            .is_none_or(|heard| epoch > *heard);
+        self.hear(&verified.source, epoch);
+        if self.replay_protection && verified.echo != self.epoch {
+            return Err(DropReason::StaleEcho {
+                from: verified.source,
+                echo: verified.echo,
+                expected: self.epoch,
+                first_of_epoch,
+            });
         }
         verified.decode()
     }
@@ -101,6 +134,18 @@ mod tests {
         Wire::new(keyring_of(name, &community_of(&NAMES, 1), 1), epoch, true)
     }
 
+    /// `receiver` opens one packet from `sender`, whatever becomes of it: it then knows the
+    /// sender's epoch and echoes it.
+    fn hear(receiver: &mut Wire, sender: &mut Wire) {
+        let _ = receiver.open(&sender.seal(receiver.keyring.me(), &summary(0)));
+    }
+
+    /// Each learns the other's epoch, as two nodes do in their first exchange.
+    fn meet(a: &mut Wire, b: &mut Wire) {
+        hear(b, a);
+        hear(a, b);
+    }
+
     fn summary(count: u32) -> Payload {
         Payload::Summary {
             prefix: Prefix::ROOT,
@@ -115,13 +160,14 @@ mod tests {
     fn each_packet_opens_once_in_any_order() {
         let mut alice = wire("alice", 1);
         let mut bob = wire("bob", 1);
+        meet(&mut alice, &mut bob);
         let sent: Vec<Vec<u8>> = (0..6)
             .map(|i| alice.seal(&id("bob"), &summary(i)))
             .collect();
-        assert_eq!(alice.packets_sealed(), 6);
+        assert_eq!(alice.packets_sealed(), 7);
         for i in [3, 0, 5, 1, 4, 2] {
             let packet = bob.open(&sent[i]).expect("first time");
-            assert_eq!((packet.epoch, packet.counter), (1, i as u64));
+            assert_eq!((packet.epoch, packet.counter), (1, 1 + i as u64));
         }
         for bytes in &sent {
             assert_eq!(
@@ -132,17 +178,19 @@ mod tests {
                 })
             );
         }
-        assert_eq!(bob.newest_from(&id("alice")), Some((1, 5)));
+        assert_eq!(bob.newest_from(&id("alice")), Some((1, 6)));
     }
 
     #[test]
     fn counters_are_per_peer_so_a_burst_to_many_stays_in_each_window() {
         let mut alice = wire("alice", 1);
         let (mut bob, mut carol) = (wire("bob", 1), wire("carol", 1));
+        meet(&mut alice, &mut bob);
+        meet(&mut alice, &mut carol);
         let to_bob = alice.seal(&id("bob"), &summary(1));
         let to_carol = alice.seal(&id("carol"), &summary(1));
-        assert_eq!(bob.open(&to_bob).unwrap().counter, 0);
-        assert_eq!(carol.open(&to_carol).unwrap().counter, 0);
+        assert_eq!(bob.open(&to_bob).unwrap().counter, 1);
+        assert_eq!(carol.open(&to_carol).unwrap().counter, 1);
         // A burst to three peers, each seeing its packets late and reversed: every one of
         // bob's opens once, as a shared counter (which jumps by 3 per packet) would not allow.
         let mut to_bobs = Vec::new();
@@ -156,7 +204,7 @@ mod tests {
         }
         assert_eq!(
             alice.packets_sealed(),
-            2 + 3 * (crate::packet::WINDOW_LEN / 2)
+            4 + 3 * (crate::packet::WINDOW_LEN / 2)
         );
         // Each copy opens only where it was sent.
         assert!(matches!(
@@ -169,17 +217,19 @@ mod tests {
     fn a_restarted_sender_is_heard_and_its_old_epoch_is_not() {
         let mut bob = wire("bob", 1);
         let mut before = wire("alice", 4);
+        meet(&mut before, &mut bob);
         let old = before.seal(&id("bob"), &summary(1));
         let late = before.seal(&id("bob"), &summary(2));
         bob.open(&old).unwrap();
         let mut after = wire("alice", 5);
+        meet(&mut after, &mut bob);
         bob.open(&after.seal(&id("bob"), &summary(3)))
             .expect("a newer epoch, counter 0 again");
         assert_eq!(
             bob.open(&late),
             Err(DropReason::Replayed {
                 epoch: 4,
-                counter: 1
+                counter: 2
             }),
             "never seen, but from the old epoch"
         );
@@ -189,13 +239,15 @@ mod tests {
     fn a_forgery_does_not_move_the_window() {
         let mut bob = wire("bob", 1);
         let mut alice = wire("alice", 1);
+        meet(&mut alice, &mut bob);
         let genuine = alice.seal(&id("bob"), &summary(1));
         // Carol claims to be alice at a far newer epoch; her tag is wrong.
-        let claim = crate::testing::packet("alice", "bob", (99, 0), summary(1));
+        let mut claim = crate::testing::packet("alice", "bob", (99, 0), summary(1));
+        claim.echo = 1;
         let carol = keyring_of("carol", &community_of(&NAMES, 1), 1);
         let forged = claim.seal(carol.key(&id("bob")).unwrap());
         assert_eq!(bob.open(&forged), Err(DropReason::BadMac));
-        assert_eq!(bob.newest_from(&id("alice")), None);
+        assert_eq!(bob.newest_from(&id("alice")), Some((1, 0)));
         bob.open(&genuine).expect("alice's real packet still opens");
     }
 
@@ -244,18 +296,104 @@ mod tests {
         drain(node)
     }
 
-    /// Alice's round summary to bob, with what it triggers at bob the first time.
+    /// Alice's next round summary to bob (each call a minute after the last round).
     fn alice_summary(alice: &mut Node<Shared>) -> Vec<u8> {
-        alice.handle_input(Input::Timeout(Instant::from_millis(60_000)));
+        let minutes = 1 + alice.stats().rounds;
+        alice.handle_input(Input::Timeout(Instant::from_millis(60_000 * minutes)));
         let (sent, _) = drain(alice);
         let summary = sent.into_iter().find(|t| t.kind == PacketKind::Summary);
         summary.expect("a round sends a summary").bytes
+    }
+
+    /// Their first exchange: alice's round summary, bob's greeting back and what follows,
+    /// until neither has more to say. After it each echoes the other's epoch.
+    fn introduce(alice: &mut Node<Shared>, bob: &mut Node<Shared>) {
+        let mut to_bob = vec![alice_summary(alice)];
+        for _ in 0..20 {
+            let to_alice: Vec<Transmit> = to_bob.iter().flat_map(|b| deliver(bob, b).0).collect();
+            to_bob = to_alice
+                .iter()
+                .flat_map(|t| deliver(alice, &t.bytes).0)
+                .map(|t| t.bytes)
+                .collect();
+            if to_bob.is_empty() {
+                return;
+            }
+        }
+        panic!("alice and bob still talking after 20 exchanges");
+    }
+
+    #[test]
+    fn a_first_packet_teaches_the_epoch_and_is_answered_with_one_summary() {
+        let mut alice = node("alice", &Shared::default(), |_| {});
+        let mut bob = node("bob", &Shared::default(), |_| {});
+        let first = alice_summary(&mut alice);
+        let (replies, events) = deliver(&mut bob, &first);
+        assert!(
+            matches!(
+                events.as_slice(),
+                [NodeEvent::PacketDropped {
+                    reason: DropReason::StaleEcho {
+                        echo: 0,
+                        first_of_epoch: true,
+                        ..
+                    },
+                    ..
+                }]
+            ),
+            "{events:?}"
+        );
+        let kinds: Vec<PacketKind> = replies.iter().map(|t| t.kind).collect();
+        assert_eq!(kinds, [PacketKind::Summary], "one greeting");
+        let (_, events) = deliver(&mut alice, &replies[0].bytes);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, NodeEvent::PacketReceived { .. })),
+            "the greeting echoes alice's epoch: {events:?}"
+        );
+        // A second packet from the same epoch of alice is not greeted again.
+        let (replies, _) = deliver(&mut bob, &alice_summary(&mut alice));
+        assert!(replies.iter().all(|t| t.kind != PacketKind::Summary) || replies.is_empty());
+        assert_eq!(bob.stats().drops.get("stale_echo"), Some(&1));
+    }
+
+    /// Windows are in memory, so a restarted receiver has none; what was captured before its
+    /// restart echoes its old epoch and is refused all the same.
+    #[test]
+    fn a_replay_to_a_restarted_receiver_is_refused() {
+        let store = Shared::default();
+        let mut alice = node("alice", &Shared::default(), |_| {});
+        let mut bob = node("bob", &store, |_| {});
+        introduce(&mut alice, &mut bob);
+        let captured = alice_summary(&mut alice);
+        let (_, events) = deliver(&mut bob, &captured);
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::PacketReceived { .. })));
+        drop(bob);
+        let mut bob = node("bob", &store, |_| {});
+        for _ in 0..3 {
+            let (replies, events) = deliver(&mut bob, &captured);
+            assert!(
+                !events
+                    .iter()
+                    .any(|e| matches!(e, NodeEvent::PacketReceived { .. })),
+                "{events:?}"
+            );
+            // At most the one greeting (alice's epoch is news to the new run), never an answer.
+            assert!(replies.iter().all(|t| t.kind == PacketKind::Summary) && replies.len() <= 1);
+        }
+        assert_eq!(bob.stats().drops.get("stale_echo"), Some(&1));
+        assert_eq!(bob.stats().drops.get("replayed"), Some(&2));
     }
 
     #[test]
     fn a_replayed_datagram_is_dropped_counted_and_answered_with_nothing() {
         let mut alice = node("alice", &Shared::default(), |_| {});
         let mut bob = node("bob", &Shared::default(), |_| {});
+        introduce(&mut alice, &mut bob);
+        let received_before = bob.stats().received_total().count;
         let body = EventBody::DeviceStatus { online: true };
         alice.append(Instant::from_millis(1), body).unwrap();
         let (pushed, _) = drain(&mut alice);
@@ -278,7 +416,7 @@ mod tests {
         );
         assert_eq!(bob.stats().drops.get("replayed"), Some(&1));
         assert_eq!(bob.stats().events_duplicate, 0, "not counted as received");
-        assert_eq!(bob.stats().received_total().count, 1);
+        assert_eq!(bob.stats().received_total().count, received_before + 1);
     }
 
     /// The measurement: a captured SUMMARY re-sent 4 times made bob send 217 KB to
@@ -287,6 +425,7 @@ mod tests {
     fn a_captured_summary_replayed_four_times_yields_no_reply_bytes() {
         let mut alice = node("alice", &Shared::default(), |_| {});
         let mut bob = node("bob", &Shared::default(), |_| {});
+        introduce(&mut alice, &mut bob);
         for i in 0..400 {
             let body = EventBody::Message {
                 text: format!("bob's {i}"),
@@ -313,6 +452,7 @@ mod tests {
         let mut bob = node("bob", &Shared::default(), |_| {});
         let mut alice = node("alice", &store, |_| {});
         let first_epoch = alice.epoch();
+        introduce(&mut alice, &mut bob);
         let old = alice_summary(&mut alice);
         deliver(&mut bob, &old);
         // Crash and restart over the same store: counters start again at 0.
@@ -323,6 +463,7 @@ mod tests {
             "{} after {first_epoch}",
             alice.epoch()
         );
+        introduce(&mut alice, &mut bob);
         let fresh = alice_summary(&mut alice);
         let (_, events) = deliver(&mut bob, &fresh);
         assert!(
@@ -343,10 +484,11 @@ mod tests {
         store.borrow_mut().next_epoch(1_000).unwrap();
         let mut alice = node("alice", &store, |_| {});
         assert_eq!(alice.epoch(), 1_001);
-        deliver(&mut bob, &alice_summary(&mut alice));
+        introduce(&mut alice, &mut bob);
         // The store is gone; the clock has moved on.
         let mut reborn = node("alice", &Shared::default(), |c| c.epoch_floor = 2_000);
         assert_eq!(reborn.epoch(), 2_000);
+        introduce(&mut reborn, &mut bob);
         let (_, events) = deliver(&mut bob, &alice_summary(&mut reborn));
         assert!(events
             .iter()
