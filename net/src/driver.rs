@@ -26,6 +26,16 @@ const EVENT_QUEUE_LEN: usize = 4096;
 /// datagrams from holding back the outputs and the replies of waiting commands for long, and
 /// bounds the batch's memory (at most this many datagrams, copied).
 const BATCH_INPUTS_MAX: usize = 256;
+/// Group commit across batches: while inputs keep coming (each batch was full), the node thread
+/// keeps received events in one open transaction for up to this many batches, so a flood
+/// commits thousands of events at once, not a few hundred: each commit writes every page it
+/// dirtied, and random event ids dirty about one index page per event whatever the batch, so
+/// bigger commits share those pages (the store bench measures the difference). The outputs
+/// wait in the node's queue for the commit with their events, as within one batch.
+const GROUP_COMMIT_BATCHES_MAX: usize = 16;
+/// ...and for at most this long (driver clock), so under a flood the outputs held back (acks,
+/// relays, the live stream) still leave within a few tens of milliseconds.
+const GROUP_COMMIT_WAIT_MAX_US: u64 = 50_000;
 /// Receive buffer: bigger than any datagram the protocol sends, so an oversized datagram is
 /// seen whole and counted as `too_large` instead of being silently truncated to a valid size.
 const RECEIVE_BUFFER_LEN: usize = 65_536;
@@ -179,7 +189,29 @@ enum Work {
 #[derive(Debug)]
 struct Done {
     outputs: Vec<Output>,
+    /// Unused while `held`.
     wake_at: Instant,
+    /// The commit was put off (group commit) and the outputs with it: the driver must hand
+    /// the node its next batch without waiting, even an empty one, which commits.
+    held: bool,
+}
+
+/// Inputs for the node, and whether more were waiting when they were gathered (the batch was
+/// full), which lets the node thread put its commit off (see `GROUP_COMMIT_BATCHES_MAX`).
+#[derive(Debug)]
+struct Batch {
+    work: Vec<Work>,
+    more_waiting: bool,
+}
+
+/// The node thread's group commit in progress: how many batches it holds, since when, and
+/// their inputs for the recorder (a recording holds one batch per commit, as a replay
+/// commits).
+#[derive(Debug, Default)]
+struct GroupCommit {
+    batches: usize,
+    opened_at: Option<Instant>,
+    recorded: Vec<record::RecordedInput>,
 }
 
 /// Where the node runs. `Here`: on the driver's task (a store in memory, or turmoil, where a
@@ -191,7 +223,7 @@ enum Home<S: Store> {
     Thread {
         /// Holds one batch: the driver waits for each batch's `Done` before sending the next,
         /// so a send never blocks.
-        batches: std::sync::mpsc::SyncSender<(Vec<Work>, oneshot::Sender<Done>)>,
+        batches: std::sync::mpsc::SyncSender<(Batch, oneshot::Sender<Done>)>,
         /// The node, handed back when the thread ends.
         node: oneshot::Receiver<Node<S>>,
     },
@@ -278,15 +310,16 @@ where
                 return Ok(self);
             }
         };
-        let (batches, queue) =
-            std::sync::mpsc::sync_channel::<(Vec<Work>, oneshot::Sender<Done>)>(1);
+        let (batches, queue) = std::sync::mpsc::sync_channel::<(Batch, oneshot::Sender<Done>)>(1);
         let (give_back, node_back) = oneshot::channel();
         let mut recorder = self.recorder.take();
         std::thread::Builder::new()
             .name(format!("node-{}", node.device()))
             .spawn(move || {
+                let mut group = GroupCommit::default();
                 while let Ok((batch, reply)) = queue.recv() {
-                    let _ = reply.send(run_batch(&mut node, batch, recorder.as_mut()));
+                    let done = run_batch(&mut node, batch, Some(&mut group), recorder.as_mut());
+                    let _ = reply.send(done);
                 }
                 let _ = give_back.send(*node);
             })?;
@@ -302,6 +335,14 @@ where
         let mut buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut done = self.process(Vec::new()).await;
         loop {
+            if done.held {
+                // The node holds a commit open for more input: take what is ready, or
+                // nothing, which makes it commit.
+                let mut batch = Vec::new();
+                self.gather(&mut batch, &mut buf).await;
+                done = self.process(batch).await;
+                continue;
+            }
             let wake_at = self.send_outputs(done).await;
             let now = self.clock.now();
             let sleep = std::time::Duration::from_micros(
@@ -374,9 +415,14 @@ where
         });
     }
 
-    async fn process(&mut self, batch: Vec<Work>) -> Done {
+    async fn process(&mut self, work: Vec<Work>) -> Done {
+        let batch = Batch {
+            more_waiting: work.len() >= BATCH_INPUTS_MAX,
+            work,
+        };
         match &mut self.home {
-            Home::Here(node) => run_batch(node, batch, self.recorder.as_mut()),
+            // On the driver's task a store is in memory (or simulated): nothing to group.
+            Home::Here(node) => run_batch(node, batch, None, self.recorder.as_mut()),
             Home::Thread { batches, .. } => {
                 let (reply, done) = oneshot::channel();
                 batches
@@ -455,14 +501,24 @@ where
 
 /// Feeds a batch to the node, commits the store once (group commit), and collects the outputs.
 /// Outputs leave only after the commit: nothing is pushed that the store could still lose.
-/// With a recorder, the batch's inputs and a digest of its outputs are recorded.
+/// With a `group`, the commit (and the outputs, left in the node's queue) may wait for the
+/// next batches while more input is waiting, within `GROUP_COMMIT_BATCHES_MAX` and
+/// `GROUP_COMMIT_WAIT_MAX_US`. With a recorder, the inputs up to a commit and a digest of the
+/// outputs are recorded.
 fn run_batch<S: Store>(
     node: &mut Node<S>,
-    batch: Vec<Work>,
+    batch: Batch,
+    group: Option<&mut GroupCommit>,
     mut recorder: Option<&mut Recorder>,
 ) -> Done {
-    let mut recorded = Vec::new();
-    for work in batch {
+    // Only a node thread's own group may wait; a fresh one ends with this batch.
+    let may_wait = group.is_some();
+    let mut fresh_group = GroupCommit::default();
+    let group = group.unwrap_or(&mut fresh_group);
+    let first_at = batch.work.first().map(Work::at);
+    let last_at = batch.work.last().map(Work::at);
+    let recorded = &mut group.recorded;
+    for work in batch.work {
         if recorder.is_some() {
             recorded.extend(record_input(&work));
         }
@@ -474,6 +530,24 @@ fn run_batch<S: Store>(
             Work::Command { now, command } => handle_command(node, now, command),
         }
     }
+    group.batches += 1;
+    group.opened_at = group.opened_at.or(first_at);
+    let waited_us = match (group.opened_at, last_at) {
+        (Some(opened), Some(last)) => last.as_micros().saturating_sub(opened.as_micros()),
+        _ => 0,
+    };
+    if may_wait
+        && batch.more_waiting
+        && group.batches < GROUP_COMMIT_BATCHES_MAX
+        && waited_us < GROUP_COMMIT_WAIT_MAX_US
+    {
+        return Done {
+            outputs: Vec::new(),
+            wake_at: last_at.unwrap_or_default(),
+            held: true,
+        };
+    }
+    let recorded = std::mem::take(group).recorded;
     let commit = node.store_mut().commit().map_err(|err| err.to_string());
     let commit_error = commit.as_ref().err().cloned();
     let (outputs, wake_at) = record::finish_batch(node, commit);
@@ -484,7 +558,19 @@ fn run_batch<S: Store>(
             outputs: record::OutputsDigest::of(&outputs, wake_at),
         });
     }
-    Done { outputs, wake_at }
+    Done {
+        outputs,
+        wake_at,
+        held: false,
+    }
+}
+
+impl Work {
+    fn at(&self) -> Instant {
+        match self {
+            Work::Datagram { now, .. } | Work::Timeout(now) | Work::Command { now, .. } => *now,
+        }
+    }
 }
 
 /// What a recording keeps of one input; `None` for what does not change the node (snapshots).
