@@ -133,6 +133,7 @@ fn options(
         sync_interval_ms: SYNC_INTERVAL_MS,
         db_pages_max: None,
         server: Default::default(),
+        record: None,
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use meshlog_core::record;
 use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::{
     AppendError, DeviceId, EventBody, EventId, Input, Instant, Node, NodeEvent, Output, PacketKind,
@@ -11,7 +12,9 @@ use meshlog_core::{
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::blocked::{Blocked, Blocklist};
 use crate::clock::Clock;
+use crate::recorder::Recorder;
 use crate::socket::DatagramSocket;
 
 /// Commands waiting for the loop; senders wait when it is full (back-pressure, not memory).
@@ -58,6 +61,13 @@ pub enum NetEventKind {
         size: usize,
         error: String,
     },
+    /// A datagram to or from a blocked peer was dropped (`kind` is known for outbound only).
+    Blocked {
+        peer: DeviceId,
+        outbound: bool,
+        kind: Option<PacketKind>,
+        size: usize,
+    },
     Node(NodeEvent),
 }
 
@@ -95,6 +105,7 @@ enum Command {
 pub struct DriverHandle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<DriverEvent>,
+    blocked: Blocklist,
 }
 
 impl DriverHandle {
@@ -127,6 +138,15 @@ impl DriverHandle {
         self.events.subscribe()
     }
 
+    /// The peers blocked for now (`POST /api/peers/:name/blocked`); applies to the next datagram.
+    pub fn blocklist(&self) -> &Blocklist {
+        &self.blocked
+    }
+
+    pub fn set_blocked(&self, peer: DeviceId, blocked: Blocked) {
+        self.blocked.set(peer, blocked);
+    }
+
     async fn request<T>(
         &self,
         command: Command,
@@ -143,9 +163,16 @@ impl DriverHandle {
 /// One input of a batch, stamped with the driver's clock when it arrived.
 #[derive(Debug)]
 enum Work {
-    Datagram { now: Instant, bytes: Vec<u8> },
+    Datagram {
+        now: Instant,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
     Timeout(Instant),
-    Command { now: Instant, command: Command },
+    Command {
+        now: Instant,
+        command: Command,
+    },
 }
 
 /// What a batch left to do: outputs to send and publish, and when the node next wants a call.
@@ -178,6 +205,9 @@ pub struct Driver<S: Store, K: DatagramSocket, C: Clock> {
     clock: C,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<DriverEvent>,
+    blocked: Blocklist,
+    /// Records every batch, when the device was asked to (`--record`); moves with the node.
+    recorder: Option<Recorder>,
 }
 
 impl<S: Store, K: DatagramSocket, C: Clock> std::fmt::Debug for Driver<S, K, C> {
@@ -208,9 +238,11 @@ where
     ) -> (Self, DriverHandle) {
         let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE_LEN);
         let (events, _) = broadcast::channel(EVENT_QUEUE_LEN);
+        let blocked = Blocklist::default();
         let handle = DriverHandle {
             commands: command_tx,
             events: events.clone(),
+            blocked: blocked.clone(),
         };
         let driver = Driver {
             home: Home::Here(Box::new(node)),
@@ -219,8 +251,21 @@ where
             clock,
             commands,
             events,
+            blocked,
+            recorder: None,
         };
         (driver, handle)
+    }
+
+    /// Records the node's inputs and a digest of its outputs, batch by batch, from the first
+    /// (see `meshlog_core::record`). Before `with_node_thread`, which takes the recorder along.
+    pub fn record(mut self, recorder: Recorder) -> Self {
+        assert!(
+            matches!(self.home, Home::Here(_)),
+            "record before moving the node to its thread"
+        );
+        self.recorder = Some(recorder);
+        self
     }
 
     /// Moves the node (and so its store) to a thread of its own, the store's one writer: the
@@ -236,11 +281,12 @@ where
         let (batches, queue) =
             std::sync::mpsc::sync_channel::<(Vec<Work>, oneshot::Sender<Done>)>(1);
         let (give_back, node_back) = oneshot::channel();
+        let mut recorder = self.recorder.take();
         std::thread::Builder::new()
             .name(format!("node-{}", node.device()))
             .spawn(move || {
                 while let Ok((batch, reply)) = queue.recv() {
-                    let _ = reply.send(run_batch(&mut node, batch));
+                    let _ = reply.send(run_batch(&mut node, batch, recorder.as_mut()));
                 }
                 let _ = give_back.send(*node);
             })?;
@@ -273,10 +319,7 @@ where
                 },
                 () = tokio::time::sleep(sleep) => batch.push(Work::Timeout(self.clock.now())),
                 received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, _from)) => batch.push(Work::Datagram {
-                        now: self.clock.now(),
-                        bytes: buf[..len].to_vec(),
-                    }),
+                    Ok((len, from)) => self.received(&mut batch, &buf[..len], from),
                     // Linux reports an earlier send's ICMP "port unreachable" on the next
                     // receive; a peer being down is normal, so note it and keep going.
                     Err(err) => tracing::debug!(%err, "udp receive error"),
@@ -304,10 +347,7 @@ where
                 () = std::future::ready(()) => return,
             };
             match received {
-                Ok((len, _from)) => batch.push(Work::Datagram {
-                    now: self.clock.now(),
-                    bytes: buf[..len].to_vec(),
-                }),
+                Ok((len, from)) => self.received(batch, &buf[..len], from),
                 Err(err) => {
                     tracing::debug!(%err, "udp receive error");
                     return;
@@ -316,9 +356,27 @@ where
         }
     }
 
+    /// Queues a datagram for the node, unless it comes from a peer blocked inbound.
+    fn received(&self, batch: &mut Vec<Work>, bytes: &[u8], from: SocketAddr) {
+        if let Some(peer) = self.blocked.drop_inbound(from, &self.peer_addrs) {
+            self.publish(NetEventKind::Blocked {
+                peer,
+                outbound: false,
+                kind: None,
+                size: bytes.len(),
+            });
+            return;
+        }
+        batch.push(Work::Datagram {
+            now: self.clock.now(),
+            from,
+            bytes: bytes.to_vec(),
+        });
+    }
+
     async fn process(&mut self, batch: Vec<Work>) -> Done {
         match &mut self.home {
-            Home::Here(node) => run_batch(node, batch),
+            Home::Here(node) => run_batch(node, batch, self.recorder.as_mut()),
             Home::Thread { batches, .. } => {
                 let (reply, done) = oneshot::channel();
                 batches
@@ -347,6 +405,15 @@ where
                 Output::Event(event) => self.publish(NetEventKind::Node(event)),
                 Output::Transmit(transmit) => {
                     let size = transmit.bytes.len();
+                    if self.blocked.drop_outbound(&transmit.to) {
+                        self.publish(NetEventKind::Blocked {
+                            peer: transmit.to,
+                            outbound: true,
+                            kind: Some(transmit.kind),
+                            size,
+                        });
+                        continue;
+                    }
                     let outcome = match self.peer_addrs.get(&transmit.to) {
                         None => Err("no address for this peer".to_owned()),
                         Some(addr) => self
@@ -388,28 +455,60 @@ where
 
 /// Feeds a batch to the node, commits the store once (group commit), and collects the outputs.
 /// Outputs leave only after the commit: nothing is pushed that the store could still lose.
-fn run_batch<S: Store>(node: &mut Node<S>, batch: Vec<Work>) -> Done {
+/// With a recorder, the batch's inputs and a digest of its outputs are recorded.
+fn run_batch<S: Store>(
+    node: &mut Node<S>,
+    batch: Vec<Work>,
+    mut recorder: Option<&mut Recorder>,
+) -> Done {
+    let mut recorded = Vec::new();
     for work in batch {
+        if recorder.is_some() {
+            recorded.extend(record_input(&work));
+        }
         match work {
-            Work::Datagram { now, bytes } => {
+            Work::Datagram { now, bytes, .. } => {
                 node.handle_input(Input::Datagram { now, bytes: &bytes })
             }
             Work::Timeout(now) => node.handle_input(Input::Timeout(now)),
             Work::Command { now, command } => handle_command(node, now, command),
         }
     }
-    let mut outputs = Vec::new();
-    if let Err(err) = node.store_mut().commit() {
-        outputs.push(Output::Event(NodeEvent::StoreFailed {
-            detail: err.to_string(),
-        }));
+    let commit = node.store_mut().commit().map_err(|err| err.to_string());
+    let commit_error = commit.as_ref().err().cloned();
+    let (outputs, wake_at) = record::finish_batch(node, commit);
+    if let Some(recorder) = recorder.as_mut() {
+        recorder.batch(&record::Batch {
+            inputs: recorded,
+            commit_error,
+            outputs: record::OutputsDigest::of(&outputs, wake_at),
+        });
     }
-    loop {
-        match node.poll_output() {
-            Output::Timeout(wake_at) => return Done { outputs, wake_at },
-            output => outputs.push(output),
-        }
-    }
+    Done { outputs, wake_at }
+}
+
+/// What a recording keeps of one input; `None` for what does not change the node (snapshots).
+fn record_input(work: &Work) -> Option<record::RecordedInput> {
+    use record::RecordedInput;
+    Some(match work {
+        Work::Datagram { now, from, bytes } => RecordedInput::Datagram {
+            now: *now,
+            from: from.to_string(),
+            bytes: bytes.clone(),
+        },
+        Work::Timeout(now) => RecordedInput::Timeout(*now),
+        Work::Command { now, command } => match command {
+            Command::Append { bodies, .. } => RecordedInput::Append {
+                now: *now,
+                bodies: bodies.clone(),
+            },
+            Command::SetOnline { online, .. } => RecordedInput::Online {
+                now: *now,
+                online: *online,
+            },
+            Command::Snapshot { .. } => return None,
+        },
+    })
 }
 
 fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command) {

@@ -61,6 +61,7 @@ mod hostile;
 pub mod network;
 pub mod outcome;
 mod outputs;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod trace;

@@ -12,6 +12,12 @@ use anyhow::Context;
 use meshlog_sim::{Outcome, ReportOptions, Scenario};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 if every expectation of the scenario held (convergence, \
+liveness, safety checks); 1 if any failed (the failures and the command that reproduces the \
+run are printed); 2 if the run could not be made (unreadable or invalid scenario, unwritable \
+trace file)."
+)]
 pub struct Args {
     /// Scenario file (TOML), e.g. scenarios/partition-heal.toml.
     pub scenario: PathBuf,
