@@ -49,6 +49,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         sync_interval_ms: 5_000,
         db_pages_max: None,
         server: Default::default(),
+        record: None,
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;

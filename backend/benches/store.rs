@@ -1,13 +1,14 @@
 //! Store and server figures under load, printed (not timed tests):
-//! 1. Ingest: received events stored per second with group commit (one commit per driver
-//!    batch), as a device stores what peers push.
+//! 1. Ingest: received events stored per second as a device stores what peers push: one
+//!    commit per event (the old way), per driver batch, and per group commit under a flood.
 //! 2. A device holding 100,000 messages while 50 clients page through `GET /api/messages`:
 //!    `POST /api/messages` -> 201 p50/p99 and `/api/health` p50/p99 meanwhile.
 //! 3. Search over those 100,000 messages: `GET /api/messages?q=` p50/p99.
 //! 4. Catch-up: a new device fetching 20,000 events from a peer on loopback at the default 5 s
 //!    rounds (the clock includes its start): events/s and reconcile bytes as a share of event bytes.
 //!
-//! `cargo bench -p meshlog-backend --bench store [-- MESSAGES]`; `-- catchup` runs only 4.
+//! `cargo bench -p meshlog-backend --bench store [-- MESSAGES]`; `-- ingest` runs only 1,
+//! `-- catchup` only 4.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +24,10 @@ use meshlog_core::{seal, Community, DeviceId, DeviceKeys, Event, EventBody, Open
 /// Events per commit in the ingest figure: what one driver batch (up to 256 datagrams of a
 /// few packed events each) hands the store.
 const EVENTS_PER_BATCH: usize = 512;
+/// Events per commit under a flood: the driver's node thread keeps one transaction open while
+/// full batches keep coming, for up to 16 batches or 50 ms (`GROUP_COMMIT_*` in
+/// net/src/driver.rs). 50 ms at 100,000 events/s is 5,000 events; this is less.
+const EVENTS_PER_GROUP_COMMIT: usize = 4_096;
 /// Clients paging through history while the POST and health figures are taken.
 const READERS: usize = 50;
 const WORDS: [&str; 8] = [
@@ -35,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         let clients = tokio::runtime::Runtime::new()?;
         return clients.block_on(catch_up(server.handle(), 20_000));
     }
+    let only_ingest = std::env::args().any(|a| a == "ingest");
     let messages: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
@@ -42,6 +48,10 @@ fn main() -> anyhow::Result<()> {
     // The old way first, for comparison: one commit per received event.
     ingest(20_000, 1)?;
     ingest(100_000, EVENTS_PER_BATCH)?;
+    ingest(100_000, EVENTS_PER_GROUP_COMMIT)?;
+    if only_ingest {
+        return Ok(());
+    }
     // The devices get an executor of their own, as in `meshlog device`; the clients another,
     // so the figures are the server's, not the load generator's queueing.
     let server = tokio::runtime::Runtime::new()?;
@@ -88,6 +98,7 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
         &root.path().join("ingest.sqlite3"),
         Durability::FullForOwn(bob),
     )?;
+    let (cpu_before, written_before) = (cpu_time(), written_bytes());
     let started = Instant::now();
     for batch in sealed.chunks(per_commit) {
         for event in batch {
@@ -96,11 +107,26 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
         store.commit()?;
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    let written = written_bytes()
+        .zip(written_before)
+        .map(|(after, before)| after - before);
     println!(
         "ingest of received events (WAL, NORMAL, one commit per {per_commit}): \
-         {events} events in {:.0} ms = {:.0} events/s",
+         {events} events in {:.0} ms = {:.0} events/s; on CPU {}, {} written per event",
         ms(elapsed),
-        events as f64 / elapsed.as_secs_f64()
+        events as f64 / elapsed.as_secs_f64(),
+        cpu.map_or("?".into(), |cpu| format!(
+            "{:.0} ms = {:.0} events per CPU-second",
+            ms(cpu),
+            events as f64 / cpu.as_secs_f64()
+        )),
+        written.map_or("?".into(), |bytes| format!(
+            "{:.0} bytes",
+            bytes as f64 / events as f64
+        )),
     );
     Ok(())
 }
@@ -133,6 +159,7 @@ fn options(
         sync_interval_ms: SYNC_INTERVAL_MS,
         db_pages_max: None,
         server: Default::default(),
+        record: None,
     }
 }
 
@@ -368,6 +395,24 @@ fn print_latency(label: &str, mut samples: Vec<Duration>) {
         ms(pct(0.99)),
         ms(*samples.last().expect("samples"))
     );
+}
+
+/// Time this thread has spent on a CPU (Linux): on a shared machine the wall clock also
+/// counts other processes' turns, this does not.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Bytes this process has handed to `write` (Linux): the log pages and checkpoints.
+fn written_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar: "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn ms(d: Duration) -> f64 {

@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run one scenario file on the deterministic simulator.
     Run(cli::run::Args),
+    /// Replay a device's recording (`meshlog device --record`) on virtual time and check every
+    /// output against it.
+    Replay(cli::replay::Args),
     /// Run scenarios over many seeds, in parallel.
     Sweep(cli::sweep::Command),
     /// Community keys: `meshlog community new --devices alice,bob --out DIR`.
@@ -29,7 +32,8 @@ enum Command {
     Device(cli::device::Args),
     /// The simulation service: generates messages on virtual time, posts them to devices.
     SimService(cli::sim_service::Args),
-    /// The whole demo: keys, alice, bob, the simulation service and the page on :5173.
+    /// The whole demo: keys, the devices (alice, bob, ...), the simulation service and the page.
+    /// Ports: page 5173, service 3005, devices 3001+ (HTTP) and 8001+ (UDP).
     Demo(cli::demo::Args),
 }
 
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cli::run::main(args),
+        Command::Replay(args) => cli::replay::main(args),
         Command::Sweep(args) => cli::sweep::command(args),
         Command::Community(args) => cli::community::main(args),
         Command::Device(args) => cli::device::main(args),

@@ -60,6 +60,11 @@ pub struct Config {
     /// so a device that lost its store still starts above what its peers saw; 0 in the
     /// simulator, where the store's own counter is never lost.
     pub epoch_floor: u64,
+    /// A one-line change to the node, for the record-and-replay test only: a local append is
+    /// pushed to every peer but the first. Replaying a recording with it on must report the
+    /// first step whose outputs differ.
+    #[doc(hidden)]
+    pub test_divergence: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -115,6 +120,7 @@ impl Config {
             amplification_budget: true,
             replay_protection: true,
             epoch_floor: 0,
+            test_divergence: false,
         }
     }
 

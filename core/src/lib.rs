@@ -25,6 +25,8 @@
 //! - [`packet`]: one datagram = one packet of at most 1200 bytes from one device to one peer,
 //!   tagged with their pairwise key and numbered by the sender's epoch and counter, carrying
 //!   one or more items of one kind; opening rejects with a [`DropReason`], a replay included.
+//! - [`record`]: the format of a recording of one node's inputs (and a digest of its outputs),
+//!   which the device's driver writes and the simulator replays.
 //! - [`store`]: the [`Store`] trait and [`InMemoryStore`].
 //! - [`sync`]: id-space buckets, incremental bucket fingerprints, wire Bloom filters.
 //! - [`node`]: the protocol. Eager push of local appends (one packet per peer); every
@@ -48,6 +50,7 @@ pub mod event;
 pub mod id;
 pub mod node;
 pub mod packet;
+pub mod record;
 pub mod stats;
 pub mod store;
 pub mod sync;

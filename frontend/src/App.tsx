@@ -4,6 +4,8 @@ import { GeneratorCard } from './components/GeneratorCard';
 import { NetworkLog } from './components/NetworkLog';
 import { NetworkSimCard } from './components/NetworkSimCard';
 import { TopBar } from './components/TopBar';
+import { TopologyCard } from './components/TopologyCard';
+import { deviceColor } from './state/colors';
 import { PendingEdits, useTick } from './components/util';
 import { referenceNow } from './state/app';
 import type { PageConfig } from './state/config';
@@ -24,6 +26,10 @@ export function App({ config }: { config: PageConfig }) {
   const onOlder = useCallback((d: string) => actions.loadOlder(d), [actions]);
 
   const noDevices = state.order.length === 0;
+  const sim = state.sim;
+  // Which device pane a narrow screen shows (wide ones show them all side by side).
+  const [tab, setTab] = useState<string | null>(null);
+  const active = tab && state.order.includes(tab) ? tab : state.order[0];
 
   return (
     <div className="app">
@@ -36,7 +42,47 @@ export function App({ config }: { config: PageConfig }) {
           </button>
         </div>
       )}
+      {sim && !sim.running && (
+        <div className="hint paused-hint" data-testid="paused-hint" role="status">
+          <b>Paused.</b>{' '}
+          {sim.mode === 'sim'
+            ? 'Virtual time stands still: nothing is delivered, generated or synced until you press ▶ start (or step).'
+            : 'The message generator is paused: press ▶ start to have the devices post on their own. What you send is delivered anyway.'}
+        </div>
+      )}
+      {sim && !sim.persistent && (
+        <div className="hint" data-testid="not-persistent">
+          This simulated run keeps nothing: it started empty and a restart of the demo starts empty again (run it with <code>--data-dir</code> to keep state).
+        </div>
+      )}
       <main className="layout">
+        <div className="main-col">
+        {sim && <TopologyCard state={state} sim={sim} actions={actions} />}
+        {state.order.length > 1 && (
+          <nav className="tabs" role="tablist" aria-label="devices">
+            {state.order.map((n) => {
+              const up = sim?.devices.find((d) => d.name === n)?.up ?? true;
+              return (
+                <button
+                  key={n}
+                  type="button"
+                  role="tab"
+                  aria-selected={n === active}
+                  className={`tab ${n === active ? 'active' : ''} ${up ? '' : 'down'}`}
+                  data-testid={`tab-${n}`}
+                  style={{ ['--dev' as string]: deviceColor(n) }}
+                  onClick={() => {
+                    setTab(n);
+                    document.querySelector(`[data-testid="pane-${n}"]`)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+                  }}
+                >
+                  <span className="dot" style={{ background: deviceColor(n) }} /> {n}
+                  {!up && <span className="tab-down"> down</span>}
+                </button>
+              );
+            })}
+          </nav>
+        )}
         <div className="panes" style={{ ['--panes' as string]: Math.max(1, state.order.length) }}>
           {noDevices && (
             <div className="waiting card">
@@ -53,11 +99,22 @@ export function App({ config }: { config: PageConfig }) {
             </div>
           )}
           {state.order.map((n) => (
-            <ChatPane key={n} d={state.devices[n]} now={now} onSend={onSend} onReact={onReact} onOnline={onOnline} onOlder={onOlder} />
+            <ChatPane
+              key={n}
+              d={state.devices[n]}
+              up={sim?.devices.find((x) => x.name === n)?.up ?? true}
+              active={n === active}
+              now={now}
+              onSend={onSend}
+              onReact={onReact}
+              onOnline={onOnline}
+              onOlder={onOlder}
+            />
           ))}
         </div>
+        </div>
         <aside className="side">
-          {state.sim?.mode === 'sim' && state.sim.network && <NetworkSimCard net={state.sim.network} actions={actions} />}
+          {sim?.mode === 'sim' && sim.network && sim.network.loss !== null && <NetworkSimCard net={sim.network} actions={actions} />}
           <NetworkLog log={state.netlog} devices={state.order} now={now} virtual={virtual} />
           <GeneratorCard state={state} actions={actions} pending={pending} />
         </aside>

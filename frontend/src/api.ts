@@ -1,7 +1,8 @@
 // Thin fetch wrappers for the device servers and the simulation service (docs/API.md).
 // Every call carries credentials: the servers want their API token, which `meshlog demo`'s
 // page server gave the browser as an HttpOnly cookie (the page's script never sees it).
-import type { Message, NetEvent, NewAttachment, SimState, Stats } from './state/types';
+import type { Message, NewAttachment, SimState } from './state/types';
+import * as check from './state/validate';
 
 export class ApiError extends Error {
   constructor(
@@ -12,7 +13,14 @@ export class ApiError extends Error {
   }
 }
 
-async function request<T>(url: string, init?: { method?: string; body?: unknown; timeoutMs?: number }): Promise<T> {
+/** Parses and checks a response body; throws `check.ShapeError` when it has the wrong shape. */
+type Check<T> = (body: unknown) => T;
+
+async function request<T>(
+  url: string,
+  valid: Check<T>,
+  init?: { method?: string; body?: unknown; timeoutMs?: number },
+): Promise<T> {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), init?.timeoutMs ?? 15_000);
   let res: Response;
@@ -41,8 +49,14 @@ async function request<T>(url: string, init?: { method?: string; body?: unknown;
       body && typeof body === 'object' && 'error' in body ? String((body as { error: unknown }).error) : `HTTP ${res.status}`;
     throw new ApiError(msg, res.status);
   }
-  return body as T;
+  try {
+    return valid(body);
+  } catch (e) {
+    throw new ApiError(`${new URL(url).pathname}: ${(e as Error).message}`, res.status);
+  }
 }
+
+const sim: Check<SimState> = check.simState;
 
 /** The attachment types a device accepts (docs/API.md); any other file is sent as opaque bytes. */
 export const ATTACHMENT_MIMES = [
@@ -57,35 +71,42 @@ function safeAttachment(a: NewAttachment): NewAttachment {
 }
 
 export const deviceApi = {
-  messages: (base: string) => request<{ messages: Message[] }>(`${base}/api/messages`).then((r) => r.messages ?? []),
   send: (base: string, text: string, attachment?: NewAttachment) =>
-    request<Message>(`${base}/api/messages`, {
+    request<Message>(`${base}/api/messages`, check.message, {
       body: attachment ? { text, attachment: safeAttachment(attachment) } : { text },
       timeoutMs: 30_000,
     }),
   react: (base: string, id: string, emoji: string, remove: boolean) =>
-    request<{ event_id: string }>(`${base}/api/messages/${id}/reactions`, { body: remove ? { emoji, remove } : { emoji } }),
-  stats: (base: string) => request<Stats>(`${base}/api/stats`, { timeoutMs: 5_000 }),
-  setOnline: (base: string, online: boolean) => request<{ online: boolean }>(`${base}/api/device-status`, { body: { online } }),
-  netEvents: (base: string, since: number) =>
-    request<{ events: NetEvent[]; next: number }>(`${base}/api/network-events?since=${since}`),
+    request(`${base}/api/messages/${id}/reactions`, (b) => check.obj(b, 'reaction'), { body: remove ? { emoji, remove } : { emoji } }),
+  stats: (base: string) => request(`${base}/api/stats`, (b) => check.stats(b), { timeoutMs: 5_000 }),
+  setOnline: (base: string, online: boolean) =>
+    request(`${base}/api/device-status`, (b) => ({ online: check.bool(check.obj(b, 'status').online, 'status.online') }), {
+      body: { online },
+    }),
+  netEvents: (base: string, since: number) => request(`${base}/api/network-events?since=${since}`, check.netEventPage),
 };
 
+const dev = (name: string) => encodeURIComponent(name);
+
 export const simApi = {
-  state: (sim: string) => request<SimState>(`${sim}/api/simulation`, { timeoutMs: 5_000 }),
-  start: (sim: string) => request<SimState>(`${sim}/api/simulation/start`, { method: 'POST', body: {} }),
-  pause: (sim: string) => request<SimState>(`${sim}/api/simulation/pause`, { method: 'POST', body: {} }),
-  speed: (sim: string, speed: number) => request<SimState>(`${sim}/api/simulation/speed`, { body: { speed } }),
-  step: (sim: string, seconds: number) => request<SimState>(`${sim}/api/simulation/step`, { body: { seconds } }),
-  rate: (sim: string, messages_per_hour: number) =>
-    request<SimState>(`${sim}/api/simulation/message-rate`, { body: { messages_per_hour } }),
-  attachRate: (sim: string, percent: number) =>
-    request<SimState>(`${sim}/api/simulation/attachment-rate`, { body: { percent } }),
-  enable: (sim: string, device: string, enabled: boolean) =>
-    request<SimState>(`${sim}/api/devices/${encodeURIComponent(device)}/enabled`, { body: { enabled } }),
-  network: (sim: string, body: { loss?: number; latency_ms_min?: number; latency_ms_max?: number }) =>
-    request<SimState>(`${sim}/api/network`, { body }),
-  partition: (sim: string, partitioned: boolean) => request<SimState>(`${sim}/api/network/partition`, { body: { partitioned } }),
+  state: (s: string) => request(`${s}/api/simulation`, sim, { timeoutMs: 5_000 }),
+  start: (s: string) => request(`${s}/api/simulation/start`, sim, { method: 'POST', body: {} }),
+  pause: (s: string) => request(`${s}/api/simulation/pause`, sim, { method: 'POST', body: {} }),
+  speed: (s: string, speed: number) => request(`${s}/api/simulation/speed`, sim, { body: { speed } }),
+  step: (s: string, seconds: number) => request(`${s}/api/simulation/step`, sim, { body: { seconds } }),
+  rate: (s: string, messages_per_hour: number) => request(`${s}/api/simulation/message-rate`, sim, { body: { messages_per_hour } }),
+  attachRate: (s: string, percent: number) => request(`${s}/api/simulation/attachment-rate`, sim, { body: { percent } }),
+  enable: (s: string, device: string, enabled: boolean) =>
+    request(`${s}/api/devices/${dev(device)}/enabled`, sim, { body: { enabled } }),
+  network: (s: string, body: { loss?: number; latency_ms_min?: number; latency_ms_max?: number }) =>
+    request(`${s}/api/network`, sim, { body }),
+  partition: (s: string, partitioned: boolean) => request(`${s}/api/network/partition`, sim, { body: { partitioned } }),
+  /** Split into groups (every device in exactly one); [] heals. */
+  groups: (s: string, groups: string[][]) => request(`${s}/api/network/partition`, sim, { body: { groups } }),
+  cut: (s: string, from: string, to: string, cut: boolean, both_ways: boolean) =>
+    request(`${s}/api/network/cut`, sim, { body: { from, to, cut, both_ways } }),
+  crash: (s: string, device: string) => request(`${s}/api/devices/${dev(device)}/crash`, sim, { method: 'POST', body: {} }),
+  restart: (s: string, device: string) => request(`${s}/api/devices/${dev(device)}/restart`, sim, { method: 'POST', body: {} }),
 };
 
 /** Read a picked file as base64 (without the data: prefix). */
@@ -112,8 +133,5 @@ export function fetchMessagePage(base: string, opts: { before?: string | null; q
   if (opts.q) params.set('q', opts.q);
   if (opts.limit) params.set('limit', String(opts.limit));
   const query = params.toString();
-  return request<Partial<MessagePage>>(`${base}/api/messages${query ? `?${query}` : ''}`).then((r) => ({
-    messages: r.messages ?? [],
-    next: r.next ?? null,
-  }));
+  return request(`${base}/api/messages${query ? `?${query}` : ''}`, check.messagePage);
 }

@@ -76,6 +76,15 @@ export class LiveStream {
     }
   }
 
+  /** Reconnect at once if waiting out a backoff (the server is known to be back). */
+  reconnectNow(): void {
+    if (this.closed || this.timer === null) return;
+    this.o.clearTimer(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    this.open();
+  }
+
   close(): void {
     this.closed = true;
     if (this.timer !== null) this.o.clearTimer(this.timer);

@@ -5,9 +5,11 @@ import { deviceApi, simApi, fetchMessagePage } from './api';
 import { LiveStream } from './live';
 import { initialState, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
-import type { Message, NetEvent, NewAttachment, SimState, Stats } from './state/types';
+import type { NewAttachment, SimState } from './state/types';
+import * as check from './state/validate';
 
-const FLUSH_MS = 120;
+/** Live frames are applied this often: each flush is one render and one layout of the lists. */
+const FLUSH_MS = 200;
 const STATS_REFRESH_MS = 5_000;
 
 export type MeshActions = ReturnType<typeof useMeshlog>['actions'];
@@ -42,6 +44,20 @@ export function useMeshlog(config: PageConfig) {
   useEffect(() => () => {
     if (flushTimer.current !== null) clearTimeout(flushTimer.current);
   }, []);
+  // A live frame of the wrong shape is dropped (and said once in the console), not rendered.
+  const dispatchChecked = useCallback(
+    (make: () => Action, batched = false) => {
+      let a: Action;
+      try {
+        a = make();
+      } catch (e) {
+        console.warn(`meshlog: ${(e as Error).message}`);
+        return;
+      }
+      dispatch(a, batched);
+    },
+    [dispatch],
+  );
 
   const now = () => referenceNow(stateRef.current, Date.now());
 
@@ -59,7 +75,7 @@ export function useMeshlog(config: PageConfig) {
   useEffect(() => {
     const stream = new LiveStream({
       url: `${simUrl}/api/simulation/stream`,
-      handlers: { state: (d) => dispatch({ type: 'sim/state', state: d as SimState }) },
+      handlers: { state: (d) => dispatchChecked(() => ({ type: 'sim/state', state: check.simState(d) })) },
       onConn: (conn) => {
         dispatch({
           type: 'sim/conn',
@@ -96,12 +112,35 @@ export function useMeshlog(config: PageConfig) {
     [dispatch],
   );
 
+  const streamsRef = useRef(new Map<string, LiveStream>());
+
+  // A device that came back up (restarted) is reconnected now instead of after the stream's
+  // backoff; a new run re-reads every device.
+  const sim = state.sim;
+  const upKey = JSON.stringify(sim?.devices.map((d) => [d.name, d.up]) ?? []);
+  const prevUp = useRef<Record<string, boolean>>({});
+  useEffect(() => {
+    const now: Record<string, boolean> = Object.fromEntries(JSON.parse(upKey) as [string, boolean][]);
+    for (const [name, up] of Object.entries(now)) {
+      if (up && prevUp.current[name] === false) streamsRef.current.get(name)?.reconnectNow();
+    }
+    prevUp.current = now;
+  }, [upKey]);
+  const runId = sim?.run_id ?? '';
+  const prevRun = useRef(runId);
+  useEffect(() => {
+    if (prevRun.current !== '' && runId !== '' && prevRun.current !== runId) {
+      for (const n of stateRef.current.order) void reload(n, stateRef.current.devices[n].url);
+    }
+    prevRun.current = runId;
+  }, [runId, reload]);
+
   const deviceKey = JSON.stringify(state.order.map((n) => [n, state.devices[n].url]));
   useEffect(() => {
     const list = JSON.parse(deviceKey) as [string, string][];
     const streams = list.map(
       ([name, url]) =>
-        new LiveStream({
+        [name, new LiveStream({
           url: `${url}/api/stream`,
           handlers: {
             hello: () => {
@@ -109,16 +148,17 @@ export function useMeshlog(config: PageConfig) {
               dispatch({ type: 'dev/error', device: name, error: null });
               void reload(name, url);
             },
-            message: (m) => dispatch({ type: 'dev/message', device: name, message: m as Message, now: now() }, true),
-            network: (ev) => dispatch({ type: 'dev/net', device: name, events: [ev as NetEvent] }, true),
-            stats: (s) => dispatch({ type: 'dev/stats', device: name, stats: s as Stats }, true),
+            message: (m) => dispatchChecked(() => ({ type: 'dev/message', device: name, message: check.message(m), now: now() }), true),
+            network: (ev) => dispatchChecked(() => ({ type: 'dev/net', device: name, events: [check.netEvent(ev)] }), true),
+            stats: (s) => dispatchChecked(() => ({ type: 'dev/stats', device: name, stats: check.stats(s) }), true),
           },
           onConn: (conn) => {
             // 'live' is reported by `hello`, which is when the data is re-read.
             if (conn !== 'live') dispatch({ type: 'dev/conn', device: name, conn });
           },
-        }),
+        })] as const,
     );
+    streamsRef.current = new Map(streams);
     // A slow safety net for stats (the stream pushes them at most once a second anyway).
     const timer = setInterval(() => {
       for (const [name, url] of list) {
@@ -130,7 +170,8 @@ export function useMeshlog(config: PageConfig) {
     }, STATS_REFRESH_MS);
     return () => {
       clearInterval(timer);
-      streams.forEach((s) => s.close());
+      streams.forEach(([, s]) => s.close());
+      streamsRef.current = new Map();
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [deviceKey, reload, dispatch]);
@@ -184,6 +225,10 @@ export function useMeshlog(config: PageConfig) {
       network: (body: { loss?: number; latency_ms_min?: number; latency_ms_max?: number }) =>
         simCall(simApi.network(simUrl, body)),
       partition: (on: boolean) => simCall(simApi.partition(simUrl, on)),
+      groups: (groups: string[][]) => simCall(simApi.groups(simUrl, groups)),
+      cut: (from: string, to: string, cut: boolean, bothWays: boolean) => simCall(simApi.cut(simUrl, from, to, cut, bothWays)),
+      crash: (name: string) => simCall(simApi.crash(simUrl, name)),
+      restart: (name: string) => simCall(simApi.restart(simUrl, name)),
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [simUrl, dispatch]);

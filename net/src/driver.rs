@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use meshlog_core::record;
 use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::{
     AppendError, DeviceId, EventBody, EventId, Input, Instant, Node, NodeEvent, Output, PacketKind,
@@ -11,7 +12,9 @@ use meshlog_core::{
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::blocked::{Blocked, Blocklist};
 use crate::clock::Clock;
+use crate::recorder::Recorder;
 use crate::socket::DatagramSocket;
 
 /// Commands waiting for the loop; senders wait when it is full (back-pressure, not memory).
@@ -23,6 +26,16 @@ const EVENT_QUEUE_LEN: usize = 4096;
 /// datagrams from holding back the outputs and the replies of waiting commands for long, and
 /// bounds the batch's memory (at most this many datagrams, copied).
 const BATCH_INPUTS_MAX: usize = 256;
+/// Group commit across batches: while inputs keep coming (each batch was full), the node thread
+/// keeps received events in one open transaction for up to this many batches, so a flood
+/// commits thousands of events at once, not a few hundred: each commit writes every page it
+/// dirtied, and random event ids dirty about one index page per event whatever the batch, so
+/// bigger commits share those pages (the store bench measures the difference). The outputs
+/// wait in the node's queue for the commit with their events, as within one batch.
+const GROUP_COMMIT_BATCHES_MAX: usize = 16;
+/// ...and for at most this long (driver clock), so under a flood the outputs held back (acks,
+/// relays, the live stream) still leave within a few tens of milliseconds.
+const GROUP_COMMIT_WAIT_MAX_US: u64 = 50_000;
 /// Receive buffer: bigger than any datagram the protocol sends, so an oversized datagram is
 /// seen whole and counted as `too_large` instead of being silently truncated to a valid size.
 const RECEIVE_BUFFER_LEN: usize = 65_536;
@@ -57,6 +70,13 @@ pub enum NetEventKind {
         kind: PacketKind,
         size: usize,
         error: String,
+    },
+    /// A datagram to or from a blocked peer was dropped (`kind` is known for outbound only).
+    Blocked {
+        peer: DeviceId,
+        outbound: bool,
+        kind: Option<PacketKind>,
+        size: usize,
     },
     Node(NodeEvent),
 }
@@ -95,6 +115,7 @@ enum Command {
 pub struct DriverHandle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<DriverEvent>,
+    blocked: Blocklist,
 }
 
 impl DriverHandle {
@@ -127,6 +148,15 @@ impl DriverHandle {
         self.events.subscribe()
     }
 
+    /// The peers blocked for now (`POST /api/peers/:name/blocked`); applies to the next datagram.
+    pub fn blocklist(&self) -> &Blocklist {
+        &self.blocked
+    }
+
+    pub fn set_blocked(&self, peer: DeviceId, blocked: Blocked) {
+        self.blocked.set(peer, blocked);
+    }
+
     async fn request<T>(
         &self,
         command: Command,
@@ -143,16 +173,45 @@ impl DriverHandle {
 /// One input of a batch, stamped with the driver's clock when it arrived.
 #[derive(Debug)]
 enum Work {
-    Datagram { now: Instant, bytes: Vec<u8> },
+    Datagram {
+        now: Instant,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
     Timeout(Instant),
-    Command { now: Instant, command: Command },
+    Command {
+        now: Instant,
+        command: Command,
+    },
 }
 
 /// What a batch left to do: outputs to send and publish, and when the node next wants a call.
 #[derive(Debug)]
 struct Done {
     outputs: Vec<Output>,
+    /// Unused while `held`.
     wake_at: Instant,
+    /// The commit was put off (group commit) and the outputs with it: the driver must hand
+    /// the node its next batch without waiting, even an empty one, which commits.
+    held: bool,
+}
+
+/// Inputs for the node, and whether more were waiting when they were gathered (the batch was
+/// full), which lets the node thread put its commit off (see `GROUP_COMMIT_BATCHES_MAX`).
+#[derive(Debug)]
+struct Batch {
+    work: Vec<Work>,
+    more_waiting: bool,
+}
+
+/// The node thread's group commit in progress: how many batches it holds, since when, and
+/// their inputs for the recorder (a recording holds one batch per commit, as a replay
+/// commits).
+#[derive(Debug, Default)]
+struct GroupCommit {
+    batches: usize,
+    opened_at: Option<Instant>,
+    recorded: Vec<record::RecordedInput>,
 }
 
 /// Where the node runs. `Here`: on the driver's task (a store in memory, or turmoil, where a
@@ -164,7 +223,7 @@ enum Home<S: Store> {
     Thread {
         /// Holds one batch: the driver waits for each batch's `Done` before sending the next,
         /// so a send never blocks.
-        batches: std::sync::mpsc::SyncSender<(Vec<Work>, oneshot::Sender<Done>)>,
+        batches: std::sync::mpsc::SyncSender<(Batch, oneshot::Sender<Done>)>,
         /// The node, handed back when the thread ends.
         node: oneshot::Receiver<Node<S>>,
     },
@@ -178,6 +237,9 @@ pub struct Driver<S: Store, K: DatagramSocket, C: Clock> {
     clock: C,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<DriverEvent>,
+    blocked: Blocklist,
+    /// Records every batch, when the device was asked to (`--record`); moves with the node.
+    recorder: Option<Recorder>,
 }
 
 impl<S: Store, K: DatagramSocket, C: Clock> std::fmt::Debug for Driver<S, K, C> {
@@ -208,9 +270,11 @@ where
     ) -> (Self, DriverHandle) {
         let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE_LEN);
         let (events, _) = broadcast::channel(EVENT_QUEUE_LEN);
+        let blocked = Blocklist::default();
         let handle = DriverHandle {
             commands: command_tx,
             events: events.clone(),
+            blocked: blocked.clone(),
         };
         let driver = Driver {
             home: Home::Here(Box::new(node)),
@@ -219,8 +283,21 @@ where
             clock,
             commands,
             events,
+            blocked,
+            recorder: None,
         };
         (driver, handle)
+    }
+
+    /// Records the node's inputs and a digest of its outputs, batch by batch, from the first
+    /// (see `meshlog_core::record`). Before `with_node_thread`, which takes the recorder along.
+    pub fn record(mut self, recorder: Recorder) -> Self {
+        assert!(
+            matches!(self.home, Home::Here(_)),
+            "record before moving the node to its thread"
+        );
+        self.recorder = Some(recorder);
+        self
     }
 
     /// Moves the node (and so its store) to a thread of its own, the store's one writer: the
@@ -233,14 +310,16 @@ where
                 return Ok(self);
             }
         };
-        let (batches, queue) =
-            std::sync::mpsc::sync_channel::<(Vec<Work>, oneshot::Sender<Done>)>(1);
+        let (batches, queue) = std::sync::mpsc::sync_channel::<(Batch, oneshot::Sender<Done>)>(1);
         let (give_back, node_back) = oneshot::channel();
+        let mut recorder = self.recorder.take();
         std::thread::Builder::new()
             .name(format!("node-{}", node.device()))
             .spawn(move || {
+                let mut group = GroupCommit::default();
                 while let Ok((batch, reply)) = queue.recv() {
-                    let _ = reply.send(run_batch(&mut node, batch));
+                    let done = run_batch(&mut node, batch, Some(&mut group), recorder.as_mut());
+                    let _ = reply.send(done);
                 }
                 let _ = give_back.send(*node);
             })?;
@@ -256,6 +335,14 @@ where
         let mut buf = vec![0u8; RECEIVE_BUFFER_LEN];
         let mut done = self.process(Vec::new()).await;
         loop {
+            if done.held {
+                // The node holds a commit open for more input: take what is ready, or
+                // nothing, which makes it commit.
+                let mut batch = Vec::new();
+                self.gather(&mut batch, &mut buf).await;
+                done = self.process(batch).await;
+                continue;
+            }
             let wake_at = self.send_outputs(done).await;
             let now = self.clock.now();
             let sleep = std::time::Duration::from_micros(
@@ -273,10 +360,7 @@ where
                 },
                 () = tokio::time::sleep(sleep) => batch.push(Work::Timeout(self.clock.now())),
                 received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, _from)) => batch.push(Work::Datagram {
-                        now: self.clock.now(),
-                        bytes: buf[..len].to_vec(),
-                    }),
+                    Ok((len, from)) => self.received(&mut batch, &buf[..len], from),
                     // Linux reports an earlier send's ICMP "port unreachable" on the next
                     // receive; a peer being down is normal, so note it and keep going.
                     Err(err) => tracing::debug!(%err, "udp receive error"),
@@ -304,10 +388,7 @@ where
                 () = std::future::ready(()) => return,
             };
             match received {
-                Ok((len, _from)) => batch.push(Work::Datagram {
-                    now: self.clock.now(),
-                    bytes: buf[..len].to_vec(),
-                }),
+                Ok((len, from)) => self.received(batch, &buf[..len], from),
                 Err(err) => {
                     tracing::debug!(%err, "udp receive error");
                     return;
@@ -316,9 +397,32 @@ where
         }
     }
 
-    async fn process(&mut self, batch: Vec<Work>) -> Done {
+    /// Queues a datagram for the node, unless it comes from a peer blocked inbound.
+    fn received(&self, batch: &mut Vec<Work>, bytes: &[u8], from: SocketAddr) {
+        if let Some(peer) = self.blocked.drop_inbound(from, &self.peer_addrs) {
+            self.publish(NetEventKind::Blocked {
+                peer,
+                outbound: false,
+                kind: None,
+                size: bytes.len(),
+            });
+            return;
+        }
+        batch.push(Work::Datagram {
+            now: self.clock.now(),
+            from,
+            bytes: bytes.to_vec(),
+        });
+    }
+
+    async fn process(&mut self, work: Vec<Work>) -> Done {
+        let batch = Batch {
+            more_waiting: work.len() >= BATCH_INPUTS_MAX,
+            work,
+        };
         match &mut self.home {
-            Home::Here(node) => run_batch(node, batch),
+            // On the driver's task a store is in memory (or simulated): nothing to group.
+            Home::Here(node) => run_batch(node, batch, None, self.recorder.as_mut()),
             Home::Thread { batches, .. } => {
                 let (reply, done) = oneshot::channel();
                 batches
@@ -347,6 +451,15 @@ where
                 Output::Event(event) => self.publish(NetEventKind::Node(event)),
                 Output::Transmit(transmit) => {
                     let size = transmit.bytes.len();
+                    if self.blocked.drop_outbound(&transmit.to) {
+                        self.publish(NetEventKind::Blocked {
+                            peer: transmit.to,
+                            outbound: true,
+                            kind: Some(transmit.kind),
+                            size,
+                        });
+                        continue;
+                    }
                     let outcome = match self.peer_addrs.get(&transmit.to) {
                         None => Err("no address for this peer".to_owned()),
                         Some(addr) => self
@@ -388,28 +501,100 @@ where
 
 /// Feeds a batch to the node, commits the store once (group commit), and collects the outputs.
 /// Outputs leave only after the commit: nothing is pushed that the store could still lose.
-fn run_batch<S: Store>(node: &mut Node<S>, batch: Vec<Work>) -> Done {
-    for work in batch {
+/// With a `group`, the commit (and the outputs, left in the node's queue) may wait for the
+/// next batches while more input is waiting, within `GROUP_COMMIT_BATCHES_MAX` and
+/// `GROUP_COMMIT_WAIT_MAX_US`. With a recorder, the inputs up to a commit and a digest of the
+/// outputs are recorded.
+fn run_batch<S: Store>(
+    node: &mut Node<S>,
+    batch: Batch,
+    group: Option<&mut GroupCommit>,
+    mut recorder: Option<&mut Recorder>,
+) -> Done {
+    // Only a node thread's own group may wait; a fresh one ends with this batch.
+    let may_wait = group.is_some();
+    let mut fresh_group = GroupCommit::default();
+    let group = group.unwrap_or(&mut fresh_group);
+    let first_at = batch.work.first().map(Work::at);
+    let last_at = batch.work.last().map(Work::at);
+    let recorded = &mut group.recorded;
+    for work in batch.work {
+        if recorder.is_some() {
+            recorded.extend(record_input(&work));
+        }
         match work {
-            Work::Datagram { now, bytes } => {
+            Work::Datagram { now, bytes, .. } => {
                 node.handle_input(Input::Datagram { now, bytes: &bytes })
             }
             Work::Timeout(now) => node.handle_input(Input::Timeout(now)),
             Work::Command { now, command } => handle_command(node, now, command),
         }
     }
-    let mut outputs = Vec::new();
-    if let Err(err) = node.store_mut().commit() {
-        outputs.push(Output::Event(NodeEvent::StoreFailed {
-            detail: err.to_string(),
-        }));
+    group.batches += 1;
+    group.opened_at = group.opened_at.or(first_at);
+    let waited_us = match (group.opened_at, last_at) {
+        (Some(opened), Some(last)) => last.as_micros().saturating_sub(opened.as_micros()),
+        _ => 0,
+    };
+    if may_wait
+        && batch.more_waiting
+        && group.batches < GROUP_COMMIT_BATCHES_MAX
+        && waited_us < GROUP_COMMIT_WAIT_MAX_US
+    {
+        return Done {
+            outputs: Vec::new(),
+            wake_at: last_at.unwrap_or_default(),
+            held: true,
+        };
     }
-    loop {
-        match node.poll_output() {
-            Output::Timeout(wake_at) => return Done { outputs, wake_at },
-            output => outputs.push(output),
+    let recorded = std::mem::take(group).recorded;
+    let commit = node.store_mut().commit().map_err(|err| err.to_string());
+    let commit_error = commit.as_ref().err().cloned();
+    let (outputs, wake_at) = record::finish_batch(node, commit);
+    if let Some(recorder) = recorder.as_mut() {
+        recorder.batch(&record::Batch {
+            inputs: recorded,
+            commit_error,
+            outputs: record::OutputsDigest::of(&outputs, wake_at),
+        });
+    }
+    Done {
+        outputs,
+        wake_at,
+        held: false,
+    }
+}
+
+impl Work {
+    fn at(&self) -> Instant {
+        match self {
+            Work::Datagram { now, .. } | Work::Timeout(now) | Work::Command { now, .. } => *now,
         }
     }
+}
+
+/// What a recording keeps of one input; `None` for what does not change the node (snapshots).
+fn record_input(work: &Work) -> Option<record::RecordedInput> {
+    use record::RecordedInput;
+    Some(match work {
+        Work::Datagram { now, from, bytes } => RecordedInput::Datagram {
+            now: *now,
+            from: from.to_string(),
+            bytes: bytes.clone(),
+        },
+        Work::Timeout(now) => RecordedInput::Timeout(*now),
+        Work::Command { now, command } => match command {
+            Command::Append { bodies, .. } => RecordedInput::Append {
+                now: *now,
+                bodies: bodies.clone(),
+            },
+            Command::SetOnline { online, .. } => RecordedInput::Online {
+                now: *now,
+                online: *online,
+            },
+            Command::Snapshot { .. } => return None,
+        },
+    })
 }
 
 fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command) {

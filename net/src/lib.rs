@@ -15,14 +15,20 @@
 //! - [`Clock`]: where `now` comes from. [`SystemClock`] (microseconds since the Unix epoch) in
 //!   production; [`TokioClock`] (tokio's possibly simulated time) under turmoil.
 //! - [`Driver`] / [`DriverHandle`]: the loop and the cheap, cloneable handle the HTTP layer uses.
+//! - [`Recorder`]: writes what the node is given, batch by batch, for an exact replay in the
+//!   simulator (`meshlog device --record`; the format is `meshlog_core::record`'s).
 //!
 //! Appends are acknowledged only after `Node::append` returned, which is after the store's
 //! `insert` committed: a caller that got an `EventId` back can rely on it being durable.
 
+mod blocked;
 mod clock;
 mod driver;
+mod recorder;
 mod socket;
 
+pub use blocked::{Blocked, Blocklist};
 pub use clock::{os_seed, Clock, SystemClock, TokioClock};
 pub use driver::{Driver, DriverError, DriverEvent, DriverHandle, NetEventKind, Snapshot};
+pub use recorder::Recorder;
 pub use socket::DatagramSocket;

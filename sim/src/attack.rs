@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::hostile::Hostile;
 use crate::network::Recorded;
+use crate::report::{Entry, Via};
 use crate::scenario::Scenario;
 use crate::world::{Sender, World};
 
@@ -239,12 +240,17 @@ impl World {
                 "{now} drop {sender}>{receiver} {kind} {len} {code}{tag}"
             ));
             self.counters.drop(code);
+            self.report
+                .note(|| Entry::crashed(now, (from, to), kind, code));
             return;
         }
         self.trace.line(format_args!(
             "{now} deliver {sender}>{receiver} {kind} {len}{tag}"
         ));
         self.counters.delivered(kind, len);
+        let via = origin.via();
+        self.report
+            .note(|| Entry::delivered(now, (from, to), kind, len, via));
         // A replay is not what the peer sent: it earns no budget.
         if !matches!(origin, Sender::Replay { .. }) {
             self.ledger.received(now, from, to, len);
@@ -320,6 +326,9 @@ impl World {
             replay.at
         ));
         self.attack.counters.replays_injected += 1;
+        let (kind, len) = (datagram.kind, datagram.bytes.len());
+        self.report
+            .note(|| Entry::on_wire(now, (from, to), kind, len, replay.at, Via::Replay));
         self.schedule(
             replay.at,
             crate::world::Item::Deliver {

@@ -65,6 +65,8 @@ pub mod outcome;
 mod outputs;
 mod power;
 mod prompt;
+pub mod replay;
+pub mod report;
 pub mod scenario;
 pub mod topology;
 pub mod trace;
@@ -78,6 +80,7 @@ pub use attack::AttackCounters;
 pub use budget::{AMPLIFICATION_MAX, ROUND_ALLOWANCE_BYTES};
 pub use check::Failure;
 pub use outcome::Outcome;
+pub use report::{ReportOptions, RunReport};
 pub use scenario::{Scenario, ScenarioError};
 pub use world::{SimError, World, WorldOptions};
 
@@ -91,4 +94,22 @@ pub fn run(
     world.run();
     let failures = check::check(&world);
     Ok(world.finish(failures))
+}
+
+/// Like [`run`], also recording the picture `meshlog run --report` draws. The trace, and so
+/// the digest, is the same as without it.
+pub fn run_with_report(
+    scenario: &Scenario,
+    seed: u64,
+    sink: Option<Box<dyn Write>>,
+    options: ReportOptions,
+) -> Result<(Outcome, RunReport), SimError> {
+    let mut world =
+        World::with_report(scenario, seed, sink, WorldOptions::default(), Some(options))?;
+    world.run();
+    let failures = check::check(&world);
+    let (recorder, missing) = world.take_report().expect("recording a report");
+    let outcome = world.finish(failures);
+    let report = recorder.finish(report::Summary::of(&outcome), missing);
+    Ok((outcome, report))
 }

@@ -247,6 +247,10 @@ impl Network {
         self.cuts[from * self.devices + to] = None;
     }
 
+    pub fn is_cut(&self, from: usize, to: usize) -> bool {
+        self.cuts[from * self.devices + to].is_some()
+    }
+
     /// Lifts partitions and cuts; with `final_heal`, also fault-made link changes. Whatever
     /// was marked permanent stays, at any heal.
     pub fn heal(&mut self, final_heal: bool) {

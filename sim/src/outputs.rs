@@ -3,6 +3,7 @@
 
 use meshlog_core::{Event, NodeEvent, Origin, Output, PacketKind};
 
+use crate::report::Entry;
 use crate::world::{Item, Sender, World};
 
 impl World {
@@ -28,6 +29,7 @@ impl World {
                     self.counters.sent(t.kind, t.bytes.len());
                     self.ledger.sent(now, device, to, t.kind, t.bytes.len());
                     self.attack.note_answer(to, t.kind, t.bytes.len());
+                    self.report.note(|| Entry::transmit(now, device, to, &t));
                     self.put_on_wire(device, to, t.kind, t.bytes, &t.note, Sender::Node);
                 }
                 Output::Event(event) => self.record(device, event),
@@ -55,6 +57,9 @@ impl World {
                     cause.code(),
                 ));
                 self.counters.drop(cause.code());
+                let via = origin.via();
+                self.report
+                    .note(|| Entry::lost(now, (from, to), kind, len, cause, via));
             }
             Ok(deliveries) => {
                 for copy in &deliveries {
@@ -69,6 +74,9 @@ impl World {
                         copy.at
                     ));
                     self.counters.faults(copy);
+                    let via = origin.via();
+                    self.report
+                        .note(|| Entry::on_wire(now, (from, to), kind, len, copy.at, via));
                 }
                 for copy in deliveries {
                     self.schedule(
@@ -106,8 +114,11 @@ impl World {
                 ));
                 *self.counters.appended.entry(body.kind_name()).or_default() += 1;
                 self.note_stored(device, id, true);
+                self.report.note(|| Entry::stored(now, device, id, None));
             }
             NodeEvent::EventStored { id, from, .. } => {
+                let source = from.as_ref().and_then(|f| self.index.get(f).copied());
+                self.report.note(|| Entry::stored(now, device, id, source));
                 let from = from.map(|f| f.to_string()).unwrap_or_default();
                 self.trace
                     .line(format_args!("{now} insert {name} {id} from {from}"));
@@ -123,6 +134,8 @@ impl World {
                     .line(format_args!("{now} drop at {name} {size} {code}"));
                 self.attack.note_dropped(code);
                 self.counters.drop_owned(format!("rx_{code}"));
+                self.report
+                    .note(|| Entry::refused(now, device, format!("rx_{code}")));
             }
             NodeEvent::EventRejected { from, reason } => {
                 let code = reason.code();
@@ -130,6 +143,8 @@ impl World {
                     .line(format_args!("{now} reject at {name} from {from} {code}"));
                 self.attack.note_rejected(code);
                 self.counters.drop_owned(format!("rx_event_{code}"));
+                self.report
+                    .note(|| Entry::refused(now, device, format!("rx_event_{code}")));
             }
             NodeEvent::PeerSync { peer, in_sync } => {
                 self.trace
@@ -158,6 +173,8 @@ impl World {
         }
         if self.appended.keys().all(|id| node.contains(id)) {
             d.converged_at = Some(self.now);
+            let at = self.now;
+            self.report.note(|| Entry::Converged { at, device });
             self.trace
                 .line(format_args!("{} converged {}", self.now, d.name));
             // Once every device that should converge has, only the quiet period is left:

@@ -25,6 +25,7 @@ use crate::network::Network;
 use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
 use crate::power::OwnLoss;
 use crate::prompt::Prompt;
+use crate::report::{Entry, Hook, ReportOptions};
 use crate::scenario::{LinkSpec, Scenario};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
@@ -118,6 +119,8 @@ pub struct World {
     pub(crate) options: WorldOptions,
     /// The roster's keys, for attackers that seal with them.
     pub(crate) community: Community,
+    /// Off unless a report was asked for (`with_report`).
+    pub(crate) report: Hook,
 }
 
 impl std::fmt::Debug for World {
@@ -173,6 +176,17 @@ impl World {
         seed: u64,
         sink: Option<Box<dyn Write>>,
         options: WorldOptions,
+    ) -> Result<World, SimError> {
+        Self::with_report(scenario, seed, sink, options, None)
+    }
+
+    /// A world that also records a report (see `report`); `None` records nothing.
+    pub fn with_report(
+        scenario: &Scenario,
+        seed: u64,
+        sink: Option<Box<dyn Write>>,
+        options: WorldOptions,
+        report: Option<ReportOptions>,
     ) -> Result<World, SimError> {
         let names: Vec<&str> = scenario.devices.iter().map(String::as_str).collect();
         let ids: Vec<DeviceId> = names
@@ -273,6 +287,7 @@ impl World {
             own_losses: Vec::new(),
             options,
             community,
+            report: Hook::new(scenario.devices.clone(), report),
         };
         world.trace.line(format_args!(
             "scenario {} seed {seed} devices {}",
@@ -420,6 +435,8 @@ impl World {
             Item::Fault(i) => {
                 let fault = self.scenario.faults[i].clone();
                 self.apply_fault(&fault);
+                self.report.note(|| Entry::fault(now, &fault));
+                self.note_states();
             }
             Item::Tick => {
                 let action = self.workload.next_action();
@@ -448,6 +465,8 @@ impl World {
                     }
                 }
                 self.heal_at = Some(now);
+                self.report.note(|| Entry::Heal { at: now });
+                self.note_states();
                 for device in 0..self.devices.len() {
                     self.note_convergence(device);
                 }

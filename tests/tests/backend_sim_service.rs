@@ -73,23 +73,12 @@ fn attachment_percent_decides_attachments() {
     let mut sim = two_devices();
     sim.set_message_rate(36_000.0).unwrap();
     sim.generator.set_attachment_percent(100.0).unwrap();
-    assert!(sim
-        .step(10.0)
-        .unwrap()
-        .iter()
-        .all(|p| p.attachment_bytes.is_some()));
+    assert!(sim.step(10.0).unwrap().iter().all(|p| p.picture.is_some()));
     sim.generator.set_attachment_percent(0.0).unwrap();
-    assert!(sim
-        .step(10.0)
-        .unwrap()
-        .iter()
-        .all(|p| p.attachment_bytes.is_none()));
+    assert!(sim.step(10.0).unwrap().iter().all(|p| p.picture.is_none()));
     sim.generator.set_attachment_percent(30.0).unwrap();
     let posts = sim.step(100.0).unwrap();
-    let with = posts
-        .iter()
-        .filter(|p| p.attachment_bytes.is_some())
-        .count();
+    let with = posts.iter().filter(|p| p.picture.is_some()).count();
     assert!((200..400).contains(&with), "{with} of {}", posts.len());
 }
 
@@ -139,6 +128,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         sync_interval_ms: 60_000,
         db_pages_max: None,
         server: ServerOptions::default(),
+        record: None,
     })
     .await
     .unwrap();
@@ -216,6 +206,16 @@ async fn http_controls_and_generated_messages_reach_a_device() {
     let url = format!("{base}/api/devices/mallory/enabled");
     let (status, answer) = post(&client, url, json!({"enabled": false})).await;
     assert!(status == 404 && answer["error"].as_str().unwrap().contains("mallory"));
+    // A service that does not run the device processes cannot crash them; loss is
+    // simulated-mode only; partitions work in real mode too (the devices block each other).
+    let url = format!("{base}/api/devices/alice/crash");
+    let (status, answer) = post(&client, url, json!({})).await;
+    assert!(status == 409 && answer["error"].as_str().unwrap().contains("meshlog demo"));
+    let (status, _) = post(&client, format!("{base}/api/network"), json!({"loss": 0.5})).await;
+    assert_eq!(status, 409);
+    let url = format!("{base}/api/network/partition");
+    let (status, answer) = post(&client, url, json!({"groups": [["alice"], ["bob"]]})).await;
+    assert!(status == 400 && answer["error"].as_str().unwrap().contains("bob"));
     let state: Value = client
         .get(format!("{base}/api/simulation"))
         .send()

@@ -374,8 +374,7 @@ fn search_index_is_built_for_a_database_from_before_it() {
     }
     // What a database written before the index looks like.
     let old = rusqlite::Connection::open(&path).unwrap();
-    old.execute_batch("DROP TRIGGER messages_fts_insert; DROP TABLE messages_fts;")
-        .unwrap();
+    old.execute_batch("DROP TABLE messages_fts;").unwrap();
     drop(old);
     drop(SqliteStore::open(&path).unwrap());
     let reader = StoreReader::open(&path).unwrap();

@@ -10,6 +10,7 @@
 pub mod access;
 pub mod files;
 pub mod handlers;
+pub mod peers;
 mod raw_errors;
 pub mod serve;
 pub mod stream;
@@ -22,6 +23,7 @@ use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
 use meshlog_core::{EventBody, EventId, FileId};
+use meshlog_net::Blocked;
 use tokio::sync::broadcast;
 
 use crate::device::netlog::NetLog;
@@ -101,6 +103,14 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<FileContent>, ApiError>> + Send;
     fn stats(&self) -> impl Future<Output = Result<StatsView, ApiError>> + Send;
     fn set_online(&self, online: bool) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// How `peer` is blocked now; `404` if it is not one of this device's peers.
+    fn blocked(&self, peer: &str) -> impl Future<Output = Result<Blocked, ApiError>> + Send;
+    /// Blocks (or unblocks) `peer` as given; answers what holds now.
+    fn set_blocked(
+        &self,
+        peer: &str,
+        blocked: Blocked,
+    ) -> impl Future<Output = Result<Blocked, ApiError>> + Send;
 
     /// Sends a frame to every stream subscriber.
     fn publish(&self, frame: Frame) {
@@ -135,6 +145,7 @@ pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
             "/api/network-events",
             get(handlers::get_network_events::<B>),
         )
+        .route("/api/peers/{name}/blocked", post(peers::post_blocked::<B>))
         .route("/api/stream", get(stream::stream::<B>))
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))

@@ -33,6 +33,14 @@ pub struct Args {
     /// Caps the database at this many 4 KiB pages; writes beyond fail as on a full disk.
     #[arg(long)]
     db_pages_max: Option<u32>,
+    /// Record every input the node is given (datagrams, timeouts, appends, online changes)
+    /// and a digest of its outputs to FILE, for `meshlog replay FILE --keys DIR`. Each batch
+    /// is written as it happens, so a killed device loses nothing recorded.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// The recording's size limit in MiB: at the limit it stops (what came before replays).
+    #[arg(long, default_value_t = 1024)]
+    record_max_mib: u64,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -53,6 +61,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         sync_interval_ms: args.sync_interval_ms,
         db_pages_max: args.db_pages_max,
         server: args.server.options(),
+        record: args.record.map(|path| (path, args.record_max_mib << 20)),
     })
 }
 

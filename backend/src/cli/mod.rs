@@ -3,6 +3,8 @@
 pub mod community;
 pub mod demo;
 pub mod device;
+pub mod replay;
+pub mod report;
 pub mod run;
 pub mod sim_service;
 pub mod sweep;

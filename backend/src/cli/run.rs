@@ -1,6 +1,7 @@
-//! `meshlog run SCENARIO [--seed N] [--trace FILE] [--json]`: one scenario on the deterministic
-//! simulator. Prints the summary and the trace digest; exits 0 only if every check held, and
-//! otherwise prints the command that reproduces the run.
+//! `meshlog run SCENARIO [--seed N] [--trace FILE] [--json] [--report FILE.html]`: one scenario
+//! on the deterministic simulator. Prints the summary and the trace digest; exits 0 only if
+//! every check held, and otherwise prints the command that reproduces the run. `--report`
+//! also draws the run as one self-contained HTML page (`report.rs`); the digest is the same.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -8,9 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use meshlog_sim::{Outcome, Scenario};
+use meshlog_sim::{Outcome, ReportOptions, Scenario};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 if every expectation of the scenario held (convergence, \
+liveness, safety checks); 1 if any failed (the failures and the command that reproduces the \
+run are printed); 2 if the run could not be made (unreadable or invalid scenario, unwritable \
+trace file)."
+)]
 pub struct Args {
     /// Scenario file (TOML), e.g. scenarios/partition-heal.toml.
     pub scenario: PathBuf,
@@ -23,6 +30,14 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Draw the run as one HTML page (no network; opens from disk): faults, device states and
+    /// events over time, packets per link, convergence, missing ids, a sequence diagram.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// The sequence diagram's window of virtual time, START..END (at most 600 datagrams are
+    /// drawn, sampled evenly; the page says so).
+    #[arg(long, value_name = "START..END", default_value = "0s..60s", value_parser = ReportOptions::parse_window)]
+    pub report_window: ReportOptions,
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
@@ -36,8 +51,16 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let outcome = meshlog_sim::run(&scenario, seed, sink)
-        .with_context(|| format!("{}: cannot build the world", args.scenario.display()))?;
+    let built = match &args.report {
+        Some(_) => meshlog_sim::run_with_report(&scenario, seed, sink, args.report_window)
+            .map(|(outcome, report)| (outcome, Some(report))),
+        None => meshlog_sim::run(&scenario, seed, sink).map(|outcome| (outcome, None)),
+    };
+    let (outcome, report) =
+        built.with_context(|| format!("{}: cannot build the world", args.scenario.display()))?;
+    if let (Some(path), Some(report)) = (&args.report, &report) {
+        super::report::write(report, path)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

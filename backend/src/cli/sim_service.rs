@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use meshlog_backend::api::access::Token;
 use meshlog_backend::sim_mode::{self, SimModeOptions};
-use meshlog_backend::sim_service::DeviceLink;
+use meshlog_backend::sim_service::{self, DeviceLink, Setup, Simulation};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -36,7 +36,8 @@ pub struct Args {
     /// Start generating at once instead of waiting for POST /api/simulation/start.
     #[arg(long)]
     start: bool,
-    /// Data directory: the service's API token lives here (kept 0700).
+    /// Data directory: the service's API token and the generator settings
+    /// (`sim-service.json`) live here (kept 0700).
     #[arg(long)]
     data: PathBuf,
     /// A device's API token file as NAME=FILE (e.g. alice=alice-data/api-token); a device
@@ -92,8 +93,17 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let running = match &args.sim {
             None => {
-                meshlog_backend::sim_service::start(args.http, devices, &server, token.clone())
-                    .await?
+                let tokens = devices
+                    .iter()
+                    .map(|d| (d.name.clone(), d.token.clone()))
+                    .collect();
+                let sim = Simulation::new(devices.into_iter().map(|d| (d.name, d.url)).collect());
+                let setup = Setup {
+                    device_tokens: tokens,
+                    data_dir: Some(args.data.clone()),
+                    ..Setup::default()
+                };
+                sim_service::start_with(args.http, sim, setup, &server, token.clone()).await?
             }
             Some(scenario) => {
                 let sim = sim_mode::start(SimModeOptions {
@@ -105,6 +115,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                     device_host: args.http.ip(),
                     server: server.clone(),
                     token: token.clone(),
+                    devices: None,
+                    topology: None,
+                    data_dir: Some(args.data.clone()),
                 })
                 .await?;
                 for (name, url) in &sim.devices {

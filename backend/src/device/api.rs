@@ -3,12 +3,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use meshlog_core::{EventBody, EventId, FileId};
+use meshlog_core::{DeviceId, EventBody, EventId, FileId};
+use meshlog_net::Blocked;
 use tokio::sync::broadcast;
 
 use super::netlog::NetLog;
 use super::state::{DeviceState, Frame};
 use super::views::{MessageView, StatsView};
+use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::http::ApiError;
 use crate::store::{FileContent, PageRequest};
@@ -68,6 +70,24 @@ impl DeviceBackend for DeviceState {
 
     async fn stats(&self) -> Result<StatsView, ApiError> {
         DeviceState::stats(self).await
+    }
+
+    async fn blocked(&self, peer: &str) -> Result<Blocked, ApiError> {
+        let snapshot = self.driver.snapshot().await.map_err(ApiError::internal)?;
+        let peer = snapshot
+            .peers
+            .iter()
+            .map(|p| &p.device)
+            .find(|d| d.as_str() == peer)
+            .ok_or_else(|| unknown_peer(peer))?;
+        Ok(self.driver.blocklist().get(peer))
+    }
+
+    async fn set_blocked(&self, peer: &str, blocked: Blocked) -> Result<Blocked, ApiError> {
+        self.blocked(peer).await?; // a known peer, so the name is a valid id
+        let id = DeviceId::new(peer).ok_or_else(|| unknown_peer(peer))?;
+        self.driver.set_blocked(id.clone(), blocked);
+        Ok(self.driver.blocklist().get(&id))
     }
 
     async fn set_online(&self, online: bool) -> Result<(), ApiError> {

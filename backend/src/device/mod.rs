@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use meshlog_core::{Config, DeviceId, Duration, Node, NodeError};
-use meshlog_net::{os_seed, Clock, Driver, SystemClock};
+use meshlog_core::{record, Config, DeviceId, Duration, Node, NodeError, Store};
+use meshlog_net::{os_seed, Clock, Driver, Recorder, SystemClock};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
@@ -51,6 +51,8 @@ pub enum DeviceError {
     Access(#[from] AccessError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("reading the store for the recording: {0}")]
+    Store(#[from] meshlog_core::StoreError),
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +69,9 @@ pub struct DeviceOptions {
     pub db_pages_max: Option<u32>,
     /// Who may call the HTTP API, and how much it takes on.
     pub server: ServerOptions,
+    /// Record the node's inputs to this file (`meshlog replay` replays it), at most this many
+    /// bytes.
+    pub record: Option<(PathBuf, u64)>,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -76,6 +81,17 @@ const SCAN_READERS: usize = 3;
 /// Read connections for single-message look-ups, kept apart so a POST's answer never waits
 /// behind scans.
 const LOOKUP_READERS: usize = 2;
+
+/// Every event's sealed bytes, in id order: the store as a replay must rebuild it.
+fn stored_events(store: &SqliteStore) -> Result<Vec<Vec<u8>>, DeviceError> {
+    let mut ids = store.ids()?;
+    ids.sort();
+    let mut events = Vec::with_capacity(ids.len());
+    for id in ids {
+        events.extend(store.get(&id)?);
+    }
+    Ok(events)
+}
 
 /// Parses `bob@127.0.0.1:8002`.
 pub fn parse_peer(text: &str) -> Result<(String, SocketAddr), DeviceError> {
@@ -132,7 +148,29 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
     let clock = SystemClock;
-    let node = Node::new(config, store, clock.now())?;
+    // What a replay needs of the store, read before the node owns it.
+    let held = match &options.record {
+        Some(_) => stored_events(&store)?,
+        None => Vec::new(),
+    };
+    let started_at = clock.now();
+    let recording = options.record.as_ref().map(|(path, size_max_bytes)| {
+        let start = record::Start {
+            device: config.keys.device.clone(),
+            keys_dir: options.keys_dir.display().to_string(),
+            peers: peer_addrs
+                .iter()
+                .map(|(peer, addr)| (peer.clone(), addr.to_string()))
+                .collect(),
+            seed: config.seed,
+            tunables: record::Tunables::of(&config),
+            epoch: 0,
+            started_at,
+            events: held,
+        };
+        (path.clone(), *size_max_bytes, start)
+    });
+    let node = Node::new(config, store, started_at)?;
 
     let socket = tokio::net::UdpSocket::bind(options.udp_addr)
         .await
@@ -144,7 +182,14 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let udp_addr = socket
         .local_addr()
         .map_err(|err| DeviceError::Io(PathBuf::from("udp socket"), err))?;
-    let (driver, handle) = Driver::new(node, socket, peer_addrs, clock);
+    let epoch = node.epoch();
+    let (mut driver, handle) = Driver::new(node, socket, peer_addrs, clock);
+    if let Some((path, size_max_bytes, mut start)) = recording {
+        start.epoch = epoch;
+        let recorder = Recorder::new(&path, &start, size_max_bytes)
+            .map_err(|err| DeviceError::Io(path.clone(), err))?;
+        driver = driver.record(recorder);
+    }
     // SQLite blocks (fsync on every own event): the node and its store get a thread.
     let driver = driver
         .with_node_thread()

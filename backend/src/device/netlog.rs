@@ -10,10 +10,11 @@ use serde::Serialize;
 pub const NETLOG_LEN_MAX: usize = 1_000;
 
 /// One line of the network log, as `docs/API.md` defines `NetEvent`.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct NetEvent {
     pub seq: u64,
     pub at_ms: u64,
+    #[ts(type = "\"sent\" | \"received\" | \"dropped\" | \"rejected\"")]
     pub direction: &'static str,
     pub from: String,
     pub to: String,
@@ -105,6 +106,23 @@ fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
             );
             entry.summary = format!("{} not sent: {error}", entry.summary);
             entry.reason = Some(error.clone());
+            entry
+        }
+        NetEventKind::Blocked {
+            peer,
+            outbound,
+            kind,
+            size,
+        } => {
+            let kind = kind.map_or("UNKNOWN", |k| k.name());
+            let (from, to) = if *outbound {
+                (me.to_owned(), peer.to_string())
+            } else {
+                (peer.to_string(), me.to_owned())
+            };
+            let mut entry = line("dropped", from, to, kind, *size, "");
+            entry.summary = format!("{} dropped: {peer} is blocked", entry.summary);
+            entry.reason = Some("blocked".to_owned());
             entry
         }
         NetEventKind::Node(NodeEvent::PacketReceived {

@@ -95,7 +95,9 @@ impl DeviceState {
         let snapshot = self.driver.snapshot().await.map_err(ApiError::internal)?;
         let device = self.device.clone();
         let counts = self.read(move |r| r.counts(&device)).await?;
-        Ok(StatsView::new(snapshot, counts))
+        let (blocked, dropped) = self.driver.blocklist().snapshot();
+        Ok(StatsView::new(snapshot, counts)
+            .with_blocked(|peer| blocked.keys().any(|b| b.as_str() == peer), dropped))
     }
 
     pub fn publish(&self, frame: Frame) {

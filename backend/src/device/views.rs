@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::store::{Counts, MessageRow};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct MessageView {
     pub id: String,
     pub author: String,
@@ -19,13 +19,13 @@ pub struct MessageView {
     pub attachment: Option<AttachmentView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct ReactionView {
     pub emoji: String,
     pub authors: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct AttachmentView {
     pub file_id: String,
     pub name: String,
@@ -72,27 +72,29 @@ impl From<MessageRow> for MessageView {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, ts_rs::TS)]
 pub struct TrafficView {
     pub count: u64,
     pub bytes: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct OriginView {
     pub local: u64,
     pub peer: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct PeerView {
     pub name: String,
     pub events_advertised: Option<u32>,
     pub in_sync: bool,
     pub last_exchange_ms: Option<u64>,
+    /// Datagrams to or from it are dropped (`POST /api/peers/:name/blocked`, or a cut).
+    pub blocked: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
 pub struct StatsView {
     pub device: String,
     pub online: bool,
@@ -146,10 +148,22 @@ impl StatsView {
                     events_advertised: p.state.advertised.map(|s| s.count),
                     in_sync: p.state.in_sync,
                     last_exchange_ms: p.state.last_exchange.map(|t| t.as_millis()),
+                    blocked: false,
                 })
                 .collect(),
             // One decimal is all a person reads; keeps the JSON short.
             sync_percent: (snapshot.sync_percent * 10.0).round() / 10.0,
         }
+    }
+
+    /// Marks the peers `is_blocked` names and counts `dropped` datagrams under `blocked`.
+    pub fn with_blocked(mut self, is_blocked: impl Fn(&str) -> bool, dropped: u64) -> Self {
+        for peer in &mut self.peers {
+            peer.blocked = is_blocked(&peer.name);
+        }
+        if dropped > 0 {
+            *self.drops.entry("blocked").or_default() += dropped;
+        }
+        self
     }
 }

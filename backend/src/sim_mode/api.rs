@@ -9,12 +9,14 @@ use meshlog_sim::world::control::HostError;
 use tokio::sync::broadcast;
 
 use super::world_thread::{DeviceOutputs, WorldError, WorldHandle};
+use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::http::ApiError;
 use crate::store::{Cursor, FileContent, PageRequest};
+use meshlog_net::Blocked;
 
 /// One simulated device as the device API sees it.
 #[derive(Clone, Debug)]
@@ -22,6 +24,8 @@ pub struct SimDevice {
     pub index: usize,
     pub outputs: DeviceOutputs,
     pub world: WorldHandle,
+    /// (name, world index) of each device it peers with, from the topology.
+    pub peers: Vec<(String, usize)>,
 }
 
 impl From<WorldError> for ApiError {
@@ -91,6 +95,35 @@ impl DeviceBackend for SimDevice {
 
     async fn set_online(&self, online: bool) -> Result<(), ApiError> {
         Ok(self.world.set_online(self.index, online).await?)
+    }
+
+    /// Simulated devices block a peer by cutting the virtual links to and from it.
+    async fn blocked(&self, peer: &str) -> Result<Blocked, ApiError> {
+        let peer = self.peer_index(peer)?;
+        let (outbound, inbound) = self.world.is_cut(self.index, peer).await?;
+        Ok(Blocked { inbound, outbound })
+    }
+
+    async fn set_blocked(&self, peer: &str, blocked: Blocked) -> Result<Blocked, ApiError> {
+        let index = self.peer_index(peer)?;
+        self.world
+            .set_cut(self.index, index, blocked.outbound)
+            .await?;
+        self.world
+            .set_cut(index, self.index, blocked.inbound)
+            .await?;
+        self.blocked(peer).await
+    }
+}
+
+impl SimDevice {
+    /// The world's index of `peer`, if it is one of this device's peers.
+    fn peer_index(&self, peer: &str) -> Result<usize, ApiError> {
+        self.peers
+            .iter()
+            .find(|(name, _)| name == peer)
+            .map(|(_, index)| *index)
+            .ok_or_else(|| unknown_peer(peer))
     }
 }
 

@@ -20,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use meshlog_sim::scenario::Topology;
 use meshlog_sim::{Scenario, ScenarioError};
 use thiserror::Error;
 use tokio::sync::broadcast;
@@ -28,7 +29,9 @@ use tokio::task::JoinHandle;
 use crate::api::access::Token;
 use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::device::netlog::NetLog;
-use crate::sim_service::{self, NetworkSettings, RunningService, SimServiceError, Simulation};
+use crate::sim_service::{
+    self, NetworkSettings, RunningService, Setup, SimServiceError, Simulation,
+};
 use api::SimDevice;
 use world_thread::{DeviceOutputs, WorldError, WorldHandle};
 
@@ -68,6 +71,14 @@ pub struct SimModeOptions {
     pub server: ServerOptions,
     /// The service's API token, which its simulated devices share.
     pub token: Token,
+    /// In place of the scenario's devices (the scenario's faults, hostiles, per-link settings
+    /// and batches are dropped with them: they name the old devices).
+    pub devices: Option<Vec<String>>,
+    /// In place of the scenario's topology.
+    pub topology: Option<Topology>,
+    /// Where the generator settings are kept (`sim-service.json`). The world itself lives in
+    /// memory: a restart starts it empty (`SimState.persistent` is false).
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -79,9 +90,22 @@ pub struct RunningSimMode {
 }
 
 pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeError> {
-    let scenario = Scenario::load(&options.scenario)?;
+    let mut scenario = Scenario::load(&options.scenario)?;
+    if let Some(devices) = &options.devices {
+        scenario.devices = devices.clone();
+        scenario.faults.clear();
+        scenario.hostiles.clear();
+        scenario.links.clear();
+        scenario.workload.batches.clear();
+    }
+    if let Some(topology) = options.topology {
+        scenario.topology = topology;
+    }
     let seed = options.seed.unwrap_or(scenario.seed);
     let names = scenario.devices.clone();
+    // The world draws a `random` topology from the run's seed; the page must show the same.
+    let peer_lists = scenario.topology.peer_lists(&names, seed);
+    let links = crate::demo::links(&names, &scenario.topology, seed);
     let outputs: Vec<DeviceOutputs> = names
         .iter()
         .map(|name| DeviceOutputs {
@@ -96,7 +120,12 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
     let mut devices = Vec::with_capacity(names.len());
     let mut device_servers = Vec::with_capacity(names.len());
     for (index, out) in outputs.into_iter().enumerate() {
-        let port = port_of(options.device_port_base, index).ok_or_else(|| SimModeError::Port {
+        let port = crate::demo::device_http_port(
+            options.device_port_base,
+            index,
+            options.http_addr.port(),
+        )
+        .ok_or_else(|| SimModeError::Port {
             device: out.name.clone(),
             base: options.device_port_base,
             index,
@@ -113,6 +142,10 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
             index,
             outputs: out.clone(),
             world: handle.clone(),
+            peers: peer_lists[index]
+                .iter()
+                .map(|&j| (names[j].clone(), j))
+                .collect(),
         };
         tokio::spawn(crate::api::stream::stats_ticker(device.clone()));
         let app = crate::api::router(device, http.stream_slots());
@@ -125,18 +158,19 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
         loss,
         latency_ms_min: latency_us_min / 1_000,
         latency_ms_max: latency_us_max / 1_000,
-        partitioned: false,
     });
-    // The generator posts to the simulated devices with the token they share.
-    let tokens = names
-        .iter()
-        .map(|name| (name.clone(), options.token.clone()))
-        .collect();
+    sim.links = links;
+    sim.persistent = false;
+    // The generator appends straight into the world; the tokens are for nothing else.
+    let setup = Setup {
+        world: Some(handle),
+        data_dir: options.data_dir.clone(),
+        ..Setup::default()
+    };
     let service = sim_service::start_with(
         options.http_addr,
         sim,
-        Some(handle),
-        tokens,
+        setup,
         &options.server,
         options.token.clone(),
     )
@@ -146,12 +180,4 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
         devices,
         device_servers,
     })
-}
-
-/// `base + index`, or 0 (any free port) when `base` is 0.
-fn port_of(base: u16, index: usize) -> Option<u16> {
-    if base == 0 {
-        return Some(0);
-    }
-    u16::try_from(index).ok()?.checked_add(base)
 }

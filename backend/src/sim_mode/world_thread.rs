@@ -44,10 +44,7 @@ type Appended = Result<(Vec<EventId>, Option<MessageView>), HostError>;
 #[derive(Debug)]
 enum Command {
     /// Run the world to virtual time `to_us`; `done` is answered once it has.
-    Advance {
-        to_us: u64,
-        done: Option<Reply<()>>,
-    },
+    Advance { to_us: u64, done: Option<Reply<()>> },
     /// Append `bodies` now; the answer carries the view of the last one if it is a message.
     Append {
         device: usize,
@@ -82,9 +79,36 @@ enum Command {
         latency_us: (u64, u64),
         reply: Reply<()>,
     },
-    Partition {
-        partitioned: bool,
+    /// Every device's partition group (all equal: healed).
+    Groups {
+        group_of: Vec<u32>,
         reply: Reply<()>,
+    },
+    Cut {
+        from: usize,
+        to: usize,
+        cut: bool,
+        reply: Reply<Result<(), HostError>>,
+    },
+    /// `(outbound, inbound)`: whether `device` → `peer` and `peer` → `device` are cut.
+    IsCut {
+        device: usize,
+        peer: usize,
+        reply: Reply<(bool, bool)>,
+    },
+    Crash {
+        device: usize,
+        reply: Reply<Result<(), HostError>>,
+    },
+    Restart {
+        device: usize,
+        reply: Reply<Result<(), HostError>>,
+    },
+    /// A generated message: the world runs to its exact virtual time `at_us`, then appends.
+    AppendAt {
+        device: usize,
+        at_us: u64,
+        bodies: Vec<EventBody>,
     },
 }
 
@@ -210,9 +234,52 @@ impl WorldHandle {
         .await
     }
 
-    pub async fn set_partitioned(&self, partitioned: bool) -> Result<(), WorldError> {
-        self.request(|reply| Command::Partition { partitioned, reply })
+    pub async fn set_groups(&self, group_of: Vec<u32>) -> Result<(), WorldError> {
+        self.request(|reply| Command::Groups { group_of, reply })
             .await
+    }
+
+    pub async fn set_cut(&self, from: usize, to: usize, cut: bool) -> Result<(), WorldError> {
+        Ok(self
+            .request(|reply| Command::Cut {
+                from,
+                to,
+                cut,
+                reply,
+            })
+            .await??)
+    }
+
+    /// `(device → peer cut, peer → device cut)`.
+    pub async fn is_cut(&self, device: usize, peer: usize) -> Result<(bool, bool), WorldError> {
+        self.request(|reply| Command::IsCut {
+            device,
+            peer,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn crash(&self, device: usize) -> Result<(), WorldError> {
+        Ok(self
+            .request(|reply| Command::Crash { device, reply })
+            .await??)
+    }
+
+    pub async fn restart(&self, device: usize) -> Result<(), WorldError> {
+        Ok(self
+            .request(|reply| Command::Restart { device, reply })
+            .await??)
+    }
+
+    /// Queues a generated message for its exact virtual time. Commands run in order, so one
+    /// queued before the ticker's next advance is appended at `at_us`, not at the tick's time.
+    pub fn append_at(&self, device: usize, at_us: u64, bodies: Vec<EventBody>) {
+        let _ = self.commands.send(Command::AppendAt {
+            device,
+            at_us,
+            bodies,
+        });
     }
 }
 
@@ -285,9 +352,41 @@ fn run(
                 world.set_network(loss, latency_us.0, latency_us.1);
                 let _ = reply.send(());
             }
-            Command::Partition { partitioned, reply } => {
-                world.set_partitioned(partitioned);
+            Command::Groups { group_of, reply } => {
+                world.set_partition_groups(group_of);
                 let _ = reply.send(());
+            }
+            Command::Cut {
+                from,
+                to,
+                cut,
+                reply,
+            } => {
+                let _ = reply.send(world.set_cut(from, to, cut));
+            }
+            Command::IsCut {
+                device,
+                peer,
+                reply,
+            } => {
+                let _ = reply.send((world.is_cut(device, peer), world.is_cut(peer, device)));
+            }
+            Command::Crash { device, reply } => {
+                let _ = reply.send(world.crash_device(device));
+            }
+            Command::Restart { device, reply } => {
+                let _ = reply.send(world.restart_device(device));
+            }
+            Command::AppendAt {
+                device,
+                at_us,
+                bodies,
+            } => {
+                world.run_until(Instant(at_us));
+                if let Err(err) = world.append_now(device, bodies) {
+                    // A crashed device makes nothing, as a dead phone would not.
+                    tracing::debug!(%err, "a generated message was not appended");
+                }
             }
         }
         publish(&world, &tap, &outputs);
@@ -300,7 +399,11 @@ fn message_view(world: &World, device: usize, id: &EventId) -> Option<MessageVie
 
 /// `Stats` as a real device reports it: counts from the store, traffic and peers from the node.
 fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
-    let node = world.node(device).ok_or(HostError::UnknownDevice(device))?;
+    let names = world.device_names();
+    let me = names.get(device).ok_or(HostError::UnknownDevice(device))?;
+    let node = world
+        .node(device)
+        .ok_or_else(|| HostError::Down(me.clone()))?;
     let name = node.device().clone();
     let counts = entries::counts(&world.store(device).borrow(), name.as_str());
     let snapshot = Snapshot {
@@ -313,5 +416,10 @@ fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
         sync_percent: node.sync_percent(),
         now: world.now(),
     };
-    Ok(StatsView::new(snapshot, counts))
+    let cut_with = |peer: &str| {
+        world
+            .device_index(peer)
+            .is_some_and(|p| world.is_cut(device, p) || world.is_cut(p, device))
+    };
+    Ok(StatsView::new(snapshot, counts).with_blocked(cut_with, 0))
 }

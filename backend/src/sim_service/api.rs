@@ -12,7 +12,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::{ServiceState, SimServiceError, SimState};
+use super::{control, ServiceState, SimServiceError, SimState};
 use crate::api::serve::StreamSlots;
 use crate::http::{json_body, ApiError};
 
@@ -33,8 +33,11 @@ pub fn router(state: ServiceState, streams: StreamSlots) -> Router {
         .route("/api/simulation/attachment-rate", post(attachment_rate))
         .route("/api/simulation/stream", get(stream))
         .route("/api/devices/{id}/enabled", post(enabled))
+        .route("/api/devices/{id}/crash", post(crash))
+        .route("/api/devices/{id}/restart", post(restart))
         .route("/api/network", post(network))
         .route("/api/network/partition", post(partition))
+        .route("/api/network/cut", post(cut))
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
         .layer(Extension(streams))
@@ -44,13 +47,22 @@ pub fn router(state: ServiceState, streams: StreamSlots) -> Router {
 type Answer = Result<Json<SimState>, ApiError>;
 
 fn answer(result: Result<SimState, SimServiceError>) -> Answer {
-    result.map(Json).map_err(|err| match err {
-        SimServiceError::Rate(super::generator::RateError::UnknownDevice(_)) => {
-            ApiError::not_found(err.to_string())
+    result.map(Json).map_err(ApiError::from)
+}
+
+impl From<SimServiceError> for ApiError {
+    fn from(err: SimServiceError) -> Self {
+        match err {
+            SimServiceError::Rate(super::generator::RateError::UnknownDevice(_))
+            | SimServiceError::UnknownDevice(_) => ApiError::not_found(err.to_string()),
+            SimServiceError::Conflict(_) => ApiError {
+                status: StatusCode::CONFLICT,
+                message: err.to_string(),
+            },
+            SimServiceError::Serve(_) => ApiError::internal(err),
+            _ => ApiError::bad_request(err.to_string()),
         }
-        SimServiceError::Serve(_) => ApiError::internal(err),
-        _ => ApiError::bad_request(err.to_string()),
-    })
+    }
 }
 
 /// Open to anyone who reaches the server, so it says nothing about it.
@@ -99,12 +111,11 @@ async fn step(
     body: Result<Json<Step>, JsonRejection>,
 ) -> Answer {
     let seconds = json_body(body)?.seconds;
-    let mut due = Vec::new();
     let result = state.update(|sim| {
-        due = sim.step(seconds)?;
+        let due = sim.step(seconds)?;
+        state.dispatch(sim, due);
         Ok(())
     });
-    state.queue(due);
     let state_after = answer(result)?;
     // In simulated mode the step answers once the world has caught up, so what a caller
     // reads next has happened.
@@ -167,7 +178,7 @@ async fn enabled(
 fn real_mode() -> ApiError {
     ApiError {
         status: StatusCode::CONFLICT,
-        message: "network controls exist only in simulated mode (meshlog sim-service --sim)".into(),
+        message: "loss and latency exist only in simulated mode (meshlog sim-service --sim)".into(),
     }
 }
 
@@ -206,30 +217,77 @@ async fn network(
     Ok(state_after)
 }
 
+/// `{"groups": [[...], ...]}`, or the older `{"partitioned": bool}`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Partition {
-    partitioned: bool,
+    groups: Option<Vec<Vec<String>>>,
+    partitioned: Option<bool>,
 }
 
 async fn partition(
     State(state): State<ServiceState>,
     body: Result<Json<Partition>, JsonRejection>,
 ) -> Answer {
-    let Some(world) = state.world.clone() else {
-        return Err(real_mode());
-    };
-    let partitioned = json_body(body)?.partitioned;
-    let state_after = answer(state.update(|sim| {
-        if let Some(network) = sim.network.as_mut() {
-            network.partitioned = partitioned;
+    let partition = json_body(body)?;
+    state.update(|sim| {
+        let names = sim.device_names();
+        match (partition.groups, partition.partitioned) {
+            (Some(groups), None) => sim.faults.set_groups(&names, groups),
+            (None, Some(partitioned)) => {
+                sim.faults.set_partitioned(&names, partitioned);
+                Ok(())
+            }
+            _ => Err(SimServiceError::Network(
+                "groups: give either groups or partitioned".into(),
+            )),
+        }
+    })?;
+    control::apply_faults(&state).await?;
+    Ok(Json(state.state()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CutChange {
+    from: String,
+    to: String,
+    cut: bool,
+    #[serde(default)]
+    both_ways: bool,
+}
+
+async fn cut(
+    State(state): State<ServiceState>,
+    body: Result<Json<CutChange>, JsonRejection>,
+) -> Answer {
+    let change = json_body(body)?;
+    state.update(|sim| {
+        sim.check_device(&change.from)?;
+        sim.check_device(&change.to)?;
+        if change.from == change.to {
+            return Err(SimServiceError::Network(
+                "to: a device cannot be cut from itself".into(),
+            ));
+        }
+        sim.faults.set_cut(&change.from, &change.to, change.cut);
+        if change.both_ways {
+            sim.faults.set_cut(&change.to, &change.from, change.cut);
         }
         Ok(())
-    }))?;
-    world
-        .set_partitioned(partitioned)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(state_after)
+    })?;
+    control::apply_faults(&state).await?;
+    Ok(Json(state.state()))
+}
+
+async fn crash(State(state): State<ServiceState>, Path(id): Path<String>) -> Answer {
+    control::crash(&state, &id).await?;
+    Ok(Json(state.state()))
+}
+
+async fn restart(State(state): State<ServiceState>, Path(id): Path<String>) -> Answer {
+    control::restart(&state, &id).await?;
+    Ok(Json(state.state()))
 }
 
 async fn stream(

@@ -50,8 +50,10 @@ pub struct Post {
     pub device_url: String,
     pub due_us: u64,
     pub text: String,
-    /// Size of a generated attachment, if this message carries one.
-    pub attachment_bytes: Option<usize>,
+    /// The number of this message among its device's (1, 2, ...).
+    pub number: u64,
+    /// Seed of the picture attached, if this message carries one ([`super::image::picture`]).
+    pub picture: Option<[u8; 32]>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -184,14 +186,15 @@ impl Generator {
         let dice = dice.as_bytes();
         let roll = f64::from(u16::from_le_bytes([dice[0], dice[1]]) % 10_000) / 100.0;
         let phrase = PHRASES[usize::from(dice[2]) % PHRASES.len()];
-        let attachment_bytes = (roll < self.attachment_percent)
-            .then(|| 1_024 + usize::from(u16::from_le_bytes([dice[3], dice[4]])) % 8_192);
+        let picture = (roll < self.attachment_percent)
+            .then(|| *blake3::keyed_hash(dice, b"picture").as_bytes());
         Post {
             device: device.name.clone(),
             device_url: device.url.clone(),
             due_us,
             text: format!("{phrase} (#{} from {})", device.generated + 1, device.name),
-            attachment_bytes,
+            number: device.generated + 1,
+            picture,
         }
     }
 }

@@ -13,23 +13,35 @@
 //! network endpoints change the world's virtual network.
 
 pub mod api;
+mod control;
+pub mod faults;
 pub mod generator;
+pub mod image;
 pub mod poster;
+pub mod settings;
+mod state;
 pub mod time_controller;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use thiserror::Error;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::api::access::Token;
 use crate::api::serve::{ServeError, Server, ServerOptions};
+use crate::demo::supervisor::Supervisor;
 use crate::sim_mode::world_thread::WorldHandle;
+pub use faults::{Cut, Faults};
 use generator::{Generator, Post, RateError};
+use poster::Posters;
+use settings::Settings;
+pub use state::{
+    mesh_links, DeviceState, Liveness, NetworkSettings, NetworkState, SimState, LATENCY_MS_MAX,
+};
 use time_controller::{TimeController, TimeError};
 
 /// The seed's default demo workload (scenarios/default-demo.toml): 50 messages an hour
@@ -38,90 +50,28 @@ pub const DEFAULT_MESSAGES_PER_HOUR: f64 = 50.0;
 pub const DEFAULT_ATTACHMENT_PERCENT: f64 = 30.0;
 /// How often the service turns wall time into virtual time.
 pub const TICK_MS: u64 = 100;
-/// Posts waiting for the poster; beyond this they are dropped (and logged), not queued forever.
-const POST_QUEUE_LEN: usize = 1_024;
-
 #[derive(Debug, Error)]
 pub enum SimServiceError {
     #[error(transparent)]
     Time(#[from] TimeError),
     #[error(transparent)]
     Rate(#[from] RateError),
-    /// A network control out of range (simulated mode).
+    /// A network control out of range, or bad partition groups.
     #[error("{0}")]
     Network(String),
+    #[error("device {0:?} is not known to the simulation")]
+    UnknownDevice(String),
+    /// Asked of the wrong mode, e.g. loss in real mode, or a crash without the processes.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Serve(#[from] ServeError),
 }
 
-/// `SimState` of `docs/API.md`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct SimState {
-    pub mode: &'static str,
-    pub running: bool,
-    pub speed: f64,
-    pub virtual_time_ms: u64,
-    pub messages_per_hour: f64,
-    pub attachment_percent: f64,
-    pub devices: Vec<DeviceState>,
-    pub network: Option<serde_json::Value>,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct DeviceState {
-    pub name: String,
-    pub url: String,
-    pub enabled: bool,
-    pub generated: u64,
-}
-
-/// Highest latency the network controls accept: a minute is already unusable.
-pub const LATENCY_MS_MAX: u64 = 60_000;
-
-/// `SimState.network` in simulated mode: what the virtual network does to every link.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct NetworkSettings {
-    pub loss: f64,
-    pub latency_ms_min: u64,
-    pub latency_ms_max: u64,
-    /// The first device on one side, the rest on the other.
-    pub partitioned: bool,
-}
-
-impl NetworkSettings {
-    /// These settings with the given fields changed, if the result is in range.
-    pub fn changed(
-        &self,
-        loss: Option<f64>,
-        latency_ms_min: Option<u64>,
-        latency_ms_max: Option<u64>,
-    ) -> Result<NetworkSettings, SimServiceError> {
-        let next = NetworkSettings {
-            loss: loss.unwrap_or(self.loss),
-            latency_ms_min: latency_ms_min.unwrap_or(self.latency_ms_min),
-            latency_ms_max: latency_ms_max.unwrap_or(self.latency_ms_max),
-            partitioned: self.partitioned,
-        };
-        if !(0.0..=1.0).contains(&next.loss) {
-            return Err(SimServiceError::Network(format!(
-                "loss: {} is outside 0..=1",
-                next.loss
-            )));
-        }
-        if next.latency_ms_max > LATENCY_MS_MAX {
-            return Err(SimServiceError::Network(format!(
-                "latency_ms_max: {} is above {LATENCY_MS_MAX}",
-                next.latency_ms_max
-            )));
-        }
-        if next.latency_ms_min > next.latency_ms_max {
-            return Err(SimServiceError::Network(format!(
-                "latency_ms_min: {} is above latency_ms_max {}",
-                next.latency_ms_min, next.latency_ms_max
-            )));
-        }
-        Ok(next)
-    }
+/// 16 hex digits of OS randomness: a fresh run's id.
+fn new_run_id() -> String {
+    use rand_core::{OsRng, RngCore};
+    format!("{:016x}", OsRng.next_u64())
 }
 
 /// The time controller and the generator together; every change returns the posts it made due.
@@ -131,10 +81,20 @@ pub struct Simulation {
     pub generator: Generator,
     /// `Some` in simulated mode only.
     pub network: Option<NetworkSettings>,
+    pub faults: Faults,
+    /// Which pairs of devices peer (from the topology).
+    pub links: Vec<(String, String)>,
+    /// By device name; a device not listed is up.
+    pub liveness: BTreeMap<String, Liveness>,
+    pub run_id: String,
+    /// False when nothing survives a restart (simulated mode keeps its world in memory).
+    pub persistent: bool,
 }
 
 impl Simulation {
+    /// Every device peering with every other, until `links` says otherwise.
     pub fn new(devices: Vec<(String, String)>) -> Self {
+        let names: Vec<String> = devices.iter().map(|(n, _)| n.clone()).collect();
         Simulation {
             time: TimeController::default(),
             generator: Generator::new(
@@ -143,16 +103,52 @@ impl Simulation {
                 DEFAULT_ATTACHMENT_PERCENT,
             ),
             network: None,
+            faults: Faults::default(),
+            links: mesh_links(&names),
+            liveness: BTreeMap::new(),
+            run_id: new_run_id(),
+            persistent: true,
         }
     }
 
+    pub fn device_names(&self) -> Vec<String> {
+        self.generator
+            .devices()
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    pub fn check_device(&self, name: &str) -> Result<usize, SimServiceError> {
+        self.generator
+            .devices()
+            .iter()
+            .position(|d| d.name == name)
+            .ok_or_else(|| SimServiceError::UnknownDevice(name.to_owned()))
+    }
+
+    /// The devices `device` peers with.
+    pub fn peers_of(&self, device: &str) -> Vec<String> {
+        self.links
+            .iter()
+            .filter_map(|(a, b)| match (a == device, b == device) {
+                (true, _) => Some(b.clone()),
+                (_, true) => Some(a.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn state(&self) -> SimState {
+        let groups = self.faults.groups().to_vec();
         SimState {
             mode: if self.network.is_some() {
                 "sim"
             } else {
                 "real"
             },
+            run_id: self.run_id.clone(),
+            persistent: self.persistent,
             running: self.time.running(),
             speed: self.time.speed(),
             virtual_time_ms: self.time.virtual_time_ms(),
@@ -162,17 +158,27 @@ impl Simulation {
                 .generator
                 .devices()
                 .iter()
-                .map(|d| DeviceState {
-                    name: d.name.clone(),
-                    url: d.url.clone(),
-                    enabled: d.enabled,
-                    generated: d.generated,
+                .map(|d| {
+                    let live = self.liveness.get(&d.name).copied().unwrap_or_default();
+                    DeviceState {
+                        name: d.name.clone(),
+                        url: d.url.clone(),
+                        enabled: d.enabled,
+                        generated: d.generated,
+                        up: live.up,
+                        restarts: live.restarts,
+                    }
                 })
                 .collect(),
-            network: self
-                .network
-                .as_ref()
-                .and_then(|n| serde_json::to_value(n).ok()),
+            links: self.links.clone(),
+            network: NetworkState {
+                loss: self.network.as_ref().map(|n| n.loss),
+                latency_ms_min: self.network.as_ref().map(|n| n.latency_ms_min),
+                latency_ms_max: self.network.as_ref().map(|n| n.latency_ms_max),
+                partitioned: groups.len() > 1,
+                groups,
+                cuts: self.faults.cuts(),
+            },
         }
     }
 
@@ -202,14 +208,22 @@ impl Simulation {
 #[derive(Clone, Debug)]
 pub struct ServiceState {
     pub sim: Arc<Mutex<Simulation>>,
-    posts: mpsc::Sender<Post>,
+    /// Real mode: a poster per device.
+    posters: Posters,
     states: broadcast::Sender<SimState>,
     /// The simulated world, in simulated mode.
     pub world: Option<WorldHandle>,
+    /// Real mode under `meshlog demo`: the device processes, to crash and restart.
+    pub processes: Option<Supervisor>,
+    /// Real mode: each device's API token, for telling it what to block.
+    device_tokens: BTreeMap<String, Token>,
+    /// Where the generator settings are kept, if anywhere.
+    settings: Option<PathBuf>,
 }
 
 impl ServiceState {
-    /// Runs `change` on the simulation, queues the posts it made due and announces the new state.
+    /// Runs `change` on the simulation and announces the new state; a change of the generator
+    /// settings is saved.
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut Simulation) -> Result<T, SimServiceError>,
@@ -223,16 +237,31 @@ impl ServiceState {
                 return Err(err);
             }
         }
+        let settings = Settings::of(&sim);
         let state = sim.state();
         drop(sim);
+        if let Some(path) = &self.settings {
+            if settings != Settings::of(&before) {
+                settings.save(path);
+            }
+        }
         let _ = self.states.send(state.clone());
         Ok(state)
     }
 
-    pub fn queue(&self, posts: Vec<Post>) {
+    /// Sends generated messages on: in simulated mode into the world at each one's exact
+    /// virtual time, in real mode to each device's poster. Called with the simulation
+    /// locked (`sim`), so posts and advances reach the world in time order: a post is
+    /// appended at its own time, never at a later tick's.
+    pub fn dispatch(&self, sim: &Simulation, posts: Vec<Post>) {
+        let Some(world) = &self.world else {
+            posts.into_iter().for_each(|p| self.posters.queue(p));
+            return;
+        };
+        let names = sim.device_names();
         for post in posts {
-            if self.posts.try_send(post).is_err() {
-                tracing::warn!("post queue full; a generated message was dropped");
+            if let Some(index) = names.iter().position(|n| *n == post.device) {
+                world.append_at(index, post.due_us, poster::bodies(&post));
             }
         }
     }
@@ -271,7 +300,8 @@ pub struct DeviceLink {
     pub token: Token,
 }
 
-/// Binds `http_addr` and runs the service for `devices`; clients of the service show `token`.
+/// Binds `http_addr` and runs the service for `devices` (a mesh); clients of the service show
+/// `token`.
 pub async fn start(
     http_addr: SocketAddr,
     devices: Vec<DeviceLink>,
@@ -283,28 +313,61 @@ pub async fn start(
         .map(|d| (d.name.clone(), d.token.clone()))
         .collect();
     let sim = Simulation::new(devices.into_iter().map(|d| (d.name, d.url)).collect());
-    start_with(http_addr, sim, None, tokens, server, token).await
+    start_with(
+        http_addr,
+        sim,
+        Setup {
+            device_tokens: tokens,
+            ..Setup::default()
+        },
+        server,
+        token,
+    )
+    .await
 }
 
-/// Binds `http_addr` and runs `sim`; with a `world`, in simulated mode. `device_tokens` are
-/// the devices' API tokens by name, for posting generated messages.
+/// What the service runs with besides its simulation.
+#[derive(Debug, Default)]
+pub struct Setup {
+    /// Simulated mode: the world.
+    pub world: Option<WorldHandle>,
+    /// Real mode under the demo: the device processes.
+    pub processes: Option<Supervisor>,
+    /// The devices' API tokens by name, for posting and blocking.
+    pub device_tokens: BTreeMap<String, Token>,
+    /// A data directory to keep the generator settings in (`sim-service.json`).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Binds `http_addr` and runs `sim` as `setup` says.
 pub async fn start_with(
     http_addr: SocketAddr,
-    sim: Simulation,
-    world: Option<WorldHandle>,
-    device_tokens: BTreeMap<String, Token>,
+    mut sim: Simulation,
+    setup: Setup,
     server: &ServerOptions,
     token: Token,
 ) -> Result<RunningService, SimServiceError> {
-    let (posts, post_queue) = mpsc::channel(POST_QUEUE_LEN);
+    let settings = setup.data_dir.as_deref().map(Settings::path);
+    if let Some(saved) = settings.as_deref().and_then(Settings::load) {
+        saved.apply(&mut sim);
+    }
+    let posters = match setup.world {
+        Some(_) => Posters::default(),
+        None => Posters::start(setup.device_tokens.clone()),
+    };
     let state = ServiceState {
         sim: Arc::new(Mutex::new(sim)),
-        posts,
+        posters,
         states: broadcast::channel(64).0,
-        world,
+        world: setup.world,
+        processes: setup.processes,
+        device_tokens: setup.device_tokens,
+        settings,
     };
-    tokio::spawn(poster::run(post_queue, device_tokens));
     tokio::spawn(ticker(state.clone()));
+    if state.processes.is_some() {
+        tokio::spawn(control::follow_processes(state.clone()));
+    }
     let http = Server::bind(http_addr, server, token).await?;
     let http_addr = http.local_addr();
     let app = api::router(state.clone(), http.stream_slots());
@@ -328,15 +391,15 @@ async fn ticker(state: ServiceState) {
         let now = tokio::time::Instant::now();
         let elapsed_us = now.duration_since(last).as_micros() as u64;
         last = now;
-        let (posts, running, virtual_us) = {
+        let running = {
             let mut sim = state.sim.lock().unwrap_or_else(|p| p.into_inner());
             let posts = sim.tick(elapsed_us);
-            (posts, sim.time.running(), sim.time.virtual_time_us())
+            state.dispatch(&sim, posts);
+            if let Some(world) = &state.world {
+                world.advance_soon(sim.time.virtual_time_us());
+            }
+            sim.time.running()
         };
-        state.queue(posts);
-        if let Some(world) = &state.world {
-            world.advance_soon(virtual_us);
-        }
         if running && now.duration_since(last_announced).as_secs() >= 1 {
             last_announced = now;
             let _ = state.states.send(state.state());

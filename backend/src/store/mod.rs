@@ -32,6 +32,12 @@ pub enum DbError {
     /// The search query is not valid FTS5 syntax (the client's mistake, a 400).
     #[error("search query: {0}")]
     BadQuery(String),
+    /// The database was written by a newer meshlog (its `user_version`).
+    #[error(
+        "the database has layout {version}, from a newer meshlog than this one (layout \
+         {supported}): run that version, or move the data directory aside to start empty"
+    )]
+    NewerLayout { version: i64, supported: i64 },
 }
 
 /// The database file inside a device's data directory.

@@ -194,7 +194,8 @@ impl StoreReader {
 
     pub fn message(&self, id: &EventId) -> Result<Option<MessageRow>, DbError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.event_id = ?1"
+            "SELECT {MESSAGE_COLUMNS} FROM messages m
+             WHERE m.seq = (SELECT seq FROM events WHERE event_id = ?1)"
         ))?;
         let Some(message) = stmt.query_row([&id.0[..]], message_row).optional()? else {
             return Ok(None);

@@ -2,19 +2,37 @@
 
 use rusqlite::Connection;
 
+use super::DbError;
+
+/// The layout this version writes, kept in the database's `user_version`. Version 1 (no
+/// number recorded) keyed every table by the 32-byte event id; [`migrate`] rewrites it.
+pub const SCHEMA_VERSION: i64 = 2;
+
 /// The seed's plan: `events` holds every verified event as received; `messages`, `reactions`
 /// and `file_chunks` are decrypted views kept current in the same transaction as the insert,
 /// so the views never disagree with `events`.
+///
+/// Why the keys look like this (ingest speed): event ids are random hashes, so every index
+/// keyed by one takes each insert to a random page, and with WAL every page a commit dirties
+/// is written to the log again. Such an index costs about one page written per event once it
+/// outgrows a batch; rows appended in insert order share their pages. So each stored event
+/// has one random-key index (`events.event_id`, which dedupes and finds events), and the views
+/// are keyed by the event's `seq` (an INTEGER rowid, appended): version 1 gave `messages` and
+/// `reactions` a second random-key index each, and 512 received messages then wrote ~900 log
+/// pages, not ~500. Not `WITHOUT ROWID`: there the whole ~250-byte row sits in the
+/// random-key tree, which then spans five times the pages of an index of ids.
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
-    event_id    BLOB PRIMARY KEY,       -- blake3 of `encrypted`, 32 bytes
+    seq         INTEGER PRIMARY KEY,    -- rowid, in insert order; the views refer to it
+    event_id    BLOB NOT NULL UNIQUE,   -- blake3 of `encrypted`, 32 bytes
     account_id  TEXT NOT NULL,          -- author device name
     received_ts INTEGER NOT NULL,       -- microseconds since the Unix epoch, when stored here
     encrypted   BLOB NOT NULL,          -- sealed bytes, exactly as sent on the wire
     kind        TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS messages (
-    event_id      BLOB PRIMARY KEY REFERENCES events(event_id),
+    seq           INTEGER PRIMARY KEY REFERENCES events(seq),
+    event_id      BLOB NOT NULL,        -- the event's id again: pages order by (time, id)
     author        TEXT NOT NULL,
     created_at_us INTEGER NOT NULL,
     text          TEXT NOT NULL,
@@ -26,20 +44,19 @@ CREATE TABLE IF NOT EXISTS messages (
     file_chunks   INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages(created_at_us, event_id);
--- Full-text index over the text and the attachment name, kept by the trigger below in the
+-- Full-text index over the text and the attachment name, written by the writer in the
 -- insert's own transaction. External content: the words live in `messages`, keyed by its rowid
 -- (stable, since messages are never deleted and the database is never VACUUMed).
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
     text, file_name, content='messages', content_rowid='rowid',
     tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts(rowid, text, file_name) VALUES (new.rowid, new.text, new.file_name);
-END;
-CREATE INDEX IF NOT EXISTS messages_by_file ON messages(file_id);
+-- Only messages with a file: most have none, and they need no entry.
+CREATE INDEX IF NOT EXISTS messages_by_file ON messages(file_id) WHERE file_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS reactions (
-    event_id      BLOB PRIMARY KEY REFERENCES events(event_id),
-    message_id    BLOB NOT NULL,
+    seq           INTEGER PRIMARY KEY REFERENCES events(seq),
+    event_id      BLOB NOT NULL,        -- orders reactions made in the same microsecond
+    message_id    BLOB NOT NULL,        -- an id, not a seq: the message may arrive later
     author        TEXT NOT NULL,
     emoji         TEXT NOT NULL,
     remove        INTEGER NOT NULL,
@@ -60,17 +77,75 @@ CREATE TABLE IF NOT EXISTS file_chunks (
 );
 ";
 
-/// Creates the tables, and the search index of a database written before it existed.
-pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let had_search: bool = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages_fts'",
-        [],
-        |row| row.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    conn.execute_batch(SCHEMA)?;
-    if !had_search {
-        conn.execute_batch("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")?;
+/// Version 1's tables and indexes, renamed out of the way and copied into version 2's in
+/// insert order (so `seq` follows the order events arrived in); then the search index is
+/// rebuilt from the copied messages.
+const FROM_VERSION_1: &str = "
+DROP TRIGGER IF EXISTS messages_fts_insert;
+DROP TABLE IF EXISTS messages_fts;
+DROP INDEX IF EXISTS messages_by_time;
+DROP INDEX IF EXISTS messages_by_file;
+DROP INDEX IF EXISTS reactions_by_message;
+ALTER TABLE events RENAME TO events_v1;
+ALTER TABLE messages RENAME TO messages_v1;
+ALTER TABLE reactions RENAME TO reactions_v1;
+";
+
+const COPY_VERSION_1: &str = "
+INSERT INTO events (event_id, account_id, received_ts, encrypted, kind)
+    SELECT event_id, account_id, received_ts, encrypted, kind FROM events_v1 ORDER BY rowid;
+INSERT INTO messages (seq, event_id, author, created_at_us, text, auto,
+        file_id, file_name, file_mime, file_size, file_chunks)
+    SELECT e.seq, m.event_id, m.author, m.created_at_us, m.text, m.auto,
+        m.file_id, m.file_name, m.file_mime, m.file_size, m.file_chunks
+    FROM messages_v1 m JOIN events e ON e.event_id = m.event_id ORDER BY e.seq;
+INSERT INTO reactions (seq, event_id, message_id, author, emoji, remove, created_at_us)
+    SELECT e.seq, r.event_id, r.message_id, r.author, r.emoji, r.remove, r.created_at_us
+    FROM reactions_v1 r JOIN events e ON e.event_id = r.event_id ORDER BY e.seq;
+DROP TABLE reactions_v1;
+DROP TABLE messages_v1;
+DROP TABLE events_v1;
+";
+
+/// Creates the tables, or brings a database written by an earlier version up to this one, in
+/// one transaction: a failure (a full disk) leaves the old layout as it was.
+pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(DbError::NewerLayout {
+            version,
+            supported: SCHEMA_VERSION,
+        });
     }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let table_exists = |name: &str| -> rusqlite::Result<bool> {
+        tx.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = ?1",
+            [name],
+            |row| row.get::<_, i64>(0).map(|n| n > 0),
+        )
+    };
+    // Layout 1 recorded no version; its `events` had no `seq`.
+    let version_1 = table_exists("events")?
+        && tx.query_row(
+            "SELECT COUNT(*) = 0 FROM pragma_table_info('events') WHERE name = 'seq'",
+            [],
+            |row| row.get::<_, bool>(0),
+        )?;
+    let had_search = table_exists("messages_fts")?;
+    if version_1 {
+        tracing::info!("rewriting the database from layout 1 to {SCHEMA_VERSION}");
+        tx.execute_batch(FROM_VERSION_1)?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    if version_1 {
+        tx.execute_batch(COPY_VERSION_1)?;
+    }
+    if version_1 || !had_search {
+        tx.execute_batch("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -155,4 +230,125 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // The reader may query while the writer checkpoints; wait briefly instead of failing.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use meshlog_core::{EventId, Store};
+    use rusqlite::{params, Connection};
+
+    use super::super::{DbError, PageRequest, SqliteStore, StoreReader};
+    use super::SCHEMA_VERSION;
+
+    /// The tables as layout 1 wrote them (before `seq`), with its search trigger.
+    const LAYOUT_1: &str = "
+    CREATE TABLE events (event_id BLOB PRIMARY KEY, account_id TEXT NOT NULL,
+        received_ts INTEGER NOT NULL, encrypted BLOB NOT NULL, kind TEXT NOT NULL);
+    CREATE TABLE messages (event_id BLOB PRIMARY KEY REFERENCES events(event_id),
+        author TEXT NOT NULL, created_at_us INTEGER NOT NULL, text TEXT NOT NULL,
+        auto INTEGER NOT NULL, file_id BLOB, file_name TEXT, file_mime TEXT, file_size INTEGER,
+        file_chunks INTEGER);
+    CREATE INDEX messages_by_time ON messages(created_at_us, event_id);
+    CREATE VIRTUAL TABLE messages_fts USING fts5(text, file_name, content='messages',
+        content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, text, file_name) VALUES (new.rowid, new.text, new.file_name);
+    END;
+    CREATE INDEX messages_by_file ON messages(file_id);
+    CREATE TABLE reactions (event_id BLOB PRIMARY KEY REFERENCES events(event_id),
+        message_id BLOB NOT NULL, author TEXT NOT NULL, emoji TEXT NOT NULL,
+        remove INTEGER NOT NULL, created_at_us INTEGER NOT NULL);
+    CREATE INDEX reactions_by_message ON reactions(message_id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE file_chunks (file_id BLOB NOT NULL, chunk_index INTEGER NOT NULL,
+        chunk_count INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (file_id, chunk_index));
+    INSERT INTO meta VALUES ('epoch', 41);
+    ";
+
+    fn search(reader: &StoreReader, q: &str) -> Vec<String> {
+        let request = PageRequest {
+            before: None,
+            limit: 10,
+            search: Some(q.into()),
+        };
+        let page = reader.page(&request).unwrap();
+        page.messages.into_iter().map(|m| m.text).collect()
+    }
+
+    #[test]
+    fn a_layout_1_database_is_rewritten_with_everything_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let (old, older, like) = (EventId([3; 32]), EventId([1; 32]), EventId([2; 32]));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(LAYOUT_1).unwrap();
+            for (id, kind) in [(old, "message"), (older, "message"), (like, "reaction")] {
+                conn.execute(
+                    "INSERT INTO events VALUES (?1, 'alice', 5, ?2, ?3)",
+                    params![&id.0[..], vec![id.0[0]; 40], kind],
+                )
+                .unwrap();
+            }
+            for (id, at, text) in [(old, 20, "harbor lights"), (older, 10, "quiet harbor")] {
+                conn.execute(
+                    "INSERT INTO messages (event_id, author, created_at_us, text, auto)
+                     VALUES (?1, 'alice', ?2, ?3, 0)",
+                    params![&id.0[..], at, text],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO reactions VALUES (?1, ?2, 'bob', 'x', 0, 30)",
+                params![&like.0[..], &old.0[..]],
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.len().unwrap(), 3);
+        assert_eq!(store.get(&older).unwrap(), Some(vec![1; 40]));
+        let mut ids = store.ids().unwrap();
+        ids.sort();
+        assert_eq!(ids, [older, like, old]);
+        // The epoch survives, so the next run is still above the last one.
+        assert_eq!(store.next_epoch(0).unwrap(), 42);
+        drop(store);
+
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let leftovers: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_v1' OR type = 'trigger'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(leftovers, 0);
+        let reader = StoreReader::open(&path).unwrap();
+        let message = reader.message(&old).unwrap().unwrap();
+        assert_eq!(message.text, "harbor lights");
+        assert!(message.reactions["x"].contains("bob"));
+        assert_eq!(search(&reader, "harbor"), ["harbor lights", "quiet harbor"]);
+        assert_eq!(search(&reader, "quiet"), ["quiet harbor"]);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        match SqliteStore::open(&path) {
+            Err(err @ DbError::NewerLayout { .. }) => {
+                assert!(err.to_string().contains("move the data directory aside"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -99,6 +99,22 @@ impl EventBody {
         Ok(())
     }
 
+    /// The body alone, as the event's plaintext lays it out: for recordings of a node's inputs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        self.encode(&mut w);
+        w.bytes
+    }
+
+    /// [`to_bytes`](EventBody::to_bytes) read back: the whole of `bytes`, and a valid body.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let body = Self::decode(&mut r)?;
+        r.finish()?;
+        body.validate()?;
+        Ok(body)
+    }
+
     pub(super) fn encode(&self, w: &mut Writer) {
         match self {
             EventBody::Message {

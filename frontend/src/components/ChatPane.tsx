@@ -1,19 +1,23 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { fetchMessagePage, type MessagePage } from '../api';
 import type { DeviceState } from '../state/app';
 import { deviceColor } from '../state/colors';
 import { formatAgo, formatCount } from '../state/format';
 import { toSearchQuery } from '../state/messages';
+import { syncMeter } from '../state/topology';
+import { shiftDown, shiftUp, windowRange } from '../state/window';
 import type { NewAttachment } from '../state/types';
 import { Composer } from './Composer';
 import { MessageBubble } from './MessageBubble';
 import { StatsPanel } from './StatsPanel';
 import { errorText } from './util';
 
-const PAGE = 150;
-
 type Props = {
   d: DeviceState;
+  /** The device's process (or simulated device) runs; false after a crash. */
+  up: boolean;
+  /** The pane a narrow screen shows (the others wait behind their tabs). */
+  active: boolean;
   now: number;
   onSend: (device: string, text: string, attachment?: NewAttachment) => Promise<void>;
   onReact: (device: string, id: string, emoji: string, remove: boolean) => Promise<void>;
@@ -34,23 +38,37 @@ function ConnBadge({ d }: { d: DeviceState }) {
   );
 }
 
-export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) {
+export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onReact, onOnline, onOlder }: Props) {
   const [showStats, setShowStats] = useState(false);
-  const [shown, setShown] = useState(PAGE);
+  // First row of the window, or null to follow the newest (see state/window.ts).
+  const [topId, setTopId] = useState<string | null>(null);
   const [toggling, setToggling] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [search, setSearch] = useState<SearchState>({ typed: '', page: null, loading: false, error: null });
   const loadingOlder = useRef(false);
-  // Height of the list before older messages were put on top, to keep what was in view still.
-  const heightBeforeOlder = useRef<number | null>(null);
+  // The row in view (and its distance from the top) before the window moved, to keep it still.
+  const anchor = useRef<{ id: string; offset: number } | null>(null);
+  // Scrolled to the top while older messages were being fetched: move up once they are in.
+  const wantUp = useRef(false);
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   // scrollTop we set ourselves: the scroll event it causes must not unpin the list.
   const autoTop = useRef<number | null>(null);
+  // Pinning reads the list's height, which forces a layout: at most once a frame, however many
+  // messages, images and resizes asked for it (at 100× that is hundreds a second).
+  const pinFrame = useRef<number | null>(null);
   const pin = (el: HTMLDivElement) => {
-    el.scrollTop = el.scrollHeight;
-    autoTop.current = el.scrollTop;
+    if (pinFrame.current !== null) return;
+    pinFrame.current = requestAnimationFrame(() => {
+      pinFrame.current = null;
+      if (!atBottom.current) return;
+      el.scrollTop = el.scrollHeight;
+      autoTop.current = el.scrollTop;
+    });
   };
+  useEffect(() => () => {
+    if (pinFrame.current !== null) cancelAnimationFrame(pinFrame.current);
+  }, []);
   const color = deviceColor(d.name);
   const online = d.online ?? true;
   const s = d.stats;
@@ -58,36 +76,71 @@ export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) 
     (m, p) => (p.last_exchange_ms != null && (m == null || p.last_exchange_ms > m) ? p.last_exchange_ms : m),
     null,
   );
-  const syncPct = s ? Math.max(0, Math.min(100, s.sync_percent)) : null;
+  const sync = syncMeter(s);
 
-  const visible = d.messages.length > shown ? d.messages.slice(d.messages.length - shown) : d.messages;
+  const range = windowRange(d.messages, topId);
+  const visible = d.messages.slice(range.lo, range.hi);
   const newest = d.messages[d.messages.length - 1];
-  const hiddenEarlier = d.messages.length > shown || d.olderCursor !== null;
+  const hiddenEarlier = range.lo > 0 || d.olderCursor !== null;
+  const hiddenLater = range.hi < d.messages.length;
+
+  const keepAnchor = () => {
+    const el = listRef.current;
+    if (!el) return;
+    const rows = el.querySelectorAll<HTMLElement>('[data-testid="message"]');
+    for (const r of rows) {
+      if (r.offsetTop + r.offsetHeight > el.scrollTop) {
+        anchor.current = { id: r.dataset.id ?? '', offset: r.offsetTop - el.scrollTop };
+        return;
+      }
+    }
+  };
 
   const showEarlier = useCallback(() => {
-    const el = listRef.current;
-    if (el) heightBeforeOlder.current = el.scrollHeight;
-    if (d.messages.length > shown) {
-      setShown((n) => n + PAGE);
+    if (range.lo > 0) {
+      keepAnchor();
+      setTopId(shiftUp(d.messages, range));
       return;
     }
     if (!onOlder || d.olderCursor === null || loadingOlder.current) return;
     loadingOlder.current = true;
-    setShown((n) => n + PAGE);
+    wantUp.current = true;
+    // Hold the window where it is while the older page goes in front of it.
+    if (topId === null && visible.length > 0) setTopId(visible[0].id);
     onOlder(d.name)
       .catch((e) => setError(errorText(e)))
       .finally(() => {
         loadingOlder.current = false;
       });
-  }, [d.messages.length, d.olderCursor, d.name, shown, onOlder]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [d.messages, d.olderCursor, d.name, range.lo, range.hi, topId, onOlder]);
 
-  // Older messages went in above: keep the ones in view where they were.
+  const showLater = () => {
+    keepAnchor();
+    setTopId(shiftDown(d.messages, range));
+  };
+
+  // An older page came in while the list was at its top: show some of it.
+  useEffect(() => {
+    if (!wantUp.current || range.lo === 0) return;
+    wantUp.current = false;
+    keepAnchor();
+    setTopId(shiftUp(d.messages, range));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [d.messages[0]?.id]);
+
+  // The window moved: put the row that was in view back where it was.
   useLayoutEffect(() => {
     const el = listRef.current;
-    if (!el || heightBeforeOlder.current === null) return;
-    el.scrollTop += el.scrollHeight - heightBeforeOlder.current;
-    heightBeforeOlder.current = null;
-  }, [visible[0]?.id]);
+    const a = anchor.current;
+    if (!el || !a) return;
+    anchor.current = null;
+    const row = el.querySelector<HTMLElement>(`[data-id="${CSS.escape(a.id)}"]`);
+    if (row) {
+      el.scrollTop = row.offsetTop - a.offset;
+      autoTop.current = el.scrollTop;
+    }
+  }, [visible[0]?.id, visible[visible.length - 1]?.id]);
 
   useEffect(() => {
     const q = toSearchQuery(search.typed);
@@ -158,7 +211,12 @@ export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) 
   };
 
   return (
-    <section className={`pane ${online ? '' : 'is-offline'}`} data-testid={`pane-${d.name}`} style={{ ['--dev' as string]: color }}>
+    <section
+      className={`pane ${online ? '' : 'is-offline'} ${up ? '' : 'is-down'} ${active ? 'active-tab' : ''}`}
+      data-testid={`pane-${d.name}`}
+      data-up={String(up)}
+      style={{ ['--dev' as string]: color }}
+    >
       <header className="pane-head">
         <div className="pane-title">
           <div className="avatar" style={{ background: color }}>
@@ -190,11 +248,20 @@ export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) 
           <span title="events held in this device's store">
             <b>{s ? formatCount(s.events) : '–'}</b> events
           </span>
-          <span className="sync-meter" title="how much of what peers advertise this device holds">
+          <span
+            className="sync-meter"
+            data-testid={`sync-${d.name}`}
+            data-exact={sync ? String(sync.exact) : ''}
+            title={
+              sync?.exact
+                ? 'every peer reports it holds the same events: in sync'
+                : 'an estimate: how much of what peers last advertised this device holds'
+            }
+          >
             <span className="bar small">
-              <span className={`bar-fill ${syncPct === 100 ? 'full' : ''}`} style={{ width: `${syncPct ?? 0}%` }} />
+              <span className={`bar-fill ${sync?.exact ? 'full' : ''}`} style={{ width: `${sync?.percent ?? 0}%` }} />
             </span>
-            <b>{syncPct == null ? '–' : `${Math.floor(syncPct)}%`}</b> synced
+            <b>{sync == null ? '–' : sync.exact ? '100%' : `≈${Math.floor(sync.percent)}%`}</b> {sync && !sync.exact ? 'synced (est.)' : 'synced'}
           </span>
           <span title="last exchange with a peer">⇄ {formatAgo(lastExchange ?? null, now)}</span>
           <button type="button" className="link-btn" onClick={() => setShowStats((v) => !v)} aria-expanded={showStats}>
@@ -214,6 +281,11 @@ export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) 
         {showStats && !s && <div className="muted small pad">no stats yet</div>}
       </header>
 
+      {!up && (
+        <div className="down-banner" data-testid={`down-${d.name}`} role="status">
+          {d.name} is down (crashed): its process is not running. Restart it from the topology card; it comes back on the same data.
+        </div>
+      )}
       {!online && <div className="offline-banner">offline — messages stay here until {d.name} is back online</div>}
       {(error || d.error) && (
         <div className="pane-error" role="alert">
@@ -263,14 +335,18 @@ export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) 
           if (autoTop.current !== null && Math.abs(el.scrollTop - autoTop.current) < 2) return;
           autoTop.current = null;
           atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
-          // Scrolled up to the top: bring in earlier messages.
+          // Reading older rows: hold the window still instead of following the newest.
+          if (!atBottom.current && topId === null && visible.length > 0) setTopId(visible[0].id);
+          // Scrolled to an end: move the window (older rows come from the server when needed).
           if (el.scrollTop < 40 && hiddenEarlier) showEarlier();
+          else if (atBottom.current && hiddenLater) showLater();
+          else if (atBottom.current && topId !== null && !hiddenLater) setTopId(null);
         }}
       >
         {hiddenEarlier && (
           <button type="button" className="earlier-btn" onClick={showEarlier}>
             show earlier
-            {d.messages.length > shown ? ` (${formatCount(d.messages.length - shown)} more)` : ''}
+            {range.lo > 0 ? ` (${formatCount(range.lo)} more)` : ''}
           </button>
         )}
         {!d.loaded && d.messages.length === 0 && <div className="empty">loading…</div>}
@@ -278,10 +354,18 @@ export function ChatPane({ d, now, onSend, onReact, onOnline, onOlder }: Props) 
         {visible.map((m) => (
           <MessageBubble key={m.id} msg={m} device={d.name} deviceUrl={d.url} onReact={react} />
         ))}
+        {hiddenLater && (
+          <button type="button" className="earlier-btn" data-testid={`jump-newest-${d.name}`} onClick={() => {
+              atBottom.current = true;
+              setTopId(null);
+            }}>
+            newer messages ({formatCount(d.messages.length - range.hi)}) — jump to newest
+          </button>
+        )}
       </div>
       )}
 
-      <Composer device={d.name} disabled={!d.loaded} onSend={(t, a) => onSend(d.name, t, a)} />
+      <Composer device={d.name} disabled={!d.loaded || !up} onSend={(t, a) => onSend(d.name, t, a)} />
     </section>
   );
-}
+});

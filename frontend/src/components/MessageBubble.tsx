@@ -70,7 +70,7 @@ function BubbleImpl({ msg, device, deviceUrl, onReact }: Props) {
 
   return (
     <div
-      className={`bubble-row ${mine ? 'mine' : 'theirs'}`}
+      className={`bubble-row ${mine ? 'mine' : 'theirs'}${msg.reactions.length > 0 ? ' has-reactions' : ''}`}
       data-testid="message"
       data-id={msg.id}
       data-author={msg.author}

@@ -5,7 +5,8 @@ import { DEFAULT_FILTER, filterLog, isProblem, trafficBuckets, type LogEntry, ty
 import { LOG_KINDS, type Direction } from '../state/types';
 import { TrafficChart } from './TrafficChart';
 
-const ROWS = 250;
+/** Rows in the DOM: the newest ones (the log keeps 2,000; freeze and filter to read older ones). */
+const ROWS = 60;
 
 const DIR_ICON: Record<Direction, string> = { sent: '↑', received: '↓', dropped: '✕', rejected: '⛔' };
 

@@ -3,7 +3,7 @@ import { KIND_COLORS } from '../state/colors';
 import { PACKET_KINDS, type Stats } from '../state/types';
 
 export function StatsPanel({ stats }: { stats: Stats }) {
-  const drops = Object.entries(stats.drops ?? {}).filter(([, n]) => n > 0);
+  const drops = Object.entries(stats.drops ?? {}).filter((e): e is [string, number] => (e[1] ?? 0) > 0);
   return (
     <div className="stats-panel" data-testid={`stats-${stats.device}`}>
       <table className="stats-table">

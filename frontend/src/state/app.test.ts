@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { msg, net, sim, stats } from '../test/fixtures';
+import { device, msg, net, sim, stats } from '../test/fixtures';
 import { initialState, reducer, referenceNow, type Action, type AppState } from './app';
 
 const run = (s: AppState, ...actions: Action[]) => actions.reduce(reducer, s);
@@ -9,7 +9,7 @@ describe('discovery', () => {
   it('creates one device per SimState device, in order, with trimmed urls', () => {
     const s = run(initialState('x'), {
       type: 'sim/state',
-      state: sim({ devices: [{ name: 'bob', url: 'http://h:3002/', enabled: true, generated: 0 }, { name: 'alice', url: 'http://h:3001', enabled: true, generated: 0 }] }),
+      state: sim({ devices: [device('bob', 'http://h:3002/'), device('alice', 'http://h:3001')] }),
     });
     expect(s.order).toEqual(['bob', 'alice']);
     expect(s.devices.bob.url).toBe('http://h:3002');
@@ -22,7 +22,7 @@ describe('discovery', () => {
     s = run(s, { type: 'sim/state', state: sim({ running: true }) });
     expect(s.devices.alice).toBe(alice);
     const three = sim();
-    three.devices.push({ name: 'carol', url: 'http://127.0.0.1:3003', enabled: true, generated: 0 });
+    three.devices.push(device('carol', 'http://127.0.0.1:3003'));
     s = run(s, { type: 'sim/state', state: three });
     expect(s.order).toEqual(['alice', 'bob', 'carol']);
     expect(s.devices.alice.messages).toHaveLength(1);

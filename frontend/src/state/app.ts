@@ -1,5 +1,5 @@
 // The page's whole state and its reducer. Pure: no fetches, no timers, no clocks.
-import { describeMessageChange, pushActivity, type Activity } from './activity';
+import { describeMessageChange, pushActivity, type Activity, type ActivityItem } from './activity';
 import { applyReaction, normalizeMessages, upsertMany, upsertMessage } from './messages';
 import { appendNetEvents, type LogEntry } from './netlog';
 import type { Message, NetEvent, SimDevice, SimState, Stats } from './types';
@@ -47,6 +47,8 @@ export type Action =
   | { type: 'dev/loaded'; device: string; messages: Message[]; next?: string | null }
   | { type: 'dev/older'; device: string; messages: Message[]; next: string | null }
   | { type: 'dev/message'; device: string; message: Message; now: number }
+  /** Many live messages of one device at once (a batch of stream frames, coalesced). */
+  | { type: 'dev/messages'; device: string; messages: Message[]; now: number }
   | { type: 'dev/reaction'; device: string; id: string; emoji: string; remove: boolean }
   | { type: 'dev/stats'; device: string; stats: Stats }
   | { type: 'dev/online'; device: string; online: boolean }
@@ -117,9 +119,10 @@ function sameDeviceList(a: SimDevice[], order: string[], devices: Record<string,
 export function reducer(state: AppState, action: Action): AppState {
   switch (action.type) {
     case 'batch':
-      return action.actions.reduce(reducer, state);
+      return coalesce(action.actions).reduce(reducer, state);
     case 'sim/state': {
       let s: AppState = { ...state, sim: action.state, simError: null };
+      if (isNewRun(state.sim, action.state)) s = clearRun(s);
       if (!state.fixedDevices && !sameDeviceList(action.state.devices, state.order, state.devices)) {
         s = setDevices(s, action.state.devices);
       }
@@ -166,6 +169,23 @@ export function reducer(state: AppState, action: Action): AppState {
         activity: pushActivity(state.activity, items),
       };
     }
+    case 'dev/messages': {
+      const d = state.devices[action.device];
+      if (!d || action.messages.length === 0) return state;
+      const byId = new Map(d.messages.map((m) => [m.id, m]));
+      const items: ActivityItem[] = [];
+      for (const m of action.messages) {
+        // Only narrate once the initial list is in, so a reload does not flood the log.
+        if (d.loaded) items.push(...describeMessageChange(action.device, byId.get(m.id), m, action.now));
+        byId.set(m.id, m);
+      }
+      const nd: DeviceState = {
+        ...d,
+        messages: upsertMany(d.messages, action.messages),
+        liveDuringFetch: d.fetching ? [...d.liveDuringFetch, ...action.messages] : d.liveDuringFetch,
+      };
+      return { ...state, devices: { ...state.devices, [action.device]: nd }, activity: pushActivity(state.activity, items) };
+    }
     case 'dev/reaction':
       return updateDevice(state, action.device, (d) => {
         const m = d.messages.find((x) => x.id === action.id);
@@ -192,6 +212,47 @@ export function reducer(state: AppState, action: Action): AppState {
       return { ...state, netlog, devices: { ...state.devices, [action.device]: { ...d, netNext } } };
     }
   }
+}
+
+/**
+ * A batch of live frames as few actions: per device one `dev/messages`, one `dev/net` and the last
+ * `dev/stats`, so a burst of hundreds of frames (100×) costs one pass over the lists, not hundreds.
+ * Batches hold only stream frames, whose relative order across kinds does not matter.
+ */
+export function coalesce(actions: readonly Action[]): Action[] {
+  const out: Action[] = [];
+  const msgs = new Map<string, Extract<Action, { type: 'dev/messages' }>>();
+  const nets = new Map<string, Extract<Action, { type: 'dev/net' }>>();
+  const stats = new Map<string, Action>();
+  for (const a of actions) {
+    if (a.type === 'dev/message') {
+      const m = msgs.get(a.device);
+      if (m) {
+        m.messages.push(a.message);
+        m.now = a.now;
+      } else msgs.set(a.device, { type: 'dev/messages', device: a.device, messages: [a.message], now: a.now });
+    } else if (a.type === 'dev/net' && a.next === undefined) {
+      const n = nets.get(a.device);
+      if (n) n.events.push(...a.events);
+      else nets.set(a.device, { type: 'dev/net', device: a.device, events: [...a.events] });
+    } else if (a.type === 'dev/stats') stats.set(a.device, a);
+    else out.push(a);
+  }
+  return [...out, ...msgs.values(), ...nets.values(), ...stats.values()];
+}
+
+/** A fresh run started (a restarted simulation): what the page shows of the old one is stale. */
+export function isNewRun(old: SimState | null, next: SimState): boolean {
+  return old !== null && old.run_id !== '' && next.run_id !== '' && old.run_id !== next.run_id;
+}
+
+/** Forget the old run's logs and messages; the devices are re-read (useMeshlog does). */
+function clearRun(state: AppState): AppState {
+  const devices: Record<string, DeviceState> = {};
+  for (const [name, d] of Object.entries(state.devices)) {
+    devices[name] = { ...d, messages: [], loaded: false, liveDuringFetch: [], netNext: 0, olderCursor: null, stats: null };
+  }
+  return { ...state, devices, netlog: [], activity: [] };
 }
 
 /** The clock the page reasons with: virtual time in simulated mode, the wall clock otherwise. */

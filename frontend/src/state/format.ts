@@ -73,3 +73,26 @@ export function sliderToSpeed(pos: number): number {
   const digits = raw < 1 ? 2 : raw < 10 ? 1 : 0;
   return Math.min(SPEED_MAX, Math.max(SPEED_MIN, Number(raw.toFixed(digits))));
 }
+
+/**
+ * Latency slider: position 0..1000 <-> 0..60000 ms on a log scale (ms + 1), so the low end moves
+ * in whole milliseconds (0, 1, 2, ... 10 ms are each reachable) and the top reaches a minute.
+ */
+export const LATENCY_MS_MAX = 60_000;
+const LAT_LOG = Math.log10(LATENCY_MS_MAX + 1);
+export function latencyToSlider(ms: number): number {
+  const v = Math.min(LATENCY_MS_MAX, Math.max(0, ms));
+  return Math.round((Math.log10(v + 1) / LAT_LOG) * 1000);
+}
+export function sliderToLatency(pos: number): number {
+  const p = Math.min(1000, Math.max(0, pos)) / 1000;
+  const raw = Math.pow(10, p * LAT_LOG) - 1;
+  // Whole ms below 100, then 2 significant digits: tidy values the server echoes back.
+  const v = raw < 100 ? Math.round(raw) : Number(raw.toPrecision(2));
+  return Math.min(LATENCY_MS_MAX, Math.max(0, v));
+}
+/** A typed latency: whole ms within 0..60000, or null when it is not a number. */
+export function parseLatency(typed: string): number | null {
+  if (!/^\s*\d+\s*$/.test(typed)) return null;
+  return Math.min(LATENCY_MS_MAX, Number(typed));
+}

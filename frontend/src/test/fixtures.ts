@@ -1,4 +1,4 @@
-import type { Message, NetEvent, SimState, Stats } from '../state/types';
+import type { Message, NetEvent, SimDevice, SimState, Stats } from '../state/types';
 
 export function msg(id: string, created_at_ms: number, over: Partial<Message> = {}): Message {
   return { id, author: 'alice', text: `text ${id}`, created_at_ms, auto: false, reactions: [], attachment: null, ...over };
@@ -36,19 +36,24 @@ export function stats(device: string, over: Partial<Stats> = {}): Stats {
   };
 }
 
+export function device(name: string, url: string, over: Partial<SimDevice> = {}): SimDevice {
+  return { name, url, enabled: true, generated: 0, up: true, restarts: 0, ...over };
+}
+
 export function sim(over: Partial<SimState> = {}): SimState {
   return {
     mode: 'real',
+    run_id: 'run-1',
+    persistent: true,
     running: false,
     speed: 1,
     virtual_time_ms: 1_700_000_000_000,
     messages_per_hour: 60,
     attachment_percent: 10,
-    devices: [
-      { name: 'alice', url: 'http://127.0.0.1:3001', enabled: true, generated: 0 },
-      { name: 'bob', url: 'http://127.0.0.1:3002', enabled: true, generated: 0 },
-    ],
+    devices: [device('alice', 'http://127.0.0.1:3001'), device('bob', 'http://127.0.0.1:3002')],
+    links: [['alice', 'bob']],
     network: null,
+    topology_api: true,
     ...over,
   };
 }

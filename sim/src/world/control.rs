@@ -301,6 +301,60 @@ impl World {
         )
     }
 
+    /// The page's partition: `group_of[i]` is device i's group; all equal heals.
+    pub fn set_partition_groups(&mut self, group_of: Vec<u32>) {
+        if group_of.len() == self.devices.len() {
+            self.network.partition(group_of, true);
+        }
+    }
+
+    /// Cuts (or restores) the one-way link `from` → `to`.
+    pub fn set_cut(&mut self, from: usize, to: usize, cut: bool) -> Result<(), HostError> {
+        let n = self.devices.len();
+        for device in [from, to] {
+            if device >= n {
+                return Err(HostError::UnknownDevice(device));
+            }
+        }
+        if cut {
+            self.network.cut(from, to, true);
+        } else {
+            self.network.restore(from, to);
+        }
+        Ok(())
+    }
+
+    pub fn is_cut(&self, from: usize, to: usize) -> bool {
+        let n = self.devices.len();
+        from < n && to < n && self.network.is_cut(from, to)
+    }
+
+    /// The crash fault: the node and its in-flight state are dropped, the store kept; the
+    /// device stays down until [`World::restart_device`].
+    pub fn crash_device(&mut self, device: usize) -> Result<(), HostError> {
+        let d = self
+            .devices
+            .get_mut(device)
+            .ok_or(HostError::UnknownDevice(device))?;
+        let now = self.now;
+        self.trace.line(format_args!("{now} host crash {}", d.name));
+        d.node = None;
+        d.wake_at = None;
+        Ok(())
+    }
+
+    /// A new node over the crashed device's store (nothing if it is running).
+    pub fn restart_device(&mut self, device: usize) -> Result<(), HostError> {
+        if device >= self.devices.len() {
+            return Err(HostError::UnknownDevice(device));
+        }
+        let now = self.now;
+        let name = self.devices[device].name.clone();
+        self.trace.line(format_args!("{now} host restart {name}"));
+        self.restart(device);
+        Ok(())
+    }
+
     pub fn device_index(&self, name: &str) -> Option<usize> {
         self.index.get(&DeviceId::new(name)?).copied()
     }

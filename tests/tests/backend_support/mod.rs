@@ -6,6 +6,8 @@
 //! [`raw_http`] send exactly what they are given, for the attacks.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod demo;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -408,6 +410,9 @@ impl SimModeRun {
             device_host: "127.0.0.1".parse()?,
             server: Default::default(),
             token: token.clone(),
+            devices: None,
+            topology: None,
+            data_dir: None,
         }))?;
         let sim = format!("http://{}", running.service.http_addr);
         let devices: Vec<String> = running.devices.into_iter().map(|(_, url)| url).collect();

@@ -1,0 +1,419 @@
+//! `meshlog demo`: the whole demo from one command, on embedded defaults.
+//!
+//! Creates keys on first run, starts each device (alice, bob, ... : HTTP 3001, 3002, ...,
+//! skipping the service's 3005; UDP 8001, 8002, ...) as a child process of this same binary,
+//! kept running by a [`supervisor::Supervisor`]; runs the simulation service (3005) in this
+//! process; and serves the built page from `frontend/dist` on 5173 (building it with npm
+//! first if it is missing). With `--sim SCENARIO` there are no device processes: the service
+//! hosts the devices in a simulated world, their APIs on the same ports.
+//!
+//! Every child is in a process group of its own and is killed with its group when the demo
+//! stops (Ctrl-C, SIGTERM, at any moment: the signals are caught before anything starts).
+//!
+//! Access: the demo keeps one API token in `DATA/api-token` and writes it into each device's
+//! data directory, so its servers share it. The page server hands it to the browser as an
+//! HttpOnly, SameSite=Strict cookie: cookies are not port-scoped, so the page's requests to
+//! the devices and :3005 (made with credentials) carry it, while the page's script never
+//! sees the token and no other site's requests carry it. The servers accept the page's
+//! origin only because the demo passes it (`--allow-origin`).
+
+mod page;
+pub mod process;
+pub mod supervisor;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use meshlog_sim::scenario::Topology;
+use thiserror::Error;
+
+use crate::api::access::{private_dir, AccessError, Token, TOKEN_FILE};
+use crate::api::serve::ServerOptions;
+use crate::keys::{self, KeysError};
+use crate::sim_mode::{self, SimModeError, SimModeOptions};
+use crate::sim_service::{self, SimServiceError, Simulation};
+use supervisor::Supervisor;
+
+#[derive(Debug, Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    #[error("starting {what}: {source}")]
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("binding the page server on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("page server: {0}")]
+    Serve(std::io::Error),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("--devices: {0}")]
+    Devices(String),
+    #[error(
+        "{dir} holds keys for another set of devices (no {name}): use another --data-dir, \
+         or delete it to start over"
+    )]
+    Roster { dir: PathBuf, name: String },
+    #[error(transparent)]
+    Service(#[from] SimServiceError),
+    #[error(transparent)]
+    SimMode(#[from] SimModeError),
+}
+
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub data_dir: PathBuf,
+    pub frontend_dir: PathBuf,
+    pub web_addr: SocketAddr,
+    /// Start generating messages at once (simulated mode always starts running, unless
+    /// `paused`).
+    pub start_simulation: bool,
+    /// Simulated mode: start paused (the page then says to press start).
+    pub paused: bool,
+    /// Simulated mode: this scenario's world, not real devices.
+    pub sim_scenario: Option<PathBuf>,
+    /// The devices, in order; `None`: alice and bob (or the scenario's, in simulated mode).
+    pub devices: Option<Vec<String>>,
+    /// `None`: mesh (or the scenario's, in simulated mode).
+    pub topology: Option<Topology>,
+    pub ports: Ports,
+}
+
+/// Where the demo's servers listen (all on 127.0.0.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    pub service: u16,
+    /// Device i's HTTP API on this + i, skipping `service`.
+    pub device_http_base: u16,
+    /// Device i's UDP on this + i (real mode).
+    pub device_udp_base: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            service: SIM_SERVICE_PORT,
+            device_http_base: DEVICE_HTTP_PORT_BASE,
+            device_udp_base: DEVICE_UDP_PORT_BASE,
+        }
+    }
+}
+
+pub const DEFAULT_DEVICES: [&str; 2] = ["alice", "bob"];
+pub const DEVICES_MIN: usize = 2;
+pub const DEVICES_MAX: usize = 8;
+pub const DEVICE_HTTP_PORT_BASE: u16 = 3001;
+pub const DEVICE_UDP_PORT_BASE: u16 = 8001;
+pub const SIM_SERVICE_PORT: u16 = 3005;
+
+/// Device `index`'s HTTP port from `base`: `base + index`, one higher from the service's
+/// port on (so 3001..3004, 3006..3009 around 3005); `base` 0 is any free port.
+pub fn device_http_port(base: u16, index: usize, service_port: u16) -> Option<u16> {
+    if base == 0 {
+        return Some(0);
+    }
+    let port = u16::try_from(index).ok()?.checked_add(base)?;
+    if base <= service_port && port >= service_port {
+        return port.checked_add(1);
+    }
+    Some(port)
+}
+
+/// Checks 2..=8 distinct names of the form `[a-z][a-z0-9-]{0,15}`.
+pub fn check_devices(names: &[String]) -> Result<(), DemoError> {
+    if !(DEVICES_MIN..=DEVICES_MAX).contains(&names.len()) {
+        return Err(DemoError::Devices(format!(
+            "{} devices; give {DEVICES_MIN} to {DEVICES_MAX}",
+            names.len()
+        )));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let mut chars = name.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !first_ok || !rest_ok || name.len() > 16 {
+            return Err(DemoError::Devices(format!(
+                "{name:?}: a name is a lowercase letter, then up to 15 of a-z, 0-9 and -"
+            )));
+        }
+        if names[..i].contains(name) {
+            return Err(DemoError::Devices(format!("{name:?} is given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The pairs of `names` that peer under `topology`; `seed` draws a `random` one, as the
+/// world does.
+pub fn links(names: &[String], topology: &Topology, seed: u64) -> Vec<(String, String)> {
+    topology
+        .links(names, seed)
+        .into_iter()
+        .map(|(i, j)| (names[i].clone(), names[j].clone()))
+        .collect()
+}
+
+/// Runs until Ctrl-C or SIGTERM; every child process is killed on the way out, whenever the
+/// signal comes (also during the page's first build).
+pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
+    let mut stop = Stop::install().map_err(|source| DemoError::Spawn {
+        what: "signal handlers".into(),
+        source,
+    })?;
+    let mut processes: Option<Supervisor> = None;
+    let outcome = tokio::select! {
+        biased;
+        () = stop.wait() => Ok(()),
+        served = serve(&options, &mut processes) => served,
+    };
+    if let Some(processes) = processes {
+        processes.stop_all().await;
+    }
+    outcome
+}
+
+/// Starts everything and serves the page until it fails.
+async fn serve(options: &DemoOptions, processes: &mut Option<Supervisor>) -> Result<(), DemoError> {
+    let token = Token::load_or_create(&options.data_dir)?;
+    let server = ServerOptions {
+        allow_origins: page_origins(options.web_addr),
+        ..ServerOptions::default()
+    };
+    let service_addr = SocketAddr::from(([127, 0, 0, 1], options.ports.service));
+    let (devices, _service) = match &options.sim_scenario {
+        None => {
+            let names = options
+                .devices
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DEVICES.map(String::from).to_vec());
+            check_devices(&names)?;
+            let topology = options.topology.clone().unwrap_or_default();
+            let (supervisor, urls) = start_devices(options, &names, &topology, &token)?;
+            *processes = Some(supervisor.clone());
+            let mut sim = Simulation::new(urls.clone());
+            sim.links = links(&names, &topology, 0);
+            if options.start_simulation {
+                sim.time.start();
+            }
+            let setup = sim_service::Setup {
+                processes: Some(supervisor),
+                device_tokens: names.iter().map(|n| (n.clone(), token.clone())).collect(),
+                data_dir: Some(options.data_dir.clone()),
+                ..sim_service::Setup::default()
+            };
+            let service =
+                sim_service::start_with(service_addr, sim, setup, &server, token.clone()).await?;
+            (urls, service)
+        }
+        Some(scenario) => {
+            if let Some(names) = &options.devices {
+                check_devices(names)?;
+            }
+            let sim = sim_mode::start(SimModeOptions {
+                scenario: scenario.clone(),
+                seed: None,
+                http_addr: service_addr,
+                device_port_base: options.ports.device_http_base,
+                device_host: service_addr.ip(),
+                server: server.clone(),
+                token: token.clone(),
+                devices: options.devices.clone(),
+                topology: options.topology.clone(),
+                data_dir: Some(options.data_dir.clone()),
+            })
+            .await?;
+            if options.start_simulation || !options.paused {
+                sim.service.state.update(|s| {
+                    s.time.start();
+                    Ok(())
+                })?;
+            }
+            (sim.devices, sim.service)
+        }
+    };
+
+    let page = page::serve_page(options, token).await?;
+    let list: Vec<String> = devices.iter().map(|(n, u)| format!("{n} {u}")).collect();
+    println!(
+        "meshlog demo: open http://{}  ({}; simulation http://{service_addr}); \
+         Ctrl-C stops everything",
+        options.web_addr,
+        list.join(", ")
+    );
+    match page.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(DemoError::Serve(err)),
+        Err(join) => Err(DemoError::Serve(std::io::Error::other(join))),
+    }
+}
+
+/// Keys on first run, then every device as a supervised process; answers the supervisor and
+/// each device's (name, url).
+fn start_devices(
+    options: &DemoOptions,
+    names: &[String],
+    topology: &Topology,
+    token: &Token,
+) -> Result<(Supervisor, Vec<(String, String)>), DemoError> {
+    let exe = std::env::current_exe().map_err(|source| DemoError::Spawn {
+        what: "meshlog (finding own executable)".into(),
+        source,
+    })?;
+    let keys_dir = options.data_dir.join("keys");
+    if !keys::exists(&keys_dir) {
+        keys::create_community(&keys_dir, names)?;
+        println!("created community keys in {}", keys_dir.display());
+    }
+    if let Some(name) = names
+        .iter()
+        .find(|n| !keys::device_path(&keys_dir, n).exists())
+    {
+        return Err(DemoError::Roster {
+            dir: options.data_dir.clone(),
+            name: name.clone(),
+        });
+    }
+    let ports: Vec<(u16, u16)> = (0..names.len())
+        .map(|i| {
+            let ports = options.ports;
+            let http = device_http_port(ports.device_http_base, i, ports.service);
+            let udp = u16::try_from(i)
+                .ok()
+                .and_then(|i| ports.device_udp_base.checked_add(i));
+            http.zip(udp)
+                .ok_or_else(|| DemoError::Devices(format!("device {i}'s ports are past 65535")))
+        })
+        .collect::<Result<_, _>>()?;
+    let peer_lists = topology.peer_lists(names, 0);
+    let mut argvs = Vec::new();
+    let mut urls = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        share_token(&options.data_dir.join(name), token)?;
+        let (http, udp) = ports[i];
+        let mut argv: Vec<OsString> = vec![exe.clone().into(), "device".into()];
+        for origin in page_origins(options.web_addr) {
+            argv.extend(["--allow-origin".into(), origin.into()]);
+        }
+        argv.extend(["--name".into(), name.into()]);
+        argv.extend(["--http".into(), format!("127.0.0.1:{http}").into()]);
+        argv.extend(["--udp".into(), format!("127.0.0.1:{udp}").into()]);
+        argv.extend(["--data".into(), options.data_dir.join(name).into()]);
+        argv.extend(["--keys".into(), keys_dir.clone().into()]);
+        for (j, peer) in names.iter().enumerate() {
+            if peer_lists[i].contains(&j) {
+                let peer_udp = ports[j].1;
+                argv.extend([
+                    "--peer".into(),
+                    format!("{peer}@127.0.0.1:{peer_udp}").into(),
+                ]);
+            }
+        }
+        argvs.push((name.clone(), argv));
+        urls.push((name.clone(), format!("http://127.0.0.1:{http}")));
+    }
+    Ok((Supervisor::start(argvs), urls))
+}
+
+/// The origins the page has when opened at `web` (and as `localhost` when that is loopback).
+fn page_origins(web: SocketAddr) -> Vec<String> {
+    let mut origins = vec![format!("http://{web}")];
+    if web.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", web.port()));
+    }
+    origins
+}
+
+/// Puts the demo's token in a device's data directory (made 0700), replacing another one, so
+/// the one cookie opens every server.
+fn share_token(dir: &Path, token: &Token) -> Result<(), DemoError> {
+    private_dir(dir)?;
+    let path = dir.join(TOKEN_FILE);
+    let current = std::fs::read_to_string(&path).ok();
+    if current.as_deref().and_then(Token::parse).as_ref() == Some(token) {
+        return Ok(());
+    }
+    if current.is_some() {
+        std::fs::remove_file(&path).map_err(|err| AccessError::Io(path.clone(), err))?;
+    }
+    Ok(token.write(&path)?)
+}
+
+/// Ctrl-C and SIGTERM, caught from the moment [`Stop::install`] returns: a signal that comes
+/// while anything is starting is still handled by killing the children, not by dying first.
+struct Stop {
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn install() -> std::io::Result<Stop> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Stop {
+                signals: vec![
+                    signal(SignalKind::interrupt())?,
+                    signal(SignalKind::terminate())?,
+                ],
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Stop {})
+    }
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            let waits = self.signals.iter_mut().map(|s| Box::pin(s.recv()));
+            futures_util::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_ports_skip_the_service_port() {
+        let ports: Vec<u16> = (0..8)
+            .map(|i| device_http_port(3001, i, 3005).unwrap())
+            .collect();
+        assert_eq!(ports, [3001, 3002, 3003, 3004, 3006, 3007, 3008, 3009]);
+        assert_eq!(device_http_port(0, 5, 3005), Some(0));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_devices(&names(&["alice", "bob", "carol"])).is_ok());
+        assert!(check_devices(&names(&["alice"])).is_err());
+        assert!(check_devices(&names(&["alice", "alice"])).is_err());
+        assert!(check_devices(&names(&["alice", "Bob"])).is_err());
+        assert!(check_devices(&names(&["alice", "9lives"])).is_err());
+        assert!(check_devices(&names(&["a", "b", "c", "d", "e", "f", "g", "h", "i"])).is_err());
+    }
+
+    #[test]
+    fn a_line_links_neighbours_only() {
+        let names = ["alice", "bob", "carol"].map(String::from).to_vec();
+        assert_eq!(
+            links(&names, &Topology::Line, 0),
+            [
+                ("alice".to_string(), "bob".to_string()),
+                ("bob".to_string(), "carol".to_string())
+            ]
+        );
+        assert_eq!(links(&names, &Topology::Mesh, 0).len(), 3);
+    }
+}

@@ -1,0 +1,246 @@
+// Browser tests of issue 11 ("the demo"): each part starts its own `meshlog demo` (fixed ports:
+// 3001.., 3005, 5173, 8001..; nothing else may hold them) and drives the page in Chromium.
+//
+//   MESHLOG_BIN=target/debug/meshlog CHROMIUM_PATH=/usr/bin/chromium npm run e2e:demo
+//
+// Env as in demo.spec.mjs, plus MESHLOG_BIN, E2E_ONLY (a substring of the describe names to run)
+// and SHOT_DOCS=1 (write the topology screenshots into docs/ for the README).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { PAGE_URL, ROOT, T, demoHasFlag, paneMessages, shot, simCall, startDemo, until } from './support.mjs';
+
+const ONLY = process.env.E2E_ONLY || '';
+const RUN = Date.now().toString(36);
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', headless: !process.env.HEADFUL });
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** A describe block with its own demo and page; skipped unless its name matches E2E_ONLY. */
+function withDemo(name, args, viewport, body) {
+  describe(name, { skip: ONLY && !name.includes(ONLY) ? `E2E_ONLY=${ONLY}` : false }, () => {
+    const ctx = { page: null, demo: null, errors: [] };
+    before(async () => {
+      ctx.demo = await startDemo(args);
+      ctx.page = await browser.newPage({ viewport });
+      ctx.page.on('pageerror', (e) => ctx.errors.push(String(e)));
+      await ctx.page.goto(PAGE_URL);
+      await ctx.page.getByTestId('topology').waitFor({ timeout: T });
+    });
+    after(async () => {
+      if (ctx.page) await shot(ctx.page, `${name.replace(/\W+/g, '-')}-end`);
+      await ctx.page?.close();
+      await ctx.demo?.stop();
+      assert.deepEqual(ctx.errors, [], 'no uncaught errors in the page');
+    });
+    body(ctx);
+  });
+}
+
+const tid = (page, id) => page.getByTestId(id);
+
+async function send(page, device, text) {
+  await until(`${device}'s composer`, () => tid(page, `composer-input-${device}`).isEnabled());
+  await tid(page, `composer-input-${device}`).fill(text);
+  await tid(page, `send-${device}`).click();
+}
+
+const hasText = async (page, device, text) => (await paneMessages(page, device)).some((m) => m.text.includes(text));
+
+async function docsShot(page, name) {
+  if (!process.env.SHOT_DOCS) return;
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(ROOT, 'docs', `${name}.png`), fullPage: false });
+}
+
+withDemo('three devices in real mode: carol cut off and healed', ['--devices', 'alice,bob,carol'], { width: 1280, height: 800 }, (ctx) => {
+  it('shows three panes, three links and every device up', async () => {
+    const { page } = ctx;
+    for (const d of ['alice', 'bob', 'carol']) {
+      await tid(page, `pane-${d}`).waitFor({ timeout: T });
+      assert.equal(await tid(page, `topo-node-${d}`).getAttribute('data-status'), 'up');
+    }
+    for (const l of ['alice-bob', 'alice-carol', 'bob-carol']) assert.equal(await tid(page, `topo-link-${l}`).getAttribute('data-state'), 'up');
+  });
+
+  it('a partition into {alice, bob} and {carol} keeps carol out until healed', async () => {
+    const { page } = ctx;
+    await tid(page, 'group-carol').selectOption({ value: '1' });
+    await tid(page, 'partition-apply').click();
+    await until('carol shown in another group', async () => (await tid(page, 'topo-link-alice-carol').getAttribute('data-state')) === 'partitioned');
+    assert.equal(await tid(page, 'topo-link-alice-bob').getAttribute('data-state'), 'up');
+    const text = `cut-off ${RUN}`;
+    await send(page, 'alice', text);
+    await until('bob to get it', () => hasText(page, 'bob', text));
+    // Evidence that carol was tried and refused: packets to or from carol dropped as `blocked`.
+    await until('blocked packets towards carol', () =>
+      page.$$eval('[data-testid="netlog-row"][data-direction="dropped"]', (rows) => rows.some((r) => (r.textContent ?? '').includes('carol'))),
+    );
+    assert.equal(await hasText(page, 'carol', text), false, 'carol must not have it while cut off');
+    await docsShot(page, 'topology-desktop');
+    await tid(page, 'partition-heal').click();
+    await until('the links to be up again', async () => (await tid(page, 'topo-link-alice-carol').getAttribute('data-state')) === 'up');
+    await until('carol to catch up', () => hasText(page, 'carol', text), T * 2);
+  });
+
+  it('a one-way cut is drawn apart from a both-ways cut, and heals', async () => {
+    const { page } = ctx;
+    await tid(page, 'cut-alice-carol').selectOption('cut-ab');
+    await until('a one-way cut', async () => (await tid(page, 'topo-link-alice-carol').getAttribute('data-state')) === 'cut-ab');
+    await tid(page, 'cut-bob-carol').selectOption('cut-both');
+    await until('a both-ways cut', async () => (await tid(page, 'topo-link-bob-carol').getAttribute('data-state')) === 'cut-both');
+    await tid(page, 'cut-alice-carol').selectOption('up');
+    await tid(page, 'cut-bob-carol').selectOption('up');
+    await until('healed', async () =>
+      (await tid(page, 'topo-link-alice-carol').getAttribute('data-state')) === 'up' &&
+      (await tid(page, 'topo-link-bob-carol').getAttribute('data-state')) === 'up',
+    );
+  });
+});
+
+withDemo('relay through a middle device in a line', ['--devices', 'alice,bob,carol', '--topology', 'line'], { width: 1280, height: 800 }, (ctx) => {
+  it('alice reaches carol only through bob', async () => {
+    const { page } = ctx;
+    assert.equal(await tid(page, 'topo-link-alice-carol').count(), 0, 'no direct link in a line');
+    await tid(page, 'topo-link-alice-bob').waitFor({ state: 'attached', timeout: T });
+    const text = `relayed ${RUN}`;
+    await send(page, 'alice', text);
+    await until('carol to get it', () => hasText(page, 'carol', text), T * 2);
+    await until('packets on the bob–carol link', async () => Number(await tid(page, 'topo-link-bob-carol').getAttribute('data-packets')) > 0);
+    const direct = await page.$$eval('[data-testid="netlog-row"]', (rows) =>
+      rows.filter((r) => /alice → carol|carol → alice/.test(r.textContent ?? '')).length,
+    );
+    assert.equal(direct, 0, 'alice and carol never exchange a packet directly');
+  });
+});
+
+withDemo('crash and restart from the page', ['--devices', 'alice,bob'], { width: 1280, height: 800 }, (ctx) => {
+  it('bob is crashed, shown down, restarted, and has everything', async () => {
+    const { page } = ctx;
+    const before = `before crash ${RUN}`;
+    const during = `while bob is down ${RUN}`;
+    await send(page, 'bob', before);
+    await until('alice to get bob’s message', () => hasText(page, 'alice', before));
+    await tid(page, 'crash-bob').click();
+    await until('bob shown down', async () => (await tid(page, 'device-up-bob').getAttribute('data-up')) === 'false');
+    await tid(page, 'down-bob').waitFor({ timeout: T });
+    assert.equal(await tid(page, 'topo-node-bob').getAttribute('data-status'), 'down');
+    await send(page, 'alice', during);
+    await tid(page, 'restart-bob').click();
+    await until('bob up again', async () => (await tid(page, 'device-up-bob').getAttribute('data-up')) === 'true', T * 2);
+    await until('bob to have the message made before the crash (durable)', () => hasText(page, 'bob', before), T * 2);
+    await until('bob to catch up on what alice sent meanwhile', () => hasText(page, 'bob', during), T * 2);
+    assert.equal(await tid(page, 'down-bob').count(), 0);
+  });
+});
+
+const simArgs = ['--sim', path.join(ROOT, 'scenarios', 'default-demo.toml')];
+withDemo('simulated mode at 100x', demoHasFlag('--paused') ? [...simArgs, '--paused'] : simArgs, { width: 1280, height: 800 }, (ctx) => {
+  it('starts paused with a visible hint that goes away on start', async () => {
+    const { page } = ctx;
+    await tid(page, 'paused-hint').waitFor({ timeout: T });
+    assert.match(await tid(page, 'paused-hint').innerText(), /press ▶ start/);
+  });
+
+  it('every author’s messages stay in order at 100×; long tasks and frame times are measured', async () => {
+    const { page } = ctx;
+    assert.equal((await simCall(page, '/api/simulation/message-rate', { messages_per_hour: 3600 })).status, 200);
+    await tid(page, 'speed-100').click();
+    await until('speed 100×', async () => (await tid(page, 'speed-value').innerText()).startsWith('100'));
+    await page.evaluate(() => {
+      const w = window;
+      w.__long = [];
+      w.__frames = [];
+      new PerformanceObserver((l) => l.getEntries().forEach((e) => w.__long.push(e.duration))).observe({ type: 'longtask' });
+      let last = performance.now();
+      const frame = (t) => {
+        w.__frames.push(t - last);
+        last = t;
+        if (!w.__stop) requestAnimationFrame(frame);
+      };
+      requestAnimationFrame(frame);
+    });
+    await tid(page, 'gen-start').click();
+    await until('the hint to go', async () => (await tid(page, 'paused-hint').count()) === 0);
+    // Run until a few hundred messages were made (about 100 a second of wall time at 100×).
+    await until('300 generated messages', async () => {
+      const s = (await simCall(page, '/api/simulation')).body;
+      return s.devices.reduce((n, d) => n + d.generated, 0) >= 300;
+    }, T * 4);
+    const perf = await page.evaluate(() => {
+      const w = window;
+      w.__stop = true;
+      const q = (xs, p) => (xs.length === 0 ? 0 : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]);
+      return {
+        long_tasks: w.__long.length,
+        long_task_max_ms: Math.round(Math.max(0, ...w.__long)),
+        long_task_p95_ms: Math.round(q(w.__long, 0.95)),
+        frames: w.__frames.length,
+        frame_p95_ms: Math.round(q(w.__frames, 0.95)),
+        dom_rows: document.querySelectorAll('[data-testid="message"]').length,
+      };
+    });
+    console.log(`# 100x simulated: ${JSON.stringify(perf)}`);
+    await tid(page, 'gen-pause').click();
+    await until('paused', async () => (await tid(page, 'run-state').textContent()) === 'paused');
+    // The message list is windowed: a bounded number of rows, however many messages.
+    assert.ok(perf.dom_rows <= 2 * 130, `at most the windows' rows in the DOM, got ${perf.dom_rows}`);
+    for (const device of ['alice', 'bob']) {
+      const rows = await paneMessages(page, device);
+      const seen = {};
+      let checked = 0;
+      for (const m of rows) {
+        const n = /\(#(\d+) from (\w+)\)/.exec(m.text);
+        if (!n) continue;
+        const [, num, author] = n;
+        if (seen[author] !== undefined) {
+          assert.ok(Number(num) > seen[author], `${device} shows ${author}'s #${num} after #${seen[author]}`);
+          checked++;
+        }
+        seen[author] = Number(num);
+      }
+      assert.ok(checked > 20, `${device}: enough generated messages to check the order (${checked})`);
+    }
+  });
+});
+
+withDemo('phone size', [], { width: 390, height: 844 }, (ctx) => {
+  it('nothing scrolls sideways; devices are tabs; controls wrap', async () => {
+    const { page } = ctx;
+    const widths = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, view: window.innerWidth }));
+    assert.ok(widths.doc <= widths.view, `document ${widths.doc} px wide in a ${widths.view} px viewport`);
+    assert.equal(await tid(page, 'pane-alice').isVisible(), true);
+    assert.equal(await tid(page, 'pane-bob').isVisible(), false);
+    await tid(page, 'tab-bob').click();
+    await until('bob’s pane', () => tid(page, 'pane-bob').isVisible());
+    for (const id of ['gen-start', 'speed-100', 'gen-step']) {
+      const box = await tid(page, id).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= widths.view, `${id} on screen`);
+    }
+    await docsShot(page, 'topology-phone');
+    const after = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(after <= widths.view, `still no sideways scroll with bob's pane (${after} px)`);
+  });
+});
+
+withDemo('desktop size', [], { width: 1280, height: 800 }, (ctx) => {
+  it('the network log shows at least 12 rows', async () => {
+    const { page } = ctx;
+    await until('log rows', async () => (await page.locator('[data-testid="netlog-row"]').count()) > 0);
+    const rows = await page.evaluate(() => {
+      const list = document.querySelector('.netlog-list');
+      const row = document.querySelector('[data-testid="netlog-row"]');
+      const r = list.getBoundingClientRect();
+      // Rows that fit in the list, and the list inside the first screen.
+      return { fit: Math.floor(list.clientHeight / row.getBoundingClientRect().height), bottom: r.bottom, view: innerHeight };
+    });
+    assert.ok(rows.fit >= 12, `the log fits ${rows.fit} rows`);
+    assert.ok(rows.bottom <= rows.view, `the log ends at ${rows.bottom} px, inside the ${rows.view} px window`);
+  });
+});
