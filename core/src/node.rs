@@ -35,6 +35,7 @@ use thiserror::Error;
 mod budget;
 mod events;
 mod followup;
+mod greeting;
 mod outbox;
 mod owed;
 mod reconcile;
@@ -212,6 +213,7 @@ impl<S: Store> Node<S> {
                 budget: budget::Budget::default(),
                 followup: followup::FollowUp::default(),
                 stream: node.new_stream(),
+                held_pushes: Vec::new(),
             };
             let state = node.state_mut(&peer);
             link.budget.start_round(&mut state.budget);
@@ -246,6 +248,11 @@ impl<S: Store> Node<S> {
     #[doc(hidden)]
     pub fn assume_heard(&mut self, peer: &DeviceId, epoch: u64) {
         self.wire.hear(peer, epoch);
+    }
+    /// Whether a packet from `peer` taught this node its epoch, so a push goes out at once
+    /// rather than after a greeting (`node/greeting.rs`).
+    pub fn knows_epoch_of(&self, peer: &DeviceId) -> bool {
+        self.wire.knows_epoch_of(peer)
     }
     pub fn is_online(&self) -> bool {
         self.online
@@ -384,23 +391,28 @@ impl<S: Store> Node<S> {
             Ok(packet) => packet,
             Err(reason) => {
                 self.stats.drop(reason.code());
+                // A peer new in this epoch, or one saying it never heard us (its greeting
+                // from us was lost), learns our epoch now; either way we heard its epoch.
                 let greet = match &reason {
                     DropReason::StaleEcho {
                         from,
-                        first_of_epoch: true,
+                        first_of_epoch,
+                        echo,
                         ..
-                    } => Some(from.clone()),
+                    } if *first_of_epoch || *echo == 0 => Some(from.clone()),
                     _ => None,
                 };
                 self.emit(dropped(reason));
                 if let Some(peer) = greet {
                     self.greet(&peer);
+                    self.release_held_pushes(&peer);
                 }
                 return;
             }
         };
         let from = packet.source;
         let kind = packet.payload.kind();
+        self.release_held_pushes(&from);
         {
             let link = self.links.get_mut(&from).expect("checked peer");
             let state = self.peers.get_mut(&from).expect("checked peer");
@@ -439,9 +451,14 @@ impl<S: Store> Node<S> {
             Payload::Summary { prefix, summary } => {
                 if prefix == Prefix::ROOT {
                     self.note_peer_summary(&from, summary);
-                    if summary != self.summary() {
-                        self.want_followup(&from);
-                    }
+                }
+                // Off means off: a node without anti-entropy neither starts nor answers
+                // reconciliation, so a greeting teaches it an epoch and nothing else.
+                if !self.config.anti_entropy {
+                    return;
+                }
+                if prefix == Prefix::ROOT && summary != self.summary() {
+                    self.want_followup(&from);
                 }
                 if !self.settling_with(&from) {
                     self.reconcile(&from, prefix, summary);
@@ -507,6 +524,8 @@ struct Link {
     budget: budget::Budget,
     followup: followup::FollowUp,
     stream: owed::Stream,
+    /// Fresh events waiting for the peer's epoch (`greeting.rs`), at most `HELD_PUSHES_MAX`.
+    held_pushes: Vec<EventId>,
 }
 
 const _: () = assert!(FANOUT == 16);

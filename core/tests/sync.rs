@@ -198,6 +198,9 @@ fn eager_push_is_one_packet_per_peer_each_with_its_own_tag() {
     let config = Config::new(keys("alice", 9), community.clone(), peers.clone(), [9; 32]);
     let mut alice = Node::new(config, InMemoryStore::new(), Instant::ZERO).expect("valid config");
     while !matches!(alice.poll_output(), Output::Timeout(_)) {} // the first round's summaries
+    for peer in &peers {
+        alice.assume_heard(peer, 1); // pushes to unheard peers wait (see the tests below)
+    }
     let body = EventBody::Message {
         text: "hi all".into(),
         attachment: None,
@@ -237,6 +240,53 @@ fn eager_push_is_one_packet_per_peer_each_with_its_own_tag() {
         counters.iter().all(|&c| c == 0),
         "each peer's own counter: {counters:?}"
     );
+}
+
+/// Anti-entropy off, so only the push and its first-contact greeting can deliver.
+fn push_only(names: &[&str], seed: u64) -> Harness {
+    Harness::with_config(names, Topology::FullMesh, seed, |c| c.anti_entropy = false)
+}
+
+#[test]
+fn a_first_push_waits_for_the_peers_epoch_then_arrives_within_three_latencies() {
+    let mut h = push_only(&["alice", "bob", "carol"], 31);
+    h.append_messages("alice", 5);
+    let at = h
+        .run_until_converged(Duration::from_secs(1))
+        .expect("the pushes alone deliver");
+    // Greeting out, greeting back, pushes out: 3 × the harness's 10 ms.
+    assert!(at.as_micros() <= 30_000, "converged at {at}");
+    let alice = h.node("alice").stats();
+    // Nothing was pushed into a refusal: one EVENT datagram per event and peer at most.
+    assert!(
+        alice.sent[&PacketKind::Event].count <= 10,
+        "{:?}",
+        alice.sent
+    );
+    assert_eq!(alice.greetings, 10, "one greeting per held push and peer");
+    for peer in ["bob", "carol"] {
+        let stats = h.node(peer).stats();
+        assert_eq!(stats.events_from_peers, 5);
+        assert!(stats.greetings >= 1, "{peer} answered alice's greeting");
+    }
+}
+
+#[test]
+fn pushes_held_for_a_silent_peer_are_bounded() {
+    let mut h = push_only(&["alice", "bob"], 32);
+    h.set_link("alice", "bob", false);
+    h.append_messages("alice", 100);
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(h.node("bob").event_count(), 0);
+    h.set_link("alice", "bob", true);
+    // The next append greets; bob's answer releases what was held, up to the bound.
+    h.append_messages("alice", 1);
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(h.node("bob").event_count(), 64, "HELD_PUSHES_MAX, no more");
+    // Now the epochs are known, a push goes straight out.
+    h.append_messages("alice", 1);
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(h.node("bob").event_count(), 65);
 }
 
 #[test]

@@ -4,6 +4,10 @@
 //! cut) and both ends are up, the peer must hold the event within the link's latency (plus its
 //! reorder delay, if it reorders) and `PROMPT_SLACK_US`, long before any round could carry it.
 //!
+//! A sender that has not yet heard the receiver's epoch holds the push for one greeting round
+//! trip (the core's `node/greeting.rs`), so that push is due after three crossings instead
+//! of one, and only if the way back is clean too.
+//!
 //! Any fault, heal or change of a device's state excuses every push still in flight: the world
 //! changed under it. Pushes the sender's full output queue refused are excused too (the core
 //! bounds that queue on purpose; a round finds them).
@@ -129,10 +133,24 @@ impl World {
             if to == device || !up || !self.is_peer(device, to) {
                 continue;
             }
-            if let Some(latency_us) = self.network.sure_latency_us(device, to) {
-                let due = now + Duration::from_micros(latency_us + PROMPT_SLACK_US);
-                self.prompt.expect(device, to, id, now, due);
-            }
+            let Some(out_us) = self.network.sure_latency_us(device, to) else {
+                continue;
+            };
+            let heard = self.devices[device]
+                .node
+                .as_ref()
+                .is_some_and(|node| node.knows_epoch_of(&self.devices[to].name));
+            let latency_us = if heard {
+                out_us
+            } else {
+                // Greeting out, greeting back, push out.
+                let Some(back_us) = self.network.sure_latency_us(to, device) else {
+                    continue;
+                };
+                2 * out_us + back_us
+            };
+            let due = now + Duration::from_micros(latency_us + PROMPT_SLACK_US);
+            self.prompt.expect(device, to, id, now, due);
         }
     }
 

@@ -52,15 +52,15 @@ impl<S: Store> Node<S> {
             self.stats.events_local += 1;
             let OpenedEvent { id, sealed, event } = opened;
             if self.online && self.config.eager_push {
-                let payload = Payload::Events(vec![WireEvent::known(id, sealed.clone())]);
                 let note = format!("{} {}", event.body.kind_name(), id);
                 if self.config.test_divergence {
+                    let payload = Payload::Events(vec![WireEvent::known(id, sealed.clone())]);
                     let others: Vec<DeviceId> = self.peers.keys().skip(1).cloned().collect();
                     for peer in others {
                         self.send(&peer, payload.clone());
                     }
                 } else {
-                    self.send_to_every_peer(payload, note);
+                    self.push_fresh(id, &sealed, note);
                 }
             }
             self.emit(NodeEvent::EventStored {

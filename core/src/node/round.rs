@@ -49,26 +49,6 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// A peer's packet showed it restarted (or met us) and does not know our epoch yet, so it
-    /// could not echo it and its packet was dropped: our summary teaches it the epoch now
-    /// rather than at our next round. Once per epoch of the peer (the wire reports only its
-    /// first packet), so no replay can make this answer twice.
-    pub(super) fn greet(&mut self, peer: &DeviceId) {
-        if !self.config.anti_entropy || !self.peers.contains_key(peer) {
-            return;
-        }
-        self.stats.greetings += 1;
-        let summary = self.index.summary(Prefix::ROOT);
-        self.send(
-            peer,
-            Payload::Summary {
-                prefix: Prefix::ROOT,
-                summary,
-            },
-        );
-        self.note_summary_sent(peer);
-    }
-
     /// `sync_fanout` distinct peers at random (all of them if there are no more), in roster
     /// order so the output does not depend on the draw order.
     pub(super) fn pick_round_peers(&mut self) -> Vec<DeviceId> {

@@ -51,6 +51,11 @@ impl Wire {
         self.windows.get(peer).and_then(ReplayWindow::newest)
     }
 
+    /// Whether a packet from `peer` has taught us its epoch (so what we send echoes it).
+    pub fn knows_epoch_of(&self, peer: &DeviceId) -> bool {
+        self.heard_epochs.contains_key(peer)
+    }
+
     /// Records `epoch` as heard from `peer` (it only grows).
     pub fn hear(&mut self, peer: &DeviceId, epoch: u64) {
         let heard = self.heard_epochs.entry(peer.clone()).or_insert(0);
