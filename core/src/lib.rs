@@ -43,6 +43,7 @@
 //! - Bad bytes from the network are counted and reported, never a panic; a broken internal
 //!   invariant is a bug and asserts.
 
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod crypto;

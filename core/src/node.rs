@@ -43,6 +43,7 @@ mod round;
 
 pub use outbox::describe;
 
+use crate::clock::HybridClock;
 use crate::config::{Config, ConfigError};
 use crate::crypto::Keyring;
 use crate::event::{Event, RejectReason, SealError};
@@ -149,6 +150,8 @@ pub struct Node<S: Store> {
     now: Instant,
     /// Follow-ups sent this round without progress, over all peers.
     followups_this_round: u32,
+    /// Every event's `created_at` comes from here (`clock.rs`).
+    clock: HybridClock,
     /// Pairwise keys, this run's epoch and counter, replay windows: every packet in and out.
     wire: Wire,
     /// Items for peers while an input is handled; packed into datagrams at its end.
@@ -180,6 +183,7 @@ impl<S: Store> Node<S> {
         for id in store.ids()? {
             index.insert(id);
         }
+        let clock = HybridClock::new(Instant::from_micros(store.created_at_max()?), now);
         let peers = config
             .peers
             .iter()
@@ -203,6 +207,7 @@ impl<S: Store> Node<S> {
             links: BTreeMap::new(),
             now,
             followups_this_round: 0,
+            clock,
             wire,
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),

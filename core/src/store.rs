@@ -28,6 +28,9 @@ pub trait Store {
     /// Every id held, for the node to rebuild its index on start.
     fn ids(&self) -> Result<Vec<EventId>, StoreError>;
     fn len(&self) -> Result<u64, StoreError>;
+    /// The newest `created_at` (µs) among the events held, 0 if none: the floor of the
+    /// node's hybrid clock after a restart (`clock.rs`), so its next event sorts after them.
+    fn created_at_max(&self) -> Result<u64, StoreError>;
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
@@ -64,6 +67,7 @@ pub struct InMemoryStore {
     /// The last epoch handed out: kept across the simulator's crash and restart, which reuse
     /// the store.
     epoch: u64,
+    created_at_max_us: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +106,8 @@ impl Store for InMemoryStore {
             event: event.event.clone(),
         };
         self.events.insert(event.id, entry);
+        let created_at_us = event.event.created_at.as_micros();
+        self.created_at_max_us = self.created_at_max_us.max(created_at_us);
         Ok(true)
     }
     fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
@@ -112,6 +118,9 @@ impl Store for InMemoryStore {
     }
     fn len(&self) -> Result<u64, StoreError> {
         Ok(self.events.len() as u64)
+    }
+    fn created_at_max(&self) -> Result<u64, StoreError> {
+        Ok(self.created_at_max_us)
     }
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.epoch = epoch_after(self.epoch, floor);
@@ -133,6 +142,9 @@ impl<S: Store> Store for std::rc::Rc<std::cell::RefCell<S>> {
     }
     fn len(&self) -> Result<u64, StoreError> {
         self.borrow().len()
+    }
+    fn created_at_max(&self) -> Result<u64, StoreError> {
+        self.borrow().created_at_max()
     }
     fn insert_all(
         &mut self,

@@ -516,3 +516,28 @@ fn the_epoch_grows_across_reopens_and_respects_the_floor() {
         "a clock gone back does not reuse an epoch"
     );
 }
+
+#[test]
+fn the_newest_event_time_survives_a_reopen_for_the_hybrid_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let mut store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.created_at_max().unwrap(), 0, "an empty store");
+    let old = sealed_at("alice", 5_000, [1; 24], text("old"));
+    store.insert_all(std::slice::from_ref(&old), 0).unwrap();
+    // A reaction stamped after every message: the newest time is a reaction's.
+    let late = sealed_at(
+        "bob",
+        9_000,
+        [2; 24],
+        EventBody::Reaction {
+            message: old.id,
+            emoji: "👍".into(),
+            remove: false,
+        },
+    );
+    store.insert_all(&[late], 0).unwrap();
+    drop(store);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.created_at_max().unwrap(), 9_000_000);
+}

@@ -366,6 +366,20 @@ impl Store for SqliteStore {
             .map_err(|err| backend(err.into()))
     }
 
+    /// Messages and reactions carry the times (a message's file chunks are stamped before
+    /// it). Once per start: the index on message times makes that half cheap.
+    fn created_at_max(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT MAX(created_at_us) FROM messages), 0),
+                            COALESCE((SELECT MAX(created_at_us) FROM reactions), 0))",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|us| us.max(0) as u64)
+            .map_err(|err| backend(err.into()))
+    }
+
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.next_epoch_tx(floor).map_err(backend)
     }

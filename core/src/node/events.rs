@@ -11,7 +11,8 @@ use crate::store::Store;
 use crate::time::Instant;
 
 impl<S: Store> Node<S> {
-    /// Signs, encrypts and stores a new event, then pushes it to every peer at once (one
+    /// Signs, encrypts and stores a new event (stamped by the hybrid clock: `now`, or just
+    /// past the newest event time seen), then pushes it to every peer at once (one
     /// packet per peer).
     /// Returns after the store has accepted it (durably, for a durable store).
     pub fn append(&mut self, now: Instant, body: EventBody) -> Result<EventId, AppendError> {
@@ -31,7 +32,7 @@ impl<S: Store> Node<S> {
         for body in bodies {
             let event = Event {
                 author: self.config.keys.device.clone(),
-                created_at: now,
+                created_at: self.clock.tick(now),
                 body,
             };
             let mut nonce = [0u8; crate::event::NONCE_LEN];
@@ -95,6 +96,7 @@ impl<S: Store> Node<S> {
         };
         match self.store.insert(&opened, now.as_micros()) {
             Ok(_) => {
+                self.clock.observe(opened.event.created_at, now);
                 self.index.insert(opened.id);
                 self.stats.events_from_peers += 1;
                 self.note_crossed(from, 1);

@@ -1,7 +1,8 @@
 //! The workload's actions on a device: messages (an attachment's chunks first), reactions,
 //! and the append each is made of, recorded for the checkers.
 
-use meshlog_core::{chunk_file, Event, EventBody, EventId, Store};
+use meshlog_core::event::open;
+use meshlog_core::{chunk_file, EventBody, EventId, Store};
 
 use super::World;
 use crate::outcome::Appended;
@@ -53,6 +54,22 @@ impl World {
         }
     }
 
+    /// What `device`'s node sealed as `id` (its time is the node's hybrid clock's): the
+    /// checkers compare every stored copy against it. `None` if the store lacks it.
+    pub(super) fn appended_of(&self, device: usize, id: EventId) -> Option<Appended> {
+        let sealed = self.devices[device]
+            .store
+            .borrow()
+            .get(&id)
+            .ok()
+            .flatten()?;
+        let opened = open(&sealed, &self.community).expect("the node sealed it");
+        Some(Appended {
+            sealed,
+            event: opened.event,
+        })
+    }
+
     /// Appends on `device` and records the sealed bytes; `None` if the device is crashed.
     fn append(&mut self, device: usize, body: EventBody) -> Option<EventId> {
         let now = self.now;
@@ -66,24 +83,13 @@ impl World {
             self.counters.skipped_appends += 1;
             return None;
         };
-        // What the node seals: the checkers compare every stored copy against it.
-        let event = Event {
-            author: d.name.clone(),
-            created_at: now,
-            body: body.clone(),
-        };
         let refused_before = node.stats().transmits_dropped;
         let id = node
             .append(now, body)
             .expect("workload events are valid and the in-memory store never fails");
         let pushes_refused = node.stats().transmits_dropped > refused_before;
-        let sealed = d
-            .store
-            .borrow()
-            .get(&id)
-            .expect("in-memory")
-            .expect("just stored");
-        self.appended.insert(id, Appended { sealed, event });
+        let appended = self.appended_of(device, id).expect("just stored");
+        self.appended.insert(id, appended);
         if !pushes_refused {
             self.expect_pushes(device, id);
         }

@@ -12,13 +12,10 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::rc::Rc;
 
-use meshlog_core::{
-    AppendError, DeviceId, Event, EventBody, EventId, Instant, Node, PacketKind, Store,
-};
+use meshlog_core::{AppendError, DeviceId, EventBody, EventId, Instant, Node, PacketKind};
 use thiserror::Error;
 
 use super::{Item, SharedStore, SimError, World};
-use crate::outcome::Appended;
 use crate::scenario::{LatencySpec, LinkSpec, Scenario, SimDuration};
 
 /// Trace lines kept for the host between two drains; older ones fall off. A drain happens
@@ -226,34 +223,26 @@ impl World {
         bodies: Vec<EventBody>,
     ) -> Result<Vec<EventId>, HostError> {
         let now = self.now;
-        let d = self
+        let name = self
             .devices
-            .get_mut(device)
-            .ok_or(HostError::UnknownDevice(device))?;
-        let name = d.name.clone();
+            .get(device)
+            .ok_or(HostError::UnknownDevice(device))?
+            .name
+            .clone();
         let mut ids = Vec::with_capacity(bodies.len());
         for body in bodies {
-            let node = d
+            let node = self.devices[device]
                 .node
                 .as_mut()
                 .ok_or_else(|| HostError::Down(name.to_string()))?;
-            let event = Event {
-                author: name.clone(),
-                created_at: now,
-                body: body.clone(),
-            };
             let id = node.append(now, body).map_err(|source| HostError::Append {
                 device: name.to_string(),
                 source,
             })?;
-            let sealed = d
-                .store
-                .borrow()
-                .get(&id)
-                .ok()
-                .flatten()
+            let appended = self
+                .appended_of(device, id)
                 .ok_or_else(|| HostError::Store(name.to_string()))?;
-            self.appended.insert(id, Appended { sealed, event });
+            self.appended.insert(id, appended);
             ids.push(id);
         }
         self.drain(device);
