@@ -107,6 +107,13 @@ pub enum Failure {
         count: usize,
         ids: Vec<String>,
     },
+    /// Event times that sort against the order they were made: an author's event before its
+    /// previous one, or a reaction before its message.
+    ClockOrder {
+        count: u64,
+        /// (rule, earlier id, its time µs, later id, its time µs), the first few.
+        breaks: Vec<(String, String, u64, String, u64)>,
+    },
     /// A device answered a peer with more digest and filter bytes than the budget allows in
     /// some window (see `budget.rs` for the rule).
     OverBudget {
@@ -236,6 +243,25 @@ pub fn check(world: &World) -> Vec<Failure> {
             at_us: loss.at_us,
             count: loss.count,
             ids: loss.ids.iter().map(EventId::to_string).collect(),
+        });
+    }
+    if world.clock_order.break_count > 0 {
+        failures.push(Failure::ClockOrder {
+            count: world.clock_order.break_count,
+            breaks: world
+                .clock_order
+                .breaks
+                .iter()
+                .map(|b| {
+                    (
+                        b.rule.to_owned(),
+                        b.earlier.to_string(),
+                        b.earlier_at.as_micros(),
+                        b.later.to_string(),
+                        b.later_at.as_micros(),
+                    )
+                })
+                .collect(),
         });
     }
     for ((device, peer), overrun) in &world.ledger.overruns {

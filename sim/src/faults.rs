@@ -80,7 +80,7 @@ impl World {
         let d = &mut self.devices[device];
         d.online = online;
         if let Some(node) = d.node.as_mut() {
-            node.set_online(now, online);
+            node.set_online(d.clock.read(now), online);
             self.drain(device);
         }
     }

@@ -55,6 +55,7 @@
 mod attack;
 mod budget;
 pub mod check;
+pub mod clocks;
 pub mod duration;
 mod faults;
 mod forge;

@@ -24,6 +24,10 @@
 //! [[hostile]]                           # a member that sends worst-case packets
 //! device = "carol"
 //! every = "1s"                           # one packet to each of its peers this often
+//! [[clock]]                              # a device whose clock is off (`clocks.rs`)
+//! device = "bob"
+//! offset = "-1h"                         # reads an hour behind the world
+//! drift_ppm = -200                       # and loses 200 µs a second (at most ±100,000)
 //! [[fault]]
 //! at = "2m"
 //! partition = [["alice"], ["bob", "carol"]]
@@ -99,6 +103,9 @@ pub struct Scenario {
     /// Members that attack their peers (`[[hostile]]`).
     #[serde(default, rename = "hostile", skip_serializing_if = "Vec::is_empty")]
     pub hostiles: Vec<HostileSpec>,
+    /// Devices whose clocks are off (`[[clock]]`, see `clocks.rs`).
+    #[serde(default, rename = "clock", skip_serializing_if = "Vec::is_empty")]
+    pub clocks: Vec<crate::clocks::ClockSpec>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
@@ -489,6 +496,7 @@ impl Scenario {
             validate_fault(fault, &format!("fault[{i}]"), self, &known, &invalid)?;
         }
         validate_hostiles(self, &known, &invalid)?;
+        crate::clocks::validate_clocks(self, &known, &invalid)?;
         validate_topology(self, &known, &invalid)?;
         let e = &self.expect;
         for (field, bound) in [

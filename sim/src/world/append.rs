@@ -85,10 +85,11 @@ impl World {
         };
         let refused_before = node.stats().transmits_dropped;
         let id = node
-            .append(now, body)
+            .append(d.clock.read(now), body)
             .expect("workload events are valid and the in-memory store never fails");
         let pushes_refused = node.stats().transmits_dropped > refused_before;
         let appended = self.appended_of(device, id).expect("just stored");
+        self.check_event_time(device, id, &appended);
         self.appended.insert(id, appended);
         if !pushes_refused {
             self.expect_pushes(device, id);
