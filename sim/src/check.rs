@@ -147,7 +147,7 @@ pub fn check(world: &World) -> Vec<Failure> {
         let mut invented = Vec::new();
         let mut altered = Vec::new();
         let mut held = 0;
-        for (id, entry) in store.entries() {
+        for (id, entry) in store.events().entries() {
             match world.appended.get(id) {
                 None => invented.push(id.to_string()),
                 Some(original) => {

@@ -49,6 +49,7 @@ impl World {
         let lost = std::mem::take(&mut d.unsynced);
         let kept = {
             let old = d.store.borrow();
+            let old = old.events();
             let mut kept = InMemoryStore::new();
             kept.next_epoch(old.epoch()).expect("in-memory");
             for (id, entry) in old.entries().filter(|(id, _)| !lost.contains(id)) {
@@ -62,7 +63,7 @@ impl World {
             }
             kept
         };
-        *d.store.borrow_mut() = kept;
+        d.store.borrow_mut().replace_events(kept);
         self.trace.line(format_args!(
             "{now} power_cut {} lost {}",
             d.name,

@@ -320,7 +320,8 @@ pub struct FaultSpec {
     /// Devices in different groups cannot reach each other; unlisted devices form one more group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<Vec<Vec<String>>>,
-    /// Lifts partitions and cuts, brings devices online, restarts crashed ones; never what
+    /// Lifts partitions and cuts, brings devices online, restarts crashed ones, frees full
+    /// disks; never what
     /// a fault marked `permanent` did (nor does the end-of-workload heal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heal: Option<bool>,
@@ -343,6 +344,12 @@ pub struct FaultSpec {
     /// (its own events commit with FULL, which makes every earlier commit durable too).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub power_cut: Option<String>,
+    /// Every insert into the device's store fails, as on a full disk, until `disk_freed` or
+    /// a heal (`store.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_full: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_freed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<LinkSpec>,
     /// Survives every heal, mid-run `heal = true` and the end of the workload (to break a

@@ -9,8 +9,7 @@ use std::rc::Rc;
 
 use meshlog_core::testing::{community_of, derive_seed, keys};
 use meshlog_core::{
-    Community, Config, DeviceId, EventId, InMemoryStore, Input, Instant, Node, NodeError,
-    PacketKind, Store,
+    Community, Config, DeviceId, EventId, Input, Instant, Node, NodeError, PacketKind, Store,
 };
 use thiserror::Error;
 
@@ -31,7 +30,7 @@ use crate::scenario::{LinkSpec, Scenario};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
 
-pub type SharedStore = Rc<RefCell<InMemoryStore>>;
+pub use crate::store::{SharedStore, WorldStore};
 
 #[derive(Debug, Error)]
 pub enum SimError {
@@ -91,6 +90,8 @@ pub(crate) struct Device {
     pub(crate) attacker_only: bool,
     /// Events its store holds but has not made durable (`power.rs`).
     pub(crate) unsynced: BTreeSet<EventId>,
+    /// A permanent `disk_full`: no heal frees it.
+    pub(crate) disk_full_for_good: bool,
     /// Its clock's reading of world time (`clocks.rs`): all its node ever sees.
     pub(crate) clock: DeviceClock,
 }
@@ -240,7 +241,7 @@ impl World {
                 attacker_only,
                 name: me.clone(),
                 config,
-                store: Rc::new(RefCell::new(InMemoryStore::new())),
+                store: Rc::new(RefCell::new(WorldStore::default())),
                 node: None,
                 online: true,
                 down_for_good: false,
@@ -249,6 +250,7 @@ impl World {
                 converged_at: None,
                 unsynced: BTreeSet::new(),
                 clock: clocks[i],
+                disk_full_for_good: false,
             };
             if attacker_only {
                 device.down_for_good = true; // excused from converging: it keeps nothing

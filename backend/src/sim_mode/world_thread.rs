@@ -317,8 +317,9 @@ fn run(
                 let _ = reply.send(message_view(&world, device, &id));
             }
             Command::Messages { device, reply } => {
-                let store = world.store(device).borrow();
-                let views = entries::messages(&store)
+                let disk = world.store(device).borrow();
+                let store = disk.events();
+                let views = entries::messages(store)
                     .into_iter()
                     .map(MessageView::from)
                     .collect();
@@ -329,7 +330,7 @@ fn run(
                 file,
                 reply,
             } => {
-                let _ = reply.send(entries::file(&world.store(device).borrow(), &file));
+                let _ = reply.send(entries::file(world.store(device).borrow().events(), &file));
             }
             Command::Stats { device, reply } => {
                 let _ = reply.send(stats(&world, device));
@@ -394,7 +395,7 @@ fn run(
 }
 
 fn message_view(world: &World, device: usize, id: &EventId) -> Option<MessageView> {
-    entries::message(&world.store(device).borrow(), id).map(MessageView::from)
+    entries::message(world.store(device).borrow().events(), id).map(MessageView::from)
 }
 
 /// `Stats` as a real device reports it: counts from the store, traffic and peers from the node.
@@ -405,7 +406,7 @@ fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
         .node(device)
         .ok_or_else(|| HostError::Down(me.clone()))?;
     let name = node.device().clone();
-    let counts = entries::counts(&world.store(device).borrow(), name.as_str());
+    let counts = entries::counts(world.store(device).borrow().events(), name.as_str());
     let snapshot = Snapshot {
         device: name,
         online: world.device_online(device),

@@ -2,7 +2,7 @@
 //! and the append each is made of, recorded for the checkers.
 
 use meshlog_core::event::open;
-use meshlog_core::{chunk_file, EventBody, EventId, Store};
+use meshlog_core::{chunk_file, AppendError, EventBody, EventId, Store};
 
 use super::World;
 use crate::outcome::Appended;
@@ -70,7 +70,8 @@ impl World {
         })
     }
 
-    /// Appends on `device` and records the sealed bytes; `None` if the device is crashed.
+    /// Appends on `device` and records the sealed bytes; `None` if the device is crashed or
+    /// its disk is full (the person sees an error and nothing is stored or sent).
     fn append(&mut self, device: usize, body: EventBody) -> Option<EventId> {
         let now = self.now;
         let d = &mut self.devices[device];
@@ -84,9 +85,18 @@ impl World {
             return None;
         };
         let refused_before = node.stats().transmits_dropped;
-        let id = node
-            .append(d.clock.read(now), body)
-            .expect("workload events are valid and the in-memory store never fails");
+        let kind = body.kind_name();
+        let id = match node.append(d.clock.read(now), body) {
+            Ok(id) => id,
+            Err(AppendError::Store(_)) if d.store.borrow().full => {
+                self.trace
+                    .line(format_args!("{now} refused {} disk full {kind}", d.name));
+                self.counters.refused_appends += 1;
+                self.drain(device);
+                return None;
+            }
+            Err(err) => panic!("a workload event was refused: {err}"),
+        };
         let pushes_refused = node.stats().transmits_dropped > refused_before;
         let appended = self.appended_of(device, id).expect("just stored");
         self.check_event_time(device, id, &appended);
