@@ -4,8 +4,9 @@
 //! 2. A device holding 100,000 messages while 50 clients page through `GET /api/messages`:
 //!    `POST /api/messages` -> 201 p50/p99 and `/api/health` p50/p99 meanwhile.
 //! 3. Search over those 100,000 messages: `GET /api/messages?q=` p50/p99.
-//! 4. Catch-up: a new device fetching 20,000 events from a peer on loopback at the default 5 s
-//!    rounds (the clock includes its start): events/s and reconcile bytes as a share of event bytes.
+//! 4. Catch-up: a device switched back online after its peer took 20,000 new events, on
+//!    loopback at the default 5 s rounds: events/s, bytes sent by kind, and reconcile bytes as a
+//!    share of event bytes.
 //!
 //! `cargo bench -p meshlog-backend --bench store [-- MESSAGES]`; `-- ingest` runs only 1,
 //! `-- catchup` only 4.
@@ -300,64 +301,148 @@ async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyh
     Ok(())
 }
 
+/// Catch-up of a device back after being offline (issue 9's "a device back after 20,000 new
+/// events"): alice and bob sync a few messages, bob is switched offline through his API
+/// (`POST /api/device-status`, the page's switch: his process, store and sockets stay up,
+/// his node neither sends nor takes datagrams), alice takes `events` POSTs, then bob is
+/// switched back on and the clock runs until his store holds all of them. Bytes are what both
+/// sent from that moment on.
 async fn catch_up(server: &tokio::runtime::Handle, events: usize) -> anyhow::Result<()> {
     let root = tempfile::tempdir()?;
     let (alice_udp, bob_udp) = setup(root.path())?;
-    prefill(root.path(), "bob", "bob", events)?;
-    let bob = start_on(server, root.path(), "bob", bob_udp, "alice", alice_udp).await?;
-    let started = Instant::now();
     let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
-    let stats = format!("http://{}/api/stats", alice.http_addr);
-    let client = client_for(&alice)?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let held = client
-            .get(&stats)
-            .send()
-            .await?
-            .json::<serde_json::Value>()
-            .await?["events"]
+    let bob = start_on(server, root.path(), "bob", bob_udp, "alice", alice_udp).await?;
+    let (alice_api, bob_api) = (Api::of(&alice)?, Api::of(&bob)?);
+    post_messages(&alice_api, 10, "before").await?;
+    let synced = alice_api.stats().await?["events"].as_u64().unwrap_or(0);
+    bob_api
+        .wait_for_events(synced, Duration::from_secs(30))
+        .await?;
+    bob_api.set_online(false).await?;
+    let posting = Instant::now();
+    post_messages(&alice_api, events, "while bob was away").await?;
+    let posted = posting.elapsed();
+    let target = synced + events as u64;
+    anyhow::ensure!(bob_api.stats().await?["events"].as_u64() == Some(synced));
+    let before = [alice_api.stats().await?, bob_api.stats().await?];
+    let rcvbuf_errors_before = udp_rcvbuf_errors();
+    let started = Instant::now();
+    bob_api.set_online(true).await?;
+    bob_api
+        .wait_for_events(target, Duration::from_secs(300))
+        .await?;
+    let elapsed = started.elapsed();
+    let after = [alice_api.stats().await?, bob_api.stats().await?];
+    // Datagrams the kernel threw away because a socket's receive buffer was full (all
+    // sockets of the machine: other processes may add to it).
+    let rcvbuf_errors = udp_rcvbuf_errors()
+        .zip(rcvbuf_errors_before)
+        .map_or("?".into(), |(after, before)| (after - before).to_string());
+    let mut by_kind = std::collections::BTreeMap::<String, u64>::new();
+    for (before, after) in before.iter().zip(&after) {
+        for (kind, traffic) in after["packets_sent"].as_object().into_iter().flatten() {
+            let bytes = traffic["bytes"].as_u64().unwrap_or(0)
+                - before["packets_sent"][kind]["bytes"].as_u64().unwrap_or(0);
+            *by_kind.entry(kind.clone()).or_default() += bytes;
+        }
+    }
+    let event_bytes = by_kind.get("EVENT").copied().unwrap_or(0);
+    let reconcile_bytes: u64 = by_kind.values().sum::<u64>() - event_bytes;
+    let received = after[1]["packets_received"]["EVENT"]["bytes"]
+        .as_u64()
+        .unwrap_or(0)
+        - before[1]["packets_received"]["EVENT"]["bytes"]
             .as_u64()
             .unwrap_or(0);
-        if held as usize >= events {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "alice holds {held} of {events} after 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let elapsed = started.elapsed();
-    // Reconcile bytes: everything both sent that is not an event.
-    let mut event_bytes = 0u64;
-    let mut reconcile_bytes = 0u64;
-    for device in [&alice, &bob] {
-        let url = format!("http://{}/api/stats", device.http_addr);
-        let stats = client_for(device)?
-            .get(&url)
-            .send()
-            .await?
-            .json::<serde_json::Value>()
-            .await?;
-        for (kind, traffic) in stats["packets_sent"].as_object().into_iter().flatten() {
-            let bytes = traffic["bytes"].as_u64().unwrap_or(0);
-            if kind == "EVENT" {
-                event_bytes += bytes;
-            } else {
-                reconcile_bytes += bytes;
-            }
-        }
-    }
     println!(
-        "catch-up on loopback ({SYNC_INTERVAL_MS} ms rounds): {events} events from bob in {:.0} ms = {:.0} events/s; {event_bytes} event bytes, {reconcile_bytes} reconcile bytes ({:.2}%)",
+        "catch-up on loopback ({SYNC_INTERVAL_MS} ms rounds) of a device back online after \
+         {events} new events (posted at {:.0}/s): {events} events in {:.0} ms = {:.0} events/s; \
+         sent by both {by_kind:?}; {event_bytes} event bytes ({received} received by bob; \
+         {rcvbuf_errors} datagrams dropped by the kernel for a full receive buffer, bob's node \
+         dropped {}), {reconcile_bytes} reconcile bytes ({:.2}% of event bytes)",
+        events as f64 / posted.as_secs_f64(),
         ms(elapsed),
         events as f64 / elapsed.as_secs_f64(),
+        after[1]["drops"],
         100.0 * reconcile_bytes as f64 / event_bytes.max(1) as f64
     );
     stop_device(alice);
     stop_device(bob);
     Ok(())
+}
+
+/// POSTs `n` messages, `POSTS_IN_FLIGHT` at a time, each answered 201.
+async fn post_messages(api: &Api, n: usize, text: &str) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let mut posts = futures_util::stream::iter(0..n)
+        .map(|i| {
+            api.client
+                .post(format!("{}/api/messages", api.base))
+                .json(&serde_json::json!({ "text": format!("{text} {i}") }))
+                .send()
+        })
+        .buffer_unordered(POSTS_IN_FLIGHT);
+    while let Some(response) = posts.next().await {
+        let status = response?.status();
+        anyhow::ensure!(status == 201, "POST answered {status}");
+    }
+    Ok(())
+}
+
+/// POSTs in flight at once while a backlog is made: enough to keep the device's writer busy.
+const POSTS_IN_FLIGHT: usize = 32;
+
+/// One device's API, with its token.
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn of(device: &RunningDevice) -> anyhow::Result<Self> {
+        Ok(Api {
+            client: client_for(device)?,
+            base: format!("http://{}", device.http_addr),
+        })
+    }
+
+    async fn stats(&self) -> anyhow::Result<serde_json::Value> {
+        Ok(self
+            .client
+            .get(format!("{}/api/stats", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    async fn set_online(&self, online: bool) -> anyhow::Result<()> {
+        self.client
+            .post(format!("{}/api/device-status", self.base))
+            .json(&serde_json::json!({ "online": online }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Polls the stats until the store holds `events`, or fails after `limit`.
+    async fn wait_for_events(&self, events: u64, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let held = self.stats().await?["events"].as_u64().unwrap_or(0);
+            if held >= events {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} holds {held} of {events} events after {limit:?}",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// A client that shows `device`'s API token on every request.
@@ -403,6 +488,15 @@ fn cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns = stat.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(ns))
+}
+
+/// `RcvbufErrors` of the machine's UDP counters (Linux `/proc/net/snmp`).
+fn udp_rcvbuf_errors() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp: "));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// Bytes this process has handed to `write` (Linux): the log pages and checkpoints.
