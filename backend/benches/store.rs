@@ -16,11 +16,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meshlog_backend::device::{self, DeviceOptions, RunningDevice};
+mod support;
+
 use meshlog_backend::keys;
 use meshlog_backend::store::{db_path, Durability, SqliteStore};
 use meshlog_core::testing::{community_of, keys as test_keys};
 use meshlog_core::{seal, Community, DeviceId, DeviceKeys, Event, EventBody, OpenedEvent, Store};
+use support::*;
 
 /// Events per commit in the ingest figure: what one driver batch (up to 256 datagrams of a
 /// few packed events each) hands the store.
@@ -132,51 +134,6 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A community of alice and bob in `root/keys`; `(alice_udp, bob_udp)` free ports.
-fn setup(root: &Path) -> anyhow::Result<(std::net::SocketAddr, std::net::SocketAddr)> {
-    keys::create_community(&root.join("keys"), &["alice".into(), "bob".into()])?;
-    let free = || std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr());
-    Ok((free()?, free()?))
-}
-
-/// `sync_interval_ms` of the devices: the `meshlog device` default, so catch-up is measured
-/// as a user gets it (the stream must not wait for rounds).
-const SYNC_INTERVAL_MS: u64 = 5_000;
-
-fn options(
-    root: &Path,
-    name: &str,
-    udp: std::net::SocketAddr,
-    peer: &str,
-    peer_udp: std::net::SocketAddr,
-) -> DeviceOptions {
-    DeviceOptions {
-        name: name.into(),
-        http_addr: "127.0.0.1:0".parse().expect("addr"),
-        udp_addr: udp,
-        peers: vec![(peer.into(), peer_udp)],
-        data_dir: root.join(name),
-        keys_dir: root.join("keys"),
-        sync_interval_ms: SYNC_INTERVAL_MS,
-        db_pages_max: None,
-        server: Default::default(),
-        record: None,
-    }
-}
-
-/// Starts a device on the devices' runtime.
-async fn start_on(
-    server: &tokio::runtime::Handle,
-    root: &Path,
-    name: &str,
-    udp: std::net::SocketAddr,
-    peer: &str,
-    peer_udp: std::net::SocketAddr,
-) -> anyhow::Result<RunningDevice> {
-    let options = options(root, name, udp, peer, peer_udp);
-    Ok(server.spawn(device::start(options)).await??)
-}
-
 /// Writes `n` of `author`'s messages into `root/<holder>`'s database before it starts.
 fn prefill(root: &Path, holder: &str, author: &str, n: usize) -> anyhow::Result<()> {
     let community = keys::load_community(&root.join("keys"))?;
@@ -195,7 +152,11 @@ async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyh
     let (alice_udp, bob_udp) = setup(root.path())?;
     prefill(root.path(), "alice", "bob", messages)?;
     // bob is never started: alice holds the history, and her POSTs find no peer.
-    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
+    let alice = start_on(
+        server,
+        options(root.path(), "alice", alice_udp, "bob", bob_udp),
+    )
+    .await?;
     let base = format!("http://{}", alice.http_addr);
     let client = client_for(&alice)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -301,45 +262,13 @@ async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyh
     Ok(())
 }
 
-/// Catch-up of a device back after being offline (issue 9's "a device back after 20,000 new
-/// events"): alice and bob sync a few messages, bob is switched offline through his API
-/// (`POST /api/device-status`, the page's switch: his process, store and sockets stay up,
-/// his node neither sends nor takes datagrams), alice takes `events` POSTs, then bob is
-/// switched back on and the clock runs until his store holds all of them. Bytes are what both
-/// sent from that moment on.
+/// Catch-up of a device back after being offline: see [`back_online`]. Bytes are what both
+/// sent from the moment bob was switched back on.
 async fn catch_up(server: &tokio::runtime::Handle, events: usize) -> anyhow::Result<()> {
-    let root = tempfile::tempdir()?;
-    let (alice_udp, bob_udp) = setup(root.path())?;
-    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
-    let bob = start_on(server, root.path(), "bob", bob_udp, "alice", alice_udp).await?;
-    let (alice_api, bob_api) = (Api::of(&alice)?, Api::of(&bob)?);
-    post_messages(&alice_api, 10, "before").await?;
-    let synced = alice_api.stats().await?["events"].as_u64().unwrap_or(0);
-    bob_api
-        .wait_for_events(synced, Duration::from_secs(30))
-        .await?;
-    bob_api.set_online(false).await?;
-    let posting = Instant::now();
-    post_messages(&alice_api, events, "while bob was away").await?;
-    let posted = posting.elapsed();
-    let target = synced + events as u64;
-    anyhow::ensure!(bob_api.stats().await?["events"].as_u64() == Some(synced));
-    let before = [alice_api.stats().await?, bob_api.stats().await?];
-    let rcvbuf_errors_before = udp_rcvbuf_errors();
-    let started = Instant::now();
-    bob_api.set_online(true).await?;
-    bob_api
-        .wait_for_events(target, Duration::from_secs(300))
-        .await?;
-    let elapsed = started.elapsed();
-    let after = [alice_api.stats().await?, bob_api.stats().await?];
-    // Datagrams the kernel threw away because a socket's receive buffer was full (all
-    // sockets of the machine: other processes may add to it).
-    let rcvbuf_errors = udp_rcvbuf_errors()
-        .zip(rcvbuf_errors_before)
-        .map_or("?".into(), |(after, before)| (after - before).to_string());
+    let run = back_online(server, events, false).await?;
+    let [before, after] = [&run.before, &run.after];
     let mut by_kind = std::collections::BTreeMap::<String, u64>::new();
-    for (before, after) in before.iter().zip(&after) {
+    for (before, after) in before.iter().zip(after) {
         for (kind, traffic) in after["packets_sent"].as_object().into_iter().flatten() {
             let bytes = traffic["bytes"].as_u64().unwrap_or(0)
                 - before["packets_sent"][kind]["bytes"].as_u64().unwrap_or(0);
@@ -358,103 +287,17 @@ async fn catch_up(server: &tokio::runtime::Handle, events: usize) -> anyhow::Res
         "catch-up on loopback ({SYNC_INTERVAL_MS} ms rounds) of a device back online after \
          {events} new events (posted at {:.0}/s): {events} events in {:.0} ms = {:.0} events/s; \
          sent by both {by_kind:?}; {event_bytes} event bytes ({received} received by bob; \
-         {rcvbuf_errors} datagrams dropped by the kernel for a full receive buffer, bob's node \
-         dropped {}), {reconcile_bytes} reconcile bytes ({:.2}% of event bytes)",
-        events as f64 / posted.as_secs_f64(),
-        ms(elapsed),
-        events as f64 / elapsed.as_secs_f64(),
+         {} datagrams dropped by the kernel for a full receive buffer, bob's node dropped {}), \
+         {reconcile_bytes} reconcile bytes ({:.2}% of event bytes)",
+        events as f64 / run.posting.as_secs_f64(),
+        ms(run.catching_up),
+        events as f64 / run.catching_up.as_secs_f64(),
+        run.rcvbuf_errors
+            .map_or("?".into(), |errors| errors.to_string()),
         after[1]["drops"],
         100.0 * reconcile_bytes as f64 / event_bytes.max(1) as f64
     );
-    stop_device(alice);
-    stop_device(bob);
     Ok(())
-}
-
-/// POSTs `n` messages, `POSTS_IN_FLIGHT` at a time, each answered 201.
-async fn post_messages(api: &Api, n: usize, text: &str) -> anyhow::Result<()> {
-    use futures_util::StreamExt;
-    let mut posts = futures_util::stream::iter(0..n)
-        .map(|i| {
-            api.client
-                .post(format!("{}/api/messages", api.base))
-                .json(&serde_json::json!({ "text": format!("{text} {i}") }))
-                .send()
-        })
-        .buffer_unordered(POSTS_IN_FLIGHT);
-    while let Some(response) = posts.next().await {
-        let status = response?.status();
-        anyhow::ensure!(status == 201, "POST answered {status}");
-    }
-    Ok(())
-}
-
-/// POSTs in flight at once while a backlog is made: enough to keep the device's writer busy.
-const POSTS_IN_FLIGHT: usize = 32;
-
-/// One device's API, with its token.
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn of(device: &RunningDevice) -> anyhow::Result<Self> {
-        Ok(Api {
-            client: client_for(device)?,
-            base: format!("http://{}", device.http_addr),
-        })
-    }
-
-    async fn stats(&self) -> anyhow::Result<serde_json::Value> {
-        Ok(self
-            .client
-            .get(format!("{}/api/stats", self.base))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?)
-    }
-
-    async fn set_online(&self, online: bool) -> anyhow::Result<()> {
-        self.client
-            .post(format!("{}/api/device-status", self.base))
-            .json(&serde_json::json!({ "online": online }))
-            .send()
-            .await?
-            .error_for_status()?;
-        Ok(())
-    }
-
-    /// Polls the stats until the store holds `events`, or fails after `limit`.
-    async fn wait_for_events(&self, events: u64, limit: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let held = self.stats().await?["events"].as_u64().unwrap_or(0);
-            if held >= events {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{} holds {held} of {events} events after {limit:?}",
-                self.base
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-/// A client that shows `device`'s API token on every request.
-fn client_for(device: &RunningDevice) -> anyhow::Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", device.token.as_str()).parse()?,
-    );
-    Ok(reqwest::Client::builder()
-        .default_headers(headers)
-        .build()?)
 }
 
 /// The `next` cursor of a page's JSON (`"next":"<digits>-<hex>"`), if any.
@@ -463,10 +306,6 @@ fn cursor_in(page: &[u8]) -> Option<String> {
     let at = text.rfind("\"next\":\"")? + "\"next\":\"".len();
     let end = text[at..].find('"')?;
     Some(text[at..at + end].to_owned())
-}
-
-fn stop_device(device: RunningDevice) {
-    device.server.abort();
 }
 
 fn print_latency(label: &str, mut samples: Vec<Duration>) {
@@ -490,15 +329,6 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
-/// `RcvbufErrors` of the machine's UDP counters (Linux `/proc/net/snmp`).
-fn udp_rcvbuf_errors() -> Option<u64> {
-    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
-    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp: "));
-    let (names, values) = (udp.next()?, udp.next()?);
-    let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
-    values.split_whitespace().nth(at)?.parse().ok()
-}
-
 /// Bytes this process has handed to `write` (Linux): the log pages and checkpoints.
 fn written_bytes() -> Option<u64> {
     let io = std::fs::read_to_string("/proc/self/io").ok()?;
@@ -507,8 +337,4 @@ fn written_bytes() -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1_000.0
 }
