@@ -68,6 +68,7 @@ mod prompt;
 pub mod replay;
 pub mod report;
 pub mod scenario;
+pub mod store;
 pub mod topology;
 pub mod trace;
 mod validate;

@@ -9,8 +9,7 @@ use std::rc::Rc;
 
 use meshlog_core::testing::{community_of, derive_seed, keys};
 use meshlog_core::{
-    Community, Config, DeviceId, EventId, InMemoryStore, Input, Instant, Node, NodeError,
-    PacketKind, Store,
+    Community, Config, DeviceId, EventId, Input, Instant, Node, NodeError, PacketKind, Store,
 };
 use thiserror::Error;
 
@@ -27,10 +26,11 @@ use crate::power::OwnLoss;
 use crate::prompt::Prompt;
 use crate::report::{Entry, Hook, ReportOptions};
 use crate::scenario::{LinkSpec, Scenario};
+use crate::store::{SharedShelf, Shelf, SimStore};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
 
-pub type SharedStore = Rc<RefCell<InMemoryStore>>;
+pub type SharedStore = Rc<RefCell<SimStore>>;
 
 #[derive(Debug, Error)]
 pub enum SimError {
@@ -103,6 +103,8 @@ pub struct World {
     pub(crate) network: Network,
     pub(crate) workload: Workload,
     pub(crate) trace: Trace,
+    /// Every sealed event any store holds, once (`store.rs`).
+    pub(crate) shelf: SharedShelf,
     /// Every event appended in this run, as its author sealed it: what the checkers trust.
     pub(crate) appended: BTreeMap<EventId, Appended>,
     pub(crate) counters: Counters,
@@ -204,6 +206,7 @@ impl World {
             community = community.with_signature_memo();
         }
         let peer_lists = scenario.topology.peer_lists(&scenario.devices, seed);
+        let shelf = Shelf::shared();
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
             let peers = peer_lists[i].iter().map(|&j| ids[j].clone()).collect();
@@ -229,7 +232,7 @@ impl World {
                 attacker_only,
                 name: me.clone(),
                 config,
-                store: Rc::new(RefCell::new(InMemoryStore::new())),
+                store: Rc::new(RefCell::new(SimStore::new(shelf.clone()))),
                 node: None,
                 online: true,
                 down_for_good: false,
@@ -275,6 +278,7 @@ impl World {
             network,
             workload,
             trace: Trace::new(sink),
+            shelf,
             appended: BTreeMap::new(),
             counters: Counters::default(),
             workload_end,

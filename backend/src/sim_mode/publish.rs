@@ -118,7 +118,7 @@ fn announce(world: &World, outputs: &[DeviceOutputs], device: &str, prefix: &str
     let Some(out) = outputs.get(index).filter(|_| !prefix.is_empty()) else {
         return;
     };
-    let store = world.store(index).borrow();
+    let store = world.store(index).borrow().snapshot(world.community());
     let Some((&id, entry)) = store.entries().find(|(i, _)| i.0.starts_with(&prefix)) else {
         return;
     };

@@ -317,7 +317,7 @@ fn run(
                 let _ = reply.send(message_view(&world, device, &id));
             }
             Command::Messages { device, reply } => {
-                let store = world.store(device).borrow();
+                let store = world.store(device).borrow().snapshot(world.community());
                 let views = entries::messages(&store)
                     .into_iter()
                     .map(MessageView::from)
@@ -329,7 +329,10 @@ fn run(
                 file,
                 reply,
             } => {
-                let _ = reply.send(entries::file(&world.store(device).borrow(), &file));
+                let _ = reply.send(entries::file(
+                    &world.store(device).borrow().snapshot(world.community()),
+                    &file,
+                ));
             }
             Command::Stats { device, reply } => {
                 let _ = reply.send(stats(&world, device));
@@ -394,7 +397,11 @@ fn run(
 }
 
 fn message_view(world: &World, device: usize, id: &EventId) -> Option<MessageView> {
-    entries::message(&world.store(device).borrow(), id).map(MessageView::from)
+    entries::message(
+        &world.store(device).borrow().snapshot(world.community()),
+        id,
+    )
+    .map(MessageView::from)
 }
 
 /// `Stats` as a real device reports it: counts from the store, traffic and peers from the node.
@@ -405,7 +412,10 @@ fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
         .node(device)
         .ok_or_else(|| HostError::Down(me.clone()))?;
     let name = node.device().clone();
-    let counts = entries::counts(&world.store(device).borrow(), name.as_str());
+    let counts = entries::counts(
+        &world.store(device).borrow().snapshot(world.community()),
+        name.as_str(),
+    );
     let snapshot = Snapshot {
         device: name,
         online: world.device_online(device),
