@@ -4,8 +4,9 @@
 //! 2. A device holding 100,000 messages while 50 clients page through `GET /api/messages`:
 //!    `POST /api/messages` -> 201 p50/p99 and `/api/health` p50/p99 meanwhile.
 //! 3. Search over those 100,000 messages: `GET /api/messages?q=` p50/p99.
-//! 4. Catch-up: a new device fetching 20,000 events from a peer on loopback at the default 5 s
-//!    rounds (the clock includes its start): events/s and reconcile bytes as a share of event bytes.
+//! 4. Catch-up: a device switched back online after its peer took 20,000 new events, on
+//!    loopback at the default 5 s rounds: events/s, bytes sent by kind, and reconcile bytes as a
+//!    share of event bytes.
 //!
 //! `cargo bench -p meshlog-backend --bench store [-- MESSAGES]`; `-- ingest` runs only 1,
 //! `-- catchup` only 4.
@@ -15,11 +16,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meshlog_backend::device::{self, DeviceOptions, RunningDevice};
+mod support;
+
 use meshlog_backend::keys;
 use meshlog_backend::store::{db_path, Durability, SqliteStore};
 use meshlog_core::testing::{community_of, keys as test_keys};
 use meshlog_core::{seal, Community, DeviceId, DeviceKeys, Event, EventBody, OpenedEvent, Store};
+use support::*;
 
 /// Events per commit in the ingest figure: what one driver batch (up to 256 datagrams of a
 /// few packed events each) hands the store.
@@ -131,51 +134,6 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A community of alice and bob in `root/keys`; `(alice_udp, bob_udp)` free ports.
-fn setup(root: &Path) -> anyhow::Result<(std::net::SocketAddr, std::net::SocketAddr)> {
-    keys::create_community(&root.join("keys"), &["alice".into(), "bob".into()])?;
-    let free = || std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr());
-    Ok((free()?, free()?))
-}
-
-/// `sync_interval_ms` of the devices: the `meshlog device` default, so catch-up is measured
-/// as a user gets it (the stream must not wait for rounds).
-const SYNC_INTERVAL_MS: u64 = 5_000;
-
-fn options(
-    root: &Path,
-    name: &str,
-    udp: std::net::SocketAddr,
-    peer: &str,
-    peer_udp: std::net::SocketAddr,
-) -> DeviceOptions {
-    DeviceOptions {
-        name: name.into(),
-        http_addr: "127.0.0.1:0".parse().expect("addr"),
-        udp_addr: udp,
-        peers: vec![(peer.into(), peer_udp)],
-        data_dir: root.join(name),
-        keys_dir: root.join("keys"),
-        sync_interval_ms: SYNC_INTERVAL_MS,
-        db_pages_max: None,
-        server: Default::default(),
-        record: None,
-    }
-}
-
-/// Starts a device on the devices' runtime.
-async fn start_on(
-    server: &tokio::runtime::Handle,
-    root: &Path,
-    name: &str,
-    udp: std::net::SocketAddr,
-    peer: &str,
-    peer_udp: std::net::SocketAddr,
-) -> anyhow::Result<RunningDevice> {
-    let options = options(root, name, udp, peer, peer_udp);
-    Ok(server.spawn(device::start(options)).await??)
-}
-
 /// Writes `n` of `author`'s messages into `root/<holder>`'s database before it starts.
 fn prefill(root: &Path, holder: &str, author: &str, n: usize) -> anyhow::Result<()> {
     let community = keys::load_community(&root.join("keys"))?;
@@ -194,7 +152,11 @@ async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyh
     let (alice_udp, bob_udp) = setup(root.path())?;
     prefill(root.path(), "alice", "bob", messages)?;
     // bob is never started: alice holds the history, and her POSTs find no peer.
-    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
+    let alice = start_on(
+        server,
+        options(root.path(), "alice", alice_udp, "bob", bob_udp),
+    )
+    .await?;
     let base = format!("http://{}", alice.http_addr);
     let client = client_for(&alice)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -300,76 +262,42 @@ async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyh
     Ok(())
 }
 
+/// Catch-up of a device back after being offline: see [`back_online`]. Bytes are what both
+/// sent from the moment bob was switched back on.
 async fn catch_up(server: &tokio::runtime::Handle, events: usize) -> anyhow::Result<()> {
-    let root = tempfile::tempdir()?;
-    let (alice_udp, bob_udp) = setup(root.path())?;
-    prefill(root.path(), "bob", "bob", events)?;
-    let bob = start_on(server, root.path(), "bob", bob_udp, "alice", alice_udp).await?;
-    let started = Instant::now();
-    let alice = start_on(server, root.path(), "alice", alice_udp, "bob", bob_udp).await?;
-    let stats = format!("http://{}/api/stats", alice.http_addr);
-    let client = client_for(&alice)?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let held = client
-            .get(&stats)
-            .send()
-            .await?
-            .json::<serde_json::Value>()
-            .await?["events"]
+    let run = back_online(server, events, false).await?;
+    let [before, after] = [&run.before, &run.after];
+    let mut by_kind = std::collections::BTreeMap::<String, u64>::new();
+    for (before, after) in before.iter().zip(after) {
+        for (kind, traffic) in after["packets_sent"].as_object().into_iter().flatten() {
+            let bytes = traffic["bytes"].as_u64().unwrap_or(0)
+                - before["packets_sent"][kind]["bytes"].as_u64().unwrap_or(0);
+            *by_kind.entry(kind.clone()).or_default() += bytes;
+        }
+    }
+    let event_bytes = by_kind.get("EVENT").copied().unwrap_or(0);
+    let reconcile_bytes: u64 = by_kind.values().sum::<u64>() - event_bytes;
+    let received = after[1]["packets_received"]["EVENT"]["bytes"]
+        .as_u64()
+        .unwrap_or(0)
+        - before[1]["packets_received"]["EVENT"]["bytes"]
             .as_u64()
             .unwrap_or(0);
-        if held as usize >= events {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "alice holds {held} of {events} after 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let elapsed = started.elapsed();
-    // Reconcile bytes: everything both sent that is not an event.
-    let mut event_bytes = 0u64;
-    let mut reconcile_bytes = 0u64;
-    for device in [&alice, &bob] {
-        let url = format!("http://{}/api/stats", device.http_addr);
-        let stats = client_for(device)?
-            .get(&url)
-            .send()
-            .await?
-            .json::<serde_json::Value>()
-            .await?;
-        for (kind, traffic) in stats["packets_sent"].as_object().into_iter().flatten() {
-            let bytes = traffic["bytes"].as_u64().unwrap_or(0);
-            if kind == "EVENT" {
-                event_bytes += bytes;
-            } else {
-                reconcile_bytes += bytes;
-            }
-        }
-    }
     println!(
-        "catch-up on loopback ({SYNC_INTERVAL_MS} ms rounds): {events} events from bob in {:.0} ms = {:.0} events/s; {event_bytes} event bytes, {reconcile_bytes} reconcile bytes ({:.2}%)",
-        ms(elapsed),
-        events as f64 / elapsed.as_secs_f64(),
+        "catch-up on loopback ({SYNC_INTERVAL_MS} ms rounds) of a device back online after \
+         {events} new events (posted at {:.0}/s): {events} events in {:.0} ms = {:.0} events/s; \
+         sent by both {by_kind:?}; {event_bytes} event bytes ({received} received by bob; \
+         {} datagrams dropped by the kernel for a full receive buffer, bob's node dropped {}), \
+         {reconcile_bytes} reconcile bytes ({:.2}% of event bytes)",
+        events as f64 / run.posting.as_secs_f64(),
+        ms(run.catching_up),
+        events as f64 / run.catching_up.as_secs_f64(),
+        run.rcvbuf_errors
+            .map_or("?".into(), |errors| errors.to_string()),
+        after[1]["drops"],
         100.0 * reconcile_bytes as f64 / event_bytes.max(1) as f64
     );
-    stop_device(alice);
-    stop_device(bob);
     Ok(())
-}
-
-/// A client that shows `device`'s API token on every request.
-fn client_for(device: &RunningDevice) -> anyhow::Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", device.token.as_str()).parse()?,
-    );
-    Ok(reqwest::Client::builder()
-        .default_headers(headers)
-        .build()?)
 }
 
 /// The `next` cursor of a page's JSON (`"next":"<digits>-<hex>"`), if any.
@@ -378,10 +306,6 @@ fn cursor_in(page: &[u8]) -> Option<String> {
     let at = text.rfind("\"next\":\"")? + "\"next\":\"".len();
     let end = text[at..].find('"')?;
     Some(text[at..at + end].to_owned())
-}
-
-fn stop_device(device: RunningDevice) {
-    device.server.abort();
 }
 
 fn print_latency(label: &str, mut samples: Vec<Duration>) {
@@ -413,8 +337,4 @@ fn written_bytes() -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1_000.0
 }

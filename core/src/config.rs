@@ -65,6 +65,10 @@ pub struct Config {
     /// first step whose outputs differ.
     #[doc(hidden)]
     pub test_divergence: bool,
+    /// A broken clock, for the simulator's clock-order checker only: events are stamped with
+    /// the device's raw clock instead of the hybrid clock (`clock.rs`).
+    #[doc(hidden)]
+    pub test_raw_clock: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -121,6 +125,7 @@ impl Config {
             replay_protection: true,
             epoch_floor: 0,
             test_divergence: false,
+            test_raw_clock: false,
         }
     }
 

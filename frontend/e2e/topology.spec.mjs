@@ -53,9 +53,10 @@ async function send(page, device, text) {
 
 const hasText = async (page, device, text) => (await paneMessages(page, device)).some((m) => m.text.includes(text));
 
-async function docsShot(page, name) {
+async function docsShot(page, name, { from = null } = {}) {
   if (!process.env.SHOT_DOCS) return;
-  await page.evaluate(() => window.scrollTo(0, 0));
+  if (from) await tid(page, from).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+  else await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ROOT, 'docs', `${name}.png`), fullPage: false });
 }
 
@@ -137,6 +138,28 @@ withDemo('crash and restart from the page', ['--devices', 'alice,bob'], { width:
     await until('bob to have the message made before the crash (durable)', () => hasText(page, 'bob', before), T * 2);
     await until('bob to catch up on what alice sent meanwhile', () => hasText(page, 'bob', during), T * 2);
     assert.equal(await tid(page, 'down-bob').count(), 0);
+  });
+});
+
+// clock-skew.toml: alice's clock is an hour fast, bob's an hour slow. Event times come from the
+// hybrid clock, so bob's answer sorts after alice's message although his clock reads two hours
+// earlier (with raw clocks it would be listed two hours before it).
+withDemo('skewed clocks in simulated mode', ['--sim', path.join(ROOT, 'scenarios', 'clock-skew.toml')], { width: 1280, height: 800 }, (ctx) => {
+  it('an answer from a clock two hours slow sorts after the message it answers, in every pane', async () => {
+    const { page } = ctx;
+    const question = `fast clock asks ${RUN}`;
+    const answer = `slow clock answers ${RUN}`;
+    await send(page, 'alice', question);
+    await until('bob to get alice’s message', () => hasText(page, 'bob', question), T * 2);
+    await send(page, 'bob', answer);
+    for (const device of ['alice', 'bob', 'carol', 'dave']) {
+      await until(`${device} to hold both`, async () => (await hasText(page, device, question)) && (await hasText(page, device, answer)), T * 2);
+      const texts = (await paneMessages(page, device)).map((m) => m.text);
+      const asked = texts.findIndex((t) => t.includes(question));
+      const answered = texts.findIndex((t) => t.includes(answer));
+      assert.ok(asked < answered, `${device} lists the answer (${answered}) after the question (${asked})`);
+    }
+    await docsShot(page, 'clock-skew', { from: 'pane-alice' });
   });
 });
 

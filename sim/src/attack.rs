@@ -259,8 +259,12 @@ impl World {
             sender: from,
             ..Watch::default()
         });
+        let device_now = self.devices[to].clock.read(now);
         let node = self.devices[to].node.as_mut().expect("checked above");
-        node.handle_input(Input::Datagram { now, bytes: &bytes });
+        node.handle_input(Input::Datagram {
+            now: device_now,
+            bytes: &bytes,
+        });
         self.drain(to);
         let watch = self.attack.watch.take().expect("set above");
         let incarnation = self.devices[to].incarnation;

@@ -107,6 +107,13 @@ pub enum Failure {
         count: usize,
         ids: Vec<String>,
     },
+    /// Event times that sort against the order they were made: an author's event before its
+    /// previous one, or a reaction before its message.
+    ClockOrder {
+        count: u64,
+        /// (rule, earlier id, its time µs, later id, its time µs), the first few.
+        breaks: Vec<(String, String, u64, String, u64)>,
+    },
     /// A device answered a peer with more digest and filter bytes than the budget allows in
     /// some window (see `budget.rs` for the rule).
     OverBudget {
@@ -142,15 +149,17 @@ pub fn check(world: &World) -> Vec<Failure> {
         let mut held = 0;
         let shelf = world.shelf.borrow();
         // Same bytes open to the same event: comparing them compares the decoded bodies too.
-        store.for_each(|id, sealed, _| match world.appended.get(id) {
-            None => invented.push(id.to_string()),
-            Some(original) => {
-                held += 1;
-                if shelf.bytes(original.slot) != sealed {
-                    altered.push(id.to_string());
+        store
+            .events()
+            .for_each(|id, sealed, _| match world.appended.get(id) {
+                None => invented.push(id.to_string()),
+                Some(original) => {
+                    held += 1;
+                    if shelf.bytes(original.slot) != sealed {
+                        altered.push(id.to_string());
+                    }
                 }
-            }
-        });
+            });
         if !invented.is_empty() {
             failures.push(Failure::Invented {
                 device: report.name.clone(),
@@ -236,6 +245,25 @@ pub fn check(world: &World) -> Vec<Failure> {
             at_us: loss.at_us,
             count: loss.count,
             ids: loss.ids.iter().map(EventId::to_string).collect(),
+        });
+    }
+    if world.clock_order.break_count > 0 {
+        failures.push(Failure::ClockOrder {
+            count: world.clock_order.break_count,
+            breaks: world
+                .clock_order
+                .breaks
+                .iter()
+                .map(|b| {
+                    (
+                        b.rule.to_owned(),
+                        b.earlier.to_string(),
+                        b.earlier_at.as_micros(),
+                        b.later.to_string(),
+                        b.later_at.as_micros(),
+                    )
+                })
+                .collect(),
         });
     }
     for ((device, peer), overrun) in &world.ledger.overruns {

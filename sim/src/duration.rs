@@ -30,6 +30,9 @@ impl SimDuration {
     pub const fn from_millis(ms: u64) -> Self {
         SimDuration(Duration::from_millis(ms))
     }
+    pub const fn from_micros(us: u64) -> Self {
+        SimDuration(Duration::from_micros(us))
+    }
     pub fn as_micros(self) -> u64 {
         self.0.as_micros()
     }

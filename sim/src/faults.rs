@@ -1,5 +1,6 @@
 //! Faults as the scenario schedules them: partitions, cuts, link changes, devices offline and
-//! online, crashes (the node and its in-flight state dropped, the store kept) and restarts.
+//! online, crashes (the node and its in-flight state dropped, the store kept), restarts and
+//! full disks.
 
 use std::collections::BTreeMap;
 
@@ -64,6 +65,13 @@ impl World {
             let device = lookup(&self.index, name);
             self.devices[device].down_for_good = false;
             self.restart(device);
+        } else if let Some(name) = &fault.disk_full {
+            let device = lookup(&self.index, name);
+            self.devices[device].store.borrow_mut().full = true;
+            self.devices[device].disk_full_for_good = permanent;
+        } else if let Some(name) = &fault.disk_freed {
+            let device = lookup(&self.index, name);
+            self.free_disk(device);
         } else if let Some(spec) = &fault.network {
             let links = link_ends(&self.index, spec);
             if links.is_empty() {
@@ -80,7 +88,7 @@ impl World {
         let d = &mut self.devices[device];
         d.online = online;
         if let Some(node) = d.node.as_mut() {
-            node.set_online(now, online);
+            node.set_online(d.clock.read(now), online);
             self.drain(device);
         }
     }
@@ -103,7 +111,17 @@ impl World {
         self.drain(device);
     }
 
+    pub(crate) fn free_disk(&mut self, device: usize) {
+        self.devices[device].store.borrow_mut().full = false;
+        self.devices[device].disk_full_for_good = false;
+    }
+
+    /// What every heal does for a device: back up, online, with room on its disk (unless a
+    /// permanent fault said otherwise).
     pub(crate) fn bring_up(&mut self, device: usize) {
+        if !self.devices[device].disk_full_for_good {
+            self.free_disk(device);
+        }
         self.restart(device);
         if !self.devices[device].online {
             self.set_online(device, true);

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  scenario.toml ──> Scenario ──> World::new(scenario, seed) ──> run() ──> check() ──> Outcome
-//!                                   │ devices: Node<Rc<RefCell<InMemoryStore>>> per device
+//!                                   │ devices: Node<Rc<RefCell<WorldStore>>> per device
 //!                                   │ network: per-link faults, partitions, cuts
 //!                                   │ workload: messages, attachments, reactions, batches
 //!                                   └ queue: BTreeMap<(virtual time, sequence), Item>
@@ -55,6 +55,7 @@
 mod attack;
 mod budget;
 pub mod check;
+pub mod clocks;
 pub mod duration;
 mod faults;
 mod forge;
@@ -68,6 +69,7 @@ mod prompt;
 pub mod replay;
 pub mod report;
 pub mod scenario;
+pub mod shelf;
 pub mod store;
 pub mod topology;
 pub mod trace;

@@ -48,6 +48,8 @@ pub struct Counters {
     pub corrupted: u64,
     /// Workload appends skipped because the device was crashed.
     pub skipped_appends: u64,
+    /// Workload appends a full disk refused.
+    pub refused_appends: u64,
     /// Received events power cuts took back from stores.
     pub lost_to_power_cuts: u64,
 }

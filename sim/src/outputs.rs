@@ -17,7 +17,7 @@ impl World {
             let now = self.now;
             match output {
                 Output::Timeout(at) => {
-                    let at = at.max(now);
+                    let at = self.devices[device].clock.world_time_of(at).max(now);
                     if self.devices[device].wake_at != Some(at) {
                         self.devices[device].wake_at = Some(at);
                         self.schedule(at, Item::Wake(device));

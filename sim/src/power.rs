@@ -54,6 +54,7 @@ impl World {
         let lost = std::mem::take(&mut d.unsynced);
         d.store
             .borrow_mut()
+            .events_mut()
             .retain(|id| !lost.contains(id), &self.community);
         self.trace.line(format_args!(
             "{now} power_cut {} lost {}",

@@ -129,7 +129,11 @@ impl World {
         }
         for to in 0..self.devices.len() {
             let receiver = &self.devices[to];
-            let up = receiver.node.is_some() && receiver.online && !receiver.attacker_only;
+            // A full disk refuses the push; the receiver fetches it once there is room.
+            let up = receiver.node.is_some()
+                && receiver.online
+                && !receiver.attacker_only
+                && !receiver.store.borrow().full;
             if to == device || !up || !self.is_peer(device, to) {
                 continue;
             }

@@ -16,6 +16,7 @@ use meshlog_core::{
 };
 use thiserror::Error;
 
+use crate::report::{ReplayReport, ReportOptions, RunReport};
 use crate::trace::Trace;
 
 /// Inputs and outputs of a differing batch shown at most (a batch holds up to 256 inputs).
@@ -37,6 +38,9 @@ pub enum ReplayError {
 pub struct ReplayOptions {
     /// Replays with `Config::test_divergence` on, to show a changed node is caught.
     pub test_divergence: bool,
+    /// Draws the replay as `meshlog run --report` draws a run (the device's view), with the
+    /// sequence diagram over this window of time from the device's start.
+    pub report: Option<ReportOptions>,
 }
 
 /// The first batch whose outputs differ from the recording's.
@@ -91,6 +95,8 @@ pub struct ReplayOutcome {
     pub full: bool,
     pub trace_lines: u64,
     pub trace_digest: String,
+    /// When `ReplayOptions::report` asked for one.
+    pub report: Option<RunReport>,
 }
 
 impl ReplayOutcome {
@@ -115,13 +121,18 @@ pub fn replay(
         });
     }
     let mut store = InMemoryStore::new();
+    let mut held = Vec::with_capacity(start.events.len());
     for sealed in &start.events {
         let opened =
             open(sealed, &community).map_err(|e| ReplayError::StoreEvent(e.to_string()))?;
         store
             .insert(&opened, 0)
             .expect("an in-memory store takes any event");
+        held.push(opened.id);
     }
+    let mut report = options
+        .report
+        .map(|window| ReplayReport::new(recording, held, window));
     let peers = start.peers.iter().map(|(peer, _)| peer.clone()).collect();
     let mut config = Config::new(keys, community, peers, start.seed);
     start.tunables.apply(&mut config);
@@ -155,6 +166,9 @@ pub fn replay(
         for input in &batch.inputs {
             at = input_time(input);
             trace_input(trace, relative(at), &name, input);
+            if let Some(report) = &mut report {
+                report.input(relative(at), input);
+            }
             apply(&mut node, input);
         }
         inputs_total += batch.inputs.len() as u64;
@@ -163,6 +177,9 @@ pub fn replay(
         outputs_total += outputs.len() as u64;
         for output in &outputs {
             trace_output(trace, relative(at), &name, output);
+            if let Some(report) = &mut report {
+                report.output(relative(at), output);
+            }
         }
         let actual = OutputsDigest::of(&outputs, wake_at);
         recorded_digest.update(&batch.outputs.digest);
@@ -191,17 +208,30 @@ pub fn replay(
             });
         }
     }
+    let replayed_digest = replayed_digest.finalize().to_hex().to_string();
+    let report = report.map(|report| {
+        let failures = first_difference
+            .iter()
+            .map(|d: &Difference| d.to_string().lines().next().unwrap_or_default().to_owned())
+            .collect();
+        report.finish(
+            format!("replay of {name}"),
+            replayed_digest.clone(),
+            failures,
+        )
+    });
     Ok(ReplayOutcome {
         batches: recording.batches.len(),
         inputs: inputs_total,
         outputs: outputs_total,
         recorded_digest: recorded_digest.finalize().to_hex().to_string(),
-        replayed_digest: replayed_digest.finalize().to_hex().to_string(),
+        replayed_digest,
         first_difference,
         torn: recording.torn,
         full: recording.full,
         trace_lines: trace.lines(),
         trace_digest: trace.digest(),
+        report,
     })
 }
 
@@ -332,132 +362,4 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use meshlog_core::record::{Batch, Start, Tunables};
-    use meshlog_core::testing::{community_of, derive_seed, keys};
-    use meshlog_core::{DeviceId, EventBody};
-
-    /// Alice's node run by hand as the driver runs it, recorded: its start, two appends and
-    /// a few timeouts. Bob is a peer that never answers.
-    fn recording() -> Recording {
-        let community = community_of(&["alice", "bob", "carol"], 1);
-        let peers = vec![
-            DeviceId::new("bob").unwrap(),
-            DeviceId::new("carol").unwrap(),
-        ];
-        let config = Config::new(
-            keys("alice", 1),
-            community,
-            peers.clone(),
-            derive_seed(1, "a"),
-        );
-        let start = Start {
-            device: config.keys.device.clone(),
-            keys_dir: "keys".into(),
-            peers: peers
-                .iter()
-                .map(|p| (p.clone(), "127.0.0.1:1".into()))
-                .collect(),
-            seed: config.seed,
-            tunables: Tunables::of(&config),
-            epoch: 1,
-            started_at: Instant::from_millis(1_000_000),
-            events: vec![],
-        };
-        let mut node = Node::new(config, InMemoryStore::new(), start.started_at).unwrap();
-        let mut batches = Vec::new();
-        let mut run = |node: &mut Node<InMemoryStore>, inputs: Vec<RecordedInput>| {
-            for input in &inputs {
-                apply(node, input);
-            }
-            let (outputs, wake_at) = finish_batch(node, Ok(()));
-            batches.push(Batch {
-                inputs,
-                commit_error: None,
-                outputs: OutputsDigest::of(&outputs, wake_at),
-            });
-            wake_at
-        };
-        let mut wake = run(&mut node, vec![]);
-        for i in 0..4u64 {
-            let now = Instant::from_millis(1_000_000 + 1_000 * (1 + i));
-            let body = EventBody::Message {
-                text: format!("hello {i}"),
-                attachment: None,
-                auto: false,
-            };
-            wake = run(
-                &mut node,
-                vec![RecordedInput::Append {
-                    now,
-                    bodies: vec![body],
-                }],
-            );
-            wake = run(&mut node, vec![RecordedInput::Timeout(wake.max(now))]);
-        }
-        let _ = wake;
-        Recording {
-            start,
-            batches,
-            full: false,
-            torn: false,
-        }
-    }
-
-    fn replay_with(options: ReplayOptions) -> ReplayOutcome {
-        let community = community_of(&["alice", "bob", "carol"], 1);
-        let mut trace = Trace::new(None);
-        replay(
-            &recording(),
-            keys("alice", 1),
-            community,
-            options,
-            &mut trace,
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_faithful_replay_matches_every_step() {
-        let outcome = replay_with(ReplayOptions::default());
-        assert!(outcome.matched(), "{:?}", outcome.first_difference);
-        assert_eq!(outcome.batches, 9);
-        assert_eq!(outcome.recorded_digest, outcome.replayed_digest);
-        assert!(outcome.outputs > 0);
-        // The trace is deterministic too.
-        assert_eq!(
-            replay_with(ReplayOptions::default()).trace_digest,
-            outcome.trace_digest
-        );
-    }
-
-    #[test]
-    fn a_changed_node_is_caught_at_the_first_step_it_changes() {
-        let outcome = replay_with(ReplayOptions {
-            test_divergence: true,
-        });
-        let difference = outcome.first_difference.expect("the pushes differ");
-        assert_eq!(difference.batch, 1, "the first append: {difference}");
-        assert!(
-            difference.to_string().contains("append message"),
-            "{difference}"
-        );
-        assert_ne!(outcome.recorded_digest, outcome.replayed_digest);
-    }
-
-    #[test]
-    fn keys_of_another_device_are_refused() {
-        let community = community_of(&["alice", "bob", "carol"], 1);
-        let mut trace = Trace::new(None);
-        let err = replay(
-            &recording(),
-            keys("bob", 1),
-            community,
-            ReplayOptions::default(),
-            &mut trace,
-        )
-        .unwrap_err();
-        assert!(matches!(err, ReplayError::WrongDevice { .. }), "{err}");
-    }
-}
+mod tests;

@@ -24,6 +24,10 @@
 //! [[hostile]]                           # a member that sends worst-case packets
 //! device = "carol"
 //! every = "1s"                           # one packet to each of its peers this often
+//! [[clock]]                              # a device whose clock is off (`clocks.rs`)
+//! device = "bob"
+//! offset = "-1h"                         # reads an hour behind the world
+//! drift_ppm = -200                       # and loses 200 µs a second (at most ±100,000)
 //! [[fault]]
 //! at = "2m"
 //! partition = [["alice"], ["bob", "carol"]]
@@ -99,6 +103,9 @@ pub struct Scenario {
     /// Members that attack their peers (`[[hostile]]`).
     #[serde(default, rename = "hostile", skip_serializing_if = "Vec::is_empty")]
     pub hostiles: Vec<HostileSpec>,
+    /// Devices whose clocks are off (`[[clock]]`, see `clocks.rs`).
+    #[serde(default, rename = "clock", skip_serializing_if = "Vec::is_empty")]
+    pub clocks: Vec<crate::clocks::ClockSpec>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
@@ -313,7 +320,8 @@ pub struct FaultSpec {
     /// Devices in different groups cannot reach each other; unlisted devices form one more group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<Vec<Vec<String>>>,
-    /// Lifts partitions and cuts, brings devices online, restarts crashed ones; never what
+    /// Lifts partitions and cuts, brings devices online, restarts crashed ones, frees full
+    /// disks; never what
     /// a fault marked `permanent` did (nor does the end-of-workload heal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heal: Option<bool>,
@@ -336,6 +344,12 @@ pub struct FaultSpec {
     /// (its own events commit with FULL, which makes every earlier commit durable too).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub power_cut: Option<String>,
+    /// Every insert into the device's store fails, as on a full disk, until `disk_freed` or
+    /// a heal (`store.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_full: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_freed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<LinkSpec>,
     /// Survives every heal, mid-run `heal = true` and the end of the workload (to break a
@@ -489,6 +503,7 @@ impl Scenario {
             validate_fault(fault, &format!("fault[{i}]"), self, &known, &invalid)?;
         }
         validate_hostiles(self, &known, &invalid)?;
+        crate::clocks::validate_clocks(self, &known, &invalid)?;
         validate_topology(self, &known, &invalid)?;
         let e = &self.expect;
         for (field, bound) in [

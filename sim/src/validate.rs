@@ -109,13 +109,15 @@ pub(crate) fn validate_fault(
         fault.crash.is_some(),
         fault.restart.is_some(),
         fault.power_cut.is_some(),
+        fault.disk_full.is_some(),
+        fault.disk_freed.is_some(),
         fault.network.is_some(),
     ];
     if actions.iter().filter(|a| **a).count() != 1 {
         return Err(invalid(
             field,
             "needs exactly one of partition, heal, cut, restore, offline, online, crash, \
-             restart, power_cut, network"
+             restart, power_cut, disk_full, disk_freed, network"
                 .into(),
         ));
     }
@@ -150,6 +152,8 @@ pub(crate) fn validate_fault(
         ("crash", &fault.crash),
         ("restart", &fault.restart),
         ("power_cut", &fault.power_cut),
+        ("disk_full", &fault.disk_full),
+        ("disk_freed", &fault.disk_freed),
     ] {
         if let Some(device) = device {
             known(&format!("{field}.{what}"), device)?;

@@ -19,6 +19,7 @@ pub mod control;
 use crate::attack::Attack;
 use crate::budget::Ledger;
 use crate::check::Failure;
+use crate::clocks::{ClockOrder, DeviceClock};
 use crate::index_check::IndexBreak;
 use crate::network::Network;
 use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
@@ -26,11 +27,11 @@ use crate::power::OwnLoss;
 use crate::prompt::Prompt;
 use crate::report::{Entry, Hook, ReportOptions};
 use crate::scenario::{LinkSpec, Scenario};
-use crate::store::{SharedShelf, Shelf, SimStore};
+use crate::shelf::{SharedShelf, Shelf};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
 
-pub type SharedStore = Rc<RefCell<SimStore>>;
+pub use crate::store::{SharedStore, WorldStore};
 
 #[derive(Debug, Error)]
 pub enum SimError {
@@ -90,6 +91,10 @@ pub(crate) struct Device {
     pub(crate) attacker_only: bool,
     /// Events its store holds but has not made durable (`power.rs`).
     pub(crate) unsynced: BTreeSet<EventId>,
+    /// A permanent `disk_full`: no heal frees it.
+    pub(crate) disk_full_for_good: bool,
+    /// Its clock's reading of world time (`clocks.rs`): all its node ever sees.
+    pub(crate) clock: DeviceClock,
 }
 
 pub struct World {
@@ -118,6 +123,8 @@ pub struct World {
     pub(crate) index_breaks: Vec<IndexBreak>,
     /// Own events power cuts took (`power.rs`): each a failure.
     pub(crate) own_losses: Vec<OwnLoss>,
+    /// Event times that sort against the order events were made (`clocks.rs`).
+    pub(crate) clock_order: ClockOrder,
     pub(crate) options: WorldOptions,
     /// The roster's keys, for attackers that seal with them.
     pub(crate) community: Community,
@@ -151,6 +158,9 @@ pub struct WorldOptions {
     /// A store that commits the device's own events as lazily as received ones, only to show
     /// the own-event checker failing: a power cut takes them too.
     pub power_cut_loses_own: bool,
+    /// Nodes that stamp events with their device's raw clock, not the hybrid clock, only to
+    /// show the clock-order checker failing under skew.
+    pub raw_clocks: bool,
 }
 
 impl Default for WorldOptions {
@@ -159,6 +169,7 @@ impl Default for WorldOptions {
             signature_memo: true,
             hold_appends: false,
             power_cut_loses_own: false,
+            raw_clocks: false,
         }
     }
 }
@@ -207,6 +218,7 @@ impl World {
         }
         let peer_lists = scenario.topology.peer_lists(&scenario.devices, seed);
         let shelf = Shelf::shared();
+        let clocks = DeviceClock::all(scenario);
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
             let peers = peer_lists[i].iter().map(|&j| ids[j].clone()).collect();
@@ -227,12 +239,13 @@ impl World {
             config.amplification_budget = sync
                 .amplification_budget
                 .unwrap_or(config.amplification_budget);
+            config.test_raw_clock = options.raw_clocks;
             let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
             let mut device = Device {
                 attacker_only,
                 name: me.clone(),
                 config,
-                store: Rc::new(RefCell::new(SimStore::new(shelf.clone()))),
+                store: Rc::new(RefCell::new(WorldStore::new(shelf.clone()))),
                 node: None,
                 online: true,
                 down_for_good: false,
@@ -240,6 +253,8 @@ impl World {
                 incarnation: 0,
                 converged_at: None,
                 unsynced: BTreeSet::new(),
+                clock: clocks[i],
+                disk_full_for_good: false,
             };
             if attacker_only {
                 device.down_for_good = true; // excused from converging: it keeps nothing
@@ -289,6 +304,7 @@ impl World {
             prompt: Prompt::default(),
             index_breaks: Vec::new(),
             own_losses: Vec::new(),
+            clock_order: ClockOrder::new(scenario.devices.len()),
             options,
             community,
             report: Hook::new(scenario.devices.clone(), report),
@@ -432,7 +448,7 @@ impl World {
                 }
                 d.wake_at = None;
                 if let Some(node) = d.node.as_mut() {
-                    node.handle_input(Input::Timeout(now));
+                    node.handle_input(Input::Timeout(d.clock.read(now)));
                     self.drain(device);
                 }
             }
@@ -490,9 +506,11 @@ pub(crate) fn start_node(
     let purpose = format!("node {} incarnation {}", device.name, device.incarnation);
     let mut config = device.config.clone();
     config.seed = derive_seed(seed, &purpose);
-    Node::new(config, device.store.clone(), now).map_err(|source| SimError::Node {
-        device: device.name.to_string(),
-        source,
+    Node::new(config, device.store.clone(), device.clock.read(now)).map_err(|source| {
+        SimError::Node {
+            device: device.name.to_string(),
+            source,
+        }
     })
 }
 

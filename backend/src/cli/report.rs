@@ -1,7 +1,7 @@
 //! `--report FILE.html`: one self-contained page drawn from a [`RunReport`].
 //!
 //! The data is made in the simulator (`meshlog_sim::report`); drawing it lives here, beside
-//! the verbs that write files (`run` now, `replay` later), so the simulator needs no JSON and
+//! the verbs that write files (`run`, `replay`), so the simulator needs no JSON and
 //! no page. The page embeds the report as JSON and a script that draws it with SVG: no network,
 //! no library, it opens from disk.
 
@@ -13,26 +13,25 @@ use meshlog_sim::RunReport;
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
 
-/// The whole page.
-pub fn render(report: &RunReport) -> anyhow::Result<String> {
+/// The whole page, headed `title`.
+pub fn render(report: &RunReport, title: &str) -> anyhow::Result<String> {
     // `<` only ever appears inside JSON strings, where `\u003c` means the same: no text from
     // the run can close the script element.
     let data = serde_json::to_string(report)?.replace('<', "\\u003c");
-    let title = format!("meshlog run {} seed {}", report.scenario, report.seed);
     Ok(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>{}</title><style>{STYLE}</style></head>\n<body><h1>{}</h1>\
          <noscript>This report is drawn by its own inline script; enable JavaScript.</noscript>\
          <div id=\"report\"></div>\n<script type=\"application/json\" id=\"report-data\">{data}</script>\n\
          <script>{SCRIPT}</script>\n</body></html>\n",
-        escape(&title),
-        escape(&title)
+        escape(title),
+        escape(title)
     ))
 }
 
-/// Writes the page to `path`.
-pub fn write(report: &RunReport, path: &Path) -> anyhow::Result<()> {
-    let page = render(report)?;
+/// Writes the page, headed `title`, to `path`.
+pub fn write(report: &RunReport, title: &str, path: &Path) -> anyhow::Result<()> {
+    let page = render(report, title)?;
     std::fs::write(path, page)
         .with_context(|| format!("cannot write the report {}", path.display()))
 }
@@ -55,7 +54,7 @@ mod tests {
             failures: vec!["<img src=x onerror=alert(1)>".to_owned()],
             ..RunReport::default()
         };
-        let page = render(&report).unwrap();
+        let page = render(&report, "t</title><script>").unwrap();
         assert_eq!(
             page.matches("</script>").count(),
             2,

@@ -59,7 +59,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let (outcome, report) =
         built.with_context(|| format!("{}: cannot build the world", args.scenario.display()))?;
     if let (Some(path), Some(report)) = (&args.report, &report) {
-        super::report::write(report, path)?;
+        let title = format!("meshlog run {} seed {}", report.scenario, report.seed);
+        super::report::write(report, &title, path)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);

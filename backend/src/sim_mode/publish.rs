@@ -118,23 +118,24 @@ fn announce(world: &World, outputs: &[DeviceOutputs], device: &str, prefix: &str
     let Some(out) = outputs.get(index).filter(|_| !prefix.is_empty()) else {
         return;
     };
-    let store = world.store(index).borrow().snapshot(world.community());
+    let disk = world.store(index).borrow();
+    let store = &disk.events().snapshot(world.community());
     let Some((&id, entry)) = store.entries().find(|(i, _)| i.0.starts_with(&prefix)) else {
         return;
     };
     let changed = match &entry.event.body {
         EventBody::Message { .. } => vec![id],
         EventBody::Reaction { message, .. } => vec![*message],
-        EventBody::FileChunk { file, .. } => match entries::file_progress(&store, file) {
+        EventBody::FileChunk { file, .. } => match entries::file_progress(store, file) {
             Some((have, total)) if have >= total || have % CHUNK_PROGRESS_EVERY == 0 => {
-                entries::messages_with_file(&store, file)
+                entries::messages_with_file(store, file)
             }
             _ => Vec::new(),
         },
         EventBody::DeviceStatus { .. } => Vec::new(),
     };
     for message in changed {
-        if let Some(row) = entries::message(&store, &message) {
+        if let Some(row) = entries::message(store, &message) {
             let _ = out
                 .frames
                 .send(Frame::new("message", &MessageView::from(row)));

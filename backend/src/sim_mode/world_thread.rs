@@ -317,8 +317,9 @@ fn run(
                 let _ = reply.send(message_view(&world, device, &id));
             }
             Command::Messages { device, reply } => {
-                let store = world.store(device).borrow().snapshot(world.community());
-                let views = entries::messages(&store)
+                let disk = world.store(device).borrow();
+                let store = &disk.events().snapshot(world.community());
+                let views = entries::messages(store)
                     .into_iter()
                     .map(MessageView::from)
                     .collect();
@@ -330,7 +331,11 @@ fn run(
                 reply,
             } => {
                 let _ = reply.send(entries::file(
-                    &world.store(device).borrow().snapshot(world.community()),
+                    &world
+                        .store(device)
+                        .borrow()
+                        .events()
+                        .snapshot(world.community()),
                     &file,
                 ));
             }
@@ -398,7 +403,11 @@ fn run(
 
 fn message_view(world: &World, device: usize, id: &EventId) -> Option<MessageView> {
     entries::message(
-        &world.store(device).borrow().snapshot(world.community()),
+        &world
+            .store(device)
+            .borrow()
+            .events()
+            .snapshot(world.community()),
         id,
     )
     .map(MessageView::from)
@@ -413,7 +422,11 @@ fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
         .ok_or_else(|| HostError::Down(me.clone()))?;
     let name = node.device().clone();
     let counts = entries::counts(
-        &world.store(device).borrow().snapshot(world.community()),
+        &world
+            .store(device)
+            .borrow()
+            .events()
+            .snapshot(world.community()),
         name.as_str(),
     );
     let snapshot = Snapshot {

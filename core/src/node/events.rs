@@ -32,7 +32,11 @@ impl<S: Store> Node<S> {
         for body in bodies {
             let event = Event {
                 author: self.config.keys.device.clone(),
-                created_at: self.clock.tick(now),
+                created_at: if self.config.test_raw_clock {
+                    now
+                } else {
+                    self.clock.tick(now)
+                },
                 body,
             };
             let mut nonce = [0u8; crate::event::NONCE_LEN];

@@ -140,6 +140,19 @@ impl fmt::Display for Failure {
                 ms(*at_us),
                 ids.join(", ")
             ),
+            Failure::ClockOrder { count, breaks } => {
+                write!(
+                    f,
+                    "clock order: {count} events sort before what they follow"
+                )?;
+                for (rule, earlier, earlier_us, later, later_us) in breaks {
+                    write!(
+                        f,
+                        "; {rule}: {later} at {later_us}us is not after {earlier} at {earlier_us}us"
+                    )?;
+                }
+                Ok(())
+            }
             Failure::OverBudget {
                 device,
                 peer,

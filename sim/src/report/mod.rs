@@ -21,6 +21,9 @@ pub use recorder::{MissingInput, Recorder, Summary};
 mod world;
 pub use world::Hook;
 
+mod replay;
+pub use replay::ReplayReport;
+
 /// One thing that happened in a run, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
@@ -62,6 +65,15 @@ pub enum Entry {
         kind: PacketKind,
         bytes: usize,
         via: Via,
+    },
+    /// A datagram seen only by its receiver (a recording's replay knows when it arrived, not
+    /// when it was sent): counted as delivered and drawn arriving at `at`.
+    Received {
+        at: Instant,
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
     },
     /// A datagram reached `to` and was thrown away: the receiver was not running (`crashed`),
     /// or its node dropped it (`rx_*`, the outcome's drop counter names). `from` is `None`

@@ -241,16 +241,29 @@ impl Recorder {
                 bytes,
                 via: _,
             } => {
-                let counts = &mut self.link(from, to, Some(kind)).delivered;
-                counts.0 += 1;
-                counts.1 += bytes as u64;
                 let carrier = self.arrived(from, to, at, "delivered");
-                self.current = Some(Current {
-                    from,
-                    to,
-                    kind,
-                    carrier,
-                });
+                self.handling(from, to, kind, bytes, carrier);
+            }
+            Entry::Received {
+                at,
+                from,
+                to,
+                kind,
+                bytes,
+            } => {
+                self.handling(from, to, kind, bytes, None);
+                if self.in_window(at) {
+                    self.arrows.offer(|| Arrow {
+                        from,
+                        to,
+                        at_us: at.as_micros(),
+                        arrives_us: Some(at.as_micros()),
+                        kind: kind.name(),
+                        bytes,
+                        fate: via_name(Via::Node).to_owned(),
+                        note: "received".to_owned(),
+                    });
+                }
             }
             Entry::Refused {
                 at,
@@ -326,6 +339,27 @@ impl Recorder {
 }
 
 impl Recorder {
+    /// A datagram reached its receiver: counted as delivered, and the receiver's refusals
+    /// that follow belong to it.
+    fn handling(
+        &mut self,
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        carrier: Option<u64>,
+    ) {
+        let counts = &mut self.link(from, to, Some(kind)).delivered;
+        counts.0 += 1;
+        counts.1 += bytes as u64;
+        self.current = Some(Current {
+            from,
+            to,
+            kind,
+            carrier,
+        });
+    }
+
     fn note_for(&self, via: Via) -> String {
         match via {
             Via::Node => self.last_note.clone(),

@@ -2,7 +2,7 @@
 //! and the append each is made of, recorded for the checkers.
 
 use meshlog_core::event::open;
-use meshlog_core::{chunk_file, Community, EventBody, EventId, OpenedEvent};
+use meshlog_core::{chunk_file, AppendError, Community, EventBody, EventId, OpenedEvent};
 
 use super::World;
 use crate::outcome::Appended;
@@ -57,16 +57,18 @@ impl World {
     /// What `device`'s node sealed as `id` (its time is the node's hybrid clock's): the
     /// checkers compare every stored copy against it. `None` if the store lacks it.
     pub(super) fn appended_of(&self, device: usize, id: EventId) -> Option<Appended> {
-        let slot = self.devices[device].store.borrow().slot_of(&id)?;
+        let slot = self.devices[device].store.borrow().events().slot_of(&id)?;
         Some(Appended { slot })
     }
 
-    /// An appended event, decoded now (bodies are not kept: `store.rs`).
+    /// An appended event, decoded now (bodies are not kept: `shelf.rs`).
     pub fn appended_event(&self, id: &EventId) -> Option<OpenedEvent> {
-        let slot = self.appended.get(id)?.slot;
-        let mut opened = open(self.shelf.borrow().bytes(slot), &self.community).ok()?;
-        opened.id = *id;
-        Some(opened)
+        self.opened_slot(self.appended.get(id)?.slot)
+    }
+
+    /// The shelf's bytes in `slot`, decoded now.
+    pub(crate) fn opened_slot(&self, slot: u32) -> Option<OpenedEvent> {
+        open(self.shelf.borrow().bytes(slot), &self.community).ok()
     }
 
     /// The sealed bytes of every event appended so far (each counted once).
@@ -83,7 +85,8 @@ impl World {
         &self.community
     }
 
-    /// Appends on `device` and records the sealed bytes; `None` if the device is crashed.
+    /// Appends on `device` and records the sealed bytes; `None` if the device is crashed or
+    /// its disk is full (the person sees an error and nothing is stored or sent).
     fn append(&mut self, device: usize, body: EventBody) -> Option<EventId> {
         let now = self.now;
         let d = &mut self.devices[device];
@@ -97,11 +100,21 @@ impl World {
             return None;
         };
         let refused_before = node.stats().transmits_dropped;
-        let id = node
-            .append(now, body)
-            .expect("workload events are valid and the in-memory store never fails");
+        let kind = body.kind_name();
+        let id = match node.append(d.clock.read(now), body) {
+            Ok(id) => id,
+            Err(AppendError::Store(_)) if d.store.borrow().full => {
+                self.trace
+                    .line(format_args!("{now} refused {} disk full {kind}", d.name));
+                self.counters.refused_appends += 1;
+                self.drain(device);
+                return None;
+            }
+            Err(err) => panic!("a workload event was refused: {err}"),
+        };
         let pushes_refused = node.stats().transmits_dropped > refused_before;
         let appended = self.appended_of(device, id).expect("just stored");
+        self.check_event_time(device, id, &appended);
         self.appended.insert(id, appended);
         if !pushes_refused {
             self.expect_pushes(device, id);

@@ -230,18 +230,22 @@ impl World {
             .name
             .clone();
         let mut ids = Vec::with_capacity(bodies.len());
+        let device_now = self.devices[device].clock.read(now);
         for body in bodies {
             let node = self.devices[device]
                 .node
                 .as_mut()
                 .ok_or_else(|| HostError::Down(name.to_string()))?;
-            let id = node.append(now, body).map_err(|source| HostError::Append {
-                device: name.to_string(),
-                source,
-            })?;
+            let id = node
+                .append(device_now, body)
+                .map_err(|source| HostError::Append {
+                    device: name.to_string(),
+                    source,
+                })?;
             let appended = self
                 .appended_of(device, id)
                 .ok_or_else(|| HostError::Store(name.to_string()))?;
+            self.check_event_time(device, id, &appended);
             self.appended.insert(id, appended);
             ids.push(id);
         }

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod demo;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
