@@ -224,7 +224,12 @@ impl World {
     /// `device` just made `id`: its time must follow the author's last event and, for a
     /// reaction, the message it reacts to.
     pub(crate) fn check_event_time(&mut self, device: usize, id: EventId, appended: &Appended) {
-        let at = appended.event.created_at;
+        // Bodies are not kept (`shelf.rs`): decoded here, as the author's store holds them.
+        let event = self
+            .opened_slot(appended.slot)
+            .expect("the author's bytes open")
+            .event;
+        let at = event.created_at;
         if let Some((last, last_at)) = self.clock_order.last_by_author[device] {
             if at <= last_at {
                 self.clock_order.note_break(ClockBreak {
@@ -237,14 +242,15 @@ impl World {
             }
         }
         self.clock_order.last_by_author[device] = Some((id, at));
-        if let EventBody::Reaction { message, .. } = &appended.event.body {
+        if let EventBody::Reaction { message, .. } = &event.body {
             // The workload may react to a message the device has not received yet (no person
             // could); only an answer to something seen must sort after it.
             let seen = self.devices[device]
                 .node
                 .as_ref()
                 .is_some_and(|node| node.contains(message));
-            if let Some(original) = self.appended.get(message).filter(|_| seen) {
+            let original = self.appended.get(message).filter(|_| seen);
+            if let Some(original) = original.and_then(|a| self.opened_slot(a.slot)) {
                 let message_at = original.event.created_at;
                 if at <= message_at {
                     self.clock_order.note_break(ClockBreak {

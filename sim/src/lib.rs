@@ -69,6 +69,7 @@ mod prompt;
 pub mod replay;
 pub mod report;
 pub mod scenario;
+pub mod shelf;
 pub mod store;
 pub mod topology;
 pub mod trace;

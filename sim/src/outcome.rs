@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use meshlog_core::{Event, PacketKind};
+use meshlog_core::PacketKind;
 use serde::Serialize;
 
 use crate::attack::AttackCounters;
@@ -12,11 +12,11 @@ use crate::check::Failure;
 use crate::network::Delivery;
 use crate::world::World;
 
-/// An event as its author appended it.
-#[derive(Clone, Debug)]
+/// An event as its author appended it: the shelf slot of the bytes its author's store took
+/// (`World::appended_event` decodes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
-    pub sealed: Vec<u8>,
-    pub event: Event,
+    pub(crate) slot: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use meshlog_core::{EventId, InMemoryStore, OpenedEvent, Store};
+use meshlog_core::EventId;
 
 use crate::world::World;
 
@@ -32,6 +32,11 @@ pub(crate) struct OwnLoss {
 impl World {
     /// `device` stored `id`: its own (`local`) append makes everything before it durable.
     pub(crate) fn note_stored(&mut self, device: usize, id: EventId, local: bool) {
+        // Only a power cut reads it: without one in the scenario, a device that never appends
+        // would keep every id it received.
+        if !self.scenario.faults.iter().any(|f| f.power_cut.is_some()) {
+            return;
+        }
         let unsynced = &mut self.devices[device].unsynced;
         if local && !self.options.power_cut_loses_own {
             unsynced.clear();
@@ -47,23 +52,10 @@ impl World {
         d.node = None;
         d.wake_at = None;
         let lost = std::mem::take(&mut d.unsynced);
-        let kept = {
-            let old = d.store.borrow();
-            let old = old.events();
-            let mut kept = InMemoryStore::new();
-            kept.next_epoch(old.epoch()).expect("in-memory");
-            for (id, entry) in old.entries().filter(|(id, _)| !lost.contains(id)) {
-                let event = OpenedEvent {
-                    id: *id,
-                    sealed: entry.sealed.clone(),
-                    event: entry.event.clone(),
-                };
-                kept.insert(&event, entry.received_at_us)
-                    .expect("in-memory");
-            }
-            kept
-        };
-        d.store.borrow_mut().replace_events(kept);
+        d.store
+            .borrow_mut()
+            .events_mut()
+            .retain(|id| !lost.contains(id), &self.community);
         self.trace.line(format_args!(
             "{now} power_cut {} lost {}",
             d.name,
@@ -74,8 +66,7 @@ impl World {
         let own: BTreeSet<EventId> = lost
             .into_iter()
             .filter(|id| {
-                self.appended
-                    .get(id)
+                self.appended_event(id)
                     .is_some_and(|a| a.event.author == name)
             })
             .collect();

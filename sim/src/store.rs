@@ -1,4 +1,5 @@
-//! Each device's store in the world: the core's in-memory store, and a disk that can fill up.
+//! Each device's store in the world: references into the world's shelf (`shelf.rs`), and a
+//! disk that can fill up.
 //!
 //! `disk_full` makes every insert fail as a full disk makes SQLite's fail, until `disk_freed`
 //! or a heal: the node must keep working (a refused append is an error to its caller; a
@@ -8,13 +9,15 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use meshlog_core::{EventId, InMemoryStore, OpenedEvent, Store, StoreError};
+use meshlog_core::{EventId, OpenedEvent, Store, StoreError};
+
+use crate::shelf::{SharedShelf, SimStore};
 
 pub type SharedStore = Rc<RefCell<WorldStore>>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorldStore {
-    events: InMemoryStore,
+    events: SimStore,
     /// Inserts fail while set.
     pub(crate) full: bool,
     /// Inserts refused for a full disk, over the run.
@@ -22,12 +25,19 @@ pub struct WorldStore {
 }
 
 impl WorldStore {
-    pub fn events(&self) -> &InMemoryStore {
+    pub fn new(shelf: SharedShelf) -> Self {
+        WorldStore {
+            events: SimStore::new(shelf),
+            full: false,
+            refused: 0,
+        }
+    }
+    pub fn events(&self) -> &SimStore {
         &self.events
     }
-    /// What survives a power cut: the same disk, holding `kept`.
-    pub(crate) fn replace_events(&mut self, kept: InMemoryStore) {
-        self.events = kept;
+    /// For a power cut, which drops what was not yet durable.
+    pub(crate) fn events_mut(&mut self) -> &mut SimStore {
+        &mut self.events
     }
     fn refuse_if_full(&mut self) -> Result<(), StoreError> {
         if self.full {

@@ -27,6 +27,7 @@ use crate::power::OwnLoss;
 use crate::prompt::Prompt;
 use crate::report::{Entry, Hook, ReportOptions};
 use crate::scenario::{LinkSpec, Scenario};
+use crate::shelf::{SharedShelf, Shelf};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
 
@@ -107,6 +108,8 @@ pub struct World {
     pub(crate) network: Network,
     pub(crate) workload: Workload,
     pub(crate) trace: Trace,
+    /// Every sealed event any store holds, once (`store.rs`).
+    pub(crate) shelf: SharedShelf,
     /// Every event appended in this run, as its author sealed it: what the checkers trust.
     pub(crate) appended: BTreeMap<EventId, Appended>,
     pub(crate) counters: Counters,
@@ -214,6 +217,7 @@ impl World {
             community = community.with_signature_memo();
         }
         let peer_lists = scenario.topology.peer_lists(&scenario.devices, seed);
+        let shelf = Shelf::shared();
         let clocks = DeviceClock::all(scenario);
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
@@ -241,7 +245,7 @@ impl World {
                 attacker_only,
                 name: me.clone(),
                 config,
-                store: Rc::new(RefCell::new(WorldStore::default())),
+                store: Rc::new(RefCell::new(WorldStore::new(shelf.clone()))),
                 node: None,
                 online: true,
                 down_for_good: false,
@@ -289,6 +293,7 @@ impl World {
             network,
             workload,
             trace: Trace::new(sink),
+            shelf,
             appended: BTreeMap::new(),
             counters: Counters::default(),
             workload_end,

@@ -125,11 +125,12 @@ fn invented_events_are_caught() {
 #[test]
 fn altered_events_are_caught() {
     let failures = tampered_world(|world, insert| {
-        let (id, original) = world
+        let id = world
             .appended()
-            .iter()
+            .keys()
             .next()
             .expect("something was appended");
+        let original = world.appended_event(id).expect("its bytes open");
         let mut event = original.event.clone();
         event.body = EventBody::Message {
             text: "altered".into(),

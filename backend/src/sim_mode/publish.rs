@@ -119,7 +119,7 @@ fn announce(world: &World, outputs: &[DeviceOutputs], device: &str, prefix: &str
         return;
     };
     let disk = world.store(index).borrow();
-    let store = disk.events();
+    let store = &disk.events().snapshot(world.community());
     let Some((&id, entry)) = store.entries().find(|(i, _)| i.0.starts_with(&prefix)) else {
         return;
     };

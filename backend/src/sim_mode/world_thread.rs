@@ -318,7 +318,7 @@ fn run(
             }
             Command::Messages { device, reply } => {
                 let disk = world.store(device).borrow();
-                let store = disk.events();
+                let store = &disk.events().snapshot(world.community());
                 let views = entries::messages(store)
                     .into_iter()
                     .map(MessageView::from)
@@ -330,7 +330,14 @@ fn run(
                 file,
                 reply,
             } => {
-                let _ = reply.send(entries::file(world.store(device).borrow().events(), &file));
+                let _ = reply.send(entries::file(
+                    &world
+                        .store(device)
+                        .borrow()
+                        .events()
+                        .snapshot(world.community()),
+                    &file,
+                ));
             }
             Command::Stats { device, reply } => {
                 let _ = reply.send(stats(&world, device));
@@ -395,7 +402,15 @@ fn run(
 }
 
 fn message_view(world: &World, device: usize, id: &EventId) -> Option<MessageView> {
-    entries::message(world.store(device).borrow().events(), id).map(MessageView::from)
+    entries::message(
+        &world
+            .store(device)
+            .borrow()
+            .events()
+            .snapshot(world.community()),
+        id,
+    )
+    .map(MessageView::from)
 }
 
 /// `Stats` as a real device reports it: counts from the store, traffic and peers from the node.
@@ -406,7 +421,14 @@ fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
         .node(device)
         .ok_or_else(|| HostError::Down(me.clone()))?;
     let name = node.device().clone();
-    let counts = entries::counts(world.store(device).borrow().events(), name.as_str());
+    let counts = entries::counts(
+        &world
+            .store(device)
+            .borrow()
+            .events()
+            .snapshot(world.community()),
+        name.as_str(),
+    );
     let snapshot = Snapshot {
         device: name,
         online: world.device_online(device),

@@ -205,7 +205,8 @@ impl World {
                 .iter()
                 .filter(|(id, _)| lacks(id))
                 .take(MISSING_LISTED_MAX)
-                .map(|(id, appended)| {
+                .map(|(id, _)| {
+                    let appended = self.appended_event(id).expect("the author's bytes open");
                     let held_by = self
                         .devices
                         .iter()

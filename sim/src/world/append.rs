@@ -2,7 +2,7 @@
 //! and the append each is made of, recorded for the checkers.
 
 use meshlog_core::event::open;
-use meshlog_core::{chunk_file, AppendError, EventBody, EventId, Store};
+use meshlog_core::{chunk_file, AppendError, Community, EventBody, EventId, OpenedEvent};
 
 use super::World;
 use crate::outcome::Appended;
@@ -57,17 +57,32 @@ impl World {
     /// What `device`'s node sealed as `id` (its time is the node's hybrid clock's): the
     /// checkers compare every stored copy against it. `None` if the store lacks it.
     pub(super) fn appended_of(&self, device: usize, id: EventId) -> Option<Appended> {
-        let sealed = self.devices[device]
-            .store
-            .borrow()
-            .get(&id)
-            .ok()
-            .flatten()?;
-        let opened = open(&sealed, &self.community).expect("the node sealed it");
-        Some(Appended {
-            sealed,
-            event: opened.event,
-        })
+        let slot = self.devices[device].store.borrow().events().slot_of(&id)?;
+        Some(Appended { slot })
+    }
+
+    /// An appended event, decoded now (bodies are not kept: `shelf.rs`).
+    pub fn appended_event(&self, id: &EventId) -> Option<OpenedEvent> {
+        self.opened_slot(self.appended.get(id)?.slot)
+    }
+
+    /// The shelf's bytes in `slot`, decoded now.
+    pub(crate) fn opened_slot(&self, slot: u32) -> Option<OpenedEvent> {
+        open(self.shelf.borrow().bytes(slot), &self.community).ok()
+    }
+
+    /// The sealed bytes of every event appended so far (each counted once).
+    pub fn sealed_bytes(&self) -> usize {
+        let shelf = self.shelf.borrow();
+        self.appended
+            .values()
+            .map(|a| shelf.bytes(a.slot).len())
+            .sum()
+    }
+
+    /// The roster's keys, for decoding what the stores hold (`SimStore::snapshot`).
+    pub fn community(&self) -> &Community {
+        &self.community
     }
 
     /// Appends on `device` and records the sealed bytes; `None` if the device is crashed or
