@@ -143,6 +143,27 @@ impl SimStore {
         }
     }
 
+    /// The id held that starts with `prefix` (the first of them, in id order), without
+    /// hashing or decoding anything: the demo page learns stored events by their trace prefix.
+    pub fn find_by_prefix(&self, prefix: &[u8]) -> Option<EventId> {
+        let mut start = [0u8; 32];
+        let len = prefix.len().min(32);
+        start[..len].copy_from_slice(&prefix[..len]);
+        let shelf = self.shelf.borrow();
+        shelf
+            .by_id
+            .range(EventId(start)..)
+            .take_while(|(id, _)| id.0.starts_with(&prefix[..len]))
+            .find(|(_, slot)| self.held.contains_key(slot))
+            .map(|(id, _)| *id)
+    }
+
+    /// When the event stored under `id` arrived (µs).
+    pub fn received_at_us(&self, id: &EventId) -> Option<u64> {
+        self.slot_of(id)
+            .and_then(|slot| self.held.get(&slot).copied())
+    }
+
     /// The event stored under `id`, decoded now.
     pub fn opened(&self, id: &EventId, community: &Community) -> Option<OpenedEvent> {
         let slot = self.slot_of(id)?;

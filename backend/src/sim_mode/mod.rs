@@ -12,6 +12,7 @@
 //! the generator, faults from the page's network controls, and time from the controller.
 
 pub mod api;
+mod decoded;
 pub mod entries;
 mod publish;
 pub mod world_thread;

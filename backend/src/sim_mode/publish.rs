@@ -6,6 +6,7 @@ use meshlog_core::EventBody;
 use meshlog_sim::world::control::{Happening, Tap};
 use meshlog_sim::World;
 
+use super::decoded::Decoded;
 use super::entries;
 use super::world_thread::DeviceOutputs;
 use crate::device::netlog::{summary, NetEvent};
@@ -13,7 +14,7 @@ use crate::device::state::{Frame, CHUNK_PROGRESS_EVERY};
 use crate::device::views::MessageView;
 
 /// Everything the world traced since last time, as network-log lines and stream frames.
-pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs]) {
+pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs], decoded: &mut Decoded) {
     for happening in tap.drain() {
         match happening {
             Happening::Sent {
@@ -91,7 +92,7 @@ pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs]) {
                 bytes,
                 reason: Some(code.clone()),
             }),
-            Happening::Stored { device, id } => announce(world, outputs, &device, &id),
+            Happening::Stored { device, id } => announce(world, outputs, decoded, &device, &id),
         }
     }
 }
@@ -111,16 +112,24 @@ fn log(world: &World, outputs: &[DeviceOutputs], device: &str, make: impl FnOnce
 
 /// A stored event changed a message (new, reacted to, more chunks): tell the device's stream.
 /// The trace names events by their first 12 hex digits (6 bytes), which is what `prefix` is.
-fn announce(world: &World, outputs: &[DeviceOutputs], device: &str, prefix: &str) {
+fn announce(
+    world: &World,
+    outputs: &[DeviceOutputs],
+    decoded: &mut Decoded,
+    device: &str,
+    prefix: &str,
+) {
     let (Some(index), Ok(prefix)) = (world.device_index(device), hex::decode(prefix)) else {
         return;
     };
     let Some(out) = outputs.get(index).filter(|_| !prefix.is_empty()) else {
         return;
     };
-    let disk = world.store(index).borrow();
-    let store = &disk.events().snapshot(world.community());
-    let Some((&id, entry)) = store.entries().find(|(i, _)| i.0.starts_with(&prefix)) else {
+    let Some(id) = decoded.stored(world, index, &prefix) else {
+        return;
+    };
+    let store = decoded.store(world, index);
+    let Some(entry) = store.entries().find(|(i, _)| **i == id).map(|(_, e)| e) else {
         return;
     };
     let changed = match &entry.event.body {

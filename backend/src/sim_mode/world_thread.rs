@@ -12,6 +12,7 @@ use meshlog_sim::{Scenario, SimError, World};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::decoded::Decoded;
 use super::entries;
 use super::publish::publish;
 use crate::device::netlog::NetLog;
@@ -289,13 +290,14 @@ fn run(
     outputs: Vec<DeviceOutputs>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
+    let mut decoded = Decoded::new(world.device_names().len());
     // A reply nobody waits for any more (the request was dropped) is not an error.
     while let Some(command) = commands.blocking_recv() {
         match command {
             Command::Advance { to_us, done } => {
                 world.run_until(Instant(to_us));
                 if let Some(done) = done {
-                    publish(&world, &tap, &outputs);
+                    publish(&world, &tap, &outputs, &mut decoded);
                     let _ = done.send(());
                     continue;
                 }
@@ -306,20 +308,20 @@ fn run(
                 reply,
             } => {
                 let result = world.append_now(device, bodies).map(|ids| {
-                    let view = ids.last().and_then(|id| message_view(&world, device, id));
+                    let view = ids
+                        .last()
+                        .and_then(|id| message_view(&world, &mut decoded, device, id));
                     (ids, view)
                 });
-                publish(&world, &tap, &outputs);
+                publish(&world, &tap, &outputs, &mut decoded);
                 let _ = reply.send(result);
                 continue;
             }
             Command::Message { device, id, reply } => {
-                let _ = reply.send(message_view(&world, device, &id));
+                let _ = reply.send(message_view(&world, &mut decoded, device, &id));
             }
             Command::Messages { device, reply } => {
-                let disk = world.store(device).borrow();
-                let store = &disk.events().snapshot(world.community());
-                let views = entries::messages(store)
+                let views = entries::messages(decoded.store(&world, device))
                     .into_iter()
                     .map(MessageView::from)
                     .collect();
@@ -330,17 +332,10 @@ fn run(
                 file,
                 reply,
             } => {
-                let _ = reply.send(entries::file(
-                    &world
-                        .store(device)
-                        .borrow()
-                        .events()
-                        .snapshot(world.community()),
-                    &file,
-                ));
+                let _ = reply.send(entries::file(decoded.store(&world, device), &file));
             }
             Command::Stats { device, reply } => {
-                let _ = reply.send(stats(&world, device));
+                let _ = reply.send(stats(&world, &mut decoded, device));
             }
             Command::SetOnline {
                 device,
@@ -348,7 +343,7 @@ fn run(
                 reply,
             } => {
                 let result = world.set_device_online(device, online);
-                publish(&world, &tap, &outputs);
+                publish(&world, &tap, &outputs, &mut decoded);
                 let _ = reply.send(result);
                 continue;
             }
@@ -397,38 +392,28 @@ fn run(
                 }
             }
         }
-        publish(&world, &tap, &outputs);
+        publish(&world, &tap, &outputs, &mut decoded);
     }
 }
 
-fn message_view(world: &World, device: usize, id: &EventId) -> Option<MessageView> {
-    entries::message(
-        &world
-            .store(device)
-            .borrow()
-            .events()
-            .snapshot(world.community()),
-        id,
-    )
-    .map(MessageView::from)
+fn message_view(
+    world: &World,
+    decoded: &mut Decoded,
+    device: usize,
+    id: &EventId,
+) -> Option<MessageView> {
+    entries::message(decoded.store(world, device), id).map(MessageView::from)
 }
 
 /// `Stats` as a real device reports it: counts from the store, traffic and peers from the node.
-fn stats(world: &World, device: usize) -> Result<StatsView, HostError> {
+fn stats(world: &World, decoded: &mut Decoded, device: usize) -> Result<StatsView, HostError> {
     let names = world.device_names();
     let me = names.get(device).ok_or(HostError::UnknownDevice(device))?;
     let node = world
         .node(device)
         .ok_or_else(|| HostError::Down(me.clone()))?;
     let name = node.device().clone();
-    let counts = entries::counts(
-        &world
-            .store(device)
-            .borrow()
-            .events()
-            .snapshot(world.community()),
-        name.as_str(),
-    );
+    let counts = entries::counts(decoded.store(world, device), name.as_str());
     let snapshot = Snapshot {
         device: name,
         online: world.device_online(device),
