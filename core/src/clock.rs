@@ -18,7 +18,12 @@ use crate::time::{Duration, Instant};
 /// not trusting it.
 pub const AHEAD_MAX: Duration = Duration::from_secs(24 * 3600);
 
-/// Strictly increasing event times for one device.
+/// The least step between two event times of one device: a millisecond, not a microsecond,
+/// because pages and the API show and sort times in milliseconds; an answer stamped a
+/// microsecond after its question would tie with it there and sort by id, either way.
+pub const STEP: Duration = Duration::from_millis(1);
+
+/// Strictly increasing event times for one device, at least `STEP` apart.
 #[derive(Clone, Copy, Debug)]
 pub struct HybridClock {
     /// The newest time made or seen (clamped as above); the next event gets more.
@@ -36,7 +41,7 @@ impl HybridClock {
 
     /// The time for a new event made at physical time `now`.
     pub fn tick(&mut self, now: Instant) -> Instant {
-        let next = now.max(self.last + Duration::from_micros(1));
+        let next = now.max(self.last + STEP);
         assert!(next > self.last, "event times only grow");
         self.last = next;
         next
@@ -70,6 +75,8 @@ mod tests {
         slow.observe(message, Instant(HOUR_US + 1_000_000));
         let reply = slow.tick(Instant(HOUR_US + 2_000_000));
         assert!(reply > message, "{reply} after {message}");
+        // Later in milliseconds too, which is what a page sorts by.
+        assert!(reply.as_millis() > message.as_millis());
         // And slow's own next message still sorts after its reply.
         assert!(slow.tick(Instant(HOUR_US + 3_000_000)) > reply);
     }
@@ -93,7 +100,7 @@ mod tests {
         clock.observe(Instant(u64::MAX - 1), now);
         assert_eq!(clock.last(), now + AHEAD_MAX);
         let stamp = clock.tick(now);
-        assert_eq!(stamp, now + AHEAD_MAX + Duration::from_micros(1));
+        assert_eq!(stamp, now + AHEAD_MAX + STEP);
         // Physical time catching up takes over again.
         let later = now + AHEAD_MAX + Duration::from_secs(10);
         assert_eq!(clock.tick(later), later);
