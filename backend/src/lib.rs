@@ -42,4 +42,5 @@ pub mod http;
 pub mod keys;
 pub mod sim_mode;
 pub mod sim_service;
+pub mod sim_stores;
 pub mod store;

@@ -100,9 +100,11 @@ pub enum Failure {
         store_only: usize,
         ids: Vec<String>,
     },
-    /// A power cut took events the device had appended itself: acknowledged, then lost.
+    /// A power cut or a reopened store lost events the device had appended itself:
+    /// acknowledged, then lost.
     OwnEventLost {
         device: String,
+        cause: String,
         at_us: u64,
         count: usize,
         ids: Vec<String>,
@@ -242,6 +244,7 @@ pub fn check(world: &World) -> Vec<Failure> {
     for loss in &world.own_losses {
         failures.push(Failure::OwnEventLost {
             device: name(loss.device),
+            cause: loss.cause.to_owned(),
             at_us: loss.at_us,
             count: loss.count,
             ids: loss.ids.iter().map(EventId::to_string).collect(),

@@ -97,6 +97,7 @@ impl World {
         if self.devices[device].node.is_some() || self.devices[device].attacker_only {
             return;
         }
+        self.reopen_store(device);
         let now = self.now;
         let d = &mut self.devices[device];
         let node = start_node(d, self.seed, now).expect("the config was valid at the start");

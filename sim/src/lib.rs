@@ -85,6 +85,7 @@ pub use check::Failure;
 pub use outcome::Outcome;
 pub use report::{ReportOptions, RunReport};
 pub use scenario::{Scenario, ScenarioError};
+pub use store::{StoreKind, StoreProvider};
 pub use world::{SimError, World, WorldOptions};
 
 /// Runs `scenario` with root `seed`, writing trace lines to `sink` if given, and checks it.
@@ -93,22 +94,32 @@ pub fn run(
     seed: u64,
     sink: Option<Box<dyn Write>>,
 ) -> Result<Outcome, SimError> {
-    let mut world = World::new(scenario, seed, sink)?;
+    run_with(scenario, seed, sink, WorldOptions::default())
+}
+
+/// Like [`run`], with `options` (a store provider for a SQLite scenario, say).
+pub fn run_with(
+    scenario: &Scenario,
+    seed: u64,
+    sink: Option<Box<dyn Write>>,
+    options: WorldOptions,
+) -> Result<Outcome, SimError> {
+    let mut world = World::with_options(scenario, seed, sink, options)?;
     world.run();
     let failures = check::check(&world);
     Ok(world.finish(failures))
 }
 
-/// Like [`run`], also recording the picture `meshlog run --report` draws. The trace, and so
-/// the digest, is the same as without it.
+/// Like [`run_with`], also recording the picture `meshlog run --report` draws. The trace, and
+/// so the digest, is the same as without it.
 pub fn run_with_report(
     scenario: &Scenario,
     seed: u64,
     sink: Option<Box<dyn Write>>,
+    world_options: WorldOptions,
     options: ReportOptions,
 ) -> Result<(Outcome, RunReport), SimError> {
-    let mut world =
-        World::with_report(scenario, seed, sink, WorldOptions::default(), Some(options))?;
+    let mut world = World::with_report(scenario, seed, sink, world_options, Some(options))?;
     world.run();
     let failures = check::check(&world);
     let (recorder, missing) = world.take_report().expect("recording a report");

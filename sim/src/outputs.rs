@@ -17,6 +17,8 @@ impl World {
             let now = self.now;
             match output {
                 Output::Timeout(at) => {
+                    // The end of a batch of inputs, where the real driver commits too.
+                    self.commit_store(device);
                     let at = self.devices[device].clock.world_time_of(at).max(now);
                     if self.devices[device].wake_at != Some(at) {
                         self.devices[device].wake_at = Some(at);

@@ -8,12 +8,16 @@
 //! them from its store. (A checkpoint would make them durable too, but one comes only every
 //! ~40 MB of log: assuming none is the harsher world.)
 //!
+//! A world running provided stores (`[world] store = "sqlite"`, `store.rs`) has no power cuts
+//! (a process cannot cut its own power); there a crash drops the store's connection and the
+//! restart opens the file again, and the same checker reads what the reopened store holds.
+//!
 //! Checker: no event a device appended (and was told was stored) is ever lost to a power
-//! cut; the world still converges after.
+//! cut or a reopened store; the world still converges after.
 
 use std::collections::BTreeSet;
 
-use meshlog_core::EventId;
+use meshlog_core::{EventId, Store};
 
 use crate::world::World;
 
@@ -24,6 +28,8 @@ const IDS_LISTED_MAX: usize = 5;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct OwnLoss {
     pub(crate) device: usize,
+    /// `power cut` or `reopened store`.
+    pub(crate) cause: &'static str,
     pub(crate) at_us: u64,
     pub(crate) count: usize,
     pub(crate) ids: Vec<EventId>,
@@ -73,10 +79,75 @@ impl World {
         if !own.is_empty() {
             self.own_losses.push(OwnLoss {
                 device,
+                cause: "power cut",
                 at_us: now.as_micros(),
                 count: own.len(),
                 ids: own.into_iter().take(IDS_LISTED_MAX).collect(),
             });
+        }
+    }
+}
+
+impl World {
+    /// A restart of a device whose store a provider opened: the old handle is dropped and the
+    /// store opened again; every event the device appended must be there.
+    pub(crate) fn reopen_store(&mut self, device: usize) {
+        let now = self.now;
+        let d = &self.devices[device];
+        let reopened = d.store.borrow_mut().reopen(&self.community);
+        match reopened {
+            Ok(false) => return,
+            Ok(true) => {}
+            // The disk under the world failed, not the protocol: nothing to judge.
+            Err(err) => panic!("{}: reopening its store failed: {err}", d.name),
+        }
+        let name = d.name.clone();
+        let store = d.store.borrow();
+        let own: Vec<EventId> = self
+            .appended
+            .keys()
+            .filter(|id| !matches!(store.get(id), Ok(Some(_))))
+            .filter(|id| {
+                self.appended_event(id)
+                    .is_some_and(|a| a.event.author == name)
+            })
+            .copied()
+            .collect();
+        let held = store.len().unwrap_or(0);
+        drop(store);
+        self.trace.line(format_args!(
+            "{now} reopen {name} held {held} lost-own {}",
+            own.len()
+        ));
+        if !own.is_empty() {
+            self.own_losses.push(OwnLoss {
+                device,
+                cause: "reopened store",
+                at_us: now.as_micros(),
+                count: own.len(),
+                ids: own.into_iter().take(IDS_LISTED_MAX).collect(),
+            });
+        }
+    }
+
+    /// Ends the device's batch of inputs at its store, as the real driver does after each. A
+    /// failed commit took the batch back: the mirror follows what the store holds.
+    pub(crate) fn commit_store(&mut self, device: usize) {
+        let mut store = self.devices[device].store.borrow_mut();
+        if store.commit().is_err() {
+            store
+                .resync(&self.community)
+                .expect("the store reads back after a failed commit");
+        }
+    }
+
+    /// Before the final checks: every mirror holds exactly what its provided store holds.
+    pub(crate) fn resync_provided_stores(&mut self) {
+        for d in &self.devices {
+            let mut store = d.store.borrow_mut();
+            if let Err(err) = store.resync(&self.community) {
+                panic!("{}: reading its store at the end failed: {err}", d.name);
+            }
         }
     }
 }

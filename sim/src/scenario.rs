@@ -10,6 +10,10 @@
 //!                                        # "star": the first device is the hub;
 //!                                        # { random = 3 }: seeded, connected, 3+ peers each;
 //!                                        # { edges = [["alice", "bob"], ["bob", "carol"]] }
+//! [world]
+//! store = "memory"                       # or "sqlite": the shipped store, a file per device,
+//!                                        # closed by each crash and reopened by its restart
+//!                                        # (`meshlog run`/`sweep` only; no `power_cut` then)
 //! [sync]                                 # optional Config knobs
 //! sync_interval = "5s"
 //! [network]                              # every link; [[link]] with from/to overrides one
@@ -52,6 +56,7 @@ use crate::validate::{
 };
 
 pub use crate::duration::SimDuration;
+pub use crate::store::{StoreKind, WorldSpec};
 pub use crate::topology::Topology;
 
 #[derive(Debug, Error)]
@@ -88,6 +93,9 @@ pub struct Scenario {
     pub devices: Vec<String>,
     #[serde(default)]
     pub topology: Topology,
+    /// `[world]`: which store the devices run (`store.rs`).
+    #[serde(default, skip_serializing_if = "WorldSpec::is_default")]
+    pub world: WorldSpec,
     #[serde(default)]
     pub sync: SyncSpec,
     /// Every link.

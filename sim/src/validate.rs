@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::scenario::{FaultSpec, LinkSpec, Scenario, ScenarioError, Topology};
+use crate::scenario::{FaultSpec, LinkSpec, Scenario, ScenarioError, StoreKind, Topology};
 
 /// The shortest `every` of a hostile member: bounds the world's work per virtual second.
 const HOSTILE_EVERY_MIN_US: u64 = 10_000;
@@ -118,6 +118,16 @@ pub(crate) fn validate_fault(
             field,
             "needs exactly one of partition, heal, cut, restore, offline, online, crash, \
              restart, power_cut, disk_full, disk_freed, network"
+                .into(),
+        ));
+    }
+    if fault.power_cut.is_some() && scenario.world.store == StoreKind::Sqlite {
+        // A process cannot cut its own power: SQLite keeps every commit through a crash, and
+        // what `synchronous = NORMAL` may lose to a power cut is modelled by the memory store.
+        return Err(invalid(
+            &format!("{field}.power_cut"),
+            "a power cut needs `[world] store = \"memory\"`: the SQLite world's crashes \
+             keep every commit, and its losses to a power cut are what the memory store models"
                 .into(),
         ));
     }

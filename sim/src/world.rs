@@ -10,6 +10,7 @@ use std::rc::Rc;
 use meshlog_core::testing::{community_of, derive_seed, keys};
 use meshlog_core::{
     Community, Config, DeviceId, EventId, Input, Instant, Node, NodeError, PacketKind, Store,
+    StoreError,
 };
 use thiserror::Error;
 
@@ -31,12 +32,20 @@ use crate::shelf::{SharedShelf, Shelf};
 use crate::trace::Trace;
 use crate::workload::{Action, Workload};
 
-pub use crate::store::{SharedStore, WorldStore};
+pub use crate::store::{SharedStore, StoreKind, StoreProvider, WorldStore};
 
 #[derive(Debug, Error)]
 pub enum SimError {
     #[error("device {device}: {source}")]
     Node { device: String, source: NodeError },
+    #[error("device {device}: opening its store: {source}")]
+    Store { device: String, source: StoreError },
+    /// The scenario asks for a real store and the world was given no way to open one.
+    #[error(
+        "scenario {scenario}: `[world] store = \"sqlite\"` needs a store provider, which \
+         `meshlog run` and `meshlog sweep` supply; this world has none"
+    )]
+    NoStoreProvider { scenario: String },
 }
 
 #[derive(Debug)]
@@ -143,8 +152,9 @@ impl std::fmt::Debug for World {
 }
 
 /// How a world runs, beyond its scenario and seed. `signature_memo` changes no trace;
-/// the other fields break the world on purpose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `stores` opens the devices' stores when the scenario asks for real ones; the other fields
+/// break the world on purpose.
+#[derive(Clone, Debug)]
 pub struct WorldOptions {
     /// Share signature checks between the devices (see `meshlog_core::crypto::SignatureMemo`):
     /// all ten devices of a mesh check each event's author signature, and a check costs more
@@ -161,6 +171,10 @@ pub struct WorldOptions {
     /// Nodes that stamp events with their device's raw clock, not the hybrid clock, only to
     /// show the clock-order checker failing under skew.
     pub raw_clocks: bool,
+    /// Opens each device's store for a scenario with `[world] store = "sqlite"` (the
+    /// `meshlog` binary's SQLite files); unused by a memory world. A SQLite scenario without
+    /// one does not build.
+    pub stores: Option<Rc<dyn StoreProvider>>,
 }
 
 impl Default for WorldOptions {
@@ -170,6 +184,7 @@ impl Default for WorldOptions {
             hold_appends: false,
             power_cut_loses_own: false,
             raw_clocks: false,
+            stores: None,
         }
     }
 }
@@ -218,6 +233,19 @@ impl World {
         }
         let peer_lists = scenario.topology.peer_lists(&scenario.devices, seed);
         let shelf = Shelf::shared();
+        let provider = match scenario.world.store {
+            StoreKind::Memory => None,
+            StoreKind::Sqlite => {
+                Some(
+                    options
+                        .stores
+                        .clone()
+                        .ok_or_else(|| SimError::NoStoreProvider {
+                            scenario: scenario.name.clone(),
+                        })?,
+                )
+            }
+        };
         let clocks = DeviceClock::all(scenario);
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
@@ -241,11 +269,20 @@ impl World {
                 .unwrap_or(config.amplification_budget);
             config.test_raw_clock = options.raw_clocks;
             let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
+            let store = match &provider {
+                None => WorldStore::new(shelf.clone()),
+                Some(p) => WorldStore::provided(shelf.clone(), p.clone(), me.as_str()).map_err(
+                    |source| SimError::Store {
+                        device: me.to_string(),
+                        source,
+                    },
+                )?,
+            };
             let mut device = Device {
                 attacker_only,
                 name: me.clone(),
                 config,
-                store: Rc::new(RefCell::new(WorldStore::new(shelf.clone()))),
+                store: Rc::new(RefCell::new(store)),
                 node: None,
                 online: true,
                 down_for_good: false,
@@ -336,6 +373,7 @@ impl World {
         self.run_until(Instant(u64::MAX));
         self.now = self.end;
         self.prompt.overdue(Instant(u64::MAX));
+        self.resync_provided_stores();
         self.check_index_all("end");
         self.trace.line(format_args!("{} end", self.now));
     }

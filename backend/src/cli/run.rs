@@ -51,10 +51,12 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let options = meshlog_backend::sim_stores::world_options(&scenario)
+        .context("cannot make a directory for the world's SQLite stores")?;
     let built = match &args.report {
-        Some(_) => meshlog_sim::run_with_report(&scenario, seed, sink, args.report_window)
+        Some(_) => meshlog_sim::run_with_report(&scenario, seed, sink, options, args.report_window)
             .map(|(outcome, report)| (outcome, Some(report))),
-        None => meshlog_sim::run(&scenario, seed, sink).map(|outcome| (outcome, None)),
+        None => meshlog_sim::run_with(&scenario, seed, sink, options).map(|o| (o, None)),
     };
     let (outcome, report) =
         built.with_context(|| format!("{}: cannot build the world", args.scenario.display()))?;

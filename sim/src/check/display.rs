@@ -131,12 +131,13 @@ impl fmt::Display for Failure {
             ),
             Failure::OwnEventLost {
                 device,
+                cause,
                 at_us,
                 count,
                 ids,
             } => write!(
                 f,
-                "durability: a power cut at {} took {count} events {device} had appended ({})",
+                "durability: a {cause} at {} took {count} events {device} had appended ({})",
                 ms(*at_us),
                 ids.join(", ")
             ),

@@ -85,8 +85,14 @@ fn per_link_counts_and_convergence_match_the_outcome() {
         "partition-heal",
     ] {
         let scenario = shipped(name);
-        let (outcome, report) =
-            crate::run_with_report(&scenario, 5, None, ReportOptions::default()).unwrap();
+        let (outcome, report) = crate::run_with_report(
+            &scenario,
+            5,
+            None,
+            Default::default(),
+            ReportOptions::default(),
+        )
+        .unwrap();
         assert_report_matches(&outcome, &report);
         assert!(report.sequence.total > 0 && !report.sequence.arrows.is_empty());
         assert!(report.sequence.arrows.len() <= limits::ARROWS_MAX);
@@ -96,7 +102,14 @@ fn per_link_counts_and_convergence_match_the_outcome() {
 #[test]
 fn faults_and_states_are_on_the_timeline() {
     let scenario = shipped("crash-restart");
-    let (_, report) = crate::run_with_report(&scenario, 1, None, ReportOptions::default()).unwrap();
+    let (_, report) = crate::run_with_report(
+        &scenario,
+        1,
+        None,
+        Default::default(),
+        ReportOptions::default(),
+    )
+    .unwrap();
     assert_eq!(report.faults.len(), scenario.faults.len());
     assert_eq!(report.faults[0].at_us, scenario.faults[0].at.as_micros());
     let states: Vec<&str> = report
@@ -116,8 +129,14 @@ fn a_report_does_not_change_the_digest() {
     let scenario = shipped("partition-heal");
     for seed in [1, 2] {
         let plain = crate::run(&scenario, seed, None).unwrap();
-        let (with, _) =
-            crate::run_with_report(&scenario, seed, None, ReportOptions::default()).unwrap();
+        let (with, _) = crate::run_with_report(
+            &scenario,
+            seed,
+            None,
+            Default::default(),
+            ReportOptions::default(),
+        )
+        .unwrap();
         assert_eq!(plain.digest, with.digest, "seed {seed}");
     }
 }

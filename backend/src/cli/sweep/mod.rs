@@ -291,7 +291,12 @@ impl RunContext {
     /// One run; a panic inside the simulator is a failure of that seed, not of the sweep.
     fn run_one(&self, scenario: &Scenario, index: usize, seed: u64) -> SeedResult {
         let started = Instant::now();
-        let run = catch_unwind(AssertUnwindSafe(|| meshlog_sim::run(scenario, seed, None)));
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            // A SQLite world gets a fresh directory per run; failing to make one fails the seed.
+            let options = meshlog_backend::sim_stores::world_options(scenario)
+                .map_err(|err| format!("cannot make a directory for its SQLite stores: {err}"))?;
+            meshlog_sim::run_with(scenario, seed, None, options).map_err(|err| err.to_string())
+        }));
         let wall_ms = started.elapsed().as_secs_f64() * 1_000.0;
         let (failure, digest, virtual_time_us) = match run {
             Ok(Ok(outcome)) => {
