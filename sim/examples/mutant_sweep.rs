@@ -5,6 +5,10 @@
 //! ```text
 //! cargo run --release -p meshlog-sim --example mutant_sweep -- 30 scenarios/*.toml
 //! ```
+//!
+//! With `MUTANT_FIGURES=1` it runs every seed and prints each scenario's efficiency figures
+//! instead (worst and median bytes per delivered event, worst rounds to converge, failing
+//! seeds): how far a mutant moves them from the unchanged core's, to set `[expect]` bounds.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +45,10 @@ fn main() {
                     found.lock().expect("no panics").push((i, Err(())));
                     continue;
                 }
+                if std::env::var_os("MUTANT_FIGURES").is_some() {
+                    println!("{}", figures(&files[i], scenario, seeds));
+                    continue;
+                }
                 let first = (0..seeds).find_map(|seed| {
                     let outcome = meshlog_sim::run(scenario, seed, None).expect("world builds");
                     let failure = outcome.failures.first()?.to_string();
@@ -65,4 +73,19 @@ fn main() {
             Ok(None) => println!("missed {}", files[i]),
         }
     }
+}
+
+/// `FIGURES file bytes/event max M median D rounds max R failed F`, over seeds `0..seeds`.
+fn figures(file: &str, scenario: &Scenario, seeds: u64) -> String {
+    let (mut bytes, mut rounds, mut failed) = (Vec::new(), 0.0f64, 0);
+    for seed in 0..seeds {
+        let outcome = meshlog_sim::run(scenario, seed, None).expect("world builds");
+        bytes.push(outcome.bytes_per_event.unwrap_or(0.0));
+        rounds = rounds.max(outcome.rounds_to_converge.unwrap_or(0.0));
+        failed += usize::from(!outcome.passed());
+    }
+    bytes.sort_by(f64::total_cmp);
+    let worst = bytes.last().copied().unwrap_or(0.0);
+    let median = bytes.get(bytes.len() / 2).copied().unwrap_or(0.0);
+    format!("FIGURES {file} bytes/event max {worst:.0} median {median:.0} rounds max {rounds:.2} failed {failed}")
 }
