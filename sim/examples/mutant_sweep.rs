@@ -75,17 +75,25 @@ fn main() {
     }
 }
 
-/// `FIGURES file bytes/event max M median D rounds max R failed F`, over seeds `0..seeds`.
+/// `FIGURES file bytes/event max M median D rounds max R failed F traces T`, over seeds
+/// `0..seeds` (`T`: blake3 of every seed's trace digest, so a mutant that changes no trace
+/// at all shows the same `T` as the unchanged core).
 fn figures(file: &str, scenario: &Scenario, seeds: u64) -> String {
     let (mut bytes, mut rounds, mut failed) = (Vec::new(), 0.0f64, 0);
+    let mut traces = blake3::Hasher::new();
     for seed in 0..seeds {
         let outcome = meshlog_sim::run(scenario, seed, None).expect("world builds");
         bytes.push(outcome.bytes_per_event.unwrap_or(0.0));
         rounds = rounds.max(outcome.rounds_to_converge.unwrap_or(0.0));
         failed += usize::from(!outcome.passed());
+        traces.update(outcome.digest.as_bytes());
     }
     bytes.sort_by(f64::total_cmp);
     let worst = bytes.last().copied().unwrap_or(0.0);
     let median = bytes.get(bytes.len() / 2).copied().unwrap_or(0.0);
-    format!("FIGURES {file} bytes/event max {worst:.0} median {median:.0} rounds max {rounds:.2} failed {failed}")
+    let traces = &traces.finalize().to_hex()[..16];
+    format!(
+        "FIGURES {file} bytes/event max {worst:.0} median {median:.0} rounds max {rounds:.2} \
+         failed {failed} traces {traces}"
+    )
 }
