@@ -93,12 +93,19 @@ impl Shelf {
     }
 }
 
+/// `SimStore::arrived_us` of a slot the store does not hold.
+const NOT_HELD: u64 = u64::MAX;
+
 /// One device's store: references into the world's shelf.
 #[derive(Debug)]
 pub struct SimStore {
     shelf: SharedShelf,
-    /// Slot → when it arrived (µs).
-    held: BTreeMap<u32, u64>,
+    /// By slot: when it arrived (µs), or `NOT_HELD`. Dense, 8 bytes per slot of the world
+    /// whether held or not: in a world that converges every store holds nearly every slot,
+    /// and a B-tree entry cost three times that.
+    arrived_us: Vec<u64>,
+    /// Slots held (entries of `arrived_us` not `NOT_HELD`).
+    held_count: usize,
     /// Ids this store holds under a non-canonical slot (tampered copies; empty in a run).
     odd: BTreeMap<EventId, u32>,
     epoch: u64,
@@ -109,7 +116,8 @@ impl SimStore {
     pub fn new(shelf: SharedShelf) -> Self {
         SimStore {
             shelf,
-            held: BTreeMap::new(),
+            arrived_us: Vec::new(),
+            held_count: 0,
             odd: BTreeMap::new(),
             epoch: 0,
             created_at_max_us: 0,
@@ -121,16 +129,59 @@ impl SimStore {
             return Some(slot);
         }
         let slot = *self.shelf.borrow().by_id.get(id)?;
-        self.held.contains_key(&slot).then_some(slot)
+        self.holds(slot).then_some(slot)
+    }
+
+    fn holds(&self, slot: u32) -> bool {
+        self.arrival(slot).is_some()
+    }
+
+    fn arrival(&self, slot: u32) -> Option<u64> {
+        self.arrived_us
+            .get(slot as usize)
+            .copied()
+            .filter(|&at| at != NOT_HELD)
+    }
+
+    /// The slots held, in slot order, with when each arrived.
+    fn held(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.arrived_us
+            .iter()
+            .enumerate()
+            .filter(|(_, &at)| at != NOT_HELD)
+            .map(|(slot, &at)| (slot as u32, at))
+    }
+
+    /// Records `slot` as held since `received_at_us`; false if it already was.
+    fn hold(&mut self, slot: u32, received_at_us: u64) -> bool {
+        assert_ne!(received_at_us, NOT_HELD, "a time before the end of time");
+        let index = slot as usize;
+        if index >= self.arrived_us.len() {
+            self.arrived_us.resize(index + 1, NOT_HELD);
+        }
+        if self.arrived_us[index] != NOT_HELD {
+            return false;
+        }
+        self.arrived_us[index] = received_at_us;
+        self.held_count += 1;
+        true
+    }
+
+    fn release(&mut self, slot: u32) {
+        if let Some(at) = self.arrived_us.get_mut(slot as usize) {
+            if *at != NOT_HELD {
+                *at = NOT_HELD;
+                self.held_count -= 1;
+            }
+        }
     }
 
     /// Calls `visit(id, sealed, received_at_us)` for every event held, in id order.
     pub fn for_each(&self, mut visit: impl FnMut(&EventId, &[u8], u64)) {
         let shelf = self.shelf.borrow();
         let mut ids: Vec<(EventId, u32)> = self
-            .held
-            .keys()
-            .map(|&slot| (EventId::of_bytes(shelf.bytes(slot)), slot))
+            .held()
+            .map(|(slot, _)| (EventId::of_bytes(shelf.bytes(slot)), slot))
             .collect();
         for (id, &slot) in &self.odd {
             if let Some(entry) = ids.iter_mut().find(|(_, s)| *s == slot) {
@@ -139,7 +190,7 @@ impl SimStore {
         }
         ids.sort_unstable();
         for (id, slot) in ids {
-            visit(&id, shelf.bytes(slot), self.held[&slot]);
+            visit(&id, shelf.bytes(slot), self.arrived_us[slot as usize]);
         }
     }
 
@@ -154,14 +205,13 @@ impl SimStore {
             .by_id
             .range(EventId(start)..)
             .take_while(|(id, _)| id.0.starts_with(&prefix[..len]))
-            .find(|(_, slot)| self.held.contains_key(slot))
+            .find(|(_, &slot)| self.holds(slot))
             .map(|(id, _)| *id)
     }
 
     /// When the event stored under `id` arrived (µs).
     pub fn received_at_us(&self, id: &EventId) -> Option<u64> {
-        self.slot_of(id)
-            .and_then(|slot| self.held.get(&slot).copied())
+        self.slot_of(id).and_then(|slot| self.arrival(slot))
     }
 
     /// The event stored under `id`, decoded now.
@@ -190,7 +240,7 @@ impl SimStore {
     pub fn retain(&mut self, mut keep: impl FnMut(&EventId) -> bool, community: &Community) {
         let mut shelf = self.shelf.borrow_mut();
         let mut dropped = Vec::new();
-        for &slot in self.held.keys() {
+        for (slot, _) in self.held() {
             let id = self
                 .odd
                 .iter()
@@ -200,12 +250,14 @@ impl SimStore {
                 dropped.push((id, slot));
             }
         }
-        for (id, slot) in dropped {
-            self.held.remove(&slot);
-            self.odd.remove(&id);
+        for &(_, slot) in &dropped {
             shelf.slots[slot as usize].copies -= 1;
         }
         drop(shelf);
+        for (id, slot) in dropped {
+            self.release(slot);
+            self.odd.remove(&id);
+        }
         let mut created_at_max_us = 0;
         self.for_each(|_, sealed, _| {
             if let Ok(opened) = open(sealed, community) {
@@ -232,7 +284,8 @@ impl Store for SimStore {
             self.odd.insert(event.id, slot);
         }
         shelf.slots[slot as usize].copies += 1;
-        let fresh = self.held.insert(slot, received_at_us).is_none();
+        drop(shelf);
+        let fresh = self.hold(slot, received_at_us);
         assert!(fresh, "a slot is held once");
         let created_at_us = event.event.created_at.as_micros();
         self.created_at_max_us = self.created_at_max_us.max(created_at_us);
@@ -243,12 +296,12 @@ impl Store for SimStore {
         Ok(self.slot_of(id).map(|slot| shelf.bytes(slot).to_vec()))
     }
     fn ids(&self) -> Result<Vec<EventId>, StoreError> {
-        let mut ids = Vec::with_capacity(self.held.len());
+        let mut ids = Vec::with_capacity(self.held_count);
         self.for_each(|id, _, _| ids.push(*id));
         Ok(ids)
     }
     fn len(&self) -> Result<u64, StoreError> {
-        Ok(self.held.len() as u64)
+        Ok(self.held_count as u64)
     }
     fn created_at_max(&self) -> Result<u64, StoreError> {
         Ok(self.created_at_max_us)
