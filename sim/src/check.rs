@@ -290,11 +290,11 @@ fn missing(world: &World, device: usize) -> Vec<Missing> {
         .take(MISSING_LISTED_MAX)
         .map(|id| Missing {
             id: id.to_string(),
-            bucket: Prefix::of(id, BUCKET_DEPTH_SHOWN).to_string(),
+            bucket: Prefix::of(&id, BUCKET_DEPTH_SHOWN).to_string(),
             held_by: world
                 .devices
                 .iter()
-                .filter(|d| matches!(d.store.borrow().get(id), Ok(Some(_))))
+                .filter(|d| matches!(d.store.borrow().get(&id), Ok(Some(_))))
                 .map(|d| d.name.to_string())
                 .collect(),
         })

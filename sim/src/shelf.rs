@@ -81,6 +81,16 @@ impl Shelf {
         slot
     }
 
+    /// The first slot filed under `id` (its author's, for an appended event).
+    pub(crate) fn canonical_slot(&self, id: &EventId) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Every id with its first slot, in id order.
+    pub(crate) fn canonical(&self) -> impl Iterator<Item = (&EventId, u32)> {
+        self.by_id.iter().map(|(id, &slot)| (id, slot))
+    }
+
     pub(crate) fn bytes(&self, slot: u32) -> &[u8] {
         let s = self.slots[slot as usize];
         &self.chunks[s.chunk as usize][s.offset as usize..(s.offset + s.len) as usize]
@@ -130,6 +140,11 @@ impl SimStore {
         }
         let slot = *self.shelf.borrow().by_id.get(id)?;
         self.holds(slot).then_some(slot)
+    }
+
+    /// Whether an event is stored under `id` (nothing copied or decoded).
+    pub fn holds_id(&self, id: &EventId) -> bool {
+        self.slot_of(id).is_some()
     }
 
     fn holds(&self, slot: u32) -> bool {

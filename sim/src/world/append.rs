@@ -75,8 +75,8 @@ impl World {
     pub fn sealed_bytes(&self) -> usize {
         let shelf = self.shelf.borrow();
         self.appended
-            .values()
-            .map(|a| shelf.bytes(a.slot).len())
+            .slots()
+            .map(|slot| shelf.bytes(slot).len())
             .sum()
     }
 
