@@ -193,19 +193,27 @@ impl SimStore {
 
     /// Calls `visit(id, sealed, received_at_us)` for every event held, in id order.
     pub fn for_each(&self, mut visit: impl FnMut(&EventId, &[u8], u64)) {
-        let shelf = self.shelf.borrow();
-        let mut ids: Vec<(EventId, u32)> = self
-            .held()
-            .map(|(slot, _)| (EventId::of_bytes(shelf.bytes(slot)), slot))
-            .collect();
-        for (id, &slot) in &self.odd {
-            if let Some(entry) = ids.iter_mut().find(|(_, s)| *s == slot) {
-                entry.0 = *id; // filed under the id it was inserted with, not its hash
-            }
-        }
+        let mut ids: Vec<(EventId, u32)> = Vec::with_capacity(self.held_count);
+        self.for_each_in_slot_order(|id, slot, _| ids.push((*id, slot)));
         ids.sort_unstable();
+        let shelf = self.shelf.borrow();
         for (id, slot) in ids {
             visit(&id, shelf.bytes(slot), self.arrived_us[slot as usize]);
+        }
+    }
+
+    /// Calls `visit(id, slot, received_at_us)` for every event held, in slot order: no copy
+    /// of the ids, for checks over a whole store that need no order.
+    pub(crate) fn for_each_in_slot_order(&self, mut visit: impl FnMut(&EventId, u32, u64)) {
+        let shelf = self.shelf.borrow();
+        // Filed under the id it was inserted with, not its hash (tampered copies only).
+        let odd: BTreeMap<u32, EventId> = self.odd.iter().map(|(id, &s)| (s, *id)).collect();
+        for (slot, at) in self.held() {
+            let id = odd
+                .get(&slot)
+                .copied()
+                .unwrap_or_else(|| EventId::of_bytes(shelf.bytes(slot)));
+            visit(&id, slot, at);
         }
     }
 
