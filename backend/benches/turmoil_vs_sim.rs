@@ -4,6 +4,9 @@
 //! Scenario: alice and bob, 600 messages an hour between them for 10 virtual minutes,
 //! latency 2-15 ms, 5 s anti-entropy rounds; done when both hold all 100 messages.
 //!
+//! Each side's best of several runs: one run of the simulator takes about 10 ms, so a single
+//! timing on a shared machine mostly measures who else held the CPU.
+//!
 //! `cargo bench -p meshlog-backend --bench turmoil_vs_sim`
 
 use std::collections::BTreeMap;
@@ -35,26 +38,39 @@ const PORT: u16 = 9_000;
 const WORKLOAD_SECONDS: u64 = 600;
 /// 600 an hour between two devices: each posts every 12 s.
 const POST_EVERY_SECONDS: u64 = 12;
+/// Runs per side; the fastest counts.
+const SIM_RUNS: usize = 20;
+const TURMOIL_RUNS: usize = 3;
 
 fn main() -> anyhow::Result<()> {
     let scenario = meshlog_sim::Scenario::parse(SCENARIO, "bench")?;
-    let started = Instant::now();
-    let outcome = meshlog_sim::run(&scenario, 1, None)?;
-    let sim_wall = started.elapsed();
-    anyhow::ensure!(
-        outcome.failures.is_empty(),
-        "sim run failed: {:?}",
-        outcome.failures
-    );
+    let mut sim_wall = Duration::MAX;
+    let mut outcome = None;
+    for _ in 0..SIM_RUNS {
+        let started = Instant::now();
+        let run = meshlog_sim::run(&scenario, 1, None)?;
+        sim_wall = sim_wall.min(started.elapsed());
+        anyhow::ensure!(
+            run.failures.is_empty(),
+            "sim run failed: {:?}",
+            run.failures
+        );
+        outcome = Some(run);
+    }
+    let outcome = outcome.expect("at least one run");
 
-    let started = Instant::now();
-    let converged_at = turmoil_run(1)?;
-    let turmoil_wall = started.elapsed();
+    let mut turmoil_wall = Duration::MAX;
+    let mut converged_at = Duration::ZERO;
+    for _ in 0..TURMOIL_RUNS {
+        let started = Instant::now();
+        converged_at = turmoil_run(1)?;
+        turmoil_wall = turmoil_wall.min(started.elapsed());
+    }
 
     println!(
-        "two devices, 10 virtual minutes, 600 messages/h: meshlog-sim {:.1} ms wall ({} events), \
-         turmoil + production driver {:.1} ms wall (converged at {:.1} virtual s); \
-         turmoil / sim = {:.1}x",
+        "two devices, 10 virtual minutes, 600 messages/h, best of {SIM_RUNS} and \
+         {TURMOIL_RUNS} runs: meshlog-sim {:.1} ms wall ({} events), turmoil + production \
+         driver {:.1} ms wall (converged at {:.1} virtual s); turmoil / sim = {:.1}x",
         sim_wall.as_secs_f64() * 1e3,
         outcome.events,
         turmoil_wall.as_secs_f64() * 1e3,

@@ -50,7 +50,7 @@ pub struct Config {
     pub anti_entropy: bool,
     /// Forward events authored by others. Off only to prove the checkers catch its absence.
     pub relay: bool,
-    /// Bound answers to a peer by 3× what it sent in the round plus an allowance (QUIC's
+    /// Bound answers to a peer by 3× what it sent plus a credit granted once (QUIC's
     /// amplification rule). Off only to prove the checkers catch its absence.
     pub amplification_budget: bool,
     /// Drop packets seen before or from an old epoch (`replayed`). Off only to prove the

@@ -65,7 +65,10 @@ pub use event::{
     SealError,
 };
 pub use id::{DeviceId, EventId, FileId};
-pub use node::{AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit};
+pub use node::{
+    AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit, CREDIT_INITIAL_BYTES,
+    REPLY_FACTOR,
+};
 pub use packet::{DropReason, Packet, PacketKind, Payload, DATAGRAM_SIZE_MAX};
 pub use stats::{BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
 pub use store::{InMemoryStore, Store, StoreError};

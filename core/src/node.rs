@@ -20,7 +20,7 @@
 //! 5. While a peer's summary differs, a follow-up summary goes after about a round trip (at
 //!    least 100 ms), up to `followups_per_round_max` a round (`followup.rs`).
 //!
-//! Answers to a peer stay within 3× what it sent in the round plus an allowance (`budget.rs`).
+//! Answers to a peer stay within 3× what it sent plus a credit granted once (`budget.rs`).
 //! What a node has for a peer after one input is packed into as few datagrams as it fits
 //! (`outbox.rs`). Nothing waits for an answer: a lost, duplicated or reordered datagram at worst
 //! wastes work, and the next follow-up or round starts again from the top with fresh filter
@@ -41,6 +41,7 @@ mod owed;
 mod reconcile;
 mod round;
 
+pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
 pub use outbox::describe;
 
 use crate::clock::HybridClock;
@@ -214,14 +215,14 @@ impl<S: Store> Node<S> {
             stats: Stats::default(),
         };
         for peer in node.config.peers.clone() {
-            let mut link = Link {
-                budget: budget::Budget::default(),
+            let state = node.state_mut(&peer);
+            let link = Link {
+                budget: budget::Budget::new(&mut state.budget),
                 followup: followup::FollowUp::default(),
                 stream: node.new_stream(),
                 held_pushes: Vec::new(),
             };
             let state = node.state_mut(&peer);
-            link.budget.start_round(&mut state.budget);
             state.stream_rate = link.stream.rate();
             node.links.insert(peer, link);
         }

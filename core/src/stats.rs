@@ -88,24 +88,23 @@ pub struct PeerState {
     pub stream_rate: u32,
 }
 
-/// Running totals of one peer's amplification budget. The node keeps, per round,
-/// `replied ≤ max(3 × received, allowance)`, so these sums keep the looser
-/// `replied ≤ 3 × received + allowance`, which is what a
-/// checker can verify from outside: `replied_bytes ≤ 3 × received_bytes + allowance_bytes`.
+/// Running totals of one peer's amplification budget over this node's life, which keep
+/// `replied_bytes ≤ 3 × received_bytes + credit_initial_bytes`, what a checker
+/// can verify from outside.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BudgetTotals {
     /// Bytes of authenticated datagrams received from the peer.
     pub received_bytes: u64,
     /// Bytes of datagrams sent in answer (digests, filters, sketches; not events or summaries).
     pub replied_bytes: u64,
-    /// The own allowance granted, summed over rounds.
-    pub allowance_bytes: u64,
+    /// The initial credit granted when the node started (`CREDIT_INITIAL_BYTES`).
+    pub credit_initial_bytes: u64,
 }
 
 impl BudgetTotals {
     /// Whether the totals keep the budget (they always do while it is on).
     pub fn within(&self) -> bool {
-        self.replied_bytes <= 3 * self.received_bytes + self.allowance_bytes
+        self.replied_bytes <= 3 * self.received_bytes + self.credit_initial_bytes
     }
 }
 

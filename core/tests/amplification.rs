@@ -1,6 +1,8 @@
 //! The amplification budget against a hostile member: worst-case filters and a digest sent
-//! over and over (each copy with a fresh counter, so the replay window lets it in) make a node answer at most 3× what it received (plus its round allowance), with at
-//! most one filter answer per bucket per round; events only go out at the owed stream's pace.
+//! over and over (each copy with a fresh counter, so the replay window lets it in), fast or
+//! one per round, make a node answer at most 3× what it received (plus a credit granted once
+//! when it starts), with at most one filter answer per bucket per round; events only go out at
+//! the owed stream's pace.
 
 use meshlog_core::packet::Wire;
 use meshlog_core::packet::{BucketFilter, Digest};
@@ -8,11 +10,12 @@ use meshlog_core::sync::filter::WireFilter;
 use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::sync::prefix::{Prefix, FANOUT};
 use meshlog_core::testing::{community_of, keyring_of, Harness, Topology};
-use meshlog_core::{Config, DeviceId, Input, Output, Packet, PacketKind, Payload, Transmit};
+use meshlog_core::{
+    Config, DeviceId, Duration, Input, Output, Packet, PacketKind, Payload, Transmit,
+    CREDIT_INITIAL_BYTES,
+};
 
 const SEED: u64 = 21;
-/// The allowance a round grants besides 3× (16 datagrams of 1200 bytes; `budget.rs`).
-const ALLOWANCE_BYTES: u64 = 16 * 1200;
 
 fn world(tweak: impl Fn(&mut Config)) -> Harness {
     let mut h = Harness::with_config(&["alice", "mallory"], Topology::FullMesh, SEED, |c| {
@@ -142,10 +145,9 @@ fn an_all_ones_filter_sent_500_times_is_answered_once() {
     assert_eq!((filters, drops), (500, 0));
 }
 
-#[test]
-fn a_digest_resent_with_fresh_counters_is_answered_within_three_times_what_arrived() {
-    let mut h = world(|_| {});
-    // Every child differs and claims many ids: each copy asks for 16 filters.
+/// A root digest whose every child differs and claims many ids: each copy asks for 16 child
+/// digests or filters, about 16× its size.
+fn greedy_digest() -> Payload {
     let mut children = [BucketSummary::default(); FANOUT];
     for (i, child) in children.iter_mut().enumerate() {
         *child = BucketSummary {
@@ -153,10 +155,16 @@ fn a_digest_resent_with_fresh_counters_is_answered_within_three_times_what_arriv
             fingerprint: i as u64 + 1,
         };
     }
-    let digest = Payload::Digests(vec![Digest {
+    Payload::Digests(vec![Digest {
         prefix: Prefix::ROOT,
         children,
-    }]);
+    }])
+}
+
+#[test]
+fn a_digest_resent_with_fresh_counters_is_answered_within_three_times_what_arrived() {
+    let mut h = world(|_| {});
+    let digest = greedy_digest();
     let mut wire = mallory_wire(&mut h);
     let (mut answers, mut received) = (0, 0);
     for _ in 0..2_000 {
@@ -165,7 +173,7 @@ fn a_digest_resent_with_fresh_counters_is_answered_within_three_times_what_arriv
         answers += answer_bytes(&feed(&mut h, &bytes));
     }
     assert!(
-        answers <= 3 * received + ALLOWANCE_BYTES,
+        answers <= 3 * received + CREDIT_INITIAL_BYTES,
         "{answers} answered for {received} received"
     );
     assert!(
@@ -175,4 +183,37 @@ fn a_digest_resent_with_fresh_counters_is_answered_within_three_times_what_arriv
     let totals = h.node("alice").peers()[0].state.budget;
     assert!(totals.within(), "{totals:?}");
     assert_eq!(totals.replied_bytes, answers);
+}
+
+/// The slow attacker: one greedy digest per round. A per-round allowance would hand it a
+/// fresh allowance each round (v4 gave 16 datagrams, 60× a digest); credit earned at 3× per
+/// byte received gives it 3× and the initial credit, however long it goes on.
+#[test]
+fn a_digest_sent_once_a_round_gets_no_more_than_one_sent_fast() {
+    let run = |budget: bool| {
+        let mut h = world(|c| c.amplification_budget = budget);
+        let mut wire = mallory_wire(&mut h);
+        // Alice's own rounds run, but nothing reaches mallory's node or comes from it.
+        h.set_link("alice", "mallory", false);
+        let interval = h.node("alice").config().sync_interval;
+        let (mut answers, mut received) = (0, 0);
+        for _ in 0..40 {
+            let bytes = from_mallory(&mut wire, &greedy_digest());
+            received += bytes.len() as u64;
+            answers += answer_bytes(&feed(&mut h, &bytes));
+            h.run_for(Duration(interval.as_micros()));
+        }
+        (answers, received)
+    };
+    let (answers, received) = run(true);
+    assert!(
+        answers <= 3 * received + CREDIT_INITIAL_BYTES,
+        "{answers} answered for {received} received"
+    );
+    // The same without the budget: over the bound, so the bound is the budget's doing.
+    let (answers, received) = run(false);
+    assert!(
+        answers > 3 * received + CREDIT_INITIAL_BYTES,
+        "{answers} answered for {received} received"
+    );
 }

@@ -97,6 +97,10 @@ fn main() -> std::io::Result<()> {
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     for entry in std::fs::read_dir(scenarios)? {
         let path = entry?.path();
+        // Scenario files only: `scenarios/scale/` holds big worlds, not new syntax.
+        if path.extension().is_none_or(|ext| ext != "toml") {
+            continue;
+        }
         let name = path
             .file_stem()
             .expect("a file")

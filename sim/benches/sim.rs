@@ -11,10 +11,9 @@
 //!    FILTER, SKETCH) as a share of the event bytes (target: at most 10% at every size).
 //! 4. Amplification, from the world's own accounting: bytes receivers sent back to the sender
 //!    while handling replayed datagrams (target 0) and each kind of hostile packet, per byte
-//!    of it. The budget is 3x what a peer sent in the round plus the round's allowance (the
-//!    larger of the two: 16 datagrams, so an honest descent can finish its widest step), so a
-//!    member flooding (mallory, 20 datagrams/s) gets at most 3x while a slow one (trudy, one
-//!    a second) gets the allowance; the whole-run figure mixes both.
+//!    of it. The budget is 3x what a peer sent plus a credit granted once when a node starts
+//!    (2 datagrams), however it times its sending: a member flooding (mallory, 20
+//!    datagrams/s) and a slow one (trudy, one a second) both get at most 3x and that credit.
 //! 5. Time to converge after the heal in the five-device ring at 30% and 50% loss
 //!    (`scenarios/ring-loss-{30,50}.toml`), p50 and p99 over 200 seeds.
 //!
@@ -188,8 +187,8 @@ fn amplification() {
         let a = &outcome.attacks;
         println!(
             "hostile {:<13} {} packets, {} B delivered; answered {} B = {:.2}x ({:.2}x in \
-             answers; target <= 3x plus the rounds' allowance); worst window at {:.0}% of \
-             that bound ({})",
+             answers; target <= 3x); the worst moment at {:.0}% of the bound (3x plus the \
+             initial credit) ({})",
             kind.name(),
             a.hostile_sent_packets,
             a.hostile_delivered_bytes,

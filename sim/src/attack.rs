@@ -253,7 +253,7 @@ impl World {
             .note(|| Entry::delivered(now, (from, to), kind, len, via));
         // A replay is not what the peer sent: it earns no budget.
         if !matches!(origin, Sender::Replay { .. }) {
-            self.ledger.received(now, from, to, len);
+            self.ledger.received(from, to, len);
         }
         self.attack.watch = Some(Watch {
             sender: from,

@@ -114,13 +114,14 @@ pub enum Failure {
         /// (rule, earlier id, its time µs, later id, its time µs), the first few.
         breaks: Vec<(String, String, u64, String, u64)>,
     },
-    /// A device answered a peer with more digest and filter bytes than the budget allows in
-    /// some window (see `budget.rs` for the rule).
+    /// A device answered a peer with more digest, filter and sketch bytes than the budget
+    /// allows (see `budget.rs` for the rule): `sends` answers went out over it, the first at
+    /// `first_at_us`; `answered` and `bound` are the worst moment's.
     OverBudget {
         device: String,
         peer: String,
-        windows: u64,
-        worst_window_start_us: u64,
+        sends: u64,
+        first_at_us: u64,
         answered: u64,
         bound: u64,
     },
@@ -271,8 +272,8 @@ pub fn check(world: &World) -> Vec<Failure> {
         failures.push(Failure::OverBudget {
             device: name(*device),
             peer: name(*peer),
-            windows: overrun.windows,
-            worst_window_start_us: overrun.worst_window_start_us,
+            sends: overrun.sends,
+            first_at_us: overrun.first_at_us,
             answered: overrun.worst_answered,
             bound: overrun.worst_bound,
         });

@@ -101,6 +101,7 @@ impl World {
         let d = &mut self.devices[device];
         let node = start_node(d, self.seed, now).expect("the config was valid at the start");
         d.node = Some(node);
+        self.ledger.started(device);
         let online = d.online;
         self.check_index(device, "restart");
         let d = &mut self.devices[device];

@@ -80,7 +80,6 @@ pub mod world;
 use std::io::Write;
 
 pub use attack::AttackCounters;
-pub use budget::{AMPLIFICATION_MAX, ROUND_ALLOWANCE_BYTES};
 pub use check::Failure;
 pub use outcome::Outcome;
 pub use report::{ReportOptions, RunReport};

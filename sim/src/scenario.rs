@@ -187,7 +187,7 @@ pub struct SyncSpec {
     /// Drop packets seen before as `replayed` (on by default; off only to break a world).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_protection: Option<bool>,
-    /// Answer a peer with at most 3× what it sent in the round plus an allowance (on by
+    /// Answer a peer with at most 3× what it sent plus one datagram of credit (on by
     /// default; off only to break a world).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amplification_budget: Option<bool>,

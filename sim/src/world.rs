@@ -284,7 +284,7 @@ impl World {
         let workload_end = Instant::ZERO + scenario.duration.0;
         let end = workload_end + scenario.expect.converged_within.0 + scenario.expect.quiet.0;
         let attack = Attack::new(scenario, seed, &community, &index, &peer_lists);
-        let ledger = Ledger::new(devices.iter().map(|d| d.config.sync_interval).collect());
+        let ledger = Ledger::new(devices.len());
         let mut world = World {
             scenario: scenario.clone(),
             seed,

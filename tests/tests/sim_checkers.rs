@@ -220,7 +220,7 @@ fn a_replay_rate_of_zero_changes_nothing() {
 }
 
 /// Mallory, a member, sends her peers root digests claiming a million different ids in
-/// every child, every 50 ms (enough to use up the rounds' allowances); small leaves make every
+/// every child, every 50 ms (far more than the initial credit); small leaves make every
 /// bucket of the others worth descending.
 fn hostile(sync: &str) -> Scenario {
     let text = format!(

@@ -1,9 +1,19 @@
-//! The amplification budget, after QUIC (RFC 9000 §8): per peer and per round, the bytes a
-//! node sends in answer to a peer (digests, filters, sketches) stay within the larger of
-//! `REPLY_FACTOR` × the bytes it received from that peer in the round and the node's own
-//! round allowance. The larger, not the sum: an honest descent that received little still has
-//! the allowance to finish its step, while a peer that sends much gets at most 3× back, however
-//! fast it sends. A node answers at most one filter per bucket per peer per round.
+//! The amplification budget, after QUIC (RFC 9000 §8): the bytes a node sends a peer in
+//! answer (digests, filters, sketches) never exceed `REPLY_FACTOR` × the bytes it received
+//! from that peer, plus a small credit granted once when the node starts. Each byte received
+//! earns three bytes of credit; each answer spends its bytes; what is not spent is kept for
+//! later, up to `CREDIT_MAX_BYTES`. So over any stretch of a node's life
+//! `replied ≤ 3 × received + CREDIT_INITIAL_BYTES`, however the peer times what it sends: a
+//! hostile member that sends little, slowly, gets as little back as one that floods.
+//!
+//! Why credit is kept across rounds: an honest peer's summaries (65 bytes, every round) earn
+//! it, and the answer to a summary that differs is a sketch or a digest of a few hundred
+//! bytes, more than 3 × 65. The credit banked by quiet rounds, or the initial credit on first
+//! contact, pays for it; every later step of a descent answers what the peer sent in the step
+//! before, at 3× (a 16-child digest step grows the conversation by at most that factor per
+//! exchange, so a wide step takes an exchange or two more, never a round).
+//!
+//! A node answers at most one filter per bucket per peer per round.
 //!
 //! Events are not answers: they go out from the owed stream (`owed.rs`), at a rate the node
 //! chooses and bounds itself, so a small datagram can at most add ids to what is owed.
@@ -18,20 +28,21 @@ use crate::stats::BudgetTotals;
 use crate::sync::prefix::Prefix;
 
 /// QUIC's bound on what an unvalidated peer can make a node send.
-pub(super) const REPLY_FACTOR: u64 = 3;
-/// Datagrams a node may answer a peer with per round besides `REPLY_FACTOR` × what it got: the
-/// answer to a 90-byte summary is a ~300-byte digest or sketch, and one descent step is up to
-/// 16 child digests (FANOUT), about 3 KB in reply to one ~300-byte digest. 16 datagrams lets
-/// an honest descent finish its widest step within a round; a hostile member that sends less
-/// than a third of it per round gets at most these 19 KB a round, one that sends more gets 3×.
-pub(super) const ALLOWANCE_DATAGRAMS: u64 = 16;
-pub(super) const ALLOWANCE_BYTES: u64 = ALLOWANCE_DATAGRAMS * DATAGRAM_SIZE_MAX as u64;
+pub const REPLY_FACTOR: u64 = 3;
+/// Credit a peer starts with when this node starts: one datagram, the answer to a first
+/// summary (a sketch or a digest, at most a datagram); every later answer answers something
+/// the peer sent. Granted once per node life, not per round, so it adds a constant to the
+/// bound, not a rate.
+pub const CREDIT_INITIAL_BYTES: u64 = DATAGRAM_SIZE_MAX as u64;
+/// Credit kept at most: one widest descent step (16 child digests, ~3 KB, with room). Bounds
+/// the burst a peer can save up for by sending while the node had nothing to answer.
+pub const CREDIT_MAX_BYTES: u64 = 16 * DATAGRAM_SIZE_MAX as u64;
 
-/// One peer's budget in the current round.
-#[derive(Debug, Default)]
+/// One peer's budget.
+#[derive(Debug)]
 pub(super) struct Budget {
-    received: u64,
-    replied: u64,
+    /// Bytes of answers the node may still send this peer.
+    credit: u64,
     /// Reserved by items queued during this input, not yet sent.
     pending: u64,
     /// Buckets whose filter we already answered this round.
@@ -39,28 +50,33 @@ pub(super) struct Budget {
 }
 
 impl Budget {
-    /// A new round: a fresh allowance, counted into the peer's running totals.
-    pub(super) fn start_round(&mut self, totals: &mut BudgetTotals) {
-        *self = Budget::default();
-        totals.allowance_bytes += ALLOWANCE_BYTES;
+    /// A peer's budget when the node starts: the initial credit, counted into its totals.
+    pub(super) fn new(totals: &mut BudgetTotals) -> Budget {
+        totals.credit_initial_bytes += CREDIT_INITIAL_BYTES;
+        Budget {
+            credit: CREDIT_INITIAL_BYTES,
+            pending: 0,
+            filter_replies: BTreeSet::new(),
+        }
+    }
+
+    /// A new round: every bucket's filter may be answered once again. Credit carries over.
+    pub(super) fn start_round(&mut self) {
+        self.filter_replies.clear();
     }
 
     pub(super) fn credit(&mut self, bytes: usize, totals: &mut BudgetTotals) {
-        self.received += bytes as u64;
+        self.credit = (self.credit + REPLY_FACTOR * bytes as u64).min(CREDIT_MAX_BYTES);
         totals.received_bytes += bytes as u64;
-    }
-
-    fn limit(&self) -> u64 {
-        (REPLY_FACTOR * self.received).max(ALLOWANCE_BYTES)
     }
 
     /// Reserves room for an answer of about `bytes` before the work of building it.
     pub(super) fn reserve(&mut self, bytes: usize, enforced: bool) -> bool {
-        let wanted = self.replied + self.pending + bytes as u64;
-        if enforced && wanted > self.limit() {
+        let wanted = self.pending + bytes as u64;
+        if enforced && wanted > self.credit {
             return false;
         }
-        self.pending += bytes as u64;
+        self.pending = wanted;
         true
     }
 
@@ -71,19 +87,19 @@ impl Budget {
 
     /// Whether an answer datagram of `bytes` may go out now.
     pub(super) fn allows(&self, bytes: usize, enforced: bool) -> bool {
-        !enforced || self.replied + bytes as u64 <= self.limit()
+        !enforced || bytes as u64 <= self.credit
     }
 
     /// Counts a sent answer datagram.
     pub(super) fn spend(&mut self, bytes: usize, enforced: bool, totals: &mut BudgetTotals) {
-        self.replied += bytes as u64;
-        totals.replied_bytes += bytes as u64;
         assert!(
-            !enforced || self.replied <= self.limit(),
-            "answered {} bytes for {} received",
-            self.replied,
-            self.received
+            !enforced || bytes as u64 <= self.credit,
+            "an answer of {bytes} bytes with {} bytes of credit",
+            self.credit
         );
+        self.credit = self.credit.saturating_sub(bytes as u64);
+        totals.replied_bytes += bytes as u64;
+        assert!(!enforced || totals.within(), "{totals:?}");
     }
 
     /// The queued items went out (or were skipped): their reservations end.
@@ -97,14 +113,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_stay_within_the_allowance_while_little_was_received() {
+    fn a_new_peer_may_be_answered_with_the_initial_credit_only() {
         let mut totals = BudgetTotals::default();
-        let mut b = Budget::default();
-        b.start_round(&mut totals);
-        b.credit(100, &mut totals);
-        let limit = ALLOWANCE_BYTES as usize;
+        let mut b = Budget::new(&mut totals);
+        let limit = CREDIT_INITIAL_BYTES as usize;
         assert!(b.reserve(limit, true));
-        assert!(!b.reserve(1, true), "nothing past the limit");
+        assert!(!b.reserve(1, true), "nothing past the credit");
         assert!(b.reserve(1, false), "unless the budget is off");
         b.settle();
         assert!(b.allows(limit, true));
@@ -115,28 +129,49 @@ mod tests {
     }
 
     #[test]
-    fn answers_stay_within_three_times_what_a_flood_sent() {
+    fn each_byte_received_earns_three_and_rounds_add_nothing() {
         let mut totals = BudgetTotals::default();
-        let mut b = Budget::default();
-        b.start_round(&mut totals);
-        let received = 4 * ALLOWANCE_BYTES as usize;
-        b.credit(received, &mut totals);
-        assert!(b.reserve(3 * received, true));
-        assert!(!b.reserve(1, true), "3x, with no allowance on top");
-        b.settle();
-        b.spend(3 * received, true, &mut totals);
-        assert!(!b.allows(1, true));
-        assert_eq!(totals.replied_bytes, 3 * totals.received_bytes);
+        let mut b = Budget::new(&mut totals);
+        b.spend(CREDIT_INITIAL_BYTES as usize, true, &mut totals);
+        for _ in 0..10 {
+            b.start_round();
+        }
+        assert!(!b.allows(1, true), "a quiet peer earns nothing by waiting");
+        b.credit(65, &mut totals);
+        assert!(b.allows(195, true));
+        assert!(!b.allows(196, true));
+        b.spend(195, true, &mut totals);
+        assert_eq!(
+            totals.replied_bytes,
+            3 * totals.received_bytes + totals.credit_initial_bytes
+        );
+    }
+
+    #[test]
+    fn credit_banks_across_rounds_up_to_its_cap() {
+        let mut totals = BudgetTotals::default();
+        let mut b = Budget::new(&mut totals);
+        for _ in 0..3 {
+            b.credit(100, &mut totals);
+            b.start_round();
+        }
+        assert!(b.allows(CREDIT_INITIAL_BYTES as usize + 900, true));
+        assert!(!b.allows(CREDIT_INITIAL_BYTES as usize + 901, true));
+        let flood = 10 * CREDIT_MAX_BYTES as usize;
+        b.credit(flood, &mut totals);
+        assert!(b.allows(CREDIT_MAX_BYTES as usize, true));
+        assert!(!b.allows(CREDIT_MAX_BYTES as usize + 1, true), "capped");
     }
 
     #[test]
     fn one_filter_answer_per_bucket_per_round() {
         let mut totals = BudgetTotals::default();
-        let mut b = Budget::default();
+        let mut b = Budget::new(&mut totals);
         assert!(b.first_filter_reply(Prefix::ROOT, true));
         assert!(!b.first_filter_reply(Prefix::ROOT, true));
         assert!(b.first_filter_reply(Prefix::new(1, 3).unwrap(), true));
-        b.start_round(&mut totals);
+        assert!(!b.first_filter_reply(Prefix::ROOT, true));
+        b.start_round();
         assert!(b.first_filter_reply(Prefix::ROOT, true));
     }
 }

@@ -1,5 +1,5 @@
 //! Anti-entropy rounds: every `sync_interval` (less jitter), a summary to `sync_fanout`
-//! random peers, a fresh amplification allowance and follow-up count for every peer.
+//! random peers, a fresh filter-answer set and follow-up count for every peer.
 
 use rand_core::RngCore;
 
@@ -24,9 +24,8 @@ impl<S: Store> Node<S> {
         }
         self.stats.rounds += 1;
         self.followups_this_round = 0;
-        for (peer, link) in self.links.iter_mut() {
-            let state = self.peers.get_mut(peer).expect("same keys");
-            link.budget.start_round(&mut state.budget);
+        for link in self.links.values_mut() {
+            link.budget.start_round();
             link.followup.start_round();
         }
         let summary = self.index.summary(Prefix::ROOT);

@@ -156,15 +156,15 @@ impl fmt::Display for Failure {
             Failure::OverBudget {
                 device,
                 peer,
-                windows,
-                worst_window_start_us,
+                sends,
+                first_at_us,
                 answered,
                 bound,
             } => write!(
                 f,
-                "budget: {device} answered {peer} over budget in {windows} windows \
-                 (worst from {}ms: {answered} B, bound {bound} B)",
-                worst_window_start_us / 1_000
+                "budget: {device} answered {peer} over budget with {sends} datagrams from {}ms \
+                 (worst: {answered} B answered, bound {bound} B)",
+                first_at_us / 1_000
             ),
             Failure::Inefficient {
                 measure,
