@@ -151,7 +151,7 @@ pub fn seal_plaintext(
     community: &Community,
     nonce: [u8; NONCE_LEN],
 ) -> Result<Vec<u8>, SealError> {
-    let signature = author.sign(&signed_message(community, unsigned));
+    let signature = community.sign_shared(author, &signed_message(community, unsigned));
     let plaintext = [unsigned, &signature].concat();
     let len = 1 + NONCE_LEN + plaintext.len() + TAG_LEN;
     if len > EVENT_LEN_MAX {

@@ -4,7 +4,7 @@
 //! Each world runs in a child process (this binary again, told which world by
 //! `MESHLOG_SCALE_CHILD`), so its peak RSS (`VmHWM`) is its own. For each it prints wall time,
 //! virtual seconds per wall second, peak RSS, stored copies and bytes per stored copy; then
-//! the slope of wall time against the number of events and against the number of devices
+//! the slope of processor and wall time against the number of events and against the number of devices
 //! (log-log, between the smallest and largest size).
 //!
 //! 1. `catchup`: `scenarios/scale/catchup-1m.toml` at N events (alice writes, bob offline,
@@ -44,6 +44,9 @@ fn sizes(var: &str, default: &str) -> Vec<u64> {
 #[derive(Debug, Default)]
 struct Figures {
     wall_s: f64,
+    /// Processor time of the child (user + system): steadier than wall time on a shared
+    /// machine, so the slopes use it.
+    cpu_s: f64,
     rss_kib: f64,
     copies: f64,
     events: f64,
@@ -67,7 +70,7 @@ fn main() {
                 .into_iter()
                 .map(|n| (n, in_child(&format!("catchup:{n}"))))
                 .collect();
-        slope("catch-up wall time against events", &runs);
+        slope("catch-up time against events", &runs);
         marginal_bytes(&runs);
     }
     if run("devices") {
@@ -76,12 +79,12 @@ fn main() {
             .into_iter()
             .map(|d| (d, in_child(&format!("mesh:{d}:{events}"))))
             .collect();
-        slope("mesh wall time against devices", &runs);
+        slope("mesh time against devices", &runs);
         let per_copy: Vec<(u64, Figures)> = runs
             .into_iter()
             .map(|(_, f)| (f.copies as u64, f))
             .collect();
-        slope("mesh wall time against stored copies", &per_copy);
+        slope("mesh time against stored copies", &per_copy);
     }
 }
 
@@ -112,6 +115,7 @@ fn in_child(spec: &str) -> Figures {
         let value: f64 = value.parse().expect("a number");
         match key {
             "wall_s" => figures.wall_s = value,
+            "cpu_s" => figures.cpu_s = value,
             "rss_kib" => figures.rss_kib = value,
             "copies" => figures.copies = value,
             "events" => figures.events = value,
@@ -122,16 +126,22 @@ fn in_child(spec: &str) -> Figures {
     figures
 }
 
-/// log-log slope of wall time between the first and last run.
+/// log-log slopes of wall and processor time between the first and last run.
 fn slope(what: &str, runs: &[(u64, Figures)]) {
     let (Some((x0, a)), Some((x1, b))) = (runs.first(), runs.last()) else {
         return;
     };
-    if x0 == x1 || a.wall_s <= 0.0 || b.wall_s <= 0.0 {
-        return;
-    }
-    let slope = (b.wall_s / a.wall_s).ln() / (*x1 as f64 / *x0 as f64).ln();
-    println!("slope of {what}, {x0} -> {x1}: {slope:.2}");
+    let of = |t0: f64, t1: f64| {
+        if x0 == x1 || t0 <= 0.0 || t1 <= 0.0 {
+            return f64::NAN;
+        }
+        (t1 / t0).ln() / (*x1 as f64 / *x0 as f64).ln()
+    };
+    println!(
+        "slope of {what}, {x0} -> {x1}: {:.2} in CPU time, {:.2} in wall time",
+        of(a.cpu_s, b.cpu_s),
+        of(a.wall_s, b.wall_s)
+    );
 }
 
 /// Peak RSS growth per added event, split into the shared sealed bytes and the rest per copy.
@@ -197,10 +207,12 @@ fn child(spec: &str) {
         .max()
         .map_or(f64::NAN, |at| at.saturating_sub(heal) as f64 / 1e6);
     let rss_kib = peak_rss_kib();
+    let cpu_s = cpu_s();
     println!(
         "{}: {} devices, {} events, {copies} stored copies: {wall_s:.1} wall s ({run_s:.1} \
-         run, {check_s:.1} check), {:.0} virtual s per wall s, peak RSS {:.0} MiB = {:.0} B \
-         per stored copy all in, converged {converged:.1} virtual s after the heal ({})",
+         run, {check_s:.1} check), {cpu_s:.1} CPU s, {:.0} virtual s per wall s, peak RSS \
+         {:.0} MiB = {:.0} B per stored copy all in, converged {converged:.1} virtual s after \
+         the heal ({})",
         outcome.scenario,
         outcome.devices.len(),
         outcome.events,
@@ -218,9 +230,25 @@ fn child(spec: &str) {
         }
     );
     println!(
-        "figures wall_s={wall_s} rss_kib={rss_kib} copies={copies} events={} sealed_bytes={sealed_bytes}",
+        "figures wall_s={wall_s} cpu_s={cpu_s} rss_kib={rss_kib} copies={copies} events={} \
+         sealed_bytes={sealed_bytes}",
         outcome.events
     );
+}
+
+/// Processor time of this process so far (user + system, `/proc/self/stat` fields 14 and 15,
+/// in clock ticks of 1/100 s, the Linux default).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name, which may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 /// Peak resident set of this process (`VmHWM`), KiB.

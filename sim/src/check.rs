@@ -152,14 +152,15 @@ pub fn check(world: &World) -> Vec<Failure> {
         let mut held = 0;
         let shelf = world.shelf.borrow();
         // Same bytes open to the same event: comparing them compares the decoded bodies too.
+        // Slot order, no copy of the store's ids; the few listed are sorted after.
         store
             .events()
-            .for_each(|id, sealed, _| match world.appended.get(id) {
-                None => invented.push(id.to_string()),
+            .for_each_in_slot_order(|id, slot, _| match world.appended.get(id) {
+                None => invented.push(*id),
                 Some(original) => {
                     held += 1;
-                    if shelf.bytes(original.slot) != sealed {
-                        altered.push(id.to_string());
+                    if shelf.bytes(original.slot) != shelf.bytes(slot) {
+                        altered.push(*id);
                     }
                 }
             });
@@ -167,14 +168,14 @@ pub fn check(world: &World) -> Vec<Failure> {
             failures.push(Failure::Invented {
                 device: report.name.clone(),
                 count: invented.len(),
-                ids: first_few(invented),
+                ids: first_few_in_order(invented),
             });
         }
         if !altered.is_empty() {
             failures.push(Failure::Altered {
                 device: report.name.clone(),
                 count: altered.len(),
-                ids: first_few(altered),
+                ids: first_few_in_order(altered),
             });
         }
         if report.excused {
@@ -294,11 +295,11 @@ fn missing(world: &World, device: usize) -> Vec<Missing> {
         .take(MISSING_LISTED_MAX)
         .map(|id| Missing {
             id: id.to_string(),
-            bucket: Prefix::of(id, BUCKET_DEPTH_SHOWN).to_string(),
+            bucket: Prefix::of(&id, BUCKET_DEPTH_SHOWN).to_string(),
             held_by: world
                 .devices
                 .iter()
-                .filter(|d| matches!(d.store.borrow().get(id), Ok(Some(_))))
+                .filter(|d| matches!(d.store.borrow().get(&id), Ok(Some(_))))
                 .map(|d| d.name.to_string())
                 .collect(),
         })
@@ -333,7 +334,11 @@ fn efficiency(world: &World) -> Vec<Failure> {
         .collect()
 }
 
-fn first_few(mut ids: Vec<String>) -> Vec<String> {
-    ids.truncate(IDS_LISTED_MAX);
-    ids
+/// The first `IDS_LISTED_MAX` of `ids` in id order.
+fn first_few_in_order(mut ids: Vec<EventId>) -> Vec<String> {
+    ids.sort_unstable();
+    ids.iter()
+        .take(IDS_LISTED_MAX)
+        .map(ToString::to_string)
+        .collect()
 }

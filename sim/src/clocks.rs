@@ -249,7 +249,7 @@ impl World {
                 .node
                 .as_ref()
                 .is_some_and(|node| node.contains(message));
-            let original = self.appended.get(message).filter(|_| seen);
+            let original = seen.then(|| self.appended.get(message)).flatten();
             if let Some(original) = original.and_then(|a| self.opened_slot(a.slot)) {
                 let message_at = original.event.created_at;
                 if at <= message_at {

@@ -4,8 +4,6 @@
 //! an insert that reaches one and not the other) shows here even when a later round repairs
 //! the difference.
 
-use std::collections::BTreeSet;
-
 use meshlog_core::{EventId, Store};
 
 use crate::world::World;
@@ -34,19 +32,34 @@ impl World {
         let Some(node) = d.node.as_ref() else {
             return;
         };
-        let index: BTreeSet<EventId> = node.ids().copied().collect();
-        let store: BTreeSet<EventId> = d
-            .store
-            .borrow()
+        // One pass over the index looking each id up in the store, no copy of either: a copy
+        // of a million-event index and store was the largest allocation of a run's end.
+        let store = d.store.borrow();
+        let mut index_only = Vec::new();
+        let mut index_only_count = 0;
+        let mut both = 0;
+        for id in node.ids() {
+            if store.events().holds_id(id) {
+                both += 1;
+            } else {
+                index_only_count += 1;
+                if index_only.len() < IDS_LISTED_MAX {
+                    index_only.push(*id);
+                }
+            }
+        }
+        let store_len = store.len().expect("in-memory store") as usize;
+        if index_only_count == 0 && store_len == both {
+            return;
+        }
+        // A break: rare, so the store's side may be listed the slow way.
+        let store_only: Vec<EventId> = store
             .ids()
             .expect("in-memory store")
             .into_iter()
+            .filter(|id| !node.contains(id))
             .collect();
-        if index == store {
-            return;
-        }
-        let index_only: Vec<EventId> = index.difference(&store).copied().collect();
-        let store_only: Vec<EventId> = store.difference(&index).copied().collect();
+        drop(store);
         let seen = self
             .index_breaks
             .iter()
@@ -56,8 +69,8 @@ impl World {
                 device,
                 when,
                 at_us: self.now.as_micros(),
-                index_only_count: index_only.len(),
-                index_only: index_only.into_iter().take(IDS_LISTED_MAX).collect(),
+                index_only_count,
+                index_only,
                 store_only_count: store_only.len(),
                 store_only: store_only.into_iter().take(IDS_LISTED_MAX).collect(),
             });

@@ -173,7 +173,7 @@ impl World {
         if d.converged_at.is_some() || node.event_count() != self.appended.len() {
             return;
         }
-        if self.appended.keys().all(|id| node.contains(id)) {
+        if self.appended.all(|id| node.contains(id)) {
             d.converged_at = Some(self.now);
             let at = self.now;
             self.report.note(|| Entry::Converged { at, device });

@@ -81,6 +81,16 @@ impl Shelf {
         slot
     }
 
+    /// The first slot filed under `id` (its author's, for an appended event).
+    pub(crate) fn canonical_slot(&self, id: &EventId) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Every id with its first slot, in id order.
+    pub(crate) fn canonical(&self) -> impl Iterator<Item = (&EventId, u32)> {
+        self.by_id.iter().map(|(id, &slot)| (id, slot))
+    }
+
     pub(crate) fn bytes(&self, slot: u32) -> &[u8] {
         let s = self.slots[slot as usize];
         &self.chunks[s.chunk as usize][s.offset as usize..(s.offset + s.len) as usize]
@@ -93,12 +103,19 @@ impl Shelf {
     }
 }
 
+/// `SimStore::arrived_us` of a slot the store does not hold.
+const NOT_HELD: u64 = u64::MAX;
+
 /// One device's store: references into the world's shelf.
 #[derive(Debug)]
 pub struct SimStore {
     shelf: SharedShelf,
-    /// Slot → when it arrived (µs).
-    held: BTreeMap<u32, u64>,
+    /// By slot: when it arrived (µs), or `NOT_HELD`. Dense, 8 bytes per slot of the world
+    /// whether held or not: in a world that converges every store holds nearly every slot,
+    /// and a B-tree entry cost three times that.
+    arrived_us: Vec<u64>,
+    /// Slots held (entries of `arrived_us` not `NOT_HELD`).
+    held_count: usize,
     /// Ids this store holds under a non-canonical slot (tampered copies; empty in a run).
     odd: BTreeMap<EventId, u32>,
     epoch: u64,
@@ -109,7 +126,8 @@ impl SimStore {
     pub fn new(shelf: SharedShelf) -> Self {
         SimStore {
             shelf,
-            held: BTreeMap::new(),
+            arrived_us: Vec::new(),
+            held_count: 0,
             odd: BTreeMap::new(),
             epoch: 0,
             created_at_max_us: 0,
@@ -121,25 +139,81 @@ impl SimStore {
             return Some(slot);
         }
         let slot = *self.shelf.borrow().by_id.get(id)?;
-        self.held.contains_key(&slot).then_some(slot)
+        self.holds(slot).then_some(slot)
+    }
+
+    /// Whether an event is stored under `id` (nothing copied or decoded).
+    pub fn holds_id(&self, id: &EventId) -> bool {
+        self.slot_of(id).is_some()
+    }
+
+    fn holds(&self, slot: u32) -> bool {
+        self.arrival(slot).is_some()
+    }
+
+    fn arrival(&self, slot: u32) -> Option<u64> {
+        self.arrived_us
+            .get(slot as usize)
+            .copied()
+            .filter(|&at| at != NOT_HELD)
+    }
+
+    /// The slots held, in slot order, with when each arrived.
+    fn held(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.arrived_us
+            .iter()
+            .enumerate()
+            .filter(|(_, &at)| at != NOT_HELD)
+            .map(|(slot, &at)| (slot as u32, at))
+    }
+
+    /// Records `slot` as held since `received_at_us`; false if it already was.
+    fn hold(&mut self, slot: u32, received_at_us: u64) -> bool {
+        assert_ne!(received_at_us, NOT_HELD, "a time before the end of time");
+        let index = slot as usize;
+        if index >= self.arrived_us.len() {
+            self.arrived_us.resize(index + 1, NOT_HELD);
+        }
+        if self.arrived_us[index] != NOT_HELD {
+            return false;
+        }
+        self.arrived_us[index] = received_at_us;
+        self.held_count += 1;
+        true
+    }
+
+    fn release(&mut self, slot: u32) {
+        if let Some(at) = self.arrived_us.get_mut(slot as usize) {
+            if *at != NOT_HELD {
+                *at = NOT_HELD;
+                self.held_count -= 1;
+            }
+        }
     }
 
     /// Calls `visit(id, sealed, received_at_us)` for every event held, in id order.
     pub fn for_each(&self, mut visit: impl FnMut(&EventId, &[u8], u64)) {
-        let shelf = self.shelf.borrow();
-        let mut ids: Vec<(EventId, u32)> = self
-            .held
-            .keys()
-            .map(|&slot| (EventId::of_bytes(shelf.bytes(slot)), slot))
-            .collect();
-        for (id, &slot) in &self.odd {
-            if let Some(entry) = ids.iter_mut().find(|(_, s)| *s == slot) {
-                entry.0 = *id; // filed under the id it was inserted with, not its hash
-            }
-        }
+        let mut ids: Vec<(EventId, u32)> = Vec::with_capacity(self.held_count);
+        self.for_each_in_slot_order(|id, slot, _| ids.push((*id, slot)));
         ids.sort_unstable();
+        let shelf = self.shelf.borrow();
         for (id, slot) in ids {
-            visit(&id, shelf.bytes(slot), self.held[&slot]);
+            visit(&id, shelf.bytes(slot), self.arrived_us[slot as usize]);
+        }
+    }
+
+    /// Calls `visit(id, slot, received_at_us)` for every event held, in slot order: no copy
+    /// of the ids, for checks over a whole store that need no order.
+    pub(crate) fn for_each_in_slot_order(&self, mut visit: impl FnMut(&EventId, u32, u64)) {
+        let shelf = self.shelf.borrow();
+        // Filed under the id it was inserted with, not its hash (tampered copies only).
+        let odd: BTreeMap<u32, EventId> = self.odd.iter().map(|(id, &s)| (s, *id)).collect();
+        for (slot, at) in self.held() {
+            let id = odd
+                .get(&slot)
+                .copied()
+                .unwrap_or_else(|| EventId::of_bytes(shelf.bytes(slot)));
+            visit(&id, slot, at);
         }
     }
 
@@ -154,14 +228,13 @@ impl SimStore {
             .by_id
             .range(EventId(start)..)
             .take_while(|(id, _)| id.0.starts_with(&prefix[..len]))
-            .find(|(_, slot)| self.held.contains_key(slot))
+            .find(|(_, &slot)| self.holds(slot))
             .map(|(id, _)| *id)
     }
 
     /// When the event stored under `id` arrived (µs).
     pub fn received_at_us(&self, id: &EventId) -> Option<u64> {
-        self.slot_of(id)
-            .and_then(|slot| self.held.get(&slot).copied())
+        self.slot_of(id).and_then(|slot| self.arrival(slot))
     }
 
     /// The event stored under `id`, decoded now.
@@ -190,7 +263,7 @@ impl SimStore {
     pub fn retain(&mut self, mut keep: impl FnMut(&EventId) -> bool, community: &Community) {
         let mut shelf = self.shelf.borrow_mut();
         let mut dropped = Vec::new();
-        for &slot in self.held.keys() {
+        for (slot, _) in self.held() {
             let id = self
                 .odd
                 .iter()
@@ -200,12 +273,14 @@ impl SimStore {
                 dropped.push((id, slot));
             }
         }
-        for (id, slot) in dropped {
-            self.held.remove(&slot);
-            self.odd.remove(&id);
+        for &(_, slot) in &dropped {
             shelf.slots[slot as usize].copies -= 1;
         }
         drop(shelf);
+        for (id, slot) in dropped {
+            self.release(slot);
+            self.odd.remove(&id);
+        }
         let mut created_at_max_us = 0;
         self.for_each(|_, sealed, _| {
             if let Ok(opened) = open(sealed, community) {
@@ -232,7 +307,8 @@ impl Store for SimStore {
             self.odd.insert(event.id, slot);
         }
         shelf.slots[slot as usize].copies += 1;
-        let fresh = self.held.insert(slot, received_at_us).is_none();
+        drop(shelf);
+        let fresh = self.hold(slot, received_at_us);
         assert!(fresh, "a slot is held once");
         let created_at_us = event.event.created_at.as_micros();
         self.created_at_max_us = self.created_at_max_us.max(created_at_us);
@@ -243,12 +319,12 @@ impl Store for SimStore {
         Ok(self.slot_of(id).map(|slot| shelf.bytes(slot).to_vec()))
     }
     fn ids(&self) -> Result<Vec<EventId>, StoreError> {
-        let mut ids = Vec::with_capacity(self.held.len());
+        let mut ids = Vec::with_capacity(self.held_count);
         self.for_each(|id, _, _| ids.push(*id));
         Ok(ids)
     }
     fn len(&self) -> Result<u64, StoreError> {
-        Ok(self.held.len() as u64)
+        Ok(self.held_count as u64)
     }
     fn created_at_max(&self) -> Result<u64, StoreError> {
         Ok(self.created_at_max_us)

@@ -246,8 +246,44 @@ pub(crate) fn validate_hostiles(
     Ok(())
 }
 
-/// A random graph's degree fits the roster; edges name two different known devices.
+/// The topology fits the roster, and no device gets more peers than a node takes
+/// (`PEERS_MAX`: a large world needs a sparse topology).
 pub(crate) fn validate_topology(
+    scenario: &Scenario,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    topology_fits_roster(scenario, known, invalid)?;
+    let most = meshlog_core::config::PEERS_MAX;
+    let too_many = match scenario.topology {
+        // Drawn from the seed: only its floor is known here.
+        Topology::Random(degree) => (degree > most).then(|| (degree, "each device".to_owned())),
+        _ => {
+            let mut degrees = vec![0; scenario.devices.len()];
+            for (a, b) in scenario.topology.links(&scenario.devices, 0) {
+                degrees[a] += 1;
+                degrees[b] += 1;
+            }
+            let mut named = degrees.into_iter().zip(&scenario.devices);
+            named
+                .find(|(degree, _)| *degree > most)
+                .map(|(degree, name)| (degree, name.clone()))
+        }
+    };
+    match too_many {
+        Some((degree, who)) => Err(invalid(
+            "topology",
+            format!(
+                "{degree} peers for {who}: a node takes at most {most}; a large world needs \
+                 random, ring, line or edges"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A random graph's degree fits the roster; edges name two different known devices.
+fn topology_fits_roster(
     scenario: &Scenario,
     known: &Known<'_>,
     invalid: &Invalid<'_>,

@@ -4,7 +4,7 @@
 //! Inter-arrival gaps are drawn uniformly in `[0, 2 × mean]` microseconds: the same mean as a
 //! Poisson process, in integer arithmetic so it means the same on every platform.
 
-use meshlog_core::{Duration, EventId};
+use meshlog_core::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -23,7 +23,9 @@ pub enum Action {
     },
     Reaction {
         device: usize,
-        message: EventId,
+        /// The message reacted to, as the shelf slot its author's store took (the world
+        /// knows the id from the bytes there).
+        message_slot: u32,
         emoji: &'static str,
     },
 }
@@ -38,8 +40,9 @@ pub struct Workload {
     attachment_bytes_min: u32,
     attachment_bytes_max: u32,
     reaction_percent: u32,
-    /// Messages appended so far, for reactions to point at.
-    messages: Vec<EventId>,
+    /// Messages appended so far, for reactions to point at: their shelf slots, 4 bytes each
+    /// rather than a 32-byte id (a million-event world keeps every one).
+    messages: Vec<u32>,
     ticks: u64,
 }
 
@@ -74,11 +77,11 @@ impl Workload {
         let device = self.devices[pick];
         if !self.messages.is_empty() && self.percent(self.reaction_percent) {
             let pick = self.below(self.messages.len() as u64) as usize;
-            let message = self.messages[pick];
+            let message_slot = self.messages[pick];
             let emoji = EMOJIS[self.below(EMOJIS.len() as u64) as usize];
             return Action::Reaction {
                 device,
-                message,
+                message_slot,
                 emoji,
             };
         }
@@ -101,8 +104,8 @@ impl Workload {
         format!("{device} backlog {index}")
     }
 
-    pub fn note_message(&mut self, id: EventId) {
-        self.messages.push(id);
+    pub fn note_message(&mut self, slot: u32) {
+        self.messages.push(slot);
     }
 
     fn below(&mut self, bound: u64) -> u64 {

@@ -15,7 +15,10 @@ use meshlog_core::{
 use thiserror::Error;
 
 mod append;
+mod appended;
 pub mod control;
+
+pub use appended::AppendedEvents;
 
 use crate::attack::Attack;
 use crate::budget::Ledger;
@@ -23,7 +26,7 @@ use crate::check::Failure;
 use crate::clocks::{ClockOrder, DeviceClock};
 use crate::index_check::IndexBreak;
 use crate::network::Network;
-use crate::outcome::{Appended, Counters, DeviceReport, Outcome};
+use crate::outcome::{Counters, DeviceReport, Outcome};
 use crate::power::OwnLoss;
 use crate::prompt::Prompt;
 use crate::report::{Entry, Hook, ReportOptions};
@@ -120,7 +123,7 @@ pub struct World {
     /// Every sealed event any store holds, once (`store.rs`).
     pub(crate) shelf: SharedShelf,
     /// Every event appended in this run, as its author sealed it: what the checkers trust.
-    pub(crate) appended: BTreeMap<EventId, Appended>,
+    pub(crate) appended: AppendedEvents,
     pub(crate) counters: Counters,
     pub(crate) workload_end: Instant,
     pub(crate) heal_at: Option<Instant>,
@@ -330,8 +333,8 @@ impl World {
             network,
             workload,
             trace: Trace::new(sink),
+            appended: AppendedEvents::new(shelf.clone()),
             shelf,
-            appended: BTreeMap::new(),
             counters: Counters::default(),
             workload_end,
             heal_at: None,
@@ -400,7 +403,7 @@ impl World {
     }
 
     /// Every event appended so far, as its author sealed it.
-    pub fn appended(&self) -> &BTreeMap<EventId, Appended> {
+    pub fn appended(&self) -> &AppendedEvents {
         &self.appended
     }
 

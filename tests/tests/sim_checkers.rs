@@ -130,7 +130,7 @@ fn altered_events_are_caught() {
             .keys()
             .next()
             .expect("something was appended");
-        let original = world.appended_event(id).expect("its bytes open");
+        let original = world.appended_event(&id).expect("its bytes open");
         let mut event = original.event.clone();
         event.body = EventBody::Message {
             text: "altered".into(),
@@ -139,11 +139,7 @@ fn altered_events_are_caught() {
         };
         let mut sealed = original.sealed.clone();
         sealed[30] ^= 1;
-        insert(OpenedEvent {
-            id: *id,
-            sealed,
-            event,
-        });
+        insert(OpenedEvent { id, sealed, event });
     });
     assert!(
         matches!(failures.as_slice(), [Failure::Altered { device, count: 1, .. }] if device == "bob"),

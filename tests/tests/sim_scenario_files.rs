@@ -335,3 +335,28 @@ fn bad_replay_and_hostile_values_name_the_file_and_field() {
     );
     assert_mentions(&error(&posting), &["workload", "no node to post"]);
 }
+
+#[test]
+fn a_large_world_needs_a_topology_within_the_peer_limit() {
+    let names: Vec<String> = (0..100).map(|i| format!("\"d{i:02}\"")).collect();
+    let large = format!(
+        "name = \"large\"\nduration = \"1m\"\ndevices = [{}]\nTOPOLOGY\n",
+        names.join(", ")
+    );
+    // A full mesh or a star of 100 gives some device 99 peers; a node takes 64.
+    for (line, parts) in [
+        ("", &["topology", "99 peers for d00", "at most 64"][..]),
+        ("topology = \"star\"", &["99 peers for d00"][..]),
+        (
+            "topology = { random = 65 }",
+            &["65 peers for each device"][..],
+        ),
+    ] {
+        let message = error(&large.replace("TOPOLOGY", line));
+        assert_mentions(&message, parts);
+    }
+    for line in ["topology = { random = 8 }", "topology = \"ring\""] {
+        let text = large.replace("TOPOLOGY", line);
+        Scenario::parse(&text, "large.toml").unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+}

@@ -53,7 +53,10 @@ impl<S: Store> Node<S> {
         for opened in sealed {
             let fresh = self.index.insert(opened.id);
             assert!(fresh, "a fresh nonce makes every sealed event new");
-            self.own.insert(opened.id);
+            if !self.config.relay {
+                // Only read with relay off: kept otherwise, it cost an id per event authored.
+                self.own.insert(opened.id);
+            }
             self.stats.events_local += 1;
             let OpenedEvent { id, sealed, event } = opened;
             if self.online && self.config.eager_push {

@@ -5,8 +5,7 @@
 //! `CACHED_DEPTH` levels are maintained incrementally (O(levels) per insert), so a round's
 //! summary costs nothing however many events are held; deeper buckets are scanned.
 
-use std::collections::BTreeSet;
-
+use super::ids::SortedIds;
 use super::prefix::{Prefix, FANOUT};
 use super::sketch::Sketch;
 use crate::id::EventId;
@@ -29,7 +28,7 @@ impl BucketSummary {
 
 #[derive(Clone, Debug)]
 pub struct IdIndex {
-    ids: BTreeSet<EventId>,
+    ids: SortedIds,
     /// `levels[d][value]` for each cached depth `d`.
     levels: Vec<Vec<BucketSummary>>,
     /// The whole set as an IBLT, for settling a small difference in one round trip.
@@ -42,7 +41,7 @@ impl Default for IdIndex {
             .map(|d| vec![BucketSummary::default(); FANOUT.pow(d as u32)])
             .collect();
         IdIndex {
-            ids: BTreeSet::new(),
+            ids: SortedIds::default(),
             levels,
             sketch: Sketch::new(),
         }
@@ -87,7 +86,7 @@ impl IdIndex {
     /// Ids in the bucket, in order.
     pub fn in_bucket(&self, prefix: Prefix) -> impl Iterator<Item = &EventId> {
         let (lo, hi) = prefix.bounds();
-        self.ids.range(lo..=hi)
+        self.ids.range(lo, hi)
     }
     pub fn summary(&self, prefix: Prefix) -> BucketSummary {
         if prefix.depth() <= CACHED_DEPTH {

@@ -2,6 +2,7 @@
 //! `Node` (in `node.rs`) puts them together into the protocol.
 
 pub mod filter;
+pub mod ids;
 pub mod index;
 pub mod prefix;
 pub mod sketch;

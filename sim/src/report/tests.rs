@@ -173,7 +173,7 @@ converged_within = "20s"
             .appended()
             .keys()
             .filter(|id| !matches!(meshlog_core::Store::get(&*store, id), Ok(Some(_))))
-            .map(ToString::to_string)
+            .map(|id| id.to_string())
             .collect()
     };
     assert!(!carol_lacks.is_empty());

@@ -195,7 +195,7 @@ impl World {
                 continue;
             }
             let store = d.store.borrow();
-            let lacks = |id| !matches!(store.get(id), Ok(Some(_)));
+            let lacks = |id: &EventId| !matches!(store.get(id), Ok(Some(_)));
             let count = self.appended.keys().filter(|id| lacks(id)).count();
             if count == 0 {
                 continue;
@@ -206,11 +206,11 @@ impl World {
                 .filter(|(id, _)| lacks(id))
                 .take(MISSING_LISTED_MAX)
                 .map(|(id, _)| {
-                    let appended = self.appended_event(id).expect("the author's bytes open");
+                    let appended = self.appended_event(&id).expect("the author's bytes open");
                     let held_by = self
                         .devices
                         .iter()
-                        .filter(|o| matches!(o.store.borrow().get(id), Ok(Some(_))))
+                        .filter(|o| matches!(o.store.borrow().get(&id), Ok(Some(_))))
                         .map(|o| o.name.to_string())
                         .collect();
                     let listed = MissingId {
@@ -220,7 +220,7 @@ impl World {
                         held_by,
                         carriers: Vec::new(),
                     };
-                    (*id, listed)
+                    (id, listed)
                 })
                 .collect();
             missing.push(MissingInput {

@@ -36,14 +36,16 @@ impl World {
                     auto: true,
                 };
                 if let Some(id) = self.append(device, body) {
-                    self.workload.note_message(id);
+                    let appended = self.appended.get(&id).expect("just appended");
+                    self.workload.note_message(appended.slot);
                 }
             }
             Action::Reaction {
                 device,
-                message,
+                message_slot,
                 emoji,
             } => {
+                let message = EventId::of_bytes(self.shelf.borrow().bytes(message_slot));
                 let body = EventBody::Reaction {
                     message,
                     emoji: emoji.to_owned(),
@@ -75,8 +77,8 @@ impl World {
     pub fn sealed_bytes(&self) -> usize {
         let shelf = self.shelf.borrow();
         self.appended
-            .values()
-            .map(|a| shelf.bytes(a.slot).len())
+            .slots()
+            .map(|slot| shelf.bytes(slot).len())
             .sum()
     }
 
