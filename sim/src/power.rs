@@ -103,7 +103,7 @@ impl World {
         }
         let name = d.name.clone();
         let store = d.store.borrow();
-        let own: Vec<EventId> = self
+        let mut own: Vec<EventId> = self
             .appended
             .keys()
             .filter(|id| !matches!(store.get(id), Ok(Some(_))))
@@ -111,8 +111,9 @@ impl World {
                 self.appended_event(id)
                     .is_some_and(|a| a.event.author == name)
             })
-            .copied()
             .collect();
+        // In id order, as the world listed them before `appended` kept shelf slots.
+        own.sort_unstable();
         let held = store.len().unwrap_or(0);
         drop(store);
         self.trace.line(format_args!(
