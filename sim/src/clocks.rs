@@ -220,16 +220,39 @@ impl ClockOrder {
     }
 }
 
+/// The message a reaction answers, which the clock checker compares times with.
+pub(crate) fn reacts_to(body: &EventBody) -> Option<EventId> {
+    match body {
+        EventBody::Reaction { message, .. } => Some(*message),
+        _ => None,
+    }
+}
+
 impl World {
     /// `device` just made `id`: its time must follow the author's last event and, for a
-    /// reaction, the message it reacts to.
-    pub(crate) fn check_event_time(&mut self, device: usize, id: EventId, appended: &Appended) {
-        // Bodies are not kept (`shelf.rs`): decoded here, as the author's store holds them.
-        let event = self
-            .opened_slot(appended.slot)
-            .expect("the author's bytes open")
-            .event;
-        let at = event.created_at;
+    /// reaction (`reacts_to`, the message), the message it reacts to.
+    pub(crate) fn check_event_time(
+        &mut self,
+        device: usize,
+        id: EventId,
+        appended: &Appended,
+        reacts_to: Option<EventId>,
+    ) {
+        // Bodies are not kept (`shelf.rs`): the time as the author's store took it (decoded
+        // from the bytes only if the store did not say).
+        let stored_at = (self.devices[device].store.borrow().last_appended)
+            .iter()
+            .find(|(appended_id, _)| *appended_id == id)
+            .map(|&(_, at)| at);
+        let at = match stored_at {
+            Some(at) => at,
+            None => {
+                self.opened_slot(appended.slot)
+                    .expect("the author's bytes open")
+                    .event
+                    .created_at
+            }
+        };
         if let Some((last, last_at)) = self.clock_order.last_by_author[device] {
             if at <= last_at {
                 self.clock_order.note_break(ClockBreak {
@@ -242,7 +265,7 @@ impl World {
             }
         }
         self.clock_order.last_by_author[device] = Some((id, at));
-        if let EventBody::Reaction { message, .. } = &event.body {
+        if let Some(message) = &reacts_to {
             // The workload may react to a message the device has not received yet (no person
             // could); only an answer to something seen must sort after it.
             let seen = self.devices[device]

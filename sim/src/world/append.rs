@@ -5,6 +5,7 @@ use meshlog_core::event::open;
 use meshlog_core::{chunk_file, AppendError, Community, EventBody, EventId, OpenedEvent};
 
 use super::World;
+use crate::clocks::reacts_to;
 use crate::outcome::Appended;
 use crate::workload::Action;
 
@@ -103,6 +104,7 @@ impl World {
         };
         let refused_before = node.stats().transmits_dropped;
         let kind = body.kind_name();
+        let reacts_to = reacts_to(&body);
         let id = match node.append(d.clock.read(now), body) {
             Ok(id) => id,
             Err(AppendError::Store(_)) if d.store.borrow().full => {
@@ -116,7 +118,7 @@ impl World {
         };
         let pushes_refused = node.stats().transmits_dropped > refused_before;
         let appended = self.appended_of(device, id).expect("just stored");
-        self.check_event_time(device, id, &appended);
+        self.check_event_time(device, id, &appended, reacts_to);
         self.appended.insert(id, appended);
         if !pushes_refused {
             self.expect_pushes(device, id);

@@ -16,6 +16,7 @@ use meshlog_core::{AppendError, DeviceId, EventBody, EventId, Instant, Node, Pac
 use thiserror::Error;
 
 use super::{Item, SharedStore, SimError, World};
+use crate::clocks::reacts_to;
 use crate::scenario::{LatencySpec, LinkSpec, Scenario, SimDuration};
 
 /// Trace lines kept for the host between two drains; older ones fall off. A drain happens
@@ -232,6 +233,7 @@ impl World {
         let mut ids = Vec::with_capacity(bodies.len());
         let device_now = self.devices[device].clock.read(now);
         for body in bodies {
+            let reacts_to = reacts_to(&body);
             let node = self.devices[device]
                 .node
                 .as_mut()
@@ -245,7 +247,7 @@ impl World {
             let appended = self
                 .appended_of(device, id)
                 .ok_or_else(|| HostError::Store(name.to_string()))?;
-            self.check_event_time(device, id, &appended);
+            self.check_event_time(device, id, &appended, reacts_to);
             self.appended.insert(id, appended);
             ids.push(id);
         }
