@@ -5,8 +5,33 @@ use std::hash::{Hash, Hasher};
 
 /// `blake3(encrypted event bytes)`, all 32 bytes. Stored and wire forms are the same bytes,
 /// so a receiver recomputes the id and rejects a mismatch.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct EventId(pub [u8; 32]);
+
+/// Byte order, compared as four big-endian words: ids are hashes, so the first word almost
+/// always decides, in a few instructions instead of a call to `memcmp` (the derived order's
+/// way), which took an eighth of a large world's processor time in sorted-id searches.
+impl Ord for EventId {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let word = |id: &EventId, i: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&id.0[i * 8..i * 8 + 8]);
+            u64::from_be_bytes(bytes)
+        };
+        (0..4)
+            .map(|i| word(self, i).cmp(&word(other, i)))
+            .find(|order| order.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+impl PartialOrd for EventId {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl EventId {
     pub fn of_bytes(bytes: &[u8]) -> Self {
@@ -132,6 +157,22 @@ fn parse_hex32(text: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_sort_in_byte_order_whichever_byte_differs() {
+        let base = EventId::of_bytes(b"base");
+        for at in 0..32 {
+            for (a, b) in [(0u8, 1u8), (0x7f, 0x80), (0xfe, 0xff)] {
+                let (mut x, mut y) = (base, base);
+                x.0[at] = a;
+                y.0[at] = b;
+                assert_eq!(x.cmp(&y), x.0.cmp(&y.0), "byte {at}");
+                assert_eq!(y.cmp(&x), y.0.cmp(&x.0), "byte {at}");
+                assert!(x < y, "byte {at}");
+            }
+        }
+        assert_eq!(base.cmp(&base), std::cmp::Ordering::Equal);
+    }
 
     #[test]
     fn hex_round_trips_and_rejects_bad_text() {

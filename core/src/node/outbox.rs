@@ -5,6 +5,7 @@
 //! datagrams; a lost datagram still loses only what it carried.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use super::{Node, Output, Transmit};
 use crate::id::DeviceId;
@@ -54,7 +55,7 @@ impl<S: Store> Node<S> {
         self.transmit(None, payload, note);
     }
 
-    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: String) -> usize {
+    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, mut note: String) -> usize {
         if !self.online {
             return 0;
         }
@@ -74,21 +75,24 @@ impl<S: Store> Node<S> {
         if receivers.len() > room {
             self.stats.transmits_dropped += (receivers.len() - room) as u64;
         }
-        let receivers = &receivers[..receivers.len().min(room)];
-        if receivers.is_empty() {
-            return 0;
-        }
+        let count = receivers.len().min(room);
         let mut last_len = 0;
-        for to in receivers {
-            let bytes = self.wire.seal(to, &payload);
+        // The names and the note move into the last transmit rather than being copied.
+        for (i, to) in receivers.into_iter().take(count).enumerate() {
+            let bytes = self.wire.seal(&to, &payload);
             last_len = bytes.len();
             self.stats.sent.entry(kind).or_default().add(bytes.len());
-            self.note_crossed(to, events);
+            self.note_crossed(&to, events);
+            let note = if i + 1 == count {
+                std::mem::take(&mut note)
+            } else {
+                note.clone()
+            };
             self.outputs.push_back(Output::Transmit(Transmit {
-                to: to.clone(),
+                to,
                 bytes,
                 kind,
-                note: note.clone(),
+                note,
             }));
         }
         last_len
@@ -161,45 +165,49 @@ fn pack<T>(items: Vec<T>, room: usize, len: impl Fn(&T) -> usize) -> Vec<Vec<T>>
 }
 
 /// A short human description of a payload, for logs and traces: its items, the first few
-/// by name.
+/// by name. Written into one string: every datagram gets one.
 pub fn describe(payload: &Payload) -> String {
     const SHOWN_MAX: usize = 3;
-    let items: Vec<String> = match payload {
-        Payload::Events(events) => events
-            .iter()
-            .take(SHOWN_MAX)
-            .map(|e| format!("ev {}", e.id()))
-            .collect(),
-        Payload::Summary { prefix, summary } => vec![format!("{prefix} {} ev", summary.count)],
+    let mut text = String::with_capacity(96);
+    let mut item = |args: std::fmt::Arguments<'_>| {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.write_fmt(args)
+            .expect("writing to a String cannot fail");
+    };
+    match payload {
+        Payload::Events(events) => {
+            for e in events.iter().take(SHOWN_MAX) {
+                item(format_args!("ev {}", e.id()));
+            }
+        }
+        Payload::Summary { prefix, summary } => item(format_args!("{prefix} {} ev", summary.count)),
         Payload::Sketch(s) => {
             let reply = if s.reply { " reply" } else { "" };
-            vec![format!(
+            item(format_args!(
                 "* {} ev w{}{reply}",
                 s.summary.count,
                 s.sketch.width()
-            )]
+            ));
         }
-        Payload::Digests(digests) => digests
-            .iter()
-            .take(SHOWN_MAX)
-            .map(|d| {
+        Payload::Digests(digests) => {
+            for d in digests.iter().take(SHOWN_MAX) {
                 let count: u64 = d.children.iter().map(|c| u64::from(c.count)).sum();
-                format!("{} {count} ev", d.prefix)
-            })
-            .collect(),
-        Payload::Filters(filters) => filters
-            .iter()
-            .take(SHOWN_MAX)
-            .map(|f| {
+                item(format_args!("{} {count} ev", d.prefix));
+            }
+        }
+        Payload::Filters(filters) => {
+            for f in filters.iter().take(SHOWN_MAX) {
                 let reply = if f.reply { " reply" } else { "" };
-                format!("{} {} ids{reply}", f.prefix, f.filter.items)
-            })
-            .collect(),
-    };
+                item(format_args!("{} {} ids{reply}", f.prefix, f.filter.items));
+            }
+        }
+    }
     let more = payload.items().saturating_sub(SHOWN_MAX);
-    let mut text = items.join(", ");
     if more > 0 {
-        text.push_str(&format!(" +{more} more"));
+        text.write_fmt(format_args!(" +{more} more"))
+            .expect("writing to a String cannot fail");
     }
     text
 }

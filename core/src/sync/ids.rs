@@ -31,18 +31,34 @@ pub struct SortedIds {
 
 impl SortedIds {
     pub fn contains(&self, id: &EventId) -> bool {
-        self.recent.contains(id) || self.in_main(id)
+        // The vector first: it holds most ids, and its bucket is a line or two to read.
+        self.in_main(id) || self.recent.contains(id)
     }
 
     fn in_main(&self, id: &EventId) -> bool {
+        let (lo, hi) = self.bucket_of(id);
+        self.main[lo..hi].binary_search(id).is_ok()
+    }
+
+    /// Where in `main` the ids sorting with `id` lie: its bucket, or all of `main` before the
+    /// first merge indexes it. Every id of an earlier bucket sorts before `id`, of a later one
+    /// after it.
+    fn bucket_of(&self, id: &EventId) -> (usize, usize) {
         if self.starts.is_empty() {
-            return self.main.binary_search(id).is_ok();
+            return (0, self.main.len());
         }
         let bucket = (head(id) >> self.shift) as usize;
-        let (lo, hi) = (self.starts[bucket], self.starts[bucket + 1]);
-        self.main[lo as usize..hi as usize]
-            .binary_search(id)
-            .is_ok()
+        (
+            self.starts[bucket] as usize,
+            self.starts[bucket + 1] as usize,
+        )
+    }
+
+    /// The first place in `main` whose id is not below `id` (`below`: `<`, or `<=` for the
+    /// first place after it), searched within its bucket.
+    fn place(&self, id: &EventId, below: impl Fn(&EventId, &EventId) -> bool) -> usize {
+        let (lo, hi) = self.bucket_of(id);
+        lo + self.main[lo..hi].partition_point(|other| below(other, id))
     }
 
     /// Adds `id`; false if it was already there.
@@ -116,8 +132,8 @@ impl SortedIds {
 
     /// The ids in `lo..=hi`, in order.
     pub fn range(&self, lo: EventId, hi: EventId) -> impl Iterator<Item = &EventId> {
-        let start = self.main.partition_point(|id| *id < lo);
-        let end = self.main.partition_point(|id| *id <= hi);
+        let start = self.place(&lo, |id, lo| id < lo);
+        let end = self.place(&hi, |id, hi| id <= hi);
         Merged {
             a: self.main[start..end.max(start)].iter().peekable(),
             b: self.recent.range(lo..=hi).peekable(),
@@ -172,9 +188,15 @@ mod tests {
         for i in (0..45_000u32).step_by(7) {
             assert_eq!(ids.contains(&id(i)), model.contains(&id(i)));
         }
-        let (lo, hi) = (id(5), id(6));
-        let (lo, hi) = (lo.min(hi), lo.max(hi));
-        assert!(ids.range(lo, hi).eq(model.range(lo..=hi)));
+        // Bounds absent from the set, and bounds that are ids of it (kept at both ends).
+        let held: Vec<EventId> = model.iter().copied().collect();
+        for i in 0..300u32 {
+            let (a, b) = (id(i * 131 + 50_000), id(i * 71 + 60_000));
+            let (c, d) = (held[i as usize * 97], held[i as usize * 113]);
+            for (lo, hi) in [(a.min(b), a.max(b)), (c.min(d), c.max(d)), (c, c)] {
+                assert!(ids.range(lo, hi).eq(model.range(lo..=hi)), "range {i}");
+            }
+        }
         let mut empty_lo = [0x80; 32];
         empty_lo[31] = 0;
         let empty = (EventId(empty_lo), EventId(empty_lo));
