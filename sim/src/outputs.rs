@@ -65,14 +65,13 @@ impl World {
             }
             Ok(deliveries) => {
                 for copy in &deliveries {
-                    let flags = format!(
-                        "{}{}{}",
-                        if copy.duplicate { " dup" } else { "" },
-                        if copy.reordered { " late" } else { "" },
-                        if copy.corrupted { " corrupt" } else { "" },
-                    );
+                    // Formatted straight into the trace's buffer: one line per datagram.
+                    let dup = if copy.duplicate { " dup" } else { "" };
+                    let late = if copy.reordered { " late" } else { "" };
+                    let corrupt = if copy.corrupted { " corrupt" } else { "" };
                     self.trace.line(format_args!(
-                        "{now} send {name}>{receiver} {kind} {len} at {}{flags} ({note})",
+                        "{now} send {name}>{receiver} {kind} {len} at {}{dup}{late}{corrupt} \
+                         ({note})",
                         copy.at
                     ));
                     self.counters.faults(copy);
@@ -121,7 +120,7 @@ impl World {
             NodeEvent::EventStored { id, from, .. } => {
                 let source = from.as_ref().and_then(|f| self.index.get(f).copied());
                 self.report.note(|| Entry::stored(now, device, id, source));
-                let from = from.map(|f| f.to_string()).unwrap_or_default();
+                let from = from.as_ref().map_or("", |f| f.as_str());
                 self.trace
                     .line(format_args!("{now} insert {name} {id} from {from}"));
                 self.counters.inserted += 1;
