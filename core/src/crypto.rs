@@ -158,7 +158,9 @@ impl SignatureMemo {
 pub struct Community {
     key: [u8; 32],
     id: [u8; 16],
-    roster: BTreeMap<DeviceId, PublicKey>,
+    /// Shared by every clone: each node's config holds the community, so a private copy
+    /// cost devices² entries (a simulated world of 300 devices, 90,000 keys of 192 bytes).
+    roster: Arc<BTreeMap<DeviceId, PublicKey>>,
     /// Shared by every clone: see [`Community::with_signature_memo`].
     memo: Option<Arc<SignatureMemo>>,
 }
@@ -180,7 +182,7 @@ impl Community {
         Community {
             key,
             id,
-            roster,
+            roster: Arc::new(roster),
             memo: None,
         }
     }
@@ -238,6 +240,10 @@ impl Community {
     }
     pub fn members(&self) -> impl Iterator<Item = (&DeviceId, &PublicKey)> {
         self.roster.iter()
+    }
+    /// The roster itself, shared (not copied) by whoever keeps it.
+    pub(crate) fn roster(&self) -> Arc<BTreeMap<DeviceId, PublicKey>> {
+        Arc::clone(&self.roster)
     }
 }
 

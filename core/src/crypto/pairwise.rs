@@ -30,7 +30,8 @@
 //! A key is computed once per peer (one curve multiplication, about 40 µs) when a node starts,
 //! never per packet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -156,8 +157,8 @@ impl Tagger {
 pub struct Keyring {
     me: DeviceId,
     /// Every roster member, to tell a stranger (`unknown_source`) from a member that is not
-    /// one of our peers (`not_a_peer`).
-    members: BTreeSet<DeviceId>,
+    /// one of our peers (`not_a_peer`): the community's roster, shared, not a copy per node.
+    members: Arc<BTreeMap<DeviceId, PublicKey>>,
     keys: BTreeMap<DeviceId, PairKey>,
 }
 
@@ -182,7 +183,7 @@ impl Keyring {
             .collect();
         Keyring {
             me: keys.device.clone(),
-            members: community.members().map(|(id, _)| id.clone()).collect(),
+            members: community.roster(),
             keys: keys_by_peer,
         }
     }
@@ -197,7 +198,7 @@ impl Keyring {
         &self.me
     }
     pub fn is_member(&self, device: &DeviceId) -> bool {
-        self.members.contains(device)
+        self.members.contains_key(device)
     }
     pub fn key(&self, peer: &DeviceId) -> Option<&PairKey> {
         self.keys.get(peer)
