@@ -1,6 +1,6 @@
 // Wires the pure reducer to the backends: discovery, SSE streams with reconnect, slow stats refresh,
 // and the actions the UI calls.
-import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
+import { startTransition, useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
 import { deviceApi, simApi, fetchMessagePage } from './api';
 import { LiveStream } from './live';
 import { initialState, reducer, referenceNow, type Action, type AppState } from './state/app';
@@ -27,7 +27,9 @@ export function useMeshlog(config: PageConfig) {
     flushTimer.current = null;
     const actions = queue.current;
     queue.current = [];
-    if (actions.length > 0) rawDispatch({ type: 'batch', actions });
+    // A transition: React renders the batch in slices that yield to the browser (input, frames)
+    // instead of in one task; only the commit is one piece.
+    if (actions.length > 0) startTransition(() => rawDispatch({ type: 'batch', actions }));
   }, []);
   const dispatch = useCallback(
     (a: Action, batched = false) => {
