@@ -2,13 +2,17 @@
 // and the actions the UI calls.
 import { startTransition, useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
 import { deviceApi, simApi, fetchMessagePage } from './api';
+import { Batcher } from './batcher';
 import { LiveStream } from './live';
 import { initialState, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
 import type { NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
 
-/** Live frames are applied this often: each flush is one render and one layout of the lists. */
+/**
+ * Each lane of live frames (chat, network; see batcher.ts) is applied this often at most: each
+ * batch is one render and one layout of the lists it changed.
+ */
 const FLUSH_MS = 200;
 const STATS_REFRESH_MS = 5_000;
 
@@ -21,31 +25,28 @@ export function useMeshlog(config: PageConfig) {
 
   // Live frames arrive in bursts (hundreds a second with the generator at 100×): queue and apply
   // them together so React renders a few times a second, not once per packet.
-  const queue = useRef<Action[]>([]);
-  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  const flush = useCallback(() => {
-    flushTimer.current = null;
-    const actions = queue.current;
-    queue.current = [];
-    // A transition: React renders the batch in slices that yield to the browser (input, frames)
-    // instead of in one task; only the commit is one piece.
-    if (actions.length > 0) startTransition(() => rawDispatch({ type: 'batch', actions }));
-  }, []);
+  const batcher = useMemo(
+    () =>
+      new Batcher<Action>({
+        periodMs: FLUSH_MS,
+        // A transition: React renders the batch in slices that yield to the browser (input,
+        // frames) instead of in one task; only the commit is one piece.
+        apply: (actions) => startTransition(() => rawDispatch({ type: 'batch', actions })),
+      }),
+    [],
+  );
   const dispatch = useCallback(
     (a: Action, batched = false) => {
       if (!batched) {
-        if (queue.current.length > 0) flush(); // keep order
+        batcher.flushAll(); // keep order
         rawDispatch(a);
         return;
       }
-      queue.current.push(a);
-      if (flushTimer.current === null) flushTimer.current = setTimeout(flush, FLUSH_MS);
+      batcher.push(a.type === 'dev/net' ? 'net' : 'chat', a);
     },
-    [flush],
+    [batcher],
   );
-  useEffect(() => () => {
-    if (flushTimer.current !== null) clearTimeout(flushTimer.current);
-  }, []);
+  useEffect(() => () => batcher.close(), [batcher]);
   // A live frame of the wrong shape is dropped (and said once in the console), not rendered.
   const dispatchChecked = useCallback(
     (make: () => Action, batched = false) => {
