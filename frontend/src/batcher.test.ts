@@ -6,7 +6,7 @@ function harness() {
   const applied: string[][] = [];
   const b = new Batcher<string>({
     apply: (a) => applied.push(a),
-    periodMs: 200,
+    periodMs: 300,
     setTimer: (f, ms) => {
       const t = { f, ms, cleared: false };
       timers.push(t);
@@ -26,42 +26,59 @@ function harness() {
 }
 
 describe('Batcher', () => {
-  it('applies the lanes in turn, half a period apart, each as one batch in arrival order', () => {
+  it('applies the lanes in turn, spread over the period, each as one batch in arrival order', () => {
     const { b, timers, applied, fire } = harness();
-    b.push('chat', 'm1');
+    b.push('chat:alice', 'a1');
     b.push('net', 'n1');
-    b.push('chat', 'm2');
+    b.push('chat:alice', 'a2');
+    b.push('chat:bob', 'b1');
     b.push('net', 'n2');
     expect(timers).toHaveLength(1); // one timer however many frames
-    expect(timers[0].ms).toBe(100);
+    expect(timers[0].ms).toBe(150); // scheduled when one lane was busy: half a period
     fire();
-    expect(applied).toEqual([['m1', 'm2']]);
-    b.push('chat', 'm3');
+    expect(applied).toEqual([['a1', 'a2']]);
+    expect(timers[1].ms).toBe(150); // two lanes busy
+    b.push('chat:alice', 'a3');
     fire();
-    expect(applied).toEqual([['m1', 'm2'], ['n1', 'n2']]);
     fire();
-    expect(applied[2]).toEqual(['m3']);
+    expect(applied).toEqual([['a1', 'a2'], ['n1', 'n2'], ['b1']]);
+    fire();
+    expect(applied[3]).toEqual(['a3']);
     expect(timers.filter((t) => !t.cleared)).toHaveLength(0); // idle: no timer left
   });
 
-  it('takes the other lane when this turn’s is empty', () => {
-    const { b, applied, fire } = harness();
-    b.push('net', 'n1');
+  it('spreads the busy lanes over the period', () => {
+    const { b, timers, applied, fire } = harness();
+    for (const lane of ['w', 'x', 'y', 'z']) b.push(lane, lane);
     fire();
-    b.push('net', 'n2');
+    expect(timers[1].ms).toBe(100); // x, y, z busy: three turns a period
     fire();
-    expect(applied).toEqual([['n1'], ['n2']]);
+    expect(timers[2].ms).toBe(150); // y, z: two
+    fire();
+    fire();
+    expect(applied.flat()).toEqual(['w', 'x', 'y', 'z']);
   });
 
-  it('flushAll applies everything now, chat first, and cancels the timer; close drops the rest', () => {
+  it('skips idle lanes', () => {
+    const { b, applied, fire } = harness();
+    b.push('a', '1');
+    b.push('b', '2');
+    fire();
+    fire();
+    b.push('b', '3');
+    fire();
+    expect(applied).toEqual([['1'], ['2'], ['3']]);
+  });
+
+  it('flushAll applies everything now, lane by lane, and cancels the timer; close drops the rest', () => {
     const { b, timers, applied } = harness();
     b.push('net', 'n1');
-    b.push('chat', 'm1');
+    b.push('chat:alice', 'a1');
     b.flushAll();
-    expect(applied).toEqual([['m1'], ['n1']]);
+    expect(applied).toEqual([['n1'], ['a1']]);
     expect(timers[0].cleared).toBe(true);
     expect(b.pending()).toBe(false);
-    b.push('chat', 'm2');
+    b.push('chat:alice', 'a2');
     b.close();
     expect(b.pending()).toBe(false);
     expect(timers[1].cleared).toBe(true);

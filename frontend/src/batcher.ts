@@ -1,15 +1,13 @@
-// Live frames, queued and applied in batches, in two lanes taken in turn: the chat lane
-// (messages, stats: the panes and the event list) and the network lane (the log, the chart, the
-// topology). Each batch is one React commit and one layout and paint of what it changed; taking
-// the lanes in turn, half a period apart, puts the panes' and the log's work in different frames
-// instead of one frame doing both.
-
-export type Lane = 'chat' | 'net';
+// Live frames, queued and applied in batches, in lanes taken in turn: one lane per device's chat
+// (its messages and stats: its pane and the event list) and one for the network (the log, the
+// chart, the topology). Each batch is one React commit and one layout and paint of what it
+// changed; taking the lanes in turn, spread over the period, puts each pane's and the log's work
+// in a frame of its own instead of one frame doing them all.
 
 export type BatcherOptions<A> = {
   /** Applies one batch (in the order the actions came). */
   apply: (actions: A[]) => void;
-  /** Each lane is applied at most once per period while both are busy. */
+  /** Each lane is applied about once per period while all are busy. */
   periodMs: number;
   /** Injectable for tests. */
   setTimer?: (f: () => void, ms: number) => unknown;
@@ -17,8 +15,9 @@ export type BatcherOptions<A> = {
 };
 
 export class Batcher<A> {
-  private readonly lanes: Record<Lane, A[]> = { chat: [], net: [] };
-  private turn: Lane = 'chat';
+  /** Lanes in the order they were first used (the turn goes round in that order). */
+  private readonly lanes = new Map<string, A[]>();
+  private last: string | null = null;
   private timer: unknown = null;
   private readonly o: Required<BatcherOptions<A>>;
 
@@ -30,47 +29,62 @@ export class Batcher<A> {
     };
   }
 
-  push(lane: Lane, action: A): void {
-    this.lanes[lane].push(action);
+  push(lane: string, action: A): void {
+    const q = this.lanes.get(lane);
+    if (q) q.push(action);
+    else this.lanes.set(lane, [action]);
     this.schedule();
   }
 
   pending(): boolean {
-    return this.lanes.chat.length + this.lanes.net.length > 0;
+    return this.busy().length > 0;
   }
 
-  /** Applies everything queued now (chat first), e.g. before an action that must come after it. */
+  /** Applies everything queued now, lane by lane, e.g. before an action that must come after it. */
   flushAll(): void {
     this.cancel();
-    for (const lane of ['chat', 'net'] as const) this.take(lane);
+    for (const lane of this.busy()) this.take(lane);
   }
 
   close(): void {
     this.cancel();
-    this.lanes.chat = [];
-    this.lanes.net = [];
+    this.lanes.clear();
+  }
+
+  private busy(): string[] {
+    return [...this.lanes].filter(([, q]) => q.length > 0).map(([lane]) => lane);
   }
 
   private schedule(): void {
     if (this.timer !== null) return;
+    // Spread the busy lanes over the period (at least two turns a period, so a lone lane waits
+    // half a period, not a whole one).
+    const turns = Math.max(2, this.busy().length);
     this.timer = this.o.setTimer(() => {
       this.timer = null;
       this.tick();
-    }, this.o.periodMs / 2);
+    }, this.o.periodMs / turns);
   }
 
   private tick(): void {
-    // This lane's turn, or the other's when this one has nothing.
-    const lane = this.lanes[this.turn].length > 0 ? this.turn : other(this.turn);
-    this.take(lane);
-    this.turn = other(lane);
+    // The next busy lane after the one taken last, round in first-use order.
+    const lanes = [...this.lanes.keys()];
+    const from = this.last === null ? -1 : lanes.indexOf(this.last);
+    for (let i = 1; i <= lanes.length; i++) {
+      const lane = lanes[(from + i) % lanes.length];
+      if ((this.lanes.get(lane)?.length ?? 0) > 0) {
+        this.take(lane);
+        this.last = lane;
+        break;
+      }
+    }
     if (this.pending()) this.schedule();
   }
 
-  private take(lane: Lane): void {
-    const actions = this.lanes[lane];
+  private take(lane: string): void {
+    const actions = this.lanes.get(lane) ?? [];
     if (actions.length === 0) return;
-    this.lanes[lane] = [];
+    this.lanes.set(lane, []);
     this.o.apply(actions);
   }
 
@@ -79,5 +93,3 @@ export class Batcher<A> {
     this.timer = null;
   }
 }
-
-const other = (lane: Lane): Lane => (lane === 'chat' ? 'net' : 'chat');

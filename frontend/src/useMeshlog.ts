@@ -10,8 +10,8 @@ import type { NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
 
 /**
- * Each lane of live frames (chat, network; see batcher.ts) is applied this often at most: each
- * batch is one render and one layout of the lists it changed.
+ * Each lane of live frames (each device's chat, the network; see batcher.ts) is applied about this
+ * often: each batch is one render and one layout of the lists it changed.
  */
 const FLUSH_MS = 200;
 const STATS_REFRESH_MS = 5_000;
@@ -42,7 +42,7 @@ export function useMeshlog(config: PageConfig) {
         rawDispatch(a);
         return;
       }
-      batcher.push(a.type === 'dev/net' ? 'net' : 'chat', a);
+      batcher.push(a.type === 'dev/net' ? 'net' : 'device' in a ? `chat:${a.device}` : 'chat', a);
     },
     [batcher],
   );
