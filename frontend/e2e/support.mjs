@@ -143,8 +143,17 @@ export async function simGet(demo, pathname) {
 export function perfStart(page) {
   return page.evaluate(() => {
     const w = window;
-    w.__perf = { long: [], loaf: [], frames: [], animations: 0, stop: false };
+    w.__perf = { long: [], loaf: [], frames: [], animations: 0, rowCommits: 0, multiPane: 0, stop: false };
     const p = w.__perf;
+    // Commits that added message rows, and those that added them to more than one pane at once
+    // (live frames are applied one device's lane at a time; printed, as timing decides it).
+    new MutationObserver((records) => {
+      const panes = new Set();
+      for (const r of records)
+        for (const n of r.addedNodes) if (n.nodeType === 1 && n.matches('[data-testid="message"]')) panes.add(n.closest('[data-testid^="pane-"]'));
+      if (panes.size > 0) p.rowCommits++;
+      if (panes.size > 1) p.multiPane++;
+    }).observe(document.body, { childList: true, subtree: true });
     new PerformanceObserver((l) => l.getEntries().forEach((e) => p.long.push(e.duration))).observe({ type: 'longtask' });
     try {
       new PerformanceObserver((l) =>
@@ -186,6 +195,8 @@ export function perfStop(page) {
       frames: p.frames.length,
       frame_p95_ms: Math.round(q(p.frames, 0.95)),
       topology_animations_max: p.animations,
+      row_commits: p.rowCommits,
+      multi_pane_commits: p.multiPane,
       long_frames: p.loaf,
     };
   });

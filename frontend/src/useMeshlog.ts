@@ -4,7 +4,7 @@ import { startTransition, useCallback, useEffect, useMemo, useReducer, useRef } 
 import { deviceApi, simApi, fetchMessagePage } from './api';
 import { Batcher } from './batcher';
 import { LiveStream } from './live';
-import { initialState, reducer, referenceNow, type Action, type AppState } from './state/app';
+import { initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
 import type { NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
@@ -38,7 +38,8 @@ export function useMeshlog(config: PageConfig) {
   const dispatch = useCallback(
     (a: Action, batched = false) => {
       if (!batched) {
-        batcher.flushAll(); // keep order
+        // Queued frames go first where the order matters: a device's list re-read, a new run.
+        if (mustFollowQueued(a, stateRef.current)) batcher.flushAll();
         rawDispatch(a);
         return;
       }
