@@ -126,13 +126,15 @@ export async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) }).catch(() => undefined);
 }
 
-/** GET a simulation-service path from Node with the demo's token (no script runs in the page). */
-export async function simGet(demo, pathname) {
+/** GET a URL of the demo's servers from Node with the demo's token (no script runs in the page). */
+export async function demoGet(demo, url) {
   const token = fs.readFileSync(path.join(demo.data, 'demo-data', 'api-token'), 'utf8').trim();
-  const r = await fetch(`${SIM_URL}${pathname}`, { headers: { Authorization: `Bearer ${token}` } });
-  if (!r.ok) throw new Error(`${pathname}: HTTP ${r.status}`);
+  const r = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return r.json();
 }
+
+export const simGet = (demo, pathname) => demoGet(demo, `${SIM_URL}${pathname}`);
 
 /**
  * Starts measuring the page's main thread: long tasks, long animation frames (with the scripts

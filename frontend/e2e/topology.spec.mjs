@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { PAGE_URL, ROOT, T, demoHasFlag, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, startDemo, until } from './support.mjs';
+import { PAGE_URL, ROOT, T, demoHasFlag, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, demoGet, startDemo, until } from './support.mjs';
 
 const ONLY = process.env.E2E_ONLY || '';
 const RUN = Date.now().toString(36);
@@ -199,6 +199,15 @@ withDemo('simulated mode at 100x', demoHasFlag('--paused') ? [...simArgs, '--pau
     assert.equal(perf.topology_animations_max, 0, 'no CSS animation runs in the topology card');
     await tid(page, 'gen-pause').click();
     await until('paused', async () => (await tid(page, 'run-state').textContent()) === 'paused');
+    // The panes followed the newest all along (one that stopped would be cheap to draw): each
+    // shows its device's newest message, with no "jump to newest".
+    for (const d of (await simGet(ctx.demo, '/api/simulation')).devices) {
+      await until(`${d.name}'s pane to end with its newest message`, async () => {
+        const newest = (await demoGet(ctx.demo, `${d.url}/api/messages?limit=1`)).messages.at(-1)?.id;
+        return newest !== undefined && (await paneMessages(page, d.name)).at(-1)?.id === newest;
+      });
+      assert.equal(await tid(page, `jump-newest-${d.name}`).count(), 0, `${d.name}'s pane still follows the newest`);
+    }
     for (const device of ['alice', 'bob']) {
       const rows = await paneMessages(page, device);
       const seen = {};
