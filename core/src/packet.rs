@@ -75,8 +75,7 @@ pub mod replay;
 mod wire;
 
 pub use payload::{
-    event_encoded_len, sketch_payload_len_max, BucketFilter, Digest, Payload, RootSketch,
-    WireEvent, EVENT_FRAMING_LEN,
+    event_encoded_len, BucketFilter, Digest, Payload, RootSketch, WireEvent, EVENT_FRAMING_LEN,
 };
 pub use replay::{ReplayWindow, WINDOW_LEN};
 pub use wire::Wire;

@@ -10,6 +10,7 @@
 //! instead (worst and median bytes per delivered event, worst rounds to converge, failing
 //! seeds): how far a mutant moves them from the unchanged core's, to set `[expect]` bounds.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -49,10 +50,20 @@ fn main() {
                     println!("{}", figures(&files[i], scenario, seeds));
                     continue;
                 }
+                // A core assertion tripping is the seed's failure: the sweep goes on and
+                // names the scenario and seed, as for any other failure.
                 let first = (0..seeds).find_map(|seed| {
-                    let outcome = meshlog_sim::run(scenario, seed, None).expect("world builds");
-                    let failure = outcome.failures.first()?.to_string();
-                    Some((seed, failure))
+                    match catch_unwind(AssertUnwindSafe(|| meshlog_sim::run(scenario, seed, None)))
+                    {
+                        Ok(outcome) => {
+                            let outcome = outcome.expect("world builds");
+                            Some((seed, outcome.failures.first()?.to_string()))
+                        }
+                        Err(panic) => Some((
+                            seed,
+                            format!("panicked: {}", meshlog_sim::panic_message(panic.as_ref())),
+                        )),
+                    }
                 });
                 found.lock().expect("no panics").push((i, Ok(first)));
             });

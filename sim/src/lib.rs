@@ -109,6 +109,16 @@ pub fn run_with(
     Ok(world.finish(failures))
 }
 
+/// The text a caught panic carries (a core assertion's message), for runners that report a
+/// panicking seed as that seed's failure instead of stopping.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
+}
+
 /// Like [`run_with`], also recording the picture `meshlog run --report` draws. The trace, and
 /// so the digest, is the same as without it.
 pub fn run_with_report(

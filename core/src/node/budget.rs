@@ -70,7 +70,9 @@ impl Budget {
         totals.received_bytes += bytes as u64;
     }
 
-    /// Reserves room for an answer of about `bytes` before the work of building it.
+    /// Reserves room for an answer of at most `bytes` (header included) before the work of
+    /// building it. Reservations are counted even when the budget is off, so `spend` can
+    /// check that every answer was reserved either way.
     pub(super) fn reserve(&mut self, bytes: usize, enforced: bool) -> bool {
         let wanted = self.pending + bytes as u64;
         if enforced && wanted > self.credit {
@@ -85,24 +87,26 @@ impl Budget {
         self.filter_replies.insert(prefix) || !enforced
     }
 
-    /// Whether an answer datagram of `bytes` may go out now.
-    pub(super) fn allows(&self, bytes: usize, enforced: bool) -> bool {
-        !enforced || bytes as u64 <= self.credit
-    }
-
-    /// Counts a sent answer datagram.
+    /// Counts a sent answer datagram against what was reserved for it and the credit.
     pub(super) fn spend(&mut self, bytes: usize, enforced: bool, totals: &mut BudgetTotals) {
+        let bytes = bytes as u64;
         assert!(
-            !enforced || bytes as u64 <= self.credit,
+            bytes <= self.pending,
+            "an answer of {bytes} bytes where {} were reserved",
+            self.pending
+        );
+        assert!(
+            !enforced || bytes <= self.credit,
             "an answer of {bytes} bytes with {} bytes of credit",
             self.credit
         );
-        self.credit = self.credit.saturating_sub(bytes as u64);
-        totals.replied_bytes += bytes as u64;
+        self.pending -= bytes;
+        self.credit = self.credit.saturating_sub(bytes);
+        totals.replied_bytes += bytes;
         assert!(!enforced || totals.within(), "{totals:?}");
     }
 
-    /// The queued items went out (or were skipped): their reservations end.
+    /// The queued items went out: what they reserved and did not use is free again.
     pub(super) fn settle(&mut self) {
         self.pending = 0;
     }
@@ -111,6 +115,20 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether an answer of `bytes` may be reserved now (and lets the reservation go).
+    fn room_for(b: &mut Budget, bytes: usize) -> bool {
+        let reserved = b.reserve(bytes, true);
+        b.settle();
+        reserved
+    }
+
+    /// Reserves and sends an answer of `bytes`.
+    fn answer(b: &mut Budget, bytes: usize, totals: &mut BudgetTotals) {
+        assert!(b.reserve(bytes, true));
+        b.spend(bytes, true, totals);
+        b.settle();
+    }
 
     #[test]
     fn a_new_peer_may_be_answered_with_the_initial_credit_only() {
@@ -121,9 +139,8 @@ mod tests {
         assert!(!b.reserve(1, true), "nothing past the credit");
         assert!(b.reserve(1, false), "unless the budget is off");
         b.settle();
-        assert!(b.allows(limit, true));
-        b.spend(limit, true, &mut totals);
-        assert!(!b.allows(1, true));
+        answer(&mut b, limit, &mut totals);
+        assert!(!room_for(&mut b, 1));
         assert_eq!(totals.replied_bytes, limit as u64);
         assert!(totals.within());
     }
@@ -132,15 +149,17 @@ mod tests {
     fn each_byte_received_earns_three_and_rounds_add_nothing() {
         let mut totals = BudgetTotals::default();
         let mut b = Budget::new(&mut totals);
-        b.spend(CREDIT_INITIAL_BYTES as usize, true, &mut totals);
+        answer(&mut b, CREDIT_INITIAL_BYTES as usize, &mut totals);
         for _ in 0..10 {
             b.start_round();
         }
-        assert!(!b.allows(1, true), "a quiet peer earns nothing by waiting");
+        assert!(
+            !room_for(&mut b, 1),
+            "a quiet peer earns nothing by waiting"
+        );
         b.credit(65, &mut totals);
-        assert!(b.allows(195, true));
-        assert!(!b.allows(196, true));
-        b.spend(195, true, &mut totals);
+        assert!(!room_for(&mut b, 196));
+        answer(&mut b, 195, &mut totals);
         assert_eq!(
             totals.replied_bytes,
             3 * totals.received_bytes + totals.credit_initial_bytes
@@ -155,12 +174,40 @@ mod tests {
             b.credit(100, &mut totals);
             b.start_round();
         }
-        assert!(b.allows(CREDIT_INITIAL_BYTES as usize + 900, true));
-        assert!(!b.allows(CREDIT_INITIAL_BYTES as usize + 901, true));
+        assert!(room_for(&mut b, CREDIT_INITIAL_BYTES as usize + 900));
+        assert!(!room_for(&mut b, CREDIT_INITIAL_BYTES as usize + 901));
         let flood = 10 * CREDIT_MAX_BYTES as usize;
         b.credit(flood, &mut totals);
-        assert!(b.allows(CREDIT_MAX_BYTES as usize, true));
-        assert!(!b.allows(CREDIT_MAX_BYTES as usize + 1, true), "capped");
+        assert!(room_for(&mut b, CREDIT_MAX_BYTES as usize));
+        assert!(!room_for(&mut b, CREDIT_MAX_BYTES as usize + 1), "capped");
+    }
+
+    #[test]
+    fn a_packed_answer_spends_less_than_its_items_reserved() {
+        let mut totals = BudgetTotals::default();
+        let mut b = Budget::new(&mut totals);
+        assert!(b.reserve(300, true) && b.reserve(300, true));
+        b.spend(350, true, &mut totals);
+        b.settle();
+        assert!(room_for(&mut b, CREDIT_INITIAL_BYTES as usize - 350));
+    }
+
+    #[test]
+    #[should_panic(expected = "were reserved")]
+    fn an_answer_never_reserved_is_a_bug() {
+        let mut totals = BudgetTotals::default();
+        let mut b = Budget::new(&mut totals);
+        b.spend(1, false, &mut totals);
+    }
+
+    #[test]
+    #[should_panic(expected = "bytes of credit")]
+    fn an_answer_past_the_credit_is_a_bug() {
+        let mut totals = BudgetTotals::default();
+        let mut b = Budget::new(&mut totals);
+        let over = CREDIT_INITIAL_BYTES as usize + 1;
+        assert!(b.reserve(over, false), "reserved with the budget off");
+        b.spend(over, true, &mut totals);
     }
 
     #[test]

@@ -10,13 +10,8 @@ use crate::packet::{overhead, BucketFilter, Digest, RootSketch, DATAGRAM_SIZE_MA
 use crate::store::Store;
 use crate::sync::filter::{bitmap_len, WireFilter};
 use crate::sync::index::BucketSummary;
-use crate::sync::prefix::{Prefix, FANOUT};
+use crate::sync::prefix::Prefix;
 use crate::sync::sketch::{width_for, Difference};
-
-/// Bytes a `Filter` payload takes besides its bitmap: prefix, reply flag, nonce, item count, k, length.
-const FILTER_FRAMING_MAX: usize = 9 + 1 + 8 + 5 + 1 + 2;
-/// Bytes a digest takes at most: prefix and 16 summaries of count and fingerprint.
-const DIGEST_LEN_MAX: usize = 9 + FANOUT * (5 + 8);
 
 /// The whole summary a digest's children add up to.
 pub(super) fn digest_total(digest: &Digest) -> BucketSummary {
@@ -116,14 +111,18 @@ impl<S: Store> Node<S> {
             summary: self.summary(),
             sketch: self.index.sketch().folded(width),
         };
-        if self.reserve_reply(peer, crate::packet::sketch_payload_len_max(width)) {
+        if self.reserve_reply(peer, RootSketch::encoded_len_max(width)) {
             self.queue_sketch(peer, sketch);
         }
     }
 
-    /// Reserves room in the peer's budget for an answer; counts `budget` when there is none.
-    fn reserve_reply(&mut self, peer: &DeviceId, bytes: usize) -> bool {
+    /// Reserves room in the peer's budget for an answer item of at most `item_len_max`
+    /// bytes, before the work of building it; counts `budget` when there is none. Each item
+    /// reserves a whole datagram's header too: packed with others it takes less, never more,
+    /// so what the flush sends always fits what was reserved (`Budget::spend` asserts it).
+    fn reserve_reply(&mut self, peer: &DeviceId, item_len_max: usize) -> bool {
         let enforced = self.config.amplification_budget;
+        let bytes = overhead(self.device(), peer) + item_len_max;
         let reserved = self
             .links
             .get_mut(peer)
@@ -171,7 +170,7 @@ impl<S: Store> Node<S> {
         if prefix.is_leaf_depth() || mine.count <= leaf || theirs.count <= leaf {
             return self.send_filters(peer, prefix, true);
         }
-        if self.reserve_reply(peer, DIGEST_LEN_MAX) {
+        if self.reserve_reply(peer, Digest::ENCODED_LEN_MAX) {
             let children = self.index.child_summaries(prefix);
             self.queue_digest(peer, Digest { prefix, children });
         }
@@ -181,17 +180,15 @@ impl<S: Store> Node<S> {
     /// for one is sent as its children's filters.
     pub(super) fn send_filters(&mut self, peer: &DeviceId, prefix: Prefix, reply: bool) {
         let count = self.index.summary(prefix).count as usize;
-        let bitmap_room = DATAGRAM_SIZE_MAX - overhead(self.device(), peer) - FILTER_FRAMING_MAX;
-        if bitmap_len(count, self.config.filter_fp_rate) > bitmap_room && !prefix.is_leaf_depth() {
+        let bitmap = bitmap_len(count, self.config.filter_fp_rate);
+        let room = DATAGRAM_SIZE_MAX - overhead(self.device(), peer);
+        if BucketFilter::encoded_len_max(bitmap) > room && !prefix.is_leaf_depth() {
             for child in prefix.children().collect::<Vec<_>>() {
                 self.send_filters(peer, child, reply);
             }
             return;
         }
-        if !self.reserve_reply(
-            peer,
-            FILTER_FRAMING_MAX + bitmap_len(count, self.config.filter_fp_rate),
-        ) {
+        if !self.reserve_reply(peer, BucketFilter::encoded_len_max(bitmap)) {
             return;
         }
         let nonce = self.rng.next_u64();

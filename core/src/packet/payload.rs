@@ -84,6 +84,19 @@ pub struct RootSketch {
     pub sketch: Sketch,
 }
 
+impl RootSketch {
+    /// Bytes a root sketch of `width` takes at most (its summary at its widest).
+    pub fn encoded_len_max(width: usize) -> usize {
+        1 + SUMMARY_LEN_MAX + 1 + Sketch::cells_len(width)
+    }
+    /// Bytes it takes as a payload.
+    pub fn encoded_len(&self) -> usize {
+        let mut w = Writer::new();
+        Payload::encode_sketch(&mut w, self);
+        w.bytes.len()
+    }
+}
+
 /// The sender's summaries of the 16 children of `prefix`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Digest {
@@ -130,12 +143,14 @@ impl Payload {
             }
             Payload::Digests(digests) => digests.iter().for_each(|d| d.encode(w)),
             Payload::Filters(filters) => filters.iter().for_each(|f| f.encode(w)),
-            Payload::Sketch(s) => {
-                w.u8(u8::from(s.reply));
-                encode_summary(w, &s.summary);
-                s.sketch.encode(w);
-            }
+            Payload::Sketch(s) => Payload::encode_sketch(w, s),
         }
+    }
+
+    fn encode_sketch(w: &mut Writer, s: &RootSketch) {
+        w.u8(u8::from(s.reply));
+        encode_summary(w, &s.summary);
+        s.sketch.encode(w);
     }
 
     pub(super) fn decode(kind: PacketKind, r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
@@ -188,10 +203,10 @@ pub(super) fn decode_event_slices<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]
     Ok(events)
 }
 
-/// Bytes a root sketch of `width` takes as a payload, at most (the summary at its widest).
-pub fn sketch_payload_len_max(width: usize) -> usize {
-    1 + 5 + 8 + 1 + Sketch::cells_len(width)
-}
+/// Bytes a prefix takes at most: its depth and the 8 bytes of 16 nibbles.
+const PREFIX_LEN_MAX: usize = 1 + 8;
+/// Bytes a summary takes at most: a `u32` count as a varint, and the fingerprint.
+const SUMMARY_LEN_MAX: usize = 5 + 8;
 
 /// Bytes `sealed` takes inside an `Events` payload.
 pub fn event_encoded_len(sealed: &[u8]) -> usize {
@@ -203,6 +218,10 @@ fn encode_event(w: &mut Writer, sealed: &[u8]) {
 }
 
 impl Digest {
+    /// Bytes a digest takes at most. The budget reserves it before building one, so it must
+    /// be an upper bound (see the tests).
+    pub const ENCODED_LEN_MAX: usize = PREFIX_LEN_MAX + FANOUT * SUMMARY_LEN_MAX;
+
     fn encode(&self, w: &mut Writer) {
         self.prefix.encode(w);
         self.children.iter().for_each(|c| encode_summary(w, c));
@@ -230,6 +249,12 @@ impl Digest {
 }
 
 impl BucketFilter {
+    /// Bytes a filter with a bitmap of `bitmap_len` bytes takes at most: prefix, reply flag,
+    /// nonce, item count (a `u32` varint), k, the bitmap's length and the bitmap.
+    pub const fn encoded_len_max(bitmap_len: usize) -> usize {
+        PREFIX_LEN_MAX + 1 + 8 + 5 + 1 + 2 + bitmap_len
+    }
+
     fn encode(&self, w: &mut Writer) {
         self.prefix.encode(w);
         w.u8(u8::from(self.reply));
@@ -267,4 +292,72 @@ fn decode_summary(r: &mut Reader<'_>) -> Result<BucketSummary, DecodeError> {
         0
     };
     Ok(BucketSummary { count, fingerprint })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::prefix::PREFIX_DEPTH_MAX;
+    use crate::sync::sketch::WIDTHS;
+
+    /// The widest summary: the largest count and a fingerprint.
+    const WIDEST: BucketSummary = BucketSummary {
+        count: u32::MAX,
+        fingerprint: u64::MAX,
+    };
+
+    /// The deepest prefix a digest may carry (leaf buckets have no children).
+    fn deepest_digest_prefix() -> Prefix {
+        Prefix::new(
+            PREFIX_DEPTH_MAX - 1,
+            (1 << (4 * (PREFIX_DEPTH_MAX as u32 - 1))) - 1,
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn the_widest_digest_takes_exactly_its_bound() {
+        let digest = Digest {
+            prefix: deepest_digest_prefix(),
+            children: [WIDEST; FANOUT],
+        };
+        assert_eq!(digest.encoded_len(), Digest::ENCODED_LEN_MAX);
+        let narrow = Digest {
+            prefix: Prefix::ROOT,
+            children: [BucketSummary::default(); FANOUT],
+        };
+        assert!(narrow.encoded_len() < Digest::ENCODED_LEN_MAX);
+    }
+
+    #[test]
+    fn the_widest_filter_takes_exactly_its_bound() {
+        for bitmap_len in [0, 1, 300, 1_100] {
+            let filter = BucketFilter {
+                prefix: Prefix::new(PREFIX_DEPTH_MAX, u64::MAX).expect("valid"),
+                reply: true,
+                filter: WireFilter {
+                    nonce: u64::MAX,
+                    items: u32::MAX,
+                    hash_functions: u8::MAX,
+                    bitmap: vec![0xff; bitmap_len],
+                },
+            };
+            assert_eq!(
+                filter.encoded_len(),
+                BucketFilter::encoded_len_max(bitmap_len)
+            );
+        }
+    }
+
+    #[test]
+    fn the_widest_sketch_takes_exactly_its_bound() {
+        for width in WIDTHS {
+            let sketch = RootSketch {
+                reply: true,
+                summary: WIDEST,
+                sketch: Sketch::new().folded(width),
+            };
+            assert_eq!(sketch.encoded_len(), RootSketch::encoded_len_max(width));
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //! Nothing here writes to the trace: a report never changes a run's digest.
 
 mod recorder;
+mod sampling;
 
 use meshlog_core::{EventId, Instant, PacketKind};
 use serde::Serialize;

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::recorder::{named_ids_for_tests as named_ids, Sampler};
+use super::recorder::named_ids_for_tests as named_ids;
+use super::sampling::Sampler;
 use super::*;
 use crate::{check, Outcome, Scenario, World, WorldOptions};
 

@@ -312,11 +312,7 @@ impl RunContext {
             }
             Ok(Err(err)) => (Some(format!("cannot build the world: {err}")), None, None),
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("(no message)");
+                let message = meshlog_sim::panic_message(panic.as_ref());
                 (Some(format!("panicked: {message}")), None, None)
             }
         };
