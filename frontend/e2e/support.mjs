@@ -125,3 +125,96 @@ export async function shot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) }).catch(() => undefined);
 }
+
+/** GET a URL of the demo's servers from Node with the demo's token (no script runs in the page). */
+export async function demoGet(demo, url) {
+  const token = fs.readFileSync(path.join(demo.data, 'demo-data', 'api-token'), 'utf8').trim();
+  const r = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+}
+
+export const simGet = (demo, pathname) => demoGet(demo, `${SIM_URL}${pathname}`);
+
+/**
+ * Starts measuring the page's main thread: long tasks, long animation frames (with the scripts
+ * they ran, to say what a long one was), frame intervals, and the most CSS animations running
+ * at once in the topology picture (packets are drawn on a canvas: none should). `perfStop` ends it
+ * and returns the figures.
+ */
+export function perfStart(page) {
+  return page.evaluate(() => {
+    const w = window;
+    w.__perf = { long: [], loaf: [], frames: [], animations: 0, rowCommits: 0, multiPane: 0, stop: false };
+    const p = w.__perf;
+    // Commits that added message rows, and those that added them to more than one pane at once
+    // (live frames are applied one device's lane at a time; printed, as timing decides it).
+    new MutationObserver((records) => {
+      const panes = new Set();
+      for (const r of records)
+        for (const n of r.addedNodes) if (n.nodeType === 1 && n.matches('[data-testid="message"]')) panes.add(n.closest('[data-testid^="pane-"]'));
+      if (panes.size > 0) p.rowCommits++;
+      if (panes.size > 1) p.multiPane++;
+    }).observe(document.body, { childList: true, subtree: true });
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => p.long.push(e.duration))).observe({ type: 'longtask' });
+    try {
+      new PerformanceObserver((l) =>
+        l.getEntries().forEach((e) => {
+          if (e.duration < 50) return;
+          const scripts = e.scripts.map((s) => `${s.invoker || s.invokerType} ${Math.round(s.duration)} ms${s.forcedStyleAndLayoutDuration >= 1 ? ` (forced layout ${Math.round(s.forcedStyleAndLayoutDuration)})` : ''}`);
+          const render = e.renderStart ? Math.round(e.startTime + e.duration - e.renderStart) : 0;
+          p.loaf.push({ ms: Math.round(e.duration), blocking_ms: Math.round(e.blockingDuration), render_ms: render, scripts });
+        }),
+      ).observe({ type: 'long-animation-frame' });
+    } catch {
+      /* no LoAF in this browser */
+    }
+    let last = performance.now();
+    let n = 0;
+    const frame = (t) => {
+      p.frames.push(t - last);
+      last = t;
+      if (n++ % 10 === 0) {
+        const topo = document.querySelector('[data-testid="topology-card"]');
+        const inTopo = document.getAnimations().filter((a) => topo && a.effect?.target && topo.contains(a.effect.target)).length;
+        p.animations = Math.max(p.animations, inTopo);
+      }
+      if (!p.stop) requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  });
+}
+
+export function perfStop(page) {
+  return page.evaluate(() => {
+    const p = window.__perf;
+    p.stop = true;
+    const q = (xs, f) => (xs.length === 0 ? 0 : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))]);
+    return {
+      long_tasks: p.long.length,
+      long_task_max_ms: Math.round(Math.max(0, ...p.long)),
+      long_task_p95_ms: Math.round(q(p.long, 0.95)),
+      frames: p.frames.length,
+      frame_p95_ms: Math.round(q(p.frames, 0.95)),
+      topology_animations_max: p.animations,
+      row_commits: p.rowCommits,
+      multi_pane_commits: p.multiPane,
+      long_frames: p.loaf,
+    };
+  });
+}
+
+/** Elements the page holds in each bounded list, and in the topology picture. */
+export function pageRows(page) {
+  return page.evaluate(() => {
+    const count = (sel) => document.querySelectorAll(sel).length;
+    const panes = [...document.querySelectorAll('[data-testid^="pane-"]')].map((p) => p.querySelectorAll('[data-testid="message"]').length);
+    return {
+      pane_rows_max: Math.max(0, ...panes),
+      dom_rows: count('[data-testid="message"]'),
+      netlog_rows: count('[data-testid="netlog-row"]'),
+      activity_rows: count('.activity .act'),
+      topology_elements: document.querySelector('[data-testid="topology"]')?.querySelectorAll('*').length ?? 0,
+    };
+  });
+}

@@ -1,14 +1,18 @@
 // Wires the pure reducer to the backends: discovery, SSE streams with reconnect, slow stats refresh,
 // and the actions the UI calls.
-import { useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
+import { startTransition, useCallback, useEffect, useMemo, useReducer, useRef } from 'react';
 import { deviceApi, simApi, fetchMessagePage } from './api';
+import { Batcher } from './batcher';
 import { LiveStream } from './live';
-import { initialState, reducer, referenceNow, type Action, type AppState } from './state/app';
+import { initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
 import type { NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
 
-/** Live frames are applied this often: each flush is one render and one layout of the lists. */
+/**
+ * Each lane of live frames (each device's chat, the network; see batcher.ts) is applied about this
+ * often: each batch is one render and one layout of the lists it changed.
+ */
 const FLUSH_MS = 200;
 const STATS_REFRESH_MS = 5_000;
 
@@ -21,29 +25,29 @@ export function useMeshlog(config: PageConfig) {
 
   // Live frames arrive in bursts (hundreds a second with the generator at 100×): queue and apply
   // them together so React renders a few times a second, not once per packet.
-  const queue = useRef<Action[]>([]);
-  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  const flush = useCallback(() => {
-    flushTimer.current = null;
-    const actions = queue.current;
-    queue.current = [];
-    if (actions.length > 0) rawDispatch({ type: 'batch', actions });
-  }, []);
+  const batcher = useMemo(
+    () =>
+      new Batcher<Action>({
+        periodMs: FLUSH_MS,
+        // A transition: React renders the batch in slices that yield to the browser (input,
+        // frames) instead of in one task; only the commit is one piece.
+        apply: (actions) => startTransition(() => rawDispatch({ type: 'batch', actions })),
+      }),
+    [],
+  );
   const dispatch = useCallback(
     (a: Action, batched = false) => {
       if (!batched) {
-        if (queue.current.length > 0) flush(); // keep order
+        // Queued frames go first where the order matters: a device's list re-read, a new run.
+        if (mustFollowQueued(a, stateRef.current)) batcher.flushAll();
         rawDispatch(a);
         return;
       }
-      queue.current.push(a);
-      if (flushTimer.current === null) flushTimer.current = setTimeout(flush, FLUSH_MS);
+      batcher.push(a.type === 'dev/net' ? 'net' : 'device' in a ? `chat:${a.device}` : 'chat', a);
     },
-    [flush],
+    [batcher],
   );
-  useEffect(() => () => {
-    if (flushTimer.current !== null) clearTimeout(flushTimer.current);
-  }, []);
+  useEffect(() => () => batcher.close(), [batcher]);
   // A live frame of the wrong shape is dropped (and said once in the console), not rendered.
   const dispatchChecked = useCallback(
     (make: () => Action, batched = false) => {

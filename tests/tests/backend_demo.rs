@@ -143,6 +143,30 @@ fn crash_and_restart_lose_nothing_and_an_unasked_death_is_restarted() -> Result<
 }
 
 #[test]
+fn sigkill_of_the_demo_leaves_no_device_running() -> Result<()> {
+    let mut demo = Demo::start(&["--devices", "alice,bob,carol"], 5)?;
+    let devices: Vec<u32> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|name| device_pid(&demo, name).with_context(|| format!("{name}'s process")))
+        .collect::<Result<_>>()?;
+    // SIGKILL: the demo gets no chance to stop its children; they must notice on their own.
+    demo.child.kill()?;
+    demo.child.wait()?;
+    wait_for(Duration::from_secs(10), || {
+        Ok(!devices.iter().any(|p| alive(*p)))
+    })
+    .with_context(|| {
+        let left: Vec<String> = devices
+            .iter()
+            .filter(|p| alive(**p))
+            .map(|p| format!("{p}: {}", cmdline(*p)))
+            .collect();
+        format!("left running: {left:?}")
+    })?;
+    Ok(())
+}
+
+#[test]
 fn sigterm_during_the_first_page_build_leaves_no_process() -> Result<()> {
     let dir = tempfile::tempdir()?;
     // A frontend without a built page, and an `npm` that starts a child of its own and

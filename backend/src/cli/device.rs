@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use meshlog_backend::device::{self, DeviceOptions};
 
@@ -41,9 +42,17 @@ pub struct Args {
     /// The recording's size limit in MiB: at the limit it stops (what came before replays).
     #[arg(long, default_value_t = 1024)]
     record_max_mib: u64,
+    /// Exit when process PID is no longer this one's parent. `meshlog demo` passes its own
+    /// pid: a demo killed with SIGKILL cannot stop its children, and this way its devices
+    /// stop on their own within `PARENT_CHECK_INTERVAL`.
+    #[arg(long, value_name = "PID")]
+    parent_pid: Option<u32>,
     #[command(flatten)]
     server: super::ServerArgs,
 }
+
+/// How often a device started with `--parent-pid` checks its parent is still there.
+const PARENT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
     let peers = args
@@ -67,9 +76,13 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     super::init_tracing();
+    let parent_pid = args.parent_pid;
     let options = options(args)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        if let Some(parent_pid) = parent_pid {
+            tokio::spawn(exit_without_parent(parent_pid));
+        }
         let running = device::start(options.clone()).await?;
         super::print_token(
             &format!("meshlog device {}", options.name),
@@ -85,4 +98,22 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         running.server.await??;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Exits once `parent_pid` is not this process's parent any more (it died and this process
+/// was handed to init or a subreaper), including when it died before this device started.
+/// Exiting is a crash as far as the store goes, which loses nothing acknowledged.
+async fn exit_without_parent(parent_pid: u32) {
+    let mut ticks = tokio::time::interval(PARENT_CHECK_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let parent = rustix::process::getppid().map_or(0, |pid| pid.as_raw_nonzero().get());
+        if u32::try_from(parent).ok() != Some(parent_pid) {
+            tracing::warn!(
+                parent_pid,
+                "the process that started this device is gone; exiting"
+            );
+            std::process::exit(0);
+        }
+    }
 }

@@ -300,6 +300,7 @@ fn start_devices(
         for origin in page_origins(options.web_addr) {
             argv.extend(["--allow-origin".into(), origin.into()]);
         }
+        argv.extend(["--parent-pid".into(), std::process::id().to_string().into()]);
         argv.extend(["--name".into(), name.into()]);
         argv.extend(["--http".into(), format!("127.0.0.1:{http}").into()]);
         argv.extend(["--udp".into(), format!("127.0.0.1:{udp}").into()]);

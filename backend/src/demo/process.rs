@@ -1,6 +1,7 @@
 //! Child processes that do not outlive the demo: each in a process group of its own (so a
-//! whole `npm` tree is stopped with it) and killed with its group when dropped. (A demo
-//! killed with SIGKILL cannot clean up; its children then run on.)
+//! whole `npm` tree is stopped with it) and killed with its group when dropped. A demo
+//! killed with SIGKILL cannot clean up: its devices then stop on their own (`meshlog device
+//! --parent-pid`); a first page build's `npm` still running would run on.
 
 use std::process::Stdio;
 

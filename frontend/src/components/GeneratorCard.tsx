@@ -8,6 +8,9 @@ import { errorText, useDebouncedCommit, useDraft, type PendingEdits } from './ut
 
 type Props = { state: AppState; actions: MeshActions; pending: PendingEdits };
 
+/** Events in the DOM: the newest, four times what the box shows (it is 9 rows high). */
+export const ACTIVITY_ROWS = 36;
+
 function clamp(v: number, lo: number, hi: number) {
   return Math.min(hi, Math.max(lo, v));
 }
@@ -116,7 +119,7 @@ export function GeneratorCard({ state, actions, pending }: Props) {
       <div className="card-sub activity-head">events</div>
       <div className="activity" data-testid="activity">
         {state.activity.length === 0 && <div className="empty small">Messages, reactions and files arriving on each device show here.</div>}
-         {state.activity.slice(0, 120).map((a) => (
+        {state.activity.slice(0, ACTIVITY_ROWS).map((a) => (
           <div key={a.id} className={`act act-${a.kind}`}>
             <span className="act-time">{formatClock(a.at_ms)}</span>
             <span className="act-icon" style={{ color: deviceColor(a.device) }}>

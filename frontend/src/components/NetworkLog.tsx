@@ -5,8 +5,11 @@ import { DEFAULT_FILTER, filterLog, isProblem, trafficBuckets, type LogEntry, ty
 import { LOG_KINDS, type Direction } from '../state/types';
 import { TrafficChart } from './TrafficChart';
 
-/** Rows in the DOM: the newest ones (the log keeps 2,000; freeze and filter to read older ones). */
-const ROWS = 60;
+/**
+ * Rows in the DOM: the newest ones, twice what the list shows (the log keeps 2,000; freeze and
+ * filter to read older ones). Every row is laid out and painted again on each new batch.
+ */
+export const NETLOG_ROWS = 30;
 
 const DIR_ICON: Record<Direction, string> = { sent: '↑', received: '↓', dropped: '✕', rejected: '⛔' };
 
@@ -48,7 +51,7 @@ export function NetworkLog({ log, devices, now, virtual }: Props) {
   const [filter, setFilter] = useState<LogFilter>(DEFAULT_FILTER);
   const [frozen, setFrozen] = useState<LogEntry[] | null>(null);
   const source = frozen ?? log;
-  const rows = useMemo(() => filterLog(source, filter, ROWS), [source, filter]);
+  const rows = useMemo(() => filterLog(source, filter, NETLOG_ROWS), [source, filter]);
   const matching = useMemo(() => filterLog(source, filter).length, [source, filter]);
   const buckets = useMemo(() => trafficBuckets(log, { now, device: filter.device }), [log, now, filter.device]);
   const problems = useMemo(() => log.reduce((n, e) => n + (isProblem(e.direction) ? 1 : 0), 0), [log]);

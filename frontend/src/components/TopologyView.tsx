@@ -1,8 +1,10 @@
 // The topology view: devices, links (cut one way, both ways, or across partition groups), which
-// group each device is in, and packets flying between them from the devices' `network` events.
-import { memo, useEffect, useMemo, useRef, useState } from 'react';
+// group each device is in, and packets flying between them from the devices' `network` events
+// (on a canvas over the picture, see state/flights.ts).
+import { memo, useCallback, useEffect, useMemo, useRef, type RefObject } from 'react';
 import type { AppState } from '../state/app';
 import { deviceColor, KIND_COLORS } from '../state/colors';
+import { addFlights, fitViewBox, flightAt, freshFlights, type Flight } from '../state/flights';
 import type { LogEntry } from '../state/netlog';
 import { groupIndex, layout, linkKey, linkState, linkTraffic, type LinkState, type Point } from '../state/topology';
 import type { SimState } from '../state/types';
@@ -10,13 +12,7 @@ import type { SimState } from '../state/types';
 const W = 560;
 const H = 230;
 const R = 22;
-/** How long a packet takes to cross a link on screen. */
-const FLIGHT_MS = 650;
-/** At most this many packets in the air: at 100× hundreds a second are sent; the view samples. */
-const FLIGHTS_MAX = 48;
 const GROUP_COLORS = ['#6366f1', '#f59e0b', '#10b981', '#ec4899', '#0ea5e9', '#84cc16', '#a855f7', '#ef4444'];
-
-type Flight = { id: string; from: Point; to: Point; color: string; born: number };
 
 const LINK_TEXT: Record<LinkState, string> = {
   up: 'connected',
@@ -74,31 +70,72 @@ const Link = memo(function Link({ a, b, pa, pb, state, packets }: { a: string; b
   );
 });
 
-function useFlights(log: readonly LogEntry[], pos: Record<string, Point>): Flight[] {
-  const [flights, setFlights] = useState<Flight[]>([]);
+/**
+ * Draws the packets sent since the last look at the log on `canvas`, one animation frame at a
+ * time while any is in the air. Nothing of it goes through React or the DOM: a new batch of
+ * packets costs no render, and a frame costs one canvas clear and a few dozen arcs.
+ */
+function usePacketCanvas(canvas: RefObject<HTMLCanvasElement | null>, log: readonly LogEntry[], pos: Record<string, Point>) {
+  const flights = useRef<Flight[]>([]);
   const seen = useRef<string | null>(null);
+  const frame = useRef<number | null>(null);
+  const size = useRef({ w: 0, h: 0 });
+
+  const draw = useCallback(() => {
+    frame.current = null;
+    const el = canvas.current;
+    const ctx = el?.getContext('2d');
+    if (!el || !ctx) return;
+    const now = performance.now();
+    flights.current = addFlights(flights.current, [], now);
+    const dpr = window.devicePixelRatio || 1;
+    const { w, h } = size.current;
+    if (el.width !== Math.round(w * dpr) || el.height !== Math.round(h * dpr)) {
+      el.width = Math.round(w * dpr);
+      el.height = Math.round(h * dpr);
+    }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, el.width, el.height);
+    // Draw in the picture's own units (the SVG's view box), wherever the box sits in the canvas.
+    const fit = fitViewBox(w, h, W, H);
+    ctx.setTransform(dpr * fit.scale, 0, 0, dpr * fit.scale, dpr * fit.dx, dpr * fit.dy);
+    for (const f of flights.current) {
+      const p = flightAt(f, now);
+      if (!p) continue;
+      ctx.globalAlpha = p.alpha;
+      ctx.fillStyle = f.color;
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, 4, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    ctx.globalAlpha = 1;
+    if (flights.current.length > 0) frame.current = requestAnimationFrame(draw);
+  }, [canvas]);
+
+  // The canvas's CSS size, from a ResizeObserver so a frame never reads layout.
   useEffect(() => {
-    // Only what arrived since the last render flies; the first render shows none of the backlog.
+    const el = canvas.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const ro = new ResizeObserver(([entry]) => {
+      size.current = { w: entry.contentRect.width, h: entry.contentRect.height };
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [canvas]);
+  useEffect(() => () => {
+    if (frame.current !== null) cancelAnimationFrame(frame.current);
+  }, []);
+
+  useEffect(() => {
+    // Only what arrived since the last look flies; the first look shows none of the backlog.
     const last = seen.current;
     seen.current = log.length > 0 ? log[log.length - 1].key : null;
-    if (last === null) return;
-    const fresh: Flight[] = [];
     const now = performance.now();
-    for (let i = log.length - 1; i >= 0 && log[i].key !== last && fresh.length < FLIGHTS_MAX; i--) {
-      const e = log[i];
-      const from = pos[e.from];
-      const to = pos[e.to];
-      if (e.direction !== 'sent' || !from || !to) continue;
-      fresh.push({ id: e.key, from, to, color: KIND_COLORS[e.kind], born: now });
-    }
-    if (fresh.length > 0) setFlights((f) => [...f.filter((x) => now - x.born < FLIGHT_MS), ...fresh].slice(-FLIGHTS_MAX));
-  }, [log, pos]);
-  useEffect(() => {
-    if (flights.length === 0) return;
-    const t = setTimeout(() => setFlights((f) => f.filter((x) => performance.now() - x.born < FLIGHT_MS)), FLIGHT_MS);
-    return () => clearTimeout(t);
-  }, [flights]);
-  return flights;
+    const fresh = freshFlights(log, last, pos, (e) => KIND_COLORS[e.kind], now, R);
+    if (fresh.length === 0) return;
+    flights.current = addFlights(flights.current, fresh, now);
+    if (frame.current === null) frame.current = requestAnimationFrame(draw);
+  }, [log, pos, draw]);
 }
 
 type Props = { state: AppState; sim: SimState };
@@ -110,27 +147,18 @@ export function TopologyView({ state, sim }: Props) {
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const pos = useMemo(() => layout(names, sim.links, W, H), [namesKey, linksKey]);
   const traffic = useMemo(() => linkTraffic(state.netlog.slice(-400)), [state.netlog]);
-  const flights = useFlights(state.netlog, pos);
+  const canvas = useRef<HTMLCanvasElement>(null);
+  usePacketCanvas(canvas, state.netlog, pos);
   const groups = sim.network?.groups ?? [];
 
   return (
+    <div className="topo-wrap">
     <svg className="topo-svg" viewBox={`0 0 ${W} ${H}`} role="img" aria-label="devices and their links" data-testid="topology">
       {sim.links.map(([a, b]) =>
         pos[a] && pos[b] ? (
           <Link key={linkKey(a, b)} a={a} b={b} pa={pos[a]} pb={pos[b]} state={linkState(sim, a, b)} packets={traffic.get(linkKey(a, b)) ?? 0} />
         ) : null,
       )}
-      {flights.map((f) => (
-        <circle
-          key={f.id}
-          className="packet"
-          r={4}
-          cx={f.from.x}
-          cy={f.from.y}
-          fill={f.color}
-          style={{ ['--dx' as string]: `${f.to.x - f.from.x}px`, ['--dy' as string]: `${f.to.y - f.from.y}px`, animationDuration: `${FLIGHT_MS}ms` }}
-        />
-      ))}
       {sim.devices.map((d) => {
         const p = pos[d.name];
         if (!p) return null;
@@ -157,5 +185,7 @@ export function TopologyView({ state, sim }: Props) {
         );
       })}
     </svg>
+    <canvas ref={canvas} className="topo-packets" aria-hidden="true" data-testid="topo-packets" />
+    </div>
   );
 }

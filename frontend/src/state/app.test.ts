@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { device, msg, net, sim, stats } from '../test/fixtures';
-import { initialState, reducer, referenceNow, type Action, type AppState } from './app';
+import { initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './app';
 
 const run = (s: AppState, ...actions: Action[]) => actions.reduce(reducer, s);
 const start = () => run(initialState('http://127.0.0.1:3005'), { type: 'sim/state', state: sim() });
@@ -155,5 +155,17 @@ describe('older pages', () => {
   it('treats a server without pages (no next) as holding everything', () => {
     const s = run(start(), { type: 'dev/loaded', device: 'alice', messages: [msg('a', 1)] });
     expect(s.devices.alice.olderCursor).toBeNull();
+  });
+});
+
+describe('which actions wait for the queued live frames', () => {
+  it('a device list re-read and a new run do; the same run’s state and stats do not', () => {
+    const s = start();
+    expect(mustFollowQueued({ type: 'dev/loaded', device: 'alice', messages: [] }, s)).toBe(true);
+    expect(mustFollowQueued({ type: 'dev/fetchStart', device: 'alice' }, s)).toBe(true);
+    expect(mustFollowQueued({ type: 'sim/state', state: sim({ run_id: 'run-2' }) }, s)).toBe(true);
+    expect(mustFollowQueued({ type: 'sim/state', state: sim({ running: true }) }, s)).toBe(false);
+    expect(mustFollowQueued({ type: 'dev/stats', device: 'alice', stats: stats('alice') }, s)).toBe(false);
+    expect(mustFollowQueued({ type: 'sim/conn', conn: 'live' }, s)).toBe(false);
   });
 });

@@ -241,6 +241,18 @@ export function coalesce(actions: readonly Action[]): Action[] {
   return [...out, ...msgs.values(), ...nets.values(), ...stats.values()];
 }
 
+/**
+ * An action that must be applied after the live frames queued before it: anything touching a
+ * device's list (a re-read must not be overwritten by older queued copies) and a new run (which
+ * clears the old one's). Not the simulation's state of the same run (once a second) or stats:
+ * flushing every lane for those would put every pane in one commit again.
+ */
+export function mustFollowQueued(a: Action, state: AppState): boolean {
+  if (a.type === 'sim/conn' || a.type === 'dev/stats') return false;
+  if (a.type === 'sim/state') return isNewRun(state.sim, a.state);
+  return true;
+}
+
 /** A fresh run started (a restarted simulation): what the page shows of the old one is stale. */
 export function isNewRun(old: SimState | null, next: SimState): boolean {
   return old !== null && old.run_id !== '' && next.run_id !== '' && old.run_id !== next.run_id;

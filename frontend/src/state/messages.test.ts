@@ -46,6 +46,18 @@ describe('upsertMany / normalizeMessages', () => {
     expect(ids(l)).toEqual(['c', 'a', 'b']);
     expect(l[2].text).toBe('B');
   });
+
+  it('merges into the middle, at both ends, and keeps the list sorted and unique', () => {
+    const held = [msg('b', 2), msg('d', 4), msg('f', 6)];
+    const l = upsertMany(held, [msg('g', 7), msg('c', 3), msg('a', 1), msg('d', 4, { text: 'D' }), msg('e', 5), msg('c', 3, { text: 'C' })]);
+    expect(ids(l)).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    expect(l[2].text).toBe('C');
+    expect(l[3].text).toBe('D');
+    expect(ids(upsertMany(held, [msg('h', 8)]))).toEqual(['b', 'd', 'f', 'h']);
+    expect(ids(upsertMany(held, []))).toEqual(['b', 'd', 'f']);
+    // Same time: ordered by id.
+    expect(ids(upsertMany([msg('x', 5)], [msg('w', 5), msg('y', 5)]))).toEqual(['w', 'x', 'y']);
+  });
 });
 
 describe('applyReaction', () => {

@@ -3,9 +3,13 @@
 // newest when the anchor is null. Pure.
 import type { Message } from './types';
 
-export const WINDOW_ROWS = 80;
+/**
+ * Rows in the DOM per pane: about five screens of a pane (one shows 6–8 rows). Every row costs
+ * layout and paint each time the list changes, which at 100× is several times a second.
+ */
+export const WINDOW_ROWS = 40;
 /** Rows the window moves by when the list is scrolled to one of its ends. */
-export const WINDOW_SHIFT = 40;
+export const WINDOW_SHIFT = 20;
 
 export type Range = { lo: number; hi: number };
 
