@@ -142,6 +142,18 @@ fn crash_and_restart_lose_nothing_and_an_unasked_death_is_restarted() -> Result<
     Ok(())
 }
 
+/// Waits (bounded) until none of `pids` runs; the error lists those left running.
+fn all_gone_within(pids: &[u32], deadline: Duration) -> Result<()> {
+    wait_for(deadline, || Ok(!pids.iter().any(|p| alive(*p)))).with_context(|| {
+        let left: Vec<String> = pids
+            .iter()
+            .filter(|p| alive(**p))
+            .map(|p| format!("{p}: {}", cmdline(*p)))
+            .collect();
+        format!("left running: {left:?}")
+    })
+}
+
 #[test]
 fn sigkill_of_the_demo_leaves_no_device_running() -> Result<()> {
     let mut demo = Demo::start(&["--devices", "alice,bob,carol"], 5)?;
@@ -152,18 +164,7 @@ fn sigkill_of_the_demo_leaves_no_device_running() -> Result<()> {
     // SIGKILL: the demo gets no chance to stop its children; they must notice on their own.
     demo.child.kill()?;
     demo.child.wait()?;
-    wait_for(Duration::from_secs(10), || {
-        Ok(!devices.iter().any(|p| alive(*p)))
-    })
-    .with_context(|| {
-        let left: Vec<String> = devices
-            .iter()
-            .filter(|p| alive(**p))
-            .map(|p| format!("{p}: {}", cmdline(*p)))
-            .collect();
-        format!("left running: {left:?}")
-    })?;
-    Ok(())
+    all_gone_within(&devices, Duration::from_secs(10))
 }
 
 #[test]
@@ -222,18 +223,7 @@ fn sigterm_during_the_first_page_build_leaves_no_process() -> Result<()> {
         "three devices, npm and its child: {started:?}"
     );
     terminate(&mut demo);
-    wait_for(Duration::from_secs(10), || {
-        Ok(!started.iter().any(|p| alive(*p)))
-    })
-    .with_context(|| {
-        let left: Vec<String> = started
-            .iter()
-            .filter(|p| alive(**p))
-            .map(|p| format!("{p}: {}", cmdline(*p)))
-            .collect();
-        format!("left running: {left:?}")
-    })?;
-    Ok(())
+    all_gone_within(&started, Duration::from_secs(10))
 }
 
 #[test]
