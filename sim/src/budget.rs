@@ -51,9 +51,9 @@ pub(crate) struct Overrun {
 
 #[derive(Debug)]
 pub(crate) struct Ledger {
-    devices: usize,
-    /// `books[d * devices + p]`.
-    books: Vec<Book>,
+    /// `books[d][p]`: only the pairs that exchanged datagrams, so a world of N devices with
+    /// k peers each keeps N × k books, not N² (40 MB at 1,000 devices, dense).
+    books: Vec<BTreeMap<usize, Book>>,
     pub(crate) overruns: BTreeMap<(usize, usize), Overrun>,
     /// Over all links and moments: the largest answered / bound seen.
     pub(crate) worst_share_ppm: u64,
@@ -62,22 +62,19 @@ pub(crate) struct Ledger {
 impl Ledger {
     pub(crate) fn new(devices: usize) -> Ledger {
         Ledger {
-            devices,
-            books: vec![Book::default(); devices * devices],
+            books: vec![BTreeMap::new(); devices],
             overruns: BTreeMap::new(),
             worst_share_ppm: 0,
         }
     }
 
     fn book(&mut self, d: usize, p: usize) -> &mut Book {
-        &mut self.books[d * self.devices + p]
+        self.books[d].entry(p).or_default()
     }
 
     /// `device`'s node (re)started: a new life, with fresh credit toward every peer.
     pub(crate) fn started(&mut self, device: usize) {
-        for peer in 0..self.devices {
-            *self.book(device, peer) = Book::default();
-        }
+        self.books[device].clear();
     }
 
     /// `to`'s running node received `bytes` from `from`.
