@@ -126,6 +126,12 @@ fn network_log_and_stream_show_traffic() -> Result<()> {
         .bearer_auth(&bob.token)
         .send()?;
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // Alice has heard bob's summary (so she knows his epoch): her append is pushed at once,
+    // noted as the message it is. Before that it would be held for the greeting and go out
+    // later as plain `ev` items, which a loaded machine showed once.
+    wait_for(CONVERGE, || {
+        Ok(alice.stats()?["sync_percent"] == json!(100.0))
+    })?;
     let id = alice.post_message("over the wire")?;
 
     // The stream says hello, then announces the message (among network frames).
