@@ -110,12 +110,16 @@ fn signed_message(community: &Community, unsigned_plaintext: &[u8]) -> Vec<u8> {
     m
 }
 
-fn associated_data(community: &Community) -> Vec<u8> {
-    let mut aad = vec![EVENT_FORMAT_VERSION];
-    aad.extend_from_slice(AEAD_DOMAIN);
-    aad.extend_from_slice(community.id());
+/// Version, domain and community id: fixed-size, so on the stack (every event opened makes one).
+fn associated_data(community: &Community) -> [u8; AAD_LEN] {
+    let mut aad = [0u8; AAD_LEN];
+    aad[0] = EVENT_FORMAT_VERSION;
+    aad[1..1 + AEAD_DOMAIN.len()].copy_from_slice(AEAD_DOMAIN);
+    aad[1 + AEAD_DOMAIN.len()..].copy_from_slice(community.id());
     aad
 }
+
+const AAD_LEN: usize = 1 + AEAD_DOMAIN.len() + 16;
 
 /// Signs with the author's key and encrypts under the community key. `nonce` comes from the
 /// caller's RNG (the node's seeded ChaCha), which keeps the core free of OS randomness.

@@ -14,17 +14,25 @@ pub struct Wire {
     keyring: Keyring,
     /// This device's epoch for this run (from `Store::next_epoch`).
     epoch: u64,
-    /// The next packet's counter for each peer. Per peer, not per sender: a peer then sees
-    /// consecutive counters, so a burst to many peers (1,000 eager pushes to 3 peers) never
-    /// pushes that peer's reordered packets out of its window.
-    next_counters: BTreeMap<DeviceId, u64>,
-    /// One per peer heard from; only peers (at most `PEERS_MAX`) get past the tag check.
-    windows: BTreeMap<DeviceId, ReplayWindow>,
-    /// The newest epoch heard from each peer in an authentic packet: what this device echoes
-    /// to it. Only grows, so a replayed old packet cannot make it echo an old epoch.
-    heard_epochs: BTreeMap<DeviceId, u64>,
+    /// What this end keeps for each peer, in one entry: sealing or opening a packet looks
+    /// it up once (three maps cost three searches, each a cache miss in a large world).
+    /// Entries are made only for peers: sealing panics without a pairwise key, and only a
+    /// peer's packets get past the tag check. So at most `PEERS_MAX`.
+    ends: BTreeMap<DeviceId, PeerEnd>,
     /// Off only to prove the checkers catch its absence.
     replay_protection: bool,
+}
+
+#[derive(Debug, Default)]
+struct PeerEnd {
+    /// The next packet's counter to this peer. Per peer, not per sender: a peer then sees
+    /// consecutive counters, so a burst to many peers (1,000 eager pushes to 3 peers) never
+    /// pushes that peer's reordered packets out of its window.
+    next_counter: u64,
+    window: ReplayWindow,
+    /// The newest epoch heard from this peer in an authentic packet: what this device echoes
+    /// to it. Only grows, so a replayed old packet cannot make it echo an old epoch.
+    heard_epoch: Option<u64>,
 }
 
 impl Wire {
@@ -32,9 +40,7 @@ impl Wire {
         Wire {
             keyring,
             epoch,
-            next_counters: BTreeMap::new(),
-            windows: BTreeMap::new(),
-            heard_epochs: BTreeMap::new(),
+            ends: BTreeMap::new(),
             replay_protection,
         }
     }
@@ -44,22 +50,23 @@ impl Wire {
     }
     /// Packets sealed in this epoch, to every peer.
     pub fn packets_sealed(&self) -> u64 {
-        self.next_counters.values().sum()
+        self.ends.values().map(|end| end.next_counter).sum()
     }
     /// The newest (epoch, counter) accepted from `peer`.
     pub fn newest_from(&self, peer: &DeviceId) -> Option<(u64, u64)> {
-        self.windows.get(peer).and_then(ReplayWindow::newest)
+        self.ends.get(peer).and_then(|end| end.window.newest())
     }
 
     /// Whether a packet from `peer` has taught us its epoch (so what we send echoes it).
     pub fn knows_epoch_of(&self, peer: &DeviceId) -> bool {
-        self.heard_epochs.contains_key(peer)
+        self.ends
+            .get(peer)
+            .is_some_and(|end| end.heard_epoch.is_some())
     }
 
     /// Records `epoch` as heard from `peer` (it only grows).
     pub fn hear(&mut self, peer: &DeviceId, epoch: u64) {
-        let heard = self.heard_epochs.entry(peer.clone()).or_insert(0);
-        *heard = (*heard).max(epoch);
+        self.ends.entry(peer.clone()).or_default().hear(epoch);
     }
 
     /// Seals `payload` for `to`, with that peer's next counter. Panics if `to` is not a peer:
@@ -69,11 +76,11 @@ impl Wire {
             .keyring
             .key(to)
             .unwrap_or_else(|| panic!("no pairwise key for {to}: not a peer"));
-        let next = self.next_counters.entry(to.clone()).or_default();
-        let counter = *next;
+        let end = self.ends.entry(to.clone()).or_default();
+        let counter = end.next_counter;
         // 2^64 packets would take millennia at any rate a device can send.
-        *next = counter.checked_add(1).expect("packet counter exhausted");
-        let echo = self.heard_epochs.get(to).copied().unwrap_or(0);
+        end.next_counter = counter.checked_add(1).expect("packet counter exhausted");
+        let echo = end.heard_epoch.unwrap_or(0);
         seal_parts(
             self.keyring.me(),
             to,
@@ -89,18 +96,13 @@ impl Wire {
     pub fn open(&mut self, bytes: &[u8]) -> Result<Packet, DropReason> {
         let verified = Packet::verify(bytes, &self.keyring)?;
         let (epoch, counter) = (verified.epoch, verified.counter);
-        if self.replay_protection {
-            let window = self.windows.entry(verified.source.clone()).or_default();
-            if !window.accept(epoch, counter) {
-                return Err(DropReason::Replayed { epoch, counter });
-            }
+        let end = self.ends.entry(verified.source.clone()).or_default();
+        if self.replay_protection && !end.window.accept(epoch, counter) {
+            return Err(DropReason::Replayed { epoch, counter });
         }
         // Authentic and not replayed here: its epoch is one the peer really used.
-        let first_of_epoch = self
-            .heard_epochs
-            .get(&verified.source)
-            .is_none_or(|heard| epoch > *heard);
-        self.hear(&verified.source, epoch);
+        let first_of_epoch = end.heard_epoch.is_none_or(|heard| epoch > heard);
+        end.hear(epoch);
         if self.replay_protection && verified.echo != self.epoch {
             return Err(DropReason::StaleEcho {
                 from: verified.source,
@@ -110,6 +112,12 @@ impl Wire {
             });
         }
         verified.decode()
+    }
+}
+
+impl PeerEnd {
+    fn hear(&mut self, epoch: u64) {
+        self.heard_epoch = Some(self.heard_epoch.map_or(epoch, |heard| heard.max(epoch)));
     }
 }
 

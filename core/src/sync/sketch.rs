@@ -194,15 +194,16 @@ impl Sketch {
         if !WIDTHS.contains(&width) {
             return Err(DecodeError::invalid("sketch width", format!("{width}")));
         }
-        let cells = (0..PARTITIONS * width)
-            .map(|_| {
-                Ok(Cell {
-                    count: r.u8("sketch cell count")?,
-                    head: r.u64("sketch cell head")?,
-                    check: r.u32("sketch cell check")?,
-                })
-            })
-            .collect::<Result<Vec<_>, DecodeError>>()?;
+        // Sized up front: collecting `Result`s cannot know the length, so the vector grew
+        // by doubling, and a sketch arrives with most datagrams.
+        let mut cells = Vec::with_capacity(PARTITIONS * width);
+        for _ in 0..PARTITIONS * width {
+            cells.push(Cell {
+                count: r.u8("sketch cell count")?,
+                head: r.u64("sketch cell head")?,
+                check: r.u32("sketch cell check")?,
+            });
+        }
         Ok(Sketch { width, cells })
     }
 
