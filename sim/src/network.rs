@@ -5,7 +5,7 @@
 //! own ChaCha stream, so a run means the same on every platform. A rate of zero draws nothing,
 //! so turning a fault off does not shift the dice of the others.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use meshlog_core::{Duration, Instant, PacketKind};
 use rand_chacha::ChaCha20Rng;
@@ -169,6 +169,13 @@ enum Source {
     Fault { permanent: bool },
 }
 
+/// A directed link, sender first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Link {
+    from: usize,
+    to: usize,
+}
+
 #[derive(Debug)]
 pub struct Network {
     devices: usize,
@@ -176,18 +183,24 @@ pub struct Network {
     rules_all: Vec<(Source, LinkSpec)>,
     /// Rules for single directed links.
     rules_link: Vec<(Source, usize, usize, LinkSpec)>,
-    /// The effective model of each directed link, `models[from * devices + to]`.
-    models: Vec<LinkModel>,
-    /// Gilbert-Elliott state of each directed link: true while bad.
-    burst_bad: Vec<bool>,
+    // Per-link state is sparse, keyed by `Link`: a dense array per directed link grows as
+    // devices² (a 1,000-device world: a million links, 100 MB of models alone), while a
+    // world's traffic and faults touch N × k links at most.
+    /// The effective model of every link without a rule of its own.
+    model_all: LinkModel,
+    /// The effective model of each link with a `rules_link` rule (no more than there are rules).
+    models_link: BTreeMap<Link, LinkModel>,
+    /// Gilbert-Elliott state: the links in the bad state now (at most the links that carried
+    /// a datagram while a burst model applied).
+    burst_bad: BTreeSet<Link>,
     /// Partition group of each device; equal groups reach each other.
     groups: Vec<u32>,
     groups_permanent: bool,
-    /// One-way cuts, `from * devices + to`, and whether each survives the final heal.
-    cuts: Vec<Option<bool>>,
+    /// One-way cuts and whether each survives the final heal (no more than the faults made).
+    cuts: BTreeMap<Link, bool>,
     rng: ChaCha20Rng,
-    /// What an attacker recorded on each directed link that replays (empty otherwise).
-    recorded: Vec<VecDeque<Recorded>>,
+    /// What an attacker recorded on each link that replays and carried a datagram.
+    recorded: BTreeMap<Link, VecDeque<Recorded>>,
     /// The replays' own dice: turning replay on does not shift loss, latency or the rest.
     replay_rng: ChaCha20Rng,
     /// The forger's own dice, for the same reason.
@@ -202,13 +215,14 @@ impl Network {
             devices,
             rules_all: vec![(Source::Scenario, all.clone())],
             rules_link: Vec::new(),
-            models: Vec::new(),
-            burst_bad: vec![false; devices * devices],
+            model_all: LinkModel::default(),
+            models_link: BTreeMap::new(),
+            burst_bad: BTreeSet::new(),
             groups: vec![0; devices],
             groups_permanent: false,
-            cuts: vec![None; devices * devices],
+            cuts: BTreeMap::new(),
             rng: ChaCha20Rng::from_seed(seed),
-            recorded: (0..devices * devices).map(|_| VecDeque::new()).collect(),
+            recorded: BTreeMap::new(),
             replay_rng: ChaCha20Rng::from_seed(replay_seed),
             forge_rng: ChaCha20Rng::from_seed(forge_seed),
         };
@@ -240,15 +254,15 @@ impl Network {
     }
 
     pub fn cut(&mut self, from: usize, to: usize, permanent: bool) {
-        self.cuts[from * self.devices + to] = Some(permanent);
+        self.cuts.insert(self.link(from, to), permanent);
     }
 
     pub fn restore(&mut self, from: usize, to: usize) {
-        self.cuts[from * self.devices + to] = None;
+        self.cuts.remove(&self.link(from, to));
     }
 
     pub fn is_cut(&self, from: usize, to: usize) -> bool {
-        self.cuts[from * self.devices + to].is_some()
+        self.cuts.contains_key(&self.link(from, to))
     }
 
     /// Lifts partitions and cuts; with `final_heal`, also fault-made link changes. Whatever
@@ -258,27 +272,32 @@ impl Network {
         if !self.groups_permanent {
             self.groups.iter_mut().for_each(|g| *g = 0);
         }
-        for cut in &mut self.cuts {
-            if *cut != Some(true) {
-                *cut = None;
-            }
-        }
+        self.cuts.retain(|_, permanent| *permanent);
         self.rules_all.retain(|(source, _)| keep(*source));
         self.rules_link.retain(|(source, ..)| keep(*source));
         self.rebuild();
     }
 
     pub fn model(&self, from: usize, to: usize) -> &LinkModel {
-        &self.models[from * self.devices + to]
+        self.model_of(self.link(from, to))
+    }
+
+    fn model_of(&self, link: Link) -> &LinkModel {
+        self.models_link.get(&link).unwrap_or(&self.model_all)
+    }
+
+    fn link(&self, from: usize, to: usize) -> Link {
+        debug_assert!(from < self.devices && to < self.devices);
+        Link { from, to }
     }
 
     /// The longest a datagram sent now from `from` to `to` can take, if it is sure to arrive
     /// intact: no partition, cut, loss, burst loss or corruption on the link.
     pub fn sure_latency_us(&self, from: usize, to: usize) -> Option<u64> {
-        let link = from * self.devices + to;
-        let model = &self.models[link];
+        let link = self.link(from, to);
+        let model = self.model_of(link);
         let clean = self.groups[from] == self.groups[to]
-            && self.cuts[link].is_none()
+            && !self.cuts.contains_key(&link)
             && model.loss_ppm == 0
             && model.burst.is_none()
             && model.corrupt_ppm == 0;
@@ -293,7 +312,7 @@ impl Network {
     /// Whether the forger on the link sends a forgery beside a datagram sent now. Draws
     /// nothing where the rate is zero.
     pub fn forge_now(&mut self, from: usize, to: usize) -> bool {
-        let ppm = self.models[from * self.devices + to].forge_ppm;
+        let ppm = self.model(from, to).forge_ppm;
         chance(&mut self.forge_rng, ppm)
     }
 
@@ -310,26 +329,27 @@ impl Network {
         to: usize,
         mut bytes: Vec<u8>,
     ) -> Result<Vec<Delivery>, DropCause> {
-        let link = from * self.devices + to;
+        let link = self.link(from, to);
         if self.groups[from] != self.groups[to] {
             return Err(DropCause::Partition);
         }
-        if self.cuts[link].is_some() {
+        if self.cuts.contains_key(&link) {
             return Err(DropCause::Cut);
         }
-        let model = &self.models[link];
+        let model = self.models_link.get(&link).unwrap_or(&self.model_all);
         let (loss_ppm, cause) = match model.burst {
             Some(burst) => {
-                let bad = &mut self.burst_bad[link];
-                let flip = if *bad {
-                    burst.exit_ppm
-                } else {
-                    burst.enter_ppm
-                };
+                let mut bad = self.burst_bad.contains(&link);
+                let flip = if bad { burst.exit_ppm } else { burst.enter_ppm };
                 if chance(&mut self.rng, flip) {
-                    *bad = !*bad;
+                    bad = !bad;
+                    if bad {
+                        self.burst_bad.insert(link);
+                    } else {
+                        self.burst_bad.remove(&link);
+                    }
                 }
-                if *bad {
+                if bad {
                     (burst.loss_ppm, DropCause::Burst)
                 } else {
                     (model.loss_ppm, DropCause::Loss)
@@ -387,12 +407,12 @@ impl Network {
         to: usize,
         datagram: Recorded,
     ) -> Option<Replay> {
-        let link = from * self.devices + to;
-        let model = &self.models[link];
+        let link = self.link(from, to);
+        let model = self.models_link.get(&link).unwrap_or(&self.model_all);
         if model.replay_ppm == 0 {
             return None;
         }
-        let store = &mut self.recorded[link];
+        let store = self.recorded.entry(link).or_default();
         if store.len() == REPLAY_STORE_MAX {
             store.pop_front();
         }
@@ -412,10 +432,18 @@ impl Network {
         for (_, spec) in &self.rules_all {
             all.apply(spec);
         }
-        self.models = vec![all; self.devices * self.devices];
+        self.models_link.clear();
         for (_, from, to, spec) in &self.rules_link {
-            self.models[from * self.devices + to].apply(spec);
+            let link = Link {
+                from: *from,
+                to: *to,
+            };
+            self.models_link
+                .entry(link)
+                .or_insert_with(|| all.clone())
+                .apply(spec);
         }
+        self.model_all = all;
     }
 }
 
