@@ -89,12 +89,13 @@ impl Stream {
             self.recent_ids.remove(&id);
         }
     }
+    /// Events sent by `at`: the log is in time order (entries are made at the node's `now`,
+    /// which only moves forward), so a binary search, not a walk of up to `SENT_LOG_MAX`.
     fn sent_by(&self, at: Instant) -> u64 {
-        self.sent_log
-            .iter()
-            .rev()
-            .find(|(t, _)| *t <= at)
-            .map_or(self.acked_sent, |(_, total)| *total)
+        match self.sent_log.partition_point(|(t, _)| *t <= at) {
+            0 => self.acked_sent,
+            after => self.sent_log[after - 1].1,
+        }
     }
 }
 
@@ -192,6 +193,8 @@ impl<S: Store> Node<S> {
             if stream.sent_log.len() == SENT_LOG_MAX {
                 stream.sent_log.pop_front();
             }
+            // `sent_by` searches the log by time.
+            assert!(stream.sent_log.back().is_none_or(|(at, _)| *at <= now));
             stream.sent_log.push_back((now, stream.sent_total));
         }
         if stream.is_flowing() {
