@@ -38,6 +38,7 @@ mod followup;
 mod greeting;
 mod outbox;
 mod owed;
+mod receive;
 mod reconcile;
 mod round;
 
@@ -49,7 +50,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::Keyring;
 use crate::event::{Event, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{DropReason, Packet, PacketKind, Payload, Wire};
+use crate::packet::{DropReason, PacketKind, Wire};
 use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
@@ -380,133 +381,6 @@ impl<S: Store> Node<S> {
             // A timer that fell due while offline runs at once, never in the past.
             .map(|at| at.max(self.now));
         timers.fold(self.next_round_at, Instant::min)
-    }
-
-    fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {
-        let dropped = |reason: DropReason| NodeEvent::PacketDropped {
-            claimed: Packet::peek(bytes),
-            size: bytes.len(),
-            reason,
-        };
-        if !self.online {
-            self.stats.drop(DropReason::Offline.code());
-            return self.emit(dropped(DropReason::Offline));
-        }
-        // Only peers hold a key, so anything that opens comes from a peer, once.
-        let packet = match self.wire.open(bytes) {
-            Ok(packet) => packet,
-            Err(reason) => {
-                self.stats.drop(reason.code());
-                // A peer new in this epoch, or one saying it never heard us (its greeting
-                // from us was lost), learns our epoch now; either way we heard its epoch.
-                let greet = match &reason {
-                    DropReason::StaleEcho {
-                        from,
-                        first_of_epoch,
-                        echo,
-                        ..
-                    } if *first_of_epoch || *echo == 0 => Some(from.clone()),
-                    _ => None,
-                };
-                self.emit(dropped(reason));
-                if let Some(peer) = greet {
-                    self.greet(&peer);
-                    self.release_held_pushes(&peer);
-                }
-                return;
-            }
-        };
-        let from = packet.source;
-        let kind = packet.payload.kind();
-        self.release_held_pushes(&from);
-        {
-            let link = self.links.get_mut(&from).expect("checked peer");
-            let state = self.peers.get_mut(&from).expect("checked peer");
-            link.budget.credit(bytes.len(), &mut state.budget);
-        }
-        self.stats
-            .received
-            .entry(kind)
-            .or_default()
-            .add(bytes.len());
-        let note = describe(&packet.payload);
-        self.emit(NodeEvent::PacketReceived {
-            from: from.clone(),
-            kind,
-            size: bytes.len(),
-            note,
-        });
-        self.peers
-            .get_mut(&from)
-            .expect("checked peer")
-            .last_exchange = Some(now);
-        match packet.payload {
-            Payload::Events(events) => {
-                // A packet of several events comes from a peer's owed stream and is
-                // acknowledged; an eager push (one event, its author's fresh append) is not, or
-                // every append would cost a summary from every peer.
-                let streamed = events.len() > 1;
-                let before = self.stats.events_from_peers;
-                for event in &events {
-                    self.receive_event(now, &from, event);
-                }
-                if streamed && self.stats.events_from_peers > before {
-                    self.note_events_from(&from);
-                }
-            }
-            Payload::Summary { prefix, summary } => {
-                if prefix == Prefix::ROOT {
-                    self.note_peer_summary(&from, summary);
-                }
-                // Off means off: a node without anti-entropy neither starts nor answers
-                // reconciliation, so a greeting teaches it an epoch and nothing else.
-                if !self.config.anti_entropy {
-                    return;
-                }
-                if prefix == Prefix::ROOT && summary != self.summary() {
-                    self.want_followup(&from);
-                }
-                if !self.settling_with(&from) {
-                    self.reconcile(&from, prefix, summary);
-                }
-            }
-            Payload::Sketch(sketch) => {
-                self.note_answer(&from);
-                self.on_sketch(&from, sketch);
-            }
-            Payload::Digests(digests) => {
-                self.note_answer(&from);
-                if let Some(root) = digests.iter().find(|d| d.prefix == Prefix::ROOT) {
-                    let summary = reconcile::digest_total(root);
-                    self.note_peer_summary(&from, summary);
-                }
-                if self.settling_with(&from) {
-                    return;
-                }
-                for digest in digests {
-                    self.on_digest(&from, digest);
-                }
-            }
-            Payload::Filters(filters) => {
-                self.note_answer(&from);
-                for filter in filters {
-                    if self.on_filter(&from, filter).is_err() {
-                        // One unusable filter spoils only itself; the tag vouches for
-                        // the sender, so this is a bug or a hostile member: count it.
-                        self.stats.drop("bad_filter");
-                        let reason = DropReason::Malformed(crate::codec::DecodeError::invalid(
-                            "filter",
-                            "unusable bitmap",
-                        ));
-                        self.emit(NodeEvent::PacketDropped {
-                            claimed: Some((kind, from.to_string())),
-                            size: bytes.len(),
-                            reason,
-                        });
-                    }
-                }
-            }
-        }
     }
 
     fn note_crossed(&mut self, peer: &DeviceId, events: u32) {
