@@ -89,14 +89,44 @@ impl Stream {
             self.recent_ids.remove(&id);
         }
     }
-    /// Events sent by `at`: the log is in time order (entries are made at the node's `now`,
-    /// which only moves forward), so a binary search, not a walk of up to `SENT_LOG_MAX`.
+    /// Events sent by `at`.
     fn sent_by(&self, at: Instant) -> u64 {
-        match self.sent_log.partition_point(|(t, _)| *t <= at) {
+        match entries_by(&self.sent_log, at) {
             0 => self.acked_sent,
             after => self.sent_log[after - 1].1,
         }
     }
+}
+
+/// How many entries of `log` (in time order: entries are made at the node's `now`, which only
+/// moves forward) are at or before `at`. `at` is about a round trip ago, a few entries from the
+/// end of up to `SENT_LOG_MAX`: so gallop back from the end, then search the last step. A walk
+/// from the end took as many steps as a round trip held sends; a binary search of the whole
+/// log missed the cache at each step (a 1,000-device world: 7% of the processor time).
+fn entries_by(log: &VecDeque<(Instant, u64)>, at: Instant) -> usize {
+    // Invariant: every entry from `later` on is after `at`.
+    let mut later = log.len();
+    let mut step = 1;
+    while later > 0 && log[later - 1].0 > at {
+        let probe = later.saturating_sub(step);
+        if log[probe].0 > at {
+            later = probe;
+            step *= 2;
+            continue;
+        }
+        // The first entry after `at` lies in probe + 1 ..= later - 1.
+        let mut first = probe + 1;
+        while first < later {
+            let mid = first + (later - first) / 2;
+            if log[mid].0 > at {
+                later = mid;
+            } else {
+                first = mid + 1;
+            }
+        }
+        break;
+    }
+    later
 }
 
 impl<S: Store> Node<S> {
@@ -275,6 +305,27 @@ impl<S: Store> Node<S> {
             .collect();
         for peer in due {
             self.pump(&peer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_by_counts_what_a_walk_counts() {
+        // Times with repeats (several sends in one instant) and gaps.
+        for len in [0usize, 1, 2, 3, 7, 64, 1_024] {
+            let log: VecDeque<(Instant, u64)> = (0..len)
+                .map(|i| (Instant::from_micros((i as u64 / 3) * 10), i as u64))
+                .collect();
+            let last = log.back().map_or(0, |(t, _)| t.as_micros());
+            for at in (0..=last + 20).step_by(5) {
+                let at = Instant::from_micros(at);
+                let walked = log.iter().filter(|(t, _)| *t <= at).count();
+                assert_eq!(entries_by(&log, at), walked, "{len} entries, at {at:?}");
+            }
         }
     }
 }
