@@ -87,8 +87,8 @@ impl fmt::Debug for FileId {
 ///
 /// Held inline, zero-padded, not in a `String`: names key the maps a node consults for
 /// every datagram (keys, replay windows, links), and a heap string there cost a pointer
-/// chase and a `memcmp` call per comparison and an allocation per clone, a tenth of a
-/// 300-device world's processor time. Valid names hold no zero byte, so the padded bytes
+/// chase and a `memcmp` call per comparison and an allocation per clone (`memcmp`, mostly
+/// these, was 9% of a 300-device world's samples). Valid names hold no zero byte, so the padded bytes
 /// sort exactly as the names do ("ab" < "abc" because 0 < b'c').
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DeviceId {
