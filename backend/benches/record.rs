@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use meshlog_core::record::Recording;
 use meshlog_sim::replay::{replay, ReplayOptions};
-use meshlog_sim::trace::Trace;
+use meshlog_sim::report::trace::Trace;
 use support::*;
 
 /// Runs of each kind; the best counts (the machine is shared: the slowest runs are others').

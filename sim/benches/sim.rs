@@ -25,7 +25,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use meshlog_sim::scenario::{BatchSpec, FaultSpec, HostileKind, SimDuration};
+use meshlog_sim::scenario::{BatchSpec, Fault, FaultKind, HostileKind, SimDuration};
 use meshlog_sim::{Outcome, Scenario, World, WorldOptions};
 
 /// Seeds behind each convergence percentile.
@@ -94,8 +94,7 @@ fn speed() {
         };
         let mut world = World::with_options(&ten, ten.seed, None, options).expect("world builds");
         world.run();
-        let failures = meshlog_sim::check::check(&world);
-        let outcome = world.finish(failures);
+        let outcome = world.finish();
         let wall = started.elapsed().as_secs_f64();
         let delivered: u64 = outcome.counters.delivered.values().map(|t| t.packets).sum();
         println!(
@@ -126,13 +125,15 @@ fn catch_up(n: u32) {
         messages,
     };
     scenario.workload.batches = vec![batch(1, 1_000), batch(10, n)];
-    let fault = |at, offline: Option<&str>, online: Option<&str>| FaultSpec {
+    let fault = |at, kind| Fault {
         at: SimDuration::from_secs(at),
-        offline: offline.map(str::to_owned),
-        online: online.map(str::to_owned),
-        ..FaultSpec::default()
+        kind,
+        permanent: false,
     };
-    scenario.faults = vec![fault(5, Some("bob"), None), fault(30, None, Some("bob"))];
+    scenario.faults = vec![
+        fault(5, FaultKind::Offline("bob".into())),
+        fault(30, FaultKind::Online("bob".into())),
+    ];
     // The world measures convergence from the end of the duration ("heal"): end it just
     // after bob is back, and measure from his return.
     let back_us = 30_000_000;

@@ -11,13 +11,12 @@
 use meshlog_core::event::open;
 use meshlog_core::record::{finish_batch, OutputsDigest, RecordedInput, Recording};
 use meshlog_core::{
-    Community, Config, DeviceKeys, InMemoryStore, Input, Instant, Node, NodeEvent, Origin, Output,
-    Packet, Store,
+    Community, Config, DeviceKeys, InMemoryStore, Input, Instant, Node, Output, Packet, Store,
 };
 use thiserror::Error;
 
+use crate::report::trace::Trace;
 use crate::report::{ReplayReport, ReportOptions, RunReport};
-use crate::trace::Trace;
 
 /// Inputs and outputs of a differing batch shown at most (a batch holds up to 256 inputs).
 const SHOWN_MAX: usize = 20;
@@ -165,7 +164,7 @@ pub fn replay(
         let mut at = start.started_at;
         for input in &batch.inputs {
             at = input_time(input);
-            trace_input(trace, relative(at), &name, input);
+            trace.replay_input(relative(at), &name, input);
             if let Some(report) = &mut report {
                 report.input(relative(at), input);
             }
@@ -176,7 +175,7 @@ pub fn replay(
         let (outputs, wake_at) = finish_batch(&mut node, commit);
         outputs_total += outputs.len() as u64;
         for output in &outputs {
-            trace_output(trace, relative(at), &name, output);
+            trace.replay_output(relative(at), &name, output);
             if let Some(report) = &mut report {
                 report.output(relative(at), output);
             }
@@ -257,72 +256,6 @@ fn input_time(input: &RecordedInput) -> Instant {
         | RecordedInput::Online { now, .. } => *now,
         RecordedInput::Timeout(now) => *now,
     }
-}
-
-fn trace_input(trace: &mut Trace, now: Instant, name: &str, input: &RecordedInput) {
-    match input {
-        RecordedInput::Datagram { bytes, from, .. } => {
-            let (kind, source) = Packet::peek(bytes)
-                .map_or(("UNKNOWN".to_owned(), "?".to_owned()), |(k, s)| {
-                    (k.name().to_owned(), s)
-                });
-            trace.line(format_args!(
-                "{now} deliver {source}>{name} {kind} {} from {from}",
-                bytes.len()
-            ));
-        }
-        RecordedInput::Timeout(_) => {}
-        RecordedInput::Append { bodies, .. } => trace.line(format_args!(
-            "{now} api append {name} {} bodies",
-            bodies.len()
-        )),
-        RecordedInput::Online { online, .. } => {
-            trace.line(format_args!("{now} api online {name} {online}"))
-        }
-    }
-}
-
-fn trace_output(trace: &mut Trace, now: Instant, name: &str, output: &Output) {
-    match output {
-        Output::Transmit(t) => trace.line(format_args!(
-            "{now} send {name}>{} {} {} ({})",
-            t.to,
-            t.kind,
-            t.bytes.len(),
-            t.note
-        )),
-        Output::Event(event) => {
-            if let Some(line) = event_line(name, event) {
-                trace.line(format_args!("{now} {line}"));
-            }
-        }
-        Output::Timeout(_) => {}
-    }
-}
-
-/// A node event as the simulator's trace writes it (without the time).
-fn event_line(name: &str, event: &NodeEvent) -> Option<String> {
-    Some(match event {
-        NodeEvent::EventStored {
-            id,
-            origin: Origin::Local,
-            event,
-            ..
-        } => format!("append {name} {id} {}", event.body.kind_name()),
-        NodeEvent::EventStored { id, from, .. } => {
-            let from = from.as_ref().map(ToString::to_string).unwrap_or_default();
-            format!("insert {name} {id} from {from}")
-        }
-        NodeEvent::PacketDropped { reason, size, .. } => {
-            format!("drop at {name} {size} {}", reason.code())
-        }
-        NodeEvent::EventRejected { from, reason } => {
-            format!("reject at {name} from {from} {}", reason.code())
-        }
-        NodeEvent::PeerSync { peer, in_sync } => format!("peer {name} {peer} in_sync={in_sync}"),
-        NodeEvent::StoreFailed { detail } => format!("store_failed {name} {detail}"),
-        NodeEvent::PacketReceived { .. } => return None,
-    })
 }
 
 /// One input, at `now` (relative to the device's start).

@@ -92,7 +92,7 @@ fn tampered_world(tamper: impl FnOnce(&World, &mut dyn FnMut(OpenedEvent))) -> V
         assert!(store.borrow_mut().insert(&event, 0).unwrap());
     });
     world.run();
-    let failures = meshlog_sim::check::check(&world);
+    let failures = world.failures();
     assert!(
         not_converged(&failures).is_empty(),
         "bob is excused: {failures:?}"
@@ -154,8 +154,7 @@ fn a_run_can_be_stopped_part_way_and_resumed_without_changing_it() {
     let mut world = World::new(&s, 3, None).unwrap();
     world.run_until(Instant::from_millis(45_000));
     world.run();
-    let failures = meshlog_sim::check::check(&world);
-    assert_eq!(world.finish(failures).digest, whole.digest);
+    assert_eq!(world.finish().digest, whole.digest);
 }
 
 /// The three of `scenario`, with an attacker on every link re-sending a third of what each

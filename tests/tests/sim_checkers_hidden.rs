@@ -5,7 +5,7 @@
 
 use meshlog_core::testing::{community_of, keys};
 use meshlog_core::{seal, DeviceId, Event, EventBody, Instant, Store};
-use meshlog_sim::check::Failure;
+use meshlog_sim::Failure;
 use meshlog_sim::{Outcome, World, WorldOptions};
 
 mod sim_support;
@@ -15,8 +15,7 @@ fn run_with(extra: &str, options: WorldOptions) -> Outcome {
     let s = scenario(extra);
     let mut world = World::with_options(&s, 1, None, options).expect("world builds");
     world.run();
-    let failures = meshlog_sim::check::check(&world);
-    world.finish(failures)
+    world.finish()
 }
 
 fn run(extra: &str) -> Outcome {
@@ -138,7 +137,7 @@ fn an_index_that_differs_from_its_store_is_caught() {
     let sealed = seal(&event, &keys("alice", 1), &community, [7; 24]).unwrap();
     assert!(world.store(1).borrow_mut().insert(&sealed, 0).unwrap());
     world.run();
-    let failures = meshlog_sim::check::check(&world);
+    let failures = world.failures();
     let differs: Vec<(&str, &str, usize, usize)> = failures
         .iter()
         .filter_map(|f| match f {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use meshlog_sim::check::Failure;
+use meshlog_sim::Failure;
 use meshlog_sim::{Outcome, Scenario, World, WorldOptions};
 
 mod sim_support;
@@ -17,8 +17,7 @@ fn skew_scenario() -> Scenario {
 fn run(scenario: &Scenario, seed: u64, options: WorldOptions) -> Outcome {
     let mut world = World::with_options(scenario, seed, None, options).expect("world builds");
     world.run();
-    let failures = meshlog_sim::check::check(&world);
-    world.finish(failures)
+    world.finish()
 }
 
 fn clock_failures(outcome: &Outcome) -> Vec<&Failure> {

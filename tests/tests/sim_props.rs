@@ -6,11 +6,19 @@
 use std::path::PathBuf;
 
 use meshlog_core::Duration;
-use meshlog_sim::scenario::{FaultSpec, LatencySpec, LinkSpec, SimDuration, WorkloadSpec};
+use meshlog_sim::scenario::{Fault, FaultKind, LatencySpec, LinkSpec, SimDuration, WorkloadSpec};
 use meshlog_sim::Scenario;
 use proptest::prelude::*;
 
 const DURATION_S: u64 = 120;
+
+fn fault(at: SimDuration, kind: FaultKind) -> Fault {
+    Fault {
+        at,
+        kind,
+        permanent: false,
+    }
+}
 
 fn secs(s: u64) -> SimDuration {
     SimDuration(Duration::from_secs(s))
@@ -72,51 +80,26 @@ fn build(
             })
             .filter(|group: &Vec<String>| !group.is_empty())
             .collect();
-        scenario.faults.push(FaultSpec {
-            at: secs(start),
-            partition: Some(groups),
-            ..FaultSpec::default()
-        });
-        scenario.faults.push(FaultSpec {
-            at: secs((start + p.len_s).min(DURATION_S)),
-            heal: Some(true),
-            ..FaultSpec::default()
-        });
+        scenario
+            .faults
+            .push(fault(secs(start), FaultKind::Partition(groups)));
+        scenario.faults.push(fault(
+            secs((start + p.len_s).min(DURATION_S)),
+            FaultKind::Heal,
+        ));
     }
     if let Some(outage) = outage {
         let name = names[outage.device % devices].clone();
         let start = outage.start_s.min(DURATION_S);
         let (down, up) = if outage.crash {
-            (
-                FaultSpec {
-                    crash: Some(name.clone()),
-                    ..FaultSpec::default()
-                },
-                FaultSpec {
-                    restart: Some(name),
-                    ..FaultSpec::default()
-                },
-            )
+            (FaultKind::Crash(name.clone()), FaultKind::Restart(name))
         } else {
-            (
-                FaultSpec {
-                    offline: Some(name.clone()),
-                    ..FaultSpec::default()
-                },
-                FaultSpec {
-                    online: Some(name),
-                    ..FaultSpec::default()
-                },
-            )
+            (FaultKind::Offline(name.clone()), FaultKind::Online(name))
         };
-        scenario.faults.push(FaultSpec {
-            at: secs(start),
-            ..down
-        });
-        scenario.faults.push(FaultSpec {
-            at: secs((start + outage.len_s).min(DURATION_S)),
-            ..up
-        });
+        scenario.faults.push(fault(secs(start), down));
+        scenario
+            .faults
+            .push(fault(secs((start + outage.len_s).min(DURATION_S)), up));
     }
     scenario.faults.sort_by_key(|f| f.at);
     scenario

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use meshlog_core::record::Recording;
 use meshlog_sim::replay::{replay, ReplayOptions};
-use meshlog_sim::trace::Trace;
+use meshlog_sim::report::trace::Trace;
 use meshlog_sim::ReportOptions;
 
 #[derive(clap::Args, Debug)]

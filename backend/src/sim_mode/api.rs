@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use meshlog_core::{EventBody, EventId, FileId};
-use meshlog_sim::world::control::HostError;
+use meshlog_sim::host::HostError;
 use tokio::sync::broadcast;
 
 use super::world_thread::{DeviceOutputs, WorldError, WorldHandle};

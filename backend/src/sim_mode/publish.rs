@@ -3,7 +3,7 @@
 //! lines, same `message` frames for new or changed messages).
 
 use meshlog_core::EventBody;
-use meshlog_sim::world::control::{Happening, Tap};
+use meshlog_sim::host::{Seen, Tap};
 use meshlog_sim::World;
 
 use super::decoded::Decoded;
@@ -17,7 +17,7 @@ use crate::device::views::MessageView;
 pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs], decoded: &mut Decoded) {
     for happening in tap.drain() {
         match happening {
-            Happening::Sent {
+            Seen::Sent {
                 at,
                 from,
                 to,
@@ -35,7 +35,7 @@ pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs], decod
                 bytes,
                 reason: None,
             }),
-            Happening::Lost {
+            Seen::Lost {
                 at,
                 from,
                 to,
@@ -56,7 +56,7 @@ pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs], decod
                 bytes,
                 reason: Some(cause.clone()),
             }),
-            Happening::Delivered {
+            Seen::Delivered {
                 at,
                 from,
                 to,
@@ -73,7 +73,7 @@ pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs], decod
                 bytes,
                 reason: None,
             }),
-            Happening::Refused {
+            Seen::Refused {
                 at,
                 at_device,
                 bytes,
@@ -92,7 +92,7 @@ pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs], decod
                 bytes,
                 reason: Some(code.clone()),
             }),
-            Happening::Stored { device, id } => announce(world, outputs, decoded, &device, &id),
+            Seen::Stored { device, id } => announce(world, outputs, decoded, &device, &id),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use meshlog_core::{EventBody, EventId, FileId, Instant};
 use meshlog_net::Snapshot;
-use meshlog_sim::world::control::{HostError, Tap};
+use meshlog_sim::host::{HostError, Tap};
 use meshlog_sim::{Scenario, SimError, World};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};

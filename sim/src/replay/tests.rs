@@ -34,7 +34,15 @@ fn recording() -> Recording {
     let mut batches = Vec::new();
     let mut run = |node: &mut Node<InMemoryStore>, inputs: Vec<RecordedInput>| {
         for input in &inputs {
-            apply(node, input);
+            // Through the node's own API, as the device's driver does, not the replayer's
+            // `apply`: a bug there must show as a difference, not sit on both sides.
+            match input {
+                RecordedInput::Timeout(now) => node.handle_input(Input::Timeout(*now)),
+                RecordedInput::Append { now, bodies } => {
+                    node.append_all(*now, bodies.clone()).expect("appended");
+                }
+                _ => unreachable!("this recording holds appends and timeouts only"),
+            }
         }
         let (outputs, wake_at) = finish_batch(node, Ok(()));
         batches.push(Batch {

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, VecDeque};
 use meshlog_core::{EventId, Instant, PacketKind};
 
 use super::limits::*;
-use super::sampling::{push_thinned, Sampler};
-use super::{
+use super::picture::{
     Arrow, Carrier, DeviceLane, Entry, FaultMark, LinkRow, Mark, Missing, MissingId, ReportOptions,
     RunReport, Sequence, Via,
 };
+use super::sampling::{push_thinned, Sampler};
 
 /// Counts of one directed link and packet kind (`None`: a refusal no delivery explains).
 #[derive(Clone, Debug, Default)]

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use meshlog_core::record::{RecordedInput, Recording};
 use meshlog_core::{EventId, Instant, NodeEvent, Origin, Output, Packet, PacketKind};
 
-use super::{Entry, Recorder, ReportOptions, RunReport, Summary, Via};
+use super::picture::{Entry, ReportOptions, RunReport, Via};
+use super::recorder::{Recorder, Summary};
 
 /// The lane of senders that are not the device's peers, or that no datagram header names.
 const OTHER: &str = "(other)";

@@ -4,7 +4,7 @@ use std::path::Path;
 use super::recorder::named_ids_for_tests as named_ids;
 use super::sampling::Sampler;
 use super::*;
-use crate::{check, Outcome, Scenario, World, WorldOptions};
+use crate::{Outcome, Scenario, World, WorldOptions};
 
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,12 +33,11 @@ fn sum_links(report: &RunReport) -> [BTreeMap<String, (u64, u64)>; 2] {
 
 fn assert_report_matches(outcome: &Outcome, report: &RunReport) {
     let [sent, delivered] = sum_links(report);
-    let traffic =
-        |map: &BTreeMap<String, crate::outcome::Traffic>| -> BTreeMap<String, (u64, u64)> {
-            map.iter()
-                .map(|(kind, t)| (kind.clone(), (t.packets, t.bytes)))
-                .collect()
-        };
+    let traffic = |map: &BTreeMap<String, crate::report::Traffic>| -> BTreeMap<String, (u64, u64)> {
+        map.iter()
+            .map(|(kind, t)| (kind.clone(), (t.packets, t.bytes)))
+            .collect()
+    };
     assert_eq!(
         sent,
         traffic(&outcome.counters.sent),
@@ -167,7 +166,6 @@ converged_within = "20s"
     )
     .unwrap();
     world.run();
-    let failures = check::check(&world);
     let carol_lacks: Vec<String> = {
         let store = world.store(2).borrow();
         world
@@ -179,7 +177,7 @@ converged_within = "20s"
     };
     assert!(!carol_lacks.is_empty());
     let (recorder, missing) = world.take_report().unwrap();
-    let outcome = world.finish(failures);
+    let outcome = world.finish();
     let report = recorder.finish(Summary::of(&outcome), missing);
     assert!(!report.passed);
     let carol = report.missing.iter().find(|m| m.device == "carol").unwrap();

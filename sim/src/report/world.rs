@@ -1,14 +1,15 @@
-//! The world's side of a report: the hook its code calls, device states, and what the stores
-//! lack at the end.
+//! The world's side of a report: a [`Recorder`] observing the kernel's happenings, device
+//! states, and what the stores lack at the end.
 
-use meshlog_core::{EventId, Instant, PacketKind, Store, Transmit};
+use meshlog_core::{EventId, Instant, NodeEvent, Origin, PacketKind, Store, Transmit};
 
 use super::limits::MISSING_LISTED_MAX;
-use super::{Entry, MissingId, MissingInput, Recorder, ReportOptions, Summary, Via};
-use crate::network::DropCause;
-use crate::outcome::Outcome;
-use crate::scenario::FaultSpec;
-use crate::world::{Sender, World};
+use super::outcome::Outcome;
+use super::picture::{Entry, MissingId, ReportOptions};
+use super::recorder::{MissingInput, Recorder, Summary};
+use crate::kernel::network::DropCause;
+use crate::kernel::{Happening, Observer, Via, View};
+use crate::scenario::Fault;
 
 /// The entries the world's hooks build, each from what is at hand where the trace line is
 /// written, so a hook stays one line.
@@ -108,22 +109,11 @@ impl Entry {
             from,
         }
     }
-    pub(crate) fn fault(at: Instant, fault: &FaultSpec) -> Entry {
+    pub(crate) fn fault(at: Instant, fault: &Fault) -> Entry {
         let text = toml::to_string(fault).unwrap_or_default();
         Entry::Fault {
             at,
             text: text.trim_end().replace('\n', "; "),
-        }
-    }
-}
-
-impl Sender {
-    pub(crate) fn via(self) -> Via {
-        match self {
-            Sender::Node => Via::Node,
-            Sender::Replay { .. } => Via::Replay,
-            Sender::Hostile => Via::Hostile,
-            Sender::Forged => Via::Forged,
         }
     }
 }
@@ -141,73 +131,52 @@ impl Summary {
     }
 }
 
-/// A recorder, when a report was asked for. Off, a hook costs one branch and builds nothing.
-#[derive(Debug, Default)]
-pub struct Hook(Option<Box<Recorder>>);
+/// A recorder fed by a world: it turns each happening into the entry it draws.
+#[derive(Debug)]
+pub struct Reporter(Recorder);
 
-impl Hook {
-    pub(crate) fn new(names: Vec<String>, options: Option<ReportOptions>) -> Hook {
-        Hook(options.map(|o| Box::new(Recorder::new(names, o))))
+impl Reporter {
+    pub fn new(names: Vec<String>, options: ReportOptions) -> Reporter {
+        Reporter(Recorder::new(names, options))
     }
 
-    /// Feeds the entry `make` builds, if a report is being recorded.
-    #[inline]
-    pub(crate) fn note(&mut self, make: impl FnOnce() -> Entry) {
-        if let Some(recorder) = &mut self.0 {
-            recorder.note(make());
-        }
-    }
-
-    pub(crate) fn is_on(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
-impl World {
-    /// Notes every device's state (the recorder keeps changes only); called after faults
-    /// and the heal, the only things that start, stop or unplug a device.
-    pub(crate) fn note_states(&mut self) {
-        if !self.report.is_on() {
-            return;
-        }
-        let now = self.now;
-        for (device, d) in self.devices.iter().enumerate() {
+    /// Every device's state (the recorder keeps changes only); noted after faults and the
+    /// heal, the only things that start, stop or unplug a device.
+    fn note_states(&mut self, view: &View<'_>) {
+        for (device, d) in view.devices.iter().enumerate() {
             if d.attacker_only {
                 continue;
             }
-            let (running, online) = (d.node.is_some(), d.online);
-            self.report.note(|| Entry::State {
-                at: now,
+            self.0.note(Entry::State {
+                at: view.now,
                 device,
-                running,
-                online,
+                running: d.node.is_some(),
+                online: d.online,
             });
         }
     }
 
-    /// Takes the recorder out, with what each device that should converge lacks. `None` if
-    /// no report was asked for.
-    pub fn take_report(&mut self) -> Option<(Recorder, Vec<MissingInput>)> {
-        let recorder = self.report.0.take()?;
+    /// The recorder, with what each device that should converge lacks at the end.
+    pub fn finish(self, world: &View<'_>) -> (Recorder, Vec<MissingInput>) {
         let mut missing = Vec::new();
-        for d in &self.devices {
+        for d in world.devices {
             if d.down_for_good || d.attacker_only {
                 continue;
             }
             let store = d.store.borrow();
             let lacks = |id: &EventId| !matches!(store.get(id), Ok(Some(_)));
-            let count = self.appended.keys().filter(|id| lacks(id)).count();
+            let count = world.appended.keys().filter(|id| lacks(id)).count();
             if count == 0 {
                 continue;
             }
-            let ids = self
+            let ids = world
                 .appended
                 .iter()
                 .filter(|(id, _)| lacks(id))
                 .take(MISSING_LISTED_MAX)
                 .map(|(id, _)| {
-                    let appended = self.appended_event(&id).expect("the author's bytes open");
-                    let held_by = self
+                    let appended = world.appended_event(&id).expect("the author's bytes open");
+                    let held_by = world
                         .devices
                         .iter()
                         .filter(|o| matches!(o.store.borrow().get(&id), Ok(Some(_))))
@@ -229,6 +198,86 @@ impl World {
                 ids,
             });
         }
-        Some((*recorder, missing))
+        (self.0, missing)
+    }
+}
+
+impl Observer for Reporter {
+    fn observe(&mut self, view: &View<'_>, happening: &Happening<'_>) {
+        let now = view.now;
+        let entry = match *happening {
+            Happening::Transmit { from, to, transmit } => Entry::transmit(now, from, to, transmit),
+            Happening::OnWire {
+                from,
+                to,
+                kind,
+                bytes,
+                copy,
+                via,
+                ..
+            } => Entry::on_wire(now, (from, to), kind, bytes, copy.at, via),
+            Happening::Lost {
+                from,
+                to,
+                kind,
+                bytes,
+                cause,
+                via,
+                ..
+            } => Entry::lost(now, (from, to), kind, bytes, cause, via),
+            Happening::Replayed {
+                from,
+                to,
+                kind,
+                bytes,
+                arrives,
+            } => Entry::on_wire(now, (from, to), kind, bytes, arrives, Via::Replay),
+            Happening::NotRunning {
+                from,
+                to,
+                kind,
+                code,
+                ..
+            } => Entry::crashed(now, (from, to), kind, code),
+            Happening::Delivered {
+                from,
+                to,
+                kind,
+                bytes,
+                via,
+            } => Entry::delivered(now, (from, to), kind, bytes, via),
+            Happening::Node { device, event } => match event {
+                NodeEvent::EventStored {
+                    id,
+                    origin: Origin::Local,
+                    ..
+                } => Entry::stored(now, device, *id, None),
+                NodeEvent::EventStored { id, from, .. } => {
+                    let source = from.as_ref().and_then(|f| view.index_of(f));
+                    Entry::stored(now, device, *id, source)
+                }
+                NodeEvent::PacketDropped { reason, .. } => {
+                    Entry::refused(now, device, format!("rx_{}", reason.code()))
+                }
+                NodeEvent::EventRejected { reason, .. } => {
+                    Entry::refused(now, device, format!("rx_event_{}", reason.code()))
+                }
+                _ => return,
+            },
+            Happening::Converged { device } => Entry::Converged { at: now, device },
+            Happening::Fault {
+                fault,
+                applied: true,
+            } => {
+                self.0.note(Entry::fault(now, fault));
+                return self.note_states(view);
+            }
+            Happening::Heal { done: true } => {
+                self.0.note(Entry::Heal { at: now });
+                return self.note_states(view);
+            }
+            _ => return,
+        };
+        self.0.note(entry);
     }
 }

@@ -1,0 +1,191 @@
+//! How a failure reads in `meshlog run` and the test output: the device, what went wrong and
+//! by how much, and enough ids to start looking.
+
+use std::fmt;
+
+use super::verdict::{Failure, Missing};
+
+fn ms(us: u64) -> String {
+    format!("{}.{:03}s", us / 1_000_000, us % 1_000_000 / 1_000)
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let holders = if self.held_by.is_empty() {
+            "nobody".to_owned()
+        } else {
+            self.held_by.join(" ")
+        };
+        write!(f, "{} in {} held by {holders}", self.id, self.bucket)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::NotConverged {
+                device,
+                missing,
+                total,
+                ids,
+            } => {
+                write!(
+                    f,
+                    "convergence: {device} lacks {missing} of {total} events at the end"
+                )?;
+                let listed: Vec<String> = ids.iter().map(Missing::to_string).collect();
+                if !listed.is_empty() {
+                    write!(f, ": {}", listed.join("; "))?;
+                }
+                if *missing > ids.len() {
+                    write!(f, "; +{} more", missing - ids.len())?;
+                }
+                Ok(())
+            }
+            Failure::Invented { device, count, ids } => write!(
+                f,
+                "invented: {device} holds {count} events nobody appended ({})",
+                ids.join(", ")
+            ),
+            Failure::Altered { device, count, ids } => write!(
+                f,
+                "altered: {device} holds {count} events that differ from what was appended ({})",
+                ids.join(", ")
+            ),
+            Failure::Liveness {
+                device,
+                converged_after_us,
+                bound_us,
+            } => match converged_after_us {
+                Some(after) => write!(
+                    f,
+                    "liveness: {device} converged {}ms after the heal, bound {}ms",
+                    after / 1_000,
+                    bound_us / 1_000
+                ),
+                None => write!(
+                    f,
+                    "liveness: {device} did not converge within {}ms of the heal",
+                    bound_us / 1_000
+                ),
+            },
+            Failure::PushLate {
+                from,
+                to,
+                count,
+                first,
+                first_sent_at_us,
+                first_due_us,
+                first_arrived_us,
+            } => {
+                let arrived = match first_arrived_us {
+                    Some(at) => format!("arrived {}", ms(*at)),
+                    None => "not there by then".to_owned(),
+                };
+                write!(
+                    f,
+                    "prompt delivery: {count} of {from}'s appends reached {to} late over a \
+                     clean link (first {first}, appended {}, due by {}, {arrived})",
+                    ms(*first_sent_at_us),
+                    ms(*first_due_us)
+                )
+            }
+            Failure::PastTheDoor {
+                device,
+                from,
+                cause,
+                count,
+                first_at_us,
+                first,
+            } => write!(
+                f,
+                "door: {count} {cause} datagrams claiming {from} got past {device}'s packet \
+                 layer (first at {}: {first})",
+                ms(*first_at_us)
+            ),
+            Failure::ReplayAccepted {
+                device,
+                from,
+                count,
+                first_at_us,
+                first,
+            } => write!(
+                f,
+                "replay: {device} did not drop {count} replays of {from}'s datagrams as \
+                 `replayed` (first at {}ms: {first})",
+                first_at_us / 1_000
+            ),
+            Failure::IndexDiffers {
+                device,
+                when,
+                at_us,
+                index_only,
+                store_only,
+                ids,
+            } => write!(
+                f,
+                "index: {device}'s index differs from its store at {when} ({}): {index_only} \
+                 ids only in the index, {store_only} only in the store ({})",
+                ms(*at_us),
+                ids.join(", ")
+            ),
+            Failure::OwnEventLost {
+                device,
+                cause,
+                at_us,
+                count,
+                ids,
+            } => write!(
+                f,
+                "durability: a {cause} at {} took {count} events {device} had appended ({})",
+                ms(*at_us),
+                ids.join(", ")
+            ),
+            Failure::ClockOrder { count, breaks } => {
+                write!(
+                    f,
+                    "clock order: {count} events sort before what they follow"
+                )?;
+                for (rule, earlier, earlier_us, later, later_us) in breaks {
+                    write!(
+                        f,
+                        "; {rule}: {later} at {later_us}us is not after {earlier} at {earlier_us}us"
+                    )?;
+                }
+                Ok(())
+            }
+            Failure::OverBudget {
+                device,
+                peer,
+                sends,
+                first_at_us,
+                answered,
+                bound,
+            } => write!(
+                f,
+                "budget: {device} answered {peer} over budget with {sends} datagrams from {}ms \
+                 (worst: {answered} B answered, bound {bound} B)",
+                first_at_us / 1_000
+            ),
+            Failure::Inefficient {
+                measure,
+                value,
+                bound,
+            } => write!(f, "efficiency: {measure} {value:.2}, bound {bound:.2}"),
+            Failure::DatagramTooLarge {
+                device,
+                count,
+                first_at_us,
+                first_to,
+                first_kind,
+                first_bytes,
+                bound,
+            } => write!(
+                f,
+                "datagram size: {device} sent {count} datagrams over {bound} B, the first at {} \
+                 to {first_to}: {first_kind} of {first_bytes} B",
+                ms(*first_at_us)
+            ),
+        }
+    }
+}

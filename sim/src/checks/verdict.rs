@@ -1,0 +1,211 @@
+//! What checkers say: the [`Checker`] trait every checker implements, the [`Failure`]s they
+//! report and the [`Figures`] they measure.
+
+use serde::Serialize;
+
+use crate::kernel::{Happening, View};
+
+/// An event a device lacks at the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Missing {
+    pub id: String,
+    /// Its bucket, `BUCKET_DEPTH_SHOWN` nibbles deep: `3f*`.
+    pub bucket: String,
+    /// Devices that hold it (its author among them, unless crashed with it unsent).
+    pub held_by: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum Failure {
+    /// At the end of the run a device that is up does not hold every appended event.
+    NotConverged {
+        device: String,
+        missing: usize,
+        total: usize,
+        /// The first few it lacks, in id order.
+        ids: Vec<Missing>,
+    },
+    /// A device stores events that no device appended in this run.
+    Invented {
+        device: String,
+        count: usize,
+        ids: Vec<String>,
+    },
+    /// A device stores an appended id whose bytes or decrypted content differ from the author's.
+    Altered {
+        device: String,
+        count: usize,
+        ids: Vec<String>,
+    },
+    /// A device converged later than `converged_within` after the heal, or never.
+    Liveness {
+        device: String,
+        converged_after_us: Option<u64>,
+        bound_us: u64,
+    },
+    /// A device's append did not reach a direct peer over a clean link within the link's
+    /// latency: eager push skipped it, and only a later round carried it.
+    PushLate {
+        from: String,
+        to: String,
+        count: u64,
+        first: String,
+        first_sent_at_us: u64,
+        first_due_us: u64,
+        first_arrived_us: Option<u64>,
+    },
+    /// A datagram the network corrupted or an attacker forged got past the packet layer
+    /// (accepted, answered, or one of its events opened).
+    PastTheDoor {
+        device: String,
+        from: String,
+        cause: String,
+        count: u64,
+        first_at_us: u64,
+        first: String,
+    },
+    /// A node that had accepted a datagram accepted, answered or otherwise used a replayed
+    /// copy of it, instead of dropping it as `replayed`.
+    ReplayAccepted {
+        device: String,
+        from: String,
+        count: u64,
+        first_at_us: u64,
+        first: String,
+    },
+    /// A running node's id index and its store held different ids (after a restart, or at
+    /// the end).
+    IndexDiffers {
+        device: String,
+        when: String,
+        at_us: u64,
+        index_only: usize,
+        store_only: usize,
+        ids: Vec<String>,
+    },
+    /// A power cut or a reopened store lost events the device had appended itself:
+    /// acknowledged, then lost.
+    OwnEventLost {
+        device: String,
+        cause: String,
+        at_us: u64,
+        count: usize,
+        ids: Vec<String>,
+    },
+    /// Event times that sort against the order they were made: an author's event before its
+    /// previous one, or a reaction before its message.
+    ClockOrder {
+        count: u64,
+        /// (rule, earlier id, its time µs, later id, its time µs), the first few.
+        breaks: Vec<(String, String, u64, String, u64)>,
+    },
+    /// A device answered a peer with more digest, filter and sketch bytes than the budget
+    /// allows (see `budget.rs` for the rule): `sends` answers went out over it, the first at
+    /// `first_at_us`; `answered` and `bound` are the worst moment's.
+    OverBudget {
+        device: String,
+        peer: String,
+        sends: u64,
+        first_at_us: u64,
+        answered: u64,
+        bound: u64,
+    },
+    /// A node handed the network a datagram larger than one packet may be.
+    DatagramTooLarge {
+        device: String,
+        count: u64,
+        first_at_us: u64,
+        first_to: String,
+        first_kind: String,
+        first_bytes: usize,
+        bound: usize,
+    },
+    /// The run cost more than the scenario's `[expect]` allows: `bytes_per_event` (bytes the
+    /// nodes sent per event delivered to a peer) or `rounds_to_converge` (sync intervals from
+    /// the heal until the last device converged).
+    Inefficient {
+        measure: String,
+        value: f64,
+        bound: f64,
+    },
+}
+
+/// Figures the checkers measured, for the run's summary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figures {
+    pub attacks: AttackCounters,
+    /// The largest share of its amplification budget any device used in any window.
+    pub budget_worst_share: f64,
+    /// Bytes all nodes sent per event delivered to a peer (`None`: nothing delivered).
+    pub bytes_per_event: Option<f64>,
+    /// Sync intervals from the heal until the last device converged (`None`: some never did).
+    pub rounds_to_converge: Option<f64>,
+    /// Pushes over clean links judged by the prompt-delivery checker, and of those on time.
+    pub pushes_judged: u64,
+    pub pushes_on_time: u64,
+}
+
+/// One checker: it sees every happening and, at the end, says what failed.
+pub trait Checker: std::fmt::Debug {
+    fn observe(&mut self, view: &View<'_>, happening: &Happening<'_>);
+    /// What failed, from what it saw and the finished world.
+    fn verdict(&self, view: &View<'_>, failures: &mut Vec<Failure>);
+    /// Figures it measured, if any.
+    fn figures(&self, _: &View<'_>, _: &mut Figures) {}
+}
+
+/// What attacks did, over the run (shown by `meshlog run`, in its JSON too).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AttackCounters {
+    /// Replays put on their links.
+    pub replays_injected: u64,
+    /// Replays that reached a running node which had accepted the original.
+    pub replays_judged: u64,
+    /// Of those, refused as the checker wants (dropped as `replayed`, no answer).
+    pub replays_refused: u64,
+    /// Replays that reached a node restarted since it accepted the original (not judged:
+    /// that incarnation never saw it).
+    pub replays_after_restart: u64,
+    pub replay_bytes: u64,
+    /// Bytes receivers sent while handling replays.
+    pub replay_answer_bytes: u64,
+    pub hostile_sent_packets: u64,
+    pub hostile_sent_bytes: u64,
+    /// Hostile bytes that reached a running node.
+    pub hostile_delivered_bytes: u64,
+    /// Bytes receivers sent while handling hostile packets, all kinds.
+    pub hostile_answer_bytes: u64,
+    /// Of those, answers proper: digests, filters, sketches (events are streamed at the
+    /// node's own bounded rate).
+    pub hostile_answer_reconcile_bytes: u64,
+    /// Forgeries sent by an attacker outside the community (`forge.rs`).
+    pub forged_sent: u64,
+    pub forged_bytes: u64,
+    /// Corrupted or forged datagrams that reached a running node, and of those the ones it
+    /// dropped at the packet layer.
+    pub door_judged: u64,
+    pub door_refused: u64,
+}
+
+impl AttackCounters {
+    pub fn any(&self) -> bool {
+        self.replays_injected > 0 || self.hostile_sent_packets > 0 || self.forged_sent > 0
+    }
+    /// Bytes answered per byte replayed.
+    pub fn replay_amplification(&self) -> f64 {
+        ratio(self.replay_answer_bytes, self.replay_bytes)
+    }
+    /// Bytes answered per hostile byte delivered.
+    pub fn hostile_amplification(&self) -> f64 {
+        ratio(self.hostile_answer_bytes, self.hostile_delivered_bytes)
+    }
+}
+
+fn ratio(out: u64, into: u64) -> f64 {
+    if into == 0 {
+        0.0
+    } else {
+        out as f64 / into as f64
+    }
+}

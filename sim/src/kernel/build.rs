@@ -1,0 +1,177 @@
+//! Building a world from a validated scenario: devices, their stores, clocks and nodes, the
+//! network, the workload, and the first items on the queue.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use meshlog_core::testing::{community_of, derive_seed, keys};
+use meshlog_core::{Config, DeviceId, Instant};
+
+use super::clock::DeviceClock;
+use super::network::Network;
+use super::shelf::Shelf;
+use super::workload::Workload;
+use super::{
+    device_id, link_ends, start_node, Agents, AppendedEvents, Device, Happening, Item, Observer,
+    SimError, World, WorldOptions, WorldStore,
+};
+use crate::scenario::{FaultKind, Scenario, StoreKind};
+
+impl World {
+    /// Builds the world for a validated scenario and starts it. `seed` is the root of every
+    /// random stream; `observers` see everything from the first line on, in this order;
+    /// `agents` (made once the world exists: they may read it) act on it.
+    pub fn build(
+        scenario: &Scenario,
+        seed: u64,
+        options: WorldOptions,
+        observers: Vec<Box<dyn Observer>>,
+        agents: impl FnOnce(&World) -> Box<dyn Agents>,
+    ) -> Result<World, SimError> {
+        let names: Vec<&str> = scenario.devices.iter().map(String::as_str).collect();
+        let ids: Vec<DeviceId> = names
+            .iter()
+            .map(|n| DeviceId::new(n).expect("validated device name"))
+            .collect();
+        let index: BTreeMap<DeviceId, usize> = ids
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, d)| (d, i))
+            .collect();
+        let mut community = community_of(&names, seed);
+        if options.signature_memo {
+            community = community.with_signature_memo();
+        }
+        let peer_lists = scenario.topology.peer_lists(&scenario.devices, seed);
+        let shelf = Shelf::shared();
+        let provider = match scenario.world.store {
+            StoreKind::Memory => None,
+            StoreKind::Sqlite => {
+                Some(
+                    options
+                        .stores
+                        .clone()
+                        .ok_or_else(|| SimError::NoStoreProvider {
+                            scenario: scenario.name.clone(),
+                        })?,
+                )
+            }
+        };
+        let clocks = DeviceClock::all(scenario);
+        let mut devices = Vec::with_capacity(ids.len());
+        for (i, me) in ids.iter().enumerate() {
+            let peers = peer_lists[i].iter().map(|&j| ids[j].clone()).collect();
+            let mut config =
+                Config::new(keys(me.as_str(), seed), community.clone(), peers, [0; 32]);
+            let sync = &scenario.sync;
+            config.sync_interval = sync.sync_interval.map_or(config.sync_interval, |d| d.0);
+            config.sync_jitter = sync.sync_jitter.map_or(config.sync_jitter, |d| d.0);
+            config.sync_fanout = sync.sync_fanout.unwrap_or(config.sync_fanout);
+            config.events_per_round_max = sync
+                .events_per_round_max
+                .unwrap_or(config.events_per_round_max);
+            config.leaf_items_max = sync.leaf_items_max.unwrap_or(config.leaf_items_max);
+            config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
+            config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
+            config.relay = sync.relay.unwrap_or(config.relay);
+            config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);
+            config.amplification_budget = sync
+                .amplification_budget
+                .unwrap_or(config.amplification_budget);
+            config.test_raw_clock = options.raw_clocks;
+            let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
+            let store = match &provider {
+                None => WorldStore::new(shelf.clone()),
+                Some(p) => WorldStore::provided(shelf.clone(), p.clone(), me.as_str()).map_err(
+                    |source| SimError::Store {
+                        device: me.to_string(),
+                        source,
+                    },
+                )?,
+            };
+            let mut device = Device {
+                attacker_only,
+                name: me.clone(),
+                config,
+                store: Rc::new(RefCell::new(store)),
+                node: None,
+                online: true,
+                down_for_good: false,
+                wake_at: None,
+                incarnation: 0,
+                converged_at: None,
+                unsynced: BTreeSet::new(),
+                clock: clocks[i],
+                disk_full_for_good: false,
+            };
+            if attacker_only {
+                device.down_for_good = true; // excused from converging: it keeps nothing
+                device.incarnation = 1;
+            } else {
+                device.node = Some(start_node(&mut device, seed, Instant::ZERO)?);
+            }
+            devices.push(device);
+        }
+        let seeds = ["network", "network replay", "network forge"].map(|p| derive_seed(seed, p));
+        let mut network = Network::new(ids.len(), seeds, &scenario.network);
+        for spec in &scenario.links {
+            for (from, to) in link_ends(&index, spec) {
+                network.set_link(from, to, spec);
+            }
+        }
+        let posting: Vec<usize> = match &scenario.workload.devices {
+            Some(list) => list.iter().map(|n| index[&device_id(n)]).collect(),
+            None => (0..ids.len())
+                .filter(|&i| !devices[i].attacker_only)
+                .collect(),
+        };
+        let workload = Workload::new(&scenario.workload, posting, derive_seed(seed, "workload"));
+        let workload_end = Instant::ZERO + scenario.duration.0;
+        let end = workload_end + scenario.expect.converged_within.0 + scenario.expect.quiet.0;
+        let mut world = World {
+            scenario: scenario.clone(),
+            seed,
+            now: Instant::ZERO,
+            queue: BTreeMap::new(),
+            sequence: 0,
+            devices,
+            index,
+            network,
+            workload,
+            appended: AppendedEvents::new(shelf.clone()),
+            shelf,
+            workload_end,
+            heal_at: None,
+            end,
+            options,
+            community,
+            peer_lists,
+            has_power_cuts: scenario
+                .faults
+                .iter()
+                .any(|f| matches!(f.kind, FaultKind::PowerCut(_))),
+            accepted: false,
+            observers,
+            agents: None,
+        };
+        world.agents = Some(agents(&world));
+        world.emit(Happening::Start);
+        for (i, fault) in scenario.faults.iter().enumerate() {
+            world.schedule(Instant::ZERO + fault.at.0, Item::Fault(i));
+        }
+        for (i, batch) in scenario.workload.batches.iter().enumerate() {
+            world.schedule(Instant::ZERO + batch.at.0, Item::Batch(i));
+        }
+        world.schedule(workload_end, Item::Heal);
+        for (i, hostile) in scenario.hostiles.iter().enumerate() {
+            world.schedule(Instant::ZERO + hostile.every.0, Item::Hostile(i));
+        }
+        world.schedule_tick();
+        for device in 0..world.devices.len() {
+            world.drain(device);
+        }
+        Ok(world)
+    }
+}

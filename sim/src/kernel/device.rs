@@ -1,0 +1,32 @@
+//! One device of a world: its name, config, store and (while it runs) node, and the kernel's
+//! books about it.
+
+use std::collections::BTreeSet;
+
+use meshlog_core::{Config, DeviceId, EventId, Instant, Node};
+
+use super::clock::DeviceClock;
+use super::store::SharedStore;
+
+pub(crate) struct Device {
+    pub(crate) name: DeviceId,
+    pub(crate) config: Config,
+    pub(crate) store: SharedStore,
+    /// `None` while crashed.
+    pub(crate) node: Option<Node<SharedStore>>,
+    /// What the scenario last said (a restart keeps an offline device offline).
+    pub(crate) online: bool,
+    /// Down (crashed or offline) by a permanent fault: excused from converging.
+    pub(crate) down_for_good: bool,
+    pub(crate) wake_at: Option<Instant>,
+    pub(crate) incarnation: u32,
+    pub(crate) converged_at: Option<Instant>,
+    /// A hostile member: it never has a node.
+    pub(crate) attacker_only: bool,
+    /// Events its store holds but has not made durable (`faults/power.rs`).
+    pub(crate) unsynced: BTreeSet<EventId>,
+    /// A permanent `disk_full`: no heal frees it.
+    pub(crate) disk_full_for_good: bool,
+    /// Its clock's reading of world time (`clock.rs`): all its node ever sees.
+    pub(crate) clock: DeviceClock,
+}

@@ -1,0 +1,264 @@
+//! What the kernel says happened: one typed stream, in the order things happen, fanned out to
+//! every registered [`Observer`] in registration order. The trace, the counters, the report
+//! and every checker are observers; none of them reaches into the kernel, and none parses
+//! text back. Devices are named by index; an observer looks anything else up in the
+//! read-only [`View`] it is handed with each happening.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use meshlog_core::event::open;
+use meshlog_core::{
+    DeviceId, EventId, Instant, NodeEvent, OpenedEvent, Origin, PacketKind, Transmit,
+};
+use serde::Serialize;
+
+use super::appended::AppendedEvents;
+use super::device::Device;
+use super::network::{Delivery, DropCause, Network};
+use super::shelf::SharedShelf;
+use crate::scenario::{Fault, Scenario};
+
+/// Who put a datagram on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Node,
+    /// An attacker on the link, re-sending what the receiver accepted earlier.
+    Replay,
+    /// A hostile member's worst-case packet.
+    Hostile,
+    /// An attacker's forgery claiming the source's name.
+    Forged,
+}
+
+impl Via {
+    /// The trace's tag after a delivery or a drop at an unreachable receiver.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Via::Node => "",
+            Via::Replay => " replayed",
+            Via::Hostile => " hostile",
+            Via::Forged => " forged",
+        }
+    }
+}
+
+/// What a datagram carries, as its sender describes it (formatted only where it is shown).
+pub trait Note: fmt::Display + fmt::Debug {}
+impl<T: fmt::Display + fmt::Debug + ?Sized> Note for T {}
+
+/// One thing that happened. `from`, `to` and `device` are device indices.
+#[derive(Clone, Copy, Debug)]
+pub enum Happening<'a> {
+    /// The world is built and about to start.
+    Start,
+    /// Virtual time moved to `at` to handle the next item on the queue.
+    Advance { at: Instant },
+    /// A node handed a datagram for `to` to the network (whatever its fate).
+    Transmit {
+        from: usize,
+        to: usize,
+        transmit: &'a Transmit,
+    },
+    /// A hostile member sealed its next worst-case packet (`attack`: its kind's name).
+    HostileSent {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        attack: &'static str,
+    },
+    /// The network put a copy of a datagram on its way, arriving at `copy.at`.
+    OnWire {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        note: &'a dyn Note,
+        copy: &'a Delivery,
+        via: Via,
+    },
+    /// The network lost a datagram.
+    Lost {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        note: &'a dyn Note,
+        cause: DropCause,
+        via: Via,
+    },
+    /// An attacker on the link re-sent a recorded datagram, arriving at `arrives`.
+    Replayed {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        arrives: Instant,
+    },
+    /// An attacker outside the community sent a datagram claiming to be `from`'s.
+    Forged {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        arrives: Instant,
+        stolen_keys: bool,
+    },
+    /// A datagram reached a receiver with no running node (`code`: `crashed`, `not_running`).
+    NotRunning {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        code: &'static str,
+        via: Via,
+    },
+    /// A datagram reached `to`'s running node, which handles it next.
+    Delivered {
+        from: usize,
+        to: usize,
+        kind: PacketKind,
+        bytes: usize,
+        via: Via,
+    },
+    /// `to`'s node has handled that datagram and sent whatever it sent in answer.
+    /// `earlier_life`: a replay of what an earlier incarnation of `to` accepted.
+    Handled {
+        from: usize,
+        to: usize,
+        bytes: usize,
+        via: Via,
+        corrupted: bool,
+        earlier_life: bool,
+    },
+    /// The workload made an event on `device` (before it goes out): `reacts_to` is the message
+    /// a reaction answers; `pushes_refused`, whether the node's full queue refused its pushes.
+    Made {
+        device: usize,
+        id: EventId,
+        reacts_to: Option<EventId>,
+        pushes_refused: bool,
+    },
+    /// `device`'s node said something: an event stored (appended there or received), a
+    /// datagram accepted or dropped, an event refused, a peer in sync, a store failure.
+    Node { device: usize, event: &'a NodeEvent },
+    /// After the heal, `device` holds every appended event.
+    Converged { device: usize },
+    /// A workload append skipped: the device's node is down.
+    AppendSkipped { device: usize, kind: &'static str },
+    /// A workload append its full disk refused.
+    AppendRefused { device: usize, kind: &'static str },
+    /// A scheduled fault is about to be applied, and (`applied`) has been.
+    Fault { fault: &'a Fault, applied: bool },
+    /// The end of the workload: every fault not marked permanent is lifted, and (`done`) has been.
+    Heal { done: bool },
+    /// `device`'s node started again (a new life: fresh credit, an index rebuilt from its store).
+    Restarted { device: usize },
+    /// A power cut dropped `device`'s node and took `lost` from its store.
+    PowerCut {
+        device: usize,
+        lost: &'a BTreeSet<EventId>,
+    },
+    /// A provided store was opened again at a restart: it holds `held`, and lacks
+    /// `own_lost`, events the device had appended itself.
+    Reopened {
+        device: usize,
+        held: u64,
+        own_lost: &'a [EventId],
+    },
+    /// A command of the simulation service (`crash`, `restart`).
+    Host {
+        device: usize,
+        command: &'static str,
+    },
+    /// The run is over.
+    End,
+}
+
+impl Happening<'_> {
+    /// `(device, id)` if this is a device storing an event a peer sent it.
+    pub fn inserted(&self) -> Option<(usize, EventId)> {
+        match *self {
+            Happening::Node {
+                device,
+                event:
+                    NodeEvent::EventStored {
+                        id,
+                        origin: Origin::Peer,
+                        ..
+                    },
+            } => Some((device, *id)),
+            _ => None,
+        }
+    }
+}
+
+/// What an observer may read of the kernel: everything, read-only.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub now: Instant,
+    pub seed: u64,
+    pub scenario: &'a Scenario,
+    pub(crate) devices: &'a [Device],
+    pub(crate) index: &'a BTreeMap<DeviceId, usize>,
+    pub(crate) network: &'a Network,
+    pub(crate) appended: &'a AppendedEvents,
+    pub(crate) shelf: &'a SharedShelf,
+    pub(crate) community: &'a meshlog_core::Community,
+    /// When the end-of-workload heal happened.
+    pub heal_at: Option<Instant>,
+}
+
+impl fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("View").field("now", &self.now).finish()
+    }
+}
+
+impl View<'_> {
+    pub fn name(&self, device: usize) -> &DeviceId {
+        &self.devices[device].name
+    }
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+    pub fn index_of(&self, name: &DeviceId) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+    /// An appended event, decoded now (bodies are not kept: `shelf.rs`).
+    pub fn appended_event(&self, id: &EventId) -> Option<OpenedEvent> {
+        self.opened_slot(self.appended.get(id)?.slot)
+    }
+    /// The shelf's bytes in `slot`, decoded now.
+    pub(crate) fn opened_slot(&self, slot: u32) -> Option<OpenedEvent> {
+        open(self.shelf.borrow().bytes(slot), self.community).ok()
+    }
+}
+
+/// Sees every happening, in order. Registered when the world is built.
+pub trait Observer: AsAny {
+    fn observe(&mut self, view: &View<'_>, happening: &Happening<'_>);
+}
+
+/// Lets whoever registered an observer read it back after the run
+/// ([`World::observer`](super::World::observer)). Every `'static` type has it.
+pub trait AsAny: Any {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
