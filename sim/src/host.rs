@@ -354,6 +354,7 @@ mod tests {
             attachment: None,
             auto: false,
         };
+        world.set_cut(1, 2, true).unwrap();
         let ids = world.append_now(0, vec![body]).unwrap();
         world.run_until(world.now() + meshlog_core::Duration::from_secs(20));
         let seen = tap.drain();
@@ -410,9 +411,13 @@ mod tests {
                 "{device} should hold {id}: {from_tap:?}"
             );
         }
-        assert!(
-            from_tap.iter().any(|s| s.starts_with("lost ")),
-            "30% loss loses some"
-        );
+        for cause in ["loss", "cut"] {
+            assert!(
+                from_tap
+                    .iter()
+                    .any(|s| s.starts_with("lost ") && s.ends_with(cause)),
+                "some datagrams are lost to {cause}: {from_tap:?}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Scenario files: bad ones are refused with the file, the field and what is wrong; good ones
 //! survive a round trip through TOML unchanged.
 
+use meshlog_sim::scenario::FaultKind;
 use meshlog_sim::{Scenario, ScenarioError};
 
 const GOOD: &str = r#"
@@ -236,7 +237,7 @@ fn efficiency_bounds_and_forgers_parse_and_bad_values_are_named() {
         "cut.toml",
     )
     .unwrap();
-    assert_eq!(cut.faults[0].power_cut.as_deref(), Some("bob"));
+    assert_eq!(cut.faults[0].kind, FaultKind::PowerCut("bob".into()));
     assert_eq!(
         Scenario::parse(&scenario.to_toml(), "again.toml").unwrap(),
         scenario
