@@ -169,7 +169,7 @@ fn catch_up(n: u32) {
 fn amplification() {
     let replay = load("replay-storm.toml");
     let outcome = meshlog_sim::run(&replay, replay.seed, None).expect("world builds");
-    let a = &outcome.attacks;
+    let a = &outcome.figures.attacks;
     println!(
         "replay storm: {} replays ({} B) reached a node that had accepted the original, {} \
          refused; receivers answered {} B = {:.2}x amplification (target 0)",
@@ -185,7 +185,7 @@ fn amplification() {
             member.kinds = vec![kind];
         }
         let outcome = meshlog_sim::run(&hostile, hostile.seed, None).expect("world builds");
-        let a = &outcome.attacks;
+        let a = &outcome.figures.attacks;
         println!(
             "hostile {:<13} {} packets, {} B delivered; answered {} B = {:.2}x ({:.2}x in \
              answers; target <= 3x); the worst moment at {:.0}% of the bound (3x plus the \
@@ -196,7 +196,7 @@ fn amplification() {
             a.hostile_answer_bytes,
             a.hostile_amplification(),
             a.hostile_answer_reconcile_bytes as f64 / a.hostile_delivered_bytes.max(1) as f64,
-            outcome.budget_worst_share * 100.0,
+            outcome.figures.budget_worst_share * 100.0,
             verdict(&outcome)
         );
     }

@@ -94,8 +94,8 @@ fn figures(file: &str, scenario: &Scenario, seeds: u64) -> String {
     let mut traces = blake3::Hasher::new();
     for seed in 0..seeds {
         let outcome = meshlog_sim::run(scenario, seed, None).expect("world builds");
-        bytes.push(outcome.bytes_per_event.unwrap_or(0.0));
-        rounds = rounds.max(outcome.rounds_to_converge.unwrap_or(0.0));
+        bytes.push(outcome.figures.bytes_per_event.unwrap_or(0.0));
+        rounds = rounds.max(outcome.figures.rounds_to_converge.unwrap_or(0.0));
         failed += usize::from(!outcome.passed());
         traces.update(outcome.digest.as_bytes());
     }

@@ -106,12 +106,7 @@ impl World {
             events: events as u64,
             devices,
             counters,
-            attacks: figures.attacks,
-            budget_worst_share: figures.budget_worst_share,
-            bytes_per_event: figures.bytes_per_event,
-            rounds_to_converge: figures.rounds_to_converge,
-            pushes_judged: figures.pushes_judged,
-            pushes_on_time: figures.pushes_on_time,
+            figures,
             failures,
         }
     }

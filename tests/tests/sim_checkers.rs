@@ -179,7 +179,7 @@ fn replay_breaches(failures: &[Failure]) -> Vec<(&str, u64)> {
 fn replays_are_refused_by_the_window() {
     let outcome = meshlog_sim::run(&replayed(""), 1, None).unwrap();
     assert_eq!(outcome.failures, vec![]);
-    let a = &outcome.attacks;
+    let a = &outcome.figures.attacks;
     assert!(a.replays_judged > 20, "{a:?}");
     assert_eq!(a.replays_refused, a.replays_judged);
     assert_eq!(a.replay_answer_bytes, 0);
@@ -199,7 +199,7 @@ fn accepting_replays_is_caught() {
         outcome.failures
     );
     let caught: u64 = breaches.iter().map(|(_, n)| n).sum();
-    let a = &outcome.attacks;
+    let a = &outcome.figures.attacks;
     assert!(a.replays_judged > 20, "{a:?}");
     assert_eq!(caught, a.replays_judged - a.replays_refused);
     assert!(a.replay_answer_bytes > 0, "{a:?}");
@@ -215,7 +215,7 @@ fn a_replay_rate_of_zero_changes_nothing() {
     )
     .unwrap();
     assert_eq!(zero.digest, plain.digest);
-    assert_eq!(zero.attacks.replays_injected, 0);
+    assert_eq!(zero.figures.attacks.replays_injected, 0);
 }
 
 /// Mallory, a member, sends her peers root digests claiming a million different ids in
@@ -251,8 +251,8 @@ converged_within = "30s"
 fn the_budget_holds_against_a_hostile_member() {
     let outcome = meshlog_sim::run(&hostile(""), 1, None).unwrap();
     assert_eq!(outcome.failures, vec![]);
-    assert!(outcome.attacks.hostile_sent_packets > 100);
-    assert!(outcome.budget_worst_share <= 1.0);
+    assert!(outcome.figures.attacks.hostile_sent_packets > 100);
+    assert!(outcome.figures.budget_worst_share <= 1.0);
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn answering_a_hostile_member_beyond_the_budget_is_caught() {
         outcome.failures
     );
     assert!(over.iter().all(|(_, peer)| *peer == "mallory"), "{over:?}");
-    assert!(outcome.attacks.hostile_amplification() > 3.0);
+    assert!(outcome.figures.attacks.hostile_amplification() > 3.0);
     // Mallory runs no node: excused, and the honest three still converge.
     assert!(not_converged(&outcome.failures).is_empty());
     assert!(outcome.devices[3].excused);

@@ -27,16 +27,23 @@ fn pushes_over_clean_links_arrive_within_the_latency() {
     let outcome = run("");
     assert_eq!(outcome.failures, vec![]);
     // Three devices, every append pushed to both others.
-    assert!(outcome.pushes_judged > 2 * 15, "{}", outcome.pushes_judged);
-    assert_eq!(outcome.pushes_on_time, outcome.pushes_judged);
+    assert!(
+        outcome.figures.pushes_judged > 2 * 15,
+        "{}",
+        outcome.figures.pushes_judged
+    );
+    assert_eq!(
+        outcome.figures.pushes_on_time,
+        outcome.figures.pushes_judged
+    );
 }
 
 #[test]
 fn pushes_over_lossy_links_are_not_judged() {
     let outcome = run("[network]\nloss = 0.2");
-    assert_eq!(outcome.pushes_judged, 0);
+    assert_eq!(outcome.figures.pushes_judged, 0);
     let outcome = run("[network]\ncorrupt = 0.01");
-    assert_eq!(outcome.pushes_judged, 0);
+    assert_eq!(outcome.figures.pushes_judged, 0);
 }
 
 #[test]
@@ -75,7 +82,7 @@ fn a_driver_that_holds_pushes_back_is_caught_though_the_world_converges() {
 fn corrupted_and_forged_datagrams_die_at_the_door() {
     let outcome = run("[network]\ncorrupt = 0.05\nforge = 0.05");
     assert_eq!(outcome.failures, vec![]);
-    let a = &outcome.attacks;
+    let a = &outcome.figures.attacks;
     assert!(a.forged_sent > 5, "{a:?}");
     assert!(outcome.counters.corrupted > 5, "{:?}", outcome.counters);
     assert!(a.door_judged >= a.forged_sent, "{a:?}");
@@ -115,7 +122,7 @@ fn a_forger_rate_of_zero_changes_nothing() {
     let plain = run("");
     let zero = run("[network]\nforge = 0.0");
     assert_eq!(zero.digest, plain.digest);
-    assert_eq!(zero.attacks.forged_sent, 0);
+    assert_eq!(zero.figures.attacks.forged_sent, 0);
 }
 
 #[test]
@@ -163,7 +170,10 @@ fn an_index_that_differs_from_its_store_is_caught() {
 #[test]
 fn efficiency_bounds_catch_a_costlier_run() {
     let clean = run("");
-    let bytes = clean.bytes_per_event.expect("events were delivered");
+    let bytes = clean
+        .figures
+        .bytes_per_event
+        .expect("events were delivered");
     assert!(bytes > 100.0, "{bytes}");
     let bound = format!("bytes_per_event_max = {:.1}\n", bytes * 1.2);
     // The clean world is within its bound; a lossy one (retries, more rounds) is not.
@@ -189,7 +199,7 @@ fn a_slow_convergence_breaks_the_rounds_bound() {
         scenario("[[fault]]\nat = \"30s\"\npartition = [[\"alice\"], [\"bob\", \"carol\"]]");
     let outcome = meshlog_sim::run(&s, 1, None).unwrap();
     assert_eq!(outcome.failures, vec![]);
-    let rounds = outcome.rounds_to_converge.expect("converged");
+    let rounds = outcome.figures.rounds_to_converge.expect("converged");
     assert!(rounds > 0.0, "{rounds}");
     s.expect.rounds_to_converge_max = Some(rounds / 2.0);
     let failures = failures(&s);

@@ -132,10 +132,11 @@ pub enum Failure {
 }
 
 /// Figures the checkers measured, for the run's summary.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Figures {
     pub attacks: AttackCounters,
-    /// The largest share of its amplification budget any device used in any window.
+    /// The largest share of its amplification budget any device used in any window
+    /// (1.0 = at the bound).
     pub budget_worst_share: f64,
     /// Bytes all nodes sent per event delivered to a peer (`None`: nothing delivered).
     pub bytes_per_event: Option<f64>,

@@ -217,21 +217,13 @@ impl World {
 
     /// Tells every observer, in the order they were registered.
     pub(crate) fn emit(&mut self, happening: Happening<'_>) {
-        let view = View {
-            now: self.now,
-            seed: self.seed,
-            scenario: &self.scenario,
-            devices: &self.devices,
-            index: &self.index,
-            network: &self.network,
-            appended: &self.appended,
-            shelf: &self.shelf,
-            community: &self.community,
-            heal_at: self.heal_at,
-        };
-        for observer in &mut self.observers {
+        // Out for the call, so the observers can read the rest of the world.
+        let mut observers = std::mem::take(&mut self.observers);
+        let view = self.view();
+        for observer in &mut observers {
             observer.observe(&view, &happening);
         }
+        self.observers = observers;
     }
 
     /// The first registered observer of type `T`.

@@ -7,7 +7,7 @@ use std::fmt;
 use meshlog_core::{NodeEvent, Origin, PacketKind};
 use serde::Serialize;
 
-use crate::checks::{AttackCounters, Failure};
+use crate::checks::{Failure, Figures};
 use crate::kernel::network::Delivery;
 use crate::kernel::{Happening, Observer, View};
 
@@ -134,18 +134,9 @@ pub struct Outcome {
     pub heal_at_us: u64,
     pub events: u64,
     pub counters: Counters,
-    pub attacks: AttackCounters,
-    /// The largest share of its amplification budget any device used in any window
-    /// (1.0 = at the bound).
-    pub budget_worst_share: f64,
-    /// Bytes all nodes sent per event delivered to a peer (`None`: nothing delivered).
-    pub bytes_per_event: Option<f64>,
-    /// Sync intervals from the end-of-workload heal until the last device converged (`None`:
-    /// some never did).
-    pub rounds_to_converge: Option<f64>,
-    /// Pushes over clean links the prompt-delivery checker judged, and of those on time.
-    pub pushes_judged: u64,
-    pub pushes_on_time: u64,
+    /// What the checkers measured: attacks, the budget's worst share, cost, prompt pushes.
+    #[serde(flatten)]
+    pub figures: Figures,
     pub devices: Vec<DeviceReport>,
     pub failures: Vec<Failure>,
 }
@@ -211,7 +202,7 @@ impl fmt::Display for Outcome {
             "faults   {} duplicated, {} reordered, {} corrupted",
             self.counters.duplicated, self.counters.reordered, self.counters.corrupted
         )?;
-        let a = &self.attacks;
+        let a = &self.figures.attacks;
         if a.any() {
             writeln!(
                 f,
@@ -238,17 +229,17 @@ impl fmt::Display for Outcome {
         writeln!(
             f,
             "budget   worst window used {:.0}% of its amplification budget",
-            self.budget_worst_share * 100.0
+            self.figures.budget_worst_share * 100.0
         )?;
         let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         writeln!(
             f,
             "cost     {} B sent per delivered event, {} rounds to converge after the heal, \
              {} of {} pushes on time",
-            figure(self.bytes_per_event),
-            figure(self.rounds_to_converge),
-            self.pushes_on_time,
-            self.pushes_judged
+            figure(self.figures.bytes_per_event),
+            figure(self.figures.rounds_to_converge),
+            self.figures.pushes_on_time,
+            self.figures.pushes_judged
         )?;
         for d in &self.devices {
             let when = match d.converged_at_us {
