@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use meshlog_backend::demo::{self, DemoOptions};
+use meshlog_backend::layout;
 use meshlog_sim::scenario::Topology;
 
 /// Ports: the page on 5173 (--web); the simulation service on 3005; device i's HTTP API on
@@ -49,13 +50,13 @@ pub struct Args {
     #[arg(long, value_name = "SCENARIO")]
     sim: Option<PathBuf>,
     /// The simulation service's port (the page finds the devices there).
-    #[arg(long, default_value_t = demo::SIM_SERVICE_PORT)]
+    #[arg(long, default_value_t = layout::SIM_SERVICE_PORT)]
     service_port: u16,
     /// Device i's HTTP API on this + i, skipping the service's port.
-    #[arg(long, default_value_t = demo::DEVICE_HTTP_PORT_BASE)]
+    #[arg(long, default_value_t = layout::DEVICE_HTTP_PORT_BASE)]
     device_port_base: u16,
     /// Real mode: device i's UDP on this + i.
-    #[arg(long, default_value_t = demo::DEVICE_UDP_PORT_BASE)]
+    #[arg(long, default_value_t = layout::DEVICE_UDP_PORT_BASE)]
     udp_port_base: u16,
 }
 
@@ -80,7 +81,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             DemoTopology::Mesh => Topology::Mesh,
             DemoTopology::Line => Topology::Line,
         }),
-        ports: demo::Ports {
+        ports: layout::Ports {
             service: args.service_port,
             device_http_base: args.device_port_base,
             device_udp_base: args.udp_port_base,

@@ -8,7 +8,8 @@ use meshlog_core::{EventBody, EventId, FileId};
 use meshlog_sim::world::control::HostError;
 use tokio::sync::broadcast;
 
-use super::world_thread::{DeviceOutputs, WorldError, WorldHandle};
+use super::outputs::DeviceOutputs;
+use super::world_thread::{WorldError, WorldHandle};
 use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::device::netlog::NetLog;

@@ -14,6 +14,7 @@
 pub mod api;
 mod decoded;
 pub mod entries;
+pub mod outputs;
 mod publish;
 pub mod world_thread;
 
@@ -34,7 +35,8 @@ use crate::sim_service::{
     self, NetworkSettings, RunningService, Setup, SimServiceError, Simulation,
 };
 use api::SimDevice;
-use world_thread::{DeviceOutputs, WorldError, WorldHandle};
+use outputs::DeviceOutputs;
+use world_thread::{WorldError, WorldHandle};
 
 /// Frames kept for slow stream subscribers, as on a real device.
 const FRAME_QUEUE_LEN: usize = 1_024;
@@ -106,7 +108,7 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
     let names = scenario.devices.clone();
     // The world draws a `random` topology from the run's seed; the page must show the same.
     let peer_lists = scenario.topology.peer_lists(&names, seed);
-    let links = crate::demo::links(&names, &scenario.topology, seed);
+    let links = crate::layout::links(&names, &scenario.topology, seed);
     let outputs: Vec<DeviceOutputs> = names
         .iter()
         .map(|name| DeviceOutputs {
@@ -121,7 +123,7 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
     let mut devices = Vec::with_capacity(names.len());
     let mut device_servers = Vec::with_capacity(names.len());
     for (index, out) in outputs.into_iter().enumerate() {
-        let port = crate::demo::device_http_port(
+        let port = crate::layout::device_http_port(
             options.device_port_base,
             index,
             options.http_addr.port(),

@@ -3,20 +3,17 @@
 //! commands with oneshot replies. After every command the thread turns what the world traced
 //! into each device's network log and stream frames, as a real device's pump does.
 
-use std::sync::{Arc, Mutex};
-
 use meshlog_core::{EventBody, EventId, FileId, Instant};
 use meshlog_net::Snapshot;
 use meshlog_sim::world::control::{HostError, Tap};
 use meshlog_sim::{Scenario, SimError, World};
 use thiserror::Error;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::decoded::Decoded;
 use super::entries;
+use super::outputs::DeviceOutputs;
 use super::publish::publish;
-use crate::device::netlog::NetLog;
-use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::store::FileContent;
 
@@ -28,14 +25,6 @@ pub enum WorldError {
     Build(#[from] SimError),
     #[error(transparent)]
     Host(#[from] HostError),
-}
-
-/// What each simulated device's HTTP side reads: its network log and its stream.
-#[derive(Clone, Debug)]
-pub struct DeviceOutputs {
-    pub name: String,
-    pub netlog: Arc<Mutex<NetLog>>,
-    pub frames: broadcast::Sender<Frame>,
 }
 
 type Reply<T> = oneshot::Sender<T>;
