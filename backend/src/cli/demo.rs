@@ -30,8 +30,9 @@ pub struct Args {
     /// Where the page is served.
     #[arg(long, default_value = "127.0.0.1:5173")]
     web: SocketAddr,
-    /// 2 to 8 device names, comma-separated ([a-z][a-z0-9-]{0,15}). Default alice,bob (in
-    /// simulated mode, the scenario's devices).
+    /// 2 to 8 device names, comma-separated (each 1 to 32 of a-z, 0-9, - and _; not `keys`
+    /// or `api-token`, which the data directory holds). Default alice,bob (in simulated mode,
+    /// the scenario's devices).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     devices: Option<Vec<String>>,
     /// mesh: every device peers with every other; line: each only with its neighbours in

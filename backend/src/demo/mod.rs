@@ -32,6 +32,7 @@ use crate::api::access::{private_dir, AccessError, Token, TOKEN_FILE};
 use crate::api::serve::ServerOptions;
 use crate::keys::{self, KeysError};
 use crate::layout::{device_http_port, links, Ports};
+use crate::names::device_id;
 use crate::sim_mode::{self, SimModeError, SimModeOptions};
 use crate::sim_service::{self, SimServiceError, Simulation};
 use supervisor::Supervisor;
@@ -89,7 +90,16 @@ pub struct DemoOptions {
 pub const DEFAULT_DEVICES: [&str; 2] = ["alice", "bob"];
 pub const DEVICES_MIN: usize = 2;
 pub const DEVICES_MAX: usize = 8;
-/// Checks 2..=8 distinct names of the form `[a-z][a-z0-9-]{0,15}`.
+/// The key files' directory inside the data directory.
+const KEYS_DIR: &str = "keys";
+
+/// Checks the demo's devices: 2..=8 distinct device names ([`crate::names`], core's rule).
+///
+/// On top of that rule the demo needs only this: each device's data directory is `DATA/NAME`,
+/// beside the demo's own `DATA/keys/` and `DATA/api-token`, so those two names are taken.
+/// (In simulated mode nothing is kept per device, but the rule is the same, so a data
+/// directory serves both modes.) The count bounds the ports (3001..3009 around 3005) and the
+/// page's layout.
 pub fn check_devices(names: &[String]) -> Result<(), DemoError> {
     if !(DEVICES_MIN..=DEVICES_MAX).contains(&names.len()) {
         return Err(DemoError::Devices(format!(
@@ -98,12 +108,11 @@ pub fn check_devices(names: &[String]) -> Result<(), DemoError> {
         )));
     }
     for (i, name) in names.iter().enumerate() {
-        let mut chars = name.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !first_ok || !rest_ok || name.len() > 16 {
+        device_id(name).map_err(|err| DemoError::Devices(err.to_string()))?;
+        if [KEYS_DIR, TOKEN_FILE].contains(&name.as_str()) {
             return Err(DemoError::Devices(format!(
-                "{name:?}: a name is a lowercase letter, then up to 15 of a-z, 0-9 and -"
+                "{name:?} is taken: the data directory holds the demo's {name} beside each \
+                 device's directory"
             )));
         }
         if names[..i].contains(name) {
@@ -219,7 +228,7 @@ fn start_devices(
         what: "meshlog (finding own executable)".into(),
         source,
     })?;
-    let keys_dir = options.data_dir.join("keys");
+    let keys_dir = options.data_dir.join(KEYS_DIR);
     if !keys::exists(&keys_dir) {
         keys::create_community(&keys_dir, names)?;
         println!("created community keys in {}", keys_dir.display());
@@ -255,7 +264,8 @@ fn start_devices(
             argv.extend(["--allow-origin".into(), origin.into()]);
         }
         argv.extend(["--parent-pid".into(), std::process::id().to_string().into()]);
-        argv.extend(["--name".into(), name.into()]);
+        // `--flag=value`: a name may start with `-`.
+        argv.push(format!("--name={name}").into());
         argv.extend(["--http".into(), format!("127.0.0.1:{http}").into()]);
         argv.extend(["--udp".into(), format!("127.0.0.1:{udp}").into()]);
         argv.extend(["--data".into(), options.data_dir.join(name).into()]);
@@ -263,10 +273,7 @@ fn start_devices(
         for (j, peer) in names.iter().enumerate() {
             if peer_lists[i].contains(&j) {
                 let peer_udp = ports[j].1;
-                argv.extend([
-                    "--peer".into(),
-                    format!("{peer}@127.0.0.1:{peer_udp}").into(),
-                ]);
+                argv.push(format!("--peer={peer}@127.0.0.1:{peer_udp}").into());
             }
         }
         argvs.push((name.clone(), argv));
@@ -346,7 +353,13 @@ mod tests {
         assert!(check_devices(&names(&["alice"])).is_err());
         assert!(check_devices(&names(&["alice", "alice"])).is_err());
         assert!(check_devices(&names(&["alice", "Bob"])).is_err());
-        assert!(check_devices(&names(&["alice", "9lives"])).is_err());
+        assert!(check_devices(&names(&["alice", "a.b"])).is_err());
+        assert!(check_devices(&names(&["alice", &"a".repeat(33)])).is_err());
+        // Core's rule, the same as a device's own: digits, `_`, `-` and 32 characters.
+        assert!(check_devices(&names(&["9lives", "node_7", "-x", &"a".repeat(32)])).is_ok());
+        // The demo's own entries in its data directory.
+        assert!(check_devices(&names(&["alice", "keys"])).is_err());
+        assert!(check_devices(&names(&["alice", "api-token"])).is_err());
         assert!(check_devices(&names(&["a", "b", "c", "d", "e", "f", "g", "h", "i"])).is_err());
     }
 }
