@@ -26,6 +26,7 @@
 //!   device, with loss, latency and partition controls.
 //! - [`demo`]: `meshlog demo`, everything from one command (`--sim SCENARIO` for simulated mode).
 //! - [`names`]: the one device-name rule (core's), which every name the backend takes meets.
+//! - [`paging`]: paging and search of messages, one rule for real and simulated devices.
 //! - [`layout`]: the demo's ports and links, shared by real and simulated mode.
 //! - [`api`]: the device API, once, over [`api::DeviceBackend`] (real and simulated devices).
 //! - [`http`]: JSON errors, body extraction and CORS shared by both servers.
@@ -44,6 +45,7 @@ pub mod http;
 pub mod keys;
 pub mod layout;
 pub mod names;
+pub mod paging;
 pub mod sim_mode;
 pub mod sim_service;
 pub mod sim_stores;

@@ -30,7 +30,8 @@ use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::http::ApiError;
-use crate::store::{FileContent, PageRequest};
+use crate::paging::PageRequest;
+use crate::store::FileContent;
 use serve::StreamSlots;
 
 /// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.

@@ -14,7 +14,8 @@ use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::http::ApiError;
 use crate::names::device_id;
-use crate::store::{FileContent, PageRequest};
+use crate::paging::PageRequest;
+use crate::store::FileContent;
 
 impl DeviceBackend for DeviceState {
     fn name(&self) -> &str {

@@ -15,7 +15,7 @@ use super::entries;
 use super::outputs::DeviceOutputs;
 use super::publish::publish;
 use crate::device::views::{MessageView, StatsView};
-use crate::store::FileContent;
+use crate::store::{FileContent, MessageRow};
 
 #[derive(Debug, Error)]
 pub enum WorldError {
@@ -48,7 +48,7 @@ enum Command {
     },
     Messages {
         device: usize,
-        reply: Reply<Vec<MessageView>>,
+        reply: Reply<Vec<MessageRow>>,
     },
     File {
         device: usize,
@@ -181,7 +181,8 @@ impl WorldHandle {
             .await
     }
 
-    pub async fn messages(&self, device: usize) -> Result<Vec<MessageView>, WorldError> {
+    /// Every message the device holds, oldest first, as SQLite's rows would be.
+    pub async fn messages(&self, device: usize) -> Result<Vec<MessageRow>, WorldError> {
         self.request(|reply| Command::Messages { device, reply })
             .await
     }
@@ -310,11 +311,7 @@ fn run(
                 let _ = reply.send(message_view(&world, &mut decoded, device, &id));
             }
             Command::Messages { device, reply } => {
-                let views = entries::messages(decoded.store(&world, device))
-                    .into_iter()
-                    .map(MessageView::from)
-                    .collect();
-                let _ = reply.send(views);
+                let _ = reply.send(entries::messages(decoded.store(&world, device)));
             }
             Command::File {
                 device,

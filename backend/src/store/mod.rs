@@ -12,10 +12,7 @@ mod sqlite;
 
 pub use pool::{PoolError, ReaderPool};
 pub(crate) use query::fold_reaction;
-pub use query::{
-    AttachmentRow, Counts, Cursor, FileContent, MessageRow, Page, PageRequest, ReactionRow,
-    StoreReader, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, SEARCH_LEN_MAX,
-};
+pub use query::{AttachmentRow, Counts, FileContent, MessageRow, Page, ReactionRow, StoreReader};
 pub use schema::Durability;
 pub use sqlite::SqliteStore;
 
@@ -29,7 +26,7 @@ pub enum DbError {
     Corrupt(String),
     #[error("{0}: {1}")]
     Io(std::path::PathBuf, std::io::Error),
-    /// The search query is not valid FTS5 syntax (the client's mistake, a 400).
+    /// SQLite refused the search's FTS5 query (a 400; `paging::Search` makes only valid ones).
     #[error("search query: {0}")]
     BadQuery(String),
     /// The database was written by a newer meshlog (its `user_version`).

@@ -237,8 +237,9 @@ mod tests {
     use meshlog_core::{EventId, Store};
     use rusqlite::{params, Connection};
 
-    use super::super::{DbError, PageRequest, SqliteStore, StoreReader};
+    use super::super::{DbError, SqliteStore, StoreReader};
     use super::SCHEMA_VERSION;
+    use crate::paging::PageRequest;
 
     /// The tables as layout 1 wrote them (before `seq`), with its search trigger.
     const LAYOUT_1: &str = "
@@ -269,7 +270,7 @@ mod tests {
         let request = PageRequest {
             before: None,
             limit: 10,
-            search: Some(q.into()),
+            search: Some(crate::paging::Search::parse(q).unwrap()),
         };
         let page = reader.page(&request).unwrap();
         page.messages.into_iter().map(|m| m.text).collect()
