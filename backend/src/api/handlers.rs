@@ -12,8 +12,8 @@ use meshlog_core::{chunk_file, EventBody, EventId, FileId};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::backend::{DeviceBackend, JsonBytes};
 use super::files::{attachment_response, checked_mime};
-use super::{DeviceBackend, JsonBytes};
 use crate::device::state::Frame;
 use crate::device::views::MessageView;
 use crate::http::{json_body, query, ApiError};

@@ -6,7 +6,7 @@ use std::path::Path;
 use meshlog_core::{EventId, FileId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
-use super::DbError;
+use super::error::DbError;
 use crate::paging::{Cursor, PageRequest, PAGE_LIMIT_MAX};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use super::DbError;
+use super::error::DbError;
 
 /// The layout this version writes, kept in the database's `user_version`. Version 1 (no
 /// number recorded) keyed every table by the 32-byte event id; [`migrate`] rewrites it.
@@ -237,7 +237,9 @@ mod tests {
     use meshlog_core::{EventId, Store};
     use rusqlite::{params, Connection};
 
-    use super::super::{DbError, SqliteStore, StoreReader};
+    use super::super::error::DbError;
+    use super::super::query::StoreReader;
+    use super::super::sqlite::SqliteStore;
     use super::SCHEMA_VERSION;
     use crate::paging::PageRequest;
 
