@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{Cut, SimServiceError};
+use super::error::SimServiceError;
+use super::faults::Cut;
 
 /// `SimState` of `docs/API.md`.
 #[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
