@@ -17,75 +17,28 @@
 //! sees the token and no other site's requests carry it. The servers accept the page's
 //! origin only because the demo passes it (`--allow-origin`).
 
+mod error;
+mod options;
 mod page;
 pub mod process;
 pub mod supervisor;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use meshlog_sim::scenario::Topology;
-use thiserror::Error;
 
 use crate::api::access::{private_dir, AccessError, Token, TOKEN_FILE};
 use crate::api::serve::ServerOptions;
-use crate::keys::{self, KeysError};
-use crate::layout::{device_http_port, links, Ports};
+use crate::keys;
+use crate::layout::{device_http_port, links};
 use crate::names::device_id;
-use crate::sim_mode::{self, SimModeError, SimModeOptions};
-use crate::sim_service::{self, SimServiceError, Simulation};
+use crate::sim_mode::{self, SimModeOptions};
+use crate::sim_service::{self, Simulation};
+pub use error::DemoError;
+pub use options::DemoOptions;
 use supervisor::Supervisor;
-
-#[derive(Debug, Error)]
-pub enum DemoError {
-    #[error(transparent)]
-    Keys(#[from] KeysError),
-    #[error("starting {what}: {source}")]
-    Spawn {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("binding the page server on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("page server: {0}")]
-    Serve(std::io::Error),
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    #[error("--devices: {0}")]
-    Devices(String),
-    #[error(
-        "{dir} holds keys for another set of devices (no {name}): use another --data-dir, \
-         or delete it to start over"
-    )]
-    Roster { dir: PathBuf, name: String },
-    #[error(transparent)]
-    Service(#[from] SimServiceError),
-    #[error(transparent)]
-    SimMode(#[from] SimModeError),
-}
-
-#[derive(Clone, Debug)]
-pub struct DemoOptions {
-    pub data_dir: PathBuf,
-    pub frontend_dir: PathBuf,
-    pub web_addr: SocketAddr,
-    /// Start generating messages at once (simulated mode always starts running, unless
-    /// `paused`).
-    pub start_simulation: bool,
-    /// Simulated mode: start paused (the page then says to press start).
-    pub paused: bool,
-    /// Simulated mode: this scenario's world, not real devices.
-    pub sim_scenario: Option<PathBuf>,
-    /// The devices, in order; `None`: alice and bob (or the scenario's, in simulated mode).
-    pub devices: Option<Vec<String>>,
-    /// `None`: mesh (or the scenario's, in simulated mode).
-    pub topology: Option<Topology>,
-    pub ports: Ports,
-}
 
 pub const DEFAULT_DEVICES: [&str; 2] = ["alice", "bob"];
 pub const DEVICES_MIN: usize = 2;

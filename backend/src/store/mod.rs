@@ -9,6 +9,8 @@ mod error;
 mod pool;
 mod query;
 mod schema;
+#[cfg(test)]
+mod schema_tests;
 mod sqlite;
 
 pub use error::DbError;
