@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::api::access::Token;
 use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::device::netlog::NetLog;
+use crate::names::{device_id, BadDeviceName};
 use crate::sim_service::{
     self, NetworkSettings, RunningService, Setup, SimServiceError, Simulation,
 };
@@ -57,6 +58,9 @@ pub enum SimModeError {
     },
     #[error(transparent)]
     Service(#[from] SimServiceError),
+    /// A name in `devices` (the scenario's own were checked when it loaded).
+    #[error(transparent)]
+    Name(#[from] BadDeviceName),
 }
 
 #[derive(Clone, Debug)]
@@ -95,6 +99,9 @@ pub struct RunningSimMode {
 pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeError> {
     let mut scenario = Scenario::load(&options.scenario)?;
     if let Some(devices) = &options.devices {
+        for name in devices {
+            device_id(name)?;
+        }
         scenario.devices = devices.clone();
         scenario.faults.clear();
         scenario.hostiles.clear();
