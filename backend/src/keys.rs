@@ -10,10 +10,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use meshlog_core::{Community, DeviceId, DeviceKeys, PublicKey};
+use meshlog_core::{Community, DeviceKeys, PublicKey};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::names::{device_id, BadDeviceName};
 
 #[derive(Debug, Error)]
 pub enum KeysError {
@@ -26,8 +28,8 @@ pub enum KeysError {
     Invalid { path: PathBuf, detail: String },
     #[error("{0} already exists; refusing to overwrite keys")]
     Exists(PathBuf),
-    #[error("invalid device name {0:?} (1..=32 characters of a-z, 0-9, - or _)")]
-    BadName(String),
+    #[error(transparent)]
+    BadName(#[from] BadDeviceName),
     #[error("no devices given")]
     NoDevices,
 }
@@ -73,7 +75,7 @@ pub fn create_community(dir: &Path, names: &[String]) -> Result<Community, KeysE
     let mut roster = BTreeMap::new();
     let mut roster_hex = BTreeMap::new();
     for name in names {
-        let device = DeviceId::new(name).ok_or_else(|| KeysError::BadName(name.clone()))?;
+        let device = device_id(name)?;
         let keys = DeviceKeys::from_secret(device.clone(), random_32());
         let public = keys.public();
         roster_hex.insert(name.clone(), hex::encode(public.to_bytes()));
@@ -108,7 +110,7 @@ pub fn load_community(dir: &Path) -> Result<Community, KeysError> {
     let key = hex32(&file.community_key_hex).ok_or_else(|| invalid("bad community key".into()))?;
     let mut roster = BTreeMap::new();
     for (name, public_hex) in &file.roster {
-        let device = DeviceId::new(name).ok_or_else(|| KeysError::BadName(name.clone()))?;
+        let device = device_id(name)?;
         let public = hex32(public_hex)
             .and_then(|bytes| PublicKey::from_bytes(&bytes))
             .ok_or_else(|| invalid(format!("bad public key for {name}")))?;
@@ -118,10 +120,11 @@ pub fn load_community(dir: &Path) -> Result<Community, KeysError> {
 }
 
 pub fn load_device(dir: &Path, name: &str) -> Result<DeviceKeys, KeysError> {
+    // Checked before it becomes part of a path.
+    device_id(name)?;
     let path = device_path(dir, name);
     let file: DeviceFile = read_json(&path)?;
-    let device =
-        DeviceId::new(&file.device).ok_or_else(|| KeysError::BadName(file.device.clone()))?;
+    let device = device_id(&file.device)?;
     let secret = hex32(&file.secret_key_hex).ok_or_else(|| KeysError::Invalid {
         path: path.clone(),
         detail: "bad secret key".into(),

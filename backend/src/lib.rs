@@ -25,6 +25,9 @@
 //!   meshlog-sim world on its virtual clock, serving the device API for every simulated
 //!   device, with loss, latency and partition controls.
 //! - [`demo`]: `meshlog demo`, everything from one command (`--sim SCENARIO` for simulated mode).
+//! - [`names`]: the one device-name rule (core's), which every name the backend takes meets.
+//! - [`paging`]: paging and search of messages, one rule for real and simulated devices.
+//! - [`layout`]: the demo's ports and links, shared by real and simulated mode.
 //! - [`api`]: the device API, once, over [`api::DeviceBackend`] (real and simulated devices).
 //! - [`http`]: JSON errors, body extraction and CORS shared by both servers.
 //!
@@ -40,6 +43,9 @@ pub mod demo;
 pub mod device;
 pub mod http;
 pub mod keys;
+pub mod layout;
+pub mod names;
+pub mod paging;
 pub mod sim_mode;
 pub mod sim_service;
 pub mod sim_stores;

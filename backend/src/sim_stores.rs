@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use meshlog_core::{DeviceId, Store, StoreError};
+use meshlog_core::{Store, StoreError};
 use meshlog_sim::{Scenario, StoreKind, StoreProvider, WorldOptions};
 
+use crate::names::device_id;
 use crate::store::{Durability, SqliteStore};
 
 /// Opens each device's SQLite file, as the device server does (`Durability::FullForOwn`: own
@@ -33,8 +34,7 @@ impl SqliteStores {
 
 impl StoreProvider for SqliteStores {
     fn open(&self, device: &str) -> Result<Box<dyn Store>, StoreError> {
-        let me = DeviceId::new(device)
-            .ok_or_else(|| StoreError::Backend(format!("{device:?} is not a device name")))?;
+        let me = device_id(device).map_err(|err| StoreError::Backend(err.to_string()))?;
         let store = SqliteStore::open_with(&self.path(device), Durability::FullForOwn(me))
             .map_err(|err| StoreError::Backend(err.to_string()))?;
         Ok(Box::new(store))
@@ -62,7 +62,7 @@ mod tests {
     fn a_reopened_store_holds_what_was_committed_and_the_directory_goes_with_it() {
         use meshlog_core::event::{seal, Event, EventBody};
         use meshlog_core::testing::{community_of, keys};
-        use meshlog_core::Instant;
+        use meshlog_core::{DeviceId, Instant};
 
         let stores = SqliteStores::new().unwrap();
         let dir = stores.dir.path().to_owned();

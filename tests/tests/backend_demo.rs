@@ -98,7 +98,7 @@ fn a_line_relays_through_the_middle_device() -> Result<()> {
 fn device_pid(demo: &Demo, name: &str) -> Option<u32> {
     children_of(demo.child.id())
         .into_iter()
-        .find(|p| alive(*p) && cmdline(*p).contains(&format!("--name {name} ")))
+        .find(|p| alive(*p) && cmdline(*p).contains(&format!("--name={name} ")))
 }
 
 #[test]

@@ -7,9 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use backend_support::{pair, post, wait_for, DeviceProcess, STARTUP_TIMEOUT};
 use base64::Engine;
 
-use meshlog_backend::store::{
-    DbError, Durability, FileContent, PageRequest, SqliteStore, StoreReader,
-};
+use meshlog_backend::paging::{PageError, PageRequest, Search};
+use meshlog_backend::store::{Durability, FileContent, SqliteStore, StoreReader};
 use meshlog_core::testing::{community_of, keys};
 use meshlog_core::{
     chunk_file, seal, DeviceId, Event, EventBody, EventId, Instant, OpenedEvent, Store,
@@ -291,7 +290,7 @@ fn a_message_and_its_chunks_store_together_or_not_at_all() {
 }
 
 #[test]
-fn search_finds_words_and_attachment_names_and_refuses_bad_syntax() {
+fn search_finds_words_and_attachment_names_and_refuses_an_open_quote() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.sqlite3");
     let mut store = SqliteStore::open(&path).unwrap();
@@ -318,7 +317,7 @@ fn search_finds_words_and_attachment_names_and_refuses_bad_syntax() {
         let request = PageRequest {
             before: None,
             limit,
-            search: Some(q.into()),
+            search: Some(Search::parse(q).unwrap()),
         };
         reader.page(&request)
     };
@@ -349,17 +348,17 @@ fn search_finds_words_and_attachment_names_and_refuses_bad_syntax() {
         .page(&PageRequest {
             before: first.next,
             limit: 1,
-            search: Some("deploy".into()),
+            search: Some(Search::parse("deploy").unwrap()),
         })
         .unwrap();
     assert_eq!(second.messages[0].text, "the deploy went fine");
     assert_eq!(second.next, None);
-    for bad in ["\"unterminated", "AND", "nosuchcolumn: x", "(deploy"] {
-        match search(bad, 10) {
-            Err(DbError::BadQuery(_)) => {}
-            other => panic!("{bad:?}: {other:?}"),
-        }
-    }
+    // FTS5's operators and columns are plain words under the one rule (`paging`), so a
+    // simulated device can answer the same; only an open quote is refused.
+    assert_eq!(texts("(deploy"), texts("deploy"));
+    assert!(texts("AND").is_empty());
+    assert!(texts("nosuchcolumn: x").is_empty());
+    assert_eq!(Search::parse("\"unterminated"), Err(PageError::Unclosed));
 }
 
 #[test]
@@ -382,7 +381,7 @@ fn search_index_is_built_for_a_database_from_before_it() {
         .page(&PageRequest {
             before: None,
             limit: 10,
-            search: Some("older".into()),
+            search: Some(Search::parse("older").unwrap()),
         })
         .unwrap();
     assert_eq!(found.messages.len(), 1);
@@ -453,7 +452,6 @@ fn http_pages_walk_in_order_bound_their_limit_and_refuse_bad_queries() -> anyhow
         "limit=many",
         "before=yesterday",
         "q=%22unterminated",
-        "q=(",
     ] {
         let (status, body) = get_json(&alice, &format!("/api/messages?{bad}"))?;
         assert_eq!(status, 400, "{bad}: {body}");

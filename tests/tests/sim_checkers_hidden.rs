@@ -9,13 +9,10 @@ use meshlog_sim::Failure;
 use meshlog_sim::{Outcome, World, WorldOptions};
 
 mod sim_support;
-use sim_support::{failures, not_converged, scenario};
+use sim_support::{failures, not_converged, run_world, scenario};
 
 fn run_with(extra: &str, options: WorldOptions) -> Outcome {
-    let s = scenario(extra);
-    let mut world = World::with_options(&s, 1, None, options).expect("world builds");
-    world.run();
-    world.finish()
+    run_world(&scenario(extra), 1, options)
 }
 
 fn run(extra: &str) -> Outcome {

@@ -4,20 +4,14 @@
 use std::path::Path;
 
 use meshlog_sim::Failure;
-use meshlog_sim::{Outcome, Scenario, World, WorldOptions};
+use meshlog_sim::{Outcome, Scenario, WorldOptions};
 
 mod sim_support;
-use sim_support::not_converged;
+use sim_support::{not_converged, run_world as run};
 
 fn skew_scenario() -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/clock-skew.toml");
     Scenario::load(&path).expect("clock-skew.toml parses")
-}
-
-fn run(scenario: &Scenario, seed: u64, options: WorldOptions) -> Outcome {
-    let mut world = World::with_options(scenario, seed, None, options).expect("world builds");
-    world.run();
-    world.finish()
 }
 
 fn clock_failures(outcome: &Outcome) -> Vec<&Failure> {

@@ -1,6 +1,7 @@
 //! Every file in `scenarios/`: passes its checks for 200 seeds; its trace digest repeats for
 //! the same seed (in this process and in another) and changes with the seed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,28 +74,54 @@ fn every_scenario_passes_its_checks_over_many_seeds() {
     let jobs: Vec<(usize, u64)> = (0..SEEDS_IN_SUITE)
         .flat_map(|seed| (0..scenarios.len()).map(move |i| (i, seed)))
         .collect();
-    let failures: Vec<String> = parallel(&jobs, |(i, seed)| {
+    // Each job answers with the (scenario, seed) its world says it ran, and its failure.
+    let outcomes: Vec<(String, u64, Option<String>)> = parallel(&jobs, |(i, seed)| {
         let (path, scenario) = &scenarios[*i];
         let outcome = meshlog_sim::run(scenario, *seed, None).expect("world builds");
-        (!outcome.passed()).then(|| {
+        let failure = (!outcome.passed()).then(|| {
             format!(
                 "{}: {}\n  reproduce: meshlog run {} --seed {seed}",
                 scenario.name,
                 outcome.failures[0],
                 path.display()
             )
+        });
+        (outcome.scenario, outcome.seed, failure)
+    });
+    // Every scenario ran at every seed exactly once: a runner that drops, repeats or mixes up
+    // jobs (or a world that runs another seed than asked) would pass the check below on
+    // fewer runs than it claims.
+    let mut owed: BTreeMap<(&str, u64), i64> = BTreeMap::new();
+    for (_, scenario) in &scenarios {
+        for seed in 0..SEEDS_IN_SUITE {
+            *owed.entry((scenario.name.as_str(), seed)).or_default() += 1;
+        }
+    }
+    for (name, seed, _) in &outcomes {
+        *owed.entry((name.as_str(), *seed)).or_default() -= 1;
+    }
+    let wrong: Vec<String> = owed
+        .iter()
+        .filter(|(_, owed)| **owed != 0)
+        .map(|((name, seed), owed)| match owed {
+            1.. => format!("{name} seed {seed}: not run"),
+            _ => format!("{name} seed {seed}: {} extra run(s)", -owed),
         })
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} runs for {} jobs, not one per scenario and seed: {}",
+        outcomes.len(),
+        jobs.len(),
+        wrong.join("; ")
+    );
+    let failures: Vec<String> = outcomes.into_iter().filter_map(|(_, _, f)| f).collect();
     assert!(
         failures.is_empty(),
         "{} runs failed:\n{}",
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(jobs.len() as u64, scenarios.len() as u64 * SEEDS_IN_SUITE);
 }
 
 #[test]

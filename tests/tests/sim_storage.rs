@@ -13,10 +13,10 @@ use meshlog_core::{Store, StoreError};
 use meshlog_sim::{Failure, Outcome, Scenario, SimError, StoreProvider, WorldOptions};
 
 mod sim_support;
-use sim_support::{not_converged, scenario};
+use sim_support::{not_converged, run_world, scenario};
 
 fn run(scenario: &Scenario, seed: u64) -> Outcome {
-    meshlog_sim::run(scenario, seed, None).expect("world builds")
+    run_world(scenario, seed, WorldOptions::default())
 }
 
 #[test]
@@ -69,25 +69,21 @@ fn sqlite_crashes() -> Scenario {
     Scenario::load(&path).expect("sqlite-crashes.toml parses")
 }
 
-fn run_sqlite(scenario: &Scenario, seed: u64, options: WorldOptions) -> Outcome {
-    meshlog_sim::run_with(scenario, seed, None, options).expect("world builds")
-}
-
 #[test]
 fn a_sqlite_world_converges_across_crashes_and_repeats_its_digest() {
     let scenario = sqlite_crashes();
     for seed in 0..3 {
         // Each run gets its own directory: the digest cannot depend on the path.
-        let outcome = run_sqlite(&scenario, seed, world_options(&scenario).unwrap());
+        let outcome = run_world(&scenario, seed, world_options(&scenario).unwrap());
         assert_eq!(outcome.failures, vec![], "seed {seed}");
         let restarts: u32 = outcome.devices.iter().map(|d| d.restarts).sum();
         assert!(restarts >= 5, "seed {seed}: only {restarts} restarts");
-        let again = run_sqlite(&scenario, seed, world_options(&scenario).unwrap());
+        let again = run_world(&scenario, seed, world_options(&scenario).unwrap());
         assert_eq!(
             outcome.digest, again.digest,
             "seed {seed}: same seed, other digest"
         );
-        let next = run_sqlite(&scenario, seed + 1, world_options(&scenario).unwrap());
+        let next = run_world(&scenario, seed + 1, world_options(&scenario).unwrap());
         assert_ne!(
             outcome.digest,
             next.digest,
@@ -128,7 +124,7 @@ fn a_store_that_forgets_its_file_on_restart_loses_own_events_and_is_caught() {
         stores: Some(Rc::new(forgetful)),
         ..WorldOptions::default()
     };
-    let outcome = run_sqlite(&scenario, 1, options);
+    let outcome = run_world(&scenario, 1, options);
     let lost: Vec<&str> = outcome
         .failures
         .iter()

@@ -12,12 +12,12 @@ use meshlog_core::{chunk_file, EventBody, EventId, FileId};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::backend::{DeviceBackend, JsonBytes};
 use super::files::{attachment_response, checked_mime};
-use super::{DeviceBackend, JsonBytes};
 use crate::device::state::Frame;
 use crate::device::views::MessageView;
 use crate::http::{json_body, query, ApiError};
-use crate::store::{Cursor, PageRequest, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, SEARCH_LEN_MAX};
+use crate::paging::PageRequest;
 
 pub(crate) fn parse_event_id(text: &str) -> Result<EventId, ApiError> {
     EventId::from_hex(text)
@@ -137,33 +137,10 @@ pub struct PageQuery {
     q: Option<String>,
 }
 
-/// Checks a page query: a cursor from an earlier page, a limit within bounds, a short search.
+/// Checks a page query by the one rule of [`crate::paging`].
 pub(crate) fn page_request(query: PageQuery) -> Result<PageRequest, ApiError> {
-    let before = match query.before.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
-            ApiError::bad_request(format!("before: {text:?} is not a cursor from `next`"))
-        })?),
-    };
-    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit: {limit}, must be 1 to {PAGE_LIMIT_MAX}"
-        )));
-    }
-    let search = match query.q {
-        None => None,
-        Some(q) if q.trim().is_empty() => None,
-        Some(q) => {
-            check_len("q", &q, SEARCH_LEN_MAX)?;
-            Some(q)
-        }
-    };
-    Ok(PageRequest {
-        before,
-        limit,
-        search,
-    })
+    PageRequest::parse(query.before.as_deref(), query.limit, query.q.as_deref())
+        .map_err(|err| ApiError::bad_request(err.to_string()))
 }
 
 pub async fn get_messages<B: DeviceBackend>(

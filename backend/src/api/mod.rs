@@ -8,6 +8,7 @@
 //! ```
 
 pub mod access;
+mod backend;
 pub mod files;
 pub mod handlers;
 pub mod peers;
@@ -15,109 +16,16 @@ mod raw_errors;
 pub mod serve;
 pub mod stream;
 
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
-use meshlog_core::{EventBody, EventId, FileId};
-use meshlog_net::Blocked;
-use tokio::sync::broadcast;
 
-use crate::device::netlog::NetLog;
-use crate::device::state::Frame;
-use crate::device::views::{MessageView, StatsView};
-use crate::http::ApiError;
-use crate::store::{FileContent, PageRequest};
+pub use backend::{DeviceBackend, JsonBytes, MessagesPage};
 use serve::StreamSlots;
 
 /// Request bodies above this get 413: a 384 KB attachment, base64'd, plus the message.
 pub const BODY_LEN_MAX: usize = 512 * 1024;
-
-/// A page of `GET /api/messages`: oldest first, as the page shows them; `next` is the cursor
-/// for the page of older ones (`null` on the last page).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct MessagesPage {
-    pub messages: Vec<MessageView>,
-    pub next: Option<String>,
-}
-
-impl MessagesPage {
-    /// The page as its JSON answer. A device calls this inside its blocking read: a page of
-    /// up to `PAGE_LIMIT_MAX` messages takes long enough to serialize that, done on the
-    /// executor, it delayed every other request (health p99 11 ms under 50 paging clients).
-    pub fn into_json(self) -> JsonBytes {
-        // Strings, numbers and options only: serde_json cannot fail on them.
-        JsonBytes(serde_json::to_vec(&self).expect("a messages page serializes"))
-    }
-}
-
-/// JSON already serialized (a [`MessagesPage`], the health answer), sent as `application/json`.
-#[derive(Clone, Debug)]
-pub struct JsonBytes(pub Vec<u8>);
-
-impl axum::response::IntoResponse for JsonBytes {
-    fn into_response(self) -> axum::response::Response {
-        (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/json"),
-            )],
-            self.0,
-        )
-            .into_response()
-    }
-}
-
-/// What the device API needs from a device, real or simulated. Every method answers for
-/// this one device; errors are already the HTTP answer they should become.
-pub trait DeviceBackend: Clone + Send + Sync + 'static {
-    /// The device's name, as `hello` frames carry it.
-    fn name(&self) -> &str;
-    /// Its network log, filled by whatever drives the device.
-    fn netlog(&self) -> &Arc<Mutex<NetLog>>;
-    /// Its live stream's frames (`message`, `network`, `stats`).
-    fn frames(&self) -> &broadcast::Sender<Frame>;
-
-    /// Appends `bodies` as this device's own events, in order, durably; answers their ids
-    /// and the view of the last one if it is a message.
-    fn append(
-        &self,
-        bodies: Vec<EventBody>,
-    ) -> impl Future<Output = Result<(Vec<EventId>, Option<MessageView>), ApiError>> + Send;
-    /// One page of messages as `request` asks (`GET /api/messages?before=&limit=&q=`),
-    /// serialized off the executor ([`MessagesPage::into_json`]).
-    fn messages(
-        &self,
-        request: PageRequest,
-    ) -> impl Future<Output = Result<JsonBytes, ApiError>> + Send;
-    fn message(
-        &self,
-        id: EventId,
-    ) -> impl Future<Output = Result<Option<MessageView>, ApiError>> + Send;
-    fn file(
-        &self,
-        file: FileId,
-    ) -> impl Future<Output = Result<Option<FileContent>, ApiError>> + Send;
-    fn stats(&self) -> impl Future<Output = Result<StatsView, ApiError>> + Send;
-    fn set_online(&self, online: bool) -> impl Future<Output = Result<(), ApiError>> + Send;
-    /// How `peer` is blocked now; `404` if it is not one of this device's peers.
-    fn blocked(&self, peer: &str) -> impl Future<Output = Result<Blocked, ApiError>> + Send;
-    /// Blocks (or unblocks) `peer` as given; answers what holds now.
-    fn set_blocked(
-        &self,
-        peer: &str,
-        blocked: Blocked,
-    ) -> impl Future<Output = Result<Blocked, ApiError>> + Send;
-
-    /// Sends a frame to every stream subscriber.
-    fn publish(&self, frame: Frame) {
-        // No subscriber is normal: nobody has the page open.
-        let _ = self.frames().send(frame);
-    }
-}
 
 /// Every route of `docs/API.md` for `device`; `streams` caps its open live streams.
 /// Serve it with [`serve::Server`], which adds the access checks and CORS.

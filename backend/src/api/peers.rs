@@ -8,7 +8,7 @@ use axum::Json;
 use meshlog_net::Blocked;
 use serde::{Deserialize, Serialize};
 
-use super::DeviceBackend;
+use super::backend::DeviceBackend;
 use crate::http::{json_body, ApiError};
 
 /// `blocked` sets both ways; `inbound` / `outbound` set one way each (and win over `blocked`).

@@ -10,8 +10,8 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::backend::DeviceBackend;
 use super::serve::StreamSlots;
-use super::DeviceBackend;
 use crate::device::state::Frame;
 use crate::http::ApiError;
 

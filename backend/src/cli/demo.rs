@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use meshlog_backend::demo::{self, DemoOptions};
+use meshlog_backend::layout;
 use meshlog_sim::scenario::Topology;
 
 /// Ports: the page on 5173 (--web); the simulation service on 3005; device i's HTTP API on
@@ -29,8 +30,9 @@ pub struct Args {
     /// Where the page is served.
     #[arg(long, default_value = "127.0.0.1:5173")]
     web: SocketAddr,
-    /// 2 to 8 device names, comma-separated ([a-z][a-z0-9-]{0,15}). Default alice,bob (in
-    /// simulated mode, the scenario's devices).
+    /// 2 to 8 device names, comma-separated (each 1 to 32 of a-z, 0-9, - and _; not `keys`
+    /// or `api-token`, which the data directory holds). Default alice,bob (in simulated mode,
+    /// the scenario's devices).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     devices: Option<Vec<String>>,
     /// mesh: every device peers with every other; line: each only with its neighbours in
@@ -49,13 +51,13 @@ pub struct Args {
     #[arg(long, value_name = "SCENARIO")]
     sim: Option<PathBuf>,
     /// The simulation service's port (the page finds the devices there).
-    #[arg(long, default_value_t = demo::SIM_SERVICE_PORT)]
+    #[arg(long, default_value_t = layout::SIM_SERVICE_PORT)]
     service_port: u16,
     /// Device i's HTTP API on this + i, skipping the service's port.
-    #[arg(long, default_value_t = demo::DEVICE_HTTP_PORT_BASE)]
+    #[arg(long, default_value_t = layout::DEVICE_HTTP_PORT_BASE)]
     device_port_base: u16,
     /// Real mode: device i's UDP on this + i.
-    #[arg(long, default_value_t = demo::DEVICE_UDP_PORT_BASE)]
+    #[arg(long, default_value_t = layout::DEVICE_UDP_PORT_BASE)]
     udp_port_base: u16,
 }
 
@@ -80,7 +82,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             DemoTopology::Mesh => Topology::Mesh,
             DemoTopology::Line => Topology::Line,
         }),
-        ports: demo::Ports {
+        ports: layout::Ports {
             service: args.service_port,
             device_http_base: args.device_port_base,
             device_udp_base: args.udp_port_base,

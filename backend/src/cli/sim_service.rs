@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use meshlog_backend::api::access::Token;
+use meshlog_backend::names::device_id;
 use meshlog_backend::sim_mode::{self, SimModeOptions};
 use meshlog_backend::sim_service::{self, DeviceLink, Setup, Simulation};
 
@@ -52,10 +53,13 @@ pub struct Args {
     server: super::ServerArgs,
 }
 
-/// `NAME=VALUE`, or an error naming the flag and the form it wants.
+/// `NAME=VALUE` with NAME a device name, or an error naming the flag and the form it wants.
 fn name_value<'a>(text: &'a str, form: &str) -> anyhow::Result<(&'a str, &'a str)> {
-    text.split_once('=')
-        .with_context(|| format!("{text:?}: expected {form}"))
+    let (name, value) = text
+        .split_once('=')
+        .with_context(|| format!("{text:?}: expected {form}"))?;
+    device_id(name).with_context(|| form.to_owned())?;
+    Ok((name, value))
 }
 
 pub fn parse_device(text: &str) -> anyhow::Result<(String, String)> {

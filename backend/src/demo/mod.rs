@@ -17,115 +17,42 @@
 //! sees the token and no other site's requests carry it. The servers accept the page's
 //! origin only because the demo passes it (`--allow-origin`).
 
+mod error;
+mod options;
 mod page;
 pub mod process;
 pub mod supervisor;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use meshlog_sim::scenario::Topology;
-use thiserror::Error;
 
 use crate::api::access::{private_dir, AccessError, Token, TOKEN_FILE};
 use crate::api::serve::ServerOptions;
-use crate::keys::{self, KeysError};
-use crate::sim_mode::{self, SimModeError, SimModeOptions};
-use crate::sim_service::{self, SimServiceError, Simulation};
+use crate::keys;
+use crate::layout::{device_http_port, links};
+use crate::names::device_id;
+use crate::sim_mode::{self, SimModeOptions};
+use crate::sim_service::{self, Simulation};
+pub use error::DemoError;
+pub use options::DemoOptions;
 use supervisor::Supervisor;
-
-#[derive(Debug, Error)]
-pub enum DemoError {
-    #[error(transparent)]
-    Keys(#[from] KeysError),
-    #[error("starting {what}: {source}")]
-    Spawn {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("binding the page server on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("page server: {0}")]
-    Serve(std::io::Error),
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    #[error("--devices: {0}")]
-    Devices(String),
-    #[error(
-        "{dir} holds keys for another set of devices (no {name}): use another --data-dir, \
-         or delete it to start over"
-    )]
-    Roster { dir: PathBuf, name: String },
-    #[error(transparent)]
-    Service(#[from] SimServiceError),
-    #[error(transparent)]
-    SimMode(#[from] SimModeError),
-}
-
-#[derive(Clone, Debug)]
-pub struct DemoOptions {
-    pub data_dir: PathBuf,
-    pub frontend_dir: PathBuf,
-    pub web_addr: SocketAddr,
-    /// Start generating messages at once (simulated mode always starts running, unless
-    /// `paused`).
-    pub start_simulation: bool,
-    /// Simulated mode: start paused (the page then says to press start).
-    pub paused: bool,
-    /// Simulated mode: this scenario's world, not real devices.
-    pub sim_scenario: Option<PathBuf>,
-    /// The devices, in order; `None`: alice and bob (or the scenario's, in simulated mode).
-    pub devices: Option<Vec<String>>,
-    /// `None`: mesh (or the scenario's, in simulated mode).
-    pub topology: Option<Topology>,
-    pub ports: Ports,
-}
-
-/// Where the demo's servers listen (all on 127.0.0.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ports {
-    pub service: u16,
-    /// Device i's HTTP API on this + i, skipping `service`.
-    pub device_http_base: u16,
-    /// Device i's UDP on this + i (real mode).
-    pub device_udp_base: u16,
-}
-
-impl Default for Ports {
-    fn default() -> Self {
-        Ports {
-            service: SIM_SERVICE_PORT,
-            device_http_base: DEVICE_HTTP_PORT_BASE,
-            device_udp_base: DEVICE_UDP_PORT_BASE,
-        }
-    }
-}
 
 pub const DEFAULT_DEVICES: [&str; 2] = ["alice", "bob"];
 pub const DEVICES_MIN: usize = 2;
 pub const DEVICES_MAX: usize = 8;
-pub const DEVICE_HTTP_PORT_BASE: u16 = 3001;
-pub const DEVICE_UDP_PORT_BASE: u16 = 8001;
-pub const SIM_SERVICE_PORT: u16 = 3005;
+/// The key files' directory inside the data directory.
+const KEYS_DIR: &str = "keys";
 
-/// Device `index`'s HTTP port from `base`: `base + index`, one higher from the service's
-/// port on (so 3001..3004, 3006..3009 around 3005); `base` 0 is any free port.
-pub fn device_http_port(base: u16, index: usize, service_port: u16) -> Option<u16> {
-    if base == 0 {
-        return Some(0);
-    }
-    let port = u16::try_from(index).ok()?.checked_add(base)?;
-    if base <= service_port && port >= service_port {
-        return port.checked_add(1);
-    }
-    Some(port)
-}
-
-/// Checks 2..=8 distinct names of the form `[a-z][a-z0-9-]{0,15}`.
+/// Checks the demo's devices: 2..=8 distinct device names ([`crate::names`], core's rule).
+///
+/// On top of that rule the demo needs only this: each device's data directory is `DATA/NAME`,
+/// beside the demo's own `DATA/keys/` and `DATA/api-token`, so those two names are taken.
+/// (In simulated mode nothing is kept per device, but the rule is the same, so a data
+/// directory serves both modes.) The count bounds the ports (3001..3009 around 3005) and the
+/// page's layout.
 pub fn check_devices(names: &[String]) -> Result<(), DemoError> {
     if !(DEVICES_MIN..=DEVICES_MAX).contains(&names.len()) {
         return Err(DemoError::Devices(format!(
@@ -134,12 +61,11 @@ pub fn check_devices(names: &[String]) -> Result<(), DemoError> {
         )));
     }
     for (i, name) in names.iter().enumerate() {
-        let mut chars = name.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !first_ok || !rest_ok || name.len() > 16 {
+        device_id(name).map_err(|err| DemoError::Devices(err.to_string()))?;
+        if [KEYS_DIR, TOKEN_FILE].contains(&name.as_str()) {
             return Err(DemoError::Devices(format!(
-                "{name:?}: a name is a lowercase letter, then up to 15 of a-z, 0-9 and -"
+                "{name:?} is taken: the data directory holds the demo's {name} beside each \
+                 device's directory"
             )));
         }
         if names[..i].contains(name) {
@@ -147,16 +73,6 @@ pub fn check_devices(names: &[String]) -> Result<(), DemoError> {
         }
     }
     Ok(())
-}
-
-/// The pairs of `names` that peer under `topology`; `seed` draws a `random` one, as the
-/// world does.
-pub fn links(names: &[String], topology: &Topology, seed: u64) -> Vec<(String, String)> {
-    topology
-        .links(names, seed)
-        .into_iter()
-        .map(|(i, j)| (names[i].clone(), names[j].clone()))
-        .collect()
 }
 
 /// Runs until Ctrl-C or SIGTERM; every child process is killed on the way out, whenever the
@@ -265,7 +181,7 @@ fn start_devices(
         what: "meshlog (finding own executable)".into(),
         source,
     })?;
-    let keys_dir = options.data_dir.join("keys");
+    let keys_dir = options.data_dir.join(KEYS_DIR);
     if !keys::exists(&keys_dir) {
         keys::create_community(&keys_dir, names)?;
         println!("created community keys in {}", keys_dir.display());
@@ -301,7 +217,8 @@ fn start_devices(
             argv.extend(["--allow-origin".into(), origin.into()]);
         }
         argv.extend(["--parent-pid".into(), std::process::id().to_string().into()]);
-        argv.extend(["--name".into(), name.into()]);
+        // `--flag=value`: a name may start with `-`.
+        argv.push(format!("--name={name}").into());
         argv.extend(["--http".into(), format!("127.0.0.1:{http}").into()]);
         argv.extend(["--udp".into(), format!("127.0.0.1:{udp}").into()]);
         argv.extend(["--data".into(), options.data_dir.join(name).into()]);
@@ -309,10 +226,7 @@ fn start_devices(
         for (j, peer) in names.iter().enumerate() {
             if peer_lists[i].contains(&j) {
                 let peer_udp = ports[j].1;
-                argv.extend([
-                    "--peer".into(),
-                    format!("{peer}@127.0.0.1:{peer_udp}").into(),
-                ]);
+                argv.push(format!("--peer={peer}@127.0.0.1:{peer_udp}").into());
             }
         }
         argvs.push((name.clone(), argv));
@@ -386,35 +300,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn device_ports_skip_the_service_port() {
-        let ports: Vec<u16> = (0..8)
-            .map(|i| device_http_port(3001, i, 3005).unwrap())
-            .collect();
-        assert_eq!(ports, [3001, 3002, 3003, 3004, 3006, 3007, 3008, 3009]);
-        assert_eq!(device_http_port(0, 5, 3005), Some(0));
-    }
-
-    #[test]
     fn names_are_checked() {
         let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(check_devices(&names(&["alice", "bob", "carol"])).is_ok());
         assert!(check_devices(&names(&["alice"])).is_err());
         assert!(check_devices(&names(&["alice", "alice"])).is_err());
         assert!(check_devices(&names(&["alice", "Bob"])).is_err());
-        assert!(check_devices(&names(&["alice", "9lives"])).is_err());
+        assert!(check_devices(&names(&["alice", "a.b"])).is_err());
+        assert!(check_devices(&names(&["alice", &"a".repeat(33)])).is_err());
+        // Core's rule, the same as a device's own: digits, `_`, `-` and 32 characters.
+        assert!(check_devices(&names(&["9lives", "node_7", "-x", &"a".repeat(32)])).is_ok());
+        // The demo's own entries in its data directory.
+        assert!(check_devices(&names(&["alice", "keys"])).is_err());
+        assert!(check_devices(&names(&["alice", "api-token"])).is_err());
         assert!(check_devices(&names(&["a", "b", "c", "d", "e", "f", "g", "h", "i"])).is_err());
-    }
-
-    #[test]
-    fn a_line_links_neighbours_only() {
-        let names = ["alice", "bob", "carol"].map(String::from).to_vec();
-        assert_eq!(
-            links(&names, &Topology::Line, 0),
-            [
-                ("alice".to_string(), "bob".to_string()),
-                ("bob".to_string(), "carol".to_string())
-            ]
-        );
-        assert_eq!(links(&names, &Topology::Mesh, 0).len(), 3);
     }
 }

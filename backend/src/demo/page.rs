@@ -11,7 +11,9 @@ use axum::Router;
 use tokio::process::Command;
 use tower_http::services::{ServeDir, ServeFile};
 
-use super::{process, DemoError, DemoOptions};
+use super::error::DemoError;
+use super::options::DemoOptions;
+use super::process;
 use crate::api::access::{Guard, Token, TOKEN_COOKIE};
 use crate::http::ApiError;
 

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use meshlog_core::{DeviceId, EventBody, EventId, FileId};
+use meshlog_core::{EventBody, EventId, FileId};
 use meshlog_net::Blocked;
 use tokio::sync::broadcast;
 
@@ -13,7 +13,9 @@ use super::views::{MessageView, StatsView};
 use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::http::ApiError;
-use crate::store::{FileContent, PageRequest};
+use crate::names::device_id;
+use crate::paging::PageRequest;
+use crate::store::FileContent;
 
 impl DeviceBackend for DeviceState {
     fn name(&self) -> &str {
@@ -85,7 +87,7 @@ impl DeviceBackend for DeviceState {
 
     async fn set_blocked(&self, peer: &str, blocked: Blocked) -> Result<Blocked, ApiError> {
         self.blocked(peer).await?; // a known peer, so the name is a valid id
-        let id = DeviceId::new(peer).ok_or_else(|| unknown_peer(peer))?;
+        let id = device_id(peer).map_err(|_| unknown_peer(peer))?;
         self.driver.set_blocked(id.clone(), blocked);
         Ok(self.driver.blocklist().get(&id))
     }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use meshlog_core::{record, Config, DeviceId, Duration, Node, NodeError, Store};
+use meshlog_core::{record, Config, Duration, Node, NodeError, Store};
 use meshlog_net::{os_seed, Clock, Driver, Recorder, SystemClock};
 use thiserror::Error;
 use tokio::task::JoinHandle;
@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use crate::api::access::{AccessError, Token};
 use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::keys::{self, KeysError};
+use crate::names::{device_id, BadDeviceName};
 use crate::store::{db_path, DbError, Durability, ReaderPool, SqliteStore};
 use state::DeviceState;
 
@@ -39,6 +40,8 @@ pub enum DeviceError {
     Node(#[from] NodeError),
     #[error("invalid peer {0:?}: expected NAME@HOST:PORT")]
     BadPeer(String),
+    #[error("peer: {0}")]
+    PeerName(#[from] BadDeviceName),
     #[error("binding {what} {addr}: {source}")]
     Bind {
         what: &'static str,
@@ -131,7 +134,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
 
     let mut peer_addrs = BTreeMap::new();
     for (name, addr) in &options.peers {
-        let device = DeviceId::new(name).ok_or_else(|| DeviceError::BadPeer(name.clone()))?;
+        let device = device_id(name)?;
         peer_addrs.insert(device, *addr);
     }
     let mut config = Config::new(

@@ -8,14 +8,16 @@ use meshlog_core::{EventBody, EventId, FileId};
 use meshlog_sim::host::HostError;
 use tokio::sync::broadcast;
 
-use super::world_thread::{DeviceOutputs, WorldError, WorldHandle};
+use super::outputs::DeviceOutputs;
+use super::world_thread::{WorldError, WorldHandle};
 use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
 use crate::http::ApiError;
-use crate::store::{Cursor, FileContent, PageRequest};
+use crate::paging::{page_of, Cursor, PageRequest};
+use crate::store::{FileContent, MessageRow};
 use meshlog_net::Blocked;
 
 /// One simulated device as the device API sees it.
@@ -62,23 +64,11 @@ impl DeviceBackend for SimDevice {
         Ok(self.world.append(self.index, bodies).await?)
     }
 
-    /// Pages as a real device pages (the same cursor and limit), over the messages the world
-    /// holds in memory; `q` is matched as plain words, not FTS5 syntax.
+    /// Pages and searches by the rule of [`crate::paging`], as a real device's SQL does, over
+    /// the messages the world holds in memory.
     async fn messages(&self, request: PageRequest) -> Result<JsonBytes, ApiError> {
-        let mut messages = self.world.messages(self.index).await?;
-        if let Some(q) = &request.search {
-            let words: Vec<String> = q
-                .split_whitespace()
-                .map(|w| w.trim_matches(|c| c == '"' || c == '*').to_lowercase())
-                .filter(|w| !w.is_empty())
-                .collect();
-            messages.retain(|m| {
-                let name = m.attachment.as_ref().map(|a| a.name.as_str()).unwrap_or("");
-                let hay = format!("{} {}", m.text, name).to_lowercase();
-                words.iter().all(|w| hay.contains(w.as_str()))
-            });
-        }
-        Ok(page_of(messages, &request).into_json())
+        let rows = self.world.messages(self.index).await?;
+        Ok(page_of_rows(rows, &request).into_json())
     }
 
     async fn message(&self, id: EventId) -> Result<Option<MessageView>, ApiError> {
@@ -127,77 +117,224 @@ impl SimDevice {
     }
 }
 
-/// Where a message stands in the order pages walk: newest first by creation time, then id.
-fn cursor_of(message: &MessageView) -> Option<Cursor> {
-    Some(Cursor {
-        created_at_us: i64::try_from(message.created_at_ms.checked_mul(1_000)?).ok()?,
-        id: EventId::from_hex(&message.id)?,
-    })
-}
-
-/// The page `request` asks for: up to `limit` messages strictly older than its cursor, oldest
-/// first within the page (as a real device answers), and the cursor of the page before.
-fn page_of(messages: Vec<MessageView>, request: &PageRequest) -> MessagesPage {
-    let mut keyed: Vec<(Cursor, MessageView)> = messages
-        .into_iter()
-        .filter_map(|m| Some((cursor_of(&m)?, m)))
-        .filter(|(at, _)| request.before.as_ref().is_none_or(|before| at < before))
-        .collect();
-    keyed.sort_by_key(|(at, _)| *at);
-    let skip = keyed.len().saturating_sub(request.limit);
-    let next = (skip > 0).then(|| keyed[skip].0.to_string());
+/// The page `request` asks for out of `rows`, answered as a real device answers: oldest first
+/// within the page, and the cursor of the page before.
+pub fn page_of_rows(mut rows: Vec<MessageRow>, request: &PageRequest) -> MessagesPage {
+    if let Some(search) = &request.search {
+        rows.retain(|m| search.matches(&m.text, m.attachment.as_ref().map(|a| a.name.as_str())));
+    }
+    let (newest_first, next) = page_of(rows, |m| Cursor::at(m.created_at_us, m.id), request);
     MessagesPage {
-        messages: keyed.into_iter().skip(skip).map(|(_, m)| m).collect(),
-        next,
+        messages: newest_first
+            .into_iter()
+            .rev()
+            .map(MessageView::from)
+            .collect(),
+        next: next.map(|c| c.to_string()),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    //! One table of pages and searches, run through a real device's SQLite store and through
+    //! the simulated path (the world's in-memory store, `entries`, `page_of_rows`): the rule
+    //! of `crate::paging` is one only if both answer the same.
 
-    fn message(i: u64, at_ms: u64) -> MessageView {
-        MessageView {
-            id: EventId::of_bytes(&i.to_le_bytes()).to_hex(),
-            author: "alice".into(),
-            text: format!("m{i}"),
-            created_at_ms: at_ms,
-            auto: false,
-            reactions: Vec::new(),
-            attachment: None,
+    use meshlog_core::event::{seal, Event};
+    use meshlog_core::testing::{community_of, keys};
+    use meshlog_core::{chunk_file, DeviceId, InMemoryStore, Instant, OpenedEvent, Store};
+
+    use super::*;
+    use crate::sim_mode::entries;
+    use crate::store::{SqliteStore, StoreReader};
+
+    /// (text, attachment name, created at µs); several share a microsecond, so ids break ties.
+    const MESSAGES: [(&str, Option<&str>, u64); 12] = [
+        ("Lunch at the café?", None, 1_000),
+        ("the deploy went fine", None, 1_000),
+        ("numbers attached", Some("Quarterly-Report.pdf"), 1_001),
+        ("another deploy tomorrow", None, 1_500),
+        ("don't stop deploying", None, 1_500),
+        ("İstanbul'da ŞEHİR turu", None, 1_500),
+        ("naïve résumé: RÉSUMÉ", None, 2_000),
+        ("OR and NOT are words here", None, 2_000),
+        ("hello world", Some("hello.txt"), 2_000),
+        ("straße Øre æble", None, 3_000),
+        ("m\u{0065}\u{0301}lange decomposed", None, 3_000),
+        ("deploy", Some("deploy-notes.md"), 3_001),
+    ];
+
+    /// q -> the texts found, newest first (created at, then id: as the order says).
+    const SEARCHES: [(&str, &[usize]); 26] = [
+        ("deploy", &[11, 3, 1]),
+        ("\"deploy\"", &[11, 3, 1]),
+        ("depl*", &[11, 4, 3, 1]),
+        ("\"depl\"*", &[11, 4, 3, 1]),
+        ("DEPLOY went", &[1]),
+        ("\"deploy went\"", &[1]),
+        ("\"went deploy\"", &[]),
+        ("\"the deploy\" \"fin\"*", &[1]),
+        ("cafe", &[0]),
+        ("CAFÉ", &[0]),
+        ("quarterly", &[2]),
+        ("\"report pdf\"", &[2]),
+        ("\"attached quarterly\"", &[]),
+        ("notes", &[11]),
+        ("don t", &[4]),
+        ("\"don't\"", &[4]),
+        ("istanbul sehir", &[5]),
+        ("resume naive", &[6]),
+        ("OR", &[7]),
+        ("or not", &[7]),
+        ("hello", &[8]),
+        ("txt", &[8]),
+        ("strasse", &[]),
+        ("øre ÆBLE straße", &[9]),
+        ("melange", &[10]),
+        ("!! deploy", &[11, 3, 1]),
+    ];
+
+    fn sealed(i: usize) -> OpenedEvent {
+        let (text, file, at_us) = MESSAGES[i];
+        let attachment = file.map(|name| chunk_file(name, "text/plain", b"x").unwrap().0);
+        let event = Event {
+            author: DeviceId::new("alice").unwrap(),
+            created_at: Instant::from_micros(at_us),
+            body: EventBody::Message {
+                text: text.into(),
+                attachment,
+                auto: false,
+            },
+        };
+        let nonce = [i as u8; 24];
+        seal(
+            &event,
+            &keys("alice", 1),
+            &community_of(&["alice"], 1),
+            nonce,
+        )
+        .unwrap()
+    }
+
+    /// Both stores holding `MESSAGES`, and a way to ask each for a page: ids newest first.
+    struct Both {
+        _dir: tempfile::TempDir,
+        reader: StoreReader,
+        memory: InMemoryStore,
+        ids: Vec<EventId>,
+    }
+
+    impl Both {
+        fn new() -> Both {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db.sqlite3");
+            let mut sqlite = SqliteStore::open(&path).unwrap();
+            let mut memory = InMemoryStore::new();
+            let mut ids = Vec::new();
+            for i in 0..MESSAGES.len() {
+                let event = sealed(i);
+                sqlite.insert(&event, 1).unwrap();
+                memory.insert(&event, 1).unwrap();
+                ids.push(event.id);
+            }
+            Both {
+                reader: StoreReader::open(&path).unwrap(),
+                _dir: dir,
+                memory,
+                ids,
+            }
+        }
+
+        /// (ids newest first, next) from SQLite and from the simulated path.
+        fn page(&self, request: &PageRequest) -> [(Vec<EventId>, Option<String>); 2] {
+            let real = self.reader.page(request).unwrap();
+            let real = (
+                real.messages.iter().map(|m| m.id).collect(),
+                real.next.map(|c| c.to_string()),
+            );
+            let sim = page_of_rows(entries::messages(&self.memory), request);
+            let sim = (
+                sim.messages
+                    .iter()
+                    .rev()
+                    .map(|m| EventId::from_hex(&m.id).unwrap())
+                    .collect(),
+                sim.next,
+            );
+            [real, sim]
         }
     }
 
     #[test]
-    fn pages_walk_every_message_once_newest_page_first() {
-        // Two messages share each millisecond: the id breaks the tie.
-        let all: Vec<MessageView> = (0..23).map(|i| message(i, 1_000 + i / 2)).collect();
-        let mut request = PageRequest {
-            before: None,
-            limit: 5,
-            search: None,
-        };
-        let mut seen = Vec::new();
-        let mut pages = 0;
-        loop {
-            let page = page_of(all.clone(), &request);
-            assert!(page.messages.len() <= 5);
-            let times: Vec<u64> = page.messages.iter().map(|m| m.created_at_ms).collect();
-            assert!(
-                times.windows(2).all(|w| w[0] <= w[1]),
-                "oldest first in a page"
-            );
-            seen.splice(0..0, page.messages.iter().map(|m| m.text.clone()));
-            pages += 1;
-            match page.next {
-                Some(next) => request.before = Cursor::parse(&next),
-                None => break,
-            }
+    fn real_and_simulated_devices_find_the_same_messages() {
+        let both = Both::new();
+        for (q, expected) in SEARCHES {
+            let request = PageRequest::parse(None, None, Some(q)).unwrap();
+            let [real, sim] = both.page(&request);
+            // The expected order is the rule's: newest first, ties by id.
+            let mut want: Vec<usize> = expected.to_vec();
+            want.sort_by_key(|&i| std::cmp::Reverse(Cursor::at(MESSAGES[i].2, both.ids[i])));
+            let want: Vec<EventId> = want.iter().map(|&i| both.ids[i]).collect();
+            assert_eq!(real.0, want, "SQLite, q={q:?}");
+            assert_eq!(sim.0, want, "simulated, q={q:?}");
+            assert_eq!((real.1, sim.1), (None, None), "q={q:?}");
         }
-        assert_eq!(pages, 5);
-        let mut expected: Vec<MessageView> = all.clone();
-        expected.sort_by_key(|m| cursor_of(m).unwrap());
-        let expected: Vec<String> = expected.into_iter().map(|m| m.text).collect();
-        assert_eq!(seen, expected, "each message once, in order");
+    }
+
+    #[test]
+    fn real_and_simulated_devices_page_alike() {
+        let both = Both::new();
+        for (limit, q) in [
+            (1, None),
+            (5, None),
+            (12, None),
+            (1, Some("deploy")),
+            (2, Some("d*")),
+        ] {
+            let mut request = PageRequest::parse(None, Some(limit), q).unwrap();
+            let mut walked = Vec::new();
+            loop {
+                let [real, sim] = both.page(&request);
+                assert_eq!(
+                    real, sim,
+                    "limit {limit}, q {q:?}, before {:?}",
+                    request.before
+                );
+                assert!(real.0.len() <= limit);
+                walked.extend(real.0);
+                match real.1 {
+                    Some(next) => request.before = Some(Cursor::parse(&next).unwrap()),
+                    None => break,
+                }
+            }
+            let mut all = both.ids.clone();
+            if q.is_some() {
+                let search = request.search.as_ref().unwrap();
+                all.retain(|id| {
+                    let i = both.ids.iter().position(|x| x == id).unwrap();
+                    search.matches(MESSAGES[i].0, MESSAGES[i].1)
+                });
+            }
+            let key = |id: &EventId| {
+                let i = both.ids.iter().position(|x| x == id).unwrap();
+                std::cmp::Reverse(Cursor::at(MESSAGES[i].2, *id))
+            };
+            all.sort_by_key(key);
+            assert_eq!(
+                walked, all,
+                "each message once, newest first (limit {limit}, q {q:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_are_checked_once_for_both() {
+        assert!(PageRequest::parse(Some("yesterday"), None, None).is_err());
+        assert!(PageRequest::parse(None, Some(0), None).is_err());
+        assert!(PageRequest::parse(None, Some(501), None).is_err());
+        assert!(PageRequest::parse(None, None, Some("\"unclosed")).is_err());
+        assert!(PageRequest::parse(None, None, Some(&"a".repeat(257))).is_err());
+        let blank = PageRequest::parse(Some(""), None, Some("  ")).unwrap();
+        assert_eq!((blank.before, blank.limit, blank.search), (None, 100, None));
     }
 }

@@ -14,6 +14,7 @@
 pub mod api;
 mod decoded;
 pub mod entries;
+pub mod outputs;
 mod publish;
 pub mod world_thread;
 
@@ -30,11 +31,13 @@ use tokio::task::JoinHandle;
 use crate::api::access::Token;
 use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::device::netlog::NetLog;
+use crate::names::{device_id, BadDeviceName};
 use crate::sim_service::{
     self, NetworkSettings, RunningService, Setup, SimServiceError, Simulation,
 };
 use api::SimDevice;
-use world_thread::{DeviceOutputs, WorldError, WorldHandle};
+use outputs::DeviceOutputs;
+use world_thread::{WorldError, WorldHandle};
 
 /// Frames kept for slow stream subscribers, as on a real device.
 const FRAME_QUEUE_LEN: usize = 1_024;
@@ -55,6 +58,9 @@ pub enum SimModeError {
     },
     #[error(transparent)]
     Service(#[from] SimServiceError),
+    /// A name in `devices` (the scenario's own were checked when it loaded).
+    #[error(transparent)]
+    Name(#[from] BadDeviceName),
 }
 
 #[derive(Clone, Debug)]
@@ -93,6 +99,9 @@ pub struct RunningSimMode {
 pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeError> {
     let mut scenario = Scenario::load(&options.scenario)?;
     if let Some(devices) = &options.devices {
+        for name in devices {
+            device_id(name)?;
+        }
         scenario.devices = devices.clone();
         scenario.faults.clear();
         scenario.hostiles.clear();
@@ -106,7 +115,7 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
     let names = scenario.devices.clone();
     // The world draws a `random` topology from the run's seed; the page must show the same.
     let peer_lists = scenario.topology.peer_lists(&names, seed);
-    let links = crate::demo::links(&names, &scenario.topology, seed);
+    let links = crate::layout::links(&names, &scenario.topology, seed);
     let outputs: Vec<DeviceOutputs> = names
         .iter()
         .map(|name| DeviceOutputs {
@@ -121,7 +130,7 @@ pub async fn start(options: SimModeOptions) -> Result<RunningSimMode, SimModeErr
     let mut devices = Vec::with_capacity(names.len());
     let mut device_servers = Vec::with_capacity(names.len());
     for (index, out) in outputs.into_iter().enumerate() {
-        let port = crate::demo::device_http_port(
+        let port = crate::layout::device_http_port(
             options.device_port_base,
             index,
             options.http_addr.port(),

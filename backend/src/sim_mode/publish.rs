@@ -8,7 +8,7 @@ use meshlog_sim::World;
 
 use super::decoded::Decoded;
 use super::entries;
-use super::world_thread::DeviceOutputs;
+use super::outputs::DeviceOutputs;
 use crate::device::netlog::{summary, NetEvent};
 use crate::device::state::{Frame, CHUNK_PROGRESS_EVERY};
 use crate::device::views::MessageView;

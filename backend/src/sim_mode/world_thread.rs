@@ -3,22 +3,19 @@
 //! commands with oneshot replies. After every command the thread turns what the world traced
 //! into each device's network log and stream frames, as a real device's pump does.
 
-use std::sync::{Arc, Mutex};
-
 use meshlog_core::{EventBody, EventId, FileId, Instant};
 use meshlog_net::Snapshot;
 use meshlog_sim::host::{HostError, Tap};
 use meshlog_sim::{Scenario, SimError, World};
 use thiserror::Error;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::decoded::Decoded;
 use super::entries;
+use super::outputs::DeviceOutputs;
 use super::publish::publish;
-use crate::device::netlog::NetLog;
-use crate::device::state::Frame;
 use crate::device::views::{MessageView, StatsView};
-use crate::store::FileContent;
+use crate::store::{FileContent, MessageRow};
 
 #[derive(Debug, Error)]
 pub enum WorldError {
@@ -28,14 +25,6 @@ pub enum WorldError {
     Build(#[from] SimError),
     #[error(transparent)]
     Host(#[from] HostError),
-}
-
-/// What each simulated device's HTTP side reads: its network log and its stream.
-#[derive(Clone, Debug)]
-pub struct DeviceOutputs {
-    pub name: String,
-    pub netlog: Arc<Mutex<NetLog>>,
-    pub frames: broadcast::Sender<Frame>,
 }
 
 type Reply<T> = oneshot::Sender<T>;
@@ -59,7 +48,7 @@ enum Command {
     },
     Messages {
         device: usize,
-        reply: Reply<Vec<MessageView>>,
+        reply: Reply<Vec<MessageRow>>,
     },
     File {
         device: usize,
@@ -192,7 +181,8 @@ impl WorldHandle {
             .await
     }
 
-    pub async fn messages(&self, device: usize) -> Result<Vec<MessageView>, WorldError> {
+    /// Every message the device holds, oldest first, as SQLite's rows would be.
+    pub async fn messages(&self, device: usize) -> Result<Vec<MessageRow>, WorldError> {
         self.request(|reply| Command::Messages { device, reply })
             .await
     }
@@ -321,11 +311,7 @@ fn run(
                 let _ = reply.send(message_view(&world, &mut decoded, device, &id));
             }
             Command::Messages { device, reply } => {
-                let views = entries::messages(decoded.store(&world, device))
-                    .into_iter()
-                    .map(MessageView::from)
-                    .collect();
-                let _ = reply.send(views);
+                let _ = reply.send(entries::messages(decoded.store(&world, device)));
             }
             Command::File {
                 device,

@@ -12,7 +12,10 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::{control, ServiceState, SimServiceError, SimState};
+use super::control;
+use super::error::SimServiceError;
+use super::service::ServiceState;
+use super::state::SimState;
 use crate::api::serve::StreamSlots;
 use crate::http::{json_body, ApiError};
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use meshlog_net::Blocked;
 use serde_json::json;
 
-use super::{Liveness, ServiceState, SimServiceError};
+use super::error::SimServiceError;
+use super::service::ServiceState;
+use super::state::Liveness;
 
 /// A device that is up answers control requests at once; one that does not is retried when
 /// it comes back.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use meshlog_net::Blocked;
 use serde::Serialize;
 
-use super::SimServiceError;
+use super::error::SimServiceError;
 
 /// A one-way cut: datagrams from `from` to `to` are lost.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ts_rs::TS)]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Simulation;
+use super::simulation::Simulation;
 
 pub const SETTINGS_FILE: &str = "sim-service.json";
 

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{Cut, SimServiceError};
+use super::error::SimServiceError;
+use super::faults::Cut;
 
 /// `SimState` of `docs/API.md`.
 #[derive(Clone, Debug, Serialize, PartialEq, ts_rs::TS)]
@@ -103,13 +104,7 @@ impl NetworkSettings {
     }
 }
 
-/// Every pair of `names` (the mesh topology).
+/// Every pair of `names` (the mesh topology, as the demo and the world link it).
 pub fn mesh_links(names: &[String]) -> Vec<(String, String)> {
-    let mut links = Vec::new();
-    for (i, a) in names.iter().enumerate() {
-        for b in &names[i + 1..] {
-            links.push((a.clone(), b.clone()));
-        }
-    }
-    links
+    crate::layout::links(names, &meshlog_sim::scenario::Topology::Mesh, 0)
 }

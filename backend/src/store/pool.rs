@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use super::{DbError, StoreReader};
+use super::error::DbError;
+use super::query::StoreReader;
 
 /// A bounded set of [`StoreReader`]s. A query waits (asynchronously) for a free connection,
 /// then runs on tokio's blocking pool, so neither SQLite nor the pool's lock is ever held on

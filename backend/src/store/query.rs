@@ -6,7 +6,8 @@ use std::path::Path;
 use meshlog_core::{EventId, FileId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
-use super::DbError;
+use super::error::DbError;
+use crate::paging::{Cursor, PageRequest, PAGE_LIMIT_MAX};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRow {
@@ -18,56 +19,6 @@ pub struct MessageRow {
     /// emoji -> authors currently reacting with it (removals applied in time order).
     pub reactions: BTreeMap<String, BTreeSet<String>>,
     pub attachment: Option<AttachmentRow>,
-}
-
-/// Messages per page when the client does not say.
-pub const PAGE_LIMIT_DEFAULT: usize = 100;
-/// Most messages one page may ask for: bounds a response to about 1 MB of text and keeps one
-/// page from holding a reader connection for long.
-pub const PAGE_LIMIT_MAX: usize = 500;
-/// A search query longer than this is refused: no person types more, and FTS5's work grows
-/// with the number of terms.
-pub const SEARCH_LEN_MAX: usize = 256;
-
-/// Where a page ends: the (time, id) of its oldest message. Shown to clients as an opaque
-/// string `<created_at_us>-<id hex>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Cursor {
-    pub created_at_us: i64,
-    pub id: EventId,
-}
-
-impl Cursor {
-    fn of(message: &MessageRow) -> Self {
-        Cursor {
-            created_at_us: i64::try_from(message.created_at_us).unwrap_or(i64::MAX),
-            id: message.id,
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        let (at, id) = text.split_once('-')?;
-        Some(Cursor {
-            created_at_us: at.parse().ok().filter(|at: &i64| *at >= 0)?,
-            id: EventId::from_hex(id)?,
-        })
-    }
-}
-
-impl std::fmt::Display for Cursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.created_at_us, self.id.to_hex())
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageRequest {
-    /// Only messages strictly older than this; `None` starts at the newest.
-    pub before: Option<Cursor>,
-    /// 1..=`PAGE_LIMIT_MAX`.
-    pub limit: usize,
-    /// An FTS5 query over message text and attachment names.
-    pub search: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,7 +98,17 @@ impl StoreReader {
             // Past every message: created_at is below i64::MAX and ids are 32 bytes.
             None => (i64::MAX, vec![0xff; 33]),
         };
-        let search = request.search.as_deref();
+        let fts5 = match &request.search {
+            Some(search) if search.matches_nothing() => {
+                return Ok(Page {
+                    messages: Vec::new(),
+                    next: None,
+                })
+            }
+            Some(search) => Some(search.fts5()),
+            None => None,
+        };
+        let search = fts5.as_deref();
         let matching = match search {
             None => "",
             Some(_) => {
@@ -180,7 +141,7 @@ impl StoreReader {
             .collect::<Result<Vec<_>, _>>()?;
         let next = if messages.len() > request.limit {
             messages.truncate(request.limit);
-            messages.last().map(Cursor::of)
+            messages.last().map(|m| Cursor::at(m.created_at_us, m.id))
         } else {
             None
         };

@@ -10,8 +10,8 @@ use std::path::Path;
 use meshlog_core::{EventBody, EventId, OpenedEvent, Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::error::DbError;
 use super::schema::{configure, make_private, migrate, Durability};
-use super::DbError;
 
 /// A batch transaction commits on its own once it holds this many events, so a caller that
 /// never calls `commit` still bounds the WAL and what a crash can take back.

@@ -1,9 +1,9 @@
-//! What the simulator's checker tests share: a small three-device world to break on purpose,
-//! and running it.
+//! What the simulator's tests share: a small three-device world to break on purpose, and
+//! running a world to its outcome (the library's `run_with`, not a copy of it).
 
 #![allow(dead_code)] // each test file uses its own part
 
-use meshlog_sim::{Failure, Scenario};
+use meshlog_sim::{Failure, Outcome, Scenario, WorldOptions};
 
 /// Three devices in a mesh, ten messages a minute for two minutes, with `extra` TOML after.
 pub fn scenario(extra: &str) -> Scenario {
@@ -22,10 +22,13 @@ converged_within = "30s"
     Scenario::parse(&text, "inline").unwrap_or_else(|err| panic!("{err}"))
 }
 
+/// `scenario` run at `seed` with `options`, checked: what `meshlog run` reports.
+pub fn run_world(scenario: &Scenario, seed: u64, options: WorldOptions) -> Outcome {
+    meshlog_sim::run_with(scenario, seed, None, options).expect("world builds")
+}
+
 pub fn failures(scenario: &Scenario) -> Vec<Failure> {
-    meshlog_sim::run(scenario, 1, None)
-        .expect("world builds")
-        .failures
+    run_world(scenario, 1, WorldOptions::default()).failures
 }
 
 pub fn not_converged(failures: &[Failure]) -> Vec<&str> {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::results::{self, SeedResult};
-use super::SeedRange;
+use super::seeds::{self, SeedRange};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -63,7 +63,7 @@ pub fn missing(results: &[SeedResult]) -> BTreeMap<String, Vec<u64>> {
         let seen = &ran[file];
         let absent: Vec<u64> = declared
             .iter()
-            .filter_map(|text| super::parse_seeds(text).ok())
+            .filter_map(|text| seeds::parse_seeds(text).ok())
             .flat_map(|SeedRange { start, end }| start..end)
             .collect::<BTreeSet<u64>>()
             .into_iter()

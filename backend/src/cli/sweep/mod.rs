@@ -18,8 +18,10 @@ use meshlog_sim::Scenario;
 
 pub mod merge;
 pub mod results;
+mod seeds;
 
 use results::SeedResult;
+use seeds::{parse_seeds, SeedRange};
 
 /// Without a terminal, one progress line per this many runs.
 const PLAIN_PROGRESS_EVERY: usize = 1_000;
@@ -73,38 +75,9 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeedRange {
-    pub start: u64,
-    /// Exclusive.
-    pub end: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     pub index: u64,
     pub count: u64,
-}
-
-fn parse_seeds(text: &str) -> Result<SeedRange, String> {
-    let bad = || format!("{text:?}: expected A..B or A..=B, e.g. 0..2000");
-    let (start, end, inclusive) = match text.split_once("..=") {
-        Some((a, b)) => (a, b, true),
-        None => {
-            let (a, b) = text.split_once("..").ok_or_else(bad)?;
-            (a, b, false)
-        }
-    };
-    let start: u64 = start.trim().parse().map_err(|_| bad())?;
-    let end: u64 = end.trim().parse().map_err(|_| bad())?;
-    let end = if inclusive {
-        end.checked_add(1).ok_or_else(bad)?
-    } else {
-        end
-    };
-    if end <= start {
-        return Err(format!("{text:?}: the range is empty"));
-    }
-    Ok(SeedRange { start, end })
 }
 
 fn parse_shard(text: &str) -> Result<Shard, String> {
@@ -126,12 +99,6 @@ struct Job {
 struct Verdict {
     job: usize,
     result: SeedResult,
-}
-
-impl std::fmt::Display for SeedRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}..{}", self.start, self.end)
-    }
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
