@@ -66,8 +66,8 @@ export function applyReaction(msg: Message, emoji: string, author: string, remov
 }
 
 /**
- * What a person types in the search box, as an FTS5 query: every word quoted (so `report.pdf`
- * or `(` is a word, not syntax) and the last one a prefix, for search as you type.
+ * What a person types in the search box, as the API's search (docs/API.md): every word quoted
+ * (so `report.pdf` or `"` is one term) and the last one a prefix, for search as you type.
  */
 export function toSearchQuery(typed: string): string {
   const words = typed.split(/\s+/).filter((w) => w.length > 0);
