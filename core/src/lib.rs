@@ -69,7 +69,11 @@ pub use node::{
     AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit, CREDIT_INITIAL_BYTES,
     REPLY_FACTOR,
 };
-pub use packet::{DropReason, Packet, PacketKind, Payload, DATAGRAM_SIZE_MAX};
+pub use packet::{
+    DropReason, NoteItem, Packet, PacketKind, PacketNote, Payload, ShortId, DATAGRAM_SIZE_MAX,
+};
 pub use stats::{BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
 pub use store::{InMemoryStore, Store, StoreError};
+pub use sync::index::BucketSummary;
+pub use sync::prefix::Prefix;
 pub use time::{Duration, Instant};

@@ -70,10 +70,12 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::crypto::{Keyring, PairKey, MAC_LEN};
 use crate::id::{DeviceId, EventId, DEVICE_NAME_LEN_MAX};
 
+mod note;
 mod payload;
 pub mod replay;
 mod wire;
 
+pub use note::{NoteItem, PacketNote, ShortId, NOTE_ITEMS_MAX};
 pub use payload::{
     event_encoded_len, BucketFilter, Digest, Payload, RootSketch, WireEvent, EVENT_FRAMING_LEN,
 };

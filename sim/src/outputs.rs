@@ -32,7 +32,7 @@ impl World {
                     self.ledger.sent(now, device, to, t.kind, t.bytes.len());
                     self.attack.note_answer(to, t.kind, t.bytes.len());
                     self.report.note(|| Entry::transmit(now, device, to, &t));
-                    self.put_on_wire(device, to, t.kind, t.bytes, &t.note, Sender::Node);
+                    self.put_on_wire(device, to, t.kind, t.bytes, t.note, Sender::Node);
                 }
                 Output::Event(event) => self.record(device, event),
             }
@@ -46,7 +46,7 @@ impl World {
         to: usize,
         kind: PacketKind,
         bytes: Vec<u8>,
-        note: &str,
+        note: impl std::fmt::Display,
         origin: Sender,
     ) {
         let now = self.now;
