@@ -439,3 +439,13 @@ impl Harness {
 fn device(name: &str) -> DeviceId {
     DeviceId::new(name).expect("valid device name")
 }
+
+/// The wire's and the sync engine's internals, which the crate keeps to itself otherwise: for
+/// tests that build packets by hand and for the simulator's hostile members.
+pub mod wire {
+    pub use crate::codec::{Reader, Writer};
+    pub use crate::packet::wire::Wire;
+    pub use crate::sync::filter::{bitmap_len, WireFilter};
+    pub use crate::sync::prefix::{FANOUT, PREFIX_DEPTH_MAX};
+    pub use crate::sync::sketch::Sketch;
+}

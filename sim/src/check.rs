@@ -5,7 +5,7 @@
 //! scenario's efficiency bounds. Each reports what it saw, so a failure says which device and
 //! by how much.
 
-use meshlog_core::sync::prefix::Prefix;
+use meshlog_core::Prefix;
 use meshlog_core::{EventId, Store};
 use serde::Serialize;
 
