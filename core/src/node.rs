@@ -250,8 +250,8 @@ impl<S: Store> Node<S> {
     }
     /// As if an authentic packet of `epoch` had come from `peer`: for benches and tests that
     /// start from two devices that already know each other, so their first exchange is not
-    /// spent teaching epochs (see `packet`'s echo).
-    #[doc(hidden)]
+    /// spent teaching epochs (see `packet`'s echo). Feature `testing`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn assume_heard(&mut self, peer: &DeviceId, epoch: u64) {
         self.wire.hear(peer, epoch);
     }

@@ -66,7 +66,8 @@ impl Wire {
             .is_some_and(|end| end.heard_epoch.is_some())
     }
 
-    /// Records `epoch` as heard from `peer` (it only grows).
+    /// Records `epoch` as heard from `peer` (it only grows): `Node::assume_heard`, for tests.
+    #[cfg(any(test, feature = "testing"))]
     pub fn hear(&mut self, peer: &DeviceId, epoch: u64) {
         self.ends.entry(peer.clone()).or_default().hear(epoch);
     }
