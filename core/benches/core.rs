@@ -8,9 +8,9 @@ use meshlog_core::crypto::Keyring;
 use meshlog_core::packet::overhead;
 use meshlog_core::packet::BucketFilter;
 use meshlog_core::packet::EVENT_FRAMING_LEN;
-use meshlog_core::sync::filter::WireFilter;
-use meshlog_core::sync::prefix::Prefix;
+use meshlog_core::testing::wire::WireFilter;
 use meshlog_core::testing::{community_of, derive_seed, events_payload, keyring_of, keys, packet};
+use meshlog_core::Prefix;
 use meshlog_core::{
     open, seal, Config, DeviceId, Event, EventBody, InMemoryStore, Input, Instant, Node, Output,
     Packet, PacketKind, Payload, Store, DATAGRAM_SIZE_MAX,
@@ -169,7 +169,7 @@ fn print_wire_table() {
         in_sync.packets,
         in_sync.wire_bytes,
         in_sync.payload_bytes,
-        meshlog_core::sync::filter::bitmap_len(N, 0.01)
+        meshlog_core::testing::wire::bitmap_len(N, 0.01)
     );
 
     println!("finding d differences (bob lacks d of alice's n), one session started by alice:");

@@ -44,18 +44,35 @@ pub struct Config {
     pub leaf_items_max: u32,
     /// Outputs waiting for `poll_output`; transmits beyond it are dropped and counted.
     pub output_queue_max: usize,
+    // The switches below break the node on purpose, to show the checkers catch it: on in
+    // every device, settable only with the `testing` feature (the simulator, the tests).
     /// Push a local append to every online peer at once.
+    #[cfg(feature = "testing")]
     pub eager_push: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) eager_push: bool,
     /// Run Bloom anti-entropy rounds. Off only to prove the checkers catch its absence.
+    #[cfg(feature = "testing")]
     pub anti_entropy: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) anti_entropy: bool,
     /// Forward events authored by others. Off only to prove the checkers catch its absence.
+    #[cfg(feature = "testing")]
     pub relay: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) relay: bool,
     /// Bound answers to a peer by 3× what it sent plus a credit granted once (QUIC's
     /// amplification rule). Off only to prove the checkers catch its absence.
+    #[cfg(feature = "testing")]
     pub amplification_budget: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) amplification_budget: bool,
     /// Drop packets seen before or from an old epoch (`replayed`). Off only to prove the
     /// checkers catch its absence.
+    #[cfg(feature = "testing")]
     pub replay_protection: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) replay_protection: bool,
     /// The lowest epoch this run may use (`Store::next_epoch`): Unix seconds in production,
     /// so a device that lost its store still starts above what its peers saw; 0 in the
     /// simulator, where the store's own counter is never lost.
@@ -64,11 +81,17 @@ pub struct Config {
     /// pushed to every peer but the first. Replaying a recording with it on must report the
     /// first step whose outputs differ.
     #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub test_divergence: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) test_divergence: bool,
     /// A broken clock, for the simulator's clock-order checker only: events are stamped with
     /// the device's raw clock instead of the hybrid clock (`clock.rs`).
     #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub test_raw_clock: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) test_raw_clock: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]

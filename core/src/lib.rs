@@ -28,13 +28,25 @@
 //! - [`record`]: the format of a recording of one node's inputs (and a digest of its outputs),
 //!   which the device's driver writes and the simulator replays.
 //! - [`store`]: the [`Store`] trait and [`InMemoryStore`].
-//! - [`sync`]: id-space buckets, incremental bucket fingerprints, wire Bloom filters.
+//! - `sync` (the crate's own): id-space buckets, incremental bucket fingerprints, wire Bloom
+//!   filters, sketches.
 //! - [`node`]: the protocol. Eager push of local appends (one packet per peer); every
 //!   `sync_interval` a one-datagram summary to `sync_fanout` random peers, descending into
 //!   differing buckets only, settled with Bloom filters seeded afresh each time; what is due to
 //!   a peer packed into as few datagrams as fit; pacing by `events_per_round_max`; any node
 //!   relays any event.
-//! - [`testing`]: keys, communities and a small deterministic multi-node harness.
+//! - `testing` (cargo feature `testing`): keys, communities, a small deterministic multi-node
+//!   harness, the wire's internals for tests, and the [`Config`] switches that break the node
+//!   on purpose (eager push, anti-entropy, relay, the amplification budget, replay protection
+//!   off). The simulator and the tests turn it on; a device never does.
+//!
+//! ## The public surface
+//! What a user of the node needs is re-exported here: the node and its inputs and outputs,
+//! config, events, the store trait, ids and time, and packets' public facts (kind, note,
+//! drop reason). The codec, the sync internals (buckets' index, filters, sketches) and the
+//! wire (`Wire`: keys, epochs, replay windows) are the crate's own. `scripts/public-api`
+//! keeps a list of every public path in `core/public-api.txt` (and
+//! `core/public-api-testing.txt` with the feature); CI fails when it changes unblessed.
 //!
 //! ## Rules kept here
 //! - Determinism: no `HashMap` order reaches output (ordered maps only), no `std::time`, no OS
@@ -44,7 +56,7 @@
 //!   invariant is a bug and asserts.
 
 pub mod clock;
-pub mod codec;
+pub(crate) mod codec;
 pub mod config;
 pub mod crypto;
 pub mod event;
@@ -54,9 +66,12 @@ pub mod packet;
 pub mod record;
 pub mod stats;
 pub mod store;
-pub mod sync;
+pub(crate) mod sync;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+
+pub use codec::DecodeError;
 
 pub use config::{Config, ConfigError};
 pub use crypto::{Community, DeviceKeys, Keyring, PairKey, PublicKey, SignatureMemo};
@@ -69,7 +84,11 @@ pub use node::{
     AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit, CREDIT_INITIAL_BYTES,
     REPLY_FACTOR,
 };
-pub use packet::{DropReason, Packet, PacketKind, Payload, DATAGRAM_SIZE_MAX};
+pub use packet::{
+    DropReason, NoteItem, Packet, PacketKind, PacketNote, Payload, ShortId, DATAGRAM_SIZE_MAX,
+};
 pub use stats::{BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
 pub use store::{InMemoryStore, Store, StoreError};
+pub use sync::index::BucketSummary;
+pub use sync::prefix::Prefix;
 pub use time::{Duration, Instant};

@@ -43,14 +43,13 @@ mod reconcile;
 mod round;
 
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
-pub use outbox::describe;
 
 use crate::clock::HybridClock;
 use crate::config::{Config, ConfigError};
 use crate::crypto::Keyring;
 use crate::event::{Event, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{DropReason, PacketKind, Wire};
+use crate::packet::{DropReason, PacketKind, PacketNote, Wire};
 use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
@@ -77,8 +76,8 @@ pub struct Transmit {
     pub to: DeviceId,
     pub bytes: Vec<u8>,
     pub kind: PacketKind,
-    /// For people: `b3* 39 ids reply`, as the network log shows it.
-    pub note: String,
+    /// What it carries, as facts; shown (`b3* 39 ids reply`) only where it is formatted.
+    pub note: PacketNote,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,7 +100,7 @@ pub enum NodeEvent {
         from: DeviceId,
         kind: PacketKind,
         size: usize,
-        note: String,
+        note: PacketNote,
     },
     /// A datagram was dropped before its payload was used. `claimed` is what its header said.
     PacketDropped {
@@ -251,8 +250,8 @@ impl<S: Store> Node<S> {
     }
     /// As if an authentic packet of `epoch` had come from `peer`: for benches and tests that
     /// start from two devices that already know each other, so their first exchange is not
-    /// spent teaching epochs (see `packet`'s echo).
-    #[doc(hidden)]
+    /// spent teaching epochs (see `packet`'s echo). Feature `testing`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn assume_heard(&mut self, peer: &DeviceId, epoch: u64) {
         self.wire.hear(peer, epoch);
     }

@@ -125,11 +125,19 @@ pub struct Harness {
     /// Chance, in parts per million, that a datagram is lost.
     pub loss_ppm: u32,
     pub latency: Duration,
+    /// Each datagram takes `latency` plus a uniform draw below `jitter`. At 0 (the default)
+    /// a link delivers in the order it was sent; above the gap between two sends, a later
+    /// datagram can arrive first.
+    pub jitter: Duration,
+    /// Per directed link, the latest-sent datagram delivered so far (by send sequence).
+    delivered_upto: BTreeMap<(DeviceId, DeviceId), u64>,
     trace: blake3::Hasher,
     pub trace_lines: u64,
     pub datagrams_delivered: u64,
     pub datagrams_lost: u64,
     pub bytes_delivered: u64,
+    /// Deliveries that arrived after a datagram sent later on the same link.
+    pub datagrams_reordered: u64,
 }
 
 impl std::fmt::Debug for Harness {
@@ -194,11 +202,14 @@ impl Harness {
             rng: ChaCha20Rng::from_seed(derive_seed(seed, "network")),
             loss_ppm: 0,
             latency: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+            delivered_upto: BTreeMap::new(),
             trace: blake3::Hasher::new(),
             trace_lines: 0,
             datagrams_delivered: 0,
             datagrams_lost: 0,
             bytes_delivered: 0,
+            datagrams_reordered: 0,
         }
     }
 
@@ -273,7 +284,15 @@ impl Harness {
         }
         self.now = next;
         if next_delivery == Some(next) {
-            let ((_, _), (from, to, bytes)) = self.in_flight.pop_first().expect("due delivery");
+            let ((_, sent), (from, to, bytes)) = self.in_flight.pop_first().expect("due delivery");
+            let upto = self
+                .delivered_upto
+                .entry((from.clone(), to.clone()))
+                .or_default();
+            if sent < *upto {
+                self.datagrams_reordered += 1;
+            }
+            *upto = sent.max(*upto);
             self.datagrams_delivered += 1;
             self.bytes_delivered += bytes.len() as u64;
             self.record(format!("{next} {to} recv {from} {}", bytes.len()));
@@ -366,8 +385,16 @@ impl Harness {
                         ));
                         if linked && !lost {
                             self.sequence += 1;
+                            let jitter = self.jitter.as_micros();
+                            let delay = if jitter == 0 {
+                                self.latency
+                            } else {
+                                Duration::from_micros(
+                                    self.latency.as_micros() + self.rng.next_u64() % jitter,
+                                )
+                            };
                             self.in_flight.insert(
-                                (now + self.latency, self.sequence),
+                                (now + delay, self.sequence),
                                 (name.clone(), t.to, t.bytes),
                             );
                         } else {
@@ -411,4 +438,14 @@ impl Harness {
 
 fn device(name: &str) -> DeviceId {
     DeviceId::new(name).expect("valid device name")
+}
+
+/// The wire's and the sync engine's internals, which the crate keeps to itself otherwise: for
+/// tests that build packets by hand and for the simulator's hostile members.
+pub mod wire {
+    pub use crate::codec::{Reader, Writer};
+    pub use crate::packet::wire::Wire;
+    pub use crate::sync::filter::{bitmap_len, WireFilter};
+    pub use crate::sync::prefix::{FANOUT, PREFIX_DEPTH_MAX};
+    pub use crate::sync::sketch::Sketch;
 }

@@ -4,12 +4,10 @@
 //! when it starts), with at most one filter answer per bucket per round; events only go out at
 //! the owed stream's pace.
 
-use meshlog_core::packet::Wire;
 use meshlog_core::packet::{BucketFilter, Digest};
-use meshlog_core::sync::filter::WireFilter;
-use meshlog_core::sync::index::BucketSummary;
-use meshlog_core::sync::prefix::{Prefix, FANOUT};
+use meshlog_core::testing::wire::{Wire, WireFilter, FANOUT};
 use meshlog_core::testing::{community_of, keyring_of, Harness, Topology};
+use meshlog_core::{BucketSummary, Prefix};
 use meshlog_core::{
     Config, DeviceId, Duration, Input, Output, Packet, PacketKind, Payload, Transmit,
     CREDIT_INITIAL_BYTES,

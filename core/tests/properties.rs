@@ -4,9 +4,7 @@
 use std::cell::Cell;
 
 use meshlog_core::packet::{BucketFilter, Digest, PACKET_VERSION};
-use meshlog_core::sync::filter::WireFilter;
-use meshlog_core::sync::index::BucketSummary;
-use meshlog_core::sync::prefix::{Prefix, PREFIX_DEPTH_MAX};
+use meshlog_core::testing::wire::{WireFilter, PREFIX_DEPTH_MAX};
 use meshlog_core::testing::{
     community_of, derive_seed, events_payload, keyring_of, keys, packet, seal_raw,
 };
@@ -14,6 +12,7 @@ use meshlog_core::{
     open, seal, Community, Config, DeviceId, Event, EventBody, InMemoryStore, Input, Instant, Node,
     Output, Packet, PacketKind, Payload, Store,
 };
+use meshlog_core::{BucketSummary, Prefix};
 use proptest::prelude::*;
 
 fn alice() -> DeviceId {

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use meshlog_core::codec::Writer;
 use meshlog_core::crypto::MAC_LEN;
 use meshlog_core::testing::derive_seed;
+use meshlog_core::testing::wire::Writer;
 use meshlog_core::{
     Config, DeviceId, EventBody, InMemoryStore, Input, Instant, Node, Output, PacketKind,
 };

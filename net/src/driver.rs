@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use meshlog_core::sync::index::BucketSummary;
 use meshlog_core::{
-    AppendError, DeviceId, EventBody, EventId, Instant, Node, NodeEvent, Output, PacketKind,
-    PeerInfo, Stats, Store,
+    AppendError, BucketSummary, DeviceId, EventBody, EventId, Instant, Node, NodeEvent, Output,
+    PacketKind, PacketNote, PeerInfo, Stats, Store,
 };
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -54,7 +53,8 @@ pub enum NetEventKind {
         to: DeviceId,
         kind: PacketKind,
         size: usize,
-        note: String,
+        /// What it carries (`Display` shows it as the network log does).
+        note: PacketNote,
     },
     /// A datagram could not be sent (no address for the peer, or the socket refused it).
     SendFailed {

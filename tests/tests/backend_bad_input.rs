@@ -9,8 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use backend_support::{error_of, get, lone_alice, post, post_raw, wait_for};
 use meshlog_core::crypto::PairKey;
-use meshlog_core::sync::index::BucketSummary;
-use meshlog_core::sync::prefix::Prefix;
+use meshlog_core::{BucketSummary, Prefix};
 use meshlog_core::{DeviceId, DeviceKeys, Packet, Payload};
 use serde_json::{json, Value};
 

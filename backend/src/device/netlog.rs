@@ -1,6 +1,7 @@
 //! The network log: packet events rendered for people, kept in a bounded ring.
 
 use std::collections::VecDeque;
+use std::fmt::{Display, Write as _};
 
 use meshlog_core::{NodeEvent, PacketKind};
 use meshlog_net::{DriverEvent, NetEventKind};
@@ -62,20 +63,24 @@ impl NetLog {
 }
 
 fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
-    let line =
-        |direction, from: String, to: String, kind: &'static str, size: usize, note: &str| {
-            NetEvent {
-                seq,
-                at_ms: event.at.as_millis(),
-                direction,
-                summary: summary(&from, &to, kind, note, size),
-                from,
-                to,
-                kind,
-                bytes: size as u64,
-                reason: None,
-            }
-        };
+    let line = |direction,
+                from: String,
+                to: String,
+                kind: &'static str,
+                size: usize,
+                note: &dyn Display| {
+        NetEvent {
+            seq,
+            at_ms: event.at.as_millis(),
+            direction,
+            summary: summary(&from, &to, kind, note, size),
+            from,
+            to,
+            kind,
+            bytes: size as u64,
+            reason: None,
+        }
+    };
     Some(match &event.kind {
         NetEventKind::Sent {
             to,
@@ -102,7 +107,7 @@ fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
                 to.to_string(),
                 kind.name(),
                 *size,
-                "",
+                &"",
             );
             entry.summary = format!("{} not sent: {error}", entry.summary);
             entry.reason = Some(error.clone());
@@ -120,7 +125,7 @@ fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
             } else {
                 (peer.to_string(), me.to_owned())
             };
-            let mut entry = line("dropped", from, to, kind, *size, "");
+            let mut entry = line("dropped", from, to, kind, *size, &"");
             entry.summary = format!("{} dropped: {peer} is blocked", entry.summary);
             entry.reason = Some("blocked".to_owned());
             entry
@@ -147,14 +152,14 @@ fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
                 Some((kind, from)) => (kind.name(), from.clone()),
                 None => ("UNKNOWN", "?".to_owned()),
             };
-            let mut entry = line("dropped", from, me.to_owned(), kind, *size, "");
+            let mut entry = line("dropped", from, me.to_owned(), kind, *size, &"");
             entry.summary = format!("{} dropped: {reason}", entry.summary);
             entry.reason = Some(reason.code().to_owned());
             entry
         }
         NetEventKind::Node(NodeEvent::EventRejected { from, reason }) => {
             let kind = PacketKind::Event.name();
-            let mut entry = line("rejected", from.to_string(), me.to_owned(), kind, 0, "");
+            let mut entry = line("rejected", from.to_string(), me.to_owned(), kind, 0, &"");
             entry.summary = format!("{from} → {me} EVENT rejected: {reason}");
             entry.reason = Some(reason.code().to_owned());
             entry
@@ -163,14 +168,17 @@ fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
     })
 }
 
-/// `alice → bob FILTER b3* 39 ids reply (1,104 B)`, the seed's log line.
-pub fn summary(from: &str, to: &str, kind: &str, note: &str, size: usize) -> String {
-    let note = if note.is_empty() {
-        String::new()
-    } else {
-        format!(" {note}")
-    };
-    format!("{from} → {to} {kind}{note} ({} B)", thousands(size as u64))
+/// `alice → bob FILTER b3* 39 ids reply (1,104 B)`, the seed's log line. The note (a
+/// packet's facts, or text) is formatted straight into the line; an empty one leaves no gap.
+pub fn summary(from: &str, to: &str, kind: &str, note: impl Display, size: usize) -> String {
+    let mut line = format!("{from} → {to} {kind} ");
+    let before = line.len();
+    write!(line, "{note}").expect("writing to a String cannot fail");
+    if line.len() == before {
+        line.pop();
+    }
+    write!(line, " ({} B)", thousands(size as u64)).expect("writing to a String cannot fail");
+    line
 }
 
 /// 1104 -> "1,104".
@@ -195,6 +203,10 @@ mod tests {
         assert_eq!(
             summary("alice", "bob", "FILTER", "b3* 39 ids reply", 1104),
             "alice → bob FILTER b3* 39 ids reply (1,104 B)"
+        );
+        assert_eq!(
+            summary("alice", "bob", "SUMMARY", "", 10),
+            "alice → bob SUMMARY (10 B)"
         );
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");

@@ -6,7 +6,7 @@ use rand_core::RngCore;
 use super::{AppendError, Node, NodeEvent, Origin};
 use crate::event::{open_hashed, seal, Event, EventBody, OpenedEvent, RejectReason};
 use crate::id::{DeviceId, EventId};
-use crate::packet::{Payload, WireEvent};
+use crate::packet::{PacketNote, Payload, WireEvent};
 use crate::store::Store;
 use crate::time::Instant;
 
@@ -60,7 +60,7 @@ impl<S: Store> Node<S> {
             self.stats.events_local += 1;
             let OpenedEvent { id, sealed, event } = opened;
             if self.online && self.config.eager_push {
-                let note = format!("{} {}", event.body.kind_name(), id);
+                let note = PacketNote::fresh(event.body.kind_name(), &id);
                 if self.config.test_divergence {
                     let payload = Payload::Events(vec![WireEvent::known(id, sealed.clone())]);
                     let others: Vec<DeviceId> = self.peers.keys().skip(1).cloned().collect();

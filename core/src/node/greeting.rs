@@ -7,7 +7,7 @@
 
 use super::Node;
 use crate::id::{DeviceId, EventId};
-use crate::packet::{Payload, WireEvent};
+use crate::packet::{PacketNote, Payload, WireEvent};
 use crate::store::Store;
 use crate::sync::prefix::Prefix;
 
@@ -18,7 +18,7 @@ pub(super) const HELD_PUSHES_MAX: usize = 64;
 impl<S: Store> Node<S> {
     /// Pushes a fresh event to every peer: at once to those whose epoch is known, held (with a
     /// greeting) for the others.
-    pub(super) fn push_fresh(&mut self, id: EventId, sealed: &[u8], note: String) {
+    pub(super) fn push_fresh(&mut self, id: EventId, sealed: &[u8], note: PacketNote) {
         let payload = Payload::Events(vec![WireEvent::known(id, sealed.to_vec())]);
         let unheard: Vec<DeviceId> = self
             .peers

@@ -5,12 +5,11 @@
 //! datagrams; a lost datagram still loses only what it carried.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use super::{Node, Output, Transmit};
 use crate::id::DeviceId;
 use crate::packet::{
-    event_encoded_len, overhead, BucketFilter, Digest, Payload, RootSketch, WireEvent,
+    event_encoded_len, overhead, BucketFilter, Digest, PacketNote, Payload, RootSketch, WireEvent,
     DATAGRAM_SIZE_MAX,
 };
 use crate::store::Store;
@@ -46,16 +45,16 @@ impl<S: Store> Node<S> {
 
     /// Seals one packet for `to` and queues it. Returns its length (0 if not queued).
     pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) -> usize {
-        let note = describe(&payload);
+        let note = PacketNote::of(&payload);
         self.transmit(Some(to), payload, note)
     }
 
     /// Queues `payload` for every peer, sealed for each (its own tag and counter).
-    pub(super) fn send_to_every_peer(&mut self, payload: Payload, note: String) {
+    pub(super) fn send_to_every_peer(&mut self, payload: Payload, note: PacketNote) {
         self.transmit(None, payload, note);
     }
 
-    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, mut note: String) -> usize {
+    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: PacketNote) -> usize {
         if !self.online {
             return 0;
         }
@@ -77,17 +76,12 @@ impl<S: Store> Node<S> {
         }
         let count = receivers.len().min(room);
         let mut last_len = 0;
-        // The names and the note move into the last transmit rather than being copied.
-        for (i, to) in receivers.into_iter().take(count).enumerate() {
+        // The names move into the transmits rather than being copied.
+        for to in receivers.into_iter().take(count) {
             let bytes = self.wire.seal(&to, &payload);
             last_len = bytes.len();
             self.stats.sent.entry(kind).or_default().add(bytes.len());
             self.note_crossed(&to, events);
-            let note = if i + 1 == count {
-                std::mem::take(&mut note)
-            } else {
-                note.clone()
-            };
             self.outputs.push_back(Output::Transmit(Transmit {
                 to,
                 bytes,
@@ -151,54 +145,6 @@ fn pack<T>(items: Vec<T>, room: usize, len: impl Fn(&T) -> usize) -> Vec<Vec<T>>
         batches.last_mut().expect("a batch was started").push(item);
     }
     batches
-}
-
-/// A short human description of a payload, for logs and traces: its items, the first few
-/// by name. Written into one string: every datagram gets one.
-pub fn describe(payload: &Payload) -> String {
-    const SHOWN_MAX: usize = 3;
-    let mut text = String::with_capacity(96);
-    let mut item = |args: std::fmt::Arguments<'_>| {
-        if !text.is_empty() {
-            text.push_str(", ");
-        }
-        text.write_fmt(args)
-            .expect("writing to a String cannot fail");
-    };
-    match payload {
-        Payload::Events(events) => {
-            for e in events.iter().take(SHOWN_MAX) {
-                item(format_args!("ev {}", e.id()));
-            }
-        }
-        Payload::Summary { prefix, summary } => item(format_args!("{prefix} {} ev", summary.count)),
-        Payload::Sketch(s) => {
-            let reply = if s.reply { " reply" } else { "" };
-            item(format_args!(
-                "* {} ev w{}{reply}",
-                s.summary.count,
-                s.sketch.width()
-            ));
-        }
-        Payload::Digests(digests) => {
-            for d in digests.iter().take(SHOWN_MAX) {
-                let count: u64 = d.children.iter().map(|c| u64::from(c.count)).sum();
-                item(format_args!("{} {count} ev", d.prefix));
-            }
-        }
-        Payload::Filters(filters) => {
-            for f in filters.iter().take(SHOWN_MAX) {
-                let reply = if f.reply { " reply" } else { "" };
-                item(format_args!("{} {} ids{reply}", f.prefix, f.filter.items));
-            }
-        }
-    }
-    let more = payload.items().saturating_sub(SHOWN_MAX);
-    if more > 0 {
-        text.write_fmt(format_args!(" +{more} more"))
-            .expect("writing to a String cannot fail");
-    }
-    text
 }
 
 #[cfg(test)]

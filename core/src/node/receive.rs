@@ -2,8 +2,8 @@
 //! the sender's budget, then handed to what its payload asks for: events to store, a summary
 //! to reconcile against, or a sketch, digests or filters answering an earlier question.
 
-use super::{describe, reconcile, Node, NodeEvent};
-use crate::packet::{DropReason, Packet, Payload};
+use super::{reconcile, Node, NodeEvent};
+use crate::packet::{DropReason, Packet, PacketNote, Payload};
 use crate::store::Store;
 use crate::sync::prefix::Prefix;
 use crate::time::Instant;
@@ -56,7 +56,7 @@ impl<S: Store> Node<S> {
             .entry(kind)
             .or_default()
             .add(bytes.len());
-        let note = describe(&packet.payload);
+        let note = PacketNote::of(&packet.payload);
         self.emit(NodeEvent::PacketReceived {
             from: from.clone(),
             kind,

@@ -80,7 +80,8 @@ impl ReplayWindow {
         true
     }
 
-    /// The newest (epoch, counter) accepted.
+    /// The newest (epoch, counter) accepted (for tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn newest(&self) -> Option<(u64, u64)> {
         self.newest
     }

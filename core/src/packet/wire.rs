@@ -48,11 +48,13 @@ impl Wire {
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
-    /// Packets sealed in this epoch, to every peer.
+    /// Packets sealed in this epoch, to every peer (for tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn packets_sealed(&self) -> u64 {
         self.ends.values().map(|end| end.next_counter).sum()
     }
-    /// The newest (epoch, counter) accepted from `peer`.
+    /// The newest (epoch, counter) accepted from `peer` (for tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn newest_from(&self, peer: &DeviceId) -> Option<(u64, u64)> {
         self.ends.get(peer).and_then(|end| end.window.newest())
     }
@@ -64,7 +66,8 @@ impl Wire {
             .is_some_and(|end| end.heard_epoch.is_some())
     }
 
-    /// Records `epoch` as heard from `peer` (it only grows).
+    /// Records `epoch` as heard from `peer` (it only grows): `Node::assume_heard`, for tests.
+    #[cfg(any(test, feature = "testing"))]
     pub fn hear(&mut self, peer: &DeviceId, epoch: u64) {
         self.ends.entry(peer.clone()).or_default().hear(epoch);
     }

@@ -122,9 +122,6 @@ impl SortedIds {
     pub fn len(&self) -> usize {
         self.main.len() + self.recent.len()
     }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 
     /// Every id, in order.
     pub fn iter(&self) -> impl Iterator<Item = &EventId> {

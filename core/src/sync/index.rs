@@ -77,9 +77,6 @@ impl IdIndex {
     pub fn len(&self) -> usize {
         self.ids.len()
     }
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
     pub fn iter(&self) -> impl Iterator<Item = &EventId> {
         self.ids.iter()
     }

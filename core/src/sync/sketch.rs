@@ -278,17 +278,57 @@ mod tests {
         assert!(Sketch::decode(&mut Reader::new(&[3, 1, 2])).is_err());
     }
 
-    /// A hostile table (all cells "pure" with garbage) neither loops nor panics.
+    /// What `mine` against `theirs` decodes to, checked: a difference must explain their
+    /// table exactly (our set, less what it says only we hold, plus what it says only they
+    /// hold, sketches to their table), so the only other honest answer is `None`.
+    fn honest_difference(mine: &[EventId], theirs: &Sketch) -> Option<Difference> {
+        let diff = sketch_of(mine).difference(theirs)?;
+        let mut heads: std::collections::BTreeSet<u64> = mine.iter().map(head_of).collect();
+        for head in &diff.ours {
+            assert!(
+                heads.remove(head),
+                "says only we hold {head:x}, which we do not"
+            );
+        }
+        for head in &diff.theirs {
+            assert!(
+                heads.insert(*head),
+                "says only they hold {head:x}, which we hold"
+            );
+        }
+        let theirs_rebuilt: Vec<EventId> = heads
+            .iter()
+            .map(|head| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&head.to_be_bytes());
+                EventId(id)
+            })
+            .collect();
+        assert_eq!(
+            &sketch_of(&theirs_rebuilt).folded(theirs.width()),
+            theirs,
+            "the decoded difference does not explain their table: {diff:?}"
+        );
+        Some(diff)
+    }
+
+    /// A hostile table (all cells "pure" with garbage) ends in bounded time and is refused:
+    /// no set sketches to it, so any difference decoded from it would be a wrong answer.
     #[test]
     fn hostile_cells_end_in_bounded_time() {
-        let mine = sketch_of(&ids(50, 4));
+        let mine = ids(50, 4);
         let mut w = Writer::new();
         w.u8(24);
         for i in 0..PARTITIONS * 24 {
             w.u8(1).u64(i as u64).u32(check_of(i as u64));
         }
         let theirs = Sketch::decode(&mut Reader::new(&w.bytes)).unwrap();
-        let _ = mine.difference(&theirs);
+        assert_eq!(honest_difference(&mine, &theirs), None);
+        // The checker itself accepts a true answer.
+        let (shared, extra) = (ids(300, 5), ids(4, 6));
+        let theirs = sketch_of(&[shared.clone(), extra.clone()].concat()).folded(12);
+        let diff = honest_difference(&shared, &theirs).expect("a difference of 4 decodes at 12");
+        assert_eq!(diff.theirs.len(), 4);
     }
 
     /// Decode rates behind `width_for`: each width decodes its listed difference at least 95%

@@ -3,7 +3,7 @@
 //! every stored event is byte-equal to what its author appended, and each device converged
 //! within `expect.converged_within` of the heal.
 
-use meshlog_core::sync::prefix::Prefix;
+use meshlog_core::Prefix;
 use meshlog_core::{EventId, Store};
 
 use super::verdict::{Checker, Failure, Missing};

@@ -61,7 +61,7 @@ impl Checker for DatagramSize {
 
 #[cfg(test)]
 mod tests {
-    use meshlog_core::{DeviceId, PacketKind, Transmit};
+    use meshlog_core::{DeviceId, PacketKind, PacketNote, Transmit};
 
     use super::*;
     use crate::kernel::World;
@@ -86,7 +86,7 @@ mod tests {
                 to: DeviceId::new("bob").unwrap(),
                 bytes: vec![0; bytes],
                 kind: PacketKind::Event,
-                note: String::new(),
+                note: PacketNote::default(),
             };
             checker.observe(
                 &view,

@@ -4,10 +4,9 @@
 
 use meshlog_core::crypto::Keyring;
 use meshlog_core::packet::{overhead, BucketFilter, Digest};
-use meshlog_core::sync::filter::WireFilter;
-use meshlog_core::sync::index::BucketSummary;
-use meshlog_core::sync::prefix::{Prefix, FANOUT};
+use meshlog_core::testing::wire::{WireFilter, FANOUT};
 use meshlog_core::testing::{derive_seed, keys};
+use meshlog_core::{BucketSummary, Prefix};
 use meshlog_core::{Community, DeviceId, Packet, Payload, DATAGRAM_SIZE_MAX};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};

@@ -1,7 +1,7 @@
 //! The report's data: what a recorder is fed ([`Entry`]) and the finished picture
 //! ([`RunReport`]) `meshlog run --report` draws.
 
-use meshlog_core::{EventId, Instant, PacketKind};
+use meshlog_core::{EventId, Instant, PacketKind, PacketNote};
 use serde::Serialize;
 
 pub use crate::kernel::Via;
@@ -16,8 +16,9 @@ pub enum Entry {
         to: usize,
         kind: PacketKind,
         bytes: usize,
-        /// The node's description: an EVENT packet names its first ids (`ev 1a2b…`, `message 1a2b…`).
-        note: String,
+        /// What the datagram carries: an EVENT packet names its first ids (`ev 1a2b…`,
+        /// `message 1a2b…`).
+        note: PacketNote,
     },
     /// A copy of a datagram (a node's, a replay or a hostile member's) is on its way.
     OnWire {

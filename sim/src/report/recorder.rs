@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use meshlog_core::{EventId, Instant, PacketKind};
+use meshlog_core::{EventId, Instant, PacketKind, PacketNote, ShortId};
 
 use super::limits::*;
 use super::picture::{
@@ -126,7 +126,7 @@ impl Recorder {
                 }
                 if self.in_window(at) {
                     // The note rides on the next arrows of this datagram.
-                    self.last_note = truncate(&note);
+                    self.last_note = truncate(&note.to_string());
                 }
             }
             Entry::OnWire {
@@ -487,17 +487,13 @@ pub(crate) fn id_key(id: &EventId) -> u64 {
     u64::from_str_radix(&id.to_string(), 16).unwrap_or(0)
 }
 
-/// The ids an EVENT packet's note names: `ev 1a2b3c4d5e6f, ev …, +3 more` from a sync, or
-/// `message 1a2b3c4d5e6f` from an eager push.
-fn named_ids(note: &str) -> Vec<u64> {
-    note.split(", ")
-        .filter_map(|item| item.split(' ').nth(1))
-        .filter(|hex| hex.len() == 12)
-        .filter_map(|hex| u64::from_str_radix(hex, 16).ok())
-        .collect()
+/// The ids an EVENT packet's note names (`ev 1a2b3c4d5e6f, ev …, +3 more` from a sync, or
+/// `message 1a2b3c4d5e6f` from an eager push), read from its facts, as [`id_key`] keys them.
+fn named_ids(note: &PacketNote) -> Vec<u64> {
+    note.events().map(ShortId::to_u64).collect()
 }
 
 #[cfg(test)]
-pub(super) fn named_ids_for_tests(note: &str) -> Vec<u64> {
+pub(super) fn named_ids_for_tests(note: &PacketNote) -> Vec<u64> {
     named_ids(note)
 }

@@ -5,6 +5,7 @@ use super::recorder::named_ids_for_tests as named_ids;
 use super::sampling::Sampler;
 use super::*;
 use crate::{Outcome, Scenario, World, WorldOptions};
+use meshlog_core::PacketNote;
 
 fn shipped(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -220,16 +221,34 @@ fn the_sampler_keeps_an_even_bounded_spread() {
 
 #[test]
 fn notes_name_ids_and_windows_parse() {
+    use meshlog_core::{NoteItem, Prefix, ShortId};
+    let short = |n: u64| ShortId(n.to_be_bytes()[2..].try_into().unwrap());
+    let events =
+        |items, ids: &[u64]| PacketNote::new(items, ids.iter().map(|&n| NoteItem::Event(short(n))));
+    let six = events(6, &[0xab, 0xffff, 0x1_0000_0000]);
     assert_eq!(
-        named_ids("ev 0000000000ab, ev 00000000ffff +4 more"),
-        vec![0xab, 0xffff]
+        six.to_string(),
+        "ev 0000000000ab, ev 00000000ffff, ev 000100000000 +3 more"
     );
-    assert_eq!(
-        named_ids("ev 0000000000ab, ev 00000000ffff"),
-        vec![0xab, 0xffff]
+    assert_eq!(named_ids(&six), vec![0xab, 0xffff, 0x1_0000_0000]);
+    assert_eq!(named_ids(&events(2, &[0xab, 0xffff])), vec![0xab, 0xffff]);
+    let fresh = PacketNote::new(
+        1,
+        [NoteItem::Fresh {
+            body: "message",
+            id: short(0xac),
+        }],
     );
-    assert_eq!(named_ids("message 0000000000ac"), vec![0xac]);
-    assert!(named_ids("b3* 39 ids reply").is_empty());
+    assert_eq!(fresh.to_string(), "message 0000000000ac");
+    assert_eq!(named_ids(&fresh), vec![0xac]);
+    let filter = NoteItem::Filter {
+        prefix: Prefix::new(2, 0xb3).unwrap(),
+        ids: 39,
+        reply: true,
+    };
+    let filter = PacketNote::new(1, [filter]);
+    assert_eq!(filter.to_string(), "b3* 39 ids reply");
+    assert!(named_ids(&filter).is_empty());
     let w = ReportOptions::parse_window("1m..1m30s").unwrap();
     assert_eq!(
         (w.window_start.as_micros(), w.window_end.as_micros()),

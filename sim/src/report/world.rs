@@ -21,7 +21,7 @@ impl Entry {
             to,
             kind: t.kind,
             bytes: t.bytes.len(),
-            note: t.note.clone(),
+            note: t.note,
         }
     }
     pub(crate) fn on_wire(

@@ -82,7 +82,7 @@ fn counters_are_per_peer_so_a_burst_to_many_stays_in_each_window() {
     // A burst to three peers, each seeing its packets late and reversed: every one of
     // bob's opens once, as a shared counter (which jumps by 3 per packet) would not allow.
     let mut to_bobs = Vec::new();
-    for i in 0..(crate::packet::WINDOW_LEN as u32 / 2) {
+    for i in 0..(crate::packet::replay::WINDOW_LEN as u32 / 2) {
         to_bobs.push(alice.seal(&id("bob"), &summary(i)));
         alice.seal(&id("carol"), &summary(i));
         alice.seal(&id("carol"), &summary(i));
@@ -92,7 +92,7 @@ fn counters_are_per_peer_so_a_burst_to_many_stays_in_each_window() {
     }
     assert_eq!(
         alice.packets_sealed(),
-        4 + 3 * (crate::packet::WINDOW_LEN / 2)
+        4 + 3 * (crate::packet::replay::WINDOW_LEN / 2)
     );
     // Each copy opens only where it was sent.
     assert!(matches!(
