@@ -81,8 +81,8 @@ pub use event::{
 };
 pub use id::{DeviceId, EventId, FileId};
 pub use node::{
-    AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, Transmit, CREDIT_INITIAL_BYTES,
-    REPLY_FACTOR,
+    AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, TraceLine, Transmit,
+    CREDIT_INITIAL_BYTES, REPLY_FACTOR,
 };
 pub use packet::{
     DropReason, NoteItem, Packet, PacketKind, PacketNote, Payload, ShortId, DATAGRAM_SIZE_MAX,

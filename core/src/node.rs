@@ -41,6 +41,7 @@ mod owed;
 mod receive;
 mod reconcile;
 mod round;
+mod trace_line;
 
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
 
@@ -55,6 +56,8 @@ use crate::store::{Store, StoreError};
 use crate::sync::index::{BucketSummary, IdIndex};
 use crate::sync::prefix::{Prefix, FANOUT};
 use crate::time::Instant;
+
+pub use trace_line::TraceLine;
 
 /// What goes into a node.
 #[derive(Debug)]

@@ -407,24 +407,10 @@ impl Harness {
     }
 
     fn record_event(&mut self, name: &DeviceId, event: &NodeEvent) {
-        let now = self.now;
-        let line = match event {
-            NodeEvent::EventStored { id, from, .. } => {
-                format!("{now} {name} stored {id} from {from:?}")
-            }
-            NodeEvent::PacketDropped { reason, .. } => {
-                format!("{now} {name} dropped {}", reason.code())
-            }
-            NodeEvent::EventRejected { from, reason } => {
-                format!("{now} {name} rejected {} from {from}", reason.code())
-            }
-            NodeEvent::PeerSync { peer, in_sync } => {
-                format!("{now} {name} peer {peer} in_sync={in_sync}")
-            }
-            NodeEvent::StoreFailed { detail } => format!("{now} {name} store_failed {detail}"),
-            NodeEvent::PacketReceived { .. } => return,
-        };
-        self.record(line);
+        if let Some(line) = event.trace_line(name) {
+            let now = self.now;
+            self.record(format!("{now} {line}"));
+        }
     }
 
     fn record(&mut self, line: String) {

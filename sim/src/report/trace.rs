@@ -3,13 +3,14 @@
 //! same scenario and seed, same digest, in one process or two.
 //!
 //! Every line shape is written here and nowhere else: a world's happenings ([`Trace`] is an
-//! observer) and a recording's replay (`replay.rs`) share them.
+//! observer) and a recording's replay (`replay.rs`) share them; a node event's line is core's
+//! `NodeEvent::trace_line`, which core's own test harness writes too.
 
 use std::fmt::{self, Write as _};
 use std::io::Write;
 
 use meshlog_core::record::RecordedInput;
-use meshlog_core::{Instant, NodeEvent, Origin, Output, Packet};
+use meshlog_core::{Instant, NodeEvent, Output, Packet};
 
 use crate::kernel::{Happening, Observer, View};
 
@@ -240,40 +241,10 @@ impl Observer for Trace {
 }
 
 impl Trace {
-    /// A node event, as both a world and a recording's replay write it (nothing for an
-    /// accepted datagram: the `deliver` line already says it).
+    /// A node event, in the one shape every trace writes (`NodeEvent::trace_line`).
     pub(crate) fn node_event(&mut self, now: Instant, name: &dyn fmt::Display, event: &NodeEvent) {
-        match event {
-            NodeEvent::EventStored {
-                id,
-                origin: Origin::Local,
-                event,
-                ..
-            } => self.line(format_args!(
-                "{now} append {name} {id} {}",
-                event.body.kind_name()
-            )),
-            NodeEvent::EventStored { id, from, .. } => {
-                let from = from.as_ref().map_or("", |f| f.as_str());
-                self.line(format_args!("{now} insert {name} {id} from {from}"));
-            }
-            NodeEvent::PacketDropped { reason, size, .. } => {
-                self.line(format_args!(
-                    "{now} drop at {name} {size} {}",
-                    reason.code()
-                ));
-            }
-            NodeEvent::EventRejected { from, reason } => self.line(format_args!(
-                "{now} reject at {name} from {from} {}",
-                reason.code()
-            )),
-            NodeEvent::PeerSync { peer, in_sync } => {
-                self.line(format_args!("{now} peer {name} {peer} in_sync={in_sync}"));
-            }
-            NodeEvent::StoreFailed { detail } => {
-                self.line(format_args!("{now} store_failed {name} {detail}"));
-            }
-            NodeEvent::PacketReceived { .. } => {}
+        if let Some(line) = event.trace_line(name) {
+            self.line(format_args!("{now} {line}"));
         }
     }
 
