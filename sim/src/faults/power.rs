@@ -8,7 +8,7 @@
 //! them from its store. (A checkpoint would make them durable too, but one comes only every
 //! ~40 MB of log: assuming none is the harsher world.)
 //!
-//! A world running provided stores (`[world] store = "sqlite"`, `store.rs`) has no power cuts
+//! A world running provided stores (`[world] store = "sqlite"`, `kernel/store.rs`) has no power cuts
 //! (a process cannot cut its own power); there a crash drops the store's connection and the
 //! restart opens the file again, and the same checker reads what the reopened store holds.
 //!

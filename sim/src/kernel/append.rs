@@ -1,7 +1,6 @@
 //! The workload's actions on a device: messages (an attachment's chunks first), reactions,
 //! and the append each is made of, recorded for the checkers.
 
-use meshlog_core::event::open;
 use meshlog_core::{chunk_file, AppendError, Community, EventBody, EventId, OpenedEvent};
 
 use super::workload::Action;
@@ -64,7 +63,7 @@ impl World {
 
     /// An appended event, decoded now (bodies are not kept: `shelf.rs`).
     pub fn appended_event(&self, id: &EventId) -> Option<OpenedEvent> {
-        self.opened_slot(self.appended.get(id)?.slot)
+        self.view().appended_event(id)
     }
 
     /// `device` just made `id`: it joins what the checkers trust, and they are told. `None`
@@ -85,11 +84,6 @@ impl World {
             pushes_refused,
         });
         Some(())
-    }
-
-    /// The shelf's bytes in `slot`, decoded now.
-    pub(crate) fn opened_slot(&self, slot: u32) -> Option<OpenedEvent> {
-        open(self.shelf.borrow().bytes(slot), &self.community).ok()
     }
 
     /// The sealed bytes of every event appended so far (each counted once).

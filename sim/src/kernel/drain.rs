@@ -1,5 +1,5 @@
-//! Draining a node: its datagrams go to the virtual network, its events to the trace and the
-//! counters, its next wake-up to the queue.
+//! Draining a node: its datagrams go to the virtual network, what it says to the observers, its
+//! next wake-up to the queue.
 
 use meshlog_core::{NodeEvent, Origin, Output, PacketKind};
 
@@ -7,7 +7,8 @@ use super::happening::Note;
 use super::{Happening, Item, Sender, World};
 
 impl World {
-    /// Hands everything the node produced to the network and the trace, until its next wake-up.
+    /// Hands everything the node produced to the network and the observers, until its next
+    /// wake-up.
     pub(crate) fn drain(&mut self, device: usize) {
         loop {
             let Some(node) = self.devices[device].node.as_mut() else {

@@ -1,8 +1,8 @@
 //! A picture of a run, as data: what `meshlog run --report` draws.
 //!
 //! A [`Reporter`] observes a world and feeds its [`Recorder`] one [`Entry`] per thing that
-//! happened (a world asked for no report registers none, and pays nothing). The recorder keeps only bounded aggregates:
-//! per-link counts, each device's event count over time (thinned), state changes, faults,
+//! happened (a world asked for no report registers none, and pays nothing). The recorder
+//! keeps only bounded aggregates: per-link counts, each device's event count over time (thinned), state changes, faults,
 //! the moment each device converged, the last packets that carried each id, and a sampled
 //! sequence diagram of one window. [`RunReport`] is the finished, serializable picture.
 //!

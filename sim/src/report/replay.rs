@@ -116,7 +116,7 @@ impl ReplayReport {
         }
     }
 
-    /// As the world books a node's events (`outputs.rs`): the same codes.
+    /// As the world books a node's events (`report/world.rs`, `Reporter`): the same codes.
     fn event(&mut self, at: Instant, event: &NodeEvent) {
         let refused = |from: usize, kind: Option<PacketKind>, code: String| Entry::Refused {
             at,
