@@ -2,14 +2,16 @@
 //! Packets are authenticated with pairwise keys derived from the same Ed25519 keys
 //! ([`pairwise`]); events keep their Ed25519 author signatures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::id::DeviceId;
+use crate::member::{EpochKey, EpochKeys, KeyId, Role};
 
 pub mod pairwise;
+pub mod sealed_box;
 
 pub use pairwise::{Keyring, PairKey, Tagger, MAC_LEN};
 
@@ -64,6 +66,13 @@ impl DeviceKeys {
             .mul_clamped(self.signing.to_scalar_bytes());
         (shared.0 != [0; 32]).then_some(shared.0)
     }
+    /// X25519 with a bare Montgomery public key (a sealed box's ephemeral key); `None` if
+    /// the result is all zeros.
+    pub fn agree_montgomery(&self, public: &[u8; 32]) -> Option<[u8; 32]> {
+        let shared = curve25519_dalek::montgomery::MontgomeryPoint(*public)
+            .mul_clamped(self.signing.to_scalar_bytes());
+        (shared.0 != [0; 32]).then_some(shared.0)
+    }
 }
 
 /// A device's public key.
@@ -81,6 +90,10 @@ impl PublicKey {
     /// a value anyone can compute. A roster must not hold one.
     pub fn is_weak(&self) -> bool {
         self.0.is_weak()
+    }
+    /// The same point in Montgomery form, for X25519.
+    pub(crate) fn montgomery(self) -> curve25519_dalek::montgomery::MontgomeryPoint {
+        self.0.to_montgomery()
     }
     /// Strict verification: rejects malleable and small-order forms. `verify_strict` does every
     /// check plain `verify` does and more, so one call is enough (each costs a curve multiply).
@@ -155,14 +168,24 @@ impl SignatureMemo {
     }
 }
 
-/// The community: a pre-shared symmetric key and the roster of member devices.
+/// The community: a pre-shared symmetric key (epoch 0), the keys of every device whose events
+/// verify, the genesis roster with its admins, and the later epoch keys this device holds.
+/// A node keeps its own copy current as membership events arrive (`node/membership.rs`).
 #[derive(Clone)]
 pub struct Community {
     key: [u8; 32],
     id: [u8; 16],
+    /// Every device ever admitted: genesis and later. Removed devices stay, so their earlier
+    /// events still verify; who may send is the node's roster's business.
     /// Shared by every clone: each node's config holds the community, so a private copy
     /// cost devices² entries (a simulated world of 300 devices, 90,000 keys of 192 bytes).
     roster: Arc<BTreeMap<DeviceId, PublicKey>>,
+    /// The devices of `community new`, from which every device settles the roster.
+    genesis: Arc<BTreeMap<DeviceId, PublicKey>>,
+    /// Genesis devices that are admins (at least one).
+    admins: Arc<BTreeSet<DeviceId>>,
+    /// Epoch keys after epoch 0 that this device holds; the newest seals.
+    epochs: Arc<EpochKeys>,
     /// Shared by every clone: see [`Community::with_signature_memo`].
     memo: Option<Arc<SignatureMemo>>,
 }
@@ -177,16 +200,78 @@ impl std::fmt::Debug for Community {
 }
 
 impl Community {
+    /// A community whose genesis roster is `roster`, with its first device (by name) as the
+    /// admin; see [`Community::with_admins`].
     pub fn new(key: [u8; 32], roster: BTreeMap<DeviceId, PublicKey>) -> Self {
         let derived = blake3::derive_key("meshlog community id v1", &key);
         let mut id = [0u8; 16];
         id.copy_from_slice(&derived[..16]);
+        let admins = roster.keys().take(1).cloned().collect();
+        let roster = Arc::new(roster);
         Community {
             key,
             id,
-            roster: Arc::new(roster),
+            genesis: Arc::clone(&roster),
+            roster,
+            admins: Arc::new(admins),
+            epochs: Arc::new(EpochKeys::default()),
             memo: None,
         }
+    }
+
+    /// The genesis admins: those of `admins` in the genesis roster (if none is, the first
+    /// device stays the admin, so a community always has one).
+    pub fn with_admins(mut self, admins: impl IntoIterator<Item = DeviceId>) -> Self {
+        let chosen: BTreeSet<DeviceId> = admins
+            .into_iter()
+            .filter(|a| self.genesis.contains_key(a))
+            .collect();
+        if !chosen.is_empty() {
+            self.admins = Arc::new(chosen);
+        }
+        self
+    }
+    pub fn admins(&self) -> &BTreeSet<DeviceId> {
+        &self.admins
+    }
+    /// The genesis roster with each device's role.
+    pub fn genesis(&self) -> BTreeMap<DeviceId, (PublicKey, Role)> {
+        self.genesis
+            .iter()
+            .map(|(d, k)| {
+                let role = if self.admins.contains(d) {
+                    Role::Admin
+                } else {
+                    Role::Member
+                };
+                (d.clone(), (*k, role))
+            })
+            .collect()
+    }
+    /// This community with `members` as every device whose events verify (genesis included).
+    pub fn with_members(mut self, members: BTreeMap<DeviceId, PublicKey>) -> Self {
+        if *self.roster != members {
+            self.roster = Arc::new(members);
+        }
+        self
+    }
+    /// This community holding `epochs` (keys after epoch 0).
+    pub fn with_epoch_keys(mut self, epochs: EpochKeys) -> Self {
+        if *self.epochs != epochs {
+            self.epochs = Arc::new(epochs);
+        }
+        self
+    }
+    pub fn epoch_keys(&self) -> &EpochKeys {
+        &self.epochs
+    }
+    /// The key new events are sealed under: `None` for the community key (epoch 0).
+    pub fn sealing_key(&self) -> Option<(KeyId, &EpochKey)> {
+        self.epochs.current()
+    }
+    /// The key named by `id`, if this device holds it.
+    pub fn epoch_key(&self, id: &KeyId) -> Option<&EpochKey> {
+        self.epochs.get(id)
     }
 
     /// Remembers the checks that many receivers repeat (event signatures) across every clone of this community: for the simulator's many devices in

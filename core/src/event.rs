@@ -3,14 +3,18 @@
 //! Wire and stored form (the same bytes, so the id verifies anywhere):
 //!
 //! ```text
-//! sealed    = format_version:u8 | nonce:[u8; 24] | XChaCha20-Poly1305(community key, plaintext)
-//! plaintext = format_version:u8 | author:str8 | created_at_us:u64 | kind:u8 | body | signature:[u8; 64]
+//! sealed    = 1 | nonce:[u8; 24] | XChaCha20-Poly1305(community key, plaintext)       (epoch 0)
+//!           | 2 | key_id:[u8; 8] | nonce:[u8; 24] | XChaCha20-Poly1305(epoch key, plaintext)
+//! plaintext = 1 | author:str8 | created_at_us:u64 | kind:u8 | body | signature:[u8; 64]
 //! id        = blake3(sealed)
 //! ```
 //!
 //! The author signs `domain | community id | plaintext-without-signature` with Ed25519, so
-//! authorship survives relaying. The AEAD's associated data binds the format version and the
-//! community id, so an event cannot be moved into another community.
+//! authorship survives relaying. The AEAD's associated data binds the format version, the
+//! community id and (format 2) the key id, so an event cannot be moved into another community
+//! or relabelled with another epoch. Format 1 is sealed under the community's pre-shared key
+//! (epoch 0) and is what a community that never rotated writes; format 2 names the epoch key
+//! ([`crate::member::KeyId`]) it is sealed under (`member`: a removal starts a new epoch).
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
@@ -19,6 +23,7 @@ use thiserror::Error;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::crypto::{Community, DeviceKeys, SIGNATURE_LEN};
 use crate::id::{DeviceId, EventId, FileId};
+use crate::member::KeyId;
 use crate::time::Instant;
 
 mod body;
@@ -27,6 +32,9 @@ use body::check_len;
 pub use body::{EventBody, FileRef};
 
 pub const EVENT_FORMAT_VERSION: u8 = 1;
+/// Sealed under an epoch key, named in the header.
+pub const EVENT_FORMAT_EPOCH: u8 = 2;
+const KEY_ID_LEN: usize = 8;
 pub const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Largest sealed event: what is left of a 1200-byte datagram after the largest packet header
@@ -82,6 +90,8 @@ pub enum RejectReason {
     UnknownAuthor(String),
     #[error("author signature does not verify")]
     BadSignature,
+    #[error("sealed under epoch key {0}, which this device does not hold")]
+    UnknownEpoch(String),
     #[error("content does not hash to the claimed id")]
     IdMismatch,
     #[error("{len} bytes, more than {EVENT_LEN_MAX}")]
@@ -96,6 +106,7 @@ impl RejectReason {
             RejectReason::WrongKey => "wrong_key",
             RejectReason::UnknownAuthor(_) => "unknown_author",
             RejectReason::BadSignature => "bad_signature",
+            RejectReason::UnknownEpoch(_) => "unknown_epoch",
             RejectReason::IdMismatch => "id_mismatch",
             RejectReason::TooLarge { .. } => "too_large",
         }
@@ -110,13 +121,28 @@ fn signed_message(community: &Community, unsigned_plaintext: &[u8]) -> Vec<u8> {
     m
 }
 
-/// Version, domain and community id: fixed-size, so on the stack (every event opened makes one).
-fn associated_data(community: &Community) -> [u8; AAD_LEN] {
-    let mut aad = [0u8; AAD_LEN];
-    aad[0] = EVENT_FORMAT_VERSION;
+/// Version, domain, community id and (format 2) key id: fixed-size, so on the stack (every
+/// event opened makes one). Format 1 uses the first `AAD_LEN` bytes, unchanged from before
+/// epochs existed.
+fn associated_data(
+    community: &Community,
+    key_id: Option<&KeyId>,
+) -> ([u8; AAD_LEN + KEY_ID_LEN], usize) {
+    let mut aad = [0u8; AAD_LEN + KEY_ID_LEN];
+    aad[0] = if key_id.is_some() {
+        EVENT_FORMAT_EPOCH
+    } else {
+        EVENT_FORMAT_VERSION
+    };
     aad[1..1 + AEAD_DOMAIN.len()].copy_from_slice(AEAD_DOMAIN);
-    aad[1 + AEAD_DOMAIN.len()..].copy_from_slice(community.id());
-    aad
+    aad[1 + AEAD_DOMAIN.len()..AAD_LEN].copy_from_slice(community.id());
+    match key_id {
+        Some(id) => {
+            aad[AAD_LEN..].copy_from_slice(&id.0);
+            (aad, AAD_LEN + KEY_ID_LEN)
+        }
+        None => (aad, AAD_LEN),
+    }
 }
 
 const AAD_LEN: usize = 1 + AEAD_DOMAIN.len() + 16;
@@ -157,23 +183,35 @@ pub fn seal_plaintext(
 ) -> Result<Vec<u8>, SealError> {
     let signature = community.sign_shared(author, &signed_message(community, unsigned));
     let plaintext = [unsigned, &signature].concat();
-    let len = 1 + NONCE_LEN + plaintext.len() + TAG_LEN;
+    let sealing = community.sealing_key();
+    let header_len = if sealing.is_some() { 1 + KEY_ID_LEN } else { 1 };
+    let len = header_len + NONCE_LEN + plaintext.len() + TAG_LEN;
     if len > EVENT_LEN_MAX {
         return Err(SealError::TooLarge { len });
     }
-    let cipher = XChaCha20Poly1305::new(community.key().into());
-    let aad = associated_data(community);
+    let (key, key_id) = match &sealing {
+        Some((id, epoch)) => (&epoch.key, Some(id)),
+        None => (community.key(), None),
+    };
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let (aad, aad_len) = associated_data(community, key_id);
     let ciphertext = cipher
         .encrypt(
             XNonce::from_slice(&nonce),
             Payload {
                 msg: &plaintext,
-                aad: &aad,
+                aad: &aad[..aad_len],
             },
         )
         .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
     let mut sealed = Vec::with_capacity(len);
-    sealed.push(EVENT_FORMAT_VERSION);
+    match key_id {
+        Some(id) => {
+            sealed.push(EVENT_FORMAT_EPOCH);
+            sealed.extend_from_slice(&id.0);
+        }
+        None => sealed.push(EVENT_FORMAT_VERSION),
+    }
     sealed.extend_from_slice(&nonce);
     sealed.extend_from_slice(&ciphertext);
     debug_assert_eq!(sealed.len(), len);
@@ -204,19 +242,32 @@ pub(crate) fn open_hashed(
     let version = r
         .u8("event format version")
         .map_err(RejectReason::BadEncoding)?;
-    if version != EVENT_FORMAT_VERSION {
-        let err = DecodeError::invalid("event format version", format!("{version}"));
-        return Err(RejectReason::BadEncoding(err));
-    }
+    let key_id = match version {
+        EVENT_FORMAT_VERSION => None,
+        EVENT_FORMAT_EPOCH => Some(KeyId(
+            r.array("event key id").map_err(RejectReason::BadEncoding)?,
+        )),
+        _ => {
+            let err = DecodeError::invalid("event format version", format!("{version}"));
+            return Err(RejectReason::BadEncoding(err));
+        }
+    };
+    let key = match &key_id {
+        None => community.key(),
+        Some(id) => match community.epoch_key(id) {
+            Some(epoch) => &epoch.key,
+            None => return Err(RejectReason::UnknownEpoch(id.to_hex())),
+        },
+    };
     let nonce: [u8; NONCE_LEN] = r.array("event nonce").map_err(RejectReason::BadEncoding)?;
-    let cipher = XChaCha20Poly1305::new(community.key().into());
-    let aad = associated_data(community);
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let (aad, aad_len) = associated_data(community, key_id.as_ref());
     let plaintext = cipher
         .decrypt(
             XNonce::from_slice(&nonce),
             Payload {
                 msg: r.rest(),
-                aad: &aad,
+                aad: &aad[..aad_len],
             },
         )
         .map_err(|_| RejectReason::WrongKey)?;

@@ -61,6 +61,7 @@ pub mod config;
 pub mod crypto;
 pub mod event;
 pub mod id;
+pub mod member;
 pub mod node;
 pub mod packet;
 pub mod record;

@@ -36,6 +36,7 @@ mod budget;
 mod events;
 mod followup;
 mod greeting;
+mod membership;
 mod outbox;
 mod owed;
 mod receive;
@@ -50,6 +51,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::Keyring;
 use crate::event::{Event, RejectReason, SealError};
 use crate::id::{DeviceId, EventId};
+use crate::member::{Role, Status};
 use crate::packet::{DropReason, PacketKind, PacketNote, Wire};
 use crate::stats::{PeerInfo, PeerState, Stats};
 use crate::store::{Store, StoreError};
@@ -57,6 +59,7 @@ use crate::sync::index::{BucketSummary, IdIndex};
 use crate::sync::prefix::{Prefix, FANOUT};
 use crate::time::Instant;
 
+pub use membership::{MemberError, MEMBERSHIP_EVENTS_MAX};
 pub use trace_line::TraceLine;
 
 /// What goes into a node.
@@ -120,6 +123,14 @@ pub enum NodeEvent {
     PeerSync { peer: DeviceId, in_sync: bool },
     /// The store refused a write; the event will arrive again in a later round.
     StoreFailed { detail: String },
+    /// The settled roster changed for `device` (`member`): added, removed or a new role.
+    MemberChanged {
+        device: DeviceId,
+        status: Status,
+        role: Role,
+    },
+    /// This device was given the key of `epoch` (a rotation or a share reached it).
+    KeyEpoch { epoch: u32 },
 }
 
 #[derive(Debug, Error)]
@@ -162,6 +173,8 @@ pub struct Node<S: Store> {
     outbox: outbox::Outboxes,
     outputs: VecDeque<Output>,
     stats: Stats,
+    /// Membership events held, the roster they settle to, the epoch keys given to this device.
+    membership: membership::Membership,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -182,6 +195,7 @@ impl<S: Store> Node<S> {
         // earlier run's to a peer's replay window.
         let epoch = store.next_epoch(config.epoch_floor)?;
         let keyring = Keyring::new(&config.keys, &config.community, &config.peers);
+        let epoch_keys = config.community.epoch_keys().clone();
         let wire = Wire::new(keyring, epoch, config.replay_protection);
         let mut index = IdIndex::new();
         for id in store.ids()? {
@@ -216,6 +230,7 @@ impl<S: Store> Node<S> {
             outbox: outbox::Outboxes::new(),
             outputs: VecDeque::new(),
             stats: Stats::default(),
+            membership: membership::Membership::new(epoch_keys),
         };
         for peer in node.config.peers.clone() {
             let state = node.state_mut(&peer);
@@ -229,6 +244,8 @@ impl<S: Store> Node<S> {
             state.stream_rate = link.stream.rate();
             node.links.insert(peer, link);
         }
+        node.load_membership()?;
+        node.drop_leaving_peers();
         Ok(node)
     }
 
@@ -335,6 +352,7 @@ impl<S: Store> Node<S> {
                 }
             }
         }
+        self.drop_leaving_peers();
         self.flush();
     }
 

@@ -58,6 +58,18 @@ pub trait Store {
     /// that lost its store above the epochs its peers saw, as long as its clock did not go
     /// back. A store that cannot record it must fail, not guess.
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError>;
+    /// The membership events held (id and sealed bytes), for the node to settle its roster
+    /// on start. The default reads every event, which is right but slow for a large store:
+    /// a store that knows its events' kinds answers from them.
+    fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            if let Some(sealed) = self.get(&id)? {
+                out.push((id, sealed));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A store in memory, ordered by id so iteration is deterministic.
@@ -112,6 +124,14 @@ impl Store for InMemoryStore {
     }
     fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.events.get(id).map(|e| e.sealed.clone()))
+    }
+    fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
+        Ok(self
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e.event.body, crate::event::EventBody::Membership { .. }))
+            .map(|(id, e)| (*id, e.sealed.clone()))
+            .collect())
     }
     fn ids(&self) -> Result<Vec<EventId>, StoreError> {
         Ok(self.events.keys().copied().collect())

@@ -150,7 +150,7 @@ impl DeviceState {
                     _ => Vec::new(),
                 }
             }
-            EventBody::DeviceStatus { .. } => Vec::new(),
+            EventBody::DeviceStatus { .. } | EventBody::Membership { .. } => Vec::new(),
         };
         for message in changed {
             match self.message_view(&message).await {

@@ -141,7 +141,7 @@ fn announce(
             }
             _ => Vec::new(),
         },
-        EventBody::DeviceStatus { .. } => Vec::new(),
+        EventBody::DeviceStatus { .. } | EventBody::Membership { .. } => Vec::new(),
     };
     for message in changed {
         if let Some(row) = entries::message(store, &message) {

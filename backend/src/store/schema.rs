@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS events (
     encrypted   BLOB NOT NULL,          -- sealed bytes, exactly as sent on the wire
     kind        TEXT NOT NULL
 );
+-- Membership events, read whole at every start to settle the roster: a few among millions.
+CREATE INDEX IF NOT EXISTS events_membership ON events(seq) WHERE kind = 'membership';
 CREATE TABLE IF NOT EXISTS messages (
     seq           INTEGER PRIMARY KEY REFERENCES events(seq),
     event_id      BLOB NOT NULL,        -- the event's id again: pages order by (time, id)

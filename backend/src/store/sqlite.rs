@@ -262,7 +262,7 @@ fn write_event(
             )?
             .execute(params![&file.0[..], index, count, bytes])?;
         }
-        EventBody::DeviceStatus { .. } => {}
+        EventBody::DeviceStatus { .. } | EventBody::Membership { .. } => {}
     }
     Ok(true)
 }
@@ -382,5 +382,29 @@ impl Store for SqliteStore {
 
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.next_epoch_tx(floor).map_err(backend)
+    }
+
+    /// From the partial index on membership events: a start reads only those.
+    fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT event_id, encrypted FROM events WHERE kind = 'membership' ORDER BY seq",
+            )
+            .map_err(|err| backend(err.into()))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(|err| backend(err.into()))?;
+        rows.map(|row| {
+            let (id, sealed) = row.map_err(|err| backend(err.into()))?;
+            let id: [u8; 32] = id.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                id: hex::encode(&id),
+                detail: format!("event id of {} bytes", id.len()),
+            })?;
+            Ok((EventId(id), sealed))
+        })
+        .collect()
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::id::{EventId, FileId};
+use crate::member::op::{decode_parents, encode_parents, MemberOp, PARENTS_MAX};
 
 use super::{
     EMOJI_LEN_MAX, FILE_CHUNK_LEN_MAX, FILE_NAME_LEN_MAX, FILE_SIZE_MAX, MIME_LEN_MAX, TEXT_LEN_MAX,
@@ -39,6 +40,13 @@ pub enum EventBody {
     DeviceStatus {
         online: bool,
     },
+    /// A change to the roster or the key epochs (`crate::member`), naming the membership
+    /// events its author held.
+    Membership {
+        parents: Vec<EventId>,
+        /// Boxed: an op is several times the size of the other bodies.
+        op: Box<MemberOp>,
+    },
 }
 
 impl EventBody {
@@ -48,6 +56,7 @@ impl EventBody {
             EventBody::Reaction { .. } => "reaction",
             EventBody::FileChunk { .. } => "file_chunk",
             EventBody::DeviceStatus { .. } => "device_status",
+            EventBody::Membership { .. } => "membership",
         }
     }
 
@@ -95,6 +104,15 @@ impl EventBody {
                 check_len("chunk bytes", bytes.len(), FILE_CHUNK_LEN_MAX)?;
             }
             EventBody::DeviceStatus { .. } => {}
+            EventBody::Membership { parents, op } => {
+                if parents.len() > PARENTS_MAX {
+                    return Err(DecodeError::invalid(
+                        "parent count",
+                        format!("{}, at most {PARENTS_MAX}", parents.len()),
+                    ));
+                }
+                op.validate()?;
+            }
         }
         Ok(())
     }
@@ -158,6 +176,11 @@ impl EventBody {
             EventBody::DeviceStatus { online } => {
                 w.u8(4).u8(u8::from(*online));
             }
+            EventBody::Membership { parents, op } => {
+                w.u8(5);
+                encode_parents(parents, w);
+                op.encode(w);
+            }
         }
     }
 
@@ -198,6 +221,10 @@ impl EventBody {
             },
             4 => EventBody::DeviceStatus {
                 online: r.bool("online flag")?,
+            },
+            5 => EventBody::Membership {
+                parents: decode_parents(r)?,
+                op: Box::new(MemberOp::decode(r)?),
             },
             other => {
                 return Err(DecodeError::invalid(

@@ -50,6 +50,11 @@ impl<S: Store> Node<S> {
         }
         self.store.insert_all(&sealed, now.as_micros())?;
         let mut ids = Vec::with_capacity(sealed.len());
+        let membership: Vec<(EventId, Event)> = sealed
+            .iter()
+            .filter(|o| matches!(o.event.body, EventBody::Membership { .. }))
+            .map(|o| (o.id, o.event.clone()))
+            .collect();
         for opened in sealed {
             let fresh = self.index.insert(opened.id);
             assert!(fresh, "a fresh nonce makes every sealed event new");
@@ -80,6 +85,10 @@ impl<S: Store> Node<S> {
             });
             ids.push(id);
         }
+        // After every event is indexed and pushed: settling may append (a new epoch).
+        for (id, event) in membership {
+            self.observe_stored(now, id, &event);
+        }
         Ok(ids)
     }
 
@@ -108,6 +117,7 @@ impl<S: Store> Node<S> {
                 self.stats.events_from_peers += 1;
                 self.note_crossed(from, 1);
                 let OpenedEvent { id, sealed, event } = opened;
+                self.observe_stored(now, id, &event);
                 self.emit(NodeEvent::EventStored {
                     id,
                     origin: Origin::Peer,
@@ -132,6 +142,7 @@ fn event_reject_code(reason: &RejectReason) -> &'static str {
         RejectReason::WrongKey => "event_wrong_key",
         RejectReason::UnknownAuthor(_) => "event_unknown_author",
         RejectReason::BadSignature => "event_bad_signature",
+        RejectReason::UnknownEpoch(_) => "event_unknown_epoch",
         RejectReason::IdMismatch => "event_id_mismatch",
         RejectReason::TooLarge { .. } => "event_too_large",
     }

@@ -56,6 +56,17 @@ impl fmt::Display for TraceLine<'_> {
                 write!(f, "peer {name} {peer} in_sync={in_sync}")
             }
             NodeEvent::StoreFailed { detail } => write!(f, "store_failed {name} {detail}"),
+            NodeEvent::MemberChanged {
+                device,
+                status,
+                role,
+            } => write!(
+                f,
+                "member at {name} {device} {} {}",
+                status.name(),
+                role.name()
+            ),
+            NodeEvent::KeyEpoch { epoch } => write!(f, "key_epoch at {name} {epoch}"),
             NodeEvent::PacketReceived { .. } => Ok(()),
         }
     }

@@ -48,6 +48,14 @@ impl Wire {
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
+    pub(crate) fn keyring_mut(&mut self) -> &mut Keyring {
+        &mut self.keyring
+    }
+    /// Forgets a peer that left: its key, window and counter.
+    pub(crate) fn forget(&mut self, peer: &DeviceId) {
+        self.keyring.remove_peer(peer);
+        self.ends.remove(peer);
+    }
     /// Packets sealed in this epoch, to every peer (for tests).
     #[cfg(any(test, feature = "testing"))]
     pub fn packets_sealed(&self) -> u64 {

@@ -154,7 +154,9 @@ impl ReplayReport {
             ),
             NodeEvent::PeerSync { .. }
             | NodeEvent::StoreFailed { .. }
-            | NodeEvent::PacketReceived { .. } => return,
+            | NodeEvent::PacketReceived { .. }
+            | NodeEvent::MemberChanged { .. }
+            | NodeEvent::KeyEpoch { .. } => return,
         };
         self.recorder.note(entry);
     }

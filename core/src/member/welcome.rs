@@ -1,0 +1,1 @@
+//! Joining: the request a new device sends its inviter, and the welcome it gets back.
