@@ -171,6 +171,12 @@ impl<S: Store> Node<S> {
                 break;
             }
         }
+        // The roster this start settles to is not news: no `MemberChanged` for it.
+        self.membership.roster = settle(
+            self.config.community.id(),
+            &self.config.community.genesis(),
+            &self.membership.ops,
+        );
         self.resettle(self.now);
         Ok(())
     }
