@@ -276,3 +276,108 @@ fn keys_stolen_after_the_retention_open_no_earlier_epoch() {
     h.run_for(Duration::from_secs(5));
     assert!(h.node("bob").contains(&fresh));
 }
+
+#[test]
+fn admins_removing_each_other_across_a_partition_settle_on_one_roster_and_all_read_both_sides() {
+    let mut h = Harness::with_config(
+        &["alice", "bob", "carol", "dave"],
+        Topology::FullMesh,
+        13,
+        |c| {
+            c.community = c.community.clone().with_admins([id("alice"), id("bob")]);
+        },
+    );
+    h.run_for(Duration::from_secs(5));
+    for (a, b) in [
+        ("alice", "bob"),
+        ("alice", "dave"),
+        ("carol", "bob"),
+        ("carol", "dave"),
+    ] {
+        h.set_link(a, b, false);
+    }
+    let now = h.now();
+    h.node_mut("alice").remove_member(now, &id("bob")).unwrap();
+    h.node_mut("bob").remove_member(now, &id("alice")).unwrap();
+    h.run_for(Duration::from_secs(5));
+    assert_eq!(
+        h.node("dave").key_epoch(),
+        1,
+        "dave holds bob's side's epoch"
+    );
+    let from_carol = h.append("carol", message("alice's side"));
+    let from_dave = h.append("dave", message("bob's side, under bob's epoch"));
+    h.run_for(Duration::from_secs(10));
+    for (a, b) in [
+        ("alice", "bob"),
+        ("alice", "dave"),
+        ("carol", "bob"),
+        ("carol", "dave"),
+    ] {
+        h.set_link(a, b, true);
+    }
+    h.run_for(Duration::from_secs(60));
+    for name in ["alice", "carol", "dave"] {
+        let roster = h.node(name).roster();
+        assert!(
+            roster.is_admin(&id("alice")),
+            "at {name}: the founder first by name stands"
+        );
+        assert_eq!(
+            roster.members[&id("bob")].status,
+            Status::Removed,
+            "at {name}"
+        );
+        assert!(h.node(name).contains(&from_carol) && h.node(name).contains(&from_dave));
+    }
+    // Alice reads dave's event sealed under the voided epoch: someone on bob's side passed
+    // that key on once the roster settled.
+    let sealed = h.node("dave").store().get(&from_dave).unwrap().unwrap();
+    assert!(meshlog_core::open(&sealed, &h.node("alice").config().community).is_ok());
+    let epochs: Vec<u32> = ["alice", "carol", "dave"]
+        .iter()
+        .map(|n| h.node(n).key_epoch())
+        .collect();
+    assert!(
+        epochs.iter().all(|e| *e == epochs[0]),
+        "one sealing epoch: {epochs:?}"
+    );
+}
+
+#[test]
+fn a_key_no_admin_started_is_never_sealed_with() {
+    let mut h = Harness::new(&["alice", "bob", "carol"], Topology::FullMesh, 17);
+    let now = h.now();
+    h.node_mut("alice").rotate_keys(now).unwrap();
+    h.run_for(Duration::from_secs(10));
+    // Carol, a plain member, hands bob a key of epoch 999 she alone (with him) would know.
+    let bob = h.node("bob").roster().members[&id("bob")].clone();
+    let ops = meshlog_core::member::share_key(
+        999,
+        &[9; 32],
+        &[meshlog_core::member::Recipient {
+            device_key: bob.key,
+            receive_key: None,
+        }],
+        [5; 32],
+    );
+    for op in ops {
+        h.append(
+            "carol",
+            EventBody::Membership {
+                parents: Vec::new(),
+                op: Box::new(op),
+            },
+        );
+    }
+    h.run_for(Duration::from_secs(10));
+    assert_eq!(
+        h.node("bob").key_epoch(),
+        1,
+        "bob keeps sealing with the admin's epoch"
+    );
+    let posted = h.append("bob", message("readable by all"));
+    h.run_for(Duration::from_secs(10));
+    let sealed = h.node("bob").store().get(&posted).unwrap().unwrap();
+    assert!(meshlog_core::open(&sealed, &h.node("alice").config().community).is_ok());
+}

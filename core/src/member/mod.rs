@@ -158,10 +158,13 @@ pub fn unwrap_key(
     (KeyId::of(&key) == *key_id).then_some(EpochKey { epoch: *epoch, key })
 }
 
-/// The keys a device holds, by id; the newest epoch seals.
+/// The keys a device holds, by id, and the one it seals with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EpochKeys {
     keys: BTreeMap<KeyId, EpochKey>,
+    /// Chosen by the node among the keys the roster counts (`choose_sealing`): a key any
+    /// member can hand this device is good for opening, never for sealing.
+    sealing: Option<KeyId>,
 }
 
 impl EpochKeys {
@@ -171,13 +174,20 @@ impl EpochKeys {
     pub fn get(&self, id: &KeyId) -> Option<&EpochKey> {
         self.keys.get(id)
     }
-    /// The key new events are sealed under: the highest epoch held, the lowest id among keys
-    /// of that epoch (concurrent rotations); `None` while only the community key is held.
-    pub fn current(&self) -> Option<(KeyId, &EpochKey)> {
-        self.keys
+    /// Seals with the newest held key that `counted` accepts (a key an admin's counted event
+    /// started): the highest epoch, the lowest id among concurrent rotations of it.
+    pub fn choose_sealing(&mut self, counted: impl Fn(&KeyId) -> bool) {
+        self.sealing = self
+            .keys
             .iter()
+            .filter(|(id, _)| counted(id))
             .max_by(|(a_id, a), (b_id, b)| a.epoch.cmp(&b.epoch).then(b_id.cmp(a_id)))
-            .map(|(id, key)| (*id, key))
+            .map(|(id, _)| *id);
+    }
+    /// The key new events are sealed under; `None` for the community key (epoch 0).
+    pub fn current(&self) -> Option<(KeyId, &EpochKey)> {
+        let id = self.sealing?;
+        self.keys.get(&id).map(|key| (id, key))
     }
     pub fn epoch(&self) -> u32 {
         self.current().map_or(0, |(_, k)| k.epoch)
@@ -187,6 +197,9 @@ impl EpochKeys {
     }
     /// Forgets a key (its retention passed): what it sealed is unreadable here from now on.
     pub fn remove(&mut self, id: &KeyId) -> Option<EpochKey> {
+        if self.sealing == Some(*id) {
+            self.sealing = None;
+        }
         self.keys.remove(id)
     }
     pub fn len(&self) -> usize {

@@ -222,10 +222,13 @@ fn apply(
     if !roster.is_active(author) {
         return Err("author_not_a_member");
     }
-    let admin_only = !matches!(
-        record.op,
-        MemberOp::Admit { .. } | MemberOp::ReceiveKey { .. }
-    );
+    // Any member may admit, publish its receive key, or pass on a key an admin started to a
+    // member who lacks it (its id is checked by whoever opens it); only admins start epochs.
+    let admin_only = match &record.op {
+        MemberOp::Admit { .. } | MemberOp::ReceiveKey { .. } => false,
+        MemberOp::Keys { key_id, .. } => !roster.epochs.contains_key(key_id),
+        _ => true,
+    };
     if admin_only && !roster.is_admin(author) {
         return Err("not_an_admin");
     }

@@ -293,7 +293,7 @@ fn a_rotation_for_many_members_spans_several_events() {
 }
 
 #[test]
-fn the_newest_epoch_seals_and_ties_go_to_the_lower_id() {
+fn the_newest_counted_epoch_seals_and_ties_go_to_the_lower_id() {
     let mut held = EpochKeys::default();
     assert_eq!(held.epoch(), 0);
     held.insert(EpochKey {
@@ -308,7 +308,16 @@ fn the_newest_epoch_seals_and_ties_go_to_the_lower_id() {
         epoch: 2,
         key: [3; 32],
     });
+    held.insert(EpochKey {
+        epoch: 999,
+        key: [4; 32],
+    });
+    assert_eq!(held.epoch(), 0, "nothing seals until chosen");
+    let rogue = KeyId::of(&[4; 32]);
+    held.choose_sealing(|id| *id != rogue);
     let (id, key) = held.current().unwrap();
-    assert_eq!(key.epoch, 2);
+    assert_eq!(key.epoch, 2, "a key no admin started never seals");
     assert_eq!(id, KeyId::of(&[2; 32]).min(KeyId::of(&[3; 32])));
+    held.remove(&id);
+    assert_eq!(held.epoch(), 0);
 }

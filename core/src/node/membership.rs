@@ -214,6 +214,7 @@ impl<S: Store> Node<S> {
                 for old in older {
                     self.membership.superseded.entry(old).or_insert(now);
                 }
+                // The sealing key is chosen again once the roster has settled this event.
                 self.config.community = self
                     .config
                     .community
@@ -233,6 +234,19 @@ impl<S: Store> Node<S> {
             },
         );
         true
+    }
+
+    /// Chooses the sealing key among the counted epochs held, and hands the community the keys.
+    fn refresh_keys(&mut self) {
+        let roster = &self.membership.roster;
+        self.membership
+            .keys
+            .choose_sealing(|id| roster.epochs.contains_key(id));
+        self.config.community = self
+            .config
+            .community
+            .clone()
+            .with_epoch_keys(self.membership.keys.clone());
     }
 
     /// Settles the roster again and acts on what changed.
@@ -262,6 +276,7 @@ impl<S: Store> Node<S> {
                 changes.push((device.clone(), info.status, info.role));
             }
         }
+        self.refresh_keys();
         for (device, status, role) in changes {
             if status == Status::Removed && self.peers.contains_key(&device) {
                 self.membership.leaving.insert(device.clone());
@@ -355,11 +370,7 @@ impl<S: Store> Node<S> {
             self.membership.keys.remove(id);
         }
         if !expired.is_empty() {
-            self.config.community = self
-                .config
-                .community
-                .clone()
-                .with_epoch_keys(self.membership.keys.clone());
+            self.refresh_keys();
         }
         let before = self.membership.receive.len();
         let kept: Vec<ReceiveSecret> = self
@@ -378,8 +389,11 @@ impl<S: Store> Node<S> {
     /// current key, the current key for any active member without it.
     fn maintain_keys(&mut self, now: Instant) {
         let me = self.config.keys.device.clone();
-        if !self.membership.roster.is_admin(&me) {
+        if !self.membership.roster.is_active(&me) {
             return;
+        }
+        if !self.membership.roster.is_admin(&me) {
+            return self.share_with_those_lacking(now);
         }
         let roster = &self.membership.roster;
         let epoch_max = roster.epoch_max();
@@ -407,22 +421,50 @@ impl<S: Store> Node<S> {
             let _ = self.start_epoch(now);
             return;
         }
-        // Share the key this device seals with, if it is the newest, with whoever lacks it.
-        let Some((key_id, current)) = self.config.community.sealing_key() else {
-            return;
-        };
-        let current = *current;
-        if current.epoch != epoch_max {
-            return;
-        }
-        let given = &roster.epochs[&key_id].recipients;
-        let lacking: Vec<Recipient> = roster
-            .active()
-            .filter(|(_, m)| !given.contains(&recipient_id(&m.key)))
-            .map(|(_, m)| recipient(m))
+        self.share_with_those_lacking(now);
+    }
+
+    /// Every key this device holds goes to each active member that was never given it: a
+    /// member admitted while a rotation was on its way, or one on the other side of a partition
+    /// whose events it could not read. Admins pass keys on; a member does only for a key no
+    /// active admin holds (the keys of a voided rotation, which only its side has).
+    fn share_with_those_lacking(&mut self, now: Instant) {
+        let me = self.config.keys.device.clone();
+        let roster = &self.membership.roster;
+        let i_am_admin = roster.is_admin(&me);
+        let mut given: BTreeMap<KeyId, BTreeSet<[u8; 8]>> = roster
+            .epochs
+            .iter()
+            .map(|(id, e)| (*id, e.recipients.clone()))
             .collect();
-        if !lacking.is_empty() {
-            let _ = self.share(now, current, &lacking);
+        for record in self.membership.ops.values() {
+            if let MemberOp::Keys { key_id, wraps, .. } = &record.op {
+                given
+                    .entry(*key_id)
+                    .or_default()
+                    .extend(wraps.iter().map(|w| w.recipient));
+            }
+        }
+        let mut shares = Vec::new();
+        for (id, key) in self.membership.keys.iter() {
+            let Some(given) = given.get(id) else { continue };
+            let admin_holds = roster
+                .active()
+                .any(|(_, m)| m.role == Role::Admin && given.contains(&recipient_id(&m.key)));
+            if !i_am_admin && admin_holds {
+                continue;
+            }
+            let lacking: Vec<Recipient> = roster
+                .active()
+                .filter(|(_, m)| !given.contains(&recipient_id(&m.key)))
+                .map(|(_, m)| recipient(m))
+                .collect();
+            if !lacking.is_empty() {
+                shares.push((*key, lacking));
+            }
+        }
+        for (key, lacking) in shares {
+            let _ = self.share(now, key, &lacking);
         }
     }
 
