@@ -1,11 +1,14 @@
 //! Key files: a community's pre-shared key and roster, and each device's Ed25519 key pair.
 //!
 //! ```text
-//! DIR/community.json     {"community_key_hex": "...", "roster": {"alice": "<public hex>", ...}}
+//! DIR/community.json     {"community_key_hex": "...", "roster": {"alice": "<public hex>", ...},
+//!                         "admins": ["alice"]}
 //! DIR/alice.device.json  {"device": "alice", "secret_key_hex": "...", "public_key_hex": "..."}
 //! ```
 //! Made once from OS randomness by `meshlog community new`; nothing is hard-coded. The files
-//! hold secrets, so they are written owner-readable only (on Unix).
+//! hold secrets, so they are written owner-readable only (on Unix). `admins` are the genesis
+//! admins; a file written before they existed has none, and loads with the first device (by
+//! name) as the admin, as core's `Community::new` chooses.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,12 +35,17 @@ pub enum KeysError {
     BadName(#[from] BadDeviceName),
     #[error("no devices given")]
     NoDevices,
+    #[error("admin {0:?} is not one of the devices")]
+    AdminNotADevice(String),
 }
 
 #[derive(Serialize, Deserialize)]
 struct CommunityFile {
     community_key_hex: String,
     roster: BTreeMap<String, String>,
+    /// The genesis admins; absent in files written before roles existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    admins: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,11 +68,36 @@ pub fn exists(dir: &Path) -> bool {
     community_path(dir).exists()
 }
 
-/// Makes a new community of `names` in `dir`: one community key and one key pair per device.
+/// Makes a new community of `names` in `dir`: one community key and one key pair per device,
+/// the first of `names` its admin.
 pub fn create_community(dir: &Path, names: &[String]) -> Result<Community, KeysError> {
+    create_community_with_admins(dir, names, &[])
+}
+
+/// As [`create_community`], with `admins` (each one of `names`) as the genesis admins; none
+/// means the first of `names`.
+pub fn create_community_with_admins(
+    dir: &Path,
+    names: &[String],
+    admins: &[String],
+) -> Result<Community, KeysError> {
     if names.is_empty() {
         return Err(KeysError::NoDevices);
     }
+    for admin in admins {
+        device_id(admin)?;
+        if !names.contains(admin) {
+            return Err(KeysError::AdminNotADevice(admin.clone()));
+        }
+    }
+    let admins: Vec<String> = if admins.is_empty() {
+        names[..1].to_vec()
+    } else {
+        let mut admins = admins.to_vec();
+        admins.sort();
+        admins.dedup();
+        admins
+    };
     if exists(dir) {
         return Err(KeysError::Exists(community_path(dir)));
     }
@@ -95,9 +128,14 @@ pub fn create_community(dir: &Path, names: &[String]) -> Result<Community, KeysE
         &CommunityFile {
             community_key_hex: hex::encode(key),
             roster: roster_hex,
+            admins: admins.clone(),
         },
     )?;
-    Ok(Community::new(key, roster))
+    let admins = admins
+        .iter()
+        .map(|a| device_id(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Community::new(key, roster).with_admins(admins))
 }
 
 pub fn load_community(dir: &Path) -> Result<Community, KeysError> {
@@ -116,7 +154,16 @@ pub fn load_community(dir: &Path) -> Result<Community, KeysError> {
             .ok_or_else(|| invalid(format!("bad public key for {name}")))?;
         roster.insert(device, public);
     }
-    Ok(Community::new(key, roster))
+    let mut admins = Vec::with_capacity(file.admins.len());
+    for admin in &file.admins {
+        let device = device_id(admin)?;
+        if !roster.contains_key(&device) {
+            return Err(invalid(format!("admin {admin:?} is not in the roster")));
+        }
+        admins.push(device);
+    }
+    // No admins (a file from before roles): `Community::new`'s default, the first device.
+    Ok(Community::new(key, roster).with_admins(admins))
 }
 
 pub fn load_device(dir: &Path, name: &str) -> Result<DeviceKeys, KeysError> {
@@ -193,5 +240,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn admins_are_kept_in_the_community_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = create_community_with_admins(
+            dir.path(),
+            &names(&["carol", "alice", "bob"]),
+            &names(&["bob", "alice"]),
+        )
+        .unwrap();
+        let loaded = load_community(dir.path()).unwrap();
+        let admins: Vec<&str> = loaded.admins().iter().map(|a| a.as_str()).collect();
+        assert_eq!(admins, ["alice", "bob"]);
+        assert_eq!(made.admins(), loaded.admins());
+    }
+
+    #[test]
+    fn the_first_device_named_is_the_admin_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        create_community(dir.path(), &names(&["carol", "alice"])).unwrap();
+        let loaded = load_community(dir.path()).unwrap();
+        let admins: Vec<&str> = loaded.admins().iter().map(|a| a.as_str()).collect();
+        assert_eq!(admins, ["carol"]);
+    }
+
+    #[test]
+    fn an_admin_must_be_one_of_the_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = create_community_with_admins(
+            dir.path(),
+            &names(&["alice", "bob"]),
+            &names(&["mallory"]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, KeysError::AdminNotADevice(_)), "{err}");
+        assert!(!exists(dir.path()), "nothing written");
+    }
+
+    /// A community file written before roles has no `admins`: it loads, with core's default
+    /// (the first device by name) as the admin.
+    #[test]
+    fn a_community_file_without_admins_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        create_community(dir.path(), &names(&["bob", "alice"])).unwrap();
+        let path = community_path(dir.path());
+        let mut file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        file.as_object_mut().unwrap().remove("admins");
+        std::fs::write(&path, file.to_string()).unwrap();
+        let loaded = load_community(dir.path()).unwrap();
+        let admins: Vec<&str> = loaded.admins().iter().map(|a| a.as_str()).collect();
+        assert_eq!(admins, ["alice"]);
     }
 }
