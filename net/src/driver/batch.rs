@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use meshlog_core::record;
 use meshlog_core::{Input, Instant, Node, Output, Store};
 
-use super::{Command, DriverError, Snapshot};
+use super::{Command, DriverError, MemberOutcome, MemberVerb, Members, Snapshot};
 use crate::recorder::Recorder;
 
 /// Group commit across batches: while inputs keep coming (each batch was full), the node thread
@@ -84,6 +84,7 @@ pub(super) fn run_batch<S: Store>(
     let first_at = batch.work.first().map(Work::at);
     let last_at = batch.work.last().map(Work::at);
     let recorded = &mut group.recorded;
+    let recording = recorder.is_some();
     for work in batch.work {
         if recorder.is_some() {
             recorded.extend(record_input(&work));
@@ -93,7 +94,7 @@ pub(super) fn run_batch<S: Store>(
                 node.handle_input(Input::Datagram { now, bytes: &bytes })
             }
             Work::Timeout(now) => node.handle_input(Input::Timeout(now)),
-            Work::Command { now, command } => handle_command(node, now, command),
+            Work::Command { now, command } => handle_command(node, now, command, recording),
         }
     }
     group.batches += 1;
@@ -158,12 +159,15 @@ fn record_input(work: &Work) -> Option<record::RecordedInput> {
                 now: *now,
                 online: *online,
             },
-            Command::Snapshot { .. } => return None,
+            // Reads change nothing; a membership verb is refused while recording.
+            Command::Snapshot { .. } | Command::Members { .. } | Command::Member { .. } => {
+                return None
+            }
         },
     })
 }
 
-fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command) {
+fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command, recording: bool) {
     match command {
         Command::Append { bodies, reply } => {
             // All or nothing: a message and its file's chunks are stored (durably) together.
@@ -184,8 +188,43 @@ fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command) 
                 stats: node.stats().clone(),
                 peers: node.peers(),
                 sync_percent: node.sync_percent(),
+                key_epoch: node.key_epoch(),
                 now,
             });
         }
+        Command::Members { reply } => {
+            let _ = reply.send(Members {
+                roster: node.roster().clone(),
+                key_epoch: node.key_epoch(),
+                epoch_keys: node.epoch_keys().clone(),
+            });
+        }
+        Command::Member { verb, reply } => {
+            let result = if recording {
+                Err(DriverError::NotRecordable)
+            } else {
+                member_verb(node, now, verb)
+            };
+            let _ = reply.send(result);
+        }
     }
+}
+
+fn member_verb<S: Store>(
+    node: &mut Node<S>,
+    now: Instant,
+    verb: MemberVerb,
+) -> Result<MemberOutcome, DriverError> {
+    Ok(match verb {
+        MemberVerb::Remove(device) => MemberOutcome::KeyEpoch(node.remove_member(now, &device)?),
+        MemberVerb::RotateKeys => MemberOutcome::KeyEpoch(node.rotate_keys(now)?),
+        MemberVerb::Invite {
+            role,
+            valid_for,
+            uses,
+            address,
+        } => MemberOutcome::Invite(Box::new(
+            node.create_invite(now, role, valid_for, uses, address)?,
+        )),
+    })
 }
