@@ -26,6 +26,7 @@ use crate::crypto::sealed_box::{open_box, Ephemeral};
 use crate::crypto::{DeviceKeys, PublicKey};
 
 pub mod invite;
+pub mod join;
 pub mod op;
 pub mod roster;
 pub mod welcome;

@@ -69,6 +69,16 @@ impl Membership {
             ..Membership::default()
         }
     }
+    pub(super) fn roster(&self) -> &Roster {
+        &self.roster
+    }
+    pub(super) fn keys(&self) -> &EpochKeys {
+        &self.keys
+    }
+    /// Every membership event held, in id order (a welcome carries them all).
+    pub(super) fn event_ids(&self) -> Vec<EventId> {
+        self.ops.keys().copied().collect()
+    }
 }
 
 impl<S: Store> Node<S> {
@@ -265,7 +275,7 @@ impl<S: Store> Node<S> {
 
     /// Appends membership events naming the current heads; the roster settles as each is
     /// stored (`observe_stored`).
-    fn append_ops(
+    pub(super) fn append_ops(
         &mut self,
         now: Instant,
         ops: Vec<MemberOp>,
