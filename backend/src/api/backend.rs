@@ -4,12 +4,11 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use meshlog_core::member::Invite;
-use meshlog_core::{EventBody, EventId, FileId};
+use meshlog_core::member::{Invite, Role};
+use meshlog_core::{Duration, EventBody, EventId, FileId};
 use meshlog_net::Blocked;
 use tokio::sync::broadcast;
 
-use super::members::InviteRequest;
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MemberView, MessageView, StatsView};
@@ -33,6 +32,14 @@ impl MessagesPage {
         // Strings, numbers and options only: serde_json cannot fail on them.
         JsonBytes(serde_json::to_vec(&self).expect("a messages page serializes"))
     }
+}
+
+/// `POST /api/invites`, checked (`super::members`): what the device's node is asked for.
+#[derive(Clone, Debug)]
+pub struct InviteRequest {
+    pub role: Role,
+    pub valid_for: Duration,
+    pub uses: u16,
 }
 
 /// JSON already serialized (a [`MessagesPage`], the health answer), sent as `application/json`.

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::backend::DeviceBackend;
+pub use super::backend::InviteRequest;
 use crate::device::views::MemberView;
 use crate::http::{json_body, ApiError};
 
@@ -22,14 +23,6 @@ use crate::http::{json_body, ApiError};
 pub const INVITE_EXPIRES_IN_S_MAX: u64 = 30 * 24 * 60 * 60;
 /// Most devices one invite may admit (core's bound).
 pub const INVITE_USES_MAX: u32 = meshlog_core::member::invite::INVITE_USES_MAX as u32;
-
-/// `POST /api/invites`, checked: what the node is asked for.
-#[derive(Clone, Debug)]
-pub struct InviteRequest {
-    pub role: Role,
-    pub valid_for: Duration,
-    pub uses: u16,
-}
 
 /// The body of `POST /api/invites`; every field has a default.
 #[derive(Debug, Deserialize)]
