@@ -46,6 +46,11 @@ struct CommunityFile {
     /// The genesis admins; absent in files written before roles existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     admins: Vec<String>,
+    /// Every member's key as a join's welcome gave them (the genesis and those added since,
+    /// this device among them); absent in a community made by `community new`, whose members
+    /// are its roster. A restart settles the rest from the membership events in the store.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    members: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -129,6 +134,7 @@ pub fn create_community_with_admins(
             community_key_hex: hex::encode(key),
             roster: roster_hex,
             admins: admins.clone(),
+            members: BTreeMap::new(),
         },
     )?;
     let admins = admins
@@ -162,8 +168,76 @@ pub fn load_community(dir: &Path) -> Result<Community, KeysError> {
         }
         admins.push(device);
     }
+    let mut members = BTreeMap::new();
+    for (name, public_hex) in &file.members {
+        let device = device_id(name)?;
+        let public = hex32(public_hex)
+            .and_then(|bytes| PublicKey::from_bytes(&bytes))
+            .ok_or_else(|| invalid(format!("bad public key for member {name}")))?;
+        members.insert(device, public);
+    }
     // No admins (a file from before roles): `Community::new`'s default, the first device.
-    Ok(Community::new(key, roster).with_admins(admins))
+    let community = Community::new(key, roster).with_admins(admins);
+    if members.is_empty() {
+        return Ok(community);
+    }
+    Ok(community.with_members(members))
+}
+
+/// Writes the community a join's welcome gave (`meshlog device --join`) into `dir`: its key,
+/// genesis roster and admins, and every member's key known at the welcome. Never overwrites.
+pub fn write_joined_community(dir: &Path, community: &Community) -> Result<(), KeysError> {
+    if exists(dir) {
+        return Err(KeysError::Exists(community_path(dir)));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| KeysError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let genesis = community.genesis();
+    let hex_of = |key: &PublicKey| hex::encode(key.to_bytes());
+    write_json(
+        &community_path(dir),
+        &CommunityFile {
+            community_key_hex: hex::encode(community.key()),
+            roster: genesis
+                .iter()
+                .map(|(device, (key, _))| (device.to_string(), hex_of(key)))
+                .collect(),
+            admins: genesis
+                .iter()
+                .filter(|(_, (_, role))| *role == meshlog_core::member::Role::Admin)
+                .map(|(device, _)| device.to_string())
+                .collect(),
+            members: community
+                .members()
+                .map(|(device, key)| (device.to_string(), hex_of(key)))
+                .collect(),
+        },
+    )
+}
+
+/// This device's keys in `dir`, made from OS randomness if it has none yet (a device that
+/// joins with an invite makes its own).
+pub fn load_or_create_device(dir: &Path, name: &str) -> Result<DeviceKeys, KeysError> {
+    device_id(name)?;
+    if device_path(dir, name).exists() {
+        return load_device(dir, name);
+    }
+    std::fs::create_dir_all(dir).map_err(|source| KeysError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let keys = DeviceKeys::from_secret(device_id(name)?, random_32());
+    write_json(
+        &device_path(dir, name),
+        &DeviceFile {
+            device: name.to_owned(),
+            secret_key_hex: hex::encode(keys.secret()),
+            public_key_hex: hex::encode(keys.public().to_bytes()),
+        },
+    )?;
+    Ok(keys)
 }
 
 pub fn load_device(dir: &Path, name: &str) -> Result<DeviceKeys, KeysError> {
@@ -297,5 +371,31 @@ mod tests {
         let loaded = load_community(dir.path()).unwrap();
         let admins: Vec<&str> = loaded.admins().iter().map(|a| a.as_str()).collect();
         assert_eq!(admins, ["alice"]);
+    }
+
+    /// A joined device's community file gives back the community the welcome described:
+    /// the same id, genesis admins, and every member's key (its own among them).
+    #[test]
+    fn a_joined_community_comes_back_whole() {
+        let made = tempfile::tempdir().unwrap();
+        let genesis =
+            create_community_with_admins(made.path(), &names(&["alice", "bob"]), &[]).unwrap();
+        let dave = DeviceKeys::from_secret(device_id("dave").unwrap(), [9; 32]);
+        let mut everyone: BTreeMap<_, _> =
+            genesis.members().map(|(d, k)| (d.clone(), *k)).collect();
+        everyone.insert(dave.device.clone(), dave.public());
+        let welcomed = genesis.clone().with_members(everyone);
+
+        let dir = tempfile::tempdir().unwrap();
+        write_joined_community(dir.path(), &welcomed).unwrap();
+        let loaded = load_community(dir.path()).unwrap();
+        assert_eq!(loaded.id(), genesis.id());
+        assert_eq!(loaded.admins(), genesis.admins());
+        assert_eq!(loaded.genesis(), genesis.genesis());
+        assert_eq!(loaded.member(&dave.device), Some(&dave.public()));
+        assert!(
+            write_joined_community(dir.path(), &welcomed).is_err(),
+            "never overwritten"
+        );
     }
 }

@@ -427,6 +427,16 @@ where
     }
 
     async fn process(&mut self, work: Vec<Work>) -> Done {
+        let mut done = self.run_on_node(work).await;
+        // A device admitted through a join request is reached where its request came from.
+        for (device, addr) in std::mem::take(&mut done.learned) {
+            tracing::info!(%device, %addr, "joined: reached at the join request's address");
+            self.peer_addrs.insert(device, addr);
+        }
+        done
+    }
+
+    async fn run_on_node(&mut self, work: Vec<Work>) -> Done {
         let batch = Batch {
             more_waiting: work.len() >= BATCH_INPUTS_MAX,
             work,

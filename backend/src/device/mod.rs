@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod epoch_keys;
+pub mod join;
 pub mod netlog;
 pub mod state;
 pub mod views;
@@ -57,6 +58,8 @@ pub enum DeviceError {
     Serve(#[from] ServeError),
     #[error("reading the store for the recording: {0}")]
     Store(#[from] meshlog_core::StoreError),
+    #[error("joining: {0}")]
+    Join(String),
 }
 
 #[derive(Clone, Debug)]
