@@ -224,3 +224,55 @@ fn forged_expired_and_foreign_invites_are_refused_with_nothing_stored() {
     assert_eq!(h.node("bob").event_count(), before);
     assert_eq!(h.node("bob").stats().drops.get("join_repeat"), Some(&1));
 }
+
+#[test]
+fn keys_stolen_after_the_retention_open_no_earlier_epoch() {
+    let retention = Duration::from_secs(10);
+    let mut h = Harness::with_config(&["alice", "bob", "carol"], Topology::FullMesh, 11, |c| {
+        c.key_retention = Some(retention);
+    });
+    h.run_for(Duration::from_secs(5));
+    for name in ["alice", "bob", "carol"] {
+        let roster = h.node(name).roster();
+        assert!(
+            roster.members[&id("bob")].receive_key.is_some(),
+            "at {name}"
+        );
+    }
+    let now = h.now();
+    h.node_mut("alice").rotate_keys(now).unwrap();
+    h.run_for(Duration::from_secs(5));
+    let recorded = h.append("bob", message("sealed under epoch 1"));
+    h.run_for(Duration::from_secs(5));
+    let sealed = h.node("carol").store().get(&recorded).unwrap().unwrap();
+    let now = h.now();
+    h.node_mut("alice").rotate_keys(now).unwrap();
+    h.run_for(Duration::from_secs(5));
+    assert_eq!(h.node("bob").key_epoch(), 2);
+    // Before the retention passes, bob still opens it.
+    let (_, community, _) = h.node("bob").stolen_keys();
+    assert!(meshlog_core::open(&sealed, &community).is_ok());
+
+    h.run_for(Duration::from_secs(20));
+    let (device, community, receive) = h.node("bob").stolen_keys();
+    assert!(matches!(
+        meshlog_core::open(&sealed, &community),
+        Err(meshlog_core::RejectReason::UnknownEpoch(_))
+    ));
+    // Nor does anything in the log give epoch 1's key back to these keys.
+    let ids: Vec<_> = h.node("bob").ids().copied().collect();
+    for id in ids {
+        let bytes = h.node("bob").store().get(&id).unwrap().unwrap();
+        let Ok(opened) = meshlog_core::open(&bytes, &community) else {
+            continue;
+        };
+        if let EventBody::Membership { op, .. } = &opened.event.body {
+            let key = meshlog_core::member::unwrap_key(&device, &receive, op);
+            assert!(key.is_none_or(|k| k.epoch != 1), "epoch 1 came back");
+        }
+    }
+    // The current epoch still works for everyone.
+    let fresh = h.append("carol", message("epoch 2"));
+    h.run_for(Duration::from_secs(5));
+    assert!(h.node("bob").contains(&fresh));
+}

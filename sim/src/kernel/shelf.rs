@@ -7,7 +7,7 @@
 //! The production `InMemoryStore` stays the simple one.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use meshlog_core::event::open;
@@ -120,6 +120,10 @@ pub struct SimStore {
     odd: BTreeMap<EventId, u32>,
     epoch: u64,
     created_at_max_us: u64,
+    /// Membership events held: read whole when the node starts (a handful per world).
+    membership: BTreeSet<EventId>,
+    /// The node's receive-key secrets, kept across a crash and restart like the events.
+    secrets: Option<Vec<u8>>,
 }
 
 impl SimStore {
@@ -131,6 +135,8 @@ impl SimStore {
             odd: BTreeMap::new(),
             epoch: 0,
             created_at_max_us: 0,
+            membership: BTreeSet::new(),
+            secrets: None,
         }
     }
 
@@ -312,6 +318,25 @@ impl Store for SimStore {
         assert!(fresh, "a slot is held once");
         let created_at_us = event.event.created_at.as_micros();
         self.created_at_max_us = self.created_at_max_us.max(created_at_us);
+        if matches!(event.event.body, meshlog_core::EventBody::Membership { .. }) {
+            self.membership.insert(event.id);
+        }
+        Ok(true)
+    }
+    fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
+        let mut out = Vec::with_capacity(self.membership.len());
+        for id in &self.membership {
+            if let Some(bytes) = self.get(id)? {
+                out.push((*id, bytes));
+            }
+        }
+        Ok(out)
+    }
+    fn secrets(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.secrets.clone())
+    }
+    fn set_secrets(&mut self, secrets: &[u8]) -> Result<bool, StoreError> {
+        self.secrets = Some(secrets.to_vec());
         Ok(true)
     }
     fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {

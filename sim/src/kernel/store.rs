@@ -209,4 +209,13 @@ impl Store for WorldStore {
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.backing_mut().next_epoch(floor)
     }
+    fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
+        self.backing().membership_events()
+    }
+    fn secrets(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backing().secrets()
+    }
+    fn set_secrets(&mut self, secrets: &[u8]) -> Result<bool, StoreError> {
+        self.backing_mut().set_secrets(secrets)
+    }
 }
