@@ -14,10 +14,12 @@
 //!   decrypted `messages` / `reactions` / `file_chunks` views updated in the insert's
 //!   transaction, and a separate read connection for queries. Commits of the device's own
 //!   events fsync; received ones need not (see [`store::Durability`]).
-//! - [`keys`]: community and device key files from OS randomness (`meshlog community new`).
+//! - [`keys`]: community and device key files from OS randomness (`meshlog community new`),
+//!   with the genesis admins.
 //! - [`device`]: the device server (`meshlog device`): a node driven over real UDP by
 //!   `meshlog-net`, behind the HTTP/SSE API of `docs/API.md`. A `201` is sent only after the
-//!   event's transaction committed.
+//!   event's transaction committed. The epoch keys it holds are kept in its data directory
+//!   ([`device::epoch_keys`]).
 //! - [`sim_service`]: the simulation service (`meshlog sim-service`): AutoMessageGenerator
 //!   and TimeController; generation is paced on virtual time only, so pause, speed and step
 //!   really act, and tests check it without sleeping.

@@ -4,7 +4,8 @@
 
 use meshlog_backend::device::netlog::NetEvent;
 use meshlog_backend::device::views::{
-    AttachmentView, MessageView, OriginView, PeerView, ReactionView, StatsView, TrafficView,
+    AttachmentView, MemberView, MessageView, OriginView, PeerView, ReactionView, StatsView,
+    TrafficView,
 };
 use meshlog_backend::sim_service::faults::Cut;
 use meshlog_backend::sim_service::{DeviceState, NetworkState, SimState};
@@ -25,6 +26,7 @@ fn generated_typescript_matches_the_views() {
         declaration::<TrafficView>(),
         declaration::<OriginView>(),
         declaration::<PeerView>(),
+        declaration::<MemberView>(),
         declaration::<NetEvent>(),
         declaration::<SimState>(),
         declaration::<DeviceState>(),

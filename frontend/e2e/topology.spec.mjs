@@ -121,6 +121,38 @@ withDemo('relay through a middle device in a line', ['--devices', 'alice,bob,car
   });
 });
 
+withDemo('members: alice removes carol, bob sees it, an invite shows its QR code', ['--devices', 'alice,bob,carol'], { width: 1280, height: 900 }, (ctx) => {
+  const status = (page, pane, member) => tid(page, `member-${pane}-${member}`).getAttribute('data-status');
+  it('only the admin may remove; the removal reaches bob; the key epoch moves to 1', async () => {
+    const { page } = ctx;
+    for (const d of ['alice', 'bob']) await tid(page, `members-toggle-${d}`).click();
+    await until("alice's roster", async () => (await status(page, 'alice', 'carol')) === 'active');
+    await until("bob's roster", async () => (await status(page, 'bob', 'carol')) === 'active');
+    assert.equal(await tid(page, 'member-alice-alice').getAttribute('data-role'), 'admin');
+    assert.equal(await tid(page, 'remove-bob-carol').count(), 0, 'bob is no admin: no remove button');
+    assert.equal(await tid(page, 'invite-bob').count(), 0, 'bob is no admin: no invite button');
+    // Two clicks: remove, then confirm.
+    await tid(page, 'remove-alice-carol').click();
+    await until('the confirm step', async () => (await tid(page, 'remove-alice-carol').textContent()).includes('confirm'));
+    await tid(page, 'remove-alice-carol').click();
+    await until('carol removed at alice', async () => (await status(page, 'alice', 'carol')) === 'removed');
+    await until('carol removed at bob', async () => (await status(page, 'bob', 'carol')) === 'removed', T * 2);
+    await tid(page, 'pane-alice').getByRole('button', { name: 'stats ▾' }).click();
+    await until('key epoch 1 at alice', async () => (await tid(page, 'key-epoch-alice').textContent()) === '1');
+  });
+
+  it('an invite shows its token and a QR code', async () => {
+    const { page } = ctx;
+    await tid(page, 'invite-alice').click();
+    await tid(page, 'invite-qr-alice').waitFor({ timeout: T });
+    const token = await tid(page, 'invite-token-alice').inputValue();
+    assert.match(token, /^meshlog-invite-1\./);
+    const size = await tid(page, 'invite-qr-alice').evaluate((img) => img.naturalWidth);
+    assert.ok(size >= 100, `the QR code is drawn (${size} px)`);
+    await shot(page, 'members-invite');
+  });
+});
+
 withDemo('crash and restart from the page', ['--devices', 'alice,bob'], { width: 1280, height: 800 }, (ctx) => {
   it('bob is crashed, shown down, restarted, and has everything', async () => {
     const { page } = ctx;

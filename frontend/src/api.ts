@@ -1,7 +1,7 @@
 // Thin fetch wrappers for the device servers and the simulation service (docs/API.md).
 // Every call carries credentials: the servers want their API token, which `meshlog demo`'s
 // page server gave the browser as an HttpOnly cookie (the page's script never sees it).
-import type { Message, NewAttachment, SimState } from './state/types';
+import type { Invite, Member, Message, NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
 
 export class ApiError extends Error {
@@ -84,7 +84,18 @@ export const deviceApi = {
       body: { online },
     }),
   netEvents: (base: string, since: number) => request(`${base}/api/network-events?since=${since}`, check.netEventPage),
+  members: (base: string): Promise<Member[]> => request(`${base}/api/members`, check.members, { timeoutMs: 5_000 }),
+  /** Admins only: removes `name`; answers the key epoch after the removal. */
+  removeMember: (base: string, name: string) =>
+    request(`${base}/api/members/${encodeURIComponent(name)}`, (b) => num(check.obj(b, 'removal').key_epoch, 'key_epoch'), {
+      method: 'DELETE',
+    }),
+  /** Admins only: a new invite token (POST /api/invites). */
+  invite: (base: string, body: { role: 'admin' | 'member'; expires_in_s: number; uses: number }): Promise<Invite> =>
+    request(`${base}/api/invites`, check.invite, { body }),
 };
+
+const num = check.num;
 
 const dev = (name: string) => encodeURIComponent(name);
 

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use meshlog_core::member::{EpochKeys, Invite, Role, Roster};
+use meshlog_core::node::MemberError;
 use meshlog_core::{
-    AppendError, BucketSummary, DeviceId, EventBody, EventId, Instant, Node, NodeEvent, Output,
-    PacketKind, PacketNote, PeerInfo, Stats, Store,
+    AppendError, BucketSummary, DeviceId, Duration, EventBody, EventId, Instant, Node, NodeEvent,
+    Output, PacketKind, PacketNote, PeerInfo, Stats, Store,
 };
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -35,8 +37,47 @@ const RECEIVE_BUFFER_LEN: usize = 65_536;
 pub enum DriverError {
     #[error(transparent)]
     Append(#[from] AppendError),
+    #[error(transparent)]
+    Member(#[from] MemberError),
+    /// A recording (`--record`) holds appends, not membership verbs, which draw from the
+    /// node's random generator: a replay could not follow one.
+    #[error("membership changes are not recorded; restart the device without --record")]
+    NotRecordable,
     #[error("the device's network loop has stopped")]
     Stopped,
+}
+
+/// An admin's membership verb, carried out by the node (`Node::remove_member`, ...).
+#[derive(Debug)]
+pub enum MemberVerb {
+    /// Removes the device; a new key epoch follows.
+    Remove(DeviceId),
+    /// Starts a new key epoch.
+    RotateKeys,
+    /// An invite valid for `valid_for` from now, for `uses` devices, naming `address`.
+    Invite {
+        role: Role,
+        valid_for: Duration,
+        uses: u16,
+        address: String,
+    },
+}
+
+/// What a [`MemberVerb`] did.
+#[derive(Debug)]
+pub enum MemberOutcome {
+    /// The key epoch new events are sealed under now.
+    KeyEpoch(u32),
+    Invite(Box<Invite>),
+}
+
+/// Membership as the node holds it, taken between two inputs.
+#[derive(Clone, Debug)]
+pub struct Members {
+    pub roster: Roster,
+    pub key_epoch: u32,
+    /// Every epoch key the device holds (the device persists them).
+    pub epoch_keys: EpochKeys,
 }
 
 /// Something that happened on the node, stamped with the driver's clock.
@@ -84,6 +125,8 @@ pub struct Snapshot {
     pub stats: Stats,
     pub peers: Vec<PeerInfo>,
     pub sync_percent: f64,
+    /// The key epoch new events are sealed under (0: the community key).
+    pub key_epoch: u32,
     pub now: Instant,
 }
 
@@ -99,6 +142,13 @@ enum Command {
     },
     Snapshot {
         reply: oneshot::Sender<Snapshot>,
+    },
+    Members {
+        reply: oneshot::Sender<Members>,
+    },
+    Member {
+        verb: MemberVerb,
+        reply: oneshot::Sender<Result<MemberOutcome, DriverError>>,
     },
 }
 
@@ -134,6 +184,19 @@ impl DriverHandle {
     pub async fn snapshot(&self) -> Result<Snapshot, DriverError> {
         let (reply, answer) = oneshot::channel();
         self.request(Command::Snapshot { reply }, answer).await
+    }
+
+    /// The roster, the key epoch and the epoch keys held.
+    pub async fn members(&self) -> Result<Members, DriverError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Command::Members { reply }, answer).await
+    }
+
+    /// Carries out an admin's membership verb; `DriverError::Member` if the node refuses it.
+    pub async fn member(&self, verb: MemberVerb) -> Result<MemberOutcome, DriverError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Command::Member { verb, reply }, answer)
+            .await?
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<DriverEvent> {
@@ -364,6 +427,16 @@ where
     }
 
     async fn process(&mut self, work: Vec<Work>) -> Done {
+        let mut done = self.run_on_node(work).await;
+        // A device admitted through a join request is reached where its request came from.
+        for (device, addr) in std::mem::take(&mut done.learned) {
+            tracing::info!(%device, %addr, "joined: reached at the join request's address");
+            self.peer_addrs.insert(device, addr);
+        }
+        done
+    }
+
+    async fn run_on_node(&mut self, work: Vec<Work>) -> Done {
         let batch = Batch {
             more_waiting: work.len() >= BATCH_INPUTS_MAX,
             work,

@@ -29,6 +29,9 @@ mod socket;
 
 pub use blocked::{Blocked, Blocklist};
 pub use clock::{os_seed, Clock, SystemClock, TokioClock};
-pub use driver::{Driver, DriverError, DriverEvent, DriverHandle, NetEventKind, Snapshot};
+pub use driver::{
+    Driver, DriverError, DriverEvent, DriverHandle, MemberOutcome, MemberVerb, Members,
+    NetEventKind, Snapshot,
+};
 pub use recorder::Recorder;
 pub use socket::DatagramSocket;

@@ -4,13 +4,14 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use meshlog_core::{EventBody, EventId, FileId};
+use meshlog_core::member::{Invite, Role};
+use meshlog_core::{Duration, EventBody, EventId, FileId};
 use meshlog_net::Blocked;
 use tokio::sync::broadcast;
 
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
-use crate::device::views::{MessageView, StatsView};
+use crate::device::views::{MemberView, MessageView, StatsView};
 use crate::http::ApiError;
 use crate::paging::PageRequest;
 use crate::store::FileContent;
@@ -31,6 +32,14 @@ impl MessagesPage {
         // Strings, numbers and options only: serde_json cannot fail on them.
         JsonBytes(serde_json::to_vec(&self).expect("a messages page serializes"))
     }
+}
+
+/// `POST /api/invites`, checked (`super::members`): what the device's node is asked for.
+#[derive(Clone, Debug)]
+pub struct InviteRequest {
+    pub role: Role,
+    pub valid_for: Duration,
+    pub uses: u16,
 }
 
 /// JSON already serialized (a [`MessagesPage`], the health answer), sent as `application/json`.
@@ -90,6 +99,18 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
         peer: &str,
         blocked: Blocked,
     ) -> impl Future<Output = Result<Blocked, ApiError>> + Send;
+
+    /// Every member the device's roster knows of, by name (`GET /api/members`).
+    fn members(&self) -> impl Future<Output = Result<Vec<MemberView>, ApiError>> + Send;
+    /// Removes `name` from the community (admins only); answers the key epoch after it.
+    fn remove_member(&self, name: &str) -> impl Future<Output = Result<u32, ApiError>> + Send;
+    /// Starts a new key epoch (admins only); answers it.
+    fn rotate_keys(&self) -> impl Future<Output = Result<u32, ApiError>> + Send;
+    /// An invite signed by this device (admins only), naming where to find it.
+    fn create_invite(
+        &self,
+        request: InviteRequest,
+    ) -> impl Future<Output = Result<Invite, ApiError>> + Send;
 
     /// Sends a frame to every stream subscriber.
     fn publish(&self, frame: Frame) {

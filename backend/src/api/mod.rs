@@ -11,13 +11,14 @@ pub mod access;
 mod backend;
 pub mod files;
 pub mod handlers;
+pub mod members;
 pub mod peers;
 mod raw_errors;
 pub mod serve;
 pub mod stream;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Extension;
 use axum::Router;
 
@@ -54,6 +55,10 @@ pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
             get(handlers::get_network_events::<B>),
         )
         .route("/api/peers/{name}/blocked", post(peers::post_blocked::<B>))
+        .route("/api/members", get(members::get_members::<B>))
+        .route("/api/members/{name}", delete(members::delete_member::<B>))
+        .route("/api/keys/rotate", post(members::post_rotate::<B>))
+        .route("/api/invites", post(members::post_invite::<B>))
         .route("/api/stream", get(stream::stream::<B>))
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))

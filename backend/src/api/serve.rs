@@ -155,7 +155,7 @@ impl Server {
                     .is_ok_and(|o| guard_for_cors.origin_allowed(o))
             }))
             .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,

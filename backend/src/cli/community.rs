@@ -1,4 +1,5 @@
-//! `meshlog community new --devices alice,bob --out DIR`: fresh keys from OS randomness.
+//! `meshlog community new --devices alice,bob [--admins alice] --out DIR`: fresh keys from OS
+//! randomness.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,10 @@ enum Command {
         /// Device names, comma separated.
         #[arg(long, value_delimiter = ',', required = true)]
         devices: Vec<String>,
+        /// The genesis admins, comma separated, each one of the devices (default: the first
+        /// device named). Only admins may remove members, rotate keys and make invites.
+        #[arg(long, value_delimiter = ',')]
+        admins: Vec<String>,
         /// Directory to write the key files into (created if missing; never overwritten).
         #[arg(long)]
         out: PathBuf,
@@ -24,12 +29,19 @@ enum Command {
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::New { devices, out } => {
-            let community = meshlog_backend::keys::create_community(&out, &devices)?;
+        Command::New {
+            devices,
+            admins,
+            out,
+        } => {
+            let community =
+                meshlog_backend::keys::create_community_with_admins(&out, &devices, &admins)?;
+            let admins: Vec<&str> = community.admins().iter().map(|a| a.as_str()).collect();
             println!(
-                "community {} with {} devices written to {}",
+                "community {} with {} devices (admins: {}) written to {}",
                 community.id_hex(),
                 devices.len(),
+                admins.join(","),
                 out.display()
             );
             Ok(ExitCode::SUCCESS)

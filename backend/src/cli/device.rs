@@ -42,6 +42,12 @@ pub struct Args {
     /// The recording's size limit in MiB: at the limit it stops (what came before replays).
     #[arg(long, default_value_t = 1024)]
     record_max_mib: u64,
+    /// Join a community with an invite token an admin made (`POST /api/invites`): this
+    /// device makes its keys, asks the inviter at the address the invite names, and starts
+    /// with the inviter as its peer. Give it a keys directory of its own (the default, the
+    /// data directory, is one). Already joined: the same command just starts it.
+    #[arg(long, value_name = "TOKEN")]
+    join: Option<String>,
     /// Exit when process PID is no longer this one's parent. `meshlog demo` passes its own
     /// pid: a demo killed with SIGKILL cannot stop its children, and this way its devices
     /// stop on their own within `PARENT_CHECK_INTERVAL`.
@@ -77,11 +83,18 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     super::init_tracing();
     let parent_pid = args.parent_pid;
-    let options = options(args)?;
+    let join = args.join.clone();
+    let mut options = options(args)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         if let Some(parent_pid) = parent_pid {
             tokio::spawn(exit_without_parent(parent_pid));
+        }
+        if let Some(token) = join {
+            let (inviter, address) = device::join::join(&options, &token).await?;
+            if !options.peers.iter().any(|(name, _)| *name == inviter) {
+                options.peers.push((inviter, address));
+            }
         }
         let running = device::start(options.clone()).await?;
         super::print_token(

@@ -3,13 +3,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use meshlog_core::member::Invite;
 use meshlog_core::{EventBody, EventId, FileId};
-use meshlog_net::Blocked;
+use meshlog_net::{Blocked, MemberOutcome, MemberVerb};
 use tokio::sync::broadcast;
 
 use super::netlog::NetLog;
 use super::state::{DeviceState, Frame};
-use super::views::{MessageView, StatsView};
+use super::views::{MemberView, MessageView, StatsView};
+use crate::api::members::{driver_error, InviteRequest};
 use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::http::ApiError;
@@ -97,5 +99,51 @@ impl DeviceBackend for DeviceState {
             .set_online(online)
             .await
             .map_err(ApiError::internal)
+    }
+
+    async fn members(&self) -> Result<Vec<MemberView>, ApiError> {
+        let members = self.driver.members().await.map_err(ApiError::internal)?;
+        Ok(MemberView::all(&members.roster))
+    }
+
+    async fn remove_member(&self, name: &str) -> Result<u32, ApiError> {
+        let device = device_id(name)
+            .map_err(|_| ApiError::not_found(format!("{name:?} is not an active member")))?;
+        match self.member(MemberVerb::Remove(device)).await? {
+            MemberOutcome::KeyEpoch(epoch) => Ok(epoch),
+            MemberOutcome::Invite(_) => Err(ApiError::internal("removal answered an invite")),
+        }
+    }
+
+    async fn rotate_keys(&self) -> Result<u32, ApiError> {
+        match self.member(MemberVerb::RotateKeys).await? {
+            MemberOutcome::KeyEpoch(epoch) => Ok(epoch),
+            MemberOutcome::Invite(_) => Err(ApiError::internal("rotation answered an invite")),
+        }
+    }
+
+    async fn create_invite(&self, request: InviteRequest) -> Result<Invite, ApiError> {
+        let verb = MemberVerb::Invite {
+            role: request.role,
+            valid_for: request.valid_for,
+            uses: request.uses,
+            address: self.udp_addr.to_string(),
+        };
+        match self.member(verb).await? {
+            MemberOutcome::Invite(invite) => Ok(*invite),
+            MemberOutcome::KeyEpoch(_) => Err(ApiError::internal("invite answered an epoch")),
+        }
+    }
+}
+
+impl DeviceState {
+    async fn member(&self, verb: MemberVerb) -> Result<MemberOutcome, ApiError> {
+        let outcome = self.driver.member(verb).await.map_err(driver_error)?;
+        // The pane shows the roster and the key epoch from these: tell it now.
+        if let Ok(stats) = DeviceState::stats(self).await {
+            self.publish(Frame::new("stats", &stats));
+        }
+        self.publish_members().await;
+        Ok(outcome)
     }
 }

@@ -10,6 +10,8 @@
 //! ```
 
 pub mod api;
+pub mod epoch_keys;
+pub mod join;
 pub mod netlog;
 pub mod state;
 pub mod views;
@@ -28,7 +30,7 @@ use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::keys::{self, KeysError};
 use crate::names::{device_id, BadDeviceName};
 use crate::store::{db_path, DbError, Durability, ReaderPool, SqliteStore};
-use state::DeviceState;
+use state::{DeviceState, Place};
 
 #[derive(Debug, Error)]
 pub enum DeviceError {
@@ -56,6 +58,8 @@ pub enum DeviceError {
     Serve(#[from] ServeError),
     #[error("reading the store for the recording: {0}")]
     Store(#[from] meshlog_core::StoreError),
+    #[error("joining: {0}")]
+    Join(String),
 }
 
 #[derive(Clone, Debug)]
@@ -120,10 +124,12 @@ pub struct RunningDevice {
 
 /// Opens the store, binds both sockets (port 0 picks a free one) and starts serving.
 pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError> {
-    let community = keys::load_community(&options.keys_dir)?;
     let device_keys = keys::load_device(&options.keys_dir, &options.name)?;
     // The directory holds decrypted messages and the API token: the owner's only.
     let token = Token::load_or_create(&options.data_dir)?;
+    // Every epoch key this device held when it stopped, so it opens all it could before.
+    let held_keys = epoch_keys::load(&options.data_dir)?;
+    let community = keys::load_community(&options.keys_dir)?.with_epoch_keys(held_keys);
     let db = db_path(&options.data_dir);
     let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
     if let Some(pages) = options.db_pages_max {
@@ -195,7 +201,11 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let driver = driver
         .with_node_thread()
         .map_err(|err| DeviceError::Io(PathBuf::from("node thread"), err))?;
-    let state = DeviceState::new(options.name.clone(), handle, scans, lookups);
+    let place = Place {
+        udp_addr,
+        data_dir: options.data_dir.clone(),
+    };
+    let state = DeviceState::new(options.name.clone(), handle, scans, lookups, place);
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());

@@ -1,6 +1,8 @@
 //! What every handler shares, and the task that turns node events into log lines and
 //! stream frames.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use meshlog_core::{EventBody, EventId, NodeEvent};
@@ -9,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::netlog::NetLog;
-use super::views::{MessageView, StatsView};
+use super::views::{MemberView, MessageView, StatsView};
 use crate::http::ApiError;
 use crate::store::{DbError, ReaderPool, StoreReader};
 
@@ -46,6 +48,17 @@ pub struct DeviceState {
     pub lookups: ReaderPool,
     pub netlog: Arc<Mutex<NetLog>>,
     pub frames: broadcast::Sender<Frame>,
+    /// Where this device's UDP socket listens: what its invites name.
+    pub udp_addr: SocketAddr,
+    /// The data directory, where the epoch keys are kept (`super::epoch_keys`).
+    pub data_dir: PathBuf,
+}
+
+/// Where a device is: its UDP address and its data directory.
+#[derive(Clone, Debug)]
+pub struct Place {
+    pub udp_addr: SocketAddr,
+    pub data_dir: PathBuf,
 }
 
 impl DeviceState {
@@ -54,12 +67,15 @@ impl DeviceState {
         driver: DriverHandle,
         scans: ReaderPool,
         lookups: ReaderPool,
+        place: Place,
     ) -> Self {
         DeviceState {
             device,
             driver,
             scans,
             lookups,
+            udp_addr: place.udp_addr,
+            data_dir: place.data_dir,
             netlog: Arc::new(Mutex::new(NetLog::default())),
             frames: broadcast::channel(FRAME_QUEUE_LEN).0,
         }
@@ -105,16 +121,50 @@ impl DeviceState {
         let _ = self.frames.send(frame);
     }
 
+    /// Sends the roster to every stream subscriber (`members` frame).
+    pub async fn publish_members(&self) {
+        match self.driver.members().await {
+            Ok(members) => self.publish(Frame::new("members", &MemberView::all(&members.roster))),
+            Err(err) => tracing::warn!(%err, "reading the roster"),
+        }
+    }
+
+    /// Writes the epoch keys the node holds into the data directory (`epoch-keys.json`), so
+    /// a restart opens what it could open before. Called at start, on every new key, and
+    /// after the pump fell behind (it may have missed one).
+    pub async fn persist_epoch_keys(&self) {
+        let keys = match self.driver.members().await {
+            Ok(members) => members.epoch_keys,
+            Err(err) => {
+                tracing::warn!(%err, "reading the epoch keys");
+                return;
+            }
+        };
+        let dir = self.data_dir.clone();
+        let written =
+            tokio::task::spawn_blocking(move || super::epoch_keys::save(&dir, &keys)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(%err, "keeping the epoch keys"),
+            Err(err) => tracing::error!(%err, "keeping the epoch keys"),
+        }
+    }
+
     /// Follows the driver for as long as it runs: fills the network log, and announces new
     /// and changed messages on the stream.
     /// `events` comes from `driver.subscribe()` taken *before* the driver starts, so the log
     /// misses nothing from the first round.
     pub async fn pump(self, mut events: broadcast::Receiver<DriverEvent>) {
+        // Keys the node re-derived from the log at start are kept too; in this task, so two
+        // writes of the file never overlap.
+        self.persist_epoch_keys().await;
         loop {
             match events.recv().await {
                 Ok(event) => self.on_event(&event).await,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "network log fell behind; skipped events");
+                    // A new epoch key may have been among them.
+                    self.persist_epoch_keys().await;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
@@ -130,8 +180,17 @@ impl DeviceState {
         if let Some(line) = logged {
             self.publish(Frame::new("network", &line));
         }
-        let NetEventKind::Node(NodeEvent::EventStored { id, event, .. }) = &event.kind else {
-            return;
+        let (id, event) = match &event.kind {
+            NetEventKind::Node(NodeEvent::EventStored { id, event, .. }) => (id, event),
+            NetEventKind::Node(NodeEvent::KeyEpoch { .. }) => {
+                self.persist_epoch_keys().await;
+                return;
+            }
+            NetEventKind::Node(NodeEvent::MemberChanged { .. }) => {
+                self.publish_members().await;
+                return;
+            }
+            _ => return,
         };
         let changed: Vec<EventId> = match &event.body {
             EventBody::Message { .. } => vec![*id],

@@ -1,7 +1,8 @@
-//! The JSON shapes of `docs/API.md`: `Message` and `Stats`.
+//! The JSON shapes of `docs/API.md`: `Message`, `Stats` and `Member`.
 
 use std::collections::BTreeMap;
 
+use meshlog_core::member::Roster;
 use meshlog_core::PacketKind;
 use meshlog_net::Snapshot;
 use serde::Serialize;
@@ -107,6 +108,9 @@ pub struct StatsView {
     pub drops: BTreeMap<&'static str, u64>,
     pub peers: Vec<PeerView>,
     pub sync_percent: f64,
+    /// The key epoch this device seals new events under (0: the community key; each removal
+    /// or rotation starts the next).
+    pub key_epoch: u32,
 }
 
 impl StatsView {
@@ -153,6 +157,7 @@ impl StatsView {
                 .collect(),
             // One decimal is all a person reads; keeps the JSON short.
             sync_percent: (snapshot.sync_percent * 10.0).round() / 10.0,
+            key_epoch: snapshot.key_epoch,
         }
     }
 
@@ -165,5 +170,35 @@ impl StatsView {
             *self.drops.entry("blocked").or_default() += dropped;
         }
         self
+    }
+}
+
+/// One member of the community as this device's roster settles it (`GET /api/members`).
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
+pub struct MemberView {
+    pub name: String,
+    #[ts(type = "\"admin\" | \"member\"")]
+    pub role: &'static str,
+    #[ts(type = "\"active\" | \"removed\"")]
+    pub status: &'static str,
+    /// The admin who added it; `null` for the community's first devices.
+    pub added_by: Option<String>,
+    pub added_at_ms: u64,
+}
+
+impl MemberView {
+    /// Every member `roster` knows of, removed ones too, by name.
+    pub fn all(roster: &Roster) -> Vec<MemberView> {
+        roster
+            .members
+            .iter()
+            .map(|(device, info)| MemberView {
+                name: device.to_string(),
+                role: info.role.name(),
+                status: info.status.name(),
+                added_by: info.added_by.as_ref().map(|d| d.to_string()),
+                added_at_ms: info.added_at.as_micros() / 1_000,
+            })
+            .collect()
     }
 }

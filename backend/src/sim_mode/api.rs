@@ -4,17 +4,19 @@
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
+use meshlog_core::member::Invite;
 use meshlog_core::{EventBody, EventId, FileId};
 use meshlog_sim::host::HostError;
 use tokio::sync::broadcast;
 
 use super::outputs::DeviceOutputs;
 use super::world_thread::{WorldError, WorldHandle};
+use crate::api::members::{not_in_simulated_mode, InviteRequest};
 use crate::api::peers::unknown_peer;
 use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
-use crate::device::views::{MessageView, StatsView};
+use crate::device::views::{MemberView, MessageView, StatsView};
 use crate::http::ApiError;
 use crate::paging::{page_of, Cursor, PageRequest};
 use crate::store::{FileContent, MessageRow};
@@ -103,6 +105,23 @@ impl DeviceBackend for SimDevice {
             .set_cut(index, self.index, blocked.inbound)
             .await?;
         self.blocked(peer).await
+    }
+
+    async fn members(&self) -> Result<Vec<MemberView>, ApiError> {
+        Ok(self.world.members(self.index).await?)
+    }
+
+    /// The simulator's host offers appends, not the node's admin verbs (`sim::host`).
+    async fn remove_member(&self, _name: &str) -> Result<u32, ApiError> {
+        Err(not_in_simulated_mode("removing a member"))
+    }
+
+    async fn rotate_keys(&self) -> Result<u32, ApiError> {
+        Err(not_in_simulated_mode("rotating keys"))
+    }
+
+    async fn create_invite(&self, _request: InviteRequest) -> Result<Invite, ApiError> {
+        Err(not_in_simulated_mode("an invite"))
     }
 }
 

@@ -14,7 +14,7 @@ use super::decoded::Decoded;
 use super::entries;
 use super::outputs::DeviceOutputs;
 use super::publish::publish;
-use crate::device::views::{MessageView, StatsView};
+use crate::device::views::{MemberView, MessageView, StatsView};
 use crate::store::{FileContent, MessageRow};
 
 #[derive(Debug, Error)]
@@ -58,6 +58,10 @@ enum Command {
     Stats {
         device: usize,
         reply: Reply<Result<StatsView, HostError>>,
+    },
+    Members {
+        device: usize,
+        reply: Reply<Result<Vec<MemberView>, HostError>>,
     },
     SetOnline {
         device: usize,
@@ -206,6 +210,13 @@ impl WorldHandle {
             .await??)
     }
 
+    /// The device's roster, as its node settles it.
+    pub async fn members(&self, device: usize) -> Result<Vec<MemberView>, WorldError> {
+        Ok(self
+            .request(|reply| Command::Members { device, reply })
+            .await??)
+    }
+
     pub async fn set_online(&self, device: usize, online: bool) -> Result<(), WorldError> {
         Ok(self
             .request(|reply| Command::SetOnline {
@@ -323,6 +334,9 @@ fn run(
             Command::Stats { device, reply } => {
                 let _ = reply.send(stats(&world, &mut decoded, device));
             }
+            Command::Members { device, reply } => {
+                let _ = reply.send(members(&world, device));
+            }
             Command::SetOnline {
                 device,
                 online,
@@ -391,6 +405,15 @@ fn message_view(
     entries::message(decoded.store(world, device), id).map(MessageView::from)
 }
 
+fn members(world: &World, device: usize) -> Result<Vec<MemberView>, HostError> {
+    let names = world.device_names();
+    let me = names.get(device).ok_or(HostError::UnknownDevice(device))?;
+    let node = world
+        .node(device)
+        .ok_or_else(|| HostError::Down(me.clone()))?;
+    Ok(MemberView::all(node.roster()))
+}
+
 /// `Stats` as a real device reports it: counts from the store, traffic and peers from the node.
 fn stats(world: &World, decoded: &mut Decoded, device: usize) -> Result<StatsView, HostError> {
     let names = world.device_names();
@@ -408,6 +431,7 @@ fn stats(world: &World, decoded: &mut Decoded, device: usize) -> Result<StatsVie
         stats: node.stats().clone(),
         peers: node.peers(),
         sync_percent: node.sync_percent(),
+        key_epoch: node.key_epoch(),
         now: world.now(),
     };
     let cut_with = |peer: &str| {

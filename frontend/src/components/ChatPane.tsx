@@ -8,6 +8,7 @@ import { syncMeter } from '../state/topology';
 import { shiftDown, shiftUp, windowRange } from '../state/window';
 import type { NewAttachment } from '../state/types';
 import { Composer } from './Composer';
+import { MembersPanel } from './MembersPanel';
 import { MessageBubble } from './MessageBubble';
 import { StatsPanel } from './StatsPanel';
 import { errorText } from './util';
@@ -40,6 +41,7 @@ function ConnBadge({ d }: { d: DeviceState }) {
 
 export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onReact, onOnline, onOlder }: Props) {
   const [showStats, setShowStats] = useState(false);
+  const [showMembers, setShowMembers] = useState(false);
   // First row of the window, or null to follow the newest (see state/window.ts).
   const [topId, setTopId] = useState<string | null>(null);
   const [toggling, setToggling] = useState(false);
@@ -267,6 +269,15 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onR
           <button type="button" className="link-btn" onClick={() => setShowStats((v) => !v)} aria-expanded={showStats}>
             {showStats ? 'hide stats ▴' : 'stats ▾'}
           </button>
+          <button
+            type="button"
+            className="link-btn"
+            data-testid={`members-toggle-${d.name}`}
+            onClick={() => setShowMembers((v) => !v)}
+            aria-expanded={showMembers}
+          >
+            {showMembers ? 'hide members ▴' : 'members ▾'}
+          </button>
         </div>
         {s && s.peers && s.peers.length > 0 && (
           <div className="peers">
@@ -279,6 +290,7 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onR
         )}
         {showStats && s && <StatsPanel stats={s} />}
         {showStats && !s && <div className="muted small pad">no stats yet</div>}
+        {showMembers && <MembersPanel name={d.name} url={d.url} keyEpoch={s?.key_epoch} />}
       </header>
 
       {!up && (

@@ -52,6 +52,12 @@ export function StatsPanel({ stats }: { stats: Stats }) {
           <div className="stat-label">from peers</div>
           <div className="stat-value">{formatCount(stats.events_by_origin?.peer ?? 0)}</div>
         </div>
+        <div title="the key epoch new events are sealed under: each removal (or rotation) starts the next">
+          <div className="stat-label">key epoch</div>
+          <div className="stat-value" data-testid={`key-epoch-${stats.device}`}>
+            {stats.key_epoch ?? 0}
+          </div>
+        </div>
       </div>
       <div className="drops">
         <span className="stat-label">drops</span>{' '}

@@ -7,7 +7,12 @@ export type ReactionView = { emoji: string, authors: Array<string>, };
 
 export type AttachmentView = { file_id: string, name: string, mime: string, size: number, chunks_total: number, chunks_have: number, complete: boolean, url: string, };
 
-export type StatsView = { device: string, online: boolean, events: number, messages: number, reactions: number, events_by_origin: OriginView, packets_sent: { [key in string]?: TrafficView }, packets_received: { [key in string]?: TrafficView }, drops: { [key in string]?: number }, peers: Array<PeerView>, sync_percent: number, };
+export type StatsView = { device: string, online: boolean, events: number, messages: number, reactions: number, events_by_origin: OriginView, packets_sent: { [key in string]?: TrafficView }, packets_received: { [key in string]?: TrafficView }, drops: { [key in string]?: number }, peers: Array<PeerView>, sync_percent: number, 
+/**
+ * The key epoch this device seals new events under (0: the community key; each removal
+ * or rotation starts the next).
+ */
+key_epoch: number, };
 
 export type TrafficView = { count: number, bytes: number, };
 
@@ -18,6 +23,12 @@ export type PeerView = { name: string, events_advertised: number | null, in_sync
  * Datagrams to or from it are dropped (`POST /api/peers/:name/blocked`, or a cut).
  */
 blocked: boolean, };
+
+export type MemberView = { name: string, role: "admin" | "member", status: "active" | "removed", 
+/**
+ * The admin who added it; `null` for the community's first devices.
+ */
+added_by: string | null, added_at_ms: number, };
 
 export type NetEvent = { seq: number, at_ms: number, direction: "sent" | "received" | "dropped" | "rejected", from: string, to: string, kind: string, bytes: number, summary: string, reason: string | null, };
 

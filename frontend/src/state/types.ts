@@ -13,6 +13,9 @@ export type Message = Gen.MessageView;
 export type PacketCounter = Gen.TrafficView;
 export type PeerInfo = Gen.PeerView;
 export type Stats = Gen.StatsView;
+export type Member = Gen.MemberView;
+/** `POST /api/invites`'s answer. */
+export type Invite = { token: string; role: string; uses: number; expires_at_ms: number; address: string };
 
 export type Direction = Gen.NetEvent['direction'];
 

@@ -1,7 +1,7 @@
 // Runtime checks of what the servers answer, so a wrong shape fails at the boundary with a message
 // naming the field instead of as an `undefined` deep in a render. Small on purpose: the shapes are
 // the generated ones in src/generated/ (ts-rs, from the Rust views).
-import type { Message, NetEvent, SimDevice, SimNetwork, SimState, Stats } from './types';
+import type { Invite, Member, Message, NetEvent, SimDevice, SimNetwork, SimState, Stats } from './types';
 
 export class ShapeError extends Error {}
 
@@ -86,6 +86,33 @@ export function stats(v: unknown, path = 'stats'): Stats {
   });
   if (o.drops !== undefined) numRecord(o.drops, `${path}.drops`);
   return o as Stats;
+}
+
+export function member(v: unknown, path = 'member'): Member {
+  const o = obj(v, path);
+  str(o.name, `${path}.name`);
+  const role = str(o.role, `${path}.role`);
+  if (role !== 'admin' && role !== 'member') fail(`${path}.role`, '"admin" or "member"', v);
+  const status = str(o.status, `${path}.status`);
+  if (status !== 'active' && status !== 'removed') fail(`${path}.status`, '"active" or "removed"', v);
+  nullable(o.added_by, `${path}.added_by`, str);
+  num(o.added_at_ms, `${path}.added_at_ms`);
+  return { ...(o as Member), added_by: (o.added_by ?? null) as string | null };
+}
+
+export function members(v: unknown): Member[] {
+  return arr(v, 'members', member);
+}
+
+export function invite(v: unknown): Invite {
+  const o = obj(v, 'invite');
+  return {
+    token: str(o.token, 'invite.token'),
+    role: str(o.role, 'invite.role'),
+    uses: num(o.uses, 'invite.uses'),
+    expires_at_ms: num(o.expires_at_ms, 'invite.expires_at_ms'),
+    address: str(o.address, 'invite.address'),
+  };
 }
 
 export function netEvent(v: unknown, path = 'network event'): NetEvent {

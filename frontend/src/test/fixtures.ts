@@ -32,6 +32,7 @@ export function stats(device: string, over: Partial<Stats> = {}): Stats {
     drops: {},
     peers: [],
     sync_percent: 100,
+    key_epoch: 0,
     ...over,
   };
 }

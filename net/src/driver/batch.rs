@@ -4,10 +4,11 @@
 
 use std::net::SocketAddr;
 
+use meshlog_core::member::welcome::{is_join_datagram, JoinDatagram};
 use meshlog_core::record;
-use meshlog_core::{Input, Instant, Node, Output, Store};
+use meshlog_core::{DeviceId, Input, Instant, Node, Output, Store};
 
-use super::{Command, DriverError, Snapshot};
+use super::{Command, DriverError, MemberOutcome, MemberVerb, Members, Snapshot};
 use crate::recorder::Recorder;
 
 /// Group commit across batches: while inputs keep coming (each batch was full), the node thread
@@ -45,6 +46,9 @@ pub(super) struct Done {
     /// The commit was put off (group commit) and the outputs with it: the driver must hand
     /// the node its next batch without waiting, even an empty one, which commits.
     pub(super) held: bool,
+    /// Devices the node admitted with a join request in this batch, and the address the
+    /// request came from: where the welcome and, from then on, the sync go.
+    pub(super) learned: Vec<(DeviceId, SocketAddr)>,
 }
 
 /// Inputs for the node, and whether more were waiting when they were gathered (the batch was
@@ -84,16 +88,24 @@ pub(super) fn run_batch<S: Store>(
     let first_at = batch.work.first().map(Work::at);
     let last_at = batch.work.last().map(Work::at);
     let recorded = &mut group.recorded;
+    let recording = recorder.is_some();
+    let mut learned = Vec::new();
     for work in batch.work {
         if recorder.is_some() {
             recorded.extend(record_input(&work));
         }
         match work {
-            Work::Datagram { now, bytes, .. } => {
-                node.handle_input(Input::Datagram { now, bytes: &bytes })
+            Work::Datagram { now, from, bytes } => {
+                let joining = joining_device(node, &bytes);
+                node.handle_input(Input::Datagram { now, bytes: &bytes });
+                if let Some(device) = joining {
+                    if is_peer(node, &device) {
+                        learned.push((device, from));
+                    }
+                }
             }
             Work::Timeout(now) => node.handle_input(Input::Timeout(now)),
-            Work::Command { now, command } => handle_command(node, now, command),
+            Work::Command { now, command } => handle_command(node, now, command, recording),
         }
     }
     group.batches += 1;
@@ -111,6 +123,7 @@ pub(super) fn run_batch<S: Store>(
             outputs: Vec::new(),
             wake_at: last_at.unwrap_or_default(),
             held: true,
+            learned,
         };
     }
     let recorded = std::mem::take(group).recorded;
@@ -128,7 +141,27 @@ pub(super) fn run_batch<S: Store>(
         outputs,
         wake_at,
         held: false,
+        learned,
     }
+}
+
+/// The device a join request names, if `bytes` is one and that device is not a peer yet:
+/// the node may admit it, and then the driver learns its address from this datagram. A
+/// request naming a peer never moves that peer's address (anyone can name a member).
+fn joining_device<S: Store>(node: &Node<S>, bytes: &[u8]) -> Option<DeviceId> {
+    if !is_join_datagram(bytes) {
+        return None;
+    }
+    match JoinDatagram::decode(bytes) {
+        Ok(JoinDatagram::Request(request)) if !is_peer(node, &request.device) => {
+            Some(request.device)
+        }
+        _ => None,
+    }
+}
+
+fn is_peer<S: Store>(node: &Node<S>, device: &DeviceId) -> bool {
+    node.peers().iter().any(|p| &p.device == device)
 }
 
 impl Work {
@@ -158,12 +191,15 @@ fn record_input(work: &Work) -> Option<record::RecordedInput> {
                 now: *now,
                 online: *online,
             },
-            Command::Snapshot { .. } => return None,
+            // Reads change nothing; a membership verb is refused while recording.
+            Command::Snapshot { .. } | Command::Members { .. } | Command::Member { .. } => {
+                return None
+            }
         },
     })
 }
 
-fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command) {
+fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command, recording: bool) {
     match command {
         Command::Append { bodies, reply } => {
             // All or nothing: a message and its file's chunks are stored (durably) together.
@@ -184,8 +220,43 @@ fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command) 
                 stats: node.stats().clone(),
                 peers: node.peers(),
                 sync_percent: node.sync_percent(),
+                key_epoch: node.key_epoch(),
                 now,
             });
         }
+        Command::Members { reply } => {
+            let _ = reply.send(Members {
+                roster: node.roster().clone(),
+                key_epoch: node.key_epoch(),
+                epoch_keys: node.epoch_keys().clone(),
+            });
+        }
+        Command::Member { verb, reply } => {
+            let result = if recording {
+                Err(DriverError::NotRecordable)
+            } else {
+                member_verb(node, now, verb)
+            };
+            let _ = reply.send(result);
+        }
     }
+}
+
+fn member_verb<S: Store>(
+    node: &mut Node<S>,
+    now: Instant,
+    verb: MemberVerb,
+) -> Result<MemberOutcome, DriverError> {
+    Ok(match verb {
+        MemberVerb::Remove(device) => MemberOutcome::KeyEpoch(node.remove_member(now, &device)?),
+        MemberVerb::RotateKeys => MemberOutcome::KeyEpoch(node.rotate_keys(now)?),
+        MemberVerb::Invite {
+            role,
+            valid_for,
+            uses,
+            address,
+        } => MemberOutcome::Invite(Box::new(
+            node.create_invite(now, role, valid_for, uses, address)?,
+        )),
+    })
 }
