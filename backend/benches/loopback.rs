@@ -50,6 +50,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         db_pages_max: None,
         server: Default::default(),
         record: None,
+        key_retention: None,
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;

@@ -133,6 +133,9 @@ pub enum NodeEvent {
     },
     /// This device was given the key of `epoch` (a rotation or a share reached it).
     KeyEpoch { epoch: u32 },
+    /// `count` epoch keys passed their retention and were forgotten (`Config::key_retention`):
+    /// a driver that keeps the keys on disk rewrites them without these.
+    KeysForgotten { count: u32 },
     /// A device that proved it holds an invite was admitted here; the welcome for it follows
     /// as `Transmit`s to it. A driver learns its address from the datagram it was handling.
     Admitted { device: DeviceId },

@@ -129,6 +129,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         db_pages_max: None,
         server: ServerOptions::default(),
         record: None,
+        key_retention: None,
     })
     .await
     .unwrap();

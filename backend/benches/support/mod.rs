@@ -38,6 +38,7 @@ pub fn options(
         db_pages_max: None,
         server: Default::default(),
         record: None,
+        key_retention: None,
     }
 }
 

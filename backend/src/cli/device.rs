@@ -48,6 +48,11 @@ pub struct Args {
     /// data directory, is one). Already joined: the same command just starts it.
     #[arg(long, value_name = "TOKEN")]
     join: Option<String>,
+    /// Forward secrecy: forget an epoch key, and the receive key it was sealed to, this many
+    /// seconds after a newer epoch replaced it; a device stolen later opens nothing older.
+    /// Default: keep every key. Not with `--record` (a recording does not replay it).
+    #[arg(long, value_name = "SECONDS")]
+    key_retention_s: Option<u64>,
     /// Exit when process PID is no longer this one's parent. `meshlog demo` passes its own
     /// pid: a demo killed with SIGKILL cannot stop its children, and this way its devices
     /// stop on their own within `PARENT_CHECK_INTERVAL`.
@@ -66,6 +71,12 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         .iter()
         .map(|p| device::parse_peer(p))
         .collect::<Result<Vec<_>, _>>()?;
+    if args.key_retention_s.is_some() && args.record.is_some() {
+        anyhow::bail!("--key-retention-s and --record do not go together: a recording does not replay forgotten keys");
+    }
+    if args.key_retention_s == Some(0) {
+        anyhow::bail!("--key-retention-s must be at least 1");
+    }
     Ok(DeviceOptions {
         name: args.name,
         http_addr: args.http,
@@ -77,6 +88,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         db_pages_max: args.db_pages_max,
         server: args.server.options(),
         record: args.record.map(|path| (path, args.record_max_mib << 20)),
+        key_retention: args.key_retention_s.map(meshlog_core::Duration::from_secs),
     })
 }
 

@@ -79,6 +79,9 @@ pub struct DeviceOptions {
     /// Record the node's inputs to this file (`meshlog replay` replays it), at most this many
     /// bytes.
     pub record: Option<(PathBuf, u64)>,
+    /// Forget epoch keys (and receive-key secrets) this long after a newer epoch replaced
+    /// them (forward secrecy, `Config::key_retention`); `None`: keep them.
+    pub key_retention: Option<Duration>,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -151,6 +154,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     );
     config.sync_interval = Duration::from_millis(options.sync_interval_ms);
     config.sync_jitter = Duration::from_millis(options.sync_interval_ms / 10);
+    config.key_retention = options.key_retention;
     // The wall clock as the epoch floor: a device whose store was lost still starts above the
     // epochs its peers saw (see `Store::next_epoch`).
     config.epoch_floor = std::time::SystemTime::now()

@@ -182,7 +182,7 @@ impl DeviceState {
         }
         let (id, event) = match &event.kind {
             NetEventKind::Node(NodeEvent::EventStored { id, event, .. }) => (id, event),
-            NetEventKind::Node(NodeEvent::KeyEpoch { .. }) => {
+            NetEventKind::Node(NodeEvent::KeyEpoch { .. } | NodeEvent::KeysForgotten { .. }) => {
                 self.persist_epoch_keys().await;
                 return;
             }

@@ -371,6 +371,9 @@ impl<S: Store> Node<S> {
         }
         if !expired.is_empty() {
             self.refresh_keys();
+            self.emit(NodeEvent::KeysForgotten {
+                count: u32::try_from(expired.len()).unwrap_or(u32::MAX),
+            });
         }
         let before = self.membership.receive.len();
         let kept: Vec<ReceiveSecret> = self

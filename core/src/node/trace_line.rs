@@ -67,6 +67,7 @@ impl fmt::Display for TraceLine<'_> {
                 role.name()
             ),
             NodeEvent::KeyEpoch { epoch } => write!(f, "key_epoch at {name} {epoch}"),
+            NodeEvent::KeysForgotten { count } => write!(f, "keys_forgotten at {name} {count}"),
             NodeEvent::Admitted { device } => write!(f, "admit at {name} {device}"),
             NodeEvent::JoinRefused { device, reason } => {
                 write!(f, "join_refused at {name} {device} {reason}")

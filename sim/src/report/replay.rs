@@ -157,6 +157,7 @@ impl ReplayReport {
             | NodeEvent::PacketReceived { .. }
             | NodeEvent::MemberChanged { .. }
             | NodeEvent::KeyEpoch { .. }
+            | NodeEvent::KeysForgotten { .. }
             | NodeEvent::Admitted { .. }
             | NodeEvent::JoinRefused { .. } => return,
         };
