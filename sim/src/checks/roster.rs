@@ -2,7 +2,7 @@
 //! permanent fault) holds the roster every membership event appended settles to (each
 //! member's status and role) and seals under that roster's newest key epoch; and its roster
 //! and key epoch last changed within `expect.roster_within` of the run's last membership
-//! change or fault. The merge rule is a pure function of the set of events, so devices that
+//! change, fault or heal. The merge rule is a pure function of the set of events, so devices that
 //! hold the same events agree; a device that lacks one, or settles differently, fails here.
 //!
 //! Judged only in a world with `[[member]]` changes.
@@ -63,7 +63,8 @@ impl Checker for RosterCheck {
             Happening::Member {
                 outcome: Some(_), ..
             }
-            | Happening::Fault { applied: true, .. } => self.last_cause = Some(view.now),
+            | Happening::Fault { applied: true, .. }
+            | Happening::Heal { done: true } => self.last_cause = Some(view.now),
             Happening::Node {
                 device,
                 event: NodeEvent::MemberChanged { .. } | NodeEvent::KeyEpoch { .. },

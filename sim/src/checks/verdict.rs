@@ -123,8 +123,8 @@ pub enum Failure {
     },
     /// A device still in the community (running, reachable) settled on another roster
     /// (members' status and role) or key epoch than every membership event appended settles
-    /// to, or settled later than `expect.roster_within` after the last membership change or
-    /// fault.
+    /// to, or settled later than `expect.roster_within` after the last membership change,
+    /// fault or heal.
     RosterDiffers {
         device: String,
         /// The first difference, or `late`.

@@ -270,7 +270,7 @@ pub struct ExpectSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rounds_to_converge_max: Option<f64>,
     /// With `[[member]]` changes: every device still in the community settles on the final
-    /// roster and key epoch within this long of the last membership change or fault
+    /// roster and key epoch within this long of the last membership change, fault or heal
     /// (`converged_within` if unset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roster_within: Option<SimDuration>,
