@@ -44,6 +44,8 @@ pub(super) struct Confidentiality {
     step: u64,
     /// The watched devices are known (at the first happening seen).
     started: bool,
+    /// The last fault applied or heal, in world time (µs).
+    last_fault_us: u64,
 }
 
 /// One readable event, the first of its kind.
@@ -163,6 +165,9 @@ impl Checker for Confidentiality {
             {
                 self.listen(view, from, to, &transmit.bytes);
             }
+            Happening::Fault { applied: true, .. } | Happening::Heal { done: true } => {
+                self.last_fault_us = view.now.as_micros();
+            }
             Happening::Made { id, .. } => {
                 self.sealed_at.insert(id, (self.step, view.now.as_micros()));
             }
@@ -208,6 +213,7 @@ impl Confidentiality {
         community: &Community,
         failures: &mut Vec<Failure>,
     ) {
+        self.held_late(view, removed, failures);
         for (source, count, first) in self.breaches(view, removed, community) {
             failures.push(Failure::Readable {
                 device: view.name(removed).to_string(),
@@ -217,6 +223,61 @@ impl Confidentiality {
                 first_author: view.name(first.author).to_string(),
                 first_sealed_at_us: first.sealed_at_us,
                 removal_known_at_us: first.knew_at_us,
+            });
+        }
+    }
+}
+
+impl Confidentiality {
+    /// The end-to-end bound: past the removal (or the last fault or heal, if later) and
+    /// `expect.roster_within`, nothing another device creates reaches the removed device's
+    /// store, whoever knew what.
+    fn held_late(&self, view: &View<'_>, removed: usize, failures: &mut Vec<Failure>) {
+        let name = view.name(removed);
+        let Some((_, removed_at)) = view
+            .members
+            .settled()
+            .members
+            .get(name)
+            .and_then(|m| m.removed.clone())
+        else {
+            return;
+        };
+        let grace = view
+            .scenario
+            .expect
+            .roster_within
+            .unwrap_or(view.scenario.expect.converged_within);
+        let bound_us = removed_at.as_micros().max(self.last_fault_us) + grace.as_micros();
+        let shelf = view.shelf.borrow();
+        let mut late: Vec<(EventId, usize, u64)> = Vec::new();
+        view.devices[removed]
+            .store
+            .borrow()
+            .events()
+            .for_each_in_slot_order(|id, slot, _| {
+                let Some(opened) = view.opened_slot(slot).or_else(|| {
+                    let community = view.node(removed)?.config().community.clone();
+                    meshlog_core::open(shelf.bytes(slot), &community).ok()
+                }) else {
+                    return;
+                };
+                let created = opened.event.created_at.as_micros();
+                if opened.event.author != *name && created > bound_us {
+                    if let Some(author) = view.index_of(&opened.event.author) {
+                        late.push((*id, author, created));
+                    }
+                }
+            });
+        late.sort_unstable();
+        if let Some(&(first, author, created)) = late.first() {
+            failures.push(Failure::HeldAfterRemoval {
+                device: name.to_string(),
+                count: late.len(),
+                first: first.to_string(),
+                first_author: view.name(author).to_string(),
+                first_created_at_us: created,
+                bound_us,
             });
         }
     }

@@ -225,6 +225,21 @@ impl fmt::Display for Failure {
                 ms(*first_sealed_at_us),
                 ms(*removal_known_at_us)
             ),
+            Failure::HeldAfterRemoval {
+                device,
+                count,
+                first,
+                first_author,
+                first_created_at_us,
+                bound_us,
+            } => write!(
+                f,
+                "confidentiality: removed {device} stores {count} events created after its \
+                 removal and the grace; the first {first} by {first_author}, created at {}, \
+                 bound {}",
+                ms(*first_created_at_us),
+                ms(*bound_us)
+            ),
             Failure::RemovedAccepted {
                 device,
                 from,

@@ -148,6 +148,17 @@ pub enum Failure {
         first_sealed_at_us: u64,
         removal_known_at_us: u64,
     },
+    /// A removed device's store holds events other devices created (their `created_at`)
+    /// more than `expect.roster_within` after its removal, or after the last fault or heal
+    /// if that came later: by then every member should have known.
+    HeldAfterRemoval {
+        device: String,
+        count: usize,
+        first: String,
+        first_author: String,
+        first_created_at_us: u64,
+        bound_us: u64,
+    },
     /// A member stored an event authored by a removed device that came straight from that
     /// device after the member knew of the removal.
     RemovedAccepted {
