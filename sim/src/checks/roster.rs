@@ -154,7 +154,6 @@ mod tests {
         assert!(finished.finish().passed(), "the whole world passes");
 
         let mut stopped = world();
-        stopped.observe_with(Box::new(super::super::Checks::new(3)));
         stopped.run_until(Instant::from_micros(10_000_001));
         let mut checker = RosterCheck::default();
         let view = stopped.view();

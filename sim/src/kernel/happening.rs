@@ -242,7 +242,7 @@ impl View<'_> {
         self.devices[device].removed
     }
     /// The device's running node (`None` while it is crashed or a hostile member's).
-    pub fn node(&self, device: usize) -> Option<&meshlog_core::Node<super::SharedStore>> {
+    pub fn node(&self, device: usize) -> Option<&meshlog_core::Node<super::store::SharedStore>> {
         self.devices[device].node.as_ref()
     }
     /// Down for good (crashed or offline by a permanent fault, or a hostile member).
