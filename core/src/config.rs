@@ -77,6 +77,11 @@ pub struct Config {
     /// so a device that lost its store still starts above what its peers saw; 0 in the
     /// simulator, where the store's own counter is never lost.
     pub epoch_floor: u64,
+    /// How long an epoch key, and the receive-key secret an epoch key was sealed to, are kept
+    /// after a newer one replaces them; `None`: kept for ever. Shorter is more forward secret
+    /// (a device stolen later opens less of what was recorded) and loses more: an event of a
+    /// forgotten epoch that arrives late is refused here (`unknown_epoch`).
+    pub key_retention: Option<Duration>,
     /// A one-line change to the node, for the record-and-replay test only: a local append is
     /// pushed to every peer but the first. Replaying a recording with it on must report the
     /// first step whose outputs differ.
@@ -147,6 +152,7 @@ impl Config {
             amplification_budget: true,
             replay_protection: true,
             epoch_floor: 0,
+            key_retention: None,
             test_divergence: false,
             test_raw_clock: false,
         }
@@ -183,6 +189,14 @@ impl Config {
                 Err(ConfigError::OutOfRange { field, value, why })
             }
         };
+        if let Some(retention) = self.key_retention {
+            range(
+                "key_retention",
+                retention.to_string(),
+                retention >= Duration::from_secs(1),
+                "at least 1s",
+            )?;
+        }
         range(
             "sync_interval",
             self.sync_interval.to_string(),

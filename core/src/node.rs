@@ -32,6 +32,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use thiserror::Error;
 
+mod admit;
 mod budget;
 mod events;
 mod followup;
@@ -44,6 +45,7 @@ mod reconcile;
 mod round;
 mod trace_line;
 
+pub use admit::JOIN_CHECKS_PER_ROUND_MAX;
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
 
 use crate::clock::HybridClock;
@@ -131,6 +133,11 @@ pub enum NodeEvent {
     },
     /// This device was given the key of `epoch` (a rotation or a share reached it).
     KeyEpoch { epoch: u32 },
+    /// A device that proved it holds an invite was admitted here; the welcome for it follows
+    /// as `Transmit`s to it. A driver learns its address from the datagram it was handling.
+    Admitted { device: DeviceId },
+    /// A join request was refused, with the reason.
+    JoinRefused { device: DeviceId, reason: String },
 }
 
 #[derive(Debug, Error)]
@@ -175,6 +182,8 @@ pub struct Node<S: Store> {
     stats: Stats,
     /// Membership events held, the roster they settle to, the epoch keys given to this device.
     membership: membership::Membership,
+    /// Join requests checked this round (`admit.rs`), at most `JOIN_CHECKS_PER_ROUND_MAX`.
+    join_checks_this_round: u32,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -231,6 +240,7 @@ impl<S: Store> Node<S> {
             outputs: VecDeque::new(),
             stats: Stats::default(),
             membership: membership::Membership::new(epoch_keys),
+            join_checks_this_round: 0,
         };
         for peer in node.config.peers.clone() {
             let state = node.state_mut(&peer);

@@ -100,6 +100,9 @@ pub enum PacketKind {
     Digest,
     Filter,
     Sketch,
+    /// A join request or a welcome part (`member::welcome`): not a tagged packet, so not in
+    /// [`PacketKind::ALL`], the kinds a packet header may name.
+    Join,
 }
 
 impl PacketKind {
@@ -118,6 +121,7 @@ impl PacketKind {
             PacketKind::Digest => 3,
             PacketKind::Filter => 4,
             PacketKind::Sketch => 5,
+            PacketKind::Join => 6,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -131,6 +135,7 @@ impl PacketKind {
             PacketKind::Digest => "DIGEST",
             PacketKind::Filter => "FILTER",
             PacketKind::Sketch => "SKETCH",
+            PacketKind::Join => "JOIN",
         }
     }
 }

@@ -61,6 +61,17 @@ pub trait Store {
     /// The membership events held (id and sealed bytes), for the node to settle its roster
     /// on start. The default reads every event, which is right but slow for a large store:
     /// a store that knows its events' kinds answers from them.
+    /// This device's receive-key secrets (`node/membership.rs`), an opaque blob the node
+    /// writes whole; `None` if never written.
+    fn secrets(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    /// Replaces the blob, durably. The default keeps nothing and says so (`Ok(false)`): the
+    /// node then seals no epoch key to a receive key, since it could not open it after a
+    /// restart (it falls back to its device key, without forward secrecy).
+    fn set_secrets(&mut self, _secrets: &[u8]) -> Result<bool, StoreError> {
+        Ok(false)
+    }
     fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         for id in self.ids()? {
@@ -80,6 +91,8 @@ pub struct InMemoryStore {
     /// the store.
     epoch: u64,
     created_at_max_us: u64,
+    /// Receive-key secrets: kept across the simulator's crash and restart, like the events.
+    secrets: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +137,13 @@ impl Store for InMemoryStore {
     }
     fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.events.get(id).map(|e| e.sealed.clone()))
+    }
+    fn secrets(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.secrets.clone())
+    }
+    fn set_secrets(&mut self, secrets: &[u8]) -> Result<bool, StoreError> {
+        self.secrets = Some(secrets.to_vec());
+        Ok(true)
     }
     fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
         Ok(self
@@ -178,6 +198,15 @@ impl<S: Store> Store for std::rc::Rc<std::cell::RefCell<S>> {
     }
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.borrow_mut().next_epoch(floor)
+    }
+    fn secrets(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.borrow().secrets()
+    }
+    fn set_secrets(&mut self, secrets: &[u8]) -> Result<bool, StoreError> {
+        self.borrow_mut().set_secrets(secrets)
+    }
+    fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
+        self.borrow().membership_events()
     }
 }
 

@@ -138,6 +138,8 @@ pub struct Harness {
     pub bytes_delivered: u64,
     /// Deliveries that arrived after a datagram sent later on the same link.
     pub datagrams_reordered: u64,
+    /// Datagrams for devices not in the harness, by device (`take_outside`).
+    outside: BTreeMap<DeviceId, Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -210,7 +212,32 @@ impl Harness {
             datagrams_lost: 0,
             bytes_delivered: 0,
             datagrams_reordered: 0,
+            outside: BTreeMap::new(),
         }
+    }
+
+    /// Hands `bytes` to `to` now, as if it arrived from outside the harness (a join request).
+    pub fn deliver_now(&mut self, to: &str, bytes: &[u8]) {
+        let now = self.now;
+        self.node_mut(to)
+            .handle_input(Input::Datagram { now, bytes });
+        self.drain_outputs();
+    }
+
+    /// Datagrams sent to `name`, a device not in the harness, since the last call.
+    pub fn take_outside(&mut self, name: &str) -> Vec<Vec<u8>> {
+        self.drain_outputs();
+        self.outside.remove(&device(name)).unwrap_or_default()
+    }
+
+    /// Adds a node (a device that joined), linked both ways with `peers`.
+    pub fn add_node(&mut self, node: Node<InMemoryStore>, peers: &[&str]) {
+        let me = node.device().clone();
+        for peer in peers {
+            self.links.insert((me.clone(), device(peer)));
+            self.links.insert((device(peer), me.clone()));
+        }
+        self.nodes.insert(me, node);
     }
 
     pub fn now(&self) -> Instant {
@@ -362,6 +389,10 @@ impl Harness {
                         break;
                     }
                     Output::Event(event) => self.record_event(&name, &event),
+                    Output::Transmit(t) if !self.nodes.contains_key(&t.to) => {
+                        // For a device not in the harness (yet): a joiner's welcome.
+                        self.outside.entry(t.to).or_default().push(t.bytes);
+                    }
                     Output::Transmit(t) => {
                         let now = self.now;
                         let lost =

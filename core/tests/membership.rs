@@ -1,9 +1,10 @@
 //! Membership on live nodes: a removal starts a new epoch that the removed device cannot
 //! open, and its packets are strangers' from then on.
 
-use meshlog_core::member::{Role, Status};
+use meshlog_core::member::join::{JoinError, Joiner};
+use meshlog_core::member::{Invite, Role, Status};
 use meshlog_core::testing::{Harness, Topology};
-use meshlog_core::{DeviceId, Duration, EventBody, Store};
+use meshlog_core::{Config, DeviceId, Duration, EventBody, InMemoryStore, Node, Store};
 
 fn id(name: &str) -> DeviceId {
     DeviceId::new(name).unwrap()
@@ -96,4 +97,182 @@ fn on_demand_rotation_reaches_a_member_that_was_offline() {
     h.run_until_converged(Duration::from_secs(60))
         .expect("converges");
     assert_eq!(h.node("carol").key_epoch(), 1);
+}
+
+/// Dave joins through bob (a plain member) with alice's invite: the request goes in, the
+/// welcome comes out, and dave's node starts from it and catches up the history.
+fn join(h: &mut Harness, name: &str, via: &str, invite: &Invite) -> Result<(), JoinError> {
+    let keys = meshlog_core::testing::keys(name, 7);
+    let mut joiner = Joiner::new(keys.clone(), invite.clone());
+    let request = joiner
+        .poll_transmit(h.now())?
+        .expect("the first request is due at once");
+    h.deliver_now(via, &request);
+    for part in h.take_outside(name) {
+        if let Some(welcomed) = joiner.handle_datagram(&part)? {
+            let mut store = InMemoryStore::new();
+            for event in &welcomed.events {
+                store.insert(event, 0).unwrap();
+            }
+            let config = Config::new(
+                keys.clone(),
+                welcomed.community,
+                vec![welcomed.inviter],
+                meshlog_core::testing::derive_seed(7, name),
+            );
+            let node = Node::new(config, store, h.now()).expect("a welcomed device starts");
+            h.add_node(node, &[via]);
+            return Ok(());
+        }
+    }
+    Err(JoinError::NotAdmitted)
+}
+
+#[test]
+fn a_device_with_an_invite_joins_through_any_member_and_gets_the_history() {
+    let mut h = Harness::new(&["alice", "bob", "carol"], Topology::FullMesh, 7);
+    let history = h.append("carol", message("before dave"));
+    let now = h.now();
+    h.node_mut("alice").rotate_keys(now).unwrap();
+    h.run_until_converged(Duration::from_secs(30))
+        .expect("converges");
+    let now = h.now();
+    let invite = h
+        .node_mut("alice")
+        .create_invite(
+            now,
+            Role::Member,
+            Duration::from_secs(3600),
+            1,
+            String::new(),
+        )
+        .unwrap();
+    let token = invite.to_token();
+    let invite = Invite::from_token(&token).unwrap();
+    join(&mut h, "dave", "bob", &invite).expect("dave is welcomed");
+    h.run_until_converged(Duration::from_secs(60))
+        .expect("converges");
+    assert!(
+        h.node("dave").contains(&history),
+        "dave caught up the history"
+    );
+    for name in ["alice", "bob", "carol", "dave"] {
+        let roster = h.node(name).roster();
+        assert!(roster.is_active(&id("dave")), "at {name}");
+        assert_eq!(roster.members[&id("dave")].added_by, Some(id("bob")));
+        assert_eq!(h.node(name).key_epoch(), 1, "at {name}");
+    }
+    let from_dave = h.append("dave", message("hello from dave"));
+    h.run_until_converged(Duration::from_secs(60))
+        .expect("converges");
+    assert!(h.node("carol").contains(&from_dave));
+
+    // The one use is spent: a second device with the same token is refused, nothing stored.
+    let events_before = h.node("bob").event_count();
+    assert!(join(&mut h, "erin", "bob", &invite).is_err());
+    assert_eq!(h.node("bob").event_count(), events_before);
+    assert!(!h.node("bob").roster().members.contains_key(&id("erin")));
+    assert_eq!(h.node("bob").stats().drops.get("join_used_up"), Some(&1));
+}
+
+#[test]
+fn forged_expired_and_foreign_invites_are_refused_with_nothing_stored() {
+    let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 7);
+    let now = h.now();
+    let good = h
+        .node_mut("alice")
+        .create_invite(now, Role::Member, Duration::from_secs(60), 3, String::new())
+        .unwrap();
+    // Forged: the grant's role changed after signing.
+    let mut forged = good.clone();
+    forged.grant.role = Role::Admin;
+    // Expired: used after its minute.
+    let short = h
+        .node_mut("alice")
+        .create_invite(now, Role::Member, Duration::from_secs(1), 3, String::new())
+        .unwrap();
+    // Foreign: signed by alice's key in another community.
+    let other = meshlog_core::testing::community_of(&["alice"], 99);
+    let foreign = meshlog_core::member::Invite::new(
+        &meshlog_core::testing::keys("alice", 7),
+        *other.id(),
+        Role::Member,
+        meshlog_core::Instant::from_micros(u64::MAX),
+        3,
+        [1; 32],
+        String::new(),
+    )
+    .unwrap();
+    h.run_for(Duration::from_secs(5));
+    let before = h.node("bob").event_count();
+    assert!(join(&mut h, "dave", "bob", &forged).is_err());
+    assert!(join(&mut h, "erin", "bob", &short).is_err());
+    assert!(join(&mut h, "frank", "bob", &foreign).is_err());
+    assert_eq!(h.node("bob").event_count(), before, "nothing stored");
+    let drops = &h.node("bob").stats().drops;
+    assert_eq!(drops.get("join_forged"), Some(&1));
+    assert_eq!(drops.get("join_expired"), Some(&1));
+    assert_eq!(drops.get("join_wrong_community"), Some(&1));
+    // A replayed request of an admitted device admits nothing new.
+    join(&mut h, "gina", "bob", &good).expect("the good invite works");
+    let before = h.node("bob").event_count();
+    let request = Joiner::new(meshlog_core::testing::keys("gina", 7), good.clone())
+        .poll_transmit(h.now())
+        .unwrap()
+        .unwrap();
+    h.deliver_now("bob", &request);
+    assert_eq!(h.node("bob").event_count(), before);
+    assert_eq!(h.node("bob").stats().drops.get("join_repeat"), Some(&1));
+}
+
+#[test]
+fn keys_stolen_after_the_retention_open_no_earlier_epoch() {
+    let retention = Duration::from_secs(10);
+    let mut h = Harness::with_config(&["alice", "bob", "carol"], Topology::FullMesh, 11, |c| {
+        c.key_retention = Some(retention);
+    });
+    h.run_for(Duration::from_secs(5));
+    for name in ["alice", "bob", "carol"] {
+        let roster = h.node(name).roster();
+        assert!(
+            roster.members[&id("bob")].receive_key.is_some(),
+            "at {name}"
+        );
+    }
+    let now = h.now();
+    h.node_mut("alice").rotate_keys(now).unwrap();
+    h.run_for(Duration::from_secs(5));
+    let recorded = h.append("bob", message("sealed under epoch 1"));
+    h.run_for(Duration::from_secs(5));
+    let sealed = h.node("carol").store().get(&recorded).unwrap().unwrap();
+    let now = h.now();
+    h.node_mut("alice").rotate_keys(now).unwrap();
+    h.run_for(Duration::from_secs(5));
+    assert_eq!(h.node("bob").key_epoch(), 2);
+    // Before the retention passes, bob still opens it.
+    let (_, community, _) = h.node("bob").stolen_keys();
+    assert!(meshlog_core::open(&sealed, &community).is_ok());
+
+    h.run_for(Duration::from_secs(20));
+    let (device, community, receive) = h.node("bob").stolen_keys();
+    assert!(matches!(
+        meshlog_core::open(&sealed, &community),
+        Err(meshlog_core::RejectReason::UnknownEpoch(_))
+    ));
+    // Nor does anything in the log give epoch 1's key back to these keys.
+    let ids: Vec<_> = h.node("bob").ids().copied().collect();
+    for id in ids {
+        let bytes = h.node("bob").store().get(&id).unwrap().unwrap();
+        let Ok(opened) = meshlog_core::open(&bytes, &community) else {
+            continue;
+        };
+        if let EventBody::Membership { op, .. } = &opened.event.body {
+            let key = meshlog_core::member::unwrap_key(&device, &receive, op);
+            assert!(key.is_none_or(|k| k.epoch != 1), "epoch 1 came back");
+        }
+    }
+    // The current epoch still works for everyone.
+    let fresh = h.append("carol", message("epoch 2"));
+    h.run_for(Duration::from_secs(5));
+    assert!(h.node("bob").contains(&fresh));
 }

@@ -66,6 +66,12 @@ CREATE TABLE IF NOT EXISTS reactions (
 );
 CREATE INDEX IF NOT EXISTS reactions_by_message ON reactions(message_id);
 -- Small facts about this device's store; `epoch` = the last run's packet epoch.
+-- This device's receive-key secrets (forward secrecy, `core/src/node/membership.rs`): one blob,
+-- replaced whole, deleted from as keys expire.
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -219,6 +225,9 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A replaced or deleted receive-key secret is overwritten with zeros in the file, not left
+    // in a free page (forward secrecy). Rows are otherwise never deleted, so it costs nothing.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // Event ids are random, so inserts land all over the id indexes: a page cache that holds
     // them (SQLite's default is 2 MB) keeps ingest off the disk. Negative = KiB; bounded.
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;

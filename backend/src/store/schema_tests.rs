@@ -121,3 +121,16 @@ fn a_database_from_a_newer_version_is_refused_untouched() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn receive_secrets_survive_a_reopen_and_are_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meshlog.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.secrets().unwrap(), None);
+    assert!(store.set_secrets(&[1; 40]).unwrap());
+    assert!(store.set_secrets(&[2; 80]).unwrap());
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.secrets().unwrap(), Some(vec![2; 80]));
+}

@@ -290,6 +290,19 @@ impl SqliteStore {
         tx.commit()?;
         Ok(epoch)
     }
+
+    /// `Store::set_secrets`, committed with a full fsync like the epoch: a receive key that
+    /// peers seal epoch keys to must outlive a power cut.
+    fn set_secrets_tx(&mut self, secrets: &[u8]) -> Result<(), DbError> {
+        self.commit_batch()?;
+        self.set_synchronous("FULL")?;
+        self.conn.execute(
+            "INSERT INTO secrets (name, value) VALUES ('receive_keys', ?1)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [secrets],
+        )?;
+        Ok(())
+    }
 }
 
 fn backend(err: DbError) -> StoreError {
@@ -382,6 +395,22 @@ impl Store for SqliteStore {
 
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.next_epoch_tx(floor).map_err(backend)
+    }
+
+    fn secrets(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM secrets WHERE name = 'receive_keys'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|err| backend(err.into()))
+    }
+
+    fn set_secrets(&mut self, secrets: &[u8]) -> Result<bool, StoreError> {
+        self.set_secrets_tx(secrets).map_err(backend)?;
+        Ok(true)
     }
 
     /// From the partial index on membership events: a start reads only those.

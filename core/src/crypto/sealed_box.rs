@@ -51,7 +51,28 @@ impl Ephemeral {
     /// Seals `plaintext` to `recipient` under `context`. `None` if the recipient's key has
     /// small order (no secret stands behind it).
     pub fn seal(&self, recipient: &PublicKey, context: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
-        let shared = recipient.montgomery().mul_clamped(self.secret).to_bytes();
+        let point = recipient.montgomery();
+        self.seal_to(point, &recipient.to_bytes(), context, plaintext)
+    }
+
+    /// Seals to a bare X25519 public key (a member's receive key, `member::op`).
+    pub fn seal_to_x25519(
+        &self,
+        recipient: &[u8; 32],
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> Option<Vec<u8>> {
+        self.seal_to(MontgomeryPoint(*recipient), recipient, context, plaintext)
+    }
+
+    fn seal_to(
+        &self,
+        point: MontgomeryPoint,
+        recipient: &[u8; 32],
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> Option<Vec<u8>> {
+        let shared = point.mul_clamped(self.secret).to_bytes();
         if shared == [0; 32] {
             return None;
         }
@@ -78,8 +99,37 @@ pub fn open_box(
     sealed: &[u8],
 ) -> Option<Vec<u8>> {
     let shared = me.agree_montgomery(ephemeral)?;
-    let cipher = cipher(&shared, ephemeral, &me.public(), context);
-    cipher
+    decrypt(&shared, ephemeral, &me.public().to_bytes(), context, sealed)
+}
+
+/// Opens a box sealed to the X25519 key pair whose secret is `secret`.
+pub fn open_box_x25519(
+    secret: &[u8; 32],
+    ephemeral: &[u8; 32],
+    context: &[u8],
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    let public = x25519_public(secret);
+    let shared = MontgomeryPoint(*ephemeral).mul_clamped(*secret).to_bytes();
+    if shared == [0; 32] {
+        return None;
+    }
+    decrypt(&shared, ephemeral, &public, context, sealed)
+}
+
+/// The public half of an X25519 secret.
+pub fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
+    MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
+}
+
+fn decrypt(
+    shared: &[u8; 32],
+    ephemeral: &[u8; 32],
+    recipient: &[u8; 32],
+    context: &[u8],
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    cipher(shared, ephemeral, recipient, context)
         .decrypt(
             XNonce::from_slice(&[0; 24]),
             Payload {
@@ -90,17 +140,18 @@ pub fn open_box(
         .ok()
 }
 
+/// `recipient`: the bytes of the key sealed to (an Ed25519 device key, or an X25519 key).
 fn cipher(
     shared: &[u8; 32],
     ephemeral: &[u8; 32],
-    recipient: &PublicKey,
+    recipient: &[u8; 32],
     context: &[u8],
 ) -> XChaCha20Poly1305 {
     let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
     hasher
         .update(shared)
         .update(ephemeral)
-        .update(&recipient.to_bytes())
+        .update(recipient)
         .update(context);
     XChaCha20Poly1305::new(hasher.finalize().as_bytes().into())
 }
@@ -131,6 +182,23 @@ mod tests {
         assert_eq!(open_box(&bob, &public, b"epoch 1", &changed), None);
         let other = Ephemeral::from_secret([8; 32]).public();
         assert_eq!(open_box(&bob, &other, b"epoch 1", &sealed), None);
+    }
+
+    #[test]
+    fn a_receive_key_opens_what_was_sealed_to_it_and_the_device_key_does_not() {
+        let secret = [5; 32];
+        let public = x25519_public(&secret);
+        let ephemeral = Ephemeral::from_secret([7; 32]);
+        let sealed = ephemeral
+            .seal_to_x25519(&public, b"c", b"epoch key")
+            .unwrap();
+        let e = ephemeral.public();
+        assert_eq!(
+            open_box_x25519(&secret, &e, b"c", &sealed).as_deref(),
+            Some(&b"epoch key"[..])
+        );
+        assert_eq!(open_box_x25519(&[6; 32], &e, b"c", &sealed), None);
+        assert_eq!(open_box(&keys("bob", 1), &e, b"c", &sealed), None);
     }
 
     #[test]

@@ -22,10 +22,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::crypto::sealed_box::{open_box, Ephemeral};
+use crate::crypto::sealed_box::{open_box, open_box_x25519, Ephemeral};
 use crate::crypto::{DeviceKeys, PublicKey};
 
 pub mod invite;
+pub mod join;
 pub mod op;
 pub mod roster;
 pub mod welcome;
@@ -84,12 +85,20 @@ fn wrap_context(epoch: u32, key_id: &KeyId) -> Vec<u8> {
     context
 }
 
+/// Where a member's copy of an epoch key is sealed to: its newest receive key if it published
+/// one (forward secrecy: that key's secret is deleted later), else its device key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub device_key: PublicKey,
+    pub receive_key: Option<[u8; 32]>,
+}
+
 /// The `Keys` operations that give `key` (epoch `epoch`) to each of `recipients`, at most
 /// [`WRAPS_PER_EVENT_MAX`] per event. `ephemeral_secret` comes from the caller's seeded RNG.
 pub fn share_key(
     epoch: u32,
     key: &[u8; 32],
-    recipients: &[PublicKey],
+    recipients: &[Recipient],
     ephemeral_secret: [u8; 32],
 ) -> Vec<MemberOp> {
     let key_id = KeyId::of(key);
@@ -98,9 +107,12 @@ pub fn share_key(
     let wraps: Vec<Wrap> = recipients
         .iter()
         .filter_map(|recipient| {
-            let sealed = ephemeral.seal(recipient, &context, key)?;
+            let sealed = match &recipient.receive_key {
+                Some(receive) => ephemeral.seal_to_x25519(receive, &context, key)?,
+                None => ephemeral.seal(&recipient.device_key, &context, key)?,
+            };
             Some(Wrap {
-                recipient: recipient_id(recipient),
+                recipient: recipient_id(&recipient.device_key),
                 sealed: sealed
                     .try_into()
                     .expect("32 bytes sealed is WRAPPED_KEY_LEN"),
@@ -118,9 +130,14 @@ pub fn share_key(
         .collect()
 }
 
-/// This device's copy of the key a `Keys` operation shares, if it holds a wrap for it and the
-/// key opened is the one the operation names.
-pub fn unwrap_key(me: &DeviceKeys, op: &MemberOp) -> Option<EpochKey> {
+/// This device's copy of the key a `Keys` operation shares, if it holds a wrap for it that
+/// opens with its device key or one of its receive secrets, and the key opened is the one the
+/// operation names.
+pub fn unwrap_key(
+    me: &DeviceKeys,
+    receive_secrets: &[[u8; 32]],
+    op: &MemberOp,
+) -> Option<EpochKey> {
     let MemberOp::Keys {
         epoch,
         key_id,
@@ -132,9 +149,12 @@ pub fn unwrap_key(me: &DeviceKeys, op: &MemberOp) -> Option<EpochKey> {
     };
     let mine = recipient_id(&me.public());
     let wrap = wraps.iter().find(|w| w.recipient == mine)?;
-    let key: [u8; 32] = open_box(me, ephemeral, &wrap_context(*epoch, key_id), &wrap.sealed)?
-        .try_into()
-        .ok()?;
+    let context = wrap_context(*epoch, key_id);
+    let opened = receive_secrets
+        .iter()
+        .find_map(|secret| open_box_x25519(secret, ephemeral, &context, &wrap.sealed))
+        .or_else(|| open_box(me, ephemeral, &context, &wrap.sealed))?;
+    let key: [u8; 32] = opened.try_into().ok()?;
     (KeyId::of(&key) == *key_id).then_some(EpochKey { epoch: *epoch, key })
 }
 
@@ -164,6 +184,10 @@ impl EpochKeys {
     }
     pub fn iter(&self) -> impl Iterator<Item = (&KeyId, &EpochKey)> {
         self.keys.iter()
+    }
+    /// Forgets a key (its retention passed): what it sealed is unreadable here from now on.
+    pub fn remove(&mut self, id: &KeyId) -> Option<EpochKey> {
+        self.keys.remove(id)
     }
     pub fn len(&self) -> usize {
         self.keys.len()

@@ -85,6 +85,10 @@ pub enum MemberOp {
     SetRole { device: DeviceId, role: Role },
     /// Any member admits a device that proved it holds an admin's invite.
     Admit(Box<Admission>),
+    /// A member publishes a fresh X25519 key that the next epoch keys are sealed to, and
+    /// deletes the secret of the one before once its retention passes: what makes an epoch key
+    /// unreadable later even to whoever steals the device's long-term key (forward secrecy).
+    ReceiveKey { key: [u8; 32] },
     /// An admin shares an epoch key: a new epoch (a rotation), or an existing one with members
     /// who lack it. A rotation for many members is several of these with the same key id.
     Keys {
@@ -103,6 +107,7 @@ impl MemberOp {
             MemberOp::SetRole { .. } => "set_role",
             MemberOp::Admit { .. } => "admit",
             MemberOp::Keys { .. } => "keys",
+            MemberOp::ReceiveKey { .. } => "receive_key",
         }
     }
 
@@ -132,6 +137,9 @@ impl MemberOp {
                 w.bytes_u8(device.as_str().as_bytes())
                     .raw(&key.to_bytes())
                     .raw(proof);
+            }
+            MemberOp::ReceiveKey { key } => {
+                w.u8(6).raw(key);
             }
             MemberOp::Keys {
                 epoch,
@@ -192,6 +200,9 @@ impl MemberOp {
                     wraps,
                 }
             }
+            6 => MemberOp::ReceiveKey {
+                key: r.array("receive key")?,
+            },
             other => {
                 return Err(DecodeError::invalid(
                     "membership op",

@@ -69,6 +69,9 @@ pub struct MemberInfo {
     pub added_at: Instant,
     /// The counted removal: who and when.
     pub removed: Option<(DeviceId, Instant)>,
+    /// The newest key it published for epoch keys to be sealed to (`ReceiveKey`); `None`:
+    /// seal to its device key.
+    pub receive_key: Option<[u8; 32]>,
 }
 
 /// One epoch key as the log describes it (the key itself only its recipients can open).
@@ -187,6 +190,7 @@ fn count(
                 added_by: None,
                 added_at: Instant::from_micros(0),
                 removed: None,
+                receive_key: None,
             },
         );
     }
@@ -218,7 +222,10 @@ fn apply(
     if !roster.is_active(author) {
         return Err("author_not_a_member");
     }
-    let admin_only = !matches!(record.op, MemberOp::Admit { .. });
+    let admin_only = !matches!(
+        record.op,
+        MemberOp::Admit { .. } | MemberOp::ReceiveKey { .. }
+    );
     if admin_only && !roster.is_admin(author) {
         return Err("not_an_admin");
     }
@@ -236,6 +243,7 @@ fn apply(
                     added_by: Some(author.clone()),
                     added_at: record.created_at,
                     removed: None,
+                    receive_key: None,
                 },
             );
             give_current_keys(roster, key);
@@ -288,9 +296,14 @@ fn apply(
                     added_by: Some(author.clone()),
                     added_at: record.created_at,
                     removed: None,
+                    receive_key: None,
                 },
             );
             give_current_keys(roster, key);
+            Ok(None)
+        }
+        MemberOp::ReceiveKey { key } => {
+            roster.members.get_mut(author).expect("active").receive_key = Some(*key);
             Ok(None)
         }
         MemberOp::Keys {

@@ -247,25 +247,48 @@ fn an_expired_forged_or_foreign_invite_admits_nobody() {
 #[test]
 fn a_wrapped_key_opens_only_for_its_recipients() {
     let key = [42; 32];
-    let recipients = [keys("alice", 1).public(), keys("bob", 1).public()];
+    let receive_secret = [8; 32];
+    let recipients = [
+        Recipient {
+            device_key: keys("alice", 1).public(),
+            receive_key: None,
+        },
+        Recipient {
+            device_key: keys("bob", 1).public(),
+            receive_key: Some(crate::crypto::sealed_box::x25519_public(&receive_secret)),
+        },
+    ];
     let ops = share_key(1, &key, &recipients, [3; 32]);
     assert_eq!(ops.len(), 1);
-    let opened = unwrap_key(&keys("bob", 1), &ops[0]).unwrap();
-    assert_eq!(opened, EpochKey { epoch: 1, key });
-    assert_eq!(unwrap_key(&keys("carol", 1), &ops[0]), None);
+    assert_eq!(
+        unwrap_key(&keys("alice", 1), &[], &ops[0]),
+        Some(EpochKey { epoch: 1, key })
+    );
+    // Bob's copy went to his receive key: his device key alone does not open it.
+    assert_eq!(unwrap_key(&keys("bob", 1), &[], &ops[0]), None);
+    assert_eq!(
+        unwrap_key(&keys("bob", 1), &[receive_secret], &ops[0]),
+        Some(EpochKey { epoch: 1, key })
+    );
+    assert_eq!(
+        unwrap_key(&keys("carol", 1), &[receive_secret], &ops[0]),
+        None
+    );
 }
 
 #[test]
 fn a_rotation_for_many_members_spans_several_events() {
-    let members: Vec<PublicKey> = (0..30)
-        .map(|i| keys(&format!("d{i}"), 1).public())
+    let members: Vec<Recipient> = (0..30)
+        .map(|i| Recipient {
+            device_key: keys(&format!("d{i}"), 1).public(),
+            receive_key: None,
+        })
         .collect();
     let ops = share_key(2, &[1; 32], &members, [3; 32]);
     assert_eq!(ops.len(), 30usize.div_ceil(WRAPS_PER_EVENT_MAX));
-    for (i, member) in members.iter().enumerate() {
+    for i in 0..30 {
         let holder = keys(&format!("d{i}"), 1);
-        assert_eq!(holder.public(), *member);
-        assert!(ops.iter().any(|op| unwrap_key(&holder, op).is_some()));
+        assert!(ops.iter().any(|op| unwrap_key(&holder, &[], op).is_some()));
     }
 }
 

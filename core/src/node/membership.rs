@@ -16,13 +16,14 @@ use rand_core::RngCore;
 use thiserror::Error;
 
 use super::{AppendError, Node, NodeEvent};
+use crate::crypto::sealed_box::x25519_public;
 use crate::crypto::PublicKey;
 use crate::event::{Event, EventBody};
 use crate::id::{DeviceId, EventId};
 use crate::member::roster::settle;
 use crate::member::{
-    recipient_id, share_key, unwrap_key, EpochKey, EpochKeys, Invite, InviteError, MemberOp,
-    OpRecord, Role, Roster, Status, PARENTS_MAX,
+    recipient_id, share_key, unwrap_key, EpochKey, EpochKeys, Invite, InviteError, KeyId,
+    MemberInfo, MemberOp, OpRecord, Recipient, Role, Roster, Status, PARENTS_MAX,
 };
 use crate::store::{Store, StoreError};
 use crate::time::{Duration, Instant};
@@ -58,8 +59,55 @@ pub(super) struct Membership {
     /// Epoch keys this device was given (welcome or wraps): the community's copy is rebuilt
     /// from this.
     keys: EpochKeys,
+    /// When each held key was replaced by a newer epoch's: its retention runs from then.
+    superseded: BTreeMap<KeyId, Instant>,
+    /// This device's receive-key secrets, the newest last (`retired_at` None); each kept until
+    /// its retention passes after it was retired. Persisted in the store.
+    receive: Vec<ReceiveSecret>,
+    /// A new epoch key arrived: publish a fresh receive key for the next one.
+    receive_rotation_due: bool,
     /// Peers removed while an input was handled: dropped before anything is sent.
     leaving: BTreeSet<DeviceId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ReceiveSecret {
+    secret: [u8; 32],
+    retired_at: Option<Instant>,
+}
+
+/// Receive secrets kept at once: one current, and those retired within the retention (one
+/// per epoch seen in that time).
+const RECEIVE_SECRETS_MAX: usize = 64;
+
+fn encode_secrets(secrets: &[ReceiveSecret]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(secrets.len() * 40);
+    for s in secrets {
+        out.extend_from_slice(&s.secret);
+        let at = s.retired_at.map_or(u64::MAX, Instant::as_micros);
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    out
+}
+
+/// The store's blob back; `None` if it is not one this code wrote (then the node starts
+/// without receive keys and says so, rather than trusting odd bytes).
+fn decode_secrets(bytes: &[u8]) -> Option<Vec<ReceiveSecret>> {
+    if bytes.len() % 40 != 0 || bytes.len() / 40 > RECEIVE_SECRETS_MAX {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks(40)
+            .map(|c| {
+                let at = u64::from_le_bytes(c[32..].try_into().expect("8 bytes"));
+                ReceiveSecret {
+                    secret: c[..32].try_into().expect("32 bytes"),
+                    retired_at: (at != u64::MAX).then_some(Instant::from_micros(at)),
+                }
+            })
+            .collect(),
+    )
 }
 
 impl Membership {
@@ -68,6 +116,16 @@ impl Membership {
             keys,
             ..Membership::default()
         }
+    }
+    pub(super) fn roster(&self) -> &Roster {
+        &self.roster
+    }
+    pub(super) fn keys(&self) -> &EpochKeys {
+        &self.keys
+    }
+    /// Every membership event held, in id order (a welcome carries them all).
+    pub(super) fn event_ids(&self) -> Vec<EventId> {
+        self.ops.keys().copied().collect()
     }
 }
 
@@ -86,8 +144,15 @@ impl<S: Store> Node<S> {
         &self.membership.keys
     }
 
-    /// Reads the membership events of a store that already holds events (a restart).
+    /// Reads the membership events of a store that already holds events (a restart), and the
+    /// receive secrets they may be sealed to.
     pub(super) fn load_membership(&mut self) -> Result<(), StoreError> {
+        if let Some(bytes) = self.store.secrets()? {
+            match decode_secrets(&bytes) {
+                Some(secrets) => self.membership.receive = secrets,
+                None => self.stats.drop("receive_secrets_unreadable"),
+            }
+        }
         let mut pending = self.store.membership_events()?;
         // Keys events may be sealed under keys that earlier keys events give: open what opens,
         // learn from it, and try the rest again until nothing more opens.
@@ -126,13 +191,29 @@ impl<S: Store> Node<S> {
             self.stats.drop("membership_events_over_bound");
             return false;
         }
-        if let Some(key) = unwrap_key(&self.config.keys, op) {
-            if self.membership.keys.insert(key) {
+        let secrets: Vec<[u8; 32]> = self.membership.receive.iter().map(|r| r.secret).collect();
+        if let Some(key) = unwrap_key(&self.config.keys, &secrets, op) {
+            let id = KeyId::of(&key.key);
+            let forgotten = self.membership.superseded.contains_key(&id)
+                && self.membership.keys.get(&id).is_none();
+            if !forgotten && self.membership.keys.insert(key) {
+                let now = self.now;
+                let older: Vec<KeyId> = self
+                    .membership
+                    .keys
+                    .iter()
+                    .filter(|(_, k)| k.epoch < key.epoch)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for old in older {
+                    self.membership.superseded.entry(old).or_insert(now);
+                }
                 self.config.community = self
                     .config
                     .community
                     .clone()
                     .with_epoch_keys(self.membership.keys.clone());
+                self.membership.receive_rotation_due = true;
                 self.emit(NodeEvent::KeyEpoch { epoch: key.epoch });
             }
         }
@@ -186,6 +267,105 @@ impl<S: Store> Node<S> {
             });
         }
         self.maintain_keys(now);
+        self.maintain_receive_key(now);
+    }
+
+    /// With a `key_retention`: a receive key from the start, and a fresh one after every new
+    /// epoch key, for the next epoch key to be sealed to; the one before is retired (its
+    /// secret kept for `key_retention`, for rotations already on their way to it).
+    fn maintain_receive_key(&mut self, now: Instant) {
+        // Receive keys exist for forward secrecy, which needs keys to be forgotten: a device
+        // that keeps every key for ever is served as well by its device key.
+        if self.config.key_retention.is_none() {
+            return;
+        }
+        let me = self.config.keys.device.clone();
+        let Some(info) = self.membership.roster.members.get(&me) else {
+            return;
+        };
+        if info.status != Status::Active {
+            return;
+        }
+        let published = info.receive_key;
+        let current = self
+            .membership
+            .receive
+            .last()
+            .filter(|r| r.retired_at.is_none());
+        let current_published =
+            current.map(|r| x25519_public(&r.secret)) == published && published.is_some();
+        if current_published && !self.membership.receive_rotation_due {
+            return;
+        }
+        self.membership.receive_rotation_due = false;
+        let mut secret = [0u8; 32];
+        self.rng.fill_bytes(&mut secret);
+        let mut receive = self.membership.receive.clone();
+        if current_published {
+            if let Some(last) = receive.last_mut() {
+                last.retired_at = Some(now);
+            }
+        } else {
+            // Never published (or lost): nothing was sealed to it, drop it.
+            receive.retain(|r| r.retired_at.is_some());
+        }
+        receive.push(ReceiveSecret {
+            secret,
+            retired_at: None,
+        });
+        while receive.len() > RECEIVE_SECRETS_MAX {
+            receive.remove(0);
+        }
+        // Written before it is published: a key others seal to must survive a crash here.
+        match self.store.set_secrets(&encode_secrets(&receive)) {
+            Ok(true) => {}
+            Ok(false) => return, // the store keeps no secrets: stay with the device key
+            Err(_) => return self.stats.drop("receive_secrets_store_failed"),
+        }
+        self.membership.receive = receive;
+        let _ = self.append_ops(
+            now,
+            vec![MemberOp::ReceiveKey {
+                key: x25519_public(&secret),
+            }],
+        );
+    }
+
+    /// Forgets what `key_retention` no longer covers: epoch keys replaced that long ago, and
+    /// receive secrets retired that long ago. Called every round.
+    pub(super) fn expire_keys(&mut self, now: Instant) {
+        let Some(retention) = self.config.key_retention else {
+            return;
+        };
+        let due = |since: Instant| since + retention <= now;
+        let expired: Vec<KeyId> = self
+            .membership
+            .superseded
+            .iter()
+            .filter(|(id, since)| due(**since) && self.membership.keys.get(id).is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            self.membership.keys.remove(id);
+        }
+        if !expired.is_empty() {
+            self.config.community = self
+                .config
+                .community
+                .clone()
+                .with_epoch_keys(self.membership.keys.clone());
+        }
+        let before = self.membership.receive.len();
+        let kept: Vec<ReceiveSecret> = self
+            .membership
+            .receive
+            .iter()
+            .filter(|r| !r.retired_at.is_some_and(due))
+            .copied()
+            .collect();
+        if kept.len() != before && self.store.set_secrets(&encode_secrets(&kept)).is_ok() {
+            self.membership.receive = kept;
+        }
     }
 
     /// An admin's duties after the roster changed: a new epoch if a removed device holds the
@@ -230,10 +410,10 @@ impl<S: Store> Node<S> {
             return;
         }
         let given = &roster.epochs[&key_id].recipients;
-        let lacking: Vec<PublicKey> = roster
+        let lacking: Vec<Recipient> = roster
             .active()
             .filter(|(_, m)| !given.contains(&recipient_id(&m.key)))
-            .map(|(_, m)| m.key)
+            .map(|(_, m)| recipient(m))
             .collect();
         if !lacking.is_empty() {
             let _ = self.share(now, current, &lacking);
@@ -245,17 +425,17 @@ impl<S: Store> Node<S> {
         let mut key = [0u8; 32];
         self.rng.fill_bytes(&mut key);
         let epoch = self.membership.roster.epoch_max() + 1;
-        let everyone: Vec<PublicKey> = self
+        let everyone: Vec<Recipient> = self
             .membership
             .roster
             .active()
-            .map(|(_, m)| m.key)
+            .map(|(_, m)| recipient(m))
             .collect();
         self.share(now, EpochKey { epoch, key }, &everyone)?;
         Ok(epoch)
     }
 
-    fn share(&mut self, now: Instant, key: EpochKey, to: &[PublicKey]) -> Result<(), MemberError> {
+    fn share(&mut self, now: Instant, key: EpochKey, to: &[Recipient]) -> Result<(), MemberError> {
         let mut ephemeral = [0u8; 32];
         self.rng.fill_bytes(&mut ephemeral);
         let ops = share_key(key.epoch, &key.key, to, ephemeral);
@@ -265,7 +445,7 @@ impl<S: Store> Node<S> {
 
     /// Appends membership events naming the current heads; the roster settles as each is
     /// stored (`observe_stored`).
-    fn append_ops(
+    pub(super) fn append_ops(
         &mut self,
         now: Instant,
         ops: Vec<MemberOp>,
@@ -412,6 +592,24 @@ impl<S: Store> Node<S> {
         )?)
     }
 
+    /// What an attacker who takes this device now holds: its device key, the epoch keys it
+    /// keeps, and its receive secrets (feature `testing`: the simulator's forward-secrecy
+    /// check hands them to an attacker).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn stolen_keys(
+        &self,
+    ) -> (
+        crate::crypto::DeviceKeys,
+        crate::crypto::Community,
+        Vec<[u8; 32]>,
+    ) {
+        (
+            self.config.keys.clone(),
+            self.config.community.clone(),
+            self.membership.receive.iter().map(|r| r.secret).collect(),
+        )
+    }
+
     /// Drops the peers the roster removed: their keys, links and anything not yet sealed for them.
     pub(super) fn drop_leaving_peers(&mut self) {
         for peer in std::mem::take(&mut self.membership.leaving) {
@@ -422,5 +620,12 @@ impl<S: Store> Node<S> {
             // and the removed device should learn of it.
             self.outbox.remove(&peer);
         }
+    }
+}
+
+fn recipient(member: &MemberInfo) -> Recipient {
+    Recipient {
+        device_key: member.key,
+        receive_key: member.receive_key,
     }
 }

@@ -19,6 +19,10 @@ impl<S: Store> Node<S> {
             self.stats.drop(DropReason::Offline.code());
             return self.emit(dropped(DropReason::Offline));
         }
+        // A device that is not a member yet asks to join: not a tagged packet (`admit.rs`).
+        if crate::member::welcome::is_join_datagram(bytes) {
+            return self.handle_join_datagram(now, bytes);
+        }
         // Only peers hold a key, so anything that opens comes from a peer, once.
         let packet = match self.wire.open(bytes) {
             Ok(packet) => packet,

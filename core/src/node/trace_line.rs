@@ -67,6 +67,10 @@ impl fmt::Display for TraceLine<'_> {
                 role.name()
             ),
             NodeEvent::KeyEpoch { epoch } => write!(f, "key_epoch at {name} {epoch}"),
+            NodeEvent::Admitted { device } => write!(f, "admit at {name} {device}"),
+            NodeEvent::JoinRefused { device, reason } => {
+                write!(f, "join_refused at {name} {device} {reason}")
+            }
             NodeEvent::PacketReceived { .. } => Ok(()),
         }
     }

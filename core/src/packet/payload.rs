@@ -174,6 +174,12 @@ impl Payload {
                 summary: decode_summary(r)?,
                 sketch: Sketch::decode(r)?,
             }),
+            PacketKind::Join => {
+                return Err(DecodeError::invalid(
+                    "packet kind",
+                    "JOIN is not a tagged packet",
+                ))
+            }
         };
         r.finish()?;
         Ok(payload)

@@ -156,7 +156,9 @@ impl ReplayReport {
             | NodeEvent::StoreFailed { .. }
             | NodeEvent::PacketReceived { .. }
             | NodeEvent::MemberChanged { .. }
-            | NodeEvent::KeyEpoch { .. } => return,
+            | NodeEvent::KeyEpoch { .. }
+            | NodeEvent::Admitted { .. }
+            | NodeEvent::JoinRefused { .. } => return,
         };
         self.recorder.note(entry);
     }
