@@ -44,8 +44,9 @@ pub(super) struct Confidentiality {
     step: u64,
     /// The watched devices are known (at the first happening seen).
     started: bool,
-    /// The last fault applied or heal, in world time (µs).
+    /// The last fault applied, or heal after one, in world time (µs).
     last_fault_us: u64,
+    faulted: bool,
 }
 
 /// One readable event, the first of its kind.
@@ -165,7 +166,11 @@ impl Checker for Confidentiality {
             {
                 self.listen(view, from, to, &transmit.bytes);
             }
-            Happening::Fault { applied: true, .. } | Happening::Heal { done: true } => {
+            Happening::Fault { applied: true, .. } => {
+                self.faulted = true;
+                self.last_fault_us = view.now.as_micros();
+            }
+            Happening::Heal { done: true } if self.faulted => {
                 self.last_fault_us = view.now.as_micros();
             }
             Happening::Made { id, .. } => {

@@ -17,8 +17,10 @@ use crate::kernel::{Happening, View};
 
 #[derive(Debug, Default)]
 pub(super) struct RosterCheck {
-    /// The last membership change made, or fault applied.
+    /// The last membership change made, fault applied, or heal after a fault.
     last_cause: Option<Instant>,
+    /// A fault was applied: the end-of-workload heal is a cause too.
+    faulted: bool,
     /// Per device, the last change to its roster or key epoch.
     last_change: BTreeMap<usize, Instant>,
 }
@@ -63,8 +65,12 @@ impl Checker for RosterCheck {
             Happening::Member {
                 outcome: Some(_), ..
             }
-            | Happening::Fault { applied: true, .. }
-            | Happening::Heal { done: true } => self.last_cause = Some(view.now),
+            | Happening::Fault { applied: true, .. } => {
+                self.faulted |= matches!(happening, Happening::Fault { .. });
+                self.last_cause = Some(view.now);
+            }
+            // It lifts what faults did: news held back by a partition travels from here.
+            Happening::Heal { done: true } if self.faulted => self.last_cause = Some(view.now),
             Happening::Node {
                 device,
                 event: NodeEvent::MemberChanged { .. } | NodeEvent::KeyEpoch { .. },
