@@ -186,6 +186,72 @@ impl fmt::Display for Failure {
                  to {first_to}: {first_kind} of {first_bytes} B",
                 ms(*first_at_us)
             ),
+            Failure::RosterDiffers {
+                device,
+                what,
+                key_epoch,
+                key_epoch_expected,
+                settled_after_us,
+                bound_us,
+            } => {
+                write!(
+                    f,
+                    "roster: {device} {what} (key epoch {key_epoch}, expected \
+                     {key_epoch_expected})"
+                )?;
+                if let Some(after) = settled_after_us {
+                    write!(
+                        f,
+                        "; last changed {} after the last membership change or fault, bound {}",
+                        ms(*after),
+                        ms(*bound_us)
+                    )?;
+                }
+                Ok(())
+            }
+            Failure::Readable {
+                device,
+                count,
+                source,
+                first,
+                first_author,
+                first_sealed_at_us,
+                removal_known_at_us,
+            } => write!(
+                f,
+                "confidentiality: removed {device} opened {count} events sealed after their \
+                 authors knew of its removal (from its {source}); the first {first} by \
+                 {first_author}, sealed at {}, its author knew at {}",
+                ms(*first_sealed_at_us),
+                ms(*removal_known_at_us)
+            ),
+            Failure::HeldAfterRemoval {
+                device,
+                count,
+                first,
+                first_author,
+                first_created_at_us,
+                bound_us,
+            } => write!(
+                f,
+                "confidentiality: removed {device} stores {count} events created after its \
+                 removal and the grace; the first {first} by {first_author}, created at {}, \
+                 bound {}",
+                ms(*first_created_at_us),
+                ms(*bound_us)
+            ),
+            Failure::RemovedAccepted {
+                device,
+                from,
+                count,
+                first,
+                first_at_us,
+            } => write!(
+                f,
+                "removed refused: {device} stored {count} events {from} sent it after knowing \
+                 {from} was removed, the first {first} at {}",
+                ms(*first_at_us)
+            ),
         }
     }
 }

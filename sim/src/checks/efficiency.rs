@@ -25,7 +25,11 @@ impl Efficiency {
 pub fn rounds_to_converge(world: &View<'_>) -> Option<f64> {
     let heal_at = world.heal_at?;
     let mut rounds: f64 = 0.0;
-    for d in world.devices.iter().filter(|d| !d.down_for_good) {
+    for d in world
+        .devices
+        .iter()
+        .filter(|d| !d.down_for_good && !d.removed)
+    {
         let after = d.converged_at?.saturating_since(heal_at).as_micros();
         let interval = d.config.sync_interval.as_micros().max(1);
         rounds = rounds.max(after as f64 / interval as f64);

@@ -10,6 +10,7 @@ use crate::kernel::{Happening, Observer, View};
 mod attack;
 mod budget;
 mod clock_order;
+mod confidentiality;
 mod convergence;
 mod datagram_size;
 mod display;
@@ -17,6 +18,8 @@ mod efficiency;
 mod index;
 mod own_loss;
 mod prompt;
+mod removed_refused;
+mod roster;
 mod verdict;
 
 pub use verdict::{AttackCounters, Checker, Failure, Figures, Missing};
@@ -40,6 +43,9 @@ impl Checks {
                 Box::new(budget::Ledger::new(devices)),
                 Box::new(efficiency::Efficiency::default()),
                 Box::new(datagram_size::DatagramSize::default()),
+                Box::new(roster::RosterCheck::default()),
+                Box::new(confidentiality::Confidentiality::default()),
+                Box::new(removed_refused::RemovedRefused::default()),
             ],
         }
     }

@@ -128,7 +128,9 @@ impl Checker for Prompt {
                 }
             }
             // The world changes under every push in flight: none of them is judged.
-            Happening::Fault { applied: false, .. } | Happening::Heal { done: false } => {
+            Happening::Fault { applied: false, .. }
+            | Happening::Member { outcome: None, .. }
+            | Happening::Heal { done: false } => {
                 self.excuse_all();
             }
             _ => {}
@@ -161,7 +163,8 @@ impl Prompt {
     fn expect_pushes(&mut self, world: &View<'_>, device: usize, id: EventId) {
         let now = world.now;
         let sender = &world.devices[device];
-        if !(sender.online && sender.config.eager_push) {
+        // A removed device's pushes are refused at the door, and none goes to it.
+        if !(sender.online && sender.config.eager_push) || sender.removed {
             return;
         }
         for to in 0..world.devices.len() {
@@ -170,6 +173,7 @@ impl Prompt {
             let up = receiver.node.is_some()
                 && receiver.online
                 && !receiver.attacker_only
+                && !receiver.removed
                 && !receiver.store.borrow().full;
             if to == device || !up || !sender.config.peers.contains(&receiver.name) {
                 continue;

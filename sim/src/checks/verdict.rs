@@ -121,6 +121,53 @@ pub enum Failure {
         first_bytes: usize,
         bound: usize,
     },
+    /// A device still in the community (running, reachable) settled on another roster
+    /// (members' status and role) or key epoch than every membership event appended settles
+    /// to, or settled later than `expect.roster_within` after the last membership change,
+    /// fault or heal.
+    RosterDiffers {
+        device: String,
+        /// The first difference, or `late`.
+        what: String,
+        key_epoch: u32,
+        key_epoch_expected: u32,
+        /// The last change to its roster or key epoch, after the run's last membership
+        /// change or fault.
+        settled_after_us: Option<u64>,
+        bound_us: u64,
+    },
+    /// A removed device held the plaintext of events sealed by a member that already knew
+    /// of the removal: it opened them with its own keys (from a datagram on one of its
+    /// links, `source = "link"`, or its store, `"store"`).
+    Readable {
+        device: String,
+        count: usize,
+        source: String,
+        first: String,
+        first_author: String,
+        first_sealed_at_us: u64,
+        removal_known_at_us: u64,
+    },
+    /// A removed device's store holds events other devices created (their `created_at`)
+    /// more than `expect.roster_within` after its removal, or after the last fault or heal
+    /// if that came later: by then every member should have known.
+    HeldAfterRemoval {
+        device: String,
+        count: usize,
+        first: String,
+        first_author: String,
+        first_created_at_us: u64,
+        bound_us: u64,
+    },
+    /// A member stored an event authored by a removed device that came straight from that
+    /// device after the member knew of the removal.
+    RemovedAccepted {
+        device: String,
+        from: String,
+        count: u64,
+        first: String,
+        first_at_us: u64,
+    },
     /// The run cost more than the scenario's `[expect]` allows: `bytes_per_event` (bytes the
     /// nodes sent per event delivered to a peer) or `rounds_to_converge` (sync intervals from
     /// the heal until the last device converged).

@@ -1,7 +1,8 @@
 //! Faults and attackers: whatever acts on a world besides its workload. Each kind of
 //! scheduled fault (`[[fault]]`, a [`FaultKind`]) is one module here, acting on the kernel only
 //! through its control surface (`kernel/control.rs`); so are the hostile members
-//! (`[[hostile]]`) and the forger a link may carry (`forge`). The link models themselves
+//! (`[[hostile]]`), the forger a link may carry (`forge`) and the admins' membership changes
+//! (`[[member]]`, `member`). The link models themselves
 //! (loss, bursts, latency, reordering, duplication, corruption, replay) are the network's,
 //! in `kernel/network.rs`, changed over time by the `network` fault.
 //!
@@ -18,6 +19,7 @@ mod disk;
 mod forge;
 mod hostile;
 mod link;
+mod member;
 mod partition;
 mod power;
 
@@ -69,5 +71,9 @@ impl Agents for Plan {
 
     fn forge(&mut self, world: &mut World, from: usize, to: usize) {
         self.forger.forge(world, from, to);
+    }
+
+    fn member(&mut self, world: &mut World, index: usize) {
+        member::change(world, index);
     }
 }

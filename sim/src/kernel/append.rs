@@ -77,6 +77,7 @@ impl World {
     ) -> Option<()> {
         let appended = self.appended_of(device, id)?;
         self.appended.insert(id, appended);
+        self.note_appended(device, id, None);
         self.emit(Happening::Made {
             device,
             id,
@@ -84,6 +85,22 @@ impl World {
             pushes_refused,
         });
         Some(())
+    }
+
+    /// Keeps the membership books (`members.rs`): `device` appended `id`, which is `event`
+    /// if the caller has it decoded (a membership event must be). A changed roster marks the
+    /// removed devices.
+    pub(crate) fn note_appended(
+        &mut self,
+        device: usize,
+        id: EventId,
+        event: Option<&meshlog_core::Event>,
+    ) {
+        if self.members.appended(&self.community, id, device, event) {
+            for d in &mut self.devices {
+                d.removed = self.members.is_removed(&d.name);
+            }
+        }
     }
 
     /// The sealed bytes of every event appended so far (each counted once).

@@ -13,8 +13,8 @@ use super::network::Network;
 use super::shelf::Shelf;
 use super::workload::Workload;
 use super::{
-    device_id, link_ends, start_node, Agents, AppendedEvents, Device, Happening, Item, Observer,
-    SimError, World, WorldOptions, WorldStore,
+    device_id, link_ends, start_node, Agents, AppendedEvents, Device, Happening, Item, Members,
+    Observer, SimError, World, WorldOptions, WorldStore,
 };
 use crate::scenario::{FaultKind, Scenario, StoreKind};
 
@@ -41,6 +41,9 @@ impl World {
             .map(|(i, d)| (d, i))
             .collect();
         let mut community = community_of(&names, seed);
+        if scenario.world.admins.is_some() {
+            community = community.with_admins(scenario.admins().iter().map(|a| device_id(a)));
+        }
         if options.signature_memo {
             community = community.with_signature_memo();
         }
@@ -105,6 +108,7 @@ impl World {
                 unsynced: BTreeSet::new(),
                 clock: clocks[i],
                 disk_full_for_good: false,
+                removed: false,
             };
             if attacker_only {
                 device.down_for_good = true; // excused from converging: it keeps nothing
@@ -146,6 +150,7 @@ impl World {
             heal_at: None,
             end,
             options,
+            members: Members::new(!scenario.members.is_empty()),
             community,
             peer_lists,
             has_power_cuts: scenario
@@ -156,10 +161,14 @@ impl World {
             observers,
             agents: None,
         };
+        world.members.start(&world.community);
         world.agents = Some(agents(&world));
         world.emit(Happening::Start);
         for (i, fault) in scenario.faults.iter().enumerate() {
             world.schedule(Instant::ZERO + fault.at.0, Item::Fault(i));
+        }
+        for (i, change) in scenario.members.iter().enumerate() {
+            world.schedule(Instant::ZERO + change.at.0, Item::Member(i));
         }
         for (i, batch) in scenario.workload.batches.iter().enumerate() {
             world.schedule(Instant::ZERO + batch.at.0, Item::Batch(i));

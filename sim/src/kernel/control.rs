@@ -108,6 +108,43 @@ impl World {
         self.devices[device].node.as_ref().map_or(0, |n| n.epoch())
     }
 
+    /// `by`'s node makes a membership change now (`change`: the node's verb), and the
+    /// observers hear what became of it: `Ok(epoch)`, the key epoch its node seals under
+    /// after, or why the node refused (not an admin, removed, the last admin, ...).
+    pub fn member_change(
+        &mut self,
+        index: usize,
+        by: usize,
+        change: impl FnOnce(
+            &mut Node<SharedStore>,
+            meshlog_core::Instant,
+        ) -> Result<(), meshlog_core::node::MemberError>,
+    ) -> Result<u32, String> {
+        let now = self.devices[by].clock.read(self.now);
+        let result = match self.devices[by].node.as_mut() {
+            None => Err("its node is down".to_owned()),
+            Some(node) => change(node, now)
+                .map(|()| node.key_epoch())
+                .map_err(|err| err.to_string()),
+        };
+        self.drain(by);
+        let outcome = match &result {
+            Ok(epoch) => format!("epoch {epoch}"),
+            Err(why) => format!("refused: {why}"),
+        };
+        let change = self.scenario.members[index].clone();
+        self.emit(Happening::Member {
+            change: &change,
+            outcome: Some(&outcome),
+        });
+        result
+    }
+
+    /// Membership events appended and the roster they settle to (`members.rs`).
+    pub fn members(&self) -> &super::Members {
+        &self.members
+    }
+
     /// `group_of[i]` is device i's group; datagrams between groups are lost.
     pub fn partition(&mut self, group_of: Vec<u32>, permanent: bool) {
         self.network.partition(group_of, permanent);

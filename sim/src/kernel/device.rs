@@ -25,6 +25,9 @@ pub(crate) struct Device {
     pub(crate) attacker_only: bool,
     /// Events its store holds but has not made durable (`faults/power.rs`).
     pub(crate) unsynced: BTreeSet<EventId>,
+    /// Removed from the community, as every membership event appended settles
+    /// (`members.rs`): excused from converging, and its events need not reach anyone.
+    pub(crate) removed: bool,
     /// A permanent `disk_full`: no heal frees it.
     pub(crate) disk_full_for_good: bool,
     /// Its clock's reading of world time (`clock.rs`): all its node ever sees.

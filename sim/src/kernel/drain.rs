@@ -106,8 +106,18 @@ impl World {
             NodeEvent::EventStored {
                 id,
                 origin: Origin::Local,
+                event,
                 ..
-            } => self.note_stored(device, id, true),
+            } => {
+                if !self.appended.contains_key(&id) {
+                    // The node appended it of its own accord (a membership change, a key
+                    // shared): it joins what the checkers trust like a workload append.
+                    self.note_appended(device, id, Some(&event));
+                    self.made(device, id, None, false)
+                        .expect("a local event is stored");
+                }
+                self.note_stored(device, id, true);
+            }
             NodeEvent::EventStored { id, .. } => {
                 self.accepted = true;
                 self.note_stored(device, id, false);
@@ -123,22 +133,32 @@ impl World {
         if self.heal_at.is_none() {
             return;
         }
-        let d = &mut self.devices[device];
+        let d = &self.devices[device];
         let Some(node) = d.node.as_ref() else {
             return;
         };
-        if d.converged_at.is_some() || node.event_count() != self.appended.len() {
+        if d.converged_at.is_some() || d.removed {
             return;
         }
-        if self.appended.all(|id| node.contains(id)) {
-            d.converged_at = Some(self.now);
+        let holds_all = if self.members.kept {
+            // Every event of a device still in the community; a removed one's only if some
+            // member holds it (the convergence checker asks that all or none do).
+            let devices = &self.devices;
+            self.members
+                .authors()
+                .all(|(id, author)| devices[*author].removed || node.contains(id))
+        } else {
+            node.event_count() == self.appended.len() && self.appended.all(|id| node.contains(id))
+        };
+        if holds_all {
+            self.devices[device].converged_at = Some(self.now);
             self.emit(Happening::Converged { device });
             // Once every device that should converge has, only the quiet period is left:
             // idle rounds until the liveness bound would prove nothing more.
             let all = self
                 .devices
                 .iter()
-                .all(|d| d.down_for_good || d.converged_at.is_some());
+                .all(|d| d.down_for_good || d.removed || d.converged_at.is_some());
             if all {
                 self.end = self.end.min(self.now + self.scenario.expect.quiet.0);
             }

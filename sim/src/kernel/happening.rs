@@ -16,9 +16,10 @@ use serde::Serialize;
 
 use super::appended::AppendedEvents;
 use super::device::Device;
+use super::members::Members;
 use super::network::{Delivery, DropCause, Network};
 use super::shelf::SharedShelf;
-use crate::scenario::{Fault, Scenario};
+use crate::scenario::{Fault, MemberChange, Scenario};
 
 /// Who put a datagram on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -153,6 +154,12 @@ pub enum Happening<'a> {
     AppendRefused { device: usize, kind: &'static str },
     /// A scheduled fault is about to be applied, and (`applied`) has been.
     Fault { fault: &'a Fault, applied: bool },
+    /// A `[[member]]` change is about to be made (`outcome: None`), and was: its admin's
+    /// node took it (`"epoch N"`: the key epoch it seals under now) or refused it (why).
+    Member {
+        change: &'a MemberChange,
+        outcome: Option<&'a str>,
+    },
     /// The end of the workload: every fault not marked permanent is lifted, and (`done`) has been.
     Heal { done: bool },
     /// `device`'s node started again (a new life: fresh credit, an index rebuilt from its store).
@@ -208,6 +215,8 @@ pub struct View<'a> {
     pub(crate) appended: &'a AppendedEvents,
     pub(crate) shelf: &'a SharedShelf,
     pub(crate) community: &'a meshlog_core::Community,
+    /// Membership events appended and the roster they settle to.
+    pub members: &'a Members,
     /// When the end-of-workload heal happened.
     pub heal_at: Option<Instant>,
 }
@@ -227,6 +236,22 @@ impl View<'_> {
     }
     pub fn index_of(&self, name: &DeviceId) -> Option<usize> {
         self.index.get(name).copied()
+    }
+    /// Removed from the community, as every membership event appended so far settles.
+    pub fn is_removed(&self, device: usize) -> bool {
+        self.devices[device].removed
+    }
+    /// The device's running node (`None` while it is crashed or a hostile member's).
+    pub fn node(&self, device: usize) -> Option<&meshlog_core::Node<super::store::SharedStore>> {
+        self.devices[device].node.as_ref()
+    }
+    /// Down for good (crashed or offline by a permanent fault, or a hostile member).
+    pub fn is_down_for_good(&self, device: usize) -> bool {
+        self.devices[device].down_for_good
+    }
+    /// The community the world was built with (genesis roster and keys, no later epoch).
+    pub fn community(&self) -> &meshlog_core::Community {
+        self.community
     }
     /// An appended event, decoded now (bodies are not kept: `shelf.rs`).
     pub fn appended_event(&self, id: &EventId) -> Option<OpenedEvent> {

@@ -19,6 +19,7 @@ mod deliver;
 mod device;
 mod drain;
 pub mod happening;
+pub mod members;
 pub mod network;
 pub mod shelf;
 pub mod store;
@@ -27,6 +28,7 @@ pub mod workload;
 pub use appended::{Appended, AppendedEvents};
 pub(crate) use device::Device;
 pub use happening::{Happening, Observer, Via, View};
+pub use members::Members;
 pub use shelf::SharedShelf;
 pub use store::{SharedStore, StoreProvider, WorldStore};
 
@@ -63,6 +65,8 @@ pub(crate) enum Item {
     /// A hostile member's next attack (index into `scenario.hostiles`).
     Hostile(usize),
     Fault(usize),
+    /// A `[[member]]` change is due (index into `scenario.members`).
+    Member(usize),
     Tick,
     Batch(usize),
     /// End of the workload: every fault not marked permanent is lifted.
@@ -114,6 +118,8 @@ pub struct World {
     pub(crate) options: WorldOptions,
     /// The roster's keys, for attackers that seal with them.
     pub(crate) community: Community,
+    /// Membership events appended and the roster they settle to (`members.rs`).
+    pub(crate) members: Members,
     /// The devices' peer lists (indices), as the topology made them.
     pub(crate) peer_lists: Vec<Vec<usize>>,
     /// The scenario cuts power somewhere, so what is not yet durable must be tracked.
@@ -136,6 +142,8 @@ pub trait Agents: fmt::Debug {
     fn hostile(&mut self, world: &mut World, index: usize);
     /// A forger on the link `from` → `to` strikes, as the network's dice said.
     fn forge(&mut self, world: &mut World, from: usize, to: usize);
+    /// The scenario's membership change number `index` is due.
+    fn member(&mut self, world: &mut World, index: usize);
 }
 
 impl std::fmt::Debug for World {
@@ -267,6 +275,7 @@ impl World {
             appended: &self.appended,
             shelf: &self.shelf,
             community: &self.community,
+            members: &self.members,
             heal_at: self.heal_at,
         }
     }
@@ -359,6 +368,14 @@ impl World {
                     fault: &fault,
                     applied: true,
                 });
+            }
+            Item::Member(i) => {
+                let change = self.scenario.members[i].clone();
+                self.emit(Happening::Member {
+                    change: &change,
+                    outcome: None,
+                });
+                self.with_agents(|agents, world| agents.member(world, i));
             }
             Item::Tick => {
                 let action = self.workload.next_action();

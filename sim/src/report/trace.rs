@@ -211,6 +211,13 @@ impl Observer for Trace {
             Happening::Heal { done: false } => {
                 self.line(format_args!("{now} heal end-of-workload"))
             }
+            Happening::Member {
+                change,
+                outcome: Some(outcome),
+            } => self.line(format_args!(
+                "{now} roster {} => {outcome}",
+                change.to_line()
+            )),
             Happening::PowerCut { device, lost } => self.line(format_args!(
                 "{now} power_cut {} lost {}",
                 name(device),
@@ -234,6 +241,7 @@ impl Observer for Trace {
             | Happening::Handled { .. }
             | Happening::Made { .. }
             | Happening::Fault { applied: true, .. }
+            | Happening::Member { outcome: None, .. }
             | Happening::Heal { done: true }
             | Happening::Restarted { .. } => {}
         }

@@ -160,7 +160,7 @@ impl Reporter {
     pub fn finish(self, world: &View<'_>) -> (Recorder, Vec<MissingInput>) {
         let mut missing = Vec::new();
         for d in world.devices {
-            if d.down_for_good || d.attacker_only {
+            if d.down_for_good || d.attacker_only || d.removed {
                 continue;
             }
             let store = d.store.borrow();

@@ -32,6 +32,10 @@
 //! device = "bob"
 //! offset = "-1h"                         # reads an hour behind the world
 //! drift_ppm = -200                       # and loses 200 µs a second (at most ±100,000)
+//! [[member]]                           # an admin changes the roster (`member.rs`)
+//! at = "3m"
+//! remove = "carol"                       # or rotate = true, or set_role = { device, role }
+//! by = "alice"                           # the first of [world] admins by default
 //! [[fault]]
 //! at = "2m"
 //! partition = [["alice"], ["bob", "carol"]]
@@ -53,6 +57,7 @@ mod clock;
 pub mod duration;
 mod fault;
 mod link;
+mod member;
 mod topology;
 mod validate;
 mod world;
@@ -61,6 +66,7 @@ pub use clock::{ClockSpec, SignedDuration, CLOCK_DRIFT_PPM_MAX, CLOCK_OFFSET_MAX
 pub use duration::SimDuration;
 pub use fault::{Fault, FaultKind};
 pub use link::{BurstSpec, ForgeKeys, LatencySpec, LinkSpec};
+pub use member::{MemberAction, MemberChange, RoleSpec, SetRoleSpec};
 pub use topology::Topology;
 pub use world::{StoreKind, WorldSpec};
 
@@ -119,6 +125,9 @@ pub struct Scenario {
     /// Devices whose clocks are off (`[[clock]]`, see `clocks.rs`).
     #[serde(default, rename = "clock", skip_serializing_if = "Vec::is_empty")]
     pub clocks: Vec<ClockSpec>,
+    /// Membership changes admins make (`[[member]]`, see `member.rs`).
+    #[serde(default, rename = "member", skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberChange>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
@@ -260,6 +269,11 @@ pub struct ExpectSpec {
     /// The last device converges within this many sync intervals of the end-of-workload heal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rounds_to_converge_max: Option<f64>,
+    /// With `[[member]]` changes: every device still in the community settles on the final
+    /// roster and key epoch within this long of the last membership change, fault or heal
+    /// (`converged_within` if unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roster_within: Option<SimDuration>,
 }
 
 fn converged_within() -> SimDuration {
@@ -276,6 +290,7 @@ impl Default for ExpectSpec {
             quiet: quiet(),
             bytes_per_event_max: None,
             rounds_to_converge_max: None,
+            roster_within: None,
         }
     }
 }
@@ -304,6 +319,27 @@ impl Scenario {
         })?;
         scenario.validate(origin)?;
         Ok(scenario)
+    }
+
+    /// The genesis admins: `[world] admins`, or the first device by name (the core's
+    /// default for a community, so a world without `[[member]]` changes is as it was).
+    pub fn admins(&self) -> Vec<String> {
+        match &self.world.admins {
+            Some(admins) => admins.clone(),
+            None => self.devices.iter().min().cloned().into_iter().collect(),
+        }
+    }
+
+    /// Who makes `change`: its `by`, or the first genesis admin.
+    pub fn member_by(&self, change: &MemberChange) -> String {
+        match &change.by {
+            Some(by) => by.clone(),
+            None => self
+                .admins()
+                .into_iter()
+                .next()
+                .expect("validated: an admin"),
+        }
     }
 
     pub fn to_toml(&self) -> String {

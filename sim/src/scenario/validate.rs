@@ -8,6 +8,7 @@ use meshlog_core::DeviceId;
 use super::clock::{CLOCK_DRIFT_PPM_MAX, CLOCK_OFFSET_MAX_US};
 use super::fault::{Fault, FaultKind};
 use super::link::LinkSpec;
+use super::member::MemberAction;
 use super::topology::Topology;
 use super::world::StoreKind;
 use super::{Scenario, ScenarioError};
@@ -311,6 +312,77 @@ pub(crate) fn validate_clocks(
     Ok(())
 }
 
+/// `[world] admins` and `[[member]]`: known devices, changes within the duration, made by a
+/// genesis admin by default, never by or on a hostile member (it runs no node), and no
+/// device removed twice.
+pub(crate) fn validate_members(
+    scenario: &Scenario,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    if let Some(admins) = &scenario.world.admins {
+        if admins.is_empty() {
+            return Err(invalid(
+                "world.admins",
+                "name at least one admin, or leave it out (the first device)".into(),
+            ));
+        }
+        let mut listed = BTreeSet::new();
+        for admin in admins {
+            known("world.admins", admin)?;
+            if !listed.insert(admin) {
+                return Err(invalid(
+                    "world.admins",
+                    format!("{admin:?} is listed twice"),
+                ));
+            }
+        }
+    }
+    let hostile = |name: &str| scenario.hostiles.iter().any(|h| h.device == name);
+    let mut removed = BTreeSet::new();
+    for (i, change) in scenario.members.iter().enumerate() {
+        let field = format!("member[{i}]");
+        if change.at > scenario.duration {
+            return Err(invalid(
+                &format!("{field}.at"),
+                format!(
+                    "{} is after the duration {} (changes are made during the workload)",
+                    change.at, scenario.duration
+                ),
+            ));
+        }
+        if let Some(by) = &change.by {
+            known(&format!("{field}.by"), by)?;
+        }
+        let by = scenario.member_by(change);
+        let name = format!("{field}.{}", change.action.name());
+        if let Some(device) = change.action.device() {
+            known(&name, device)?;
+            if hostile(device) {
+                return Err(invalid(
+                    &name,
+                    format!("{device:?} is hostile: it is no member a roster change can name"),
+                ));
+            }
+        }
+        if hostile(&by) {
+            return Err(invalid(
+                &format!("{field}.by"),
+                format!("{by:?} is hostile: it runs no node to make the change"),
+            ));
+        }
+        if let MemberAction::Remove(device) = &change.action {
+            if *device == by {
+                return Err(invalid(&name, format!("{by:?} cannot remove itself")));
+            }
+            if !removed.insert(device.clone()) {
+                return Err(invalid(&name, format!("{device:?} is removed twice")));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Scenario {
     /// Checks what the types cannot: names, ranges, one action per fault.
     pub fn validate(&self, origin: &str) -> Result<(), ScenarioError> {
@@ -392,6 +464,7 @@ impl Scenario {
         }
         validate_hostiles(self, &known, &invalid)?;
         validate_clocks(self, &known, &invalid)?;
+        validate_members(self, &known, &invalid)?;
         validate_topology(self, &known, &invalid)?;
         let e = &self.expect;
         for (field, bound) in [
@@ -412,6 +485,74 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use crate::scenario::Scenario;
+
+    #[test]
+    fn bad_member_changes_name_the_field() {
+        for (body, field, says) in [
+            (
+                "at = \"1m\"\nremove = \"zed\"",
+                "member[0].remove",
+                "unknown device",
+            ),
+            (
+                "at = \"1m\"\nremove = \"b\"\nrotate = true",
+                "member[0]",
+                "exactly one",
+            ),
+            ("at = \"1m\"", "member[0]", "exactly one"),
+            ("at = \"1m\"\nrotate = false", "member[0]", "does nothing"),
+            ("at = \"1m\"\nadd = \"b\"", "member[0]", "not supported yet"),
+            (
+                "at = \"9m\"\nrotate = true",
+                "member[0].at",
+                "after the duration",
+            ),
+            (
+                "at = \"1m\"\nrotate = true\nby = \"zed\"",
+                "member[0].by",
+                "unknown device",
+            ),
+            (
+                "at = \"1m\"\nremove = \"a\"",
+                "member[0].remove",
+                "cannot remove itself",
+            ),
+            (
+                "at = \"1m\"\nset_role = { device = \"b\", role = \"boss\" }",
+                "member[0]",
+                "unknown variant",
+            ),
+            (
+                "at = \"1m\"\nrotate = true\ncolour = 1",
+                "member[0]",
+                "unknown field",
+            ),
+        ] {
+            let text = format!(
+                "name = \"s\"\nduration = \"5m\"\ndevices = [\"a\", \"b\"]\n[[member]]\n{body}\n"
+            );
+            let err = Scenario::parse(&text, "s.toml").unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(says), "{body}: {err}");
+            assert!(err.starts_with("s.toml"), "{err}");
+        }
+        let admins = "name = \"s\"\nduration = \"5m\"\ndevices = [\"a\", \"b\"]\n\
+                      [world]\nadmins = [\"zed\"]\n";
+        let err = Scenario::parse(admins, "s.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("world.admins") && err.contains("unknown device"),
+            "{err}"
+        );
+        let good = "name = \"s\"\nduration = \"5m\"\ndevices = [\"a\", \"b\", \"c\"]\n\
+                    [world]\nadmins = [\"b\"]\n[[member]]\nat = \"1m\"\nremove = \"a\"\n\
+                    [[member]]\nat = \"2m\"\nset_role = { device = \"c\", role = \"admin\" }\n";
+        let scenario = Scenario::parse(good, "s.toml").unwrap();
+        assert_eq!(scenario.member_by(&scenario.members[0]), "b");
+        assert_eq!(
+            Scenario::parse(&scenario.to_toml(), "again.toml").unwrap(),
+            scenario,
+            "a scenario with members writes back as it reads"
+        );
+    }
 
     #[test]
     fn bad_clocks_name_the_field() {

@@ -21,6 +21,10 @@ pub struct WorldSpec {
     /// after every crash (only where a provider exists: `meshlog run` and `sweep`).
     #[serde(default)]
     pub store: StoreKind,
+    /// The genesis admins (`[[member]]` changes are theirs to make); the first device by
+    /// name if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admins: Option<Vec<String>>,
 }
 
 impl WorldSpec {
