@@ -257,9 +257,21 @@ impl View<'_> {
     pub fn appended_event(&self, id: &EventId) -> Option<OpenedEvent> {
         self.opened_slot(self.appended.get(id)?.slot)
     }
-    /// The shelf's bytes in `slot`, decoded now.
+    /// The shelf's bytes in `slot`, decoded now: with the world's community, or, for an
+    /// event sealed under a later epoch key, with the keys some running node holds (the world
+    /// sees every device's keys).
     pub(crate) fn opened_slot(&self, slot: u32) -> Option<OpenedEvent> {
-        open(self.shelf.borrow().bytes(slot), self.community).ok()
+        let shelf = self.shelf.borrow();
+        let bytes = shelf.bytes(slot);
+        match open(bytes, self.community) {
+            Ok(opened) => Some(opened),
+            Err(meshlog_core::RejectReason::UnknownEpoch(_)) => self
+                .devices
+                .iter()
+                .filter_map(|d| d.node.as_ref())
+                .find_map(|node| open(bytes, &node.config().community).ok()),
+            Err(_) => None,
+        }
     }
 }
 
