@@ -237,19 +237,7 @@ fn apply(
             if roster.members.contains_key(device) {
                 return Err("name_taken");
             }
-            roster.members.insert(
-                device.clone(),
-                MemberInfo {
-                    key: *key,
-                    role: *role,
-                    status: Status::Active,
-                    added_by: Some(author.clone()),
-                    added_at: record.created_at,
-                    removed: None,
-                    receive_key: None,
-                },
-            );
-            give_current_keys(roster, key);
+            join(roster, device, *key, *role, author, record.created_at);
             Ok(None)
         }
         MemberOp::Remove { device } => {
@@ -290,19 +278,7 @@ fn apply(
                 return Err(code);
             }
             *roster.invite_uses.entry(grant.id()).or_insert(0) += 1;
-            roster.members.insert(
-                device.clone(),
-                MemberInfo {
-                    key: *key,
-                    role: grant.role,
-                    status: Status::Active,
-                    added_by: Some(author.clone()),
-                    added_at: record.created_at,
-                    removed: None,
-                    receive_key: None,
-                },
-            );
-            give_current_keys(roster, key);
+            join(roster, device, *key, grant.role, author, record.created_at);
             Ok(None)
         }
         MemberOp::ReceiveKey { key } => {
@@ -375,6 +351,28 @@ pub fn check_admission(
         Some(_) => Err(InviteError::AlreadyMember(device.to_string())),
         None => Ok(()),
     }
+}
+
+/// `device` joins the roster (added by an admin or admitted by a member).
+fn join(
+    roster: &mut Roster,
+    device: &DeviceId,
+    key: PublicKey,
+    role: Role,
+    by: &DeviceId,
+    at: Instant,
+) {
+    let info = MemberInfo {
+        key,
+        role,
+        status: Status::Active,
+        added_by: Some(by.clone()),
+        added_at: at,
+        removed: None,
+        receive_key: None,
+    };
+    roster.members.insert(device.clone(), info);
+    give_current_keys(roster, &key);
 }
 
 /// A device admitted or added is handed every key its admitter holds (the welcome): counted
