@@ -457,6 +457,16 @@ impl<S: Store> Node<S> {
             if !i_am_admin && admin_holds {
                 continue;
             }
+            // Not while an event sharing the key waits for its parents: the past it names (a
+            // removal, say) is not yet in the roster, which may still show the device it
+            // removed as active and the key's own admin as removed.
+            let waiting = self.membership.ops.iter().any(|(op_id, record)| {
+                matches!(&record.op, MemberOp::Keys { key_id, .. } if key_id == id)
+                    && roster.refused.get(op_id) == Some(&"waiting")
+            });
+            if waiting {
+                continue;
+            }
             let lacking: Vec<Recipient> = roster
                 .active()
                 .filter(|(_, m)| !given.contains(&recipient_id(&m.key)))
