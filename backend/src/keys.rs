@@ -4,6 +4,7 @@
 //! DIR/community.json     {"community_key_hex": "...", "roster": {"alice": "<public hex>", ...},
 //!                         "admins": ["alice"]}
 //! DIR/alice.device.json  {"device": "alice", "secret_key_hex": "...", "public_key_hex": "..."}
+//! DIR/ann.person.json    {"person": "ann", "secret_key_hex": "...", "public_key_hex": "..."}
 //! ```
 //! Made once from OS randomness by `meshlog community new`; nothing is hard-coded. The files
 //! hold secrets, so they are written owner-readable only (on Unix). `admins` are the genesis
@@ -13,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use meshlog_core::member::PersonKeys;
 use meshlog_core::{Community, DeviceKeys, PublicKey};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -58,6 +60,56 @@ struct DeviceFile {
     device: String,
     secret_key_hex: String,
     public_key_hex: String,
+}
+
+/// A person's identity key (`member::PersonKeys`): the same file on each of their devices.
+#[derive(Serialize, Deserialize)]
+struct PersonFile {
+    person: String,
+    secret_key_hex: String,
+    public_key_hex: String,
+}
+
+pub fn person_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.person.json"))
+}
+
+/// Makes a person key for `name` in `dir` (`DIR/NAME.person.json`, owner-readable only), from
+/// OS randomness; never overwrites.
+pub fn create_person(dir: &Path, name: &str) -> Result<(PathBuf, PersonKeys), KeysError> {
+    let person = PersonKeys::from_secret(device_id(name)?, random_32());
+    let path = person_path(dir, name);
+    if path.exists() {
+        return Err(KeysError::Exists(path));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| KeysError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    write_json(
+        &path,
+        &PersonFile {
+            person: name.to_owned(),
+            secret_key_hex: hex::encode(person.secret()),
+            public_key_hex: hex::encode(person.public().to_bytes()),
+        },
+    )?;
+    Ok((path, person))
+}
+
+/// Reads a person key file; its public key must be the secret's.
+pub fn load_person(path: &Path) -> Result<PersonKeys, KeysError> {
+    let file: PersonFile = read_json(path)?;
+    let invalid = |detail: &str| KeysError::Invalid {
+        path: path.to_owned(),
+        detail: detail.to_owned(),
+    };
+    let secret = hex32(&file.secret_key_hex).ok_or_else(|| invalid("bad secret key"))?;
+    let person = PersonKeys::from_secret(device_id(&file.person)?, secret);
+    if hex32(&file.public_key_hex) != Some(person.public().to_bytes()) {
+        return Err(invalid("the public key is not the secret key's"));
+    }
+    Ok(person)
 }
 
 pub fn community_path(dir: &Path) -> PathBuf {

@@ -19,10 +19,21 @@ use crate::time::{Duration, Instant};
 
 /// Deterministic keys for `name`, derived from `seed`.
 pub fn keys(name: &str, seed: u64) -> DeviceKeys {
-    DeviceKeys::derived(
-        DeviceId::new(name).expect("valid test device name"),
-        &seed.to_le_bytes(),
-    )
+    DeviceKeys::derived(device(name), &seed.to_le_bytes())
+}
+
+/// `name` as a device name (a test's own spelling: an invalid one is the test's bug).
+pub fn device(name: &str) -> DeviceId {
+    DeviceId::new(name).expect("valid test device name")
+}
+
+/// A plain text message.
+pub fn message(text: &str) -> EventBody {
+    EventBody::Message {
+        text: text.into(),
+        attachment: None,
+        auto: false,
+    }
 }
 
 /// A community of `names` whose key is derived from `seed`.
@@ -266,16 +277,7 @@ impl Harness {
     /// `count` short messages from `name`, all at the current instant.
     pub fn append_messages(&mut self, name: &str, count: usize) -> Vec<EventId> {
         (0..count)
-            .map(|i| {
-                self.append(
-                    name,
-                    EventBody::Message {
-                        text: format!("{name} #{i}"),
-                        attachment: None,
-                        auto: false,
-                    },
-                )
-            })
+            .map(|i| self.append(name, message(&format!("{name} #{i}"))))
             .collect()
     }
 
@@ -451,10 +453,6 @@ impl Harness {
         self.trace.update(line.as_bytes()).update(b"\n");
         self.trace_lines += 1;
     }
-}
-
-fn device(name: &str) -> DeviceId {
-    DeviceId::new(name).expect("valid device name")
 }
 
 /// The wire's and the sync engine's internals, which the crate keeps to itself otherwise: for

@@ -3,20 +3,8 @@
 
 use meshlog_core::member::join::{JoinError, Joiner};
 use meshlog_core::member::{Invite, Role, Status};
-use meshlog_core::testing::{Harness, Topology};
-use meshlog_core::{Config, DeviceId, Duration, EventBody, InMemoryStore, Node, Store};
-
-fn id(name: &str) -> DeviceId {
-    DeviceId::new(name).unwrap()
-}
-
-fn message(text: &str) -> EventBody {
-    EventBody::Message {
-        text: text.into(),
-        attachment: None,
-        auto: false,
-    }
-}
+use meshlog_core::testing::{device as id, message, Harness, Topology};
+use meshlog_core::{Config, Duration, EventBody, InMemoryStore, Node, Store};
 
 #[test]
 fn a_removed_device_reads_nothing_sealed_after_and_is_refused_at_the_door() {

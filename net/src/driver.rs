@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use meshlog_core::member::{EpochKeys, Invite, Role, Roster};
+use meshlog_core::member::{EpochKeys, Invite, PersonKeys, Role, Roster};
 use meshlog_core::node::MemberError;
 use meshlog_core::{
     AppendError, BucketSummary, DeviceId, Duration, EventBody, EventId, Instant, Node, NodeEvent,
@@ -52,6 +52,10 @@ pub enum DriverError {
 pub enum MemberVerb {
     /// Removes the device; a new key epoch follows.
     Remove(DeviceId),
+    /// Removes a person and every device certified for them; a new key epoch follows.
+    RemovePerson(DeviceId),
+    /// Publishes the person's certificate for this device, if the roster lacks it.
+    Certify(Box<PersonKeys>),
     /// Starts a new key epoch.
     RotateKeys,
     /// An invite valid for `valid_for` from now, for `uses` devices, naming `address`.

@@ -18,9 +18,13 @@ const CONVERGE: Duration = Duration::from_secs(30);
 
 /// alice, bob and carol, each peered with the other two; alice is the admin (the first named).
 fn three(root: &Path) -> Result<Vec<DeviceSpec>> {
+    mesh(root, &["alice", "bob", "carol"])
+}
+
+/// A community of `names`, each peered with all the others; the first named is the admin.
+fn mesh(root: &Path, names: &[&str]) -> Result<Vec<DeviceSpec>> {
     let keys = root.join("keys");
-    community(&keys, &["alice", "bob", "carol"])?;
-    let names = ["alice", "bob", "carol"];
+    community(&keys, names)?;
     let udp: Vec<_> = names.iter().map(|_| free_udp_addr()).collect();
     Ok(names
         .iter()
@@ -476,5 +480,75 @@ fn a_new_device_joins_with_an_invite() -> Result<()> {
     wait_for(CONVERGE, || has_text(&dave, "bob to everyone"))
         .context("after its restart dave still hears bob (through alice)")?;
     assert!(dave_data.join("epoch-keys.json").exists());
+    Ok(())
+}
+
+/// Ann's laptop and phone certify themselves with her person key (`meshlog community person`,
+/// `--person-key`); the roster shows her on both, and carol, the admin, removes her: both
+/// devices go, with one new key epoch.
+#[test]
+fn removing_a_person_removes_each_of_their_devices() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let specs = mesh(root.path(), &["carol", "ann-laptop", "ann-phone", "bob"])?;
+    let keys = root.path().join("keys");
+    let made = std::process::Command::new(backend_support::meshlog_bin())
+        .args(["community", "person", "--name", "ann", "--out"])
+        .arg(&keys)
+        .output()?;
+    assert!(made.status.success(), "{made:?}");
+    let ann_key = keys.join("ann.person.json");
+    let ann_key = ann_key.to_str().context("utf-8 path")?;
+    let carol = DeviceProcess::start(&specs[0])?;
+    let laptop = DeviceProcess::start_with(&specs[1], &["--person-key", ann_key])?;
+    let phone = DeviceProcess::start_with(&specs[2], &["--person-key", ann_key])?;
+    let bob = DeviceProcess::start(&specs[3])?;
+    let all = [&carol, &laptop, &phone, &bob];
+
+    let person_of = |device: &DeviceProcess, name: &str| -> Result<Value> {
+        Ok(members(device)?
+            .into_iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["person"].clone())
+            .unwrap_or(Value::Null))
+    };
+    wait_for(CONVERGE, || {
+        for device in all {
+            for name in ["ann-laptop", "ann-phone"] {
+                if person_of(device, name)? != "ann" {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    })
+    .context("every device learns both certificates")?;
+    assert_eq!(person_of(&carol, "bob")?, Value::Null);
+
+    let (status, error) = error_of(call(&bob, "DELETE", "/api/people/ann", None)?);
+    assert_eq!(status, 403, "{error}");
+    let (status, error) = error_of(call(&carol, "DELETE", "/api/people/zed", None)?);
+    assert_eq!(status, 404, "{error}");
+    let (status, removed) = call(&carol, "DELETE", "/api/people/ann", None)?;
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed, json!({"removed_person": "ann", "key_epoch": 1}));
+
+    wait_for(CONVERGE, || {
+        Ok(key_epoch(&bob)? == 1
+            && ["ann-laptop", "ann-phone"].iter().all(|name| {
+                member(&bob, name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|(_, s)| s == "removed")
+            }))
+    })
+    .context("bob learns both removals and holds the one new epoch")?;
+    for device in [&laptop, &phone] {
+        assert_eq!(
+            key_epoch(device)?,
+            0,
+            "{} is given no new key",
+            device.spec.name
+        );
+    }
     Ok(())
 }

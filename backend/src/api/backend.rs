@@ -104,6 +104,9 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
     fn members(&self) -> impl Future<Output = Result<Vec<MemberView>, ApiError>> + Send;
     /// Removes `name` from the community (admins only); answers the key epoch after it.
     fn remove_member(&self, name: &str) -> impl Future<Output = Result<u32, ApiError>> + Send;
+    /// Removes person `name` and every device certified for them (admins only); answers the
+    /// key epoch after it.
+    fn remove_person(&self, name: &str) -> impl Future<Output = Result<u32, ApiError>> + Send;
     /// Starts a new key epoch (admins only); answers it.
     fn rotate_keys(&self) -> impl Future<Output = Result<u32, ApiError>> + Send;
     /// An invite signed by this device (admins only), naming where to find it.

@@ -1,5 +1,6 @@
 //! Membership routes: `GET /api/members`, and the admins' `DELETE /api/members/:name`,
-//! `POST /api/keys/rotate` and `POST /api/invites`. The node decides who may do what (its
+//! `DELETE /api/people/:name` (a person and all their devices), `POST /api/keys/rotate` and
+//! `POST /api/invites`. The node decides who may do what (its
 //! settled roster); its refusals become `403` (not an admin, or removed), `404` (not a member)
 //! and `409` (the last admin).
 
@@ -83,8 +84,13 @@ pub fn member_error(err: MemberError) -> ApiError {
     let message = err.to_string();
     match err {
         MemberError::NotAnAdmin | MemberError::Removed => status(StatusCode::FORBIDDEN, message),
-        MemberError::NotAMember(_) => status(StatusCode::NOT_FOUND, message),
-        MemberError::LastAdmin | MemberError::NameTaken(_) => status(StatusCode::CONFLICT, message),
+        MemberError::NotAMember(_) | MemberError::NotAPerson(_) => {
+            status(StatusCode::NOT_FOUND, message)
+        }
+        MemberError::LastAdmin
+        | MemberError::NameTaken(_)
+        | MemberError::Certified(_)
+        | MemberError::PersonKeyMismatch(_) => status(StatusCode::CONFLICT, message),
         MemberError::Invite(invite) => {
             ApiError::bad_request(format!("invite: {} ({invite})", invite.code()))
         }
@@ -121,6 +127,16 @@ pub async fn delete_member<B: DeviceBackend>(
 ) -> Result<Json<Value>, ApiError> {
     let key_epoch = device.remove_member(&name).await?;
     Ok(Json(json!({ "removed": name, "key_epoch": key_epoch })))
+}
+
+pub async fn delete_person<B: DeviceBackend>(
+    State(device): State<B>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let key_epoch = device.remove_person(&name).await?;
+    Ok(Json(
+        json!({ "removed_person": name, "key_epoch": key_epoch }),
+    ))
 }
 
 pub async fn post_rotate<B: DeviceBackend>(

@@ -57,6 +57,7 @@ pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
         .route("/api/peers/{name}/blocked", post(peers::post_blocked::<B>))
         .route("/api/members", get(members::get_members::<B>))
         .route("/api/members/{name}", delete(members::delete_member::<B>))
+        .route("/api/people/{name}", delete(members::delete_person::<B>))
         .route("/api/keys/rotate", post(members::post_rotate::<B>))
         .route("/api/invites", post(members::post_invite::<B>))
         .route("/api/stream", get(stream::stream::<B>))

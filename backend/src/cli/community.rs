@@ -1,5 +1,5 @@
-//! `meshlog community new --devices alice,bob [--admins alice] --out DIR`: fresh keys from OS
-//! randomness.
+//! `meshlog community new --devices alice,bob [--admins alice] --out DIR` and `meshlog
+//! community person --name ann --out DIR`: fresh keys from OS randomness.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +25,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Create a person's identity key (`OUT/NAME.person.json`). Copy it to each of the
+    /// person's devices and start them with `--person-key FILE`: each certifies itself as
+    /// theirs, and an admin can remove the person with all their devices at once.
+    Person {
+        /// The person's name (letters, digits, `-`, `_`).
+        #[arg(long)]
+        name: String,
+        /// Directory to write the key file into (created if missing; never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
@@ -43,6 +54,14 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 devices.len(),
                 admins.join(","),
                 out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Person { name, out } => {
+            let (path, _) = meshlog_backend::keys::create_person(&out, &name)?;
+            println!(
+                "person {name} written to {} (owner-readable only; copy it to each of {name}'s devices)",
+                path.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -53,6 +53,11 @@ pub struct Args {
     /// Default: keep every key. Not with `--record` (a recording does not replay it).
     #[arg(long, value_name = "SECONDS")]
     key_retention_s: Option<u64>,
+    /// A person key file (`meshlog community person`): this device certifies itself as that
+    /// person's once it runs, so the page shows the person and an admin can remove them with
+    /// all their devices. Not with `--record` (a recording holds no membership changes).
+    #[arg(long, value_name = "FILE")]
+    person_key: Option<PathBuf>,
     /// Exit when process PID is no longer this one's parent. `meshlog demo` passes its own
     /// pid: a demo killed with SIGKILL cannot stop its children, and this way its devices
     /// stop on their own within `PARENT_CHECK_INTERVAL`.
@@ -96,6 +101,15 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     super::init_tracing();
     let parent_pid = args.parent_pid;
     let join = args.join.clone();
+    if args.person_key.is_some() && args.record.is_some() {
+        anyhow::bail!(
+            "--person-key and --record do not go together: a recording holds no membership changes"
+        );
+    }
+    let person = match &args.person_key {
+        Some(path) => Some(meshlog_backend::keys::load_person(path)?),
+        None => None,
+    };
     let mut options = options(args)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -109,6 +123,17 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         let running = device::start(options.clone()).await?;
+        if let Some(person) = person {
+            let name = person.name().to_string();
+            // Refused (a removed device, a person name bound to another key): say so and
+            // run on; the device works without a person.
+            match running.state.certify(person).await {
+                Ok(()) => {
+                    tracing::info!(person = %name, "this device is certified as the person's")
+                }
+                Err(err) => tracing::warn!(person = %name, error = %err.message, "not certified"),
+            }
+        }
         super::print_token(
             &format!("meshlog device {}", options.name),
             &running.token,

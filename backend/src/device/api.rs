@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use meshlog_core::member::Invite;
+use meshlog_core::member::{Invite, PersonKeys};
 use meshlog_core::{EventBody, EventId, FileId};
 use meshlog_net::{Blocked, MemberOutcome, MemberVerb};
 use tokio::sync::broadcast;
@@ -115,6 +115,15 @@ impl DeviceBackend for DeviceState {
         }
     }
 
+    async fn remove_person(&self, name: &str) -> Result<u32, ApiError> {
+        let person = device_id(name)
+            .map_err(|_| ApiError::not_found(format!("{name:?} is not a person")))?;
+        match self.member(MemberVerb::RemovePerson(person)).await? {
+            MemberOutcome::KeyEpoch(epoch) => Ok(epoch),
+            MemberOutcome::Invite(_) => Err(ApiError::internal("removal answered an invite")),
+        }
+    }
+
     async fn rotate_keys(&self) -> Result<u32, ApiError> {
         match self.member(MemberVerb::RotateKeys).await? {
             MemberOutcome::KeyEpoch(epoch) => Ok(epoch),
@@ -137,6 +146,13 @@ impl DeviceBackend for DeviceState {
 }
 
 impl DeviceState {
+    /// Publishes `person`'s certificate for this device unless the roster already holds it
+    /// (`meshlog device --person-key`).
+    pub async fn certify(&self, person: PersonKeys) -> Result<(), ApiError> {
+        self.member(MemberVerb::Certify(Box::new(person))).await?;
+        Ok(())
+    }
+
     async fn member(&self, verb: MemberVerb) -> Result<MemberOutcome, ApiError> {
         let outcome = self.driver.member(verb).await.map_err(driver_error)?;
         // The pane shows the roster and the key epoch from these: tell it now.

@@ -184,6 +184,8 @@ pub struct MemberView {
     /// The admin who added it; `null` for the community's first devices.
     pub added_by: Option<String>,
     pub added_at_ms: u64,
+    /// The person whose device it is (their certificate is in the log); `null`: not said.
+    pub person: Option<String>,
 }
 
 impl MemberView {
@@ -198,6 +200,7 @@ impl MemberView {
                 status: info.status.name(),
                 added_by: info.added_by.as_ref().map(|d| d.to_string()),
                 added_at_ms: info.added_at.as_micros() / 1_000,
+                person: info.person.as_ref().map(|p| p.to_string()),
             })
             .collect()
     }

@@ -116,6 +116,10 @@ impl DeviceBackend for SimDevice {
         Err(not_in_simulated_mode("removing a member"))
     }
 
+    async fn remove_person(&self, _name: &str) -> Result<u32, ApiError> {
+        Err(not_in_simulated_mode("removing a person"))
+    }
+
     async fn rotate_keys(&self) -> Result<u32, ApiError> {
         Err(not_in_simulated_mode("rotating keys"))
     }

@@ -10,6 +10,7 @@
 //! - [`op`]: the changes (add, remove, set role, admit with an invite, share an epoch key) and
 //!   their encoding.
 //! - [`roster`]: the merge rule, for concurrent changes too.
+//! - [`person`]: a person's identity key certifying each of their devices.
 //! - [`invite`]: capability tokens an admin signs; the proof a joining device makes.
 //! - [`welcome`]: what the admitting member sends the new device (keys, genesis, the log's
 //!   membership events), sealed to the new device's key.
@@ -28,11 +29,14 @@ use crate::crypto::{DeviceKeys, PublicKey};
 pub mod invite;
 pub mod join;
 pub mod op;
+pub mod person;
 pub mod roster;
 pub mod welcome;
 
 pub use invite::{Grant, Invite, InviteError};
 pub use op::{Admission, MemberOp, Role, Wrap, PARENTS_MAX, WRAPS_PER_EVENT_MAX};
+pub use person::PersonInfo;
+pub use person::{Certificate, PersonKeys};
 pub use roster::{EpochInfo, MemberInfo, OpRecord, Roster, Status};
 
 /// Names an epoch key in a sealed event's header: the first 8 bytes of its BLAKE3 hash under

@@ -5,6 +5,7 @@ use crate::crypto::PublicKey;
 use crate::id::{DeviceId, EventId};
 
 use super::invite::Grant;
+use super::person::Certificate;
 use super::KeyId;
 
 /// Most parents a membership event names: the membership heads its author held. More heads
@@ -89,6 +90,11 @@ pub enum MemberOp {
     /// deletes the secret of the one before once its retention passes: what makes an epoch key
     /// unreadable later even to whoever steals the device's long-term key (forward secrecy).
     ReceiveKey { key: [u8; 32] },
+    /// A device says whose it is: a person's certificate for it (`member::person`), published
+    /// by the device itself.
+    Certify(Box<Certificate>),
+    /// An admin removes a person: every device certified for them, now or later.
+    RemovePerson { person: DeviceId },
     /// An admin shares an epoch key: a new epoch (a rotation), or an existing one with members
     /// who lack it. A rotation for many members is several of these with the same key id.
     Keys {
@@ -108,6 +114,8 @@ impl MemberOp {
             MemberOp::Admit { .. } => "admit",
             MemberOp::Keys { .. } => "keys",
             MemberOp::ReceiveKey { .. } => "receive_key",
+            MemberOp::Certify(_) => "certify",
+            MemberOp::RemovePerson { .. } => "remove_person",
         }
     }
 
@@ -140,6 +148,13 @@ impl MemberOp {
             }
             MemberOp::ReceiveKey { key } => {
                 w.u8(6).raw(key);
+            }
+            MemberOp::Certify(cert) => {
+                w.u8(7);
+                cert.encode(w);
+            }
+            MemberOp::RemovePerson { person } => {
+                w.u8(8).bytes_u8(person.as_str().as_bytes());
             }
             MemberOp::Keys {
                 epoch,
@@ -203,6 +218,8 @@ impl MemberOp {
             6 => MemberOp::ReceiveKey {
                 key: r.array("receive key")?,
             },
+            7 => MemberOp::Certify(Box::new(Certificate::decode(r)?)),
+            8 => MemberOp::RemovePerson { person: device(r)? },
             other => {
                 return Err(DecodeError::invalid(
                     "membership op",

@@ -33,6 +33,7 @@ use crate::time::Instant;
 
 use super::invite::{verify_proof, InviteError};
 use super::op::{MemberOp, Role};
+use super::person::{certify, remove_person, PersonInfo};
 use super::{recipient_id, KeyId};
 
 /// A membership event as the rule reads it.
@@ -72,6 +73,8 @@ pub struct MemberInfo {
     /// The newest key it published for epoch keys to be sealed to (`ReceiveKey`); `None`:
     /// seal to its device key.
     pub receive_key: Option<[u8; 32]>,
+    /// The person whose device it is, once it published their certificate (`Certify`).
+    pub person: Option<DeviceId>,
 }
 
 /// One epoch key as the log describes it (the key itself only its recipients can open).
@@ -96,6 +99,9 @@ pub struct Roster {
     pub refused: BTreeMap<EventId, &'static str>,
     /// Admissions counted per invite (by its key).
     pub invite_uses: BTreeMap<[u8; 32], u16>,
+    /// The persons certified devices name: each name bound to the key of its first counted
+    /// certificate.
+    pub persons: BTreeMap<DeviceId, PersonInfo>,
 }
 
 impl Roster {
@@ -118,7 +124,7 @@ impl Roster {
     pub fn epoch_max(&self) -> u32 {
         self.epochs.values().map(|e| e.epoch).max().unwrap_or(0)
     }
-    fn admins(&self) -> usize {
+    pub(super) fn admins(&self) -> usize {
         self.active().filter(|(_, m)| m.role == Role::Admin).count()
     }
 }
@@ -191,6 +197,7 @@ fn count(
                 added_at: Instant::from_micros(0),
                 removed: None,
                 receive_key: None,
+                person: None,
             },
         );
     }
@@ -201,8 +208,7 @@ fn count(
         }
         let record = &ops[id];
         match apply(community, &mut roster, *id, record) {
-            Ok(Some(revoked)) => revocations.push((*id, revoked)),
-            Ok(None) => {}
+            Ok(revoked) => revocations.extend(revoked.into_iter().map(|device| (*id, device))),
             Err(reason) => {
                 roster.refused.insert(*id, reason);
             }
@@ -211,13 +217,14 @@ fn count(
     (roster, revocations)
 }
 
-/// Applies one event if it counts; `Ok(Some(device))` when it took `device`'s admin right.
+/// Applies one event if it counts; `Ok(devices)`: those whose rights it took (removed or
+/// demoted).
 fn apply(
     community: &[u8; 16],
     roster: &mut Roster,
     id: EventId,
     record: &OpRecord,
-) -> Result<Option<DeviceId>, &'static str> {
+) -> Result<Vec<DeviceId>, &'static str> {
     let author = &record.author;
     if !roster.is_active(author) {
         return Err("author_not_a_member");
@@ -225,7 +232,7 @@ fn apply(
     // Any member may admit, publish its receive key, or pass on a key an admin started to a
     // member who lacks it (its id is checked by whoever opens it); only admins start epochs.
     let admin_only = match &record.op {
-        MemberOp::Admit { .. } | MemberOp::ReceiveKey { .. } => false,
+        MemberOp::Admit { .. } | MemberOp::ReceiveKey { .. } | MemberOp::Certify(_) => false,
         MemberOp::Keys { key_id, .. } => !roster.epochs.contains_key(key_id),
         _ => true,
     };
@@ -238,7 +245,7 @@ fn apply(
                 return Err("name_taken");
             }
             join(roster, device, *key, *role, author, record.created_at);
-            Ok(None)
+            Ok(Vec::new())
         }
         MemberOp::Remove { device } => {
             let was_admin = roster.is_admin(device);
@@ -251,7 +258,7 @@ fn apply(
             let member = roster.members.get_mut(device).expect("active, so present");
             member.status = Status::Removed;
             member.removed = Some((author.clone(), record.created_at));
-            Ok(Some(device.clone()))
+            Ok(vec![device.clone()])
         }
         MemberOp::SetRole { device, role } => {
             if !roster.is_active(device) {
@@ -262,7 +269,10 @@ fn apply(
                 return Err("last_admin");
             }
             roster.members.get_mut(device).expect("active").role = *role;
-            Ok((was_admin && *role != Role::Admin).then(|| device.clone()))
+            Ok((was_admin && *role != Role::Admin)
+                .then(|| device.clone())
+                .into_iter()
+                .collect())
         }
         MemberOp::Admit(admission) => {
             let super::op::Admission {
@@ -279,11 +289,13 @@ fn apply(
             }
             *roster.invite_uses.entry(grant.id()).or_insert(0) += 1;
             join(roster, device, *key, grant.role, author, record.created_at);
-            Ok(None)
+            Ok(Vec::new())
         }
+        MemberOp::Certify(cert) => certify(community, roster, record, cert),
+        MemberOp::RemovePerson { person } => remove_person(roster, record, person),
         MemberOp::ReceiveKey { key } => {
             roster.members.get_mut(author).expect("active").receive_key = Some(*key);
-            Ok(None)
+            Ok(Vec::new())
         }
         MemberOp::Keys {
             epoch,
@@ -310,7 +322,7 @@ fn apply(
                     );
                 }
             }
-            Ok(None)
+            Ok(Vec::new())
         }
     }
 }
@@ -370,6 +382,7 @@ fn join(
         added_at: at,
         removed: None,
         receive_key: None,
+        person: None,
     };
     roster.members.insert(device.clone(), info);
     give_current_keys(roster, &key);

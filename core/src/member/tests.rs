@@ -321,3 +321,118 @@ fn the_newest_counted_epoch_seals_and_ties_go_to_the_lower_id() {
     held.remove(&id);
     assert_eq!(held.epoch(), 0);
 }
+
+fn certify(person: &PersonKeys, device: &str) -> MemberOp {
+    let cert = person.certify(&COMMUNITY, &id(device), &keys(device, 1).public());
+    MemberOp::Certify(Box::new(cert))
+}
+
+#[test]
+fn removing_a_person_removes_each_of_their_devices_even_one_certified_late() {
+    let g0 = genesis(&["carol"], &["alice-phone", "alice-laptop", "bob"]);
+    let alice = PersonKeys::from_secret(id("alice"), [9; 32]);
+    let mut g = Graph::default();
+    g.add("c1", "alice-phone", 10, &[], certify(&alice, "alice-phone"));
+    g.add(
+        "c2",
+        "alice-laptop",
+        11,
+        &["c1"],
+        certify(&alice, "alice-laptop"),
+    );
+    g.add(
+        "add",
+        "carol",
+        12,
+        &["c2"],
+        add("alice-tablet", Role::Member),
+    );
+    let roster = g.settle(&g0);
+    assert_eq!(
+        roster.members[&id("alice-laptop")].person,
+        Some(id("alice"))
+    );
+    assert_eq!(roster.persons[&id("alice")].key, alice.public());
+
+    g.add(
+        "rp",
+        "carol",
+        20,
+        &["add"],
+        MemberOp::RemovePerson {
+            person: id("alice"),
+        },
+    );
+    // The tablet certifies itself without having seen the removal: it goes too.
+    g.add(
+        "c3",
+        "alice-tablet",
+        21,
+        &["add"],
+        certify(&alice, "alice-tablet"),
+    );
+    let roster = g.settle(&g0);
+    for device in ["alice-phone", "alice-laptop", "alice-tablet"] {
+        let member = &roster.members[&id(device)];
+        assert_eq!(member.status, Status::Removed, "{device}");
+        assert_eq!(
+            member.removed.as_ref().map(|r| r.0.clone()),
+            Some(id("carol"))
+        );
+    }
+    assert!(roster.is_active(&id("bob")));
+    assert_eq!(roster.persons[&id("alice")].status, Status::Removed);
+    assert!(roster.refused.is_empty(), "{:?}", roster.refused);
+}
+
+#[test]
+fn nobody_pins_a_device_on_a_person_or_takes_a_persons_name() {
+    let g0 = genesis(&["carol"], &["alice-phone", "bob"]);
+    let alice = PersonKeys::from_secret(id("alice"), [9; 32]);
+    let impostor = PersonKeys::from_secret(id("alice"), [10; 32]);
+    let mut g = Graph::default();
+    // Bob publishes alice's certificate for alice's phone as if it were his.
+    let stolen = g.add("stolen", "bob", 5, &[], certify(&alice, "alice-phone"));
+    let real = g.add(
+        "real",
+        "alice-phone",
+        10,
+        &["stolen"],
+        certify(&alice, "alice-phone"),
+    );
+    let again = g.add(
+        "again",
+        "alice-phone",
+        11,
+        &["real"],
+        certify(&alice, "alice-phone"),
+    );
+    // Bob certifies himself under a key of his own that claims alice's name.
+    let taken = g.add("taken", "bob", 12, &["again"], certify(&impostor, "bob"));
+    let by_member = g.add(
+        "by_member",
+        "bob",
+        13,
+        &["taken"],
+        MemberOp::RemovePerson {
+            person: id("alice"),
+        },
+    );
+    let nobody = g.add(
+        "nobody",
+        "carol",
+        14,
+        &["by_member"],
+        MemberOp::RemovePerson { person: id("zed") },
+    );
+    let roster = g.settle(&g0);
+    assert_eq!(roster.refused.get(&stolen), Some(&"certificate_forged"));
+    assert_eq!(roster.refused.get(&again), Some(&"already_certified"));
+    assert_eq!(roster.refused.get(&taken), Some(&"person_key_mismatch"));
+    assert_eq!(roster.refused.get(&by_member), Some(&"not_an_admin"));
+    assert_eq!(roster.refused.get(&nobody), Some(&"not_a_person"));
+    assert!(!roster.refused.contains_key(&real));
+    assert_eq!(roster.members[&id("alice-phone")].person, Some(id("alice")));
+    assert_eq!(roster.members[&id("bob")].person, None);
+    assert!(roster.is_active(&id("alice-phone")) && roster.is_active(&id("bob")));
+}

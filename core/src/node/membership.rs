@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_core::RngCore;
 use thiserror::Error;
 
+mod verbs;
+
 use super::{AppendError, Node, NodeEvent};
 use crate::crypto::sealed_box::x25519_public;
 use crate::crypto::PublicKey;
@@ -22,11 +24,11 @@ use crate::event::{Event, EventBody};
 use crate::id::{DeviceId, EventId};
 use crate::member::roster::settle;
 use crate::member::{
-    recipient_id, share_key, unwrap_key, EpochKey, EpochKeys, Invite, InviteError, KeyId,
-    MemberInfo, MemberOp, OpRecord, Recipient, Role, Roster, Status, PARENTS_MAX,
+    recipient_id, share_key, unwrap_key, EpochKey, EpochKeys, InviteError, KeyId, MemberInfo,
+    MemberOp, OpRecord, Recipient, Role, Roster, Status, PARENTS_MAX,
 };
 use crate::store::{Store, StoreError};
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 
 /// Most membership events a node keeps in memory for the merge rule. Membership events are
 /// rare (a change, or a rotation of one event per 12 members); a member that floods them is
@@ -45,6 +47,12 @@ pub enum MemberError {
     LastAdmin,
     #[error("this device was removed from the community")]
     Removed,
+    #[error("{0} is not a person the roster knows (or was removed)")]
+    NotAPerson(String),
+    #[error("this device is already certified as {0}'s")]
+    Certified(String),
+    #[error("the roster knows {0} under another person key")]
+    PersonKeyMismatch(String),
     #[error(transparent)]
     Invite(#[from] InviteError),
     #[error(transparent)]
@@ -523,134 +531,6 @@ impl<S: Store> Node<S> {
         let ids = self.append_all(now, bodies)?;
         self.drop_leaving_peers();
         Ok(ids)
-    }
-
-    fn require_admin(&self) -> Result<(), MemberError> {
-        let me = &self.config.keys.device;
-        if !self.membership.roster.is_active(me) {
-            return Err(MemberError::Removed);
-        }
-        if !self.membership.roster.is_admin(me) {
-            return Err(MemberError::NotAnAdmin);
-        }
-        Ok(())
-    }
-
-    /// Removes `device` (admins only); a new key epoch follows in the same call.
-    pub fn remove_member(&mut self, now: Instant, device: &DeviceId) -> Result<u32, MemberError> {
-        self.require_admin()?;
-        let roster = &self.membership.roster;
-        if !roster.is_active(device) {
-            return Err(MemberError::NotAMember(device.to_string()));
-        }
-        if roster.is_admin(device)
-            && roster
-                .active()
-                .filter(|(_, m)| m.role == Role::Admin)
-                .count()
-                == 1
-        {
-            return Err(MemberError::LastAdmin);
-        }
-        self.append_ops(
-            now,
-            vec![MemberOp::Remove {
-                device: device.clone(),
-            }],
-        )?;
-        // `observe_stored` saw the removal and, this device being an admin, started the epoch.
-        Ok(self.key_epoch())
-    }
-
-    /// Adds a device whose key an admin already knows.
-    pub fn add_member(
-        &mut self,
-        now: Instant,
-        device: &DeviceId,
-        key: PublicKey,
-        role: Role,
-    ) -> Result<(), MemberError> {
-        self.require_admin()?;
-        if self.membership.roster.members.contains_key(device) {
-            return Err(MemberError::NameTaken(device.to_string()));
-        }
-        self.append_ops(
-            now,
-            vec![MemberOp::Add {
-                device: device.clone(),
-                key,
-                role,
-            }],
-        )?;
-        Ok(())
-    }
-
-    pub fn set_role(
-        &mut self,
-        now: Instant,
-        device: &DeviceId,
-        role: Role,
-    ) -> Result<(), MemberError> {
-        self.require_admin()?;
-        let roster = &self.membership.roster;
-        if !roster.is_active(device) {
-            return Err(MemberError::NotAMember(device.to_string()));
-        }
-        let admins = roster
-            .active()
-            .filter(|(_, m)| m.role == Role::Admin)
-            .count();
-        if roster.is_admin(device) && role != Role::Admin && admins == 1 {
-            return Err(MemberError::LastAdmin);
-        }
-        self.append_ops(
-            now,
-            vec![MemberOp::SetRole {
-                device: device.clone(),
-                role,
-            }],
-        )?;
-        Ok(())
-    }
-
-    /// Starts a new key epoch on demand (admins only).
-    pub fn rotate_keys(&mut self, now: Instant) -> Result<u32, MemberError> {
-        self.require_admin()?;
-        self.start_epoch(now)?;
-        self.drop_leaving_peers();
-        Ok(self.key_epoch())
-    }
-
-    /// An invite signed by this device (admins only), valid for `valid_for` from `now` on
-    /// this device's clock. `address` tells the new device where to find this one.
-    pub fn create_invite(
-        &mut self,
-        now: Instant,
-        role: Role,
-        valid_for: Duration,
-        uses: u16,
-        address: String,
-    ) -> Result<Invite, MemberError> {
-        self.require_admin()?;
-        let mut secret = [0u8; 32];
-        self.rng.fill_bytes(&mut secret);
-        let now = self.advance(now);
-        let expires_at = Instant::from_micros(
-            self.clock
-                .last()
-                .max(now)
-                .as_micros()
-                .saturating_add(valid_for.as_micros()),
-        );
-        Ok(Invite::new(
-            &self.config.keys,
-            *self.config.community.id(),
-            role,
-            expires_at,
-            uses,
-            secret,
-            address,
-        )?)
     }
 
     /// What an attacker who takes this device now holds: its device key, the epoch keys it

@@ -28,7 +28,11 @@ export type MemberView = { name: string, role: "admin" | "member", status: "acti
 /**
  * The admin who added it; `null` for the community's first devices.
  */
-added_by: string | null, added_at_ms: number, };
+added_by: string | null, added_at_ms: number, 
+/**
+ * The person whose device it is (their certificate is in the log); `null`: not said.
+ */
+person: string | null, };
 
 export type NetEvent = { seq: number, at_ms: number, direction: "sent" | "received" | "dropped" | "rejected", from: string, to: string, kind: string, bytes: number, summary: string, reason: string | null, };
 

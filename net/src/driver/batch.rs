@@ -250,6 +250,13 @@ fn member_verb<S: Store>(
     Ok(match verb {
         MemberVerb::Remove(device) => MemberOutcome::KeyEpoch(node.remove_member(now, &device)?),
         MemberVerb::RotateKeys => MemberOutcome::KeyEpoch(node.rotate_keys(now)?),
+        MemberVerb::RemovePerson(person) => {
+            MemberOutcome::KeyEpoch(node.remove_person(now, &person)?)
+        }
+        MemberVerb::Certify(person) => {
+            node.certify(now, &person)?;
+            MemberOutcome::KeyEpoch(node.key_epoch())
+        }
         MemberVerb::Invite {
             role,
             valid_for,
