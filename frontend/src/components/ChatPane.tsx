@@ -290,7 +290,7 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onR
         )}
         {showStats && s && <StatsPanel stats={s} />}
         {showStats && !s && <div className="muted small pad">no stats yet</div>}
-        {showMembers && <MembersPanel name={d.name} url={d.url} keyEpoch={s?.key_epoch} />}
+        {showMembers && <MembersPanel name={d.name} url={d.url} keyEpoch={s?.key_epoch} live={d.members} />}
       </header>
 
       {!up && (
