@@ -7,6 +7,7 @@
 import { memo, useCallback, useEffect, useState } from 'react';
 import QRCode from 'qrcode';
 import { deviceApi } from '../api';
+import { personOf } from '../state/members';
 import type { Invite, Member } from '../state/types';
 import { errorText } from './util';
 
@@ -163,7 +164,7 @@ export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch, li
 
 /** The person's name with the device name in small print beneath, or the device name alone. */
 export function MemberName({ member }: { member: Member }) {
-  const person = member.person?.trim();
+  const person = personOf(member);
   if (!person) return <span className="member-name">{member.name}</span>;
   return (
     <span className="member-name with-person">

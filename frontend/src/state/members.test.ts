@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { device, sim } from '../test/fixtures';
 import { initialState, paneOrder, reducer, type Action, type AppState } from './app';
+import { personOf } from './members';
 import type { Member } from './types';
 import { invite, members, ShapeError } from './validate';
 
@@ -38,6 +39,9 @@ describe("a member's person", () => {
       { name: 'carol', role: 'member', status: 'active', added_by: null, added_at_ms: 0 },
     ]);
     expect(roster.map((m) => m.person)).toEqual(['Alice', null, null]);
+    expect(roster.map(personOf)).toEqual(['Alice', null, null]);
+    expect(personOf({ ...roster[0], person: '  ' })).toBe(null);
+    expect(personOf(undefined)).toBe(null);
     expect(() => members([{ name: 'bob', role: 'member', status: 'active', added_by: null, added_at_ms: 0, person: 7 }])).toThrow(
       /members\[0\]\.person/,
     );
