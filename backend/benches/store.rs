@@ -11,31 +11,23 @@
 //! `cargo bench -p meshlog-backend --bench store [-- MESSAGES]`; `-- ingest` runs only 1,
 //! `-- catchup` only 4.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod support;
 
-use meshlog_backend::keys;
-use meshlog_backend::store::{db_path, Durability, SqliteStore};
+use meshlog_backend::store::{Durability, SqliteStore};
 use meshlog_core::testing::{community_of, keys as test_keys};
-use meshlog_core::{seal, Community, DeviceId, DeviceKeys, Event, EventBody, OpenedEvent, Store};
+use meshlog_core::{DeviceId, Store};
 use support::*;
 
-/// Events per commit in the ingest figure: what one driver batch (up to 256 datagrams of a
-/// few packed events each) hands the store.
-const EVENTS_PER_BATCH: usize = 512;
 /// Events per commit under a flood: the driver's node thread keeps one transaction open while
 /// full batches keep coming, for up to 16 batches or 50 ms (`GROUP_COMMIT_*` in
 /// net/src/driver.rs). 50 ms at 100,000 events/s is 5,000 events; this is less.
 const EVENTS_PER_GROUP_COMMIT: usize = 4_096;
 /// Clients paging through history while the POST and health figures are taken.
 const READERS: usize = 50;
-const WORDS: [&str; 8] = [
-    "deploy", "lunch", "invoice", "garden", "kernel", "piano", "harbor", "quartz",
-];
 
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "catchup") {
@@ -62,29 +54,6 @@ fn main() -> anyhow::Result<()> {
     clients.block_on(loaded_device(server.handle(), messages))?;
     clients.block_on(catch_up(server.handle(), 20_000))?;
     Ok(())
-}
-
-fn events_by(author: &str, keys: &DeviceKeys, community: &Community, n: usize) -> Vec<OpenedEvent> {
-    (0..n)
-        .map(|i| {
-            let event = Event {
-                author: DeviceId::new(author).expect("name"),
-                created_at: meshlog_core::Instant::from_millis(1_000_000 + i as u64),
-                body: EventBody::Message {
-                    text: format!(
-                        "note {i} about the {} {}",
-                        WORDS[i % WORDS.len()],
-                        "x".repeat(60)
-                    ),
-                    attachment: None,
-                    auto: true,
-                },
-            };
-            let mut nonce = [0u8; 24];
-            nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            seal(&event, keys, community, nonce).expect("seal")
-        })
-        .collect()
 }
 
 fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
@@ -131,19 +100,6 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
             bytes as f64 / events as f64
         )),
     );
-    Ok(())
-}
-
-/// Writes `n` of `author`'s messages into `root/<holder>`'s database before it starts.
-fn prefill(root: &Path, holder: &str, author: &str, n: usize) -> anyhow::Result<()> {
-    let community = keys::load_community(&root.join("keys"))?;
-    let author_keys = keys::load_device(&root.join("keys"), author)?;
-    let dir = root.join(holder);
-    std::fs::create_dir_all(&dir)?;
-    let mut store = SqliteStore::open_with(&db_path(&dir), Durability::Normal)?;
-    for batch in events_by(author, &author_keys, &community, n).chunks(EVENTS_PER_BATCH) {
-        store.insert_all(batch, 1)?;
-    }
     Ok(())
 }
 

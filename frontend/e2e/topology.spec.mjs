@@ -7,9 +7,11 @@
 // and SHOT_DOCS=1 (write the topology screenshots into docs/ for the README).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { PAGE_URL, ROOT, T, demoHasFlag, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, demoGet, startDemo, until } from './support.mjs';
+import { PAGE_URL, ROOT, T, demoHasFlag, meshlogBin, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, demoGet, startDemo, until } from './support.mjs';
 
 const ONLY = process.env.E2E_ONLY || '';
 const RUN = Date.now().toString(36);
@@ -121,7 +123,7 @@ withDemo('relay through a middle device in a line', ['--devices', 'alice,bob,car
   });
 });
 
-withDemo('members: alice removes carol, bob sees it, an invite shows its QR code', ['--devices', 'alice,bob,carol'], { width: 1280, height: 900 }, (ctx) => {
+withDemo('members: alice removes carol, bob sees it, an invite shows its QR code, dave joins with it', ['--devices', 'alice,bob,carol'], { width: 1280, height: 900 }, (ctx) => {
   const status = (page, pane, member) => tid(page, `member-${pane}-${member}`).getAttribute('data-status');
   it('only the admin may remove; the removal reaches bob; the key epoch moves to 1', async () => {
     const { page } = ctx;
@@ -151,7 +153,73 @@ withDemo('members: alice removes carol, bob sees it, an invite shows its QR code
     assert.ok(size >= 100, `the QR code is drawn (${size} px)`);
     await shot(page, 'members-invite');
   });
+
+  it('dave joins with the invite: his pane appears, with the history', async () => {
+    const { page, demo } = ctx;
+    const token = await tid(page, 'invite-token-alice').inputValue();
+    const before = `before dave ${RUN}`;
+    await send(page, 'alice', before);
+    // A page that also lists dave, who runs nowhere yet: no pane for him until a roster names him.
+    const list = ['alice=http://127.0.0.1:3001', 'bob=http://127.0.0.1:3002', 'carol=http://127.0.0.1:3003', `dave=http://127.0.0.1:${DAVE_HTTP}`];
+    const joined = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+    const errors = [];
+    joined.on('pageerror', (e) => errors.push(String(e)));
+    let dave = null;
+    try {
+      await joined.goto(`${PAGE_URL}/?devices=${list.join(',')}`);
+      await tid(joined, 'pane-alice').waitFor({ timeout: T });
+      await until('no pane for dave before he joins', async () => (await tid(joined, 'pane-dave').count()) === 0);
+      dave = startJoiner(demo, 'dave', token);
+      await until('dave admitted in alice\'s pane', async () => (await tid(joined, 'pane-dave').count()) === 1, T * 4);
+      await until("alice's post in dave's pane", () => hasText(joined, 'dave', before), T * 4);
+      await shot(joined, 'members-dave-joined');
+    } finally {
+      dave?.stop();
+      await joined.close();
+    }
+    assert.deepEqual(errors, [], 'no uncaught errors in the page that listed dave');
+  });
 });
+
+/** dave's ports, clear of the demo's (3001.., 3005, 8001..). */
+const DAVE_HTTP = 3010;
+const DAVE_UDP = 8010;
+
+/**
+ * `meshlog device --join TOKEN` beside the demo, with the demo's token (so the page's cookie opens
+ * it too) and the page's origins; `stop()` kills it.
+ */
+function startJoiner(demo, name, token) {
+  const data = path.join(demo.data, name);
+  fs.mkdirSync(data, { recursive: true, mode: 0o700 });
+  fs.copyFileSync(path.join(demo.data, 'demo-data', 'api-token'), path.join(data, 'api-token'));
+  fs.chmodSync(path.join(data, 'api-token'), 0o600);
+  const log = fs.openSync(path.join(demo.data, `${name}.log`), 'w');
+  const origin = new URL(PAGE_URL);
+  const child = spawn(
+    meshlogBin(),
+    [
+      'device',
+      `--name=${name}`,
+      '--join',
+      token,
+      '--data',
+      data,
+      '--keys',
+      path.join(demo.data, `${name}-keys`),
+      '--http',
+      `127.0.0.1:${DAVE_HTTP}`,
+      '--udp',
+      `127.0.0.1:${DAVE_UDP}`,
+      '--allow-origin',
+      origin.origin,
+      '--allow-origin',
+      `http://localhost:${origin.port}`,
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  return { stop: () => child.kill('SIGKILL') };
+}
 
 withDemo('crash and restart from the page', ['--devices', 'alice,bob'], { width: 1280, height: 800 }, (ctx) => {
   it('bob is crashed, shown down, restarted, and has everything', async () => {

@@ -7,7 +7,7 @@ import { TopBar } from './components/TopBar';
 import { TopologyCard } from './components/TopologyCard';
 import { deviceColor } from './state/colors';
 import { PendingEdits, useTick } from './components/util';
-import { referenceNow } from './state/app';
+import { paneOrder, referenceNow } from './state/app';
 import type { PageConfig } from './state/config';
 import type { NewAttachment } from './state/types';
 import { useMeshlog } from './useMeshlog';
@@ -27,9 +27,11 @@ export function App({ config }: { config: PageConfig }) {
 
   const noDevices = state.order.length === 0;
   const sim = state.sim;
+  // A device gets its pane once it is in the community (a joining device, when admitted).
+  const panes = useMemo(() => paneOrder(state), [state]);
   // Which device pane a narrow screen shows (wide ones show them all side by side).
   const [tab, setTab] = useState<string | null>(null);
-  const active = tab && state.order.includes(tab) ? tab : state.order[0];
+  const active = tab && panes.includes(tab) ? tab : panes[0];
 
   return (
     <div className="app">
@@ -58,9 +60,9 @@ export function App({ config }: { config: PageConfig }) {
       <main className="layout">
         <div className="main-col">
         {sim && <TopologyCard state={state} sim={sim} actions={actions} />}
-        {state.order.length > 1 && (
+        {panes.length > 1 && (
           <nav className="tabs" role="tablist" aria-label="devices">
-            {state.order.map((n) => {
+            {panes.map((n) => {
               const up = sim?.devices.find((d) => d.name === n)?.up ?? true;
               return (
                 <button
@@ -83,7 +85,7 @@ export function App({ config }: { config: PageConfig }) {
             })}
           </nav>
         )}
-        <div className="panes" style={{ ['--panes' as string]: Math.max(1, state.order.length) }}>
+        <div className="panes" style={{ ['--panes' as string]: Math.max(1, panes.length) }}>
           {noDevices && (
             <div className="waiting card">
               <div className="spinner big" />
@@ -98,7 +100,7 @@ export function App({ config }: { config: PageConfig }) {
               </p>
             </div>
           )}
-          {state.order.map((n) => (
+          {panes.map((n) => (
             <ChatPane
               key={n}
               d={state.devices[n]}

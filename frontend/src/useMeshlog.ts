@@ -107,6 +107,10 @@ export function useMeshlog(config: PageConfig) {
         .stats(url)
         .then((stats) => dispatch({ type: 'dev/stats', device: name, stats }))
         .catch(() => undefined);
+      deviceApi
+        .members(url)
+        .then((members) => dispatch({ type: 'dev/members', device: name, members }))
+        .catch(() => undefined);
       const since = stateRef.current.devices[name]?.netNext ?? 0;
       deviceApi
         .netEvents(url, since)
@@ -155,6 +159,8 @@ export function useMeshlog(config: PageConfig) {
             message: (m) => dispatchChecked(() => ({ type: 'dev/message', device: name, message: check.message(m), now: now() }), true),
             network: (ev) => dispatchChecked(() => ({ type: 'dev/net', device: name, events: [check.netEvent(ev)] }), true),
             stats: (s) => dispatchChecked(() => ({ type: 'dev/stats', device: name, stats: check.stats(s) }), true),
+            // Whenever the roster changes (a join, a removal): not batched, a new pane may follow.
+            members: (m) => dispatchChecked(() => ({ type: 'dev/members', device: name, members: check.members(m) })),
           },
           onConn: (conn) => {
             // 'live' is reported by `hello`, which is when the data is re-read.

@@ -111,32 +111,40 @@ fn refused_from(device: &DeviceProcess, from: &str, since: u64) -> Result<usize>
         .count())
 }
 
-/// Whether any file under `dir` holds `needle`.
+/// The files under `dir`, holding `needle`.
 fn any_file_holds(dir: &Path, needle: &[u8]) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    let mut files = 0;
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path)? {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            files += 1;
-            let bytes = std::fs::read(&path)?;
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                found.push(path.display().to_string());
-            }
-        }
-    }
+    let files = files_under(dir)?;
     assert!(
-        files >= 2,
+        files.len() >= 2,
         "{} holds the database and the token",
         dir.display()
     );
+    let mut found = Vec::new();
+    for name in files {
+        let bytes = std::fs::read(dir.join(&name))?;
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            found.push(name);
+        }
+    }
     Ok(found)
+}
+
+/// The files under `dir` (recursively), by name relative to it.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                stack.push(entry.path());
+            } else {
+                let relative = entry.path().strip_prefix(dir)?.display().to_string();
+                names.push(relative);
+            }
+        }
+    }
+    Ok(names)
 }
 
 #[test]
@@ -420,6 +428,38 @@ devices = ["alice", "bob"]
     Ok(())
 }
 
+/// A one-use invite from `alice`, and dave's spec (his own keys directory, no peers: the
+/// invite names alice's address) to join with it.
+fn invite_dave(alice: &DeviceProcess, root: &Path) -> Result<(DeviceSpec, String)> {
+    let (status, made) = post(
+        &alice.url("/api/invites"),
+        &json!({"role": "member", "expires_in_s": 600, "uses": 1}),
+    )?;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().context("token")?.to_owned();
+    let spec = DeviceSpec {
+        name: "dave".into(),
+        udp: free_udp_addr(),
+        peers: Vec::new(),
+        data: root.join("dave"),
+        keys: root.join("dave-keys"),
+        sync_interval_ms: 500,
+    };
+    Ok((spec, token))
+}
+
+/// Whether every one of `devices` holds every one of `texts`.
+fn all_hold(devices: &[&DeviceProcess], texts: &[String]) -> Result<bool> {
+    for device in devices {
+        for text in texts {
+            if !has_text(device, text)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// A new device joins with an invite alice made: it asks alice at the invite's address, is
 /// admitted and welcomed, and then syncs both ways (with bob through alice). The same command
 /// starts it again after it is killed.
@@ -431,21 +471,7 @@ fn a_new_device_joins_with_an_invite() -> Result<()> {
     let bob = DeviceProcess::start(&specs[1])?;
     alice.post_message("before dave")?;
 
-    let (status, made) = post(
-        &alice.url("/api/invites"),
-        &json!({"role": "member", "expires_in_s": 600, "uses": 1}),
-    )?;
-    assert_eq!(status, 201, "{made}");
-    let token = made["token"].as_str().context("token")?.to_owned();
-
-    let dave_spec = DeviceSpec {
-        name: "dave".into(),
-        udp: free_udp_addr(),
-        peers: Vec::new(),
-        data: root.path().join("dave"),
-        keys: root.path().join("dave-keys"),
-        sync_interval_ms: 500,
-    };
+    let (dave_spec, token) = invite_dave(&alice, root.path())?;
     let dave = DeviceProcess::start_with(&dave_spec, &["--join", token.as_str()])?;
     wait_for(CONVERGE, || {
         Ok(member(&alice, "dave")?
@@ -480,6 +506,121 @@ fn a_new_device_joins_with_an_invite() -> Result<()> {
     wait_for(CONVERGE, || has_text(&dave, "bob to everyone"))
         .context("after its restart dave still hears bob (through alice)")?;
     assert!(dave_data.join("epoch-keys.json").exists());
+    Ok(())
+}
+
+/// Issue 23 end to end on four processes: alice, bob and carol write a history; dave joins
+/// with alice's invite and gets all of it. alice then removes carol. carol's new post is
+/// refused (counted in alice's and bob's logs, stored by nobody), and what alice, bob and dave
+/// write after the removal reaches each other but not carol: neither her store nor any byte
+/// of her data directory (the SQLite file, its WAL and shm, the keys) holds it.
+#[test]
+fn a_fourth_device_joins_then_a_removed_one_reads_nothing_written_after() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let specs = three(root.path())?;
+    let alice = DeviceProcess::start(&specs[0])?;
+    let bob = DeviceProcess::start(&specs[1])?;
+    let carol = DeviceProcess::start(&specs[2])?;
+    let history: Vec<String> = [&alice, &bob, &carol]
+        .iter()
+        .map(|d| format!("history from {} before dave", d.spec.name))
+        .collect();
+    for (device, text) in [&alice, &bob, &carol].iter().zip(&history) {
+        device.post_message(text)?;
+    }
+    wait_for(CONVERGE, || all_hold(&[&alice, &bob, &carol], &history))
+        .context("the three hold the whole history")?;
+
+    // dave joins with alice's invite; he knows only alice, and gets everyone's history.
+    let (dave_spec, token) = invite_dave(&alice, root.path())?;
+    let dave = DeviceProcess::start_with(&dave_spec, &["--join", token.as_str()])?;
+    wait_for(CONVERGE, || all_hold(&[&dave], &history)).context("dave gets the whole history")?;
+    wait_for(CONVERGE, || {
+        for device in [&alice, &bob, &carol, &dave] {
+            if member(device, "dave")?.map(|(_, status)| status).as_deref() != Some("active") {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .context("every device counts dave")?;
+
+    // alice removes carol; the three others move to epoch 1.
+    let (status, removed) = call(&alice, "DELETE", "/api/members/carol", None)?;
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed["key_epoch"], 1);
+    let others = [&alice, &bob, &dave];
+    wait_for(CONVERGE, || {
+        for device in others {
+            if key_epoch(device)? != 1
+                || member(device, "carol")?
+                    .map(|(_, status)| status)
+                    .as_deref()
+                    != Some("removed")
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .context("alice, bob and dave see carol removed and hold epoch 1")?;
+
+    // carol's post after her removal: refused at alice's and bob's doors, stored by nobody.
+    let (alice_seq, bob_seq) = (log_next(&alice)?, log_next(&bob)?);
+    let carol_text = "carol after removal zq4vyt";
+    let (status, body) = post(&carol.url("/api/messages"), &json!({ "text": carol_text }))?;
+    assert!(
+        status == 201 || (400..500).contains(&status),
+        "carol's own device may store it or refuse it: {status} {body}"
+    );
+
+    // What the others write now: each reaches the other two.
+    let after: Vec<String> = others
+        .iter()
+        .map(|d| format!("{} after removal kx7wq{}", d.spec.name, d.spec.name.len()))
+        .collect();
+    for (device, text) in others.iter().zip(&after) {
+        device.post_message(text)?;
+    }
+    wait_for(CONVERGE, || all_hold(&others, &after))
+        .context("alice, bob and dave hold each other's posts")?;
+    // carol has had her chances: several rounds of her datagrams refused by each.
+    wait_for(CONVERGE, || {
+        Ok(refused_from(&alice, "carol", alice_seq)? >= 6
+            && refused_from(&bob, "carol", bob_seq)? >= 6)
+    })
+    .context("carol's datagrams reach alice and bob, and are refused")?;
+
+    for device in others {
+        assert!(
+            !has_text(device, carol_text)?,
+            "{} stored carol's post after her removal",
+            device.spec.name
+        );
+    }
+    // carol still holds what was written before (nothing is taken back)...
+    for text in &history {
+        assert!(has_text(&carol, text)?, "carol lost {text:?}");
+    }
+    // ...and nothing after: not in her store, not a byte on her disk.
+    for text in &after {
+        assert!(!has_text(&carol, text)?, "carol's store holds {text:?}");
+        let found = any_file_holds(&carol.spec.data, text.as_bytes())?;
+        assert!(found.is_empty(), "{text:?} on carol's disk: {found:?}");
+        // The search finds what is there: the same bytes are on bob's disk.
+        assert!(!any_file_holds(&bob.spec.data, text.as_bytes())?.is_empty());
+    }
+    let files = files_under(&carol.spec.data)?;
+    for name in ["meshlog.sqlite3", "meshlog.sqlite3-wal", "api-token"] {
+        assert!(files.iter().any(|f| f == name), "{name} in {files:?}");
+    }
+    // Killed without a chance to flush, her files say the same.
+    let carol_data = carol.spec.data.clone();
+    carol.kill();
+    for text in &after {
+        let found = any_file_holds(&carol_data, text.as_bytes())?;
+        assert!(found.is_empty(), "{text:?} on carol's disk: {found:?}");
+    }
     Ok(())
 }
 

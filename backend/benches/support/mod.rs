@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use meshlog_backend::device::{self, DeviceOptions, RunningDevice};
 use meshlog_backend::keys;
+use meshlog_backend::store::{db_path, Durability, SqliteStore};
+use meshlog_core::{seal, Community, DeviceId, DeviceKeys, Event, EventBody, OpenedEvent, Store};
 
 /// A community of alice and bob in `root/keys`; `(alice_udp, bob_udp)` free ports.
 pub fn setup(root: &Path) -> anyhow::Result<(std::net::SocketAddr, std::net::SocketAddr)> {
@@ -145,7 +147,7 @@ pub fn process_cpu_time() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-fn since(cpu: Option<Duration>) -> Option<Duration> {
+pub fn since(cpu: Option<Duration>) -> Option<Duration> {
     Some(process_cpu_time()? - cpu?)
 }
 
@@ -219,15 +221,21 @@ impl Api {
 
     /// Polls the stats until the store holds `events`, or fails after `limit`.
     pub async fn wait_for_events(&self, events: u64, limit: Duration) -> anyhow::Result<()> {
+        self.wait_for_stat("events", events, limit).await
+    }
+
+    /// Polls the stats until `field` (`events`, `messages`, ...) is at least `n`, or fails
+    /// after `limit`.
+    pub async fn wait_for_stat(&self, field: &str, n: u64, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
         loop {
-            let held = self.stats().await?["events"].as_u64().unwrap_or(0);
-            if held >= events {
+            let held = self.stats().await?[field].as_u64().unwrap_or(0);
+            if held >= n {
                 return Ok(());
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "{} holds {held} of {events} events after {limit:?}",
+                "{} holds {held} of {n} {field} after {limit:?}",
                 self.base
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -253,4 +261,54 @@ pub fn stop_device(device: RunningDevice) {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
+}
+
+/// Events per commit in the ingest figure: what one driver batch (up to 256 datagrams of a
+/// few packed events each) hands the store.
+pub const EVENTS_PER_BATCH: usize = 512;
+/// Words the prefilled messages are about (the search figure looks for them).
+pub const WORDS: [&str; 8] = [
+    "deploy", "lunch", "invoice", "garden", "kernel", "piano", "harbor", "quartz",
+];
+
+/// `n` messages by `author`, sealed as a device seals them.
+pub fn events_by(
+    author: &str,
+    keys: &DeviceKeys,
+    community: &Community,
+    n: usize,
+) -> Vec<OpenedEvent> {
+    (0..n)
+        .map(|i| {
+            let event = Event {
+                author: DeviceId::new(author).expect("name"),
+                created_at: meshlog_core::Instant::from_millis(1_000_000 + i as u64),
+                body: EventBody::Message {
+                    text: format!(
+                        "note {i} about the {} {}",
+                        WORDS[i % WORDS.len()],
+                        "x".repeat(60)
+                    ),
+                    attachment: None,
+                    auto: true,
+                },
+            };
+            let mut nonce = [0u8; 24];
+            nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            seal(&event, keys, community, nonce).expect("seal")
+        })
+        .collect()
+}
+
+/// Writes `n` of `author`'s messages into `root/<holder>`'s database before it starts.
+pub fn prefill(root: &Path, holder: &str, author: &str, n: usize) -> anyhow::Result<()> {
+    let community = keys::load_community(&root.join("keys"))?;
+    let author_keys = keys::load_device(&root.join("keys"), author)?;
+    let dir = root.join(holder);
+    std::fs::create_dir_all(&dir)?;
+    let mut store = SqliteStore::open_with(&db_path(&dir), Durability::Normal)?;
+    for batch in events_by(author, &author_keys, &community, n).chunks(EVENTS_PER_BATCH) {
+        store.insert_all(batch, 1)?;
+    }
+    Ok(())
 }

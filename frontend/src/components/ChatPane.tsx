@@ -3,6 +3,7 @@ import { fetchMessagePage, type MessagePage } from '../api';
 import type { DeviceState } from '../state/app';
 import { deviceColor } from '../state/colors';
 import { formatAgo, formatCount } from '../state/format';
+import { personOf } from '../state/members';
 import { toSearchQuery } from '../state/messages';
 import { syncMeter } from '../state/topology';
 import { shiftDown, shiftUp, windowRange } from '../state/window';
@@ -72,6 +73,8 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onR
     if (pinFrame.current !== null) cancelAnimationFrame(pinFrame.current);
   }, []);
   const color = deviceColor(d.name);
+  // Whose device this is, from its own roster: the person's name heads the pane, the device's beneath.
+  const person = personOf(d.members?.find((m) => m.name === d.name));
   const online = d.online ?? true;
   const s = d.stats;
   const lastExchange = s?.peers?.reduce<number | null>(
@@ -226,9 +229,10 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onR
           </div>
           <div className="pane-name">
             <div className="name-line">
-              <b>{d.name}</b> <ConnBadge d={d} />
+              <b data-testid={`pane-title-${d.name}`}>{person ?? d.name}</b> <ConnBadge d={d} />
             </div>
             <div className="muted small" title={d.url}>
+              {person && <span data-testid={`pane-device-${d.name}`}>{d.name} · </span>}
               {d.url.replace(/^https?:\/\//, '')}
             </div>
           </div>
@@ -290,7 +294,7 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onR
         )}
         {showStats && s && <StatsPanel stats={s} />}
         {showStats && !s && <div className="muted small pad">no stats yet</div>}
-        {showMembers && <MembersPanel name={d.name} url={d.url} keyEpoch={s?.key_epoch} />}
+        {showMembers && <MembersPanel name={d.name} url={d.url} keyEpoch={s?.key_epoch} live={d.members} />}
       </header>
 
       {!up && (

@@ -1,10 +1,13 @@
 // One device's view of the community: who is in it, with which role, and who was removed
 // (GET /api/members). An admin's pane can remove a member and make an invite, shown as its
 // token and a QR code. The list is read again whenever the key epoch changes (every removal
-// starts a new one) and after this pane's own actions.
+// starts a new one) and after this pane's own actions, and replaced by every roster the
+// device's stream sends (`members` frames: a join, a removal). A member's person, when the
+// device says it, is shown with the device name in small print beneath.
 import { memo, useCallback, useEffect, useState } from 'react';
 import QRCode from 'qrcode';
 import { deviceApi } from '../api';
+import { personOf } from '../state/members';
 import type { Invite, Member } from '../state/types';
 import { errorText } from './util';
 
@@ -14,13 +17,15 @@ type Props = {
   url: string;
   /** From the device's stats; a change means the roster may have changed. */
   keyEpoch: number | undefined;
+  /** The roster from the device's stream (null until one arrives). */
+  live: Member[] | null;
 };
 
 /** How long an invite made here stays valid, and how many devices it admits. */
 const INVITE_EXPIRES_IN_S = 24 * 60 * 60;
 const INVITE_USES = 1;
 
-export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch }: Props) {
+export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch, live }: Props) {
   const [members, setMembers] = useState<Member[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
@@ -41,6 +46,10 @@ export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch }: 
   useEffect(() => {
     load();
   }, [load, keyEpoch]);
+
+  useEffect(() => {
+    if (live) setMembers(live);
+  }, [live]);
 
   const me = members?.find((m) => m.name === name);
   const isAdmin = me?.role === 'admin' && me.status === 'active';
@@ -105,7 +114,7 @@ export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch }: 
               data-role={m.role}
               data-status={m.status}
             >
-              <span className="member-name">{m.name}</span>
+              <MemberName member={m} />
               <span className={`role-chip ${m.role}`}>{m.role}</span>
               {m.status === 'removed' && <span className="removed-chip">removed</span>}
               {isAdmin && m.status === 'active' && m.name !== name && (
@@ -152,3 +161,19 @@ export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch }: 
     </div>
   );
 });
+
+/** The person's name with the device name in small print beneath, or the device name alone. */
+export function MemberName({ member }: { member: Member }) {
+  const person = personOf(member);
+  if (!person) return <span className="member-name">{member.name}</span>;
+  return (
+    <span className="member-name with-person">
+      <span className="member-person" data-testid="member-person">
+        {person}
+      </span>
+      <span className="member-device small muted" data-testid="member-device">
+        {member.name}
+      </span>
+    </span>
+  );
+}

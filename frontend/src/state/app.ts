@@ -2,7 +2,7 @@
 import { describeMessageChange, pushActivity, type Activity, type ActivityItem } from './activity';
 import { applyReaction, normalizeMessages, upsertMany, upsertMessage } from './messages';
 import { appendNetEvents, type LogEntry } from './netlog';
-import type { Message, NetEvent, SimDevice, SimState, Stats } from './types';
+import type { Member, Message, NetEvent, SimDevice, SimState, Stats } from './types';
 
 export type ConnState = 'connecting' | 'live' | 'reconnecting';
 
@@ -23,6 +23,8 @@ export type DeviceState = {
   netNext: number;
   /** Cursor for the page of messages older than those held; null when none are left. */
   olderCursor: string | null;
+  /** The community as this device sees it (GET /api/members, `members` frames); null: not read yet. */
+  members: Member[] | null;
 };
 
 export type AppState = {
@@ -54,6 +56,7 @@ export type Action =
   | { type: 'dev/online'; device: string; online: boolean }
   | { type: 'dev/error'; device: string; error: string | null }
   | { type: 'dev/net'; device: string; events: NetEvent[]; next?: number }
+  | { type: 'dev/members'; device: string; members: Member[] }
   | { type: 'batch'; actions: Action[] };
 
 export function newDevice(name: string, url: string): DeviceState {
@@ -70,6 +73,7 @@ export function newDevice(name: string, url: string): DeviceState {
     error: null,
     netNext: 0,
     olderCursor: null,
+    members: null,
   };
 }
 
@@ -202,6 +206,8 @@ export function reducer(state: AppState, action: Action): AppState {
       }));
     case 'dev/error':
       return updateDevice(state, action.device, (d) => (d.error === action.error ? d : { ...d, error: action.error }));
+    case 'dev/members':
+      return updateDevice(state, action.device, (d) => ({ ...d, members: action.members }));
     case 'dev/net': {
       const d = state.devices[action.device];
       if (!d) return state;
@@ -212,6 +218,28 @@ export function reducer(state: AppState, action: Action): AppState {
       return { ...state, netlog, devices: { ...state.devices, [action.device]: { ...d, netNext } } };
     }
   }
+}
+
+/**
+ * The devices that get a pane, in order. A device the demo runs shows once it is in the community:
+ * once any device's roster (its own included) lists it, whatever its status (a removed device keeps
+ * its pane). A device not yet joined (`meshlog device --join` still waiting to be admitted) has no
+ * pane until a roster names it, which the `members` frame of the device that admits it brings.
+ * While no roster has been read (a backend without `/api/members`, or the first moments), every
+ * device shows.
+ */
+export function paneOrder(state: AppState): string[] {
+  const named = new Set<string>();
+  let anyRoster = false;
+  for (const n of state.order) {
+    const roster = state.devices[n].members;
+    if (roster === null) continue;
+    anyRoster = true;
+    for (const m of roster) named.add(m.name);
+  }
+  if (!anyRoster) return state.order;
+  const shown = state.order.filter((n) => named.has(n));
+  return shown.length === state.order.length ? state.order : shown;
 }
 
 /**

@@ -97,7 +97,8 @@ export function member(v: unknown, path = 'member'): Member {
   if (status !== 'active' && status !== 'removed') fail(`${path}.status`, '"active" or "removed"', v);
   nullable(o.added_by, `${path}.added_by`, str);
   num(o.added_at_ms, `${path}.added_at_ms`);
-  return { ...(o as Member), added_by: (o.added_by ?? null) as string | null };
+  nullable(o.person, `${path}.person`, str);
+  return { ...(o as Member), added_by: (o.added_by ?? null) as string | null, person: (o.person ?? null) as string | null };
 }
 
 export function members(v: unknown): Member[] {
