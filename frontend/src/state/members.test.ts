@@ -55,6 +55,7 @@ const m = (name: string, status: Member['status'] = 'active'): Member => ({
   status,
   added_by: null,
   added_at_ms: 0,
+  person: null,
 });
 /** alice, bob and dave as the demo lists them; dave is still joining. */
 const demo = () =>

@@ -14,10 +14,10 @@ export type PacketCounter = Gen.TrafficView;
 export type PeerInfo = Gen.PeerView;
 export type Stats = Gen.StatsView;
 /**
- * A member as `GET /api/members` lists it. `person` (the name of whoever the device belongs to) comes
- * with a newer backend; null or absent: the page shows the device name alone.
+ * A member as `GET /api/members` lists it. `person`: the name of whoever the device belongs to;
+ * null: the page shows the device name alone.
  */
-export type Member = Gen.MemberView & { person?: string | null };
+export type Member = Gen.MemberView;
 /** `POST /api/invites`'s answer. */
 export type Invite = { token: string; role: string; uses: number; expires_at_ms: number; address: string };
 
