@@ -90,6 +90,11 @@ export const deviceApi = {
     request(`${base}/api/members/${encodeURIComponent(name)}`, (b) => num(check.obj(b, 'removal').key_epoch, 'key_epoch'), {
       method: 'DELETE',
     }),
+  /** Admins only: removes person `name` with every device of theirs; answers the key epoch after. */
+  removePerson: (base: string, name: string) =>
+    request(`${base}/api/people/${encodeURIComponent(name)}`, (b) => num(check.obj(b, 'removal').key_epoch, 'key_epoch'), {
+      method: 'DELETE',
+    }),
   /** Admins only: a new invite token (POST /api/invites). */
   invite: (base: string, body: { role: 'admin' | 'member'; expires_in_s: number; uses: number }): Promise<Invite> =>
     request(`${base}/api/invites`, check.invite, { body }),

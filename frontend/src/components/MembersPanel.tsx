@@ -54,16 +54,18 @@ export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch, li
   const me = members?.find((m) => m.name === name);
   const isAdmin = me?.role === 'admin' && me.status === 'active';
 
-  const remove = async (member: string) => {
-    if (confirming !== member) {
-      setConfirming(member);
+  // `target` is a device name, or `person:NAME` for a person with all their devices.
+  const remove = async (target: string) => {
+    if (confirming !== target) {
+      setConfirming(target);
       return;
     }
     setConfirming(null);
-    setBusy(member);
+    setBusy(target);
     setError(null);
     try {
-      await deviceApi.removeMember(url, member);
+      if (target.startsWith('person:')) await deviceApi.removePerson(url, target.slice('person:'.length));
+      else await deviceApi.removeMember(url, target);
     } catch (e) {
       setError(errorText(e));
     } finally {
@@ -127,6 +129,22 @@ export const MembersPanel = memo(function MembersPanel({ name, url, keyEpoch, li
                   title={`remove ${m.name}: it keeps what it has, and a new key epoch starts which ${m.name} is not given`}
                 >
                   {busy === m.name ? '…' : confirming === m.name ? `confirm: remove ${m.name}` : 'remove'}
+                </button>
+              )}
+              {isAdmin && m.status === 'active' && m.person && m.person !== me?.person && (
+                <button
+                  type="button"
+                  className="icon-btn tiny"
+                  data-testid={`remove-person-${name}-${m.name}`}
+                  disabled={busy !== null}
+                  onClick={() => void remove(`person:${m.person}`)}
+                  title={`remove ${m.person} with every device of theirs; one new key epoch`}
+                >
+                  {busy === `person:${m.person}`
+                    ? '…'
+                    : confirming === `person:${m.person}`
+                      ? `confirm: remove ${m.person} and all their devices`
+                      : `remove ${m.person}`}
                 </button>
               )}
             </li>
