@@ -167,11 +167,13 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// The outcome of a scenario written out in a test, run to the end with `options`.
-#[cfg(test)]
-pub(crate) fn outcome_of(text: &str, seed: u64, options: WorldOptions) -> Outcome {
-    let scenario = Scenario::parse(text, "test.toml").expect("a valid scenario");
-    let mut world = World::with_options(&scenario, seed, None, options).expect("it builds");
-    world.run();
-    world.finish()
+impl World {
+    /// The outcome of a scenario written out in a test, run to the end with `options`.
+    #[cfg(test)]
+    pub(crate) fn outcome_of(text: &str, seed: u64, options: WorldOptions) -> Outcome {
+        let scenario = Scenario::parse(text, "test.toml").expect("a valid scenario");
+        let mut world = World::with_options(&scenario, seed, None, options).expect("it builds");
+        world.run();
+        world.finish()
+    }
 }

@@ -268,9 +268,8 @@ impl Checker for Attack {
 
 #[cfg(test)]
 mod tests {
-    use crate::kernel::WorldOptions;
-    use crate::run::outcome_of;
-    use crate::Failure;
+    use crate::checks::verdict::Failure;
+    use crate::kernel::{World, WorldOptions};
 
     /// Datagrams recorded before bob's restart and replayed after it are refused by his new
     /// life (its epoch is new; nothing recorded echoes it). With replay protection off, some
@@ -287,7 +286,7 @@ mod tests {
                  [[fault]]\nat = \"21s\"\nrestart = \"bob\"\n"
             )
         };
-        let run = |protection| outcome_of(&text(protection), 4, WorldOptions::default());
+        let run = |protection| World::outcome_of(&text(protection), 4, WorldOptions::default());
         let outcome = run(true);
         assert!(outcome.passed(), "{:?}", outcome.failures);
         let a = &outcome.figures.attacks;

@@ -62,9 +62,8 @@ impl Checker for ForgedAuthor {
 
 #[cfg(test)]
 mod tests {
-    use crate::kernel::WorldOptions;
-    use crate::run::outcome_of;
-    use crate::Failure;
+    use crate::checks::verdict::Failure;
+    use crate::kernel::{World, WorldOptions};
 
     /// Mallory, a member gone bad, sends alice and bob messages in each other's name: both
     /// refuse them. A world whose nodes skipped the author-signature check (faked: the kernel
@@ -74,14 +73,14 @@ mod tests {
         let text = "name = \"a\"\nduration = \"1m\"\ndevices = [\"alice\", \"bob\", \"mallory\"]\n\
                     [workload]\nmessages_per_hour = 600\n\
                     [[hostile]]\ndevice = \"mallory\"\nevery = \"5s\"\nkinds = [\"forged_author\"]\n";
-        let outcome = outcome_of(text, 2, WorldOptions::default());
+        let outcome = World::outcome_of(text, 2, WorldOptions::default());
         assert!(outcome.passed(), "{:?}", outcome.failures);
 
         let options = WorldOptions {
             store_forged_events: true,
             ..WorldOptions::default()
         };
-        let outcome = outcome_of(text, 2, options);
+        let outcome = World::outcome_of(text, 2, options);
         let stored: Vec<&str> = outcome
             .failures
             .iter()

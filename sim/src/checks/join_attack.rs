@@ -160,9 +160,8 @@ fn admissions_of(view: &View<'_>, device: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use crate::kernel::WorldOptions;
-    use crate::run::outcome_of;
-    use crate::Failure;
+    use crate::checks::verdict::Failure;
+    use crate::kernel::{World, WorldOptions};
 
     /// Mallory joins with a tampered invite: refused as `join_forged`, nothing stored. An
     /// attacker holding alice's signing key (a world broken on purpose) gets in, and the
@@ -173,14 +172,14 @@ mod tests {
                     [workload]\nmessages_per_hour = 600\n\
                     [[member]]\nat = \"5s\"\ninvite = { name = \"one\" }\n\
                     [[member]]\nat = \"10s\"\njoin = { device = \"mallory\", invite = \"one\", forge = true }\n";
-        let outcome = outcome_of(text, 1, WorldOptions::default());
+        let outcome = World::outcome_of(text, 1, WorldOptions::default());
         assert!(outcome.passed(), "{:?}", outcome.failures);
 
         let options = WorldOptions {
             forge_invites_with_admin_key: true,
             ..WorldOptions::default()
         };
-        let outcome = outcome_of(text, 1, options);
+        let outcome = World::outcome_of(text, 1, options);
         let what: Vec<&str> = outcome
             .failures
             .iter()

@@ -189,9 +189,8 @@ impl Checker for Joined {
 
 #[cfg(test)]
 mod tests {
-    use crate::kernel::WorldOptions;
-    use crate::run::outcome_of;
-    use crate::Failure;
+    use crate::checks::verdict::Failure;
+    use crate::kernel::{World, WorldOptions};
 
     /// Alice rotates before she invites dave: her welcome must carry the epoch-1 key. With
     /// it, dave catches up and opens everything; a driver that drops the welcome's keys
@@ -204,7 +203,7 @@ mod tests {
                     [[member]]\nat = \"30s\"\ninvite = { name = \"one\" }\n\
                     [[member]]\nat = \"40s\"\njoin = { device = \"dave\", invite = \"one\" }\n\
                     [expect]\njoined_within = \"10s\"\n";
-        let outcome = outcome_of(text, 3, WorldOptions::default());
+        let outcome = World::outcome_of(text, 3, WorldOptions::default());
         assert!(outcome.passed(), "{:?}", outcome.failures);
         assert!(outcome.figures.join_catch_up_us_max.is_some());
 
@@ -212,7 +211,7 @@ mod tests {
             welcome_without_keys: true,
             ..WorldOptions::default()
         };
-        let outcome = outcome_of(text, 3, options);
+        let outcome = World::outcome_of(text, 3, options);
         let joined: Vec<&str> = outcome
             .failures
             .iter()

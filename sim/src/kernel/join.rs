@@ -13,15 +13,9 @@ use meshlog_core::member::{Invite, Role};
 use meshlog_core::testing::keys;
 use meshlog_core::{Config, PacketKind, Store};
 
+use super::device::Joining;
 use super::{start_node, Happening, Item, Sender, World};
 use crate::scenario::{InviteSpec, JoinSpec, ReplayJoinSpec};
-
-/// A device on its way in: its joiner and the member it asks.
-#[derive(Debug)]
-pub(crate) struct Joining {
-    joiner: Joiner,
-    inviter: usize,
-}
 
 impl World {
     /// `by`'s node makes the invite `spec` names; the world keeps it for the joins.

@@ -2,7 +2,6 @@
 //! names), and what the file must get right about invites and joins before a world is built.
 
 use super::member::{JoinRefusal, MemberAction, MemberChange};
-use super::validate::Invalid;
 use super::{Scenario, ScenarioError};
 
 impl Scenario {
@@ -34,7 +33,8 @@ pub(crate) fn validate_join(
     index: usize,
     change: &MemberChange,
     field: &str,
-    invalid: &Invalid<'_>,
+    // `validate.rs`'s `Invalid`, spelled out: that file calls this one.
+    invalid: &dyn Fn(&str, String) -> ScenarioError,
 ) -> Result<(), ScenarioError> {
     let earlier = &scenario.members[..index];
     let outsider = |name: &str| scenario.is_outsider(name);
