@@ -9,12 +9,13 @@
 //!  run.rs, host.rs     a world with its standard observers and agents; the simulation
 //!       │              service's commands (`World::hosted`)
 //!       ├──> faults/   agents that act on the world: one module per [[fault]] kind,
-//!       │              hostile members, the forger, [[member]] changes (through the
-//!       │              kernel's control surface)
+//!       │              hostile members, the forger, [[member]] changes, invites and
+//!       │              joins (through the kernel's control surface)
 //!       ├──> checks/   observers with a verdict: convergence, liveness, prompt pushes,
 //!       │              replays and the door, index = store, own events kept, clock order,
 //!       │              amplification budget, efficiency, datagram size, one roster,
-//!       │              confidentiality after a removal, removed devices refused
+//!       │              confidentiality after a removal, removed devices refused, joined
+//!       │              devices caught up, attacks on joining refused, forged authors
 //!       ├──> report/   observers that record: the trace and its digest (every line shape),
 //!       │              the counters and the run's outcome, the picture `--report` draws
 //!       ▼

@@ -86,7 +86,7 @@ impl World {
                 events: d.store.borrow().len().expect("in-memory store"),
                 up: d.node.is_some() && d.online,
                 excused: d.down_for_good,
-                restarts: d.incarnation - 1,
+                restarts: d.incarnation.saturating_sub(1),
                 converged_at_us: d.converged_at.map(|at| at.as_micros()),
             })
             .collect();
@@ -165,4 +165,15 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)")
+}
+
+impl World {
+    /// The outcome of a scenario written out in a test, run to the end with `options`.
+    #[cfg(test)]
+    pub(crate) fn outcome_of(text: &str, seed: u64, options: WorldOptions) -> Outcome {
+        let scenario = Scenario::parse(text, "test.toml").expect("a valid scenario");
+        let mut world = World::with_options(&scenario, seed, None, options).expect("it builds");
+        world.run();
+        world.finish()
+    }
 }

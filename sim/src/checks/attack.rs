@@ -18,6 +18,9 @@ use crate::kernel::{Happening, Via, View};
 
 /// Drop codes that refuse a replay properly: seen before, or the receiver is offline.
 const REPLAY_REFUSALS: [&str; 2] = ["replayed", "offline"];
+/// The same across the receiver's restart: its windows are new, and what refuses a datagram
+/// recorded in its earlier life is that it echoes the old epoch (`packet.rs`).
+const RESTART_REPLAY_REFUSALS: [&str; 3] = ["replayed", "stale_echo", "offline"];
 
 /// Replays a receiver took in, per (receiver, claimed sender).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +84,8 @@ pub(super) struct Attack {
     /// Corrupted or forged datagrams that got past the packet layer, per (receiver, claimed
     /// sender, `corrupted` or `forged`).
     past_the_door: BTreeMap<(usize, usize, &'static str), ReplayBreach>,
+    /// Replays across the receiver's restart it took in, per (receiver, claimed sender).
+    after_restart: BTreeMap<(usize, usize), ReplayBreach>,
     counters: AttackCounters,
 }
 
@@ -143,6 +148,18 @@ impl Attack {
                 c.replay_answer_bytes += watch.answer_bytes;
                 if earlier_life {
                     c.replays_after_restart += 1;
+                    let dropped = watch
+                        .dropped
+                        .is_some_and(|code| RESTART_REPLAY_REFUSALS.contains(&code));
+                    // What it answers is not judged here: a new life answers a peer's first
+                    // packet of an epoch with its summary (`packet.rs`), and the budget
+                    // checker bounds every answer.
+                    if !watch.accepted && dropped {
+                        c.replays_after_restart_refused += 1;
+                    } else {
+                        let what = format!("after a restart: {}", watch.what_it_did());
+                        note_breach(&mut self.after_restart, (to, from), now, what);
+                    }
                     return;
                 }
                 c.replays_judged += 1;
@@ -233,7 +250,7 @@ impl Checker for Attack {
                 first: breach.first.clone(),
             });
         }
-        for ((to, from), breach) in &self.breaches {
+        for ((to, from), breach) in self.breaches.iter().chain(&self.after_restart) {
             failures.push(Failure::ReplayAccepted {
                 device: name(*to),
                 from: name(*from),
@@ -246,5 +263,41 @@ impl Checker for Attack {
 
     fn figures(&self, _: &View<'_>, figures: &mut Figures) {
         figures.attacks = self.counters.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::verdict::Failure;
+    use crate::kernel::{World, WorldOptions};
+
+    /// Datagrams recorded before bob's restart and replayed after it are refused by his new
+    /// life (its epoch is new; nothing recorded echoes it). With replay protection off, some
+    /// are taken in, and the checker names them as after a restart.
+    #[test]
+    fn a_replay_taken_in_after_a_restart_fails() {
+        let text = |protection: bool| {
+            format!(
+                "name = \"r\"\nduration = \"1m\"\ndevices = [\"alice\", \"bob\"]\n\
+                 [sync]\nreplay_protection = {protection}\n\
+                 [network]\nreplay = 0.5\nreplay_delay = \"5s\"\n\
+                 [workload]\nmessages_per_hour = 1200\n\
+                 [[fault]]\nat = \"20s\"\ncrash = \"bob\"\n\
+                 [[fault]]\nat = \"21s\"\nrestart = \"bob\"\n"
+            )
+        };
+        let run = |protection| World::outcome_of(&text(protection), 4, WorldOptions::default());
+        let outcome = run(true);
+        assert!(outcome.passed(), "{:?}", outcome.failures);
+        let a = &outcome.figures.attacks;
+        assert!(a.replays_after_restart > 0);
+        assert_eq!(a.replays_after_restart_refused, a.replays_after_restart);
+
+        let outcome = run(false);
+        let after_restart = outcome.failures.iter().any(|f| {
+            matches!(f, Failure::ReplayAccepted { device, first, .. }
+                if device == "bob" && first.starts_with("after a restart"))
+        });
+        assert!(after_restart, "{:?}", outcome.failures);
     }
 }

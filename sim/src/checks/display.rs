@@ -252,6 +252,32 @@ impl fmt::Display for Failure {
                  {from} was removed, the first {first} at {}",
                 ms(*first_at_us)
             ),
+            Failure::Joined {
+                device,
+                what,
+                caught_up_after_us,
+                bound_us,
+            } => write!(
+                f,
+                "joined: {device} {what} (caught up {} after its welcome, bound {})",
+                caught_up_after_us.map_or("never".to_owned(), ms),
+                ms(*bound_us)
+            ),
+            Failure::JoinAttack {
+                device,
+                attack,
+                what,
+            } => write!(f, "join attack: {device} ({attack}): {what}"),
+            Failure::ForgedStored {
+                device,
+                count,
+                first,
+                forger,
+            } => write!(
+                f,
+                "forged author: {device} stored {count} events {forger} forged in another \
+                 member's name, the first {first}"
+            ),
         }
     }
 }

@@ -15,7 +15,10 @@ mod convergence;
 mod datagram_size;
 mod display;
 mod efficiency;
+mod forged_author;
 mod index;
+mod join_attack;
+mod joined;
 mod own_loss;
 mod prompt;
 mod removed_refused;
@@ -46,6 +49,9 @@ impl Checks {
                 Box::new(roster::RosterCheck::default()),
                 Box::new(confidentiality::Confidentiality::default()),
                 Box::new(removed_refused::RemovedRefused::default()),
+                Box::new(joined::Joined::default()),
+                Box::new(join_attack::JoinAttack::default()),
+                Box::new(forged_author::ForgedAuthor::default()),
             ],
         }
     }

@@ -168,6 +168,29 @@ pub enum Failure {
         first: String,
         first_at_us: u64,
     },
+    /// A device that joined with an invite was not welcomed, or did not hold (and open)
+    /// every event appended before its welcome within `expect.joined_within` of it.
+    Joined {
+        device: String,
+        what: String,
+        caught_up_after_us: Option<u64>,
+        bound_us: u64,
+    },
+    /// An attack on joining was not refused as it must be (`attack`: `forged`, `expired`,
+    /// `used_up`, `repeat`): its drop code was never counted, the attacker was welcomed, or
+    /// an event admitting it (or by it) was appended.
+    JoinAttack {
+        device: String,
+        attack: String,
+        what: String,
+    },
+    /// A device stored an event a hostile member forged in another member's name.
+    ForgedStored {
+        device: String,
+        count: usize,
+        first: String,
+        forger: String,
+    },
     /// The run cost more than the scenario's `[expect]` allows: `bytes_per_event` (bytes the
     /// nodes sent per event delivered to a peer) or `rounds_to_converge` (sync intervals from
     /// the heal until the last device converged).
@@ -192,6 +215,9 @@ pub struct Figures {
     /// Pushes over clean links judged by the prompt-delivery checker, and of those on time.
     pub pushes_judged: u64,
     pub pushes_on_time: u64,
+    /// The longest a welcomed device took from its welcome to holding every event appended
+    /// before it (`None`: no device joined).
+    pub join_catch_up_us_max: Option<u64>,
 }
 
 /// One checker: it sees every happening and, at the end, says what failed.
@@ -212,9 +238,12 @@ pub struct AttackCounters {
     pub replays_judged: u64,
     /// Of those, refused as the checker wants (dropped as `replayed`, no answer).
     pub replays_refused: u64,
-    /// Replays that reached a node restarted since it accepted the original (not judged:
-    /// that incarnation never saw it).
+    /// Replays that reached a node restarted since it accepted the original: its replay
+    /// windows are new, so only its new epoch (which nothing recorded echoes) refuses them.
     pub replays_after_restart: u64,
+    /// Of those, refused as the checker wants: not accepted, dropped as `replayed` or
+    /// `stale_echo` (or the receiver is offline).
+    pub replays_after_restart_refused: u64,
     pub replay_bytes: u64,
     /// Bytes receivers sent while handling replays.
     pub replay_answer_bytes: u64,

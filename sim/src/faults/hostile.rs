@@ -2,12 +2,15 @@
 //! seal, at a steady pace, beside or instead of running the protocol. They use only the
 //! public packet API and their own keys, as a compromised device would.
 
+use meshlog_core::crypto::DeviceKeys;
 use meshlog_core::crypto::Keyring;
+use meshlog_core::packet::WireEvent;
 use meshlog_core::packet::{overhead, BucketFilter, Digest};
 use meshlog_core::testing::wire::{WireFilter, FANOUT};
 use meshlog_core::testing::{derive_seed, keys};
 use meshlog_core::{BucketSummary, Prefix};
 use meshlog_core::{Community, DeviceId, Packet, Payload, DATAGRAM_SIZE_MAX};
+use meshlog_core::{Event, EventBody, OpenedEvent};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -36,6 +39,10 @@ pub(super) struct Hostile {
     turn: usize,
     /// Its own dice (filter nonces, fingerprints): an attack shifts no other stream.
     rng: ChaCha20Rng,
+    /// The genesis community, to seal forged events under.
+    community: Community,
+    /// Forged events made so far (their texts differ).
+    forged: u64,
 }
 
 impl Hostile {
@@ -53,7 +60,28 @@ impl Hostile {
             every: spec.every.0,
             turn: 0,
             rng: ChaCha20Rng::from_seed(derive_seed(seed, &format!("hostile {}", spec.device))),
+            community: community.clone(),
+            forged: 0,
         }
+    }
+
+    /// A message claiming `victim` wrote it, signed with a key of the hostile member's own
+    /// making under the victim's name: the author signature cannot verify.
+    fn forged_event(&mut self, victim: &DeviceId, now: meshlog_core::Instant) -> OpenedEvent {
+        self.forged += 1;
+        let event = Event {
+            author: victim.clone(),
+            created_at: now,
+            body: EventBody::Message {
+                text: format!("forged by {} #{}", self.name, self.forged),
+                attachment: None,
+                auto: false,
+            },
+        };
+        let fake = DeviceKeys::derived(victim.clone(), self.name.as_str().as_bytes());
+        let mut nonce = [0u8; 24];
+        self.rng.fill_bytes(&mut nonce);
+        meshlog_core::event::seal(&event, &fake, &self.community, nonce).expect("a short message")
     }
 
     fn payload(&mut self, kind: HostileKind, to: &DeviceId) -> Payload {
@@ -89,6 +117,7 @@ impl Hostile {
                 filter.filter.bitmap = vec![if full { 0xff } else { 0 }; room];
                 Payload::Filters(vec![filter])
             }
+            HostileKind::ForgedAuthor => unreachable!("made in `attack`, which records it"),
         }
     }
 }
@@ -105,13 +134,30 @@ impl Hostile {
             // so the worst case echoes it (0 while the target is down: it is not listening).
             let echo = world.epoch_of(to);
             self.counter += 1;
+            let payload = if kind == HostileKind::ForgedAuthor {
+                // Claims the receiver's other peer, else the receiver itself: a member the
+                // receiver knows, who never wrote it.
+                let victim = world
+                    .peers_of(to)
+                    .iter()
+                    .copied()
+                    .find(|&p| p != self.device)
+                    .unwrap_or(to);
+                let victim = world.name(victim).clone();
+                let forged = self.forged_event(&victim, world.now());
+                let sealed = forged.sealed.clone();
+                world.forged_event(self.device, to, forged);
+                Payload::Events(vec![WireEvent::new(sealed)])
+            } else {
+                self.payload(kind, &target)
+            };
             let packet = Packet {
                 source: self.name.clone(),
                 target: target.clone(),
                 epoch: HOSTILE_EPOCH,
                 counter: self.counter,
                 echo,
-                payload: self.payload(kind, &target),
+                payload,
             };
             let key = self.keyring.key(&target).expect("peers are members");
             let bytes = packet.seal(key);

@@ -5,12 +5,21 @@
 //! A removed device is not stopped: it keeps its node, its workload and its links, and so
 //! keeps sending and listening as an attacker would. What it manages to read or get stored
 //! is the `confidentiality` and `removed_refused` checkers' business.
+//!
+//! `invite` is the admin's node's `create_invite`; `join` and `replay_join` are the joining
+//! device's (or an eavesdropper's) doing, carried out by the kernel (`kernel/join.rs`).
 
 use crate::kernel::World;
 use crate::scenario::MemberAction;
 
 pub(super) fn change(world: &mut World, index: usize) {
     let change = world.scenario().members[index].clone();
+    // Joins act for the joining device (or its eavesdropper), not through an admin's verb.
+    match &change.action {
+        MemberAction::Join(join) => return world.start_join(index, join),
+        MemberAction::ReplayJoin(replay) => return world.replay_join(index, replay),
+        _ => {}
+    }
     let by = world.device(&world.scenario().member_by(&change));
     let target = change
         .action
@@ -29,5 +38,10 @@ pub(super) fn change(world: &mut World, index: usize) {
         MemberAction::SetRole { role, .. } => world.member_change(index, by, |node, now| {
             node.set_role(now, target.as_ref().expect("a device"), role.role())
         }),
+        MemberAction::Invite(spec) => {
+            world.make_invite(index, by, &spec);
+            Ok(0)
+        }
+        MemberAction::Join(_) | MemberAction::ReplayJoin(_) => unreachable!("handled above"),
     };
 }

@@ -40,7 +40,14 @@ impl World {
             .enumerate()
             .map(|(i, d)| (d, i))
             .collect();
-        let mut community = community_of(&names, seed);
+        // Devices that join with an invite are outside the genesis roster.
+        let outsiders = scenario.outsiders();
+        let genesis: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !outsiders.contains(n))
+            .collect();
+        let mut community = community_of(&genesis, seed);
         if scenario.world.admins.is_some() {
             community = community.with_admins(scenario.admins().iter().map(|a| device_id(a)));
         }
@@ -65,25 +72,17 @@ impl World {
         let clocks = DeviceClock::all(scenario);
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
-            let peers = peer_lists[i].iter().map(|&j| ids[j].clone()).collect();
+            let outsider = outsiders.contains(&me.as_str());
+            // An outsider peers with nobody until its welcome names its inviter (`join.rs`),
+            // and nobody peers with it: no member's config may name a stranger.
+            let peers = peer_lists[i]
+                .iter()
+                .filter(|&&j| !outsider && !outsiders.contains(&names[j]))
+                .map(|&j| ids[j].clone())
+                .collect();
             let mut config =
                 Config::new(keys(me.as_str(), seed), community.clone(), peers, [0; 32]);
-            let sync = &scenario.sync;
-            config.sync_interval = sync.sync_interval.map_or(config.sync_interval, |d| d.0);
-            config.sync_jitter = sync.sync_jitter.map_or(config.sync_jitter, |d| d.0);
-            config.sync_fanout = sync.sync_fanout.unwrap_or(config.sync_fanout);
-            config.events_per_round_max = sync
-                .events_per_round_max
-                .unwrap_or(config.events_per_round_max);
-            config.leaf_items_max = sync.leaf_items_max.unwrap_or(config.leaf_items_max);
-            config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
-            config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
-            config.relay = sync.relay.unwrap_or(config.relay);
-            config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);
-            config.amplification_budget = sync
-                .amplification_budget
-                .unwrap_or(config.amplification_budget);
-            config.test_raw_clock = options.raw_clocks;
+            tune(&mut config, scenario, &options);
             let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
             let store = match &provider {
                 None => WorldStore::new(shelf.clone()),
@@ -109,10 +108,13 @@ impl World {
                 clock: clocks[i],
                 disk_full_for_good: false,
                 removed: false,
+                outsider,
+                joining: None,
             };
-            if attacker_only {
-                device.down_for_good = true; // excused from converging: it keeps nothing
-                device.incarnation = 1;
+            if attacker_only || outsider {
+                // Excused from converging: it keeps nothing (an outsider, until welcomed).
+                device.down_for_good = true;
+                device.incarnation = u32::from(attacker_only);
             } else {
                 device.node = Some(start_node(&mut device, seed, Instant::ZERO)?);
             }
@@ -153,6 +155,8 @@ impl World {
             members: Members::new(!scenario.members.is_empty()),
             community,
             peer_lists,
+            invites: BTreeMap::new(),
+            join_requests: BTreeMap::new(),
             has_power_cuts: scenario
                 .faults
                 .iter()
@@ -183,4 +187,24 @@ impl World {
         }
         Ok(world)
     }
+}
+
+/// The scenario's `[sync]` over the core's defaults, and the world's deliberate breakage.
+pub(super) fn tune(config: &mut Config, scenario: &Scenario, options: &WorldOptions) {
+    let sync = &scenario.sync;
+    config.sync_interval = sync.sync_interval.map_or(config.sync_interval, |d| d.0);
+    config.sync_jitter = sync.sync_jitter.map_or(config.sync_jitter, |d| d.0);
+    config.sync_fanout = sync.sync_fanout.unwrap_or(config.sync_fanout);
+    config.events_per_round_max = sync
+        .events_per_round_max
+        .unwrap_or(config.events_per_round_max);
+    config.leaf_items_max = sync.leaf_items_max.unwrap_or(config.leaf_items_max);
+    config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
+    config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
+    config.relay = sync.relay.unwrap_or(config.relay);
+    config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);
+    config.amplification_budget = sync
+        .amplification_budget
+        .unwrap_or(config.amplification_budget);
+    config.test_raw_clock = options.raw_clocks;
 }

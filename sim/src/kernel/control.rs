@@ -213,7 +213,8 @@ impl World {
 
     /// A new node over the device's store (nothing if it is running).
     pub fn restart(&mut self, device: usize) {
-        if self.devices[device].node.is_some() || self.devices[device].attacker_only {
+        let d = &self.devices[device];
+        if d.node.is_some() || d.attacker_only || d.outsider {
             return;
         }
         self.reopen_store(device);
@@ -304,6 +305,27 @@ impl World {
                 corrupted: false,
             },
         );
+    }
+
+    /// A hostile member made `event`, forged in another's name, for `to`: the checkers learn
+    /// its id. A world broken on purpose (`store_forged_events`) stores it at `to` as if
+    /// the author-signature check were skipped.
+    pub(crate) fn forged_event(
+        &mut self,
+        from: usize,
+        to: usize,
+        event: meshlog_core::OpenedEvent,
+    ) {
+        self.emit(Happening::ForgedEvent {
+            from,
+            to,
+            id: event.id,
+        });
+        if self.options.store_forged_events {
+            let mut store = self.devices[to].store.borrow_mut();
+            let _ = store.insert(&event, self.now.as_micros());
+            let _ = store.commit();
+        }
     }
 
     /// Asks for the agents' `hostile` act number `index` at `at`.

@@ -20,7 +20,8 @@ impl World {
     ) {
         let len = bytes.len();
         let via = origin.via();
-        if self.devices[to].node.is_none() {
+        let joining = self.devices[to].joining.is_some();
+        if self.devices[to].node.is_none() && !joining {
             let code = if self.devices[to].attacker_only {
                 "not_running"
             } else {
@@ -45,12 +46,17 @@ impl World {
         });
         self.accepted = false;
         let device_now = self.devices[to].clock.read(self.now);
-        let node = self.devices[to].node.as_mut().expect("checked above");
-        node.handle_input(Input::Datagram {
-            now: device_now,
-            bytes: &bytes,
-        });
-        self.drain(to);
+        match self.devices[to].node.as_mut() {
+            // A joining device has no node yet: its joiner takes what arrives.
+            None => self.joiner_receives(to, &bytes),
+            Some(node) => {
+                node.handle_input(Input::Datagram {
+                    now: device_now,
+                    bytes: &bytes,
+                });
+                self.drain(to);
+            }
+        }
         let incarnation = self.devices[to].incarnation;
         let earlier_life = matches!(origin, Sender::Replay { incarnation: i } if i != incarnation);
         self.emit(Happening::Handled {

@@ -32,4 +32,15 @@ pub(crate) struct Device {
     pub(crate) disk_full_for_good: bool,
     /// Its clock's reading of world time (`clock.rs`): all its node ever sees.
     pub(crate) clock: DeviceClock,
+    /// Outside the genesis roster and not yet welcomed: it has no node to start.
+    pub(crate) outsider: bool,
+    /// On its way in (`join.rs`).
+    pub(crate) joining: Option<Box<Joining>>,
+}
+
+/// A device on its way in (`join.rs`): its joiner and the member it asks.
+#[derive(Debug)]
+pub(crate) struct Joining {
+    pub(crate) joiner: meshlog_core::member::join::Joiner,
+    pub(crate) inviter: usize,
 }

@@ -162,6 +162,15 @@ pub enum Happening<'a> {
     },
     /// The end of the workload: every fault not marked permanent is lifted, and (`done`) has been.
     Heal { done: bool },
+    /// A hostile member made event `id` in another member's name, for `to`.
+    ForgedEvent { from: usize, to: usize, id: EventId },
+    /// A join ended (`outcome`: welcomed by whom, or why not). A welcomed device's node
+    /// starts next (`Restarted`).
+    JoinEnded {
+        device: usize,
+        welcomed: bool,
+        outcome: &'a str,
+    },
     /// `device`'s node started again (a new life: fresh credit, an index rebuilt from its store).
     Restarted { device: usize },
     /// A power cut dropped `device`'s node and took `lost` from its store.

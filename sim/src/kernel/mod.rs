@@ -19,6 +19,7 @@ mod deliver;
 mod device;
 mod drain;
 pub mod happening;
+pub(crate) mod join;
 pub mod members;
 pub mod network;
 pub mod shelf;
@@ -62,6 +63,8 @@ pub(crate) enum Item {
         corrupted: bool,
     },
     Wake(usize),
+    /// A joining device's next join request is due (`join.rs`).
+    JoinPoll(usize),
     /// A hostile member's next attack (index into `scenario.hostiles`).
     Hostile(usize),
     Fault(usize),
@@ -122,6 +125,10 @@ pub struct World {
     pub(crate) members: Members,
     /// The devices' peer lists (indices), as the topology made them.
     pub(crate) peer_lists: Vec<Vec<usize>>,
+    /// Invites made by `[[member]] invite`, by name (`join.rs`).
+    pub(crate) invites: BTreeMap<String, meshlog_core::member::Invite>,
+    /// Each joining device's first join request, as an eavesdropper recorded it.
+    pub(crate) join_requests: BTreeMap<usize, Vec<u8>>,
     /// The scenario cuts power somewhere, so what is not yet durable must be tracked.
     has_power_cuts: bool,
     /// The datagram being delivered was accepted by its receiver (a replayer records it).
@@ -180,6 +187,16 @@ pub struct WorldOptions {
     /// `meshlog` binary's SQLite files); unused by a memory world. A SQLite scenario without
     /// one does not build.
     pub stores: Option<Rc<dyn StoreProvider>>,
+    /// A driver that starts a welcomed device without the epoch keys its welcome carried,
+    /// only to show the `joined` checker failing: it cannot open what was sealed before.
+    pub welcome_without_keys: bool,
+    /// An attacker who holds an admin's signing key, only to show the join-attack checker
+    /// failing: a `forge = true` invite is signed properly, and admitted.
+    pub forge_invites_with_admin_key: bool,
+    /// A node that skips the author-signature check, only to show the forged-author
+    /// checker failing; the core has no such switch, so the kernel stores each forged event
+    /// straight into its target's store.
+    pub store_forged_events: bool,
 }
 
 impl Default for WorldOptions {
@@ -190,6 +207,9 @@ impl Default for WorldOptions {
             power_cut_loses_own: false,
             raw_clocks: false,
             stores: None,
+            welcome_without_keys: false,
+            forge_invites_with_admin_key: false,
+            store_forged_events: false,
         }
     }
 }
@@ -345,6 +365,7 @@ impl World {
                 origin,
                 corrupted,
             } => self.deliver(from, to, kind, bytes, origin, corrupted),
+            Item::JoinPoll(device) => self.join_poll(device),
             Item::Hostile(h) => self.with_agents(|agents, world| agents.hostile(world, h)),
             Item::Wake(device) => {
                 let d = &mut self.devices[device];

@@ -206,12 +206,14 @@ impl fmt::Display for Outcome {
         if a.any() {
             writeln!(
                 f,
-                "attacks  {} replays ({} judged, {} refused, {} after a restart; {:.2}x answered), \
+                "attacks  {} replays ({} judged, {} refused, {} after a restart, {} refused; \
+                 {:.2}x answered), \
                  {} hostile packets ({:.2}x answered, {} B of it digests, filters, sketches)",
                 a.replays_injected,
                 a.replays_judged,
                 a.replays_refused,
                 a.replays_after_restart,
+                a.replays_after_restart_refused,
                 a.replay_amplification(),
                 a.hostile_sent_packets,
                 a.hostile_amplification(),
@@ -231,6 +233,13 @@ impl fmt::Display for Outcome {
             "budget   worst window used {:.0}% of its amplification budget",
             self.figures.budget_worst_share * 100.0
         )?;
+        if let Some(us) = self.figures.join_catch_up_us_max {
+            writeln!(
+                f,
+                "joins    the slowest welcomed device held all earlier events {} after its welcome",
+                secs(us)
+            )?;
+        }
         let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         writeln!(
             f,

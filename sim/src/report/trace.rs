@@ -235,6 +235,11 @@ impl Observer for Trace {
             Happening::Host { device, command } => {
                 self.line(format_args!("{now} host {command} {}", name(device)));
             }
+            Happening::JoinEnded {
+                device, outcome, ..
+            } => {
+                self.line(format_args!("{now} join {} => {outcome}", name(device)));
+            }
             Happening::End => self.line(format_args!("{now} end")),
             Happening::Advance { .. }
             | Happening::Transmit { .. }
@@ -243,6 +248,7 @@ impl Observer for Trace {
             | Happening::Fault { applied: true, .. }
             | Happening::Member { outcome: None, .. }
             | Happening::Heal { done: true }
+            | Happening::ForgedEvent { .. }
             | Happening::Restarted { .. } => {}
         }
     }

@@ -33,6 +33,88 @@ pub struct SetRoleSpec {
     pub role: RoleSpec,
 }
 
+/// `invite = { name, role, valid_for, uses }`: the admin's node makes an invite (its
+/// `create_invite`), kept by the world under `name` for a later `join`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteSpec {
+    pub name: String,
+    #[serde(default = "member_role")]
+    pub role: RoleSpec,
+    /// How long it stays good, on the admin's clock (default 1h).
+    #[serde(default = "one_hour")]
+    pub valid_for: SimDuration,
+    #[serde(default = "one_use")]
+    pub uses: u16,
+}
+
+fn member_role() -> RoleSpec {
+    RoleSpec::Member
+}
+fn one_hour() -> SimDuration {
+    SimDuration::from_secs(3_600)
+}
+fn one_use() -> u16 {
+    1
+}
+
+/// How a join is expected to be refused (`expect`), by its drop code less `join_`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinRefusal {
+    Forged,
+    Expired,
+    UsedUp,
+    /// A join request already answered, sent again (`replay_join`).
+    Repeat,
+}
+
+impl JoinRefusal {
+    /// The drop code the admitting node counts.
+    pub fn code(self) -> &'static str {
+        match self {
+            JoinRefusal::Forged => "join_forged",
+            JoinRefusal::Expired => "join_expired",
+            JoinRefusal::UsedUp => "join_used_up",
+            JoinRefusal::Repeat => "join_repeat",
+        }
+    }
+}
+
+/// `join = { device, invite, forge, expect }`: a device outside the genesis roster joins with
+/// the invite named; `forge = true` tampers with the grant after the admin signed it (an
+/// attacker's invite); `expect` says the join must be refused, and with which code.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinSpec {
+    pub device: String,
+    pub invite: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forge: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<JoinRefusal>,
+}
+
+impl JoinSpec {
+    /// What must become of it: `None`, welcomed.
+    pub fn refusal(&self) -> Option<JoinRefusal> {
+        if self.forge {
+            Some(JoinRefusal::Forged)
+        } else {
+            self.expect
+        }
+    }
+}
+
+/// `replay_join = { device, to }`: an eavesdropper sends the join request `device` sent (the
+/// same bytes) to the member `to`, who must answer it as a repeat and store nothing.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayJoinSpec {
+    pub device: String,
+    pub to: String,
+}
+
 /// One membership change at `at`, made by `by` (`None`: the first genesis admin).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(try_from = "MemberSpec", into = "MemberSpec")]
@@ -51,6 +133,12 @@ pub enum MemberAction {
     Rotate,
     /// The device gets `role`.
     SetRole { device: String, role: RoleSpec },
+    /// An invite made by the admin's node.
+    Invite(InviteSpec),
+    /// A device outside the genesis roster joins (or tries to).
+    Join(JoinSpec),
+    /// A recorded join request sent again.
+    ReplayJoin(ReplayJoinSpec),
 }
 
 impl MemberAction {
@@ -60,13 +148,18 @@ impl MemberAction {
             MemberAction::Remove(_) => "remove",
             MemberAction::Rotate => "rotate",
             MemberAction::SetRole { .. } => "set_role",
+            MemberAction::Invite(_) => "invite",
+            MemberAction::Join(_) => "join",
+            MemberAction::ReplayJoin(_) => "replay_join",
         }
     }
     /// The device it acts on, if any.
     pub fn device(&self) -> Option<&str> {
         match self {
             MemberAction::Remove(d) | MemberAction::SetRole { device: d, .. } => Some(d),
-            MemberAction::Rotate => None,
+            MemberAction::Join(JoinSpec { device, .. })
+            | MemberAction::ReplayJoin(ReplayJoinSpec { device, .. }) => Some(device),
+            MemberAction::Rotate | MemberAction::Invite(_) => None,
         }
     }
 }
@@ -80,7 +173,7 @@ impl MemberChange {
     }
 }
 
-const ACTIONS: &str = "remove, rotate, set_role";
+const ACTIONS: &str = "remove, rotate, set_role, invite, join, replay_join";
 
 /// A change as the file writes it: one optional field per action, exactly one of them set.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -95,8 +188,14 @@ pub(super) struct MemberSpec {
     pub(super) rotate: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) set_role: Option<SetRoleSpec>,
-    /// Not supported yet: a device outside the genesis roster needs the invite and welcome
-    /// path (issue 23), which the simulator does not model. Read only to say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) invite: Option<InviteSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) join: Option<JoinSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) replay_join: Option<ReplayJoinSpec>,
+    /// Not supported: a device outside the genesis roster joins with `invite` and `join`.
+    /// Read only to say so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) add: Option<String>,
 }
@@ -107,8 +206,8 @@ impl TryFrom<MemberSpec> for MemberChange {
     fn try_from(spec: MemberSpec) -> Result<MemberChange, String> {
         if spec.add.is_some() {
             return Err(
-                "`add` is not supported yet: a device outside the genesis roster \
-                        needs the invite and welcome path, which the simulator does not model"
+                "`add` is not supported: a device outside the genesis roster joins \
+                        with `invite` and `join`"
                     .into(),
             );
         }
@@ -124,6 +223,9 @@ impl TryFrom<MemberSpec> for MemberChange {
         if let Some(SetRoleSpec { device, role }) = spec.set_role {
             actions.push(MemberAction::SetRole { device, role });
         }
+        actions.extend(spec.invite.map(MemberAction::Invite));
+        actions.extend(spec.join.map(MemberAction::Join));
+        actions.extend(spec.replay_join.map(MemberAction::ReplayJoin));
         if actions.len() != 1 {
             return Err(format!("needs exactly one of {ACTIONS}"));
         }
@@ -148,6 +250,9 @@ impl From<MemberChange> for MemberSpec {
             MemberAction::SetRole { device, role } => {
                 spec.set_role = Some(SetRoleSpec { device, role });
             }
+            MemberAction::Invite(invite) => spec.invite = Some(invite),
+            MemberAction::Join(join) => spec.join = Some(join),
+            MemberAction::ReplayJoin(replay) => spec.replay_join = Some(replay),
         }
         spec
     }

@@ -56,6 +56,7 @@ use thiserror::Error;
 mod clock;
 pub mod duration;
 mod fault;
+mod join;
 mod link;
 mod member;
 mod topology;
@@ -66,7 +67,10 @@ pub use clock::{ClockSpec, SignedDuration, CLOCK_DRIFT_PPM_MAX, CLOCK_OFFSET_MAX
 pub use duration::SimDuration;
 pub use fault::{Fault, FaultKind};
 pub use link::{BurstSpec, ForgeKeys, LatencySpec, LinkSpec};
-pub use member::{MemberAction, MemberChange, RoleSpec, SetRoleSpec};
+pub use member::{
+    InviteSpec, JoinRefusal, JoinSpec, MemberAction, MemberChange, ReplayJoinSpec, RoleSpec,
+    SetRoleSpec,
+};
 pub use topology::Topology;
 pub use world::{StoreKind, WorldSpec};
 
@@ -163,6 +167,10 @@ pub enum HostileKind {
     FilterEmpty,
     /// A root filter with `reply`, every bit set and k = 32: the most hashing per check.
     FilterFull,
+    /// A message claiming another member as its author, signed with a key that is not that
+    /// member's, in a packet the hostile member seals properly. Never in the default turn:
+    /// only when `kinds` names it.
+    ForgedAuthor,
 }
 
 impl HostileKind {
@@ -180,6 +188,7 @@ impl HostileKind {
             HostileKind::Digest => "digest",
             HostileKind::FilterEmpty => "filter_empty",
             HostileKind::FilterFull => "filter_full",
+            HostileKind::ForgedAuthor => "forged_author",
         }
     }
 }
@@ -274,6 +283,10 @@ pub struct ExpectSpec {
     /// (`converged_within` if unset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roster_within: Option<SimDuration>,
+    /// With `[[member]] join`: a welcomed device holds every event appended before its
+    /// welcome within this long of it (`converged_within` if unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_within: Option<SimDuration>,
 }
 
 fn converged_within() -> SimDuration {
@@ -291,6 +304,7 @@ impl Default for ExpectSpec {
             bytes_per_event_max: None,
             rounds_to_converge_max: None,
             roster_within: None,
+            joined_within: None,
         }
     }
 }

@@ -338,6 +338,12 @@ pub(crate) fn validate_members(
             }
         }
     }
+    if let Some(admin) = scenario.admins().iter().find(|a| scenario.is_outsider(a)) {
+        return Err(invalid(
+            "world.admins",
+            format!("{admin:?} joins with an invite: it cannot be a genesis admin"),
+        ));
+    }
     let hostile = |name: &str| scenario.hostiles.iter().any(|h| h.device == name);
     let mut removed = BTreeSet::new();
     for (i, change) in scenario.members.iter().enumerate() {
@@ -379,6 +385,7 @@ pub(crate) fn validate_members(
                 return Err(invalid(&name, format!("{device:?} is removed twice")));
             }
         }
+        super::join::validate_join(scenario, i, change, &name, invalid)?;
     }
     Ok(())
 }
@@ -501,7 +508,7 @@ mod tests {
             ),
             ("at = \"1m\"", "member[0]", "exactly one"),
             ("at = \"1m\"\nrotate = false", "member[0]", "does nothing"),
-            ("at = \"1m\"\nadd = \"b\"", "member[0]", "not supported yet"),
+            ("at = \"1m\"\nadd = \"b\"", "member[0]", "not supported"),
             (
                 "at = \"9m\"\nrotate = true",
                 "member[0].at",
