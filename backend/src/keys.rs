@@ -387,6 +387,27 @@ mod tests {
         assert_eq!(made.admins(), loaded.admins());
     }
 
+    /// A person key comes back as written, is never overwritten, and a file whose public key
+    /// is not its secret's (hand-edited, or two files spliced) is refused, not trusted.
+    #[test]
+    fn a_person_key_file_loads_back_and_a_mismatched_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, made) = create_person(dir.path(), "ann").unwrap();
+        let loaded = load_person(&path).unwrap();
+        assert_eq!(loaded.name().as_str(), "ann");
+        assert_eq!(loaded.public(), made.public());
+        assert!(matches!(
+            create_person(dir.path(), "ann"),
+            Err(KeysError::Exists(_))
+        ));
+        let mut file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        file["public_key_hex"] = hex::encode([7u8; 32]).into();
+        std::fs::write(&path, file.to_string()).unwrap();
+        let err = load_person(&path).unwrap_err();
+        assert!(matches!(err, KeysError::Invalid { .. }), "{err}");
+    }
+
     #[test]
     fn the_first_device_named_is_the_admin_by_default() {
         let dir = tempfile::tempdir().unwrap();
