@@ -288,3 +288,21 @@ fn attacked_worlds_repeat_their_digest() {
         assert_ne!(a.digest, c.digest, "{}", s.name);
     }
 }
+
+/// Seeds of `member-forward-secrecy` where removed dave relays his own removal, with his
+/// own events after it, in one packet. Before the fix: at 238, 663 and 961 a key share
+/// appended while handling that packet dropped dave as a peer mid-packet and the node
+/// panicked (`followup.rs`: "known peer"); at 1083 bob stored dave's event from the very
+/// packet that told him dave was removed (`removed_refused`).
+#[test]
+fn a_removed_device_relaying_its_own_removal_is_cut_off_mid_packet() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/member-forward-secrecy.toml"
+    );
+    let scenario = Scenario::load(std::path::Path::new(path)).expect("the scenario file");
+    for seed in [238, 663, 961, 1083] {
+        let outcome = sim_support::run_world(&scenario, seed, Default::default());
+        assert!(outcome.passed(), "seed {seed}: {:?}", outcome.failures);
+    }
+}

@@ -131,6 +131,10 @@ impl Membership {
     pub(super) fn keys(&self) -> &EpochKeys {
         &self.keys
     }
+    /// Removed by the roster since this input began; dropped as a peer at its end.
+    pub(super) fn is_leaving(&self, device: &DeviceId) -> bool {
+        self.leaving.contains(device)
+    }
     /// Every membership event held, in id order (a welcome carries them all).
     pub(super) fn event_ids(&self) -> Vec<EventId> {
         self.ops.keys().copied().collect()
@@ -221,6 +225,17 @@ impl<S: Store> Node<S> {
                     .collect();
                 for old in older {
                     self.membership.superseded.entry(old).or_insert(now);
+                }
+                // A key that arrives after a newer one (its share was lost, or came late) is
+                // replaced on arrival: its retention runs from now, not from a newer key
+                // that may never come.
+                if self
+                    .membership
+                    .keys
+                    .iter()
+                    .any(|(_, k)| k.epoch > key.epoch)
+                {
+                    self.membership.superseded.entry(id).or_insert(now);
                 }
                 // The sealing key is chosen again once the roster has settled this event.
                 self.config.community = self
@@ -528,7 +543,19 @@ impl<S: Store> Node<S> {
                 op: Box::new(op),
             })
             .collect();
-        let ids = self.append_all(now, bodies)?;
+        // No peer is dropped here: this runs inside the handling of a datagram too (a key
+        // share answering a stored removal), whose sender may be the device leaving and is
+        // still looked up after. `handle_input` drops leaving peers at its end, a verb at its.
+        self.append_all(now, bodies).map_err(MemberError::from)
+    }
+
+    /// `append_ops` for a verb called from outside: the peers it removed go at once.
+    pub(super) fn append_ops_now(
+        &mut self,
+        now: Instant,
+        ops: Vec<MemberOp>,
+    ) -> Result<Vec<EventId>, MemberError> {
+        let ids = self.append_ops(now, ops)?;
         self.drop_leaving_peers();
         Ok(ids)
     }

@@ -79,6 +79,12 @@ impl<S: Store> Node<S> {
                 let streamed = events.len() > 1;
                 let before = self.stats.events_from_peers;
                 for event in &events {
+                    // The sender's own removal may come in this very packet (it relays it):
+                    // from then on it is refused as at the door, its other events too.
+                    if self.membership.is_leaving(&from) {
+                        self.stats.drop("source_removed");
+                        continue;
+                    }
                     self.receive_event(now, &from, event);
                 }
                 if streamed && self.stats.events_from_peers > before {

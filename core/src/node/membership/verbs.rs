@@ -41,7 +41,7 @@ impl<S: Store> Node<S> {
         {
             return Err(MemberError::LastAdmin);
         }
-        self.append_ops(
+        self.append_ops_now(
             now,
             vec![MemberOp::Remove {
                 device: device.clone(),
@@ -63,7 +63,7 @@ impl<S: Store> Node<S> {
         if self.membership.roster.members.contains_key(device) {
             return Err(MemberError::NameTaken(device.to_string()));
         }
-        self.append_ops(
+        self.append_ops_now(
             now,
             vec![MemberOp::Add {
                 device: device.clone(),
@@ -92,7 +92,7 @@ impl<S: Store> Node<S> {
         if roster.is_admin(device) && role != Role::Admin && admins == 1 {
             return Err(MemberError::LastAdmin);
         }
-        self.append_ops(
+        self.append_ops_now(
             now,
             vec![MemberOp::SetRole {
                 device: device.clone(),
@@ -162,7 +162,7 @@ impl<S: Store> Node<S> {
             }
         }
         let cert = person.certify(self.config.community.id(), &me, &self.config.keys.public());
-        self.append_ops(now, vec![MemberOp::Certify(Box::new(cert))])?;
+        self.append_ops_now(now, vec![MemberOp::Certify(Box::new(cert))])?;
         Ok(())
     }
 
@@ -185,7 +185,7 @@ impl<S: Store> Node<S> {
         if admins_left == 0 {
             return Err(MemberError::LastAdmin);
         }
-        self.append_ops(
+        self.append_ops_now(
             now,
             vec![MemberOp::RemovePerson {
                 person: person.clone(),
