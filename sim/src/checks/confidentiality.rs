@@ -2,9 +2,8 @@
 //! sealed by a member that already knew of its removal.
 //!
 //! A removed device keeps its node (`faults/member.rs`), so it keeps sending and listening.
-//! This checker listens with it: every EVENT datagram on a link it is an end of (what it
-//! sent, and what was sent to it, lost or not) is decoded with the receiving end's pairwise
-//! key and its sealed events kept. At the end each is opened with the removed device's own
+//! This checker listens with it (`overheard.rs`: every sealed event on a link it is an end
+//! of). At the end each is opened with the removed device's own
 //! community (the keys its node holds), and so is everything its store holds. An event opens
 //! as a failure if its author is another device that, when it sealed it, already knew of the
 //! removal (its node had said so: `member ... removed`).
@@ -17,33 +16,26 @@
 //!
 //! Watches the devices a scenario's `[[member]] remove` names; judges those removed at the end.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use meshlog_core::member::Status;
-use meshlog_core::testing::keyring_of;
-use meshlog_core::{
-    Community, EventBody, EventId, Keyring, NodeEvent, Packet, PacketKind, Payload,
-};
+use meshlog_core::{Community, EventBody, EventId, NodeEvent};
 
+use super::overheard::Overheard;
 use super::verdict::{Checker, Failure};
 use crate::kernel::{Happening, View};
+use crate::scenario::MemberAction;
 
 #[derive(Debug, Default)]
 pub(super) struct Confidentiality {
-    /// The devices `[[member]] remove` names (set at the start).
-    watched: BTreeSet<usize>,
-    /// Every sealed event seen on a watched device's links, by device.
-    seen: BTreeMap<usize, BTreeMap<EventId, Vec<u8>>>,
+    /// The links of the devices `[[member]] remove` names (set at the start).
+    links: Overheard,
     /// (member, removed device) → when the member's node first said the device was removed.
     knew: BTreeMap<(usize, usize), (u64, u64)>,
     /// When each appended event was sealed (the happening's order and its time).
     sealed_at: BTreeMap<EventId, (u64, u64)>,
-    /// Each receiving device's pairwise keys, made on first use.
-    keyrings: BTreeMap<usize, Keyring>,
     /// Happenings so far: orders what is known against what is sealed within an instant.
     step: u64,
-    /// The watched devices are known (at the first happening seen).
-    started: bool,
     /// The last fault applied, or heal after one, in world time (µs).
     last_fault_us: u64,
     faulted: bool,
@@ -59,45 +51,6 @@ struct Breach {
 }
 
 impl Confidentiality {
-    fn watch_start(&mut self, view: &View<'_>) {
-        let names = view
-            .scenario
-            .members
-            .iter()
-            .filter_map(|c| match &c.action {
-                crate::scenario::MemberAction::Remove(name) => Some(name),
-                _ => None,
-            });
-        for name in names {
-            if let Some(i) = view.index_of(&crate::kernel::device_id(name)) {
-                self.watched.insert(i);
-            }
-        }
-    }
-
-    /// Keeps the sealed events of an EVENT datagram on a watched link.
-    fn listen(&mut self, view: &View<'_>, from: usize, to: usize, bytes: &[u8]) {
-        let keyring = self
-            .keyrings
-            .entry(to)
-            .or_insert_with(|| keyring_of(view.name(to).as_str(), view.community(), view.seed));
-        let Ok(packet) = Packet::open(bytes, keyring) else {
-            return;
-        };
-        let Payload::Events(events) = packet.payload else {
-            return;
-        };
-        for end in [from, to] {
-            if self.watched.contains(&end) {
-                let seen = self.seen.entry(end).or_default();
-                for event in &events {
-                    seen.entry(*event.id())
-                        .or_insert_with(|| event.sealed().to_vec());
-                }
-            }
-        }
-    }
-
     /// The events `removed` can open with `community` that their authors sealed knowing of
     /// its removal: how many, and the first (in id order), from what it heard and from what
     /// its store holds.
@@ -127,10 +80,8 @@ impl Confidentiality {
         };
         let mut found = Vec::new();
         let heard: Vec<Breach> = self
-            .seen
-            .get(&removed)
-            .into_iter()
-            .flatten()
+            .links
+            .of(removed)
             .filter_map(|(id, bytes)| judge(id, bytes))
             .collect();
         let mut stored: Vec<Breach> = Vec::new();
@@ -154,18 +105,17 @@ impl Confidentiality {
 impl Checker for Confidentiality {
     fn observe(&mut self, view: &View<'_>, happening: &Happening<'_>) {
         self.step += 1;
-        if !self.started {
-            self.started = true;
-            self.watch_start(view);
+        /// The devices watched: those removed.
+        fn removed(action: &MemberAction) -> Option<&String> {
+            match action {
+                MemberAction::Remove(name) => Some(name),
+                _ => None,
+            }
+        }
+        if !self.links.observe(view, happening, removed) {
+            return;
         }
         match *happening {
-            _ if self.watched.is_empty() => {}
-            Happening::Transmit { from, to, transmit }
-                if transmit.kind == PacketKind::Event
-                    && (self.watched.contains(&from) || self.watched.contains(&to)) =>
-            {
-                self.listen(view, from, to, &transmit.bytes);
-            }
             Happening::Fault { applied: true, .. } => {
                 self.faulted = true;
                 self.last_fault_us = view.now.as_micros();
@@ -196,7 +146,7 @@ impl Checker for Confidentiality {
     }
 
     fn verdict(&self, view: &View<'_>, failures: &mut Vec<Failure>) {
-        for &removed in &self.watched {
+        for &removed in &self.links.watched {
             if !view.is_removed(removed) {
                 continue;
             }
@@ -316,7 +266,7 @@ mod tests {
         checker.verdict(&view, &mut failures);
         assert!(failures.is_empty(), "{failures:?}");
         assert!(
-            !checker.seen[&carol].is_empty(),
+            checker.links.of(carol).next().is_some(),
             "carol heard events on her links"
         );
 
@@ -340,8 +290,8 @@ mod tests {
                 });
                 if later && alices {
                     overheard += 1;
-                    let seen = checker.seen.get_mut(&carol).unwrap();
-                    seen.insert(*id, shelf.bytes(slot).to_vec());
+                    let heard = checker.links.heard.get_mut(&carol).unwrap();
+                    heard.insert(*id, shelf.bytes(slot).to_vec());
                 }
             });
         drop(shelf);

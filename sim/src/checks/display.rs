@@ -240,6 +240,33 @@ impl fmt::Display for Failure {
                 ms(*first_created_at_us),
                 ms(*bound_us)
             ),
+            Failure::OpenedPastRetention {
+                device,
+                stolen_at_us,
+                count,
+                of,
+                first,
+                first_epoch,
+                first_source,
+                replaced_at_us,
+            } => write!(
+                f,
+                "forward secrecy: keys taken from {device} at {} opened {count} of {of} \
+                 recorded events sealed under epochs replaced more than the retention before; \
+                 the first {first} (from its {first_source}), epoch {first_epoch}, replaced \
+                 there at {}",
+                ms(*stolen_at_us),
+                ms(*replaced_at_us)
+            ),
+            Failure::NothingPastRetention {
+                device,
+                stolen_at_us,
+            } => write!(
+                f,
+                "forward secrecy: keys taken from {device} at {} met no recorded event sealed \
+                 under an epoch replaced more than the retention before: nothing was judged",
+                ms(*stolen_at_us)
+            ),
             Failure::RemovedAccepted {
                 device,
                 from,

@@ -16,9 +16,11 @@ mod datagram_size;
 mod display;
 mod efficiency;
 mod forged_author;
+mod forward_secrecy;
 mod index;
 mod join_attack;
 mod joined;
+mod overheard;
 mod own_loss;
 mod prompt;
 mod removed_refused;
@@ -52,6 +54,7 @@ impl Checks {
                 Box::new(joined::Joined::default()),
                 Box::new(join_attack::JoinAttack::default()),
                 Box::new(forged_author::ForgedAuthor::default()),
+                Box::new(forward_secrecy::ForwardSecrecy::default()),
             ],
         }
     }

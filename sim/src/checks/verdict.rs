@@ -159,6 +159,22 @@ pub enum Failure {
         first_created_at_us: u64,
         bound_us: u64,
     },
+    /// Keys taken from `device` at `stolen_at_us` opened `count` of the `of` recorded events
+    /// sealed under epochs it had replaced more than `[sync] key_retention` (and a round)
+    /// before: the first, sealed under `first_epoch`, replaced there at `replaced_at_us`.
+    OpenedPastRetention {
+        device: String,
+        stolen_at_us: u64,
+        count: usize,
+        of: usize,
+        first: String,
+        first_epoch: u32,
+        first_source: String,
+        replaced_at_us: u64,
+    },
+    /// A theft of `device`'s keys found no recorded event under an epoch due to be forgotten
+    /// (or its node was down): forward secrecy was not put to the test.
+    NothingPastRetention { device: String, stolen_at_us: u64 },
     /// A member stored an event authored by a removed device that came straight from that
     /// device after the member knew of the removal.
     RemovedAccepted {

@@ -8,6 +8,7 @@
 //!
 //! `invite` is the admin's node's `create_invite`; `join` and `replay_join` are the joining
 //! device's (or an eavesdropper's) doing, carried out by the kernel (`kernel/join.rs`).
+//! `steal_keys` is a thief's: the kernel says when, the `forward_secrecy` checker takes them.
 
 use crate::kernel::World;
 use crate::scenario::MemberAction;
@@ -18,6 +19,7 @@ pub(super) fn change(world: &mut World, index: usize) {
     match &change.action {
         MemberAction::Join(join) => return world.start_join(index, join),
         MemberAction::ReplayJoin(replay) => return world.replay_join(index, replay),
+        MemberAction::StealKeys(name) => return world.steal_keys(index, world.device(name)),
         _ => {}
     }
     let by = world.device(&world.scenario().member_by(&change));
@@ -42,6 +44,8 @@ pub(super) fn change(world: &mut World, index: usize) {
             world.make_invite(index, by, &spec);
             Ok(0)
         }
-        MemberAction::Join(_) | MemberAction::ReplayJoin(_) => unreachable!("handled above"),
+        MemberAction::Join(_) | MemberAction::ReplayJoin(_) | MemberAction::StealKeys(_) => {
+            unreachable!("handled above")
+        }
     };
 }

@@ -207,4 +207,7 @@ pub(super) fn tune(config: &mut Config, scenario: &Scenario, options: &WorldOpti
         .amplification_budget
         .unwrap_or(config.amplification_budget);
     config.test_raw_clock = options.raw_clocks;
+    if !options.ignore_key_retention {
+        config.key_retention = sync.key_retention.map(|d| d.0);
+    }
 }

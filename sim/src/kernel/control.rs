@@ -140,6 +140,17 @@ impl World {
         result
     }
 
+    /// `[[member]] steal_keys`: the device's keys are taken now. The world only says so
+    /// (`keys taken at epoch N`); the forward-secrecy checker, which watches, reads them
+    /// from the node (`Node::stolen_keys`). A node that is down has nothing to take.
+    pub fn steal_keys(&mut self, index: usize, device: usize) {
+        let outcome = match self.devices[device].node.as_ref() {
+            None => "refused: its node is down".to_owned(),
+            Some(node) => format!("keys taken at epoch {}", node.key_epoch()),
+        };
+        self.member_outcome(index, &outcome);
+    }
+
     /// Membership events appended and the roster they settle to (`members.rs`).
     pub fn members(&self) -> &super::Members {
         &self.members

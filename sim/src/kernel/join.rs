@@ -189,7 +189,7 @@ impl World {
         });
     }
 
-    fn member_outcome(&mut self, index: usize, outcome: &str) {
+    pub(super) fn member_outcome(&mut self, index: usize, outcome: &str) {
         let change = self.scenario.members[index].clone();
         self.emit(Happening::Member {
             change: &change,

@@ -197,6 +197,9 @@ pub struct WorldOptions {
     /// checker failing; the core has no such switch, so the kernel stores each forged event
     /// straight into its target's store.
     pub store_forged_events: bool,
+    /// Nodes that keep every key for ever whatever `[sync] key_retention` says, only to show
+    /// the forward-secrecy checker failing.
+    pub ignore_key_retention: bool,
 }
 
 impl Default for WorldOptions {
@@ -210,6 +213,7 @@ impl Default for WorldOptions {
             welcome_without_keys: false,
             forge_invites_with_admin_key: false,
             store_forged_events: false,
+            ignore_key_retention: false,
         }
     }
 }

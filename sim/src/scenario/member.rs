@@ -1,5 +1,6 @@
-//! `[[member]]`: one membership change an admin makes at `at`. In the file it is a table with
-//! exactly one action (`remove = "carol"`, `rotate = true`, `set_role = { device, role }`)
+//! `[[member]]`: one membership change an admin makes at `at` (or a joiner's or a thief's
+//! act). In the file it is a table with exactly one action (`remove = "carol"`,
+//! `rotate = true`, `set_role = { device, role }`, `steal_keys = "bob"`, ...)
 //! and an optional `by` (the admin who acts; the first of `[world] admins` by default). In
 //! the program it is a [`MemberChange`] whose [`MemberAction`] is that action, so "exactly
 //! one" is settled when the file is read. `faults/member.rs` carries it out through the
@@ -139,6 +140,9 @@ pub enum MemberAction {
     Join(JoinSpec),
     /// A recorded join request sent again.
     ReplayJoin(ReplayJoinSpec),
+    /// A thief takes the device's keys as they are now (its device key, the epoch keys it
+    /// keeps, its receive secrets): the `forward_secrecy` checker judges what they open.
+    StealKeys(String),
 }
 
 impl MemberAction {
@@ -151,12 +155,15 @@ impl MemberAction {
             MemberAction::Invite(_) => "invite",
             MemberAction::Join(_) => "join",
             MemberAction::ReplayJoin(_) => "replay_join",
+            MemberAction::StealKeys(_) => "steal_keys",
         }
     }
     /// The device it acts on, if any.
     pub fn device(&self) -> Option<&str> {
         match self {
-            MemberAction::Remove(d) | MemberAction::SetRole { device: d, .. } => Some(d),
+            MemberAction::Remove(d)
+            | MemberAction::StealKeys(d)
+            | MemberAction::SetRole { device: d, .. } => Some(d),
             MemberAction::Join(JoinSpec { device, .. })
             | MemberAction::ReplayJoin(ReplayJoinSpec { device, .. }) => Some(device),
             MemberAction::Rotate | MemberAction::Invite(_) => None,
@@ -173,7 +180,7 @@ impl MemberChange {
     }
 }
 
-const ACTIONS: &str = "remove, rotate, set_role, invite, join, replay_join";
+const ACTIONS: &str = "remove, rotate, set_role, invite, join, replay_join, steal_keys";
 
 /// A change as the file writes it: one optional field per action, exactly one of them set.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -194,6 +201,8 @@ pub(super) struct MemberSpec {
     pub(super) join: Option<JoinSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) replay_join: Option<ReplayJoinSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) steal_keys: Option<String>,
     /// Not supported: a device outside the genesis roster joins with `invite` and `join`.
     /// Read only to say so.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,6 +235,7 @@ impl TryFrom<MemberSpec> for MemberChange {
         actions.extend(spec.invite.map(MemberAction::Invite));
         actions.extend(spec.join.map(MemberAction::Join));
         actions.extend(spec.replay_join.map(MemberAction::ReplayJoin));
+        actions.extend(spec.steal_keys.map(MemberAction::StealKeys));
         if actions.len() != 1 {
             return Err(format!("needs exactly one of {ACTIONS}"));
         }
@@ -253,6 +263,7 @@ impl From<MemberChange> for MemberSpec {
             MemberAction::Invite(invite) => spec.invite = Some(invite),
             MemberAction::Join(join) => spec.join = Some(join),
             MemberAction::ReplayJoin(replay) => spec.replay_join = Some(replay),
+            MemberAction::StealKeys(device) => spec.steal_keys = Some(device),
         }
         spec
     }

@@ -222,6 +222,11 @@ pub struct SyncSpec {
     /// default; off only to break a world).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amplification_budget: Option<bool>,
+    /// Epoch keys and receive secrets are forgotten this long after they are replaced
+    /// (`Config::key_retention`; default: kept for ever). `[[member]] steal_keys` is judged
+    /// against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_retention: Option<SimDuration>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]

@@ -385,6 +385,16 @@ pub(crate) fn validate_members(
                 return Err(invalid(&name, format!("{device:?} is removed twice")));
             }
         }
+        if matches!(change.action, MemberAction::StealKeys(_))
+            && scenario.sync.key_retention.is_none()
+        {
+            return Err(invalid(
+                &name,
+                "a theft is judged against `[sync] key_retention`: set it (without one a \
+                 device keeps every key, and its keys open everything it ever held)"
+                    .into(),
+            ));
+        }
         super::join::validate_join(scenario, i, change, &name, invalid)?;
     }
     Ok(())
