@@ -225,8 +225,14 @@ impl<S: Store> Node<S> {
             index.insert(id);
         }
         let clock = HybridClock::new(Instant::from_micros(store.created_at_max()?), now);
-        let peers = config
+        // Genesis peers now; the others once the store's membership events are settled.
+        let genesis_peers: Vec<DeviceId> = config
             .peers
+            .iter()
+            .filter(|p| config.community.member(p).is_some())
+            .cloned()
+            .collect();
+        let peers = genesis_peers
             .iter()
             .map(|p| {
                 let state = PeerState {
@@ -256,7 +262,7 @@ impl<S: Store> Node<S> {
             membership: membership::Membership::new(epoch_keys),
             join_gate: join_gate::JoinGate::default(),
         };
-        for peer in node.config.peers.clone() {
+        for peer in genesis_peers {
             let state = node.state_mut(&peer);
             let link = Link {
                 budget: budget::Budget::new(&mut state.budget),
@@ -269,6 +275,7 @@ impl<S: Store> Node<S> {
             node.links.insert(peer, link);
         }
         node.load_membership()?;
+        node.settle_configured_peers()?;
         node.drop_leaving_peers();
         Ok(node)
     }

@@ -437,3 +437,43 @@ fn a_flood_of_bad_join_requests_from_one_address_does_not_keep_an_honest_joiner_
         "{drops:?}"
     );
 }
+
+/// A restart settles the configured peers against the roster the store holds: a device
+/// admitted after genesis may be named as a peer (it was refused as outside the genesis
+/// roster), a name no roster ever held is refused, and a removed device is no peer again.
+#[test]
+fn a_restart_takes_an_admitted_peer_refuses_a_stranger_and_leaves_a_removed_one_out() {
+    let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 7);
+    let invite = one_use_invite(&mut h, "alice");
+    join(&mut h, "dave", "alice", &invite).expect("dave is welcomed");
+    h.run_until_converged(Duration::from_secs(60))
+        .expect("converges");
+    // As a device restarts: the community file holds the genesis roster only.
+    let restart = |h: &Harness, peers: &[&str]| {
+        let alice = h.node("alice");
+        let mut config = alice.config().clone();
+        config.community = meshlog_core::testing::community_of(&["alice", "bob"], 7)
+            .with_epoch_keys(alice.epoch_keys().clone());
+        assert!(config.community.member(&id("dave")).is_none());
+        config.peers = peers.iter().map(|p| id(p)).collect();
+        Node::new(config, alice.store().clone(), h.now())
+    };
+    let peers = |node: &Node<InMemoryStore>| -> Vec<String> {
+        node.peers().iter().map(|p| p.device.to_string()).collect()
+    };
+    let again = restart(&h, &["bob", "dave"]).expect("dave is an active member");
+    assert_eq!(peers(&again), ["bob", "dave"]);
+    match restart(&h, &["bob", "zed"]) {
+        Err(meshlog_core::NodeError::Config(meshlog_core::ConfigError::UnknownPeer(name))) => {
+            assert_eq!(name, "zed")
+        }
+        other => panic!("zed was taken: {other:?}"),
+    }
+
+    let now = h.now();
+    h.node_mut("alice").remove_member(now, &id("dave")).unwrap();
+    h.node_mut("alice").remove_member(now, &id("bob")).unwrap();
+    h.run_for(Duration::from_secs(10));
+    let again = restart(&h, &["bob", "dave"]).expect("removed peers are left out, not refused");
+    assert!(peers(&again).is_empty(), "{:?}", peers(&again));
+}

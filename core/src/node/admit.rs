@@ -63,7 +63,7 @@ impl<S: Store> Node<S> {
                     return self.stats.drop("join_refused");
                 }
                 self.stats.drop("join_repeat");
-                self.ensure_peer(&request.device);
+                let _ = self.ensure_peer(&request.device);
                 self.send_welcome(&request);
             }
             _ => self.admit(now, source, *request),
@@ -108,20 +108,24 @@ impl<S: Store> Node<S> {
             // The settled roster did not count it (a concurrent change): no welcome.
             return self.stats.drop("join_not_counted");
         }
-        self.ensure_peer(&request.device);
+        let _ = self.ensure_peer(&request.device);
         self.emit(NodeEvent::Admitted {
             device: request.device.clone(),
         });
         self.send_welcome(&request);
     }
 
-    /// Makes `device` a peer if it is not one (bounded by `PEERS_MAX`).
-    fn ensure_peer(&mut self, device: &DeviceId) {
-        if self.peers.contains_key(device) || self.peers.len() >= crate::config::PEERS_MAX {
-            return;
+    /// Makes `device` a peer if it is not one (bounded by `PEERS_MAX`); false if it is not one
+    /// after (no room, not in the roster, or a small-order key).
+    pub(super) fn ensure_peer(&mut self, device: &DeviceId) -> bool {
+        if self.peers.contains_key(device) {
+            return true;
+        }
+        if self.peers.len() >= crate::config::PEERS_MAX {
+            return false;
         }
         let Some(key) = self.membership.roster().members.get(device).map(|m| m.key) else {
-            return;
+            return false;
         };
         let keys = self.config.keys.clone();
         if !self
@@ -129,7 +133,7 @@ impl<S: Store> Node<S> {
             .keyring_mut()
             .add_peer(&keys, device, &key, &self.config.community)
         {
-            return;
+            return false;
         }
         let mut state = PeerState {
             rtt_estimate_us: super::followup::RTT_INITIAL_US,
@@ -144,6 +148,7 @@ impl<S: Store> Node<S> {
         state.stream_rate = link.stream.rate();
         self.peers.insert(device.clone(), state);
         self.links.insert(device.clone(), link);
+        true
     }
 
     fn send_welcome(&mut self, request: &JoinRequest) {
