@@ -120,7 +120,11 @@ fn session(a: &mut Node<InMemoryStore>, b: &mut Node<InMemoryStore>) -> Exchange
                 ex.packets += 1;
             }
             let target = if to_b { &mut *b } else { &mut *a };
-            target.handle_input(Input::Datagram { now, bytes: &bytes });
+            target.handle_input(Input::Datagram {
+                now,
+                from: meshlog_core::testing::OUTSIDE,
+                bytes: &bytes,
+            });
         }
     }
 }

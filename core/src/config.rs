@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::crypto::{Community, DeviceKeys};
+use crate::crypto::{Community, DeviceKeys, PublicKey};
 use crate::id::DeviceId;
 use crate::time::Duration;
 
@@ -13,7 +13,9 @@ pub const PEERS_MAX: usize = 64;
 pub struct Config {
     pub keys: DeviceKeys,
     pub community: Community,
-    /// Devices this node sends to and accepts packets from. Any of them may relay.
+    /// Devices this node sends to and accepts packets from. Any of them may relay. Each is in
+    /// the genesis roster or an active member of the roster the store's membership events
+    /// settle to (a device admitted later); one the settled roster removed is left out.
     pub peers: Vec<DeviceId>,
     /// Seeds the node's ChaCha generator: nonces, filter seeds, round jitter.
     /// Production draws it from the OS once; the simulator derives it from the run's seed.
@@ -105,7 +107,7 @@ pub enum ConfigError {
     NotAMember(String),
     #[error("the roster's key for {0} does not match this device's key")]
     KeyMismatch(String),
-    #[error("peer {0} is not in the community roster")]
+    #[error("peer {0} is not in the community roster (neither genesis nor admitted in the log)")]
     UnknownPeer(String),
     #[error("peer {0} has a small-order key in the roster: no packet key can be agreed with it")]
     WeakPeerKey(String),
@@ -158,6 +160,9 @@ impl Config {
         }
     }
 
+    /// Checks what the config alone can tell. A peer outside the genesis roster passes here:
+    /// only the membership events in the store say whether it was admitted, so `Node::new`
+    /// checks it once it has settled the roster (`UnknownPeer` then).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let me = &self.keys.device;
         match self.community.member(me) {
@@ -174,12 +179,8 @@ impl Config {
             if peer == me {
                 return Err(ConfigError::SelfPeer(peer.to_string()));
             }
-            match self.community.member(peer) {
-                None => return Err(ConfigError::UnknownPeer(peer.to_string())),
-                Some(key) if key.is_weak() => {
-                    return Err(ConfigError::WeakPeerKey(peer.to_string()))
-                }
-                Some(_) => {}
+            if self.community.member(peer).is_some_and(PublicKey::is_weak) {
+                return Err(ConfigError::WeakPeerKey(peer.to_string()));
             }
         }
         let range = |field, value: String, ok: bool, why| {

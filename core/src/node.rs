@@ -27,6 +27,7 @@
 //! seeds.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -37,6 +38,7 @@ mod budget;
 mod events;
 mod followup;
 mod greeting;
+mod join_gate;
 mod membership;
 mod outbox;
 mod owed;
@@ -45,8 +47,10 @@ mod reconcile;
 mod round;
 mod trace_line;
 
-pub use admit::JOIN_CHECKS_PER_ROUND_MAX;
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
+pub use join_gate::{
+    JOIN_CHECKS_PER_ROUND_MAX, JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX, JOIN_REFUSED_BACKOFF_ROUNDS,
+};
 
 use crate::clock::HybridClock;
 use crate::config::{Config, ConfigError};
@@ -67,7 +71,14 @@ pub use trace_line::TraceLine;
 /// What goes into a node.
 #[derive(Debug)]
 pub enum Input<'a> {
-    Datagram { now: Instant, bytes: &'a [u8] },
+    /// A datagram that arrived from `from` (the address the socket saw). Peers' packets are
+    /// known by their tags, not their address; only join requests, from strangers, are told
+    /// apart by it (each address gets a share of the checks, `JOIN_CHECKS_PER_ROUND_MAX`).
+    Datagram {
+        now: Instant,
+        from: SocketAddr,
+        bytes: &'a [u8],
+    },
     Timeout(Instant),
 }
 
@@ -185,8 +196,8 @@ pub struct Node<S: Store> {
     stats: Stats,
     /// Membership events held, the roster they settle to, the epoch keys given to this device.
     membership: membership::Membership,
-    /// Join requests checked this round (`admit.rs`), at most `JOIN_CHECKS_PER_ROUND_MAX`.
-    join_checks_this_round: u32,
+    /// Which join requests get checked this round (`admit.rs`, `join_gate.rs`).
+    join_gate: join_gate::JoinGate,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -214,8 +225,14 @@ impl<S: Store> Node<S> {
             index.insert(id);
         }
         let clock = HybridClock::new(Instant::from_micros(store.created_at_max()?), now);
-        let peers = config
+        // Genesis peers now; the others once the store's membership events are settled.
+        let genesis_peers: Vec<DeviceId> = config
             .peers
+            .iter()
+            .filter(|p| config.community.member(p).is_some())
+            .cloned()
+            .collect();
+        let peers = genesis_peers
             .iter()
             .map(|p| {
                 let state = PeerState {
@@ -243,9 +260,9 @@ impl<S: Store> Node<S> {
             outputs: VecDeque::new(),
             stats: Stats::default(),
             membership: membership::Membership::new(epoch_keys),
-            join_checks_this_round: 0,
+            join_gate: join_gate::JoinGate::default(),
         };
-        for peer in node.config.peers.clone() {
+        for peer in genesis_peers {
             let state = node.state_mut(&peer);
             let link = Link {
                 budget: budget::Budget::new(&mut state.budget),
@@ -258,6 +275,7 @@ impl<S: Store> Node<S> {
             node.links.insert(peer, link);
         }
         node.load_membership()?;
+        node.settle_configured_peers()?;
         node.drop_leaving_peers();
         Ok(node)
     }
@@ -350,9 +368,9 @@ impl<S: Store> Node<S> {
 
     pub fn handle_input(&mut self, input: Input<'_>) {
         match input {
-            Input::Datagram { now, bytes } => {
+            Input::Datagram { now, from, bytes } => {
                 let now = self.advance(now);
-                self.handle_datagram(now, bytes);
+                self.handle_datagram(now, from, bytes);
             }
             Input::Timeout(now) => {
                 let now = self.advance(now);

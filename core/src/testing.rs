@@ -4,6 +4,7 @@
 //! happened. The full simulator with its fault model is `meshlog-sim`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -23,6 +24,23 @@ pub fn keys(name: &str, seed: u64) -> DeviceKeys {
 }
 
 /// `name` as a device name (a test's own spelling: an invalid one is the test's bug).
+/// Where `name`'s datagrams come from in tests: a fixed address in 10.0.0.0/8 drawn from the
+/// name, so two names get two sources (`Input::Datagram::from`).
+pub fn address(name: &str) -> SocketAddr {
+    let hash = blake3::hash(name.as_bytes());
+    let b = hash.as_bytes();
+    SocketAddr::from((
+        [10, b[0], b[1], b[2]],
+        u16::from_le_bytes([b[3], b[4]]).max(1),
+    ))
+}
+
+/// The source of datagrams handed in from outside a harness (`Harness::deliver_now`).
+pub const OUTSIDE: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)),
+    9,
+);
+
 pub fn device(name: &str) -> DeviceId {
     DeviceId::new(name).expect("valid test device name")
 }
@@ -227,11 +245,17 @@ impl Harness {
         }
     }
 
-    /// Hands `bytes` to `to` now, as if it arrived from outside the harness (a join request).
+    /// Hands `bytes` to `to` now, as if it arrived from outside the harness (a join request),
+    /// from `OUTSIDE`.
     pub fn deliver_now(&mut self, to: &str, bytes: &[u8]) {
+        self.deliver_now_from(to, OUTSIDE, bytes);
+    }
+
+    /// Hands `bytes` to `to` now, as if it arrived from `from` outside the harness.
+    pub fn deliver_now_from(&mut self, to: &str, from: SocketAddr, bytes: &[u8]) {
         let now = self.now;
         self.node_mut(to)
-            .handle_input(Input::Datagram { now, bytes });
+            .handle_input(Input::Datagram { now, from, bytes });
         self.drain_outputs();
     }
 
@@ -330,6 +354,7 @@ impl Harness {
                 .expect("known node")
                 .handle_input(Input::Datagram {
                     now: next,
+                    from: address(from.as_str()),
                     bytes: &bytes,
                 });
         } else {

@@ -48,7 +48,11 @@ fn from_mallory(wire: &mut Wire, payload: &Payload) -> Vec<u8> {
 fn feed(h: &mut Harness, bytes: &[u8]) -> Vec<Transmit> {
     let now = h.now();
     let alice = h.node_mut("alice");
-    alice.handle_input(Input::Datagram { now, bytes });
+    alice.handle_input(Input::Datagram {
+        now,
+        from: meshlog_core::testing::OUTSIDE,
+        bytes,
+    });
     let mut out = Vec::new();
     loop {
         match alice.poll_output() {

@@ -3,7 +3,7 @@
 
 use meshlog_core::member::join::{JoinError, Joiner};
 use meshlog_core::member::{Invite, Role, Status};
-use meshlog_core::testing::{device as id, message, Harness, Topology};
+use meshlog_core::testing::{address, device as id, message, Harness, Topology};
 use meshlog_core::{Config, Duration, EventBody, InMemoryStore, Node, Store};
 
 #[test]
@@ -95,7 +95,7 @@ fn join(h: &mut Harness, name: &str, via: &str, invite: &Invite) -> Result<(), J
     let request = joiner
         .poll_transmit(h.now())?
         .expect("the first request is due at once");
-    h.deliver_now(via, &request);
+    h.deliver_now_from(via, address(name), &request);
     for part in h.take_outside(name) {
         if let Some(welcomed) = joiner.handle_datagram(&part)? {
             let mut store = InMemoryStore::new();
@@ -368,4 +368,112 @@ fn a_key_no_admin_started_is_never_sealed_with() {
     h.run_for(Duration::from_secs(10));
     let sealed = h.node("bob").store().get(&posted).unwrap().unwrap();
     assert!(meshlog_core::open(&sealed, &h.node("alice").config().community).is_ok());
+}
+
+/// A member invite from `admin`, for one device, valid ten minutes.
+fn one_use_invite(h: &mut Harness, admin: &str) -> Invite {
+    let now = h.now();
+    h.node_mut(admin)
+        .create_invite(
+            now,
+            Role::Member,
+            Duration::from_secs(600),
+            1,
+            String::new(),
+        )
+        .unwrap()
+}
+
+/// A stranger floods bob with join requests under a tampered invite, from one address, 40
+/// every second; dave, from another address, asks once a second with a good invite. Bob
+/// checks at most 8 requests a round, so first come first served gave them all to the flood
+/// and dave was never checked; with a share per address and a backoff for refused ones, dave
+/// is admitted within a round, and the flood costs bob a few checks, not 8 a round.
+#[test]
+fn a_flood_of_bad_join_requests_from_one_address_does_not_keep_an_honest_joiner_out() {
+    let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 7);
+    let good = one_use_invite(&mut h, "alice");
+    h.run_for(Duration::from_secs(5));
+    let mut forged = good.clone();
+    forged.grant.role = Role::Admin;
+    let bad = Joiner::new(meshlog_core::testing::keys("mallory", 7), forged)
+        .poll_transmit(h.now())
+        .unwrap()
+        .unwrap();
+    let attacker = address("mallory");
+    let mut dave = Joiner::new(meshlog_core::testing::keys("dave", 7), good);
+    let started = h.now();
+    let mut admitted_after = None;
+    for second in 0..60u64 {
+        for _ in 0..40 {
+            h.deliver_now_from("bob", attacker, &bad);
+        }
+        if let Some(request) = dave.poll_transmit(h.now()).unwrap() {
+            h.deliver_now_from("bob", address("dave"), &request);
+        }
+        let mut welcomed = false;
+        for part in h.take_outside("dave") {
+            welcomed |= dave.handle_datagram(&part).unwrap().is_some();
+        }
+        if welcomed {
+            admitted_after = Some(second);
+            break;
+        }
+        h.run_for(Duration::from_secs(1));
+    }
+    let drops = &h.node("bob").stats().drops;
+    let seconds = h.now().as_micros().saturating_sub(started.as_micros()) / 1_000_000;
+    // Within one round (5 s): his first request is checked in the round it arrives.
+    assert!(
+        admitted_after.is_some_and(|s| s <= 5),
+        "dave not admitted within a round: {drops:?} after {seconds} s"
+    );
+    assert!(h.node("bob").roster().is_active(&id("dave")));
+    // The flood's own checks: its share of its first round, then it waits.
+    let forged_checked = drops.get("join_forged").copied().unwrap_or(0);
+    assert!(
+        (1..=u64::from(meshlog_core::node::JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX))
+            .contains(&forged_checked),
+        "{drops:?}"
+    );
+}
+
+/// A restart settles the configured peers against the roster the store holds: a device
+/// admitted after genesis may be named as a peer (it was refused as outside the genesis
+/// roster), a name no roster ever held is refused, and a removed device is no peer again.
+#[test]
+fn a_restart_takes_an_admitted_peer_refuses_a_stranger_and_leaves_a_removed_one_out() {
+    let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 7);
+    let invite = one_use_invite(&mut h, "alice");
+    join(&mut h, "dave", "alice", &invite).expect("dave is welcomed");
+    h.run_until_converged(Duration::from_secs(60))
+        .expect("converges");
+    // As a device restarts: the community file holds the genesis roster only.
+    let restart = |h: &Harness, peers: &[&str]| {
+        let alice = h.node("alice");
+        let mut config = alice.config().clone();
+        config.community = meshlog_core::testing::community_of(&["alice", "bob"], 7)
+            .with_epoch_keys(alice.epoch_keys().clone());
+        assert!(config.community.member(&id("dave")).is_none());
+        config.peers = peers.iter().map(|p| id(p)).collect();
+        Node::new(config, alice.store().clone(), h.now())
+    };
+    let peers = |node: &Node<InMemoryStore>| -> Vec<String> {
+        node.peers().iter().map(|p| p.device.to_string()).collect()
+    };
+    let again = restart(&h, &["bob", "dave"]).expect("dave is an active member");
+    assert_eq!(peers(&again), ["bob", "dave"]);
+    match restart(&h, &["bob", "zed"]) {
+        Err(meshlog_core::NodeError::Config(meshlog_core::ConfigError::UnknownPeer(name))) => {
+            assert_eq!(name, "zed")
+        }
+        other => panic!("zed was taken: {other:?}"),
+    }
+
+    let now = h.now();
+    h.node_mut("alice").remove_member(now, &id("dave")).unwrap();
+    h.node_mut("alice").remove_member(now, &id("bob")).unwrap();
+    h.run_for(Duration::from_secs(10));
+    let again = restart(&h, &["bob", "dave"]).expect("removed peers are left out, not refused");
+    assert!(peers(&again).is_empty(), "{:?}", peers(&again));
 }

@@ -84,6 +84,7 @@ fn bob_receives(community: &Community, datagram: &[u8]) -> u64 {
     let mut node = bob_node(community);
     node.handle_input(Input::Datagram {
         now: Instant::from_millis(1),
+        from: meshlog_core::testing::address("alice"),
         bytes: datagram,
     });
     while !matches!(node.poll_output(), Output::Timeout(_)) {}
@@ -192,6 +193,7 @@ fn bob_decodes(datagram: &[u8]) -> Result<bool, TestCaseError> {
     while !matches!(node.poll_output(), Output::Timeout(_)) {}
     node.handle_input(Input::Datagram {
         now: Instant::from_millis(10),
+        from: meshlog_core::testing::address("alice"),
         bytes: datagram,
     });
     while !matches!(node.poll_output(), Output::Timeout(_)) {}
@@ -329,7 +331,11 @@ proptest! {
             for _ in 0..repeats {
                 let packet = event_packet_in(&community, "alice", counter, sealed.clone());
                 counter += 1;
-                node.handle_input(Input::Datagram { now: Instant::from_millis(1), bytes: &packet });
+                node.handle_input(Input::Datagram {
+                    now: Instant::from_millis(1),
+                    from: meshlog_core::testing::address("alice"),
+                    bytes: &packet,
+                });
             }
         }
         while !matches!(node.poll_output(), Output::Timeout(_)) {}

@@ -174,6 +174,7 @@ fn sync_traffic() -> Vec<(DeviceId, PacketKind, Vec<u8>)> {
             if let Some(node) = nodes.get_mut(&t.to) {
                 node.handle_input(Input::Datagram {
                     now,
+                    from: meshlog_core::testing::OUTSIDE,
                     bytes: &t.bytes,
                 });
             }

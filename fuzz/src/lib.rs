@@ -144,6 +144,7 @@ pub fn deliver_to_bob(datagram: &[u8]) {
     let held = node.store().len().expect("in-memory len");
     node.handle_input(Input::Datagram {
         now: Instant::from_millis(1_000),
+        from: meshlog_core::testing::OUTSIDE,
         bytes: datagram,
     });
     while !matches!(node.poll_output(), Output::Timeout(_)) {}

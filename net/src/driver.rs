@@ -116,6 +116,12 @@ pub enum NetEventKind {
         size: usize,
     },
     Node(NodeEvent),
+    /// The node admitted `device` through a join request from `addr`: it is reached there
+    /// from now on (a device server keeps it for its restarts).
+    PeerLearned {
+        device: DeviceId,
+        addr: SocketAddr,
+    },
 }
 
 /// A consistent view of the node, taken between two inputs.
@@ -435,7 +441,8 @@ where
         // A device admitted through a join request is reached where its request came from.
         for (device, addr) in std::mem::take(&mut done.learned) {
             tracing::info!(%device, %addr, "joined: reached at the join request's address");
-            self.peer_addrs.insert(device, addr);
+            self.peer_addrs.insert(device.clone(), addr);
+            self.publish(NetEventKind::PeerLearned { device, addr });
         }
         done
     }

@@ -8,6 +8,8 @@
 //! trace (`meshlog replay --trace`) uses the simulator's line shapes, with times relative to
 //! the device's start.
 
+use std::net::SocketAddr;
+
 use meshlog_core::event::open;
 use meshlog_core::record::{finish_batch, OutputsDigest, RecordedInput, Recording};
 use meshlog_core::{
@@ -237,9 +239,13 @@ pub fn replay(
 /// Gives the node one recorded input, as the driver gave it.
 fn apply(node: &mut Node<InMemoryStore>, input: &RecordedInput) {
     match input {
-        RecordedInput::Datagram { now, bytes, .. } => {
-            node.handle_input(Input::Datagram { now: *now, bytes })
-        }
+        RecordedInput::Datagram { now, from, bytes } => node.handle_input(Input::Datagram {
+            now: *now,
+            // The driver recorded the address it was given; one that does not parse (a
+            // recording made by hand) comes from nowhere in particular.
+            from: from.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            bytes,
+        }),
         RecordedInput::Timeout(now) => node.handle_input(Input::Timeout(*now)),
         RecordedInput::Append { now, bodies } => {
             // The result went back to the API caller; the node's outputs say the rest.

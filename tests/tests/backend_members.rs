@@ -509,6 +509,38 @@ fn a_new_device_joins_with_an_invite() -> Result<()> {
     Ok(())
 }
 
+/// An inviter that restarts still reaches the device it admitted: alice learns dave's address
+/// from his join request and keeps it (`peers.json` in her data directory), so after a
+/// restart with the same flags (no `--peer dave`) dave's post reaches her and hers reaches
+/// him.
+#[test]
+fn an_inviter_restarted_without_peer_flags_still_reaches_the_joined_device() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let specs = mesh(root.path(), &["alice", "bob"])?;
+    let alice = DeviceProcess::start(&specs[0])?;
+    let _bob = DeviceProcess::start(&specs[1])?;
+    let (dave_spec, token) = invite_dave(&alice, root.path())?;
+    let dave = DeviceProcess::start_with(&dave_spec, &["--join", token.as_str()])?;
+    wait_for(CONVERGE, || {
+        Ok(member(&alice, "dave")?.is_some_and(|(_, status)| status == "active"))
+    })
+    .context("alice admits dave")?;
+    dave.post_message("dave before alice restarts")?;
+    wait_for(CONVERGE, || has_text(&alice, "dave before alice restarts"))
+        .context("dave's first post reaches alice")?;
+
+    alice.kill();
+    assert!(!specs[0].peers.iter().any(|(name, _)| name == "dave"));
+    let alice = DeviceProcess::start(&specs[0])?;
+    dave.post_message("dave after alice restarted")?;
+    alice.post_message("alice after her restart")?;
+    wait_for(CONVERGE, || has_text(&alice, "dave after alice restarted"))
+        .context("dave's post reaches the restarted alice")?;
+    wait_for(CONVERGE, || has_text(&dave, "alice after her restart"))
+        .context("the restarted alice's post reaches dave")?;
+    Ok(())
+}
+
 /// Issue 23 end to end on four processes: alice, bob and carol write a history; dave joins
 /// with alice's invite and gets all of it. alice then removes carol. carol's new post is
 /// refused (counted in alice's and bob's logs, stored by nobody), and what alice, bob and dave

@@ -64,12 +64,6 @@ pub fn load(data_dir: &Path) -> Result<EpochKeys, KeysError> {
 
 /// Replaces the file in `data_dir` with `keys`, atomically; the file is the owner's only.
 pub fn save(data_dir: &Path, keys: &EpochKeys) -> Result<(), KeysError> {
-    let path = path(data_dir);
-    let temporary = data_dir.join(format!("{FILE_NAME}.tmp"));
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| KeysError::Io { path, source }
-    };
     let file = KeysFile {
         keys: keys
             .iter()
@@ -80,6 +74,23 @@ pub fn save(data_dir: &Path, keys: &EpochKeys) -> Result<(), KeysError> {
             .collect(),
     };
     let text = serde_json::to_string_pretty(&file).expect("epoch keys serialize");
+    replace_private(data_dir, FILE_NAME, &text)
+}
+
+/// Replaces `data_dir/file_name` with `text` so that a crash leaves the old file or the new
+/// one, never half of one (a temporary file, fsync, rename, fsync of the directory); the file
+/// is the owner's only (0600). Also for `peers.json` (`known_peers.rs`).
+pub(crate) fn replace_private(
+    data_dir: &Path,
+    file_name: &str,
+    text: &str,
+) -> Result<(), KeysError> {
+    let path = data_dir.join(file_name);
+    let temporary = data_dir.join(format!("{file_name}.tmp"));
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| KeysError::Io { path, source }
+    };
     // A temporary file left by a crash is stale: start it afresh.
     let _ = std::fs::remove_file(&temporary);
     let mut options = std::fs::OpenOptions::new();

@@ -5,7 +5,8 @@
 //!  Joiner (core, sans-IO) ──request──> the invite's address (UDP, every second, up to a minute)
 //!         <──welcome parts── the inviter's node (it admitted us; its driver learned our address)
 //!  then: the welcome's membership events into the store, the community into KEYS/community.json,
-//!        its epoch keys into DATA/epoch-keys.json; the node starts with the inviter as its peer
+//!        its epoch keys into DATA/epoch-keys.json, the inviter's address into DATA/peers.json;
+//!        the node starts with the inviter as its peer
 //! ```
 //!
 //! A device that has joined already (its keys directory holds this invite's community) skips
@@ -18,7 +19,7 @@ use meshlog_core::member::Invite;
 use meshlog_core::Store;
 use meshlog_net::{Clock, SystemClock};
 
-use super::{bind_udp, epoch_keys, DeviceError, DeviceOptions};
+use super::{bind_udp, epoch_keys, known_peers, DeviceError, DeviceOptions};
 use crate::keys;
 use crate::store::{db_path, Durability, SqliteStore};
 
@@ -106,6 +107,8 @@ pub async fn join(
     // The welcome's keys cannot be found again in the log: kept before anything else.
     epoch_keys::save(&options.data_dir, welcomed.community.epoch_keys())?;
     keys::write_joined_community(&options.keys_dir, &welcomed.community)?;
+    // The inviter may be one admitted after genesis, whose address only the invite gave.
+    known_peers::remember(&options.data_dir, welcomed.inviter.clone(), address)?;
     tracing::info!(
         inviter = %welcomed.inviter,
         events = welcomed.events.len(),

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod epoch_keys;
 pub mod join;
+pub mod known_peers;
 pub mod netlog;
 pub mod state;
 pub mod views;
@@ -141,7 +142,8 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let scans = ReaderPool::open(&db, SCAN_READERS)?;
     let lookups = ReaderPool::open(&db, LOOKUP_READERS)?;
 
-    let mut peer_addrs = BTreeMap::new();
+    // Peers met through invites (`known_peers.rs`), then the flags, which win for a name.
+    let mut peer_addrs: BTreeMap<_, SocketAddr> = known_peers::load(&options.data_dir)?;
     for (name, addr) in &options.peers {
         let device = device_id(name)?;
         peer_addrs.insert(device, *addr);
@@ -184,6 +186,9 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         (path.clone(), *size_max_bytes, start)
     });
     let node = Node::new(config, store, started_at)?;
+    // The node left out the peers its roster removed: the file forgets them too.
+    let peers: Vec<_> = node.peers().into_iter().map(|p| p.device).collect();
+    known_peers::retain(&options.data_dir, |device| peers.contains(device))?;
 
     let socket = bind_udp(options.udp_addr).map_err(|source| DeviceError::Bind {
         what: "udp",

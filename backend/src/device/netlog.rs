@@ -164,7 +164,7 @@ fn render(me: &str, event: &DriverEvent, seq: u64) -> Option<NetEvent> {
             entry.reason = Some(reason.code().to_owned());
             entry
         }
-        NetEventKind::Node(_) => return None,
+        NetEventKind::Node(_) | NetEventKind::PeerLearned { .. } => return None,
     })
 }
 

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use meshlog_core::{EventBody, EventId, NodeEvent};
+use meshlog_core::member::Status;
+use meshlog_core::{DeviceId, EventBody, EventId, NodeEvent};
 use meshlog_net::{DriverEvent, DriverHandle, NetEventKind};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -150,6 +151,22 @@ impl DeviceState {
         }
     }
 
+    /// Keeps `peers.json` (`known_peers.rs`) as the node's peers change; in the pump's task,
+    /// so two writes of the file never overlap.
+    async fn keep_known_peers(&self, change: KnownPeer) {
+        let dir = self.data_dir.clone();
+        let written = tokio::task::spawn_blocking(move || match change {
+            KnownPeer::Remember(device, addr) => super::known_peers::remember(&dir, device, addr),
+            KnownPeer::Forget(device) => super::known_peers::retain(&dir, |d| *d != device),
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(%err, "keeping the peers' addresses"),
+            Err(err) => tracing::error!(%err, "keeping the peers' addresses"),
+        }
+    }
+
     /// Follows the driver for as long as it runs: fills the network log, and announces new
     /// and changed messages on the stream.
     /// `events` comes from `driver.subscribe()` taken *before* the driver starts, so the log
@@ -186,8 +203,17 @@ impl DeviceState {
                 self.persist_epoch_keys().await;
                 return;
             }
-            NetEventKind::Node(NodeEvent::MemberChanged { .. }) => {
+            NetEventKind::Node(NodeEvent::MemberChanged { device, status, .. }) => {
+                if *status == Status::Removed {
+                    self.keep_known_peers(KnownPeer::Forget(device.clone()))
+                        .await;
+                }
                 self.publish_members().await;
+                return;
+            }
+            NetEventKind::PeerLearned { device, addr } => {
+                self.keep_known_peers(KnownPeer::Remember(device.clone(), *addr))
+                    .await;
                 return;
             }
             _ => return,
@@ -232,4 +258,11 @@ where
         }
         err => ApiError::internal(err),
     })
+}
+
+/// A change to `peers.json`.
+#[derive(Debug)]
+enum KnownPeer {
+    Remember(DeviceId, SocketAddr),
+    Forget(DeviceId),
 }

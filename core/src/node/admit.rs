@@ -4,9 +4,12 @@
 //! Join requests come from devices no member shares a key with, so they are the one input a
 //! stranger can make a member work for. The bounds: cheap checks first (the datagram decodes,
 //! names this community); then at most `JOIN_CHECKS_PER_ROUND_MAX` requests per sync round
-//! get their two signature checks, the rest are dropped and counted. A request already
+//! get their two signature checks, shared fairly between source addresses (`join_gate.rs`),
+//! the rest are dropped and counted. A request already
 //! answered (a lost welcome, or a copy of the request) gets the welcome again within the same
 //! bound; nothing is stored twice.
+
+use std::net::SocketAddr;
 
 use rand_core::RngCore;
 
@@ -20,11 +23,9 @@ use crate::stats::PeerState;
 use crate::store::Store;
 use crate::time::Instant;
 
-/// Join requests checked (two signatures each) per sync round; more are dropped and counted.
-pub const JOIN_CHECKS_PER_ROUND_MAX: u32 = 8;
-
 impl<S: Store> Node<S> {
-    pub(super) fn handle_join_datagram(&mut self, now: Instant, bytes: &[u8]) {
+    /// A join request from `source` (the datagram's address, which the fair share is kept by).
+    pub(super) fn handle_join_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
         let request = match JoinDatagram::decode(bytes) {
             Ok(JoinDatagram::Request(request)) => request,
             Ok(JoinDatagram::Welcome(_)) => return self.stats.drop("join_unexpected_welcome"),
@@ -37,10 +38,9 @@ impl<S: Store> Node<S> {
         if &request.grant.community != self.config.community.id() {
             return self.stats.drop("join_wrong_community");
         }
-        if self.join_checks_this_round >= JOIN_CHECKS_PER_ROUND_MAX {
-            return self.stats.drop("join_rate_limited");
+        if let Err(code) = self.join_gate.admit(source) {
+            return self.stats.drop(code);
         }
-        self.join_checks_this_round += 1;
 
         let known = self
             .membership
@@ -59,17 +59,18 @@ impl<S: Store> Node<S> {
                     &request.proof,
                 ) || member.status != crate::member::Status::Active
                 {
+                    self.join_gate.refused(source);
                     return self.stats.drop("join_refused");
                 }
                 self.stats.drop("join_repeat");
-                self.ensure_peer(&request.device);
+                let _ = self.ensure_peer(&request.device);
                 self.send_welcome(&request);
             }
-            _ => self.admit(now, *request),
+            _ => self.admit(now, source, *request),
         }
     }
 
-    fn admit(&mut self, now: Instant, request: JoinRequest) {
+    fn admit(&mut self, now: Instant, source: SocketAddr, request: JoinRequest) {
         let me = self.config.keys.device.clone();
         let now = self.advance(now);
         let record = OpRecord {
@@ -93,6 +94,7 @@ impl<S: Store> Node<S> {
             &request.proof,
             &record,
         ) {
+            self.join_gate.refused(source);
             self.stats.drop(refusal_code(&refusal));
             return self.emit(NodeEvent::JoinRefused {
                 device: request.device,
@@ -106,20 +108,24 @@ impl<S: Store> Node<S> {
             // The settled roster did not count it (a concurrent change): no welcome.
             return self.stats.drop("join_not_counted");
         }
-        self.ensure_peer(&request.device);
+        let _ = self.ensure_peer(&request.device);
         self.emit(NodeEvent::Admitted {
             device: request.device.clone(),
         });
         self.send_welcome(&request);
     }
 
-    /// Makes `device` a peer if it is not one (bounded by `PEERS_MAX`).
-    fn ensure_peer(&mut self, device: &DeviceId) {
-        if self.peers.contains_key(device) || self.peers.len() >= crate::config::PEERS_MAX {
-            return;
+    /// Makes `device` a peer if it is not one (bounded by `PEERS_MAX`); false if it is not one
+    /// after (no room, not in the roster, or a small-order key).
+    pub(super) fn ensure_peer(&mut self, device: &DeviceId) -> bool {
+        if self.peers.contains_key(device) {
+            return true;
+        }
+        if self.peers.len() >= crate::config::PEERS_MAX {
+            return false;
         }
         let Some(key) = self.membership.roster().members.get(device).map(|m| m.key) else {
-            return;
+            return false;
         };
         let keys = self.config.keys.clone();
         if !self
@@ -127,7 +133,7 @@ impl<S: Store> Node<S> {
             .keyring_mut()
             .add_peer(&keys, device, &key, &self.config.community)
         {
-            return;
+            return false;
         }
         let mut state = PeerState {
             rtt_estimate_us: super::followup::RTT_INITIAL_US,
@@ -142,6 +148,7 @@ impl<S: Store> Node<S> {
         state.stream_rate = link.stream.rate();
         self.peers.insert(device.clone(), state);
         self.links.insert(device.clone(), link);
+        true
     }
 
     fn send_welcome(&mut self, request: &JoinRequest) {

@@ -18,6 +18,7 @@ use thiserror::Error;
 mod verbs;
 
 use super::{AppendError, Node, NodeEvent};
+use crate::config::ConfigError;
 use crate::crypto::sealed_box::x25519_public;
 use crate::crypto::PublicKey;
 use crate::event::{Event, EventBody};
@@ -576,6 +577,32 @@ impl<S: Store> Node<S> {
             self.config.community.clone(),
             self.membership.receive.iter().map(|r| r.secret).collect(),
         )
+    }
+
+    /// The configured peers as the roster settled from the store has them (at start): a device
+    /// admitted after genesis becomes a peer, as it did when it was admitted; a removed one is
+    /// left out, so it never comes back as a peer with a restart; a name the roster never held
+    /// is refused.
+    pub(super) fn settle_configured_peers(&mut self) -> Result<(), ConfigError> {
+        for peer in self.config.peers.clone() {
+            let Some(member) = self.membership.roster.members.get(&peer) else {
+                return Err(ConfigError::UnknownPeer(peer.to_string()));
+            };
+            match member.status {
+                Status::Removed => {
+                    if self.peers.contains_key(&peer) {
+                        self.membership.leaving.insert(peer);
+                    }
+                }
+                Status::Active => {
+                    if !self.ensure_peer(&peer) {
+                        // `validate` bounded the count: only a small-order key is left.
+                        return Err(ConfigError::WeakPeerKey(peer.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Drops the peers the roster removed: their keys, links and anything not yet sealed for them.

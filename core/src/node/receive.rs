@@ -2,6 +2,8 @@
 //! the sender's budget, then handed to what its payload asks for: events to store, a summary
 //! to reconcile against, or a sketch, digests or filters answering an earlier question.
 
+use std::net::SocketAddr;
+
 use super::{reconcile, Node, NodeEvent};
 use crate::packet::{DropReason, Packet, PacketNote, Payload};
 use crate::store::Store;
@@ -9,7 +11,7 @@ use crate::sync::prefix::Prefix;
 use crate::time::Instant;
 
 impl<S: Store> Node<S> {
-    pub(super) fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {
+    pub(super) fn handle_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
         let dropped = |reason: DropReason| NodeEvent::PacketDropped {
             claimed: Packet::peek(bytes),
             size: bytes.len(),
@@ -21,7 +23,7 @@ impl<S: Store> Node<S> {
         }
         // A device that is not a member yet asks to join: not a tagged packet (`admit.rs`).
         if crate::member::welcome::is_join_datagram(bytes) {
-            return self.handle_join_datagram(now, bytes);
+            return self.handle_join_datagram(now, source, bytes);
         }
         // Only peers hold a key, so anything that opens comes from a peer, once.
         let packet = match self.wire.open(bytes) {

@@ -19,7 +19,7 @@ impl<S: Store> Node<S> {
             self.rng.next_u64() % jitter
         };
         self.next_round_at = now + Duration(self.config.sync_interval.as_micros() - early);
-        self.join_checks_this_round = 0;
+        self.join_gate.start_round();
         self.expire_keys(now);
         if !self.online || !self.config.anti_entropy {
             return;

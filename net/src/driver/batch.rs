@@ -97,7 +97,11 @@ pub(super) fn run_batch<S: Store>(
         match work {
             Work::Datagram { now, from, bytes } => {
                 let joining = joining_device(node, &bytes);
-                node.handle_input(Input::Datagram { now, bytes: &bytes });
+                node.handle_input(Input::Datagram {
+                    now,
+                    from,
+                    bytes: &bytes,
+                });
                 if let Some(device) = joining {
                     if is_peer(node, &device) {
                         learned.push((device, from));

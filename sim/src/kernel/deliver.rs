@@ -3,10 +3,19 @@
 //! that it was handled. A datagram the node accepted may be recorded by an attacker on the
 //! link for replay (`network.rs`); the replay is put back on the wire here.
 
+use std::net::SocketAddr;
+
 use meshlog_core::{Input, PacketKind};
 
 use super::network::{Recorded, Replay};
 use super::{Happening, Item, Sender, World};
+
+/// Where device `index`'s datagrams come from: one address per device (10.0.0.0/16, port
+/// 9000), so a node tells join requests from two devices apart as it would on UDP.
+pub(crate) fn address_of(index: usize) -> SocketAddr {
+    let [.., high, low] = u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes();
+    SocketAddr::from(([10, 0, high, low], 9000))
+}
 
 impl World {
     pub(crate) fn deliver(
@@ -52,6 +61,7 @@ impl World {
             Some(node) => {
                 node.handle_input(Input::Datagram {
                     now: device_now,
+                    from: address_of(from),
                     bytes: &bytes,
                 });
                 self.drain(to);

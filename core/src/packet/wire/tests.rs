@@ -179,6 +179,7 @@ fn drain(node: &mut Node<Shared>) -> (Vec<Transmit>, Vec<NodeEvent>) {
 fn deliver(node: &mut Node<Shared>, bytes: &[u8]) -> (Vec<Transmit>, Vec<NodeEvent>) {
     node.handle_input(Input::Datagram {
         now: Instant::from_millis(5),
+        from: crate::testing::address("alice"),
         bytes,
     });
     drain(node)
