@@ -92,8 +92,8 @@ impl PublicKey {
         self.0.is_weak()
     }
     /// The same point in Montgomery form, for X25519.
-    pub(crate) fn montgomery(self) -> curve25519_dalek::montgomery::MontgomeryPoint {
-        self.0.to_montgomery()
+    pub(crate) fn edwards(self) -> curve25519_dalek::edwards::EdwardsPoint {
+        self.0.to_edwards()
     }
     /// Strict verification: rejects malleable and small-order forms. `verify_strict` does every
     /// check plain `verify` does and more, so one call is enough (each costs a curve multiply).
