@@ -26,6 +26,13 @@ pub(super) const OWED_MAX: usize = 100_000;
 const PACE_TICK_MIN: Duration = Duration::from_millis(10);
 /// Send entries kept to judge acknowledgements one round trip late.
 const SENT_LOG_MAX: usize = 1_024;
+/// Slow start's growth per acknowledgement of progress. TCP doubles per round trip; a peer
+/// acknowledges at most once per follow-up delay, 1.5 round trips and at least 100 ms
+/// (`followup.rs`), so doubling per acknowledgement took a fresh stream nine acknowledgements,
+/// over a second, from its floor (51 events/s at 5 s rounds) to the cap: most of a new
+/// device's catch-up of 10,000 events on loopback (the join bench). Four times is about
+/// TCP's pace on a path of 100 ms and slower than it on a shorter one.
+const SLOW_START_GROWTH: u64 = 4;
 
 #[derive(Debug)]
 pub(super) struct Stream {
@@ -248,7 +255,8 @@ impl<S: Store> Node<S> {
     }
 
     /// The peer's summary says it holds `count`: progress on what we streamed grows the
-    /// rate (doubling until the first loss, then by an eighth per acknowledgement);
+    /// rate (`SLOW_START_GROWTH` times until the first loss, then by an eighth per
+    /// acknowledgement);
     /// far less than was sent a round trip ago halves it.
     pub(super) fn on_ack(&mut self, peer: &DeviceId, count: u32) {
         let now = self.now;
@@ -278,7 +286,7 @@ impl<S: Store> Node<S> {
         // pin the rate to its floor; a link that drops most of what is sent does halve it.
         if delivered * 2 >= sent {
             stream.rate = if stream.slow_start {
-                stream.rate * 2
+                stream.rate * SLOW_START_GROWTH
             } else {
                 // An eighth per acknowledgement (several a second): back to the cap within
                 // a second or two of a halving. Adding the floor (51 events/s at 5 s rounds)
