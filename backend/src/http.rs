@@ -2,7 +2,7 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::Query;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -70,7 +70,13 @@ const ERROR_TEXT_LEN_MAX: usize = 4 * 1024;
 
 /// Every 4xx/5xx the router or a layer makes without a JSON body (405, a CORS refusal, a
 /// rejection answered as text) gets `{"error": ...}`, keeping its status and other headers.
-pub async fn json_errors(response: Response) -> Response {
+/// Every answer also says `X-Content-Type-Options: nosniff`: no browser takes a JSON answer
+/// (or an attachment) for script or a page because of what it contains.
+pub async fn json_errors(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let status = response.status();
     let is_json = response
         .headers()
@@ -95,4 +101,22 @@ pub async fn json_errors(response: Response) -> Response {
     let fresh = ApiError { status, message }.into_response();
     parts.headers.extend(fresh.headers().clone());
     Response::from_parts(parts, fresh.into_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_answer_says_nosniff_and_errors_become_json() {
+        let ok = json_errors(Json(json!({"a": 1})).into_response()).await;
+        assert_eq!(ok.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let text = (StatusCode::METHOD_NOT_ALLOWED, "no").into_response();
+        let error = json_errors(text).await;
+        assert_eq!(error.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(error.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(error.headers()[header::CONTENT_TYPE]
+            .as_bytes()
+            .starts_with(b"application/json"));
+    }
 }

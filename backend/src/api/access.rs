@@ -211,7 +211,7 @@ impl Guard {
         let bearer = headers
             .get_all(header::AUTHORIZATION)
             .iter()
-            .filter_map(|v| v.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned));
+            .filter_map(|v| bearer_token(v.to_str().ok()?).map(str::to_owned));
         let custom = headers
             .get_all(TOKEN_HEADER)
             .iter()
@@ -329,6 +329,15 @@ pub async fn require_token(State(guard): State<Guard>, request: Request, next: N
     response
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value. The scheme is case-insensitive
+/// (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +416,13 @@ mod tests {
             with("cookie", format!("a=b; meshlog_token={token}")),
             Some(true)
         );
+        assert_eq!(with("authorization", format!("bearer {token}")), Some(true));
+        assert_eq!(
+            with("authorization", format!("BEARER  {token}")),
+            Some(true)
+        );
+        assert_eq!(with("authorization", format!("Basic {token}")), None);
+        assert_eq!(with("authorization", format!("Bearer{token}")), None);
         assert_eq!(with("authorization", "Bearer nope".into()), Some(false));
         assert_eq!(
             with("cookie", "meshlog_token=".to_owned() + &"0".repeat(64)),
