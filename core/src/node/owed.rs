@@ -243,7 +243,16 @@ impl<S: Store> Node<S> {
         for id in batch {
             match self.store.get(&id) {
                 Ok(Some(sealed)) => self.queue_event(peer, WireEvent::known(id, sealed)),
-                Ok(None) => panic!("index holds {id} but the store does not"),
+                // The index was built from the store at start, so the file changed under the
+                // node (edited, restored from an older copy, damaged). Data from disk is
+                // outside input: counted and reported, never a panic; the event is simply not
+                // sent, and the peer asks again or gets it from another member.
+                Ok(None) => {
+                    self.stats.drop("store_missing");
+                    self.emit(NodeEvent::StoreFailed {
+                        detail: format!("event {id} is indexed but missing from the store"),
+                    });
+                }
                 Err(err) => {
                     self.stats.drop("store_failed");
                     self.emit(NodeEvent::StoreFailed {
