@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use meshlog_backend::device::{self, DeviceOptions};
 use meshlog_backend::keys;
-use meshlog_backend::store::{Durability, SqliteStore};
+use meshlog_backend::store::{Database, DbKey, Durability, SqliteStore};
 use meshlog_core::testing::{community_of, keys as test_keys};
 use meshlog_core::{seal, DeviceId, Event, EventBody, Store};
 
@@ -51,6 +51,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         server: Default::default(),
         record: None,
         key_retention: None,
+        db_key: Default::default(),
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;
@@ -131,7 +132,10 @@ fn ingest(events: usize, durability: Durability) -> anyhow::Result<()> {
         })
         .collect();
     let label = format!("{durability:?}");
-    let mut store = SqliteStore::open_with(&root.path().join("ingest.sqlite3"), durability)?;
+    let mut store = SqliteStore::open_with(
+        &Database::new(root.path().join("ingest.sqlite3"), DbKey::random()),
+        durability,
+    )?;
     let started = Instant::now();
     for (i, event) in sealed.iter().enumerate() {
         store.insert(event, i as u64)?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use meshlog_backend::store::{Durability, SqliteStore};
+use meshlog_backend::store::{Database, DbKey, Durability, SqliteStore};
 use meshlog_core::testing::{community_of, keys as test_keys};
 use meshlog_core::{DeviceId, Store};
 use support::*;
@@ -67,7 +67,7 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
     // bob stores what alice pushed: NORMAL commits, one per batch.
     let bob = DeviceId::new("bob").expect("name");
     let mut store = SqliteStore::open_with(
-        &root.path().join("ingest.sqlite3"),
+        &Database::new(root.path().join("ingest.sqlite3"), DbKey::random()),
         Durability::FullForOwn(bob),
     )?;
     let (cpu_before, written_before) = (cpu_time(), written_bytes());

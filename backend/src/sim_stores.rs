@@ -11,19 +11,25 @@ use meshlog_core::{Store, StoreError};
 use meshlog_sim::{Scenario, StoreKind, StoreProvider, WorldOptions};
 
 use crate::names::device_id;
-use crate::store::{Durability, SqliteStore};
+use crate::store::{Database, DbKey, Durability, SqliteStore};
 
 /// Opens each device's SQLite file, as the device server does (`Durability::FullForOwn`: own
-/// events fsynced before they are acknowledged, received ones committed `NORMAL`).
+/// events fsynced before they are acknowledged, received ones committed `NORMAL`), encrypted
+/// as it does, under a key made for this world (the files die with it). The key and the
+/// file's bytes never reach the trace, so the OS randomness behind them changes no digest.
 #[derive(Debug)]
 pub struct SqliteStores {
     dir: tempfile::TempDir,
+    key: DbKey,
 }
 
 impl SqliteStores {
     pub fn new() -> std::io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("meshlog-sim-").tempdir()?;
-        Ok(SqliteStores { dir })
+        Ok(SqliteStores {
+            dir,
+            key: DbKey::random(),
+        })
     }
 
     /// The database file of `device`.
@@ -35,7 +41,8 @@ impl SqliteStores {
 impl StoreProvider for SqliteStores {
     fn open(&self, device: &str) -> Result<Box<dyn Store>, StoreError> {
         let me = device_id(device).map_err(|err| StoreError::Backend(err.to_string()))?;
-        let store = SqliteStore::open_with(&self.path(device), Durability::FullForOwn(me))
+        let db = Database::new(self.path(device), self.key.clone());
+        let store = SqliteStore::open_with(&db, Durability::FullForOwn(me))
             .map_err(|err| StoreError::Backend(err.to_string()))?;
         Ok(Box::new(store))
     }

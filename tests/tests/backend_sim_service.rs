@@ -130,6 +130,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         server: ServerOptions::default(),
         record: None,
         key_retention: None,
+        db_key: Default::default(),
     })
     .await
     .unwrap();

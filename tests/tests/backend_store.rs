@@ -8,7 +8,9 @@ use backend_support::{pair, post, wait_for, DeviceProcess, STARTUP_TIMEOUT};
 use base64::Engine;
 
 use meshlog_backend::paging::{PageError, PageRequest, Search};
-use meshlog_backend::store::{Durability, FileContent, SqliteStore, StoreReader};
+use meshlog_backend::store::{
+    Database, DbKey, Durability, FileContent, KeySource, SqliteStore, StoreReader,
+};
 use meshlog_core::testing::{community_of, keys};
 use meshlog_core::{
     chunk_file, seal, DeviceId, Event, EventBody, EventId, Instant, OpenedEvent, Store,
@@ -70,7 +72,7 @@ fn reaction(author: &str, n: u8, target: EventId, remove: bool) -> OpenedEvent {
 #[test]
 fn insert_is_idempotent_and_reopen_restores_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
     let hello = message("alice", 1, "hello");
     let (file, chunks) = chunk_file("a.txt", "text/plain", &[7u8; 2_000]).unwrap();
     let with_file = sealed(
@@ -83,7 +85,7 @@ fn insert_is_idempotent_and_reopen_restores_everything() {
         },
     );
     {
-        let mut store = SqliteStore::open(&path).unwrap();
+        let mut store = SqliteStore::open(&db).unwrap();
         assert!(store.insert(&hello, 5).unwrap());
         assert!(
             !store.insert(&hello, 6).unwrap(),
@@ -97,7 +99,7 @@ fn insert_is_idempotent_and_reopen_restores_everything() {
                 .unwrap();
         }
         assert_eq!(store.len().unwrap(), 4);
-        let reader = StoreReader::open(&path).unwrap();
+        let reader = StoreReader::open(&db).unwrap();
         assert_eq!(
             reader.file(&file.file).unwrap(),
             Some(FileContent::Partial {
@@ -106,7 +108,7 @@ fn insert_is_idempotent_and_reopen_restores_everything() {
             })
         );
     }
-    let mut store = SqliteStore::open(&path).unwrap();
+    let mut store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.len().unwrap(), 4);
     assert_eq!(store.get(&hello.id).unwrap(), Some(hello.sealed.clone()));
     let mut ids = store.ids().unwrap();
@@ -124,7 +126,7 @@ fn insert_is_idempotent_and_reopen_restores_everything() {
     store
         .insert(&sealed("bob", 12, chunks[2].clone()), 9)
         .unwrap();
-    let reader = StoreReader::open(&path).unwrap();
+    let reader = StoreReader::open(&db).unwrap();
     assert_eq!(
         reader.file(&file.file).unwrap(),
         Some(FileContent::Complete {
@@ -142,8 +144,8 @@ fn insert_is_idempotent_and_reopen_restores_everything() {
 #[test]
 fn reactions_fold_in_time_order_and_count() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
+    let mut store = SqliteStore::open(&db).unwrap();
     let hello = message("alice", 1, "hello");
     store.insert(&hello, 1).unwrap();
     store
@@ -155,7 +157,7 @@ fn reactions_fold_in_time_order_and_count() {
     store
         .insert(&reaction("alice", 4, hello.id, true), 1)
         .unwrap();
-    let reader = StoreReader::open(&path).unwrap();
+    let reader = StoreReader::open(&db).unwrap();
     let folded = reader.message(&hello.id).unwrap().unwrap().reactions;
     assert_eq!(folded["👍"].iter().collect::<Vec<_>>(), ["bob"]);
     let counts = reader.counts("alice").unwrap();
@@ -186,9 +188,9 @@ fn many_messages(n: u32) -> Vec<OpenedEvent> {
 #[test]
 fn pages_walk_every_message_once_newest_first() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
     let alice = DeviceId::new("alice").unwrap();
-    let mut store = SqliteStore::open_with(&path, Durability::FullForOwn(alice)).unwrap();
+    let mut store = SqliteStore::open_with(&db, Durability::FullForOwn(alice)).unwrap();
     let events = many_messages(250);
     for event in &events {
         store.insert(event, 1).unwrap();
@@ -201,7 +203,7 @@ fn pages_walk_every_message_once_newest_first() {
     want.sort();
     want.reverse();
 
-    let reader = StoreReader::open(&path).unwrap();
+    let reader = StoreReader::open(&db).unwrap();
     let mut seen = Vec::new();
     let mut request = first_page(7);
     let mut pages = 0;
@@ -222,10 +224,10 @@ fn pages_walk_every_message_once_newest_first() {
 #[test]
 fn received_events_wait_for_the_batch_commit_own_events_do_not() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
     let alice = DeviceId::new("alice").unwrap();
-    let mut store = SqliteStore::open_with(&path, Durability::FullForOwn(alice)).unwrap();
-    let reader = StoreReader::open(&path).unwrap();
+    let mut store = SqliteStore::open_with(&db, Durability::FullForOwn(alice)).unwrap();
+    let reader = StoreReader::open(&db).unwrap();
     let received = message("bob", 1, "from bob");
     assert!(store.insert(&received, 1).unwrap());
     assert!(
@@ -250,11 +252,11 @@ fn received_events_wait_for_the_batch_commit_own_events_do_not() {
 #[test]
 fn a_message_and_its_chunks_store_together_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
+    let mut store = SqliteStore::open(&db).unwrap();
     let small = message("alice", 1, "fits");
     store.insert_all(std::slice::from_ref(&small), 1).unwrap();
-    let used = std::fs::metadata(&path).unwrap().len();
+    let used = std::fs::metadata(db.path()).unwrap().len();
     // A little room left: enough for a line of text, not for 300 KB.
     store.limit_pages(60).unwrap();
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -279,7 +281,7 @@ fn a_message_and_its_chunks_store_together_or_not_at_all() {
         "{err} (used {used} bytes)"
     );
     assert_eq!(store.len().unwrap(), 1, "no chunk, no message");
-    let reader = StoreReader::open(&path).unwrap();
+    let reader = StoreReader::open(&db).unwrap();
     assert_eq!(reader.file(&file.file).unwrap(), None);
     assert_eq!(reader.counts("alice").unwrap().events, 1);
     // Still writable: the failure left no transaction open.
@@ -292,8 +294,8 @@ fn a_message_and_its_chunks_store_together_or_not_at_all() {
 #[test]
 fn search_finds_words_and_attachment_names_and_refuses_an_open_quote() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
+    let mut store = SqliteStore::open(&db).unwrap();
     let (file, _) = chunk_file("Quarterly-Report.pdf", "application/pdf", &[1u8; 10]).unwrap();
     let events = [
         message("alice", 1, "Lunch at the café?"),
@@ -312,7 +314,7 @@ fn search_finds_words_and_attachment_names_and_refuses_an_open_quote() {
     for e in &events {
         store.insert(e, 1).unwrap();
     }
-    let reader = StoreReader::open(&path).unwrap();
+    let reader = StoreReader::open(&db).unwrap();
     let search = |q: &str, limit: usize| {
         let request = PageRequest {
             before: None,
@@ -364,19 +366,19 @@ fn search_finds_words_and_attachment_names_and_refuses_an_open_quote() {
 #[test]
 fn search_index_is_built_for_a_database_from_before_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
     {
-        let mut store = SqliteStore::open(&path).unwrap();
+        let mut store = SqliteStore::open(&db).unwrap();
         store
             .insert(&message("alice", 1, "older words"), 1)
             .unwrap();
     }
     // What a database written before the index looks like.
-    let old = rusqlite::Connection::open(&path).unwrap();
+    let old = db.connection().unwrap();
     old.execute_batch("DROP TABLE messages_fts;").unwrap();
     drop(old);
-    drop(SqliteStore::open(&path).unwrap());
-    let reader = StoreReader::open(&path).unwrap();
+    drop(SqliteStore::open(&db).unwrap());
+    let reader = StoreReader::open(&db).unwrap();
     let found = reader
         .page(&PageRequest {
             before: None,
@@ -390,11 +392,11 @@ fn search_index_is_built_for_a_database_from_before_it() {
 #[test]
 fn the_database_and_its_wal_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
     // A file an older version left world-readable is narrowed on open.
-    std::fs::write(&path, b"").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut store = SqliteStore::open(&path).unwrap();
+    std::fs::write(db.path(), b"").unwrap();
+    std::fs::set_permissions(db.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut store = SqliteStore::open(&db).unwrap();
     store.insert(&message("alice", 1, "secret"), 1).unwrap();
     for suffix in ["", "-wal", "-shm"] {
         let file = dir.path().join(format!("db.sqlite3{suffix}"));
@@ -497,19 +499,19 @@ fn a_post_that_does_not_fit_stores_nothing_and_sends_nothing() -> anyhow::Result
 #[test]
 fn the_epoch_grows_across_reopens_and_respects_the_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    let first = SqliteStore::open(&path).unwrap().next_epoch(0).unwrap();
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
+    let first = SqliteStore::open(&db).unwrap().next_epoch(0).unwrap();
     assert_eq!(first, 1);
-    assert_eq!(SqliteStore::open(&path).unwrap().next_epoch(0).unwrap(), 2);
+    assert_eq!(SqliteStore::open(&db).unwrap().next_epoch(0).unwrap(), 2);
     assert_eq!(
-        SqliteStore::open(&path)
+        SqliteStore::open(&db)
             .unwrap()
             .next_epoch(1_700_000_000)
             .unwrap(),
         1_700_000_000
     );
     assert_eq!(
-        SqliteStore::open(&path).unwrap().next_epoch(5).unwrap(),
+        SqliteStore::open(&db).unwrap().next_epoch(5).unwrap(),
         1_700_000_001,
         "a clock gone back does not reuse an epoch"
     );
@@ -518,8 +520,8 @@ fn the_epoch_grows_across_reopens_and_respects_the_floor() {
 #[test]
 fn the_newest_event_time_survives_a_reopen_for_the_hybrid_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
+    let mut store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.created_at_max().unwrap(), 0, "an empty store");
     let old = sealed_at("alice", 5_000, [1; 24], text("old"));
     store.insert_all(std::slice::from_ref(&old), 0).unwrap();
@@ -536,6 +538,171 @@ fn the_newest_event_time_survives_a_reopen_for_the_hybrid_clock() {
     );
     store.insert_all(&[late], 0).unwrap();
     drop(store);
-    let reopened = SqliteStore::open(&path).unwrap();
+    let reopened = SqliteStore::open(&db).unwrap();
     assert_eq!(reopened.created_at_max().unwrap(), 9_000_000);
+}
+
+/// Every file under `dir`, recursively, with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            files.push((path, bytes));
+        }
+    }
+    files
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// What a stolen data directory shows (issue 24): a word and an attachment, posted on one
+/// device and received by the other, are in no file under either data directory, the
+/// write-ahead log included (the devices are killed, so nothing was checkpointed on exit).
+/// Restarted, the device still finds the word.
+#[test]
+fn no_file_in_a_data_directory_holds_a_posted_word_or_attachment() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let (alice_spec, bob_spec) = pair(root.path(), 300)?;
+    let alice = DeviceProcess::start(&alice_spec)?;
+    let bob = DeviceProcess::start(&bob_spec)?;
+    let (word, reply) = ("quokkaplenty", "wombatcrossing");
+    let marker = b"ATTACHMENT-MARKER-";
+    let attachment: Vec<u8> = (0..2_000u32)
+        .flat_map(|i| [&marker[..], &i.to_le_bytes()].concat())
+        .collect();
+    let (status, body) = post(
+        &alice.url("/api/messages"),
+        &serde_json::json!({"text": format!("the {word} of it"), "attachment": {
+            "name": "notes.bin", "mime": "application/octet-stream",
+            "data_base64": base64::engine::general_purpose::STANDARD.encode(&attachment)}}),
+    )?;
+    assert_eq!(status, 201, "{body}");
+    bob.post_message(&format!("a {reply} here"))?;
+    wait_for(STARTUP_TIMEOUT, || {
+        let has = |device: &DeviceProcess, text: &str| -> anyhow::Result<bool> {
+            Ok(device.messages()?.iter().any(|m| {
+                m["text"].as_str().is_some_and(|t| t.contains(text))
+                    && (text != word || m["attachment"]["complete"] == true)
+            }))
+        };
+        Ok(has(&bob, word)? && has(&alice, reply)?)
+    })?;
+    alice.kill();
+    bob.kill();
+
+    let mut checked = 0;
+    for dir in [&alice_spec.data, &bob_spec.data] {
+        for (path, bytes) in files_under(dir) {
+            for needle in [word.as_bytes(), reply.as_bytes(), &marker[..]] {
+                assert!(
+                    !holds(&bytes, needle),
+                    "{} holds {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+            checked += 1;
+        }
+    }
+    // The database, its log and its index at least, in each directory.
+    assert!(checked >= 6, "only {checked} files checked");
+
+    let bob = DeviceProcess::start(&bob_spec)?;
+    let (status, body) = get_json(&bob, &format!("/api/messages?q={word}"))?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"].as_array().map(Vec::len), Some(1), "{body}");
+    Ok(())
+}
+
+/// A device started under a passphrase does not open with another: it exits with an error
+/// that says so, and its database is left as it was (the right passphrase still opens it).
+#[test]
+fn a_wrong_passphrase_is_refused_with_a_clear_error_and_loses_nothing() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let (alice_spec, _) = pair(root.path(), 60_000)?;
+    let var = "MESHLOG_TEST_ALICE_PASSPHRASE";
+    std::env::set_var(var, "correct horse battery staple");
+    let alice = DeviceProcess::start_with(&alice_spec, &["--passphrase-env", var])?;
+    alice.post_message("kept under a passphrase")?;
+    drop(alice);
+    assert!(!alice_spec.data.join("db.key").exists(), "no key is stored");
+
+    let mut wrong = std::process::Command::new(backend_support::meshlog_bin());
+    wrong
+        .args(["device", "--name", "alice", "--http", "127.0.0.1:0"])
+        .args(["--udp", &backend_support::free_udp_addr().to_string()])
+        .arg("--data")
+        .arg(&alice_spec.data)
+        .arg("--keys")
+        .arg(&alice_spec.keys)
+        .args(["--passphrase-env", var])
+        .env(var, "incorrect horse battery staple")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = wrong.spawn()?;
+    let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill()?;
+            anyhow::bail!("a device with the wrong passphrase kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)?;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("the key does not open this database"),
+        "{stderr}"
+    );
+
+    let alice = DeviceProcess::start_with(&alice_spec, &["--passphrase-env", var])?;
+    let texts: Vec<_> = alice
+        .messages()?
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, ["kept under a passphrase"]);
+    Ok(())
+}
+
+/// A database changed under a running device (issue 24): rows deleted behind its back. When
+/// a new peer needs them, the device counts `store_missing` and keeps serving, where it used
+/// to panic; what the store still holds reaches the peer.
+#[test]
+fn events_deleted_from_the_database_under_a_device_are_counted_not_a_crash() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let (alice_spec, bob_spec) = pair(root.path(), 300)?;
+    let alice = DeviceProcess::start(&alice_spec)?;
+    for i in 0..10 {
+        alice.post_message(&format!("message {i}"))?;
+    }
+    let db = Database::in_data_dir(&alice_spec.data, &KeySource::DataDir)?;
+    let conn = db.connection()?;
+    let deleted = conn.execute_batch(
+        "DELETE FROM messages WHERE text IN ('message 3', 'message 7');
+         DELETE FROM events WHERE kind = 'message' AND seq NOT IN (SELECT seq FROM messages);",
+    );
+    deleted?;
+    drop(conn);
+
+    let bob = DeviceProcess::start(&bob_spec)?;
+    wait_for(STARTUP_TIMEOUT, || {
+        Ok(alice.stats()?["drops"]["store_missing"].as_u64() >= Some(2))
+    })?;
+    wait_for(STARTUP_TIMEOUT, || Ok(bob.messages()?.len() == 8))?;
+    assert_eq!(alice.stats()?["drops"]["store_missing"], 2);
+    assert_eq!(alice.messages()?.len(), 8, "alice still answers");
+    Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use meshlog_backend::device::{self, DeviceOptions, RunningDevice};
 use meshlog_backend::keys;
-use meshlog_backend::store::{db_path, Durability, SqliteStore};
+use meshlog_backend::store::{Database, Durability, KeySource, SqliteStore};
 use meshlog_core::{seal, Community, DeviceId, DeviceKeys, Event, EventBody, OpenedEvent, Store};
 
 /// A community of alice and bob in `root/keys`; `(alice_udp, bob_udp)` free ports.
@@ -41,6 +41,7 @@ pub fn options(
         server: Default::default(),
         record: None,
         key_retention: None,
+        db_key: Default::default(),
     }
 }
 
@@ -306,7 +307,10 @@ pub fn prefill(root: &Path, holder: &str, author: &str, n: usize) -> anyhow::Res
     let author_keys = keys::load_device(&root.join("keys"), author)?;
     let dir = root.join(holder);
     std::fs::create_dir_all(&dir)?;
-    let mut store = SqliteStore::open_with(&db_path(&dir), Durability::Normal)?;
+    let mut store = SqliteStore::open_with(
+        &Database::in_data_dir(&dir, &KeySource::DataDir)?,
+        Durability::Normal,
+    )?;
     for batch in events_by(author, &author_keys, &community, n).chunks(EVENTS_PER_BATCH) {
         store.insert_all(batch, 1)?;
     }

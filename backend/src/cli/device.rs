@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use meshlog_backend::device::{self, DeviceOptions};
+use meshlog_backend::store::KeySource;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -63,6 +64,15 @@ pub struct Args {
     /// stop on their own within `PARENT_CHECK_INTERVAL`.
     #[arg(long, value_name = "PID")]
     parent_pid: Option<u32>,
+    /// The database is encrypted at rest; its key is kept in this file (64 hex digits, made
+    /// on first start). Default: `db.key` in the data directory, which protects a copied
+    /// database but not a stolen disk that holds both: keep it on another volume.
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_env")]
+    db_key_file: Option<PathBuf>,
+    /// Derive the database key from a passphrase (Argon2id) held in this environment
+    /// variable, e.g. `MESHLOG_PASSPHRASE`; then no key is stored at all.
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -94,6 +104,11 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         server: args.server.options(),
         record: args.record.map(|path| (path, args.record_max_mib << 20)),
         key_retention: args.key_retention_s.map(meshlog_core::Duration::from_secs),
+        db_key: match (args.db_key_file, args.passphrase_env) {
+            (_, Some(var)) => KeySource::PassphraseEnv(var),
+            (Some(path), None) => KeySource::File(path),
+            (None, None) => KeySource::DataDir,
+        },
     })
 }
 

@@ -21,7 +21,7 @@ use meshlog_net::{Clock, SystemClock};
 
 use super::{bind_udp, epoch_keys, known_peers, DeviceError, DeviceOptions};
 use crate::keys;
-use crate::store::{db_path, Durability, SqliteStore};
+use crate::store::{Database, Durability, SqliteStore};
 
 /// Where a datagram from the inviter may be: larger than any join datagram.
 const RECEIVE_BUFFER_LEN: usize = 2_048;
@@ -98,14 +98,14 @@ pub async fn join(
     drop(socket);
 
     // The membership events first: the node settles its roster from them at start.
-    let db = db_path(&options.data_dir);
+    let db = Database::in_data_dir(&options.data_dir, &options.db_key)?;
     let mut store = SqliteStore::open_with(&db, Durability::Full)?;
     let received_at_us = clock.now().as_micros();
     store.insert_all(&welcomed.events, received_at_us)?;
     store.commit()?;
     drop(store);
     // The welcome's keys cannot be found again in the log: kept before anything else.
-    epoch_keys::save(&options.data_dir, welcomed.community.epoch_keys())?;
+    epoch_keys::save(&options.data_dir, db.key(), welcomed.community.epoch_keys())?;
     keys::write_joined_community(&options.keys_dir, &welcomed.community)?;
     // The inviter may be one admitted after genesis, whose address only the invite gave.
     known_peers::remember(&options.data_dir, welcomed.inviter.clone(), address)?;

@@ -30,7 +30,9 @@ use crate::api::access::{AccessError, Token};
 use crate::api::serve::{ServeError, Server, ServerOptions};
 use crate::keys::{self, KeysError};
 use crate::names::{device_id, BadDeviceName};
-use crate::store::{db_path, DbError, Durability, ReaderPool, SqliteStore};
+use crate::store::{
+    AtRestError, Database, DbError, Durability, KeySource, ReaderPool, SqliteStore,
+};
 use state::{DeviceState, Place};
 
 #[derive(Debug, Error)]
@@ -39,6 +41,8 @@ pub enum DeviceError {
     Keys(#[from] KeysError),
     #[error("database: {0}")]
     Db(#[from] DbError),
+    #[error("database key: {0}")]
+    DbKey(#[from] AtRestError),
     #[error("node: {0}")]
     Node(#[from] NodeError),
     #[error("invalid peer {0:?}: expected NAME@HOST:PORT")]
@@ -83,6 +87,8 @@ pub struct DeviceOptions {
     /// Forget epoch keys (and receive-key secrets) this long after a newer epoch replaced
     /// them (forward secrecy, `Config::key_retention`); `None`: keep them.
     pub key_retention: Option<Duration>,
+    /// Where the database's key comes from (`store/at_rest.rs`).
+    pub db_key: KeySource,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -132,9 +138,13 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     // The directory holds decrypted messages and the API token: the owner's only.
     let token = Token::load_or_create(&options.data_dir)?;
     // Every epoch key this device held when it stopped, so it opens all it could before.
-    let held_keys = epoch_keys::load(&options.data_dir)?;
+    let db = Database::in_data_dir(&options.data_dir, &options.db_key)?;
+    let (held_keys, held_in_clear) = epoch_keys::load_noting_clear(&options.data_dir, db.key())?;
+    if held_in_clear {
+        // Written before the file was sealed: sealed now, before anything else runs.
+        epoch_keys::save(&options.data_dir, db.key(), &held_keys)?;
+    }
     let community = keys::load_community(&options.keys_dir)?.with_epoch_keys(held_keys);
-    let db = db_path(&options.data_dir);
     let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
     if let Some(pages) = options.db_pages_max {
         store.limit_pages(pages)?;
@@ -213,6 +223,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let place = Place {
         udp_addr,
         data_dir: options.data_dir.clone(),
+        at_rest: db.key().clone(),
     };
     let state = DeviceState::new(options.name.clone(), handle, scans, lookups, place);
     // Subscribe before the driver runs, so the log misses nothing from the start.

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use super::netlog::NetLog;
 use super::views::{MemberView, MessageView, StatsView};
 use crate::http::ApiError;
+use crate::store::DbKey;
 use crate::store::{DbError, ReaderPool, StoreReader};
 
 /// Frames kept for slow stream subscribers; one further behind skips ahead.
@@ -53,13 +54,16 @@ pub struct DeviceState {
     pub udp_addr: SocketAddr,
     /// The data directory, where the epoch keys are kept (`super::epoch_keys`).
     pub data_dir: PathBuf,
+    /// The database's key, which also seals the epoch keys' file.
+    at_rest: DbKey,
 }
 
-/// Where a device is: its UDP address and its data directory.
+/// Where a device is: its UDP address, its data directory and the key of what is at rest there.
 #[derive(Clone, Debug)]
 pub struct Place {
     pub udp_addr: SocketAddr,
     pub data_dir: PathBuf,
+    pub at_rest: DbKey,
 }
 
 impl DeviceState {
@@ -77,6 +81,7 @@ impl DeviceState {
             lookups,
             udp_addr: place.udp_addr,
             data_dir: place.data_dir,
+            at_rest: place.at_rest,
             netlog: Arc::new(Mutex::new(NetLog::default())),
             frames: broadcast::channel(FRAME_QUEUE_LEN).0,
         }
@@ -141,9 +146,10 @@ impl DeviceState {
                 return;
             }
         };
-        let dir = self.data_dir.clone();
+        let (dir, at_rest) = (self.data_dir.clone(), self.at_rest.clone());
         let written =
-            tokio::task::spawn_blocking(move || super::epoch_keys::save(&dir, &keys)).await;
+            tokio::task::spawn_blocking(move || super::epoch_keys::save(&dir, &at_rest, &keys))
+                .await;
         match written {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::error!(%err, "keeping the epoch keys"),

@@ -169,7 +169,7 @@ mod tests {
 
     use super::*;
     use crate::sim_mode::entries;
-    use crate::store::{SqliteStore, StoreReader};
+    use crate::store::{Database, DbKey, SqliteStore, StoreReader};
 
     /// (text, attachment name, created at µs); several share a microsecond, so ids break ties.
     const MESSAGES: [(&str, Option<&str>, u64); 12] = [
@@ -250,8 +250,8 @@ mod tests {
     impl Both {
         fn new() -> Both {
             let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("db.sqlite3");
-            let mut sqlite = SqliteStore::open(&path).unwrap();
+            let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
+            let mut sqlite = SqliteStore::open(&db).unwrap();
             let mut memory = InMemoryStore::new();
             let mut ids = Vec::new();
             for i in 0..MESSAGES.len() {
@@ -261,7 +261,7 @@ mod tests {
                 ids.push(event.id);
             }
             Both {
-                reader: StoreReader::open(&path).unwrap(),
+                reader: StoreReader::open(&db).unwrap(),
                 _dir: dir,
                 memory,
                 ids,

@@ -1,10 +1,10 @@
 //! A few read-only connections for the HTTP layer, used on blocking threads.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
+use super::at_rest::Database;
 use super::error::DbError;
 use super::query::StoreReader;
 
@@ -27,10 +27,10 @@ pub enum PoolError {
 
 impl ReaderPool {
     /// Opens `size` connections to the database the writer created.
-    pub fn open(path: &Path, size: usize) -> Result<Self, DbError> {
+    pub fn open(db: &Database, size: usize) -> Result<Self, DbError> {
         assert!(size > 0, "a pool needs a connection");
         let readers = (0..size)
-            .map(|_| StoreReader::open(path))
+            .map(|_| StoreReader::open(db))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ReaderPool {
             idle: Arc::new(Mutex::new(readers)),

@@ -1,11 +1,11 @@
 //! Read-side queries for the HTTP layer, on their own connection.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use meshlog_core::{EventId, FileId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
+use super::at_rest::Database;
 use super::error::DbError;
 use crate::paging::{Cursor, PageRequest, PAGE_LIMIT_MAX};
 
@@ -80,11 +80,9 @@ const MESSAGE_COLUMNS: &str = "m.event_id, m.author, m.text, m.created_at_us, m.
 
 impl StoreReader {
     /// Opens the database the writer created (open the `SqliteStore` first).
-    pub fn open(path: &Path) -> Result<Self, DbError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+    pub fn open(db: &Database) -> Result<Self, DbError> {
+        let conn =
+            db.connect(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         configure_reader(&conn)?;
         Ok(StoreReader { conn })
     }

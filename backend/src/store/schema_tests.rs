@@ -4,6 +4,7 @@
 use meshlog_core::{EventId, Store};
 use rusqlite::{params, Connection};
 
+use super::at_rest::{Database, DbKey};
 use super::error::DbError;
 use super::query::StoreReader;
 use super::schema::SCHEMA_VERSION;
@@ -48,10 +49,10 @@ fn search(reader: &StoreReader, q: &str) -> Vec<String> {
 #[test]
 fn a_layout_1_database_is_rewritten_with_everything_it_held() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
     let (old, older, like) = (EventId([3; 32]), EventId([1; 32]), EventId([2; 32]));
     {
-        let conn = Connection::open(&path).unwrap();
+        let conn = Connection::open(db.path()).unwrap();
         conn.execute_batch(LAYOUT_1).unwrap();
         for (id, kind) in [(old, "message"), (older, "message"), (like, "reaction")] {
             conn.execute(
@@ -74,7 +75,7 @@ fn a_layout_1_database_is_rewritten_with_everything_it_held() {
         )
         .unwrap();
     }
-    let mut store = SqliteStore::open(&path).unwrap();
+    let mut store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.len().unwrap(), 3);
     assert_eq!(store.get(&older).unwrap(), Some(vec![1; 40]));
     let mut ids = store.ids().unwrap();
@@ -84,7 +85,7 @@ fn a_layout_1_database_is_rewritten_with_everything_it_held() {
     assert_eq!(store.next_epoch(0).unwrap(), 42);
     drop(store);
 
-    let conn = Connection::open(&path).unwrap();
+    let conn = db.connection().unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
@@ -97,7 +98,7 @@ fn a_layout_1_database_is_rewritten_with_everything_it_held() {
         )
         .unwrap();
     assert_eq!(leftovers, 0);
-    let reader = StoreReader::open(&path).unwrap();
+    let reader = StoreReader::open(&db).unwrap();
     let message = reader.message(&old).unwrap().unwrap();
     assert_eq!(message.text, "harbor lights");
     assert!(message.reactions["x"].contains("bob"));
@@ -108,13 +109,13 @@ fn a_layout_1_database_is_rewritten_with_everything_it_held() {
 #[test]
 fn a_database_from_a_newer_version_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    drop(SqliteStore::open(&path).unwrap());
-    let conn = Connection::open(&path).unwrap();
+    let db = Database::new(dir.path().join("db.sqlite3"), DbKey::random());
+    drop(SqliteStore::open(&db).unwrap());
+    let conn = db.connection().unwrap();
     conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
         .unwrap();
     drop(conn);
-    match SqliteStore::open(&path) {
+    match SqliteStore::open(&db) {
         Err(err @ DbError::NewerLayout { .. }) => {
             assert!(err.to_string().contains("move the data directory aside"))
         }
@@ -125,12 +126,12 @@ fn a_database_from_a_newer_version_is_refused_untouched() {
 #[test]
 fn receive_secrets_survive_a_reopen_and_are_replaced_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meshlog.db");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let db = Database::new(dir.path().join("meshlog.db"), DbKey::random());
+    let mut store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.secrets().unwrap(), None);
     assert!(store.set_secrets(&[1; 40]).unwrap());
     assert!(store.set_secrets(&[2; 80]).unwrap());
     drop(store);
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.secrets().unwrap(), Some(vec![2; 80]));
 }

@@ -5,11 +5,10 @@
 //! one open transaction that `commit` ends: the driver calls it after each batch of inputs, so
 //! a burst of pushed events costs one commit, not one per event.
 
-use std::path::Path;
-
 use meshlog_core::{EventBody, EventId, OpenedEvent, Store, StoreError};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use super::at_rest::Database;
 use super::error::DbError;
 use super::schema::{configure, make_private, migrate, Durability};
 
@@ -30,16 +29,19 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`; whatever it held is there again.
-    /// Commits are fully durable ([`Durability::Full`]).
-    pub fn open(path: &Path) -> Result<Self, DbError> {
-        Self::open_with(path, Durability::Full)
+    /// Opens (creating if needed) the database; whatever it held is there again. Commits are
+    /// fully durable ([`Durability::Full`]).
+    pub fn open(db: &Database) -> Result<Self, DbError> {
+        Self::open_with(db, Durability::Full)
     }
 
-    /// Opens the database 0600, creating tables and the search index if missing.
-    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, DbError> {
+    /// Opens the database 0600 under its key, creating tables and the search index if
+    /// missing, and encrypting it first if an older version left it in plaintext.
+    pub fn open_with(db: &Database, durability: Durability) -> Result<Self, DbError> {
+        let path = db.path();
         make_private(path).map_err(|err| DbError::Io(path.to_owned(), err))?;
-        let mut conn = Connection::open(path)?;
+        db.encrypt_if_plaintext()?;
+        let mut conn = db.connect(OpenFlags::default())?;
         configure(&conn)?;
         migrate(&mut conn)?;
         // The WAL and its index now exist; narrow them if an older version left them wider.
