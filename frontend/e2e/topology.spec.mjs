@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { PAGE_URL, ROOT, T, demoHasFlag, meshlogBin, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, demoGet, startDemo, until } from './support.mjs';
+import { PAGE_URL, ROOT, T, demoHasFlag, freePorts, meshlogBin, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, demoGet, startDemo, until } from './support.mjs';
 
 const ONLY = process.env.E2E_ONLY || '';
 const RUN = Date.now().toString(36);
@@ -24,15 +24,20 @@ after(async () => {
   await browser?.close();
 });
 
-/** A describe block with its own demo and page; skipped unless its name matches E2E_ONLY. */
-function withDemo(name, args, viewport, body) {
+/**
+ * A describe block with its own demo and page; skipped unless its name matches E2E_ONLY. With
+ * `moved` (a device count), the demo runs on free ports away from the defaults (`freePorts`).
+ */
+function withDemo(name, args, viewport, body, { moved = 0 } = {}) {
   describe(name, { skip: ONLY && !name.includes(ONLY) ? `E2E_ONLY=${ONLY}` : false }, () => {
-    const ctx = { page: null, demo: null, errors: [] };
+    const ctx = { page: null, demo: null, errors: [], ports: null, requests: [] };
     before(async () => {
-      ctx.demo = await startDemo(args);
+      ctx.ports = moved > 0 ? await freePorts(moved) : null;
+      ctx.demo = await startDemo(args, { ports: ctx.ports });
       ctx.page = await browser.newPage({ viewport });
       ctx.page.on('pageerror', (e) => ctx.errors.push(String(e)));
-      await ctx.page.goto(PAGE_URL);
+      ctx.page.on('request', (r) => ctx.requests.push(r.url()));
+      await ctx.page.goto(ctx.demo.pageUrl);
       await ctx.page.getByTestId('topology').waitFor({ timeout: T });
     });
     after(async () => {
@@ -61,6 +66,23 @@ async function docsShot(page, name, { from = null } = {}) {
   else await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ROOT, 'docs', `${name}.png`), fullPage: false });
 }
+
+// Issue 24, item 7: the page asks the service the demo runs, wherever it was moved, and never
+// the default port, where another demo (someone else's, on a shared machine) may answer.
+withDemo('moved ports: the page finds its own devices', ['--devices', 'erin,frank'], { width: 1280, height: 800 }, (ctx) => {
+  it('shows erin and frank from the moved ports, and asks nothing of the default ones', async () => {
+    const { page, ports } = ctx;
+    for (const [i, name] of ['erin', 'frank'].entries()) {
+      await tid(page, `pane-${name}`).waitFor({ timeout: T });
+      const url = `127.0.0.1:${ports.deviceBase + i}`;
+      await until(`${name}'s pane to name ${url}`, async () => (await tid(page, `pane-${name}`).innerText()).includes(url));
+    }
+    await send(page, 'erin', `on moved ports ${RUN}`);
+    await until('frank to get erin’s message', () => hasText(page, 'frank', `on moved ports ${RUN}`), T * 2);
+    const defaults = ctx.requests.filter((u) => /:(3001|3002|3005|5173)\//.test(u));
+    assert.deepEqual(defaults, [], 'no request to a default port');
+  });
+}, { moved: 2 });
 
 withDemo('three devices in real mode: carol cut off and healed', ['--devices', 'alice,bob,carol'], { width: 1280, height: 800 }, (ctx) => {
   it('shows three panes, three links and every device up', async () => {
