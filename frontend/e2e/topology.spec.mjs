@@ -254,6 +254,8 @@ withDemo('crash and restart from the page', ['--devices', 'alice,bob'], { width:
     await until('bob shown down', async () => (await tid(page, 'device-up-bob').getAttribute('data-up')) === 'false');
     await tid(page, 'down-bob').waitFor({ timeout: T });
     assert.equal(await tid(page, 'topo-node-bob').getAttribute('data-status'), 'down');
+    // Issue 24: alice's chip for bob no longer says "in sync" with his process gone.
+    await until('alice’s chip for bob to say down', async () => (await tid(page, 'peer-alice-bob').getAttribute('data-state')) === 'down');
     await send(page, 'alice', during);
     await tid(page, 'restart-bob').click();
     await until('bob up again', async () => (await tid(page, 'device-up-bob').getAttribute('data-up')) === 'true', T * 2);
@@ -381,5 +383,35 @@ withDemo('desktop size', [], { width: 1280, height: 800 }, (ctx) => {
     });
     assert.ok(rows.fit >= 12, `the log fits ${rows.fit} rows`);
     assert.ok(rows.bottom <= rows.view, `the log ends at ${rows.bottom} px, inside the ${rows.view} px window`);
+  });
+
+  it('a healthy start’s stale-echo drops are counted as expected, with nothing in red', async () => {
+    const { page } = ctx;
+    // Each device drops its peer's first packet of a new run as `stale_echo` (docs/PROTOCOL.md).
+    await until('a stale_echo drop in the log', async () => (await page.locator('[data-testid="netlog-row"]', { hasText: 'stale_echo' }).count()) > 0);
+    const red = await page.evaluate(() => ({
+      problemRows: [...document.querySelectorAll('[data-testid="netlog-row"].problem')].map((r) => r.textContent),
+      problemText: [...document.querySelectorAll('[data-testid="netlog"] .problem-text')].map((e) => e.textContent),
+    }));
+    assert.deepEqual(red, { problemRows: [], problemText: [] }, 'nothing in red on a healthy start');
+    assert.match(await tid(page, 'netlog-expected').innerText(), /expected drops?/);
+  });
+
+  it('a peer not heard from within the bound is shown silent, not in sync, and in sync again once heard', async () => {
+    const { page } = ctx;
+    const chip = page.locator('[data-testid="pane-alice"] .peer', { hasText: 'bob' });
+    await until('alice’s chip for bob to say in sync', async () => (await chip.innerText()).includes('in sync'), T * 2);
+    // bob offline sends nothing: to alice he is as good as gone, though his process runs.
+    const toggle = tid(page, 'online-toggle-bob');
+    await until('bob’s online toggle', () => toggle.isEnabled());
+    await toggle.click();
+    await until('bob offline', async () => (await toggle.getAttribute('data-online')) === 'false');
+    // Two devices: silent after 4 rounds of 5 s (state/peers.ts), well inside this wait.
+    await until('alice’s chip for bob to say not heard', async () => /not heard/.test(await chip.innerText()), 45_000);
+    assert.doesNotMatch(await chip.innerText(), /in sync/);
+    assert.equal(await tid(page, 'peer-alice-bob').getAttribute('data-state'), 'silent');
+    await toggle.click();
+    await until('bob online', async () => (await toggle.getAttribute('data-online')) === 'true');
+    await until('alice’s chip for bob in sync again', async () => (await chip.innerText()).includes('in sync'), T * 2);
   });
 });

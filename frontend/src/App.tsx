@@ -29,6 +29,9 @@ export function App({ config }: { config: PageConfig }) {
   const sim = state.sim;
   // A device gets its pane once it is in the community (a joining device, when admitted).
   const panes = useMemo(() => paneOrder(state), [state]);
+  // One array while the set is the same, so panes (memo) re-render only when it changes.
+  const downKey = (sim?.devices ?? []).filter((d) => !d.up).map((d) => d.name).join(',');
+  const down = useMemo(() => (downKey === '' ? [] : downKey.split(',')), [downKey]);
   // Which device pane a narrow screen shows (wide ones show them all side by side).
   const [tab, setTab] = useState<string | null>(null);
   const active = tab && panes.includes(tab) ? tab : panes[0];
@@ -107,6 +110,9 @@ export function App({ config }: { config: PageConfig }) {
               up={sim?.devices.find((x) => x.name === n)?.up ?? true}
               active={n === active}
               now={now}
+              wallNow={wall}
+              simulated={virtual}
+              down={down}
               onSend={onSend}
               onReact={onReact}
               onOnline={onOnline}

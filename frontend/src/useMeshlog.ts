@@ -64,6 +64,7 @@ export function useMeshlog(config: PageConfig) {
   );
 
   const now = () => referenceNow(stateRef.current, Date.now());
+  const clocks = () => ({ ref: now(), wall: Date.now() });
 
   // ---- simulation service -------------------------------------------------------------------
   const simUrl = config.simUrl;
@@ -105,7 +106,7 @@ export function useMeshlog(config: PageConfig) {
       }
       deviceApi
         .stats(url)
-        .then((stats) => dispatch({ type: 'dev/stats', device: name, stats }))
+        .then((stats) => dispatch({ type: 'dev/stats', device: name, stats, at: clocks() }))
         .catch(() => undefined);
       deviceApi
         .members(url)
@@ -158,7 +159,7 @@ export function useMeshlog(config: PageConfig) {
             },
             message: (m) => dispatchChecked(() => ({ type: 'dev/message', device: name, message: check.message(m), now: now() }), true),
             network: (ev) => dispatchChecked(() => ({ type: 'dev/net', device: name, events: [check.netEvent(ev)] }), true),
-            stats: (s) => dispatchChecked(() => ({ type: 'dev/stats', device: name, stats: check.stats(s) }), true),
+            stats: (s) => dispatchChecked(() => ({ type: 'dev/stats', device: name, stats: check.stats(s), at: clocks() }), true),
             // Whenever the roster changes (a join, a removal): not batched, a new pane may follow.
             members: (m) => dispatchChecked(() => ({ type: 'dev/members', device: name, members: check.members(m) })),
           },
@@ -174,7 +175,7 @@ export function useMeshlog(config: PageConfig) {
       for (const [name, url] of list) {
         deviceApi
           .stats(url)
-          .then((stats) => dispatch({ type: 'dev/stats', device: name, stats }))
+          .then((stats) => dispatch({ type: 'dev/stats', device: name, stats, at: clocks() }))
           .catch(() => undefined);
       }
     }, STATS_REFRESH_MS);

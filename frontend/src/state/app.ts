@@ -2,6 +2,7 @@
 import { describeMessageChange, pushActivity, type Activity, type ActivityItem } from './activity';
 import { applyReaction, normalizeMessages, upsertMany, upsertMessage } from './messages';
 import { appendNetEvents, type LogEntry } from './netlog';
+import { trackHeard, type Clocks, type PeerHeard } from './peers';
 import type { Member, Message, NetEvent, SimDevice, SimState, Stats } from './types';
 
 export type ConnState = 'connecting' | 'live' | 'reconnecting';
@@ -25,6 +26,8 @@ export type DeviceState = {
   olderCursor: string | null;
   /** The community as this device sees it (GET /api/members, `members` frames); null: not read yet. */
   members: Member[] | null;
+  /** When each peer's last exchange was last seen to move (state/peers.ts). */
+  peersHeard: Record<string, PeerHeard>;
 };
 
 export type AppState = {
@@ -52,7 +55,8 @@ export type Action =
   /** Many live messages of one device at once (a batch of stream frames, coalesced). */
   | { type: 'dev/messages'; device: string; messages: Message[]; now: number }
   | { type: 'dev/reaction'; device: string; id: string; emoji: string; remove: boolean }
-  | { type: 'dev/stats'; device: string; stats: Stats }
+  /** `at`: when the report came, for telling how long a peer has been silent (absent: not tracked). */
+  | { type: 'dev/stats'; device: string; stats: Stats; at?: Clocks }
   | { type: 'dev/online'; device: string; online: boolean }
   | { type: 'dev/error'; device: string; error: string | null }
   | { type: 'dev/net'; device: string; events: NetEvent[]; next?: number }
@@ -74,6 +78,7 @@ export function newDevice(name: string, url: string): DeviceState {
     netNext: 0,
     olderCursor: null,
     members: null,
+    peersHeard: {},
   };
 }
 
@@ -197,7 +202,12 @@ export function reducer(state: AppState, action: Action): AppState {
         return { ...d, messages: upsertMessage(d.messages, applyReaction(m, action.emoji, d.name, action.remove)) };
       });
     case 'dev/stats':
-      return updateDevice(state, action.device, (d) => ({ ...d, stats: action.stats, online: action.stats.online }));
+      return updateDevice(state, action.device, (d) => ({
+        ...d,
+        stats: action.stats,
+        online: action.stats.online,
+        peersHeard: action.at ? trackHeard(d.peersHeard, action.stats.peers ?? [], action.at) : d.peersHeard,
+      }));
     case 'dev/online':
       return updateDevice(state, action.device, (d) => ({
         ...d,
