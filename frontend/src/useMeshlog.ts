@@ -4,7 +4,7 @@ import { startTransition, useCallback, useEffect, useMemo, useReducer, useRef } 
 import { deviceApi, simApi, fetchMessagePage } from './api';
 import { Batcher } from './batcher';
 import { LiveStream } from './live';
-import { initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './state/app';
+import { compactLive, initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
 import type { NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
@@ -14,6 +14,12 @@ import * as check from './state/validate';
  * often: each batch is one render and one layout of the lists it changed.
  */
 const FLUSH_MS = 200;
+/**
+ * Live frames a lane holds before it is compacted (coalesced, and trimmed to what the lists keep):
+ * about 5 s of one device's frames at 100×. A lane waits a period normally, but a hidden tab's
+ * timers may run once a minute, and frames keep coming.
+ */
+const LANE_ACTIONS_MAX = 500;
 const STATS_REFRESH_MS = 5_000;
 
 export type MeshActions = ReturnType<typeof useMeshlog>['actions'];
@@ -29,6 +35,8 @@ export function useMeshlog(config: PageConfig) {
     () =>
       new Batcher<Action>({
         periodMs: FLUSH_MS,
+        compact: compactLive,
+        laneMax: LANE_ACTIONS_MAX,
         // A transition: React renders the batch in slices that yield to the browser (input,
         // frames) instead of in one task; only the commit is one piece.
         apply: (actions) => startTransition(() => rawDispatch({ type: 'batch', actions })),
