@@ -1,8 +1,9 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import { ChatPane } from './components/ChatPane';
 import { GeneratorCard } from './components/GeneratorCard';
 import { NetworkLog } from './components/NetworkLog';
 import { NetworkSimCard } from './components/NetworkSimCard';
+import { PaneEdges, useOutOfView } from './components/PaneOverflow';
 import { TopBar } from './components/TopBar';
 import { TopologyCard } from './components/TopologyCard';
 import { deviceColor } from './state/colors';
@@ -35,6 +36,9 @@ export function App({ config }: { config: PageConfig }) {
   // Which device pane a narrow screen shows (wide ones show them all side by side).
   const [tab, setTab] = useState<string | null>(null);
   const active = tab && panes.includes(tab) ? tab : panes[0];
+  // Panes a screen too narrow for all of them cuts off: marked at the strip's edges.
+  const strip = useRef<HTMLDivElement>(null);
+  const out = useOutOfView(strip, panes);
 
   return (
     <div className="app">
@@ -88,7 +92,8 @@ export function App({ config }: { config: PageConfig }) {
             })}
           </nav>
         )}
-        <div className="panes" style={{ ['--panes' as string]: Math.max(1, panes.length) }}>
+        <div className="panes-wrap">
+        <div className="panes" ref={strip} data-testid="panes" style={{ ['--panes' as string]: Math.max(1, panes.length) }}>
           {noDevices && (
             <div className="waiting card">
               <div className="spinner big" />
@@ -119,6 +124,8 @@ export function App({ config }: { config: PageConfig }) {
               onOlder={onOlder}
             />
           ))}
+        </div>
+        <PaneEdges out={out} />
         </div>
         </div>
         <aside className="side">
