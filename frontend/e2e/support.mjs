@@ -1,7 +1,9 @@
 // Shared helpers of the browser tests: starting a demo of their own, waiting on conditions with a
 // deadline, and reading the page.
 import { execFileSync, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,7 +56,52 @@ export function demoHasFlag(flag) {
   return execFileSync(meshlogBin(), ['demo', '--help'], { encoding: 'utf8' }).includes(flag);
 }
 
-export async function startDemo(args, { ready = T * 8 } = {}) {
+/** Whether nothing listens on 127.0.0.1:`port` (TCP, or UDP with `udp`) right now. */
+function portFree(port, udp = false) {
+  return new Promise((resolve) => {
+    if (udp) {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+      return;
+    }
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Ports away from the defaults for a demo of `devices` devices, free when asked (a race with
+ * another program is possible but unlikely in the range): the page, the simulation service,
+ * the devices' HTTP ports from `deviceBase` (the service's port is skipped) and their UDP ports
+ * from `udpBase`. Its `args` are the `meshlog demo` flags that put a demo there.
+ */
+export async function freePorts(devices) {
+  // 50 tries of a random block in 20,000–59,999 (below Linux's ephemeral range, 32,768 up, is
+  // not guaranteed; a block found taken is simply skipped).
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + 20 * Math.floor(Math.random() * 2_000);
+    const ports = { web: base, service: base + 1, deviceBase: base + 2, udpBase: base + 12 };
+    const tcp = [ports.web, ports.service, ...Array.from({ length: devices }, (_, i) => ports.deviceBase + i)];
+    const udp = Array.from({ length: devices }, (_, i) => ports.udpBase + i);
+    const free = await Promise.all([...tcp.map((p) => portFree(p)), ...udp.map((p) => portFree(p, true))]);
+    if (free.every(Boolean)) {
+      const args = ['--web', `127.0.0.1:${ports.web}`, '--service-port', String(ports.service), '--device-port-base', String(ports.deviceBase), '--udp-port-base', String(ports.udpBase)];
+      return { ...ports, args, pageUrl: `http://127.0.0.1:${ports.web}`, simUrl: `http://127.0.0.1:${ports.service}` };
+    }
+  }
+  throw new Error('no free block of ports found');
+}
+
+/**
+ * As above; `ports` (from `freePorts`) puts it away from the default ports, and the demo is then
+ * waited on there.
+ */
+export async function startDemo(args, { ready = T * 8, ports = null } = {}) {
+  const pageUrl = ports?.pageUrl ?? PAGE_URL;
+  const simUrl = ports?.simUrl ?? SIM_URL;
+  args = [...(ports?.args ?? []), ...args];
   const bin = meshlogBin();
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'meshlog-e2e-'));
   const log = fs.openSync(path.join(data, 'demo.log'), 'w');
@@ -80,14 +127,14 @@ export async function startDemo(args, { ready = T * 8 } = {}) {
     // Whatever of its group is left (a demo that leaves children behind) goes too.
     signal('SIGKILL');
     // The fixed ports must be free before the next demo starts.
-    await until('the ports to close', async () => !(await answers(`${SIM_URL}/api/health`)) && !(await answers(PAGE_URL)), T);
+    await until('the ports to close', async () => !(await answers(`${simUrl}/api/health`)) && !(await answers(pageUrl)), T);
   };
   try {
     await until(
       'the demo to answer',
       async () => {
         if (exited !== null) throw new Fatal(`demo ${exited}: ${fs.readFileSync(path.join(data, 'demo.log'), 'utf8').slice(-2000)}`);
-        return (await answers(`${SIM_URL}/api/health`)) && (await answers(PAGE_URL));
+        return (await answers(`${simUrl}/api/health`)) && (await answers(pageUrl));
       },
       ready,
     );
@@ -95,7 +142,7 @@ export async function startDemo(args, { ready = T * 8 } = {}) {
     await stop();
     throw e;
   }
-  return { data, stop, log: () => fs.readFileSync(path.join(data, 'demo.log'), 'utf8') };
+  return { data, stop, pageUrl, simUrl, log: () => fs.readFileSync(path.join(data, 'demo.log'), 'utf8') };
 }
 
 /** The page's view of one device's messages: [{id, author, text}] in display order. */
@@ -134,7 +181,7 @@ export async function demoGet(demo, url) {
   return r.json();
 }
 
-export const simGet = (demo, pathname) => demoGet(demo, `${SIM_URL}${pathname}`);
+export const simGet = (demo, pathname) => demoGet(demo, `${demo.simUrl}${pathname}`);
 
 /**
  * Starts measuring the page's main thread: long tasks, long animation frames (with the scripts

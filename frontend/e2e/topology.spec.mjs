@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { PAGE_URL, ROOT, T, demoHasFlag, meshlogBin, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, demoGet, startDemo, until } from './support.mjs';
+import { PAGE_URL, ROOT, T, demoHasFlag, freePorts, meshlogBin, pageRows, paneMessages, perfStart, perfStop, shot, simCall, simGet, demoGet, startDemo, until } from './support.mjs';
 
 const ONLY = process.env.E2E_ONLY || '';
 const RUN = Date.now().toString(36);
@@ -24,15 +24,20 @@ after(async () => {
   await browser?.close();
 });
 
-/** A describe block with its own demo and page; skipped unless its name matches E2E_ONLY. */
-function withDemo(name, args, viewport, body) {
+/**
+ * A describe block with its own demo and page; skipped unless its name matches E2E_ONLY. With
+ * `moved` (a device count), the demo runs on free ports away from the defaults (`freePorts`).
+ */
+function withDemo(name, args, viewport, body, { moved = 0 } = {}) {
   describe(name, { skip: ONLY && !name.includes(ONLY) ? `E2E_ONLY=${ONLY}` : false }, () => {
-    const ctx = { page: null, demo: null, errors: [] };
+    const ctx = { page: null, demo: null, errors: [], ports: null, requests: [] };
     before(async () => {
-      ctx.demo = await startDemo(args);
+      ctx.ports = moved > 0 ? await freePorts(moved) : null;
+      ctx.demo = await startDemo(args, { ports: ctx.ports });
       ctx.page = await browser.newPage({ viewport });
       ctx.page.on('pageerror', (e) => ctx.errors.push(String(e)));
-      await ctx.page.goto(PAGE_URL);
+      ctx.page.on('request', (r) => ctx.requests.push(r.url()));
+      await ctx.page.goto(ctx.demo.pageUrl);
       await ctx.page.getByTestId('topology').waitFor({ timeout: T });
     });
     after(async () => {
@@ -61,6 +66,23 @@ async function docsShot(page, name, { from = null } = {}) {
   else await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ROOT, 'docs', `${name}.png`), fullPage: false });
 }
+
+// Issue 24, item 7: the page asks the service the demo runs, wherever it was moved, and never
+// the default port, where another demo (someone else's, on a shared machine) may answer.
+withDemo('moved ports: the page finds its own devices', ['--devices', 'erin,frank'], { width: 1280, height: 800 }, (ctx) => {
+  it('shows erin and frank from the moved ports, and asks nothing of the default ones', async () => {
+    const { page, ports } = ctx;
+    for (const [i, name] of ['erin', 'frank'].entries()) {
+      await tid(page, `pane-${name}`).waitFor({ timeout: T });
+      const url = `127.0.0.1:${ports.deviceBase + i}`;
+      await until(`${name}'s pane to name ${url}`, async () => (await tid(page, `pane-${name}`).innerText()).includes(url));
+    }
+    await send(page, 'erin', `on moved ports ${RUN}`);
+    await until('frank to get erin’s message', () => hasText(page, 'frank', `on moved ports ${RUN}`), T * 2);
+    const defaults = ctx.requests.filter((u) => /:(3001|3002|3005|5173)\//.test(u));
+    assert.deepEqual(defaults, [], 'no request to a default port');
+  });
+}, { moved: 2 });
 
 withDemo('three devices in real mode: carol cut off and healed', ['--devices', 'alice,bob,carol'], { width: 1280, height: 800 }, (ctx) => {
   it('shows three panes, three links and every device up', async () => {
@@ -232,6 +254,8 @@ withDemo('crash and restart from the page', ['--devices', 'alice,bob'], { width:
     await until('bob shown down', async () => (await tid(page, 'device-up-bob').getAttribute('data-up')) === 'false');
     await tid(page, 'down-bob').waitFor({ timeout: T });
     assert.equal(await tid(page, 'topo-node-bob').getAttribute('data-status'), 'down');
+    // Issue 24: alice's chip for bob no longer says "in sync" with his process gone.
+    await until('alice’s chip for bob to say down', async () => (await tid(page, 'peer-alice-bob').getAttribute('data-state')) === 'down');
     await send(page, 'alice', during);
     await tid(page, 'restart-bob').click();
     await until('bob up again', async () => (await tid(page, 'device-up-bob').getAttribute('data-up')) === 'true', T * 2);
@@ -344,6 +368,27 @@ withDemo('phone size', [], { width: 390, height: 844 }, (ctx) => {
     const after = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(after <= widths.view, `still no sideways scroll with bob's pane (${after} px)`);
   });
+
+  it('the network log’s rows stay inside its card, above the generator, with each time clear of its name', async () => {
+    const { page } = ctx;
+    await until('a screen of log rows', async () => (await page.locator('[data-testid="netlog-row"]').count()) >= 15, T * 2);
+    const m = await page.evaluate(() => {
+      const rect = (el) => el.getBoundingClientRect();
+      const card = rect(document.querySelector('[data-testid="netlog"]'));
+      const list = rect(document.querySelector('.netlog-list'));
+      const gen = rect(document.querySelector('[data-testid="generator"]'));
+      const rows = [...document.querySelectorAll('[data-testid="netlog-row"]')].map((row) => {
+        const time = row.querySelector('.nl-time');
+        return { time: time.textContent, timeRight: rect(time).right, timeClipped: time.scrollWidth > time.clientWidth, nameLeft: rect(row.querySelector('.nl-dev')).left };
+      });
+      return { card, list, gen, rows };
+    });
+    assert.ok(m.list.bottom <= m.card.bottom + 0.5, `the log's list ends at ${m.list.bottom}, inside its card (${m.card.bottom})`);
+    assert.ok(m.card.bottom <= m.gen.top + 0.5, `the log's card ends at ${m.card.bottom}, above the generator (${m.gen.top})`);
+    for (const r of m.rows) {
+      assert.ok(!r.timeClipped && r.timeRight <= r.nameLeft, `time ${r.time} (to ${r.timeRight}) runs into the name (from ${r.nameLeft})`);
+    }
+  });
 });
 
 withDemo('desktop size', [], { width: 1280, height: 800 }, (ctx) => {
@@ -360,4 +405,95 @@ withDemo('desktop size', [], { width: 1280, height: 800 }, (ctx) => {
     assert.ok(rows.fit >= 12, `the log fits ${rows.fit} rows`);
     assert.ok(rows.bottom <= rows.view, `the log ends at ${rows.bottom} px, inside the ${rows.view} px window`);
   });
+
+  it('a healthy start’s stale-echo drops are counted as expected, with nothing in red', async () => {
+    const { page } = ctx;
+    // Each device drops its peer's first packet of a new run as `stale_echo` (docs/PROTOCOL.md).
+    await until('a stale_echo drop in the log', async () => (await page.locator('[data-testid="netlog-row"]', { hasText: 'stale_echo' }).count()) > 0);
+    const red = await page.evaluate(() => ({
+      problemRows: [...document.querySelectorAll('[data-testid="netlog-row"].problem')].map((r) => r.textContent),
+      problemText: [...document.querySelectorAll('[data-testid="netlog"] .problem-text')].map((e) => e.textContent),
+    }));
+    assert.deepEqual(red, { problemRows: [], problemText: [] }, 'nothing in red on a healthy start');
+    assert.match(await tid(page, 'netlog-expected').innerText(), /expected drops?/);
+  });
+
+  it('a peer not heard from within the bound is shown silent, not in sync, and in sync again once heard', async () => {
+    const { page } = ctx;
+    const chip = page.locator('[data-testid="pane-alice"] .peer', { hasText: 'bob' });
+    await until('alice’s chip for bob to say in sync', async () => (await chip.innerText()).includes('in sync'), T * 2);
+    // bob offline sends nothing: to alice he is as good as gone, though his process runs.
+    const toggle = tid(page, 'online-toggle-bob');
+    await until('bob’s online toggle', () => toggle.isEnabled());
+    await toggle.click();
+    await until('bob offline', async () => (await toggle.getAttribute('data-online')) === 'false');
+    // Two devices: silent after 4 rounds of 5 s (state/peers.ts), well inside this wait.
+    await until('alice’s chip for bob to say not heard', async () => /not heard/.test(await chip.innerText()), 45_000);
+    assert.doesNotMatch(await chip.innerText(), /in sync/);
+    assert.equal(await tid(page, 'peer-alice-bob').getAttribute('data-state'), 'silent');
+    await toggle.click();
+    await until('bob online', async () => (await toggle.getAttribute('data-online')) === 'true');
+    await until('alice’s chip for bob in sync again', async () => (await chip.innerText()).includes('in sync'), T * 2);
+  });
 });
+
+// The README's picture (docs/demo.png with SHOT_DOCS=1): alice and bob at 100×, the generator
+// running, the network log; and what a person sees there holds: both panes fill, nothing red.
+withDemo('the README picture', [], { width: 1400, height: 900 }, (ctx) => {
+  it('the generator at 100× fills both panes, with no drop shown as suspicious', async () => {
+    const { page } = ctx;
+    assert.equal((await simCall(page, '/api/simulation/message-rate', { messages_per_hour: 3600 })).status, 200);
+    assert.equal((await simCall(page, '/api/simulation/attachment-rate', { percent: 0 })).status, 200);
+    await tid(page, 'speed-100').click();
+    await tid(page, 'gen-start').click();
+    const generated = async (name) => (await paneMessages(page, name)).filter((m) => /\(#\d+ from (alice|bob)\)/.test(m.text)).length;
+    await until('a screen of generated messages in each pane', async () => (await generated('alice')) >= 12 && (await generated('bob')) >= 12, T * 3);
+    for (const [a, b] of [['alice', 'bob'], ['bob', 'alice']]) {
+      assert.notEqual(await tid(page, `peer-${a}-${b}`).getAttribute('data-state'), 'silent', `${a} hears ${b}`);
+    }
+    assert.equal(await tid(page, 'netlog-suspicious').count(), 0, 'no suspicious drop');
+    await docsShot(page, 'demo');
+    await tid(page, 'gen-pause').click();
+  });
+});
+
+// Issue 24, item 8: five panes at 1,600 px do not fit side by side; those cut off are marked, and
+// the mark brings them into view. Simulated (no processes), on ports of its own.
+withDemo('five panes at 1600 px', [...simArgs, '--paused', '--devices', 'alice,bob,carol,dave,erin'], { width: 1600, height: 900 }, (ctx) => {
+  it('every pane is in view or marked at the edge, and the mark scrolls to it', async () => {
+    const { page } = ctx;
+    const names = ['alice', 'bob', 'carol', 'dave', 'erin'];
+    for (const n of names) await tid(page, `pane-${n}`).waitFor({ timeout: T });
+    const inView = (n) =>
+      page.evaluate((name) => {
+        const strip = document.querySelector('.panes').getBoundingClientRect();
+        const pane = document.querySelector(`[data-testid="pane-${name}"]`).getBoundingClientRect();
+        return pane.left >= strip.left - 2 && pane.right <= strip.right + 2;
+      }, n);
+    const cut = [];
+    for (const n of names) if (!(await inView(n))) cut.push(n);
+    console.log(`# cut off at 1600 px: ${JSON.stringify(cut)}`);
+    if (cut.length === 0) return; // all fit: nothing to mark
+    const marked = async () => {
+      const l = tid(page, 'panes-more-left');
+      const r = tid(page, 'panes-more-right');
+      return `${(await l.count()) ? await l.innerText() : ''} ${(await r.count()) ? await r.innerText() : ''}`;
+    };
+    await until(`the cut-off panes (${cut.join(', ')}) named at an edge`, async () => {
+      const text = await marked();
+      return cut.every((n) => text.includes(n));
+    });
+    assert.ok(await tid(page, 'panes-more-right').isVisible(), 'a mark on the right');
+    // Each click on the mark brings the next cut-off pane into view (a click that lands is the
+    // mark's: Playwright clicks only what is on top).
+    const last = cut.at(-1);
+    for (const n of cut) {
+      if (await inView(n)) continue;
+      await tid(page, 'panes-more-right').click();
+      await until(`${n} scrolled into view`, () => inView(n));
+    }
+    assert.ok(await inView(last), `${last} in view`);
+    await until('no mark on the right once the last pane is in view', async () => (await tid(page, 'panes-more-right').count()) === 0);
+    assert.ok(await tid(page, 'panes-more-left').isVisible(), 'the panes now cut off on the left are marked there');
+  });
+}, { moved: 5 });

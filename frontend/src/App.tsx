@@ -1,8 +1,9 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import { ChatPane } from './components/ChatPane';
 import { GeneratorCard } from './components/GeneratorCard';
 import { NetworkLog } from './components/NetworkLog';
 import { NetworkSimCard } from './components/NetworkSimCard';
+import { PaneEdges, useOutOfView } from './components/PaneOverflow';
 import { TopBar } from './components/TopBar';
 import { TopologyCard } from './components/TopologyCard';
 import { deviceColor } from './state/colors';
@@ -29,9 +30,15 @@ export function App({ config }: { config: PageConfig }) {
   const sim = state.sim;
   // A device gets its pane once it is in the community (a joining device, when admitted).
   const panes = useMemo(() => paneOrder(state), [state]);
+  // One array while the set is the same, so panes (memo) re-render only when it changes.
+  const downKey = (sim?.devices ?? []).filter((d) => !d.up).map((d) => d.name).join(',');
+  const down = useMemo(() => (downKey === '' ? [] : downKey.split(',')), [downKey]);
   // Which device pane a narrow screen shows (wide ones show them all side by side).
   const [tab, setTab] = useState<string | null>(null);
   const active = tab && panes.includes(tab) ? tab : panes[0];
+  // Panes a screen too narrow for all of them cuts off: marked at the strip's edges.
+  const strip = useRef<HTMLDivElement>(null);
+  const out = useOutOfView(strip, panes);
 
   return (
     <div className="app">
@@ -85,7 +92,8 @@ export function App({ config }: { config: PageConfig }) {
             })}
           </nav>
         )}
-        <div className="panes" style={{ ['--panes' as string]: Math.max(1, panes.length) }}>
+        <div className="panes-wrap">
+        <div className="panes" ref={strip} data-testid="panes" style={{ ['--panes' as string]: Math.max(1, panes.length) }}>
           {noDevices && (
             <div className="waiting card">
               <div className="spinner big" />
@@ -107,12 +115,17 @@ export function App({ config }: { config: PageConfig }) {
               up={sim?.devices.find((x) => x.name === n)?.up ?? true}
               active={n === active}
               now={now}
+              wallNow={wall}
+              simulated={virtual}
+              down={down}
               onSend={onSend}
               onReact={onReact}
               onOnline={onOnline}
               onOlder={onOlder}
             />
           ))}
+        </div>
+        <PaneEdges out={out} />
         </div>
         </div>
         <aside className="side">

@@ -84,3 +84,38 @@ describe('Batcher', () => {
     expect(timers[1].cleared).toBe(true);
   });
 });
+
+describe('Batcher bounds', () => {
+  it('a lane that is not applied (a hidden tab’s timers) stays bounded: compacted at laneMax', () => {
+    const applied: number[][] = [];
+    // Timers that never fire: nothing is applied on its own.
+    const b = new Batcher<number>({
+      apply: (a) => applied.push(a),
+      periodMs: 200,
+      laneMax: 10,
+      // Keep the newest three (what the lists would keep anyway).
+      compact: (a) => a.slice(-3),
+      setTimer: () => ({}),
+      clearTimer: () => undefined,
+    });
+    let most = 0;
+    for (let i = 0; i < 10_000; i++) {
+      b.push('chat:alice', i);
+      most = Math.max(most, (b as unknown as { lanes: Map<string, number[]> }).lanes.get('chat:alice')!.length);
+    }
+    expect(most).toBeLessThanOrEqual(10);
+    expect(applied).toEqual([]);
+    b.flushAll();
+    expect(applied.at(-1)?.at(-1)).toBe(9_999);
+  });
+
+  it('a lane that compaction cannot shrink is applied at once rather than kept growing', () => {
+    const applied: number[][] = [];
+    const b = new Batcher<number>({ apply: (a) => applied.push(a), periodMs: 200, laneMax: 4, setTimer: () => ({}), clearTimer: () => undefined });
+    for (let i = 0; i < 8; i++) b.push('net', i);
+    expect(applied).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+    ]);
+  });
+});

@@ -9,6 +9,14 @@ export type BatcherOptions<A> = {
   apply: (actions: A[]) => void;
   /** Each lane is applied about once per period while all are busy. */
   periodMs: number;
+  /**
+   * A lane that reaches `laneMax` actions is replaced by `compact(lane)` (what applying it would
+   * leave the same), and applied at once if that is still as long. Without it a lane grows with
+   * every frame until its turn, which in a hidden tab (timers throttled to once a minute) is a
+   * minute of frames.
+   */
+  compact?: (actions: A[]) => A[];
+  laneMax?: number;
   /** Injectable for tests. */
   setTimer?: (f: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
@@ -25,6 +33,8 @@ export class Batcher<A> {
     this.o = {
       setTimer: (f, ms) => setTimeout(f, ms),
       clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+      compact: (actions) => actions,
+      laneMax: Infinity,
       ...opts,
     };
   }
@@ -33,6 +43,12 @@ export class Batcher<A> {
     const q = this.lanes.get(lane);
     if (q) q.push(action);
     else this.lanes.set(lane, [action]);
+    const queued = this.lanes.get(lane)!;
+    if (queued.length >= this.o.laneMax) {
+      const compacted = this.o.compact(queued);
+      this.lanes.set(lane, compacted);
+      if (compacted.length >= this.o.laneMax) this.take(lane);
+    }
     this.schedule();
   }
 

@@ -4,7 +4,7 @@ import { startTransition, useCallback, useEffect, useMemo, useReducer, useRef } 
 import { deviceApi, simApi, fetchMessagePage } from './api';
 import { Batcher } from './batcher';
 import { LiveStream } from './live';
-import { initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './state/app';
+import { compactLive, initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
 import type { NewAttachment, SimState } from './state/types';
 import * as check from './state/validate';
@@ -14,6 +14,12 @@ import * as check from './state/validate';
  * often: each batch is one render and one layout of the lists it changed.
  */
 const FLUSH_MS = 200;
+/**
+ * Live frames a lane holds before it is compacted (coalesced, and trimmed to what the lists keep):
+ * about 5 s of one device's frames at 100×. A lane waits a period normally, but a hidden tab's
+ * timers may run once a minute, and frames keep coming.
+ */
+const LANE_ACTIONS_MAX = 500;
 const STATS_REFRESH_MS = 5_000;
 
 export type MeshActions = ReturnType<typeof useMeshlog>['actions'];
@@ -29,6 +35,8 @@ export function useMeshlog(config: PageConfig) {
     () =>
       new Batcher<Action>({
         periodMs: FLUSH_MS,
+        compact: compactLive,
+        laneMax: LANE_ACTIONS_MAX,
         // A transition: React renders the batch in slices that yield to the browser (input,
         // frames) instead of in one task; only the commit is one piece.
         apply: (actions) => startTransition(() => rawDispatch({ type: 'batch', actions })),
@@ -64,6 +72,7 @@ export function useMeshlog(config: PageConfig) {
   );
 
   const now = () => referenceNow(stateRef.current, Date.now());
+  const clocks = () => ({ ref: now(), wall: Date.now() });
 
   // ---- simulation service -------------------------------------------------------------------
   const simUrl = config.simUrl;
@@ -105,7 +114,7 @@ export function useMeshlog(config: PageConfig) {
       }
       deviceApi
         .stats(url)
-        .then((stats) => dispatch({ type: 'dev/stats', device: name, stats }))
+        .then((stats) => dispatch({ type: 'dev/stats', device: name, stats, at: clocks() }))
         .catch(() => undefined);
       deviceApi
         .members(url)
@@ -158,7 +167,7 @@ export function useMeshlog(config: PageConfig) {
             },
             message: (m) => dispatchChecked(() => ({ type: 'dev/message', device: name, message: check.message(m), now: now() }), true),
             network: (ev) => dispatchChecked(() => ({ type: 'dev/net', device: name, events: [check.netEvent(ev)] }), true),
-            stats: (s) => dispatchChecked(() => ({ type: 'dev/stats', device: name, stats: check.stats(s) }), true),
+            stats: (s) => dispatchChecked(() => ({ type: 'dev/stats', device: name, stats: check.stats(s), at: clocks() }), true),
             // Whenever the roster changes (a join, a removal): not batched, a new pane may follow.
             members: (m) => dispatchChecked(() => ({ type: 'dev/members', device: name, members: check.members(m) })),
           },
@@ -174,7 +183,7 @@ export function useMeshlog(config: PageConfig) {
       for (const [name, url] of list) {
         deviceApi
           .stats(url)
-          .then((stats) => dispatch({ type: 'dev/stats', device: name, stats }))
+          .then((stats) => dispatch({ type: 'dev/stats', device: name, stats, at: clocks() }))
           .catch(() => undefined);
       }
     }, STATS_REFRESH_MS);

@@ -77,8 +77,10 @@ pub struct Args {
     server: super::ServerArgs,
 }
 
-/// How often a device started with `--parent-pid` checks its parent is still there.
-const PARENT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// How often a device started with `--parent-pid` checks its parent is still there: the
+/// whole watch where the kernel cannot signal a parent's death, and on Linux the catch for a
+/// parent that died before the device asked to be signalled. One `getppid` a tick.
+const PARENT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
     let peers = args
@@ -126,6 +128,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut options = options(args)?;
+    if parent_pid.is_some() {
+        die_with_parent();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         if let Some(parent_pid) = parent_pid {
@@ -163,6 +168,20 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         running.server.await??;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// On Linux, asks the kernel for SIGTERM (whose default ends the process at once: a device
+/// sets no handler for it) when the parent dies, so a SIGKILLed demo's devices go with it,
+/// not a check interval later. The kernel sends it when the parent's *thread* that started
+/// this process exits: `meshlog demo` starts devices from its runtime's worker threads, which
+/// live as long as it. Done on the main thread, which lives as long as the device.
+fn die_with_parent() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) =
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+    {
+        tracing::warn!(%err, "cannot ask to be signalled when the parent dies; polling only");
+    }
 }
 
 /// Exits once `parent_pid` is not this process's parent any more (it died and this process

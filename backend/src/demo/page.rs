@@ -1,15 +1,20 @@
 //! The page server: the built page from `frontend/dist` (built with npm first if missing),
-//! handing the browser the demo's token as an HttpOnly cookie.
+//! handing the browser the demo's token as an HttpOnly cookie, and telling the page where its
+//! simulation service is (a `<meta name="meshlog-config">` put into `index.html`), so a demo on
+//! moved ports is found on them and not at the default port, where another demo may answer.
 
 use std::path::{Path, PathBuf};
 
 use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use serde::Serialize;
 use tokio::process::Command;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
 
 use super::error::DemoError;
 use super::options::DemoOptions;
@@ -18,7 +23,8 @@ use crate::api::access::{Guard, Token, TOKEN_COOKIE};
 use crate::http::ApiError;
 
 /// Serves the page's built files, building them first if `dist` is missing. Unknown paths
-/// get `index.html`, so the page's own routes work on reload.
+/// get `index.html`, so the page's own routes work on reload; `index.html` always carries the
+/// [`PageConfig`].
 pub(super) async fn serve_page(
     options: &DemoOptions,
     token: Token,
@@ -34,7 +40,12 @@ pub(super) async fn serve_page(
             dist.display()
         );
     }
-    let index = ServeFile::new(dist.join("index.html"));
+    let index = Index {
+        path: dist.join("index.html"),
+        config: PageConfig {
+            service_port: options.ports.service,
+        },
+    };
     let listener = tokio::net::TcpListener::bind(options.web_addr)
         .await
         .map_err(|source| DemoError::Bind {
@@ -54,12 +65,73 @@ pub(super) async fn serve_page(
         guard: Guard::new(token, local, Vec::new()),
         cookie,
     };
+    // `/` is not left to `ServeDir`, which would answer it with the file as built, without
+    // the configuration.
     let app = Router::new()
-        .fallback_service(ServeDir::new(&dist).fallback(index))
+        .route("/", get(serve_index))
+        .route("/index.html", get(serve_index))
+        .fallback_service(
+            ServeDir::new(&dist)
+                .append_index_html_on_directories(false)
+                .fallback(serve_index.with_state(index.clone())),
+        )
+        .with_state(index)
         .layer(from_fn_with_state(page, hand_over_token));
     Ok(tokio::spawn(
         async move { axum::serve(listener, app).await },
     ))
+}
+
+/// What the page needs to know of this demo before it asks anything (the page reads it in
+/// `frontend/src/state/config.ts`; without it, as under Vite's dev server, it takes the
+/// defaults).
+#[derive(Clone, Copy, Debug, Serialize)]
+struct PageConfig {
+    /// The simulation service, on the host the page was opened at; it lists the devices.
+    service_port: u16,
+}
+
+#[derive(Clone, Debug)]
+struct Index {
+    path: PathBuf,
+    config: PageConfig,
+}
+
+/// `index.html` with the configuration in it, read on each request so a page rebuilt while
+/// the demo runs is served as rebuilt. Not cached by the browser: it names the build's files.
+async fn serve_index(State(index): State<Index>) -> Response {
+    match tokio::fs::read_to_string(&index.path).await {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            with_config(&html, index.config),
+        )
+            .into_response(),
+        Err(err) => ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("the page is not built ({}: {err})", index.path.display()),
+        }
+        .into_response(),
+    }
+}
+
+/// `html` with `config` as `<meta name="meshlog-config" content="JSON">` at the end of its
+/// head (at the start when it has none).
+fn with_config(html: &str, config: PageConfig) -> String {
+    let json = serde_json::to_string(&config).expect("a struct of numbers serializes");
+    // Attribute-escaped: the JSON's quotes (and anything else) cannot end the attribute.
+    let content = json
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let meta = format!(r#"<meta name="meshlog-config" content="{content}" />"#);
+    match html.find("</head>") {
+        Some(at) => format!("{}{meta}\n  {}", &html[..at], &html[at..]),
+        None => format!("{meta}\n{html}"),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -134,5 +206,28 @@ async fn build_frontend(frontend: &Path) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_goes_at_the_end_of_the_head_escaped() {
+        let html = "<html><head><title>t</title></head><body></body></html>";
+        let served = with_config(
+            html,
+            PageConfig {
+                service_port: 42005,
+            },
+        );
+        assert_eq!(
+            served,
+            "<html><head><title>t</title><meta name=\"meshlog-config\" \
+             content=\"{&quot;service_port&quot;:42005}\" />\n  </head><body></body></html>"
+        );
+        assert!(with_config("<p>", PageConfig { service_port: 1 })
+            .starts_with(r#"<meta name="meshlog-config""#));
     }
 }

@@ -151,6 +151,10 @@ async fn keep(argv: Vec<OsString>, mut requests: mpsc::Receiver<Request>, report
     // Answered once the next process runs.
     let mut restarted: Option<oneshot::Sender<()>> = None;
     loop {
+        // Spawned from this task, on one of the runtime's worker threads, which live as long
+        // as the demo: a device (`--parent-pid`) asks Linux to signal it when the thread that
+        // started it exits, so it must not be started from a thread that ends sooner (such as
+        // `spawn_blocking`'s, which end when idle).
         match process::spawn(command(&argv)) {
             Ok(mut group) => {
                 report.report(true, restarts, group.pid());

@@ -4,6 +4,7 @@ import type { DeviceState } from '../state/app';
 import { deviceColor } from '../state/colors';
 import { formatAgo, formatCount } from '../state/format';
 import { personOf } from '../state/members';
+import { peerState, silentAfterMs, type PeerState } from '../state/peers';
 import { toSearchQuery } from '../state/messages';
 import { syncMeter } from '../state/topology';
 import { shiftDown, shiftUp, windowRange } from '../state/window';
@@ -20,7 +21,14 @@ type Props = {
   up: boolean;
   /** The pane a narrow screen shows (the others wait behind their tabs). */
   active: boolean;
+  /** The page's clock: virtual time in simulated mode, the wall clock otherwise. */
   now: number;
+  /** The wall clock (ticks with `now`). */
+  wallNow: number;
+  /** Simulated mode: the virtual network's faults count as expected drops. */
+  simulated: boolean;
+  /** Devices the demo knows are down (crashed): their chips say so at once. */
+  down: readonly string[];
   onSend: (device: string, text: string, attachment?: NewAttachment) => Promise<void>;
   onReact: (device: string, id: string, emoji: string, remove: boolean) => Promise<void>;
   onOnline: (device: string, online: boolean) => Promise<void>;
@@ -40,7 +48,9 @@ function ConnBadge({ d }: { d: DeviceState }) {
   );
 }
 
-export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onReact, onOnline, onOlder }: Props) {
+const PEER_LABEL: Record<PeerState, string> = { 'in-sync': 'in sync', behind: '', silent: 'not heard', down: 'down', cut: 'cut' };
+
+export const ChatPane = memo(function ChatPane({ d, up, active, now, wallNow, simulated, down, onSend, onReact, onOnline, onOlder }: Props) {
   const [showStats, setShowStats] = useState(false);
   const [showMembers, setShowMembers] = useState(false);
   // First row of the window, or null to follow the newest (see state/window.ts).
@@ -285,14 +295,28 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, onSend, onR
         </div>
         {s && s.peers && s.peers.length > 0 && (
           <div className="peers">
-            {s.peers.map((p) => (
-              <span key={p.name} className={`peer ${p.in_sync ? 'in-sync' : ''}`} title={`${p.name} advertises ${p.events_advertised ?? '?'} events`}>
-                <span className="peer-dot" /> {p.name} {p.in_sync ? 'in sync' : `· ${p.events_advertised ?? '?'} advertised`}
-              </span>
-            ))}
+            {s.peers.map((p) => {
+              const heard = d.peersHeard[p.name];
+              const state = peerState(p, heard, s.peers.length, down.includes(p.name) ? false : undefined, { ref: now, wall: wallNow });
+              const silence = heard ? formatAgo(heard.at.ref, now) : 'never';
+              const title =
+                state === 'silent'
+                  ? `${d.name} has not heard from ${p.name} for over ${Math.round(silentAfterMs(s.peers.length) / 1000)} s (last ${silence}): unreachable, or down`
+                  : state === 'down'
+                    ? `${p.name}'s process is down`
+                    : state === 'cut'
+                      ? `datagrams to and from ${p.name} are dropped (a cut)`
+                      : `${p.name} advertises ${p.events_advertised ?? '?'} events`;
+              return (
+                <span key={p.name} className={`peer ${state}`} data-testid={`peer-${d.name}-${p.name}`} data-state={state} title={title}>
+                  <span className="peer-dot" /> {p.name}{' '}
+                  {state === 'behind' ? `· ${p.events_advertised ?? '?'} advertised` : state === 'silent' ? `not heard ${silence}` : PEER_LABEL[state]}
+                </span>
+              );
+            })}
           </div>
         )}
-        {showStats && s && <StatsPanel stats={s} />}
+        {showStats && s && <StatsPanel stats={s} simulated={simulated} />}
         {showStats && !s && <div className="muted small pad">no stats yet</div>}
         {showMembers && <MembersPanel name={d.name} url={d.url} keyEpoch={s?.key_epoch} live={d.members} />}
       </header>

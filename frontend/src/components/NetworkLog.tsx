@@ -1,7 +1,7 @@
 import { memo, useMemo, useState } from 'react';
 import { KIND_COLORS, deviceColor } from '../state/colors';
 import { formatBytes, formatClockMs } from '../state/format';
-import { DEFAULT_FILTER, filterLog, isProblem, trafficBuckets, type LogEntry, type LogFilter } from '../state/netlog';
+import { DEFAULT_FILTER, dropCounts, expectedDrop, filterLog, isProblem, trafficBuckets, type LogEntry, type LogFilter } from '../state/netlog';
 import { LOG_KINDS, type Direction } from '../state/types';
 import { TrafficChart } from './TrafficChart';
 
@@ -13,15 +13,20 @@ export const NETLOG_ROWS = 30;
 
 const DIR_ICON: Record<Direction, string> = { sent: '↑', received: '↓', dropped: '✕', rejected: '⛔' };
 
-const Row = memo(function Row({ e }: { e: LogEntry }) {
-  const problem = isProblem(e.direction);
+const Row = memo(function Row({ e, simulated }: { e: LogEntry; simulated: boolean }) {
+  const drop = isProblem(e.direction);
+  // Expected drops (a restart's stale echo, a cut made on the page) are drops, not alarms.
+  const expected = drop ? expectedDrop(e, simulated) : null;
+  const problem = drop && expected === null;
   return (
     <div
-      className={`netlog-row ${problem ? 'problem' : ''} dir-${e.direction}`}
+      className={`netlog-row ${problem ? 'problem' : ''} ${expected !== null ? 'expected-drop' : ''} dir-${e.direction}`}
       data-testid="netlog-row"
       data-kind={e.kind}
       data-direction={e.direction}
       data-device={e.device}
+      data-reason={e.reason ?? ''}
+      title={expected ?? undefined}
     >
       <span className="nl-time">{formatClockMs(e.at_ms)}</span>
       <span className="nl-dev" style={{ color: deviceColor(e.device) }} title={`seen by ${e.device}`}>
@@ -35,7 +40,7 @@ const Row = memo(function Row({ e }: { e: LogEntry }) {
       </span>
       <span className="nl-summary" title={e.summary}>
         {e.summary || `${e.from} → ${e.to} ${e.kind} (${formatBytes(e.bytes)})`}
-        {problem && (
+        {drop && (
           <span className="nl-reason">
             {e.direction} · {e.reason ?? 'no reason given'}
           </span>
@@ -53,8 +58,8 @@ export function NetworkLog({ log, devices, now, virtual }: Props) {
   const source = frozen ?? log;
   const rows = useMemo(() => filterLog(source, filter, NETLOG_ROWS), [source, filter]);
   const matching = useMemo(() => filterLog(source, filter).length, [source, filter]);
-  const buckets = useMemo(() => trafficBuckets(log, { now, device: filter.device }), [log, now, filter.device]);
-  const problems = useMemo(() => log.reduce((n, e) => n + (isProblem(e.direction) ? 1 : 0), 0), [log]);
+  const buckets = useMemo(() => trafficBuckets(log, { now, device: filter.device, simulated: virtual }), [log, now, filter.device, virtual]);
+  const drops = useMemo(() => dropCounts(log, virtual), [log, virtual]);
 
   return (
     <section className="card netlog-card" data-testid="netlog">
@@ -62,7 +67,18 @@ export function NetworkLog({ log, devices, now, virtual }: Props) {
         <h2>Network</h2>
         <span className="muted small">
           {matching.toLocaleString('en-US')} of {log.length.toLocaleString('en-US')} packets
-          {problems > 0 && <span className="problem-text"> · {problems} dropped/rejected</span>}
+          {drops.expected > 0 && (
+            <span data-testid="netlog-expected" title="drops the protocol or the demo cause on purpose (stale echo, offline, cuts, simulated faults)">
+              {' '}
+              · {drops.expected.toLocaleString('en-US')} expected {drops.expected === 1 ? 'drop' : 'drops'}
+            </span>
+          )}
+          {drops.suspicious > 0 && (
+            <span className="problem-text" data-testid="netlog-suspicious" title="dropped or rejected for a reason the demo does not cause: forged, corrupted, replayed, unknown">
+              {' '}
+              · {drops.suspicious.toLocaleString('en-US')} suspicious
+            </span>
+          )}
         </span>
         <button
           type="button"
@@ -114,7 +130,7 @@ export function NetworkLog({ log, devices, now, virtual }: Props) {
       <div className="netlog-list">
         {rows.length === 0 && <div className="empty small">{log.length === 0 ? 'No packets yet.' : 'Nothing matches the filters.'}</div>}
         {rows.map((e) => (
-          <Row key={e.key} e={e} />
+          <Row key={e.key} e={e} simulated={virtual} />
         ))}
       </div>
     </section>

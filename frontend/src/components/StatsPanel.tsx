@@ -1,8 +1,9 @@
 import { formatBytes, formatCount } from '../state/format';
 import { KIND_COLORS } from '../state/colors';
+import { expectedDrop } from '../state/netlog';
 import { PACKET_KINDS, type Stats } from '../state/types';
 
-export function StatsPanel({ stats }: { stats: Stats }) {
+export function StatsPanel({ stats, simulated }: { stats: Stats; simulated: boolean }) {
   const drops = Object.entries(stats.drops ?? {}).filter((e): e is [string, number] => (e[1] ?? 0) > 0);
   return (
     <div className="stats-panel" data-testid={`stats-${stats.device}`}>
@@ -64,11 +65,19 @@ export function StatsPanel({ stats }: { stats: Stats }) {
         {drops.length === 0 ? (
           <span className="muted">none</span>
         ) : (
-          drops.map(([reason, n]) => (
-            <span key={reason} className="drop-chip" title={reason}>
-              {reason.replace(/_/g, ' ')} <b>{formatCount(n)}</b>
-            </span>
-          ))
+          drops.map(([reason, n]) => {
+            const expected = expectedDrop({ direction: 'dropped', reason }, simulated);
+            return (
+              <span
+                key={reason}
+                className={`drop-chip ${expected !== null ? 'expected' : ''}`}
+                data-testid={`drop-${stats.device}-${reason}`}
+                title={expected !== null ? `${reason}: expected, ${expected}` : `${reason}: suspicious`}
+              >
+                {reason.replace(/_/g, ' ')} <b>{formatCount(n)}</b>
+              </span>
+            );
+          })
         )}
       </div>
     </div>

@@ -1,4 +1,4 @@
-import { KIND_COLORS, PROBLEM_COLOR } from '../state/colors';
+import { EXPECTED_DROP_COLOR, KIND_COLORS, PROBLEM_COLOR } from '../state/colors';
 import { formatBytes, formatCount } from '../state/format';
 import { bucketMax, trafficTotals, type TrafficBucket } from '../state/netlog';
 import { LOG_KINDS, PACKET_KINDS, type LogKind } from '../state/types';
@@ -33,7 +33,8 @@ export function TrafficChart({ buckets, label }: { buckets: TrafficBucket[]; lab
         <span className="card-sub">packets sent · {label}</span>
         <span className="muted small">
           {formatCount(kinds.reduce((s, k) => s + totals.counts[k], 0))} pkts · {formatBytes(totals.bytes)}
-          {totals.problems > 0 && <span className="problem-text"> · {formatCount(totals.problems)} dropped</span>}
+          {totals.expected > 0 && <span> · {formatCount(totals.expected)} expected {totals.expected === 1 ? 'drop' : 'drops'}</span>}
+          {totals.problems > 0 && <span className="problem-text"> · {formatCount(totals.problems)} suspicious</span>}
         </span>
       </div>
       <svg className="traffic-svg" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label="traffic chart">
@@ -47,7 +48,8 @@ export function TrafficChart({ buckets, label }: { buckets: TrafficBucket[]; lab
             <g key={b.start}>
               <title>
                 {kinds.map((k) => `${k} ${b.counts[k]}`).join(' · ')}
-                {b.problems ? ` · dropped ${b.problems}` : ''}
+                {b.expected ? ` · expected drops ${b.expected}` : ''}
+                {b.problems ? ` · suspicious ${b.problems}` : ''}
               </title>
               <rect x={i * bw} y={0} width={bw} height={H} fill="transparent" />
               {kinds.map((k) => {
@@ -56,7 +58,16 @@ export function TrafficChart({ buckets, label }: { buckets: TrafficBucket[]; lab
                 y -= h;
                 return <rect key={k} x={x} y={y} width={Math.max(1, bw - 1.2)} height={h} fill={KIND_COLORS[k]} rx="1" />;
               })}
-              {b.problems > 0 && <rect x={x} y={0} width={Math.max(1, bw - 1.2)} height={PROBLEM_LANE - 2} fill={PROBLEM_COLOR} rx="1.5" />}
+              {(b.problems > 0 || b.expected > 0) && (
+                <rect
+                  x={x}
+                  y={0}
+                  width={Math.max(1, bw - 1.2)}
+                  height={PROBLEM_LANE - 2}
+                  fill={b.problems > 0 ? PROBLEM_COLOR : EXPECTED_DROP_COLOR}
+                  rx="1.5"
+                />
+              )}
             </g>
           );
         })}

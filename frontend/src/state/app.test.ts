@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { device, msg, net, sim, stats } from '../test/fixtures';
-import { initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './app';
+import { compactLive, initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './app';
+import { MESSAGES_HELD_MAX, cursorBefore } from './messages';
+import { NETLOG_MAX } from './netlog';
 
 const run = (s: AppState, ...actions: Action[]) => actions.reduce(reducer, s);
 const start = () => run(initialState('http://127.0.0.1:3005'), { type: 'sim/state', state: sim() });
@@ -167,5 +169,48 @@ describe('which actions wait for the queued live frames', () => {
     expect(mustFollowQueued({ type: 'sim/state', state: sim({ running: true }) }, s)).toBe(false);
     expect(mustFollowQueued({ type: 'dev/stats', device: 'alice', stats: stats('alice') }, s)).toBe(false);
     expect(mustFollowQueued({ type: 'sim/conn', conn: 'live' }, s)).toBe(false);
+  });
+});
+
+describe('memory bounds', () => {
+  const many = (from: number, n: number) => Array.from({ length: n }, (_, i) => msg(`m${String(from + i).padStart(6, '0')}`, from + i));
+
+  it('a pane holds the newest MESSAGES_HELD_MAX however many live messages come, and pages back to the rest', () => {
+    let s = run(start(), { type: 'dev/loaded', device: 'alice', messages: many(0, 100), next: 'c-first-page' });
+    expect(s.devices.alice.olderCursor).toBe('c-first-page');
+    for (let i = 0; i < 30; i++) s = run(s, { type: 'dev/messages', device: 'alice', messages: many(100 + i * 100, 100), now: 0 });
+    s = run(s, { type: 'dev/message', device: 'alice', message: msg('m999999', 999_999), now: 0 });
+    const held = s.devices.alice.messages;
+    expect(held).toHaveLength(MESSAGES_HELD_MAX);
+    expect(held.at(-1)?.id).toBe('m999999');
+    // The cursor now asks for what was let go: older than the oldest held.
+    expect(s.devices.alice.olderCursor).toBe(cursorBefore(held[0]));
+    expect(cursorBefore(held[0])).toBe(`${held[0].created_at_ms * 1000 + 999}-${held[0].id}`);
+  });
+
+  it('live messages kept during a re-read are bounded too', () => {
+    let s = run(start(), { type: 'dev/fetchStart', device: 'alice' });
+    for (let i = 0; i < 30; i++) s = run(s, { type: 'dev/messages', device: 'alice', messages: many(i * 100, 100), now: 0 });
+    expect(s.devices.alice.liveDuringFetch.length).toBeLessThanOrEqual(MESSAGES_HELD_MAX);
+    s = run(s, { type: 'dev/loaded', device: 'alice', messages: many(5_000, 100), next: null });
+    expect(s.devices.alice.messages).toHaveLength(MESSAGES_HELD_MAX);
+    expect(s.devices.alice.messages.at(-1)?.id).toBe('m005099');
+  });
+
+  it('a compacted queue of frames is small and applies to the same state', () => {
+    const frames: Action[] = [];
+    for (let i = 0; i < 3_000; i++) frames.push({ type: 'dev/message', device: 'alice', message: msg(`x${String(i).padStart(5, '0')}`, i), now: i });
+    for (let i = 0; i < 3_000; i++) frames.push({ type: 'dev/net', device: 'alice', events: [net(i + 1, i)] });
+    frames.push({ type: 'dev/stats', device: 'alice', stats: stats('alice', { events: 3 }) });
+    const compacted = compactLive(frames);
+    expect(compacted).toHaveLength(3);
+    const held = (a: Action[]) => a.reduce((n, x) => n + (x.type === 'dev/messages' ? x.messages.length : x.type === 'dev/net' ? x.events.length : 1), 0);
+    expect(held(compacted)).toBeLessThanOrEqual(MESSAGES_HELD_MAX + NETLOG_MAX + 1);
+    const loaded = run(start(), { type: 'dev/loaded', device: 'alice', messages: [], next: null });
+    const direct = run(loaded, { type: 'batch', actions: frames });
+    const viaCompact = run(loaded, { type: 'batch', actions: compactLive(compactLive(frames).concat([{ type: 'dev/message', device: 'alice', message: msg('y', 9_999), now: 9_999 }])) });
+    const directThenY = run(direct, { type: 'dev/message', device: 'alice', message: msg('y', 9_999), now: 9_999 });
+    expect(viaCompact.devices.alice.messages.map((m) => m.id)).toEqual(directThenY.devices.alice.messages.map((m) => m.id));
+    expect(viaCompact.netlog.map((e) => e.key)).toEqual(direct.netlog.map((e) => e.key));
   });
 });

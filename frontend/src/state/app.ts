@@ -1,7 +1,8 @@
 // The page's whole state and its reducer. Pure: no fetches, no timers, no clocks.
 import { describeMessageChange, pushActivity, type Activity, type ActivityItem } from './activity';
-import { applyReaction, normalizeMessages, upsertMany, upsertMessage } from './messages';
-import { appendNetEvents, type LogEntry } from './netlog';
+import { MESSAGES_HELD_MAX, applyReaction, keepNewest, normalizeMessages, upsertMany, upsertMessage } from './messages';
+import { NETLOG_MAX, appendNetEvents, type LogEntry } from './netlog';
+import { trackHeard, type Clocks, type PeerHeard } from './peers';
 import type { Member, Message, NetEvent, SimDevice, SimState, Stats } from './types';
 
 export type ConnState = 'connecting' | 'live' | 'reconnecting';
@@ -25,6 +26,8 @@ export type DeviceState = {
   olderCursor: string | null;
   /** The community as this device sees it (GET /api/members, `members` frames); null: not read yet. */
   members: Member[] | null;
+  /** When each peer's last exchange was last seen to move (state/peers.ts). */
+  peersHeard: Record<string, PeerHeard>;
 };
 
 export type AppState = {
@@ -52,7 +55,8 @@ export type Action =
   /** Many live messages of one device at once (a batch of stream frames, coalesced). */
   | { type: 'dev/messages'; device: string; messages: Message[]; now: number }
   | { type: 'dev/reaction'; device: string; id: string; emoji: string; remove: boolean }
-  | { type: 'dev/stats'; device: string; stats: Stats }
+  /** `at`: when the report came, for telling how long a peer has been silent (absent: not tracked). */
+  | { type: 'dev/stats'; device: string; stats: Stats; at?: Clocks }
   | { type: 'dev/online'; device: string; online: boolean }
   | { type: 'dev/error'; device: string; error: string | null }
   | { type: 'dev/net'; device: string; events: NetEvent[]; next?: number }
@@ -74,6 +78,7 @@ export function newDevice(name: string, url: string): DeviceState {
     netNext: 0,
     olderCursor: null,
     members: null,
+    peersHeard: {},
   };
 }
 
@@ -107,6 +112,21 @@ function setDevices(state: AppState, list: { name: string; url: string }[]): App
     order.length === state.order.length &&
     order.every((n, i) => n === state.order[i] && devices[n] === state.devices[n]);
   return same ? state : { ...state, order, devices };
+}
+
+/**
+ * A device's list after live messages came: the newest MESSAGES_HELD_MAX, and the cursor moved
+ * to what was let go. (A page of older ones asked for by scrolling up, `dev/older`, is kept:
+ * that grows only as fast as a person scrolls.)
+ */
+function held(d: Pick<DeviceState, 'olderCursor'>, list: Message[]): Pick<DeviceState, 'messages' | 'olderCursor'> {
+  const { messages, cut } = keepNewest(list);
+  return { messages, olderCursor: cut ?? d.olderCursor };
+}
+
+/** Live messages kept while a re-read is in flight: no more than the list will hold after it. */
+function heldDuringFetch(list: Message[]): Message[] {
+  return list.length > MESSAGES_HELD_MAX ? list.slice(list.length - MESSAGES_HELD_MAX) : list;
 }
 
 function updateDevice(state: AppState, name: string, f: (d: DeviceState) => DeviceState): AppState {
@@ -143,12 +163,11 @@ export function reducer(state: AppState, action: Action): AppState {
     case 'dev/loaded':
       return updateDevice(state, action.device, (d) => ({
         ...d,
-        messages: upsertMany(normalizeMessages(action.messages), d.liveDuringFetch),
+        ...held({ olderCursor: action.next ?? null }, upsertMany(normalizeMessages(action.messages), d.liveDuringFetch)),
         loaded: true,
         fetching: false,
         liveDuringFetch: [],
         error: null,
-        olderCursor: action.next ?? null,
       }));
     case 'dev/older':
       return updateDevice(state, action.device, (d) => ({
@@ -162,8 +181,8 @@ export function reducer(state: AppState, action: Action): AppState {
       const prev = d.messages.find((m) => m.id === action.message.id);
       const nd: DeviceState = {
         ...d,
-        messages: upsertMessage(d.messages, action.message),
-        liveDuringFetch: d.fetching ? [...d.liveDuringFetch, action.message] : d.liveDuringFetch,
+        ...held(d, upsertMessage(d.messages, action.message)),
+        liveDuringFetch: d.fetching ? heldDuringFetch([...d.liveDuringFetch, action.message]) : d.liveDuringFetch,
       };
       // Only narrate once the initial list is in, so a reload does not flood the log.
       const items = d.loaded ? describeMessageChange(action.device, prev, action.message, action.now) : [];
@@ -185,8 +204,8 @@ export function reducer(state: AppState, action: Action): AppState {
       }
       const nd: DeviceState = {
         ...d,
-        messages: upsertMany(d.messages, action.messages),
-        liveDuringFetch: d.fetching ? [...d.liveDuringFetch, ...action.messages] : d.liveDuringFetch,
+        ...held(d, upsertMany(d.messages, action.messages)),
+        liveDuringFetch: d.fetching ? heldDuringFetch([...d.liveDuringFetch, ...action.messages]) : d.liveDuringFetch,
       };
       return { ...state, devices: { ...state.devices, [action.device]: nd }, activity: pushActivity(state.activity, items) };
     }
@@ -197,7 +216,12 @@ export function reducer(state: AppState, action: Action): AppState {
         return { ...d, messages: upsertMessage(d.messages, applyReaction(m, action.emoji, d.name, action.remove)) };
       });
     case 'dev/stats':
-      return updateDevice(state, action.device, (d) => ({ ...d, stats: action.stats, online: action.stats.online }));
+      return updateDevice(state, action.device, (d) => ({
+        ...d,
+        stats: action.stats,
+        online: action.stats.online,
+        peersHeard: action.at ? trackHeard(d.peersHeard, action.stats.peers ?? [], action.at) : d.peersHeard,
+      }));
     case 'dev/online':
       return updateDevice(state, action.device, (d) => ({
         ...d,
@@ -253,12 +277,14 @@ export function coalesce(actions: readonly Action[]): Action[] {
   const nets = new Map<string, Extract<Action, { type: 'dev/net' }>>();
   const stats = new Map<string, Action>();
   for (const a of actions) {
-    if (a.type === 'dev/message') {
+    if (a.type === 'dev/message' || a.type === 'dev/messages') {
+      // A `dev/messages` here is an earlier batch already coalesced (Batcher's compaction).
+      const incoming = a.type === 'dev/message' ? [a.message] : a.messages;
       const m = msgs.get(a.device);
       if (m) {
-        m.messages.push(a.message);
+        m.messages.push(...incoming);
         m.now = a.now;
-      } else msgs.set(a.device, { type: 'dev/messages', device: a.device, messages: [a.message], now: a.now });
+      } else msgs.set(a.device, { type: 'dev/messages', device: a.device, messages: [...incoming], now: a.now });
     } else if (a.type === 'dev/net' && a.next === undefined) {
       const n = nets.get(a.device);
       if (n) n.events.push(...a.events);
@@ -267,6 +293,24 @@ export function coalesce(actions: readonly Action[]): Action[] {
     else out.push(a);
   }
   return [...out, ...msgs.values(), ...nets.values(), ...stats.values()];
+}
+
+/**
+ * A queue of live frames made small while it waits (Batcher's `compact`): coalesced, then only
+ * what the lists could keep once applied, the newest MESSAGES_HELD_MAX messages of each device
+ * and the newest NETLOG_MAX packets (older ones would be let go on arrival anyway).
+ */
+export function compactLive(actions: readonly Action[]): Action[] {
+  return coalesce(actions).map((a) => {
+    if (a.type === 'dev/messages' && a.messages.length > MESSAGES_HELD_MAX) {
+      return { ...a, messages: normalizeMessages(a.messages).slice(-MESSAGES_HELD_MAX) };
+    }
+    if (a.type === 'dev/net' && a.events.length > NETLOG_MAX) {
+      const events = [...a.events].sort((x, y) => x.at_ms - y.at_ms || x.seq - y.seq);
+      return { ...a, events: events.slice(-NETLOG_MAX) };
+    }
+    return a;
+  });
 }
 
 /**

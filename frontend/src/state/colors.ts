@@ -29,3 +29,5 @@ export const KIND_COLORS: Record<LogKind, string> = {
 };
 
 export const PROBLEM_COLOR = '#ef4444';
+/** Drops the protocol or the demo cause on purpose: shown, but not as an alarm. */
+export const EXPECTED_DROP_COLOR = '#94a3b8';

@@ -80,3 +80,30 @@ export function messagePreview(msg: Message, max = 40): string {
   const base = t.length > 0 ? t : msg.attachment ? `📎 ${msg.attachment.name}` : '(empty)';
   return base.length > max ? base.slice(0, max - 1) + '…' : base;
 }
+
+/**
+ * Messages a pane holds in memory. It shows a window of 40 rows (state/window.ts) and a person
+ * reads a few pages back; older ones are one `GET /api/messages?before=` away. Without a bound,
+ * a page left open at 100× (about 100 messages a second) would hold every message ever made.
+ */
+export const MESSAGES_HELD_MAX = 1_000;
+
+/**
+ * A cursor for the messages older than `m`: every one of them, and perhaps a few of the same
+ * millisecond that are held already (merged by id). The paging rule's cursor is
+ * `<created_at_us>-<id hex>` (backend/src/paging.rs) and a view's `created_at_ms` is its
+ * microseconds / 1000, rounded down, so the last microsecond of `m`'s millisecond is past `m`.
+ */
+export function cursorBefore(m: Message): string {
+  return `${m.created_at_ms * 1000 + 999}-${m.id}`;
+}
+
+/**
+ * The newest `max` of a sorted list, and the cursor for what was let go (null when nothing was):
+ * the pane pages back to those from the device when scrolled up to them.
+ */
+export function keepNewest(list: Message[], max = MESSAGES_HELD_MAX): { messages: Message[]; cut: string | null } {
+  if (list.length <= max) return { messages: list, cut: null };
+  const messages = list.slice(list.length - max);
+  return { messages, cut: cursorBefore(messages[0]) };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BACKOFF_MAX_MS, backoffDelay } from './backoff';
-import { parseConfig } from './config';
+import { parseConfig, parseServedConfig } from './config';
 import { formatAgo, formatBytes, formatClock, formatSpeed, formatVirtualTime, sliderToSpeed, speedToSlider } from './format';
 import { ATTACHMENT_MAX_BYTES, BODY_LIMIT_BYTES, attachmentFits, base64Length } from './limits';
 
@@ -19,6 +19,27 @@ describe('parseConfig', () => {
       { name: 'bob', url: 'http://b:2' },
     ]);
     expect(parseConfig('?devices=http://a:1', 'x').devices).toEqual([{ name: 'device1', url: 'http://a:1' }]);
+  });
+  it('asks the port the page server names, on the page host; ?sim= still wins', () => {
+    const served = parseServedConfig('{"service_port":42005}');
+    expect(parseConfig('', '127.0.0.1', served).simUrl).toBe('http://127.0.0.1:42005');
+    expect(parseConfig('', 'localhost', served).simUrl).toBe('http://localhost:42005');
+    expect(parseConfig('?sim=http://10.0.0.2:4005', 'x', served).simUrl).toBe('http://10.0.0.2:4005');
+  });
+  it('reads the served configuration, and falls back to the defaults only without a usable one', () => {
+    expect(parseServedConfig('{"service_port":42005}')).toEqual({ service_port: 42005 });
+    // No meta tag (Vite's dev server).
+    expect(parseServedConfig(null)).toBeNull();
+    expect(parseServedConfig('')).toBeNull();
+    const warn = console.warn;
+    console.warn = () => undefined;
+    try {
+      expect(parseServedConfig('{nope')).toBeNull();
+      expect(parseServedConfig('{"service_port":70000}')).toEqual({ service_port: null });
+      expect(parseConfig('', 'h', parseServedConfig('{"service_port":"x"}')).simUrl).toBe('http://h:3005');
+    } finally {
+      console.warn = warn;
+    }
   });
 });
 

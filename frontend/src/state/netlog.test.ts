@@ -5,7 +5,10 @@ import {
   DEFAULT_FILTER,
   appendNetEvents,
   bucketMax,
+  dropCounts,
+  expectedDrop,
   filterLog,
+  isSuspicious,
   trafficBuckets,
   trafficTotals,
   type LogEntry,
@@ -92,7 +95,7 @@ describe('trafficBuckets', () => {
     net(2, 1_500, { kind: 'EVENT', bytes: 300 }),
     net(3, 3_000, { kind: 'SUMMARY', bytes: 40 }),
     net(4, 3_100, { kind: 'SUMMARY', direction: 'received' }), // not double counted
-    net(5, 5_000, { kind: 'FILTER', direction: 'dropped', reason: 'loss' }),
+    net(5, 5_000, { kind: 'FILTER', direction: 'dropped', reason: 'bad_mac' }), // suspicious (an expected one is counted apart)
     net(6, -100_000, { kind: 'EVENT' }), // outside the window
   ]);
 
@@ -123,5 +126,43 @@ describe('trafficBuckets', () => {
     expect(b).toHaveLength(30);
     expect(trafficTotals(b).counts.EVENT).toBe(0);
     expect(b[29].start + 2_000).toBeGreaterThan(100_000);
+  });
+});
+
+describe('expected and suspicious drops', () => {
+  const drop = (reason: string | null, direction: 'dropped' | 'rejected' = 'dropped') => ({ direction, reason });
+
+  it('a restart’s stale echo, offline, cuts and the simulated network’s faults are expected', () => {
+    for (const reason of ['stale_echo', 'offline', 'blocked', 'budget', 'loss', 'partition', 'cut']) {
+      expect(isSuspicious(drop(reason), false), reason).toBe(false);
+      expect(expectedDrop(drop(reason), false), reason).not.toBeNull();
+    }
+  });
+
+  it('forged, corrupted, replayed or unexplained drops are suspicious on real UDP', () => {
+    for (const reason of ['bad_mac', 'replayed', 'malformed', 'unknown_source', 'bad_signature', null]) {
+      expect(isSuspicious(drop(reason), false), String(reason)).toBe(true);
+    }
+    expect(isSuspicious(drop('bad_signature', 'rejected'), false)).toBe(true);
+    expect(isSuspicious({ direction: 'sent', reason: null }, false)).toBe(false);
+  });
+
+  it('in simulated mode the network’s duplicates and corruption are expected', () => {
+    expect(isSuspicious(drop('replayed'), true)).toBe(false);
+    expect(isSuspicious(drop('bad_mac'), true)).toBe(false);
+    expect(isSuspicious(drop('bad_signature', 'rejected'), true)).toBe(true);
+  });
+
+  it('counts each kind, and the traffic chart puts only suspicious drops in its problem lane', () => {
+    let log = appendNetEvents([], 'bob', [
+      net(1, 1_000, { direction: 'dropped', reason: 'stale_echo' }),
+      net(2, 1_100, { direction: 'dropped', reason: 'stale_echo' }),
+      net(3, 1_200, { direction: 'dropped', reason: 'bad_mac' }),
+    ]);
+    expect(dropCounts(log, false)).toEqual({ expected: 2, suspicious: 1 });
+    const b = trafficTotals(trafficBuckets(log, { now: 1_500, windowMs: 2_000, bucketMs: 2_000 }));
+    expect([b.expected, b.problems]).toEqual([2, 1]);
+    log = appendNetEvents([], 'bob', [net(1, 1_000, { direction: 'dropped', reason: 'stale_echo' })]);
+    expect(trafficTotals(trafficBuckets(log, { now: 1_500, windowMs: 2_000, bucketMs: 2_000 })).problems).toBe(0);
   });
 });

@@ -73,6 +73,56 @@ export function isProblem(direction: Direction): boolean {
   return direction === 'dropped' || direction === 'rejected';
 }
 
+/**
+ * Drop reasons that are the protocol or the demo working as meant (docs/PROTOCOL.md, "What is
+ * dropped, and why"): shown as drops, never in red. Any other reason, or none, is suspicious.
+ */
+export const EXPECTED_DROP_REASONS: Readonly<Record<string, string>> = {
+  stale_echo: 'a peer’s first packet after it or this device started: answered with the epoch to echo',
+  offline: 'arrived while the device was switched offline',
+  blocked: 'a cut made on the page',
+  budget: 'an answer over the peer’s budget, skipped',
+  loss: 'lost by the simulated network',
+  burst_loss: 'lost in a burst by the simulated network',
+  partition: 'the simulated network is partitioned',
+  cut: 'a cut made on the page',
+};
+
+/**
+ * In simulated mode the virtual network also duplicates and corrupts datagrams on purpose: a
+ * duplicate is dropped as replayed, a corrupted copy as a bad tag or undecodable. On real UDP
+ * these would be someone else's doing.
+ */
+export const SIMULATED_FAULT_REASONS: Readonly<Record<string, string>> = {
+  replayed: 'a copy the simulated network duplicated',
+  bad_mac: 'a copy the simulated network corrupted',
+  malformed: 'a copy the simulated network corrupted',
+  bad_magic: 'a copy the simulated network corrupted',
+};
+
+/** Why a drop is expected, or null when it is suspicious (or not a drop). */
+export function expectedDrop(e: Pick<NetEvent, 'direction' | 'reason'>, simulated: boolean): string | null {
+  if (!isProblem(e.direction) || e.reason == null) return null;
+  return EXPECTED_DROP_REASONS[e.reason] ?? (simulated ? SIMULATED_FAULT_REASONS[e.reason] ?? null : null);
+}
+
+/** A dropped or rejected packet whose reason is not an expected one: shown in red. */
+export function isSuspicious(e: Pick<NetEvent, 'direction' | 'reason'>, simulated: boolean): boolean {
+  return isProblem(e.direction) && expectedDrop(e, simulated) === null;
+}
+
+/** Drops in `log`: those expected and those suspicious. */
+export function dropCounts(log: readonly LogEntry[], simulated: boolean): { expected: number; suspicious: number } {
+  let expected = 0;
+  let suspicious = 0;
+  for (const e of log) {
+    if (!isProblem(e.direction)) continue;
+    if (expectedDrop(e, simulated) === null) suspicious++;
+    else expected++;
+  }
+  return { expected, suspicious };
+}
+
 export function matchesFilter(e: LogEntry, f: LogFilter): boolean {
   if (!f.kinds[e.kind]) return false;
   if (f.device !== null && e.device !== f.device) return false;
@@ -94,8 +144,10 @@ export type TrafficBucket = {
   /** Packets sent per kind in this bucket. */
   counts: Record<LogKind, number>;
   bytes: number;
-  /** Dropped or rejected packets in this bucket. */
+  /** Dropped or rejected packets in this bucket whose reason is suspicious (`isSuspicious`). */
   problems: number;
+  /** Dropped packets in this bucket whose reason is expected (`expectedDrop`). */
+  expected: number;
 };
 
 export type TrafficOptions = {
@@ -104,6 +156,8 @@ export type TrafficOptions = {
   bucketMs?: number;
   /** Only entries observed by this device (null = all). */
   device?: string | null;
+  /** Simulated mode: the virtual network's duplicates and corruption are expected drops. */
+  simulated?: boolean;
 };
 
 const zeroCounts = (): Record<LogKind, number> => ({ EVENT: 0, SUMMARY: 0, DIGEST: 0, FILTER: 0, SKETCH: 0, UNKNOWN: 0 });
@@ -111,7 +165,7 @@ const zeroCounts = (): Record<LogKind, number> => ({ EVENT: 0, SUMMARY: 0, DIGES
 /**
  * Traffic over the last `windowMs` before `now`, in buckets of `bucketMs`, oldest first.
  * Each packet is counted once, where it was sent (received copies would double it);
- * dropped and rejected packets are counted as problems.
+ * dropped and rejected packets are counted as problems when suspicious, as expected otherwise.
  */
 export function trafficBuckets(log: readonly LogEntry[], opts: TrafficOptions): TrafficBucket[] {
   const windowMs = opts.windowMs ?? 60_000;
@@ -125,6 +179,7 @@ export function trafficBuckets(log: readonly LogEntry[], opts: TrafficOptions): 
     counts: zeroCounts(),
     bytes: 0,
     problems: 0,
+    expected: 0,
   }));
   for (let i = log.length - 1; i >= 0; i--) {
     const e = log[i];
@@ -135,24 +190,33 @@ export function trafficBuckets(log: readonly LogEntry[], opts: TrafficOptions): 
     if (e.direction === 'sent') {
       b.counts[e.kind] += 1;
       b.bytes += e.bytes;
-    } else if (isProblem(e.direction)) {
+    } else if (isSuspicious(e, opts.simulated ?? false)) {
       b.problems += 1;
+    } else if (isProblem(e.direction)) {
+      b.expected += 1;
     }
   }
   return buckets;
 }
 
 /** Totals per kind over the buckets, for the chart legend. */
-export function trafficTotals(buckets: readonly TrafficBucket[]): { counts: Record<LogKind, number>; bytes: number; problems: number } {
+export function trafficTotals(buckets: readonly TrafficBucket[]): {
+  counts: Record<LogKind, number>;
+  bytes: number;
+  problems: number;
+  expected: number;
+} {
   const counts = zeroCounts();
   let bytes = 0;
   let problems = 0;
+  let expected = 0;
   for (const b of buckets) {
     for (const k of LOG_KINDS) counts[k] += b.counts[k];
     bytes += b.bytes;
     problems += b.problems;
+    expected += b.expected;
   }
-  return { counts, bytes, problems };
+  return { counts, bytes, problems, expected };
 }
 
 /** Highest value of one series (or of the stacked total when kind is omitted), at least 1. */
