@@ -435,3 +435,20 @@ fn simulated_mode_is_owner_only_too() -> Result<()> {
     assert_eq!(get(&format!("{sim}/api/simulation"))?.0, 200);
     Ok(())
 }
+
+#[test]
+fn a_full_disk_answers_507() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    // Room for the schema and a few lines of text, not for a 300 KB file.
+    let alice = alice(root.path(), &["--db-pages-max", "60"])?;
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (status, error) = error_of(post(
+        &alice.url("/api/messages"),
+        &json!({"text": "too big", "attachment": {"name": "big.bin",
+            "mime": "application/octet-stream",
+            "data_base64": base64::engine::general_purpose::STANDARD.encode(&bytes)}}),
+    )?);
+    assert_eq!(status, 507, "{error}");
+    assert!(error.contains("full"), "{error}");
+    Ok(())
+}
