@@ -452,3 +452,33 @@ fn a_full_disk_answers_507() -> Result<()> {
     assert!(error.contains("full"), "{error}");
     Ok(())
 }
+
+#[test]
+fn an_absolute_form_target_must_name_this_server() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let alice = alice(root.path(), &[])?;
+    let addr = alice.http_addr();
+    let ask = |target: String| {
+        raw_http(
+            addr,
+            format!(
+                "GET {target} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\n\
+                 connection: close\r\n\r\n",
+                alice.token
+            )
+            .as_bytes(),
+        )
+    };
+    // RFC 9112: the target's host wins over Host, so a rebinding proxy's name is refused.
+    let (status, _, body) = ask(format!("http://evil.example:{}/api/stats", addr.port()))?;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("evil.example"),
+        "{body}"
+    );
+    let (status, _, body) = ask("http://evil.example/api/stats".into())?;
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = ask(format!("http://{addr}/api/stats"))?;
+    assert_eq!(status, 200, "{body}");
+    Ok(())
+}
