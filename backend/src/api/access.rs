@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use rand_core::{OsRng, RngCore};
 use thiserror::Error;
 
+use super::connections::Authenticated;
 use crate::http::ApiError;
 
 /// The token file's name inside a data directory.
@@ -313,7 +314,12 @@ pub async fn require_token(State(guard): State<Guard>, request: Request, next: N
         return next.run(request).await;
     }
     let message = match guard.token_offered(request.headers()) {
-        Some(true) => return next.run(request).await,
+        Some(true) => {
+            // Tells the connection table this connection is the owner's (`connections`).
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(Authenticated);
+            return response;
+        }
         Some(false) => "wrong API token",
         None => "this server needs its API token: Authorization: Bearer TOKEN (see docs/API.md)",
     };
