@@ -28,12 +28,27 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// A failure below the API (the store, the device's loop) as a 5xx: `507 Insufficient
+    /// Storage` when it says the disk is full, so the owner knows to free space rather than
+    /// report a bug; else 500.
     pub fn internal(err: impl std::fmt::Display) -> Self {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: err.to_string(),
-        }
+        let message = err.to_string();
+        let status = if says_storage_full(&message) {
+            StatusCode::INSUFFICIENT_STORAGE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        ApiError { status, message }
     }
+}
+
+/// Whether an error's text says the disk is full: SQLite's `SQLITE_FULL` ("database or disk
+/// is full", also past `--db-pages-max`) or the simulator's full disk ("disk full"). The
+/// store boundary (`StoreError::Backend`) carries a failure as its text, so the text is what
+/// there is to read.
+fn says_storage_full(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("disk is full") || message.contains("disk full")
 }
 
 impl IntoResponse for ApiError {
@@ -118,5 +133,18 @@ mod tests {
         assert!(error.headers()[header::CONTENT_TYPE]
             .as_bytes()
             .starts_with(b"application/json"));
+    }
+
+    #[test]
+    fn a_full_disk_is_507_and_other_failures_500() {
+        let full = "storage backend failed: sqlite: database or disk is full";
+        assert_eq!(
+            ApiError::internal(full).status,
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        let simulated = "storage backend failed: disk full (simulated)";
+        assert_eq!(ApiError::internal(simulated).status.as_u16(), 507);
+        let other = "the device's network loop has stopped";
+        assert_eq!(ApiError::internal(other).status.as_u16(), 500);
     }
 }

@@ -7,7 +7,8 @@
 //!   (which `meshlog demo`'s page server sets HttpOnly, SameSite=Strict). Every route needs
 //!   it except `GET /api/health`, which says nothing but `{"ok": true}`, and CORS preflights.
 //! - Host must name this server (the address it listens on, or a localhost name): a
-//!   DNS-rebinding page reaches us under its own name and is refused.
+//!   DNS-rebinding page reaches us under its own name and is refused. So must the host of an
+//!   absolute-form request target (`GET http://name/path`), which RFC 9112 puts before Host.
 //! - A request that carries `Origin` (every browser CORS request and every POST) must come
 //!   from this server's own origin or one it was told to allow (`--allow-origin`, the demo's
 //!   page); a cross-site request without `Origin` (`Sec-Fetch-Site: cross-site`) is refused too.
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use rand_core::{OsRng, RngCore};
 use thiserror::Error;
 
+use super::connections::Authenticated;
 use crate::http::ApiError;
 
 /// The token file's name inside a data directory.
@@ -271,20 +273,19 @@ pub async fn check_host_and_origin(
         .into_response();
     }
     let headers = request.headers();
-    // HTTP/1.1 requires Host; the URI's authority stands in for it in absolute-form requests.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()));
-    match host {
-        Some(host) if guard.host_allowed(&host) => {}
-        Some(host) => {
+    // HTTP/1.1 requires Host. An absolute-form target (`GET http://name/path`, as sent to a
+    // proxy) names the host too, and RFC 9112 has it win over Host: both must be ours.
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("?"));
+    let authority = request.uri().authority().map(|a| a.as_str());
+    if host.is_none() && authority.is_none() {
+        return forbidden("no Host header");
+    }
+    for (what, name) in [("Host", host), ("request target's host", authority)] {
+        if let Some(name) = name.filter(|name| !guard.host_allowed(name)) {
             return forbidden(format!(
-                "Host {host:?} is not this server's (DNS rebinding?)"
-            ))
+                "{what} {name:?} is not this server's (DNS rebinding?)"
+            ));
         }
-        None => return forbidden("no Host header"),
     }
     match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
         None => {
@@ -313,7 +314,12 @@ pub async fn require_token(State(guard): State<Guard>, request: Request, next: N
         return next.run(request).await;
     }
     let message = match guard.token_offered(request.headers()) {
-        Some(true) => return next.run(request).await,
+        Some(true) => {
+            // Tells the connection table this connection is the owner's (`connections`).
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(Authenticated);
+            return response;
+        }
         Some(false) => "wrong API token",
         None => "this server needs its API token: Authorization: Bearer TOKEN (see docs/API.md)",
     };

@@ -9,6 +9,8 @@
 
 pub mod access;
 mod backend;
+pub mod bodies;
+mod connections;
 pub mod files;
 pub mod handlers;
 pub mod members;
@@ -17,7 +19,6 @@ mod raw_errors;
 pub mod serve;
 pub mod stream;
 
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Extension;
 use axum::Router;
@@ -31,7 +32,7 @@ pub const BODY_LEN_MAX: usize = 512 * 1024;
 /// Every route of `docs/API.md` for `device`; `streams` caps its open live streams.
 /// Serve it with [`serve::Server`], which adds the access checks and CORS.
 pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/health", get(handlers::health))
         .route(
             "/api/messages",
@@ -61,8 +62,8 @@ pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
         .route("/api/keys/rotate", post(members::post_rotate::<B>))
         .route("/api/invites", post(members::post_invite::<B>))
         .route("/api/stream", get(stream::stream::<B>))
-        .fallback(crate::http::not_found)
-        .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
+        .fallback(crate::http::not_found);
+    bodies::with_body_limit(routes, BODY_LEN_MAX)
         .layer(Extension(streams))
         .with_state(device)
 }

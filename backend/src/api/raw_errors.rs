@@ -52,7 +52,8 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     .to_string();
     Some(
         format!(
-            "{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+            "{status_line}\r\ncontent-type: application/json\r\n\
+             x-content-type-options: nosniff\r\ncontent-length: {}\r\n\
              connection: close\r\n\r\n{body}",
             body.len()
         )
@@ -127,6 +128,7 @@ mod tests {
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 431 "));
         assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert!(head.contains("x-content-type-options: nosniff"));
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert!(body["error"].as_str().unwrap().contains("too large"));
         assert!(rewrite(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());

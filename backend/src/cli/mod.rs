@@ -9,6 +9,8 @@ pub mod run;
 pub mod sim_service;
 pub mod sweep;
 
+use std::time::Duration;
+
 use meshlog_backend::api::access::{Token, TOKEN_FILE};
 use meshlog_backend::api::serve::{Limits, ServerOptions};
 
@@ -32,15 +34,23 @@ pub struct ServerArgs {
     /// Serve on a non-loopback address, reachable from the network (refused without it).
     #[arg(long)]
     allow_remote: bool,
-    /// Open connections at most; more are answered 503.
+    /// Open connections at most; one more evicts a connection waiting for a request (one
+    /// without the API token first), and is answered 503 only if all are busy.
     #[arg(long, default_value_t = Limits::default().connections_max)]
     connections_max: usize,
     /// Open live streams at most; more are answered 503.
     #[arg(long, default_value_t = Limits::default().streams_max)]
     streams_max: usize,
-    /// A client must send a whole request head within this, or is disconnected.
+    /// A client without the API token must send a whole request head within this, or is
+    /// disconnected (a second while more than half the connections are taken).
     #[arg(long, default_value_t = Limits::default().header_read_timeout.as_millis() as u64)]
     header_timeout_ms: u64,
+    /// A connection that showed the API token is closed after this long idle.
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_millis() as u64)]
+    idle_timeout_ms: u64,
+    /// A request body must arrive whole within this of its head, or is answered 408.
+    #[arg(long, default_value_t = Limits::default().body_read_timeout.as_millis() as u64)]
+    body_timeout_ms: u64,
 }
 
 impl ServerArgs {
@@ -51,7 +61,9 @@ impl ServerArgs {
             limits: Limits {
                 connections_max: self.connections_max,
                 streams_max: self.streams_max,
-                header_read_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+                header_read_timeout: Duration::from_millis(self.header_timeout_ms),
+                idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+                body_read_timeout: Duration::from_millis(self.body_timeout_ms),
             },
         }
     }

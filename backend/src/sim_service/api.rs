@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use super::control;
 use super::error::SimServiceError;
 use super::service::ServiceState;
 use super::state::SimState;
+use crate::api::bodies::with_body_limit;
 use crate::api::serve::StreamSlots;
 use crate::http::{json_body, ApiError};
 
@@ -25,7 +26,7 @@ const BODY_LEN_MAX: usize = 16 * 1024;
 /// The service's routes; `streams` caps its open state streams. Serve it with
 /// [`crate::api::serve::Server`], which adds the access checks and CORS.
 pub fn router(state: ServiceState, streams: StreamSlots) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/health", get(health))
         .route("/api/simulation", get(get_state))
         .route("/api/simulation/start", post(start))
@@ -41,8 +42,8 @@ pub fn router(state: ServiceState, streams: StreamSlots) -> Router {
         .route("/api/network", post(network))
         .route("/api/network/partition", post(partition))
         .route("/api/network/cut", post(cut))
-        .fallback(crate::http::not_found)
-        .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
+        .fallback(crate::http::not_found);
+    with_body_limit(routes, BODY_LEN_MAX)
         .layer(Extension(streams))
         .with_state(state)
 }
