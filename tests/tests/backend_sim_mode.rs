@@ -196,3 +196,52 @@ fn network_controls_and_the_generator_act_on_the_world() -> Result<()> {
     assert_eq!(status, 404, "{body}");
     Ok(())
 }
+
+fn set(sim: &str, what: &str, body: Value) -> Result<Value> {
+    let (status, state) = post(&format!("{sim}/api/simulation/{what}"), &body)?;
+    ensure!(status == 200, "{what}: {status} {state}");
+    Ok(state)
+}
+
+/// Issue 24: simulated mode read real mode's generator settings (`sim-service.json`), so a
+/// real demo left at 100× and 3,600 an hour started every simulated run there. Simulated mode
+/// keeps its own (`sim-mode.json`) and leaves real mode's alone.
+#[test]
+fn simulated_mode_keeps_its_own_generator_settings() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let real = data.path().join("sim-service.json");
+    let real_settings =
+        r#"{"messages_per_hour": 3600.0, "attachment_percent": 30.0, "speed": 100.0}"#;
+    std::fs::write(&real, real_settings)?;
+
+    let run = SimModeRun::start_in(SCENARIO, Some(data.path()))?;
+    let (_, state) = get(&format!("{}/api/simulation", run.sim))?;
+    assert_eq!(
+        state["speed"], 1.0,
+        "real mode's speed stays there: {state}"
+    );
+    assert_eq!(state["messages_per_hour"], 50.0, "{state}");
+    set(
+        &run.sim,
+        "message-rate",
+        json!({ "messages_per_hour": 720 }),
+    )?;
+    set(&run.sim, "speed", json!({ "speed": 5 }))?;
+    drop(run);
+    assert_eq!(
+        std::fs::read_to_string(&real)?,
+        real_settings,
+        "real mode's file is not written by simulated mode"
+    );
+    let own: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("sim-mode.json"))?)?;
+    assert_eq!(own["messages_per_hour"], 720.0);
+
+    // The next simulated run starts where this one was left.
+    let again = SimModeRun::start_in(SCENARIO, Some(data.path()))?;
+    let (_, state) = get(&format!("{}/api/simulation", again.sim))?;
+    assert_eq!(state["messages_per_hour"], 720.0, "{state}");
+    assert_eq!(state["speed"], 5.0, "{state}");
+    assert_eq!(state["persistent"], false, "the world itself is not kept");
+    Ok(())
+}

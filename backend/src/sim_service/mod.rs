@@ -101,7 +101,8 @@ pub struct Setup {
     pub processes: Option<Supervisor>,
     /// The devices' API tokens by name, for posting and blocking.
     pub device_tokens: BTreeMap<String, Token>,
-    /// A data directory to keep the generator settings in (`sim-service.json`).
+    /// A data directory to keep the generator settings in (`sim-service.json`; simulated
+    /// mode's own are `sim-mode.json`).
     pub data_dir: Option<PathBuf>,
 }
 
@@ -113,7 +114,11 @@ pub async fn start_with(
     server: &ServerOptions,
     token: Token,
 ) -> Result<RunningService, SimServiceError> {
-    let settings = setup.data_dir.as_deref().map(Settings::path);
+    let simulated = setup.world.is_some();
+    let settings = setup
+        .data_dir
+        .as_deref()
+        .map(|dir| Settings::path(dir, simulated));
     if let Some(saved) = settings.as_deref().and_then(Settings::load) {
         saved.apply(&mut sim);
     }
