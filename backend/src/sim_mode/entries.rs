@@ -198,14 +198,6 @@ impl DeviceIndex {
         })
     }
 
-    /// Every message, oldest first (as SQLite orders them: by creation time, then id).
-    pub fn messages(&self) -> Vec<MessageRow> {
-        self.order
-            .iter()
-            .filter_map(|c| self.message(&c.id))
-            .collect()
-    }
-
     /// The page `request` asks for, by the rule of [`crate::paging`]: the newest `limit`
     /// messages strictly older than `before` that match the search, answered oldest first,
     /// with the cursor of the page before. Only the page's rows are built; a search reads

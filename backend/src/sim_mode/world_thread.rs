@@ -249,16 +249,6 @@ impl WorldHandle {
         self.shared.now_us.load(Ordering::Acquire)
     }
 
-    /// Generated posts waiting for the world.
-    pub fn posts_queued(&self) -> usize {
-        self.shared
-            .schedule
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .posts
-            .len()
-    }
-
     /// Waits until the world has reached `to_us` with every post due by then appended.
     pub async fn advance(&self, to_us: u64) -> Result<(), WorldError> {
         self.request(|done| Command::Advance { to_us, done }).await
