@@ -61,7 +61,7 @@ export function App({ config }: { config: PageConfig }) {
       )}
       {sim && !sim.persistent && (
         <div className="hint" data-testid="not-persistent">
-          This simulated run keeps nothing: it started empty and a restart of the demo starts empty again (run it with <code>--data-dir</code> to keep state).
+          This simulated world lives in memory: it started empty, and a restart of the demo starts it empty again (only its generator settings are kept).
         </div>
       )}
       <main className="layout">

@@ -13,13 +13,13 @@ use super::outputs::DeviceOutputs;
 use super::world_thread::{WorldError, WorldHandle};
 use crate::api::members::{not_in_simulated_mode, InviteRequest};
 use crate::api::peers::unknown_peer;
-use crate::api::{DeviceBackend, JsonBytes, MessagesPage};
+use crate::api::{DeviceBackend, JsonBytes};
 use crate::device::netlog::NetLog;
 use crate::device::state::Frame;
 use crate::device::views::{MemberView, MessageView, StatsView};
 use crate::http::ApiError;
-use crate::paging::{page_of, Cursor, PageRequest};
-use crate::store::{FileContent, MessageRow};
+use crate::paging::PageRequest;
+use crate::store::FileContent;
 use meshlog_net::Blocked;
 
 /// One simulated device as the device API sees it.
@@ -67,10 +67,9 @@ impl DeviceBackend for SimDevice {
     }
 
     /// Pages and searches by the rule of [`crate::paging`], as a real device's SQL does, over
-    /// the messages the world holds in memory.
+    /// the world thread's index of the device's messages.
     async fn messages(&self, request: PageRequest) -> Result<JsonBytes, ApiError> {
-        let rows = self.world.messages(self.index).await?;
-        Ok(page_of_rows(rows, &request).into_json())
+        Ok(self.world.messages(self.index, request).await?.into_json())
     }
 
     async fn message(&self, id: EventId) -> Result<Option<MessageView>, ApiError> {
@@ -140,35 +139,19 @@ impl SimDevice {
     }
 }
 
-/// The page `request` asks for out of `rows`, answered as a real device answers: oldest first
-/// within the page, and the cursor of the page before.
-pub fn page_of_rows(mut rows: Vec<MessageRow>, request: &PageRequest) -> MessagesPage {
-    if let Some(search) = &request.search {
-        rows.retain(|m| search.matches(&m.text, m.attachment.as_ref().map(|a| a.name.as_str())));
-    }
-    let (newest_first, next) = page_of(rows, |m| Cursor::at(m.created_at_us, m.id), request);
-    MessagesPage {
-        messages: newest_first
-            .into_iter()
-            .rev()
-            .map(MessageView::from)
-            .collect(),
-        next: next.map(|c| c.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! One table of pages and searches, run through a real device's SQLite store and through
-    //! the simulated path (the world's in-memory store, `entries`, `page_of_rows`): the rule
-    //! of `crate::paging` is one only if both answer the same.
+    //! the simulated path (the world thread's index, `entries::DeviceIndex`): the rule of
+    //! `crate::paging` is one only if both answer the same.
 
     use meshlog_core::event::{seal, Event};
     use meshlog_core::testing::{community_of, keys};
     use meshlog_core::{chunk_file, DeviceId, InMemoryStore, Instant, OpenedEvent, Store};
 
     use super::*;
-    use crate::sim_mode::entries;
+    use crate::paging::Cursor;
+    use crate::sim_mode::entries::DeviceIndex;
     use crate::store::{Database, DbKey, SqliteStore, StoreReader};
 
     /// (text, attachment name, created at µs); several share a microsecond, so ids break ties.
@@ -243,7 +226,7 @@ mod tests {
     struct Both {
         _dir: tempfile::TempDir,
         reader: StoreReader,
-        memory: InMemoryStore,
+        memory: DeviceIndex,
         ids: Vec<EventId>,
     }
 
@@ -263,7 +246,7 @@ mod tests {
             Both {
                 reader: StoreReader::open(&db).unwrap(),
                 _dir: dir,
-                memory,
+                memory: DeviceIndex::of_store(&memory, "alice"),
                 ids,
             }
         }
@@ -275,7 +258,7 @@ mod tests {
                 real.messages.iter().map(|m| m.id).collect(),
                 real.next.map(|c| c.to_string()),
             );
-            let sim = page_of_rows(entries::messages(&self.memory), request);
+            let sim = self.memory.page(request);
             let sim = (
                 sim.messages
                     .iter()

@@ -1,178 +1,299 @@
-//! The device API's views over a simulated device's in-memory store: the same `MessageRow`,
+//! The device API's views over a simulated device's events: the same `MessageRow`,
 //! `FileContent` and `Counts` the SQLite queries produce, folded the same way (reactions in
 //! time order with removals applied, attachment chunks counted), so `MessageView` and
 //! `StatsView` need not know which store they came from.
+//!
+//! Kept as an index that grows by one event at a time, as SQLite's tables and indexes do:
+//! a page of messages costs O(page × log n), a file its chunks, a count nothing. Building
+//! every message for each request (and scanning the store for each attachment's chunks)
+//! made a 100× run quadratic (issue 24).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use meshlog_core::store::StoredEntry;
-use meshlog_core::{EventBody, EventId, FileId, InMemoryStore};
+use meshlog_core::{Event, EventBody, EventId, FileId, FileRef, InMemoryStore};
 
+use crate::api::MessagesPage;
+use crate::device::views::MessageView;
+use crate::paging::{Cursor, PageRequest};
 use crate::store::{fold_reaction, AttachmentRow, Counts, FileContent, MessageRow, ReactionRow};
 
-/// Every message with its reactions and attachment progress, oldest first (as SQLite orders
-/// them: by creation time, then id).
-pub fn messages(store: &InMemoryStore) -> Vec<MessageRow> {
-    let mut rows: Vec<MessageRow> = store
-        .entries()
-        .filter_map(|(id, entry)| message_row(store, id, entry))
-        .collect();
-    rows.sort_by_key(|m| (m.created_at_us, m.id));
-    let mut by_id: BTreeMap<EventId, usize> = BTreeMap::new();
-    for (i, m) in rows.iter().enumerate() {
-        by_id.insert(m.id, i);
-    }
-    for reaction in reactions(store, None) {
-        if let Some(&i) = by_id.get(&reaction.message) {
-            fold_reaction(&mut rows[i].reactions, reaction);
+/// One device's messages, reactions and file chunks, indexed.
+#[derive(Debug, Clone)]
+pub struct DeviceIndex {
+    /// The device's name: its own events are counted apart.
+    device: String,
+    /// Every event indexed, whether or not it decoded: a catch-up pass skips these.
+    seen: BTreeSet<EventId>,
+    messages: BTreeMap<EventId, Message>,
+    /// Every message's place in the order pages are cut in (`crate::paging`), oldest first.
+    order: BTreeSet<Cursor>,
+    /// message -> its reactions by (created at µs, id): the order they are folded in.
+    reactions: BTreeMap<EventId, BTreeMap<(u64, EventId), ReactionRow>>,
+    /// file -> chunk index -> (the chunk's count of chunks, the chunk event). Of two events
+    /// with the same chunk, the higher id is kept, as a scan in id order would end on it.
+    chunks: BTreeMap<FileId, BTreeMap<u16, (u32, EventId)>>,
+    /// file -> the messages that attach it.
+    attached_by: BTreeMap<FileId, BTreeSet<EventId>>,
+    counts: Counts,
+}
+
+#[derive(Debug, Clone)]
+struct Message {
+    author: String,
+    text: String,
+    created_at_us: u64,
+    auto: bool,
+    attachment: Option<FileRef>,
+}
+
+/// What an event changed, for the device's live stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Nothing,
+    Message(EventId),
+    /// A chunk of `file` arrived: (chunks held, chunks expected).
+    Chunk {
+        file: FileId,
+        have: u32,
+        total: u32,
+    },
+}
+
+impl DeviceIndex {
+    pub fn new(device: &str) -> Self {
+        DeviceIndex {
+            device: device.to_owned(),
+            seen: BTreeSet::new(),
+            messages: BTreeMap::new(),
+            order: BTreeSet::new(),
+            reactions: BTreeMap::new(),
+            chunks: BTreeMap::new(),
+            attached_by: BTreeMap::new(),
+            counts: Counts::default(),
         }
     }
-    rows
-}
 
-pub fn message(store: &InMemoryStore, id: &EventId) -> Option<MessageRow> {
-    let entry = store.entries().find(|(i, _)| *i == id)?.1;
-    let mut row = message_row(store, id, entry)?;
-    for reaction in reactions(store, Some(id)) {
-        fold_reaction(&mut row.reactions, reaction);
+    /// An index of everything in `store` (tests, and the table that checks both paths).
+    pub fn of_store(store: &InMemoryStore, device: &str) -> Self {
+        let mut index = DeviceIndex::new(device);
+        for (id, entry) in store.entries() {
+            index.insert(*id, Some(&entry.event));
+        }
+        index
     }
-    Some(row)
-}
 
-/// Messages that attach `file`.
-pub fn messages_with_file(store: &InMemoryStore, file: &FileId) -> Vec<EventId> {
-    store
-        .entries()
-        .filter(|(_, e)| {
-            matches!(&e.event.body, EventBody::Message { attachment: Some(f), .. } if f.file == *file)
-        })
-        .map(|(id, _)| *id)
-        .collect()
-}
+    /// Events indexed, decoded or not.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
 
-/// The file's bytes once every chunk is here; `None` if nothing mentions it.
-pub fn file(store: &InMemoryStore, file: &FileId) -> Option<FileContent> {
-    let known = store.entries().find_map(|(_, e)| match &e.event.body {
-        EventBody::Message {
-            attachment: Some(f),
-            ..
-        } if f.file == *file => Some((f.mime.clone(), u32::from(f.chunk_count))),
-        _ => None,
-    });
-    let chunks = chunks(store, file);
-    let (mime, chunks_total) = match (known, chunks.first_key_value()) {
-        (Some(known), _) => known,
-        (None, Some((_, (count, _)))) => ("application/octet-stream".to_owned(), *count),
-        (None, None) => return None,
-    };
-    let chunks_have = chunks.len() as u32;
-    if chunks_have < chunks_total {
-        return Some(FileContent::Partial {
-            chunks_have,
-            chunks_total,
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    pub fn contains(&self, id: &EventId) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Indexes event `id` (`None`: held but not readable, so only counted as seen); what it
+    /// changed. An id seen before changes nothing.
+    pub fn insert(&mut self, id: EventId, event: Option<&Event>) -> Changed {
+        if !self.seen.insert(id) {
+            return Changed::Nothing;
+        }
+        let Some(event) = event else {
+            return Changed::Nothing;
+        };
+        self.counts.events += 1;
+        if event.author.as_str() == self.device {
+            self.counts.events_authored_by += 1;
+        }
+        let created_at_us = event.created_at.as_micros();
+        match &event.body {
+            EventBody::Message {
+                text,
+                attachment,
+                auto,
+            } => {
+                self.counts.messages += 1;
+                if let Some(file) = attachment {
+                    self.attached_by.entry(file.file).or_default().insert(id);
+                }
+                self.messages.insert(
+                    id,
+                    Message {
+                        author: event.author.to_string(),
+                        text: text.clone(),
+                        created_at_us,
+                        auto: *auto,
+                        attachment: attachment.clone(),
+                    },
+                );
+                self.order.insert(Cursor::at(created_at_us, id));
+                Changed::Message(id)
+            }
+            EventBody::Reaction {
+                message,
+                emoji,
+                remove,
+            } => {
+                self.counts.reactions += 1;
+                self.reactions.entry(*message).or_default().insert(
+                    (created_at_us, id),
+                    ReactionRow {
+                        message: *message,
+                        author: event.author.to_string(),
+                        emoji: emoji.clone(),
+                        remove: *remove,
+                    },
+                );
+                Changed::Message(*message)
+            }
+            EventBody::FileChunk {
+                file, index, count, ..
+            } => {
+                let held = self.chunks.entry(*file).or_default();
+                let slot = held.entry(*index).or_insert((u32::from(*count), id));
+                if id > slot.1 {
+                    *slot = (u32::from(*count), id);
+                }
+                let (have, total) = progress(held);
+                Changed::Chunk {
+                    file: *file,
+                    have,
+                    total,
+                }
+            }
+            EventBody::DeviceStatus { .. } | EventBody::Membership { .. } => Changed::Nothing,
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// The message with its reactions folded and its attachment's progress.
+    pub fn message(&self, id: &EventId) -> Option<MessageRow> {
+        let m = self.messages.get(id)?;
+        let mut reactions = BTreeMap::new();
+        for reaction in self.reactions.get(id).into_iter().flat_map(|r| r.values()) {
+            fold_reaction(&mut reactions, reaction.clone());
+        }
+        let attachment = m.attachment.as_ref().map(|f| AttachmentRow {
+            file_id: f.file,
+            name: f.name.clone(),
+            mime: f.mime.clone(),
+            size_bytes: u64::from(f.size),
+            chunks_total: u32::from(f.chunk_count),
+            chunks_have: self.chunks.get(&f.file).map_or(0, |c| c.len() as u32),
         });
+        Some(MessageRow {
+            id: *id,
+            author: m.author.clone(),
+            text: m.text.clone(),
+            created_at_us: m.created_at_us,
+            auto: m.auto,
+            reactions,
+            attachment,
+        })
     }
-    let bytes: Vec<u8> = chunks.into_values().flat_map(|(_, b)| b.to_vec()).collect();
-    if FileId::of_content(&bytes) != *file {
-        return Some(FileContent::Corrupt);
+
+    /// The page `request` asks for, by the rule of [`crate::paging`]: the newest `limit`
+    /// messages strictly older than `before` that match the search, answered oldest first,
+    /// with the cursor of the page before. Only the page's rows are built; a search reads
+    /// texts until the page is full.
+    pub fn page(&self, request: &PageRequest) -> MessagesPage {
+        let older = match request.before {
+            Some(before) => self.order.range(..before),
+            None => self.order.range(..),
+        };
+        let mut picked: Vec<Cursor> = Vec::with_capacity(request.limit + 1);
+        for cursor in older.rev() {
+            let matches = request.search.as_ref().is_none_or(|search| {
+                self.messages.get(&cursor.id).is_some_and(|m| {
+                    search.matches(&m.text, m.attachment.as_ref().map(|a| a.name.as_str()))
+                })
+            });
+            if matches {
+                picked.push(*cursor);
+                if picked.len() > request.limit {
+                    break;
+                }
+            }
+        }
+        let next = (picked.len() > request.limit).then(|| picked[request.limit - 1]);
+        picked.truncate(request.limit);
+        MessagesPage {
+            messages: picked
+                .iter()
+                .rev()
+                .filter_map(|c| self.message(&c.id))
+                .map(MessageView::from)
+                .collect(),
+            next: next.map(|c| c.to_string()),
+        }
     }
-    Some(FileContent::Complete { mime, bytes })
+
+    /// Messages that attach `file`.
+    pub fn messages_with_file(&self, file: &FileId) -> Vec<EventId> {
+        self.attached_by
+            .get(file)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The file's bytes once every chunk is here; `None` if nothing mentions it. `chunk`
+    /// reads one chunk event's bytes (the index keeps ids, not bytes).
+    pub fn file(
+        &self,
+        file: &FileId,
+        chunk: impl Fn(&EventId) -> Option<Vec<u8>>,
+    ) -> Option<FileContent> {
+        let known = self
+            .attached_by
+            .get(file)
+            .and_then(|ids| ids.first())
+            .and_then(|id| self.messages.get(id))
+            .and_then(|m| m.attachment.as_ref())
+            .map(|f| (f.mime.clone(), u32::from(f.chunk_count)));
+        let held = self.chunks.get(file);
+        let first = held.and_then(|h| h.first_key_value());
+        let (mime, chunks_total) = match (known, first) {
+            (Some(known), _) => known,
+            (None, Some((_, (count, _)))) => ("application/octet-stream".to_owned(), *count),
+            (None, None) => return None,
+        };
+        let chunks_have = held.map_or(0, |h| h.len() as u32);
+        if chunks_have < chunks_total {
+            return Some(FileContent::Partial {
+                chunks_have,
+                chunks_total,
+            });
+        }
+        let mut bytes = Vec::new();
+        for (_, id) in held.into_iter().flat_map(|h| h.values()) {
+            match chunk(id) {
+                Some(part) => bytes.extend_from_slice(&part),
+                None => return Some(FileContent::Corrupt),
+            }
+        }
+        if FileId::of_content(&bytes) != *file {
+            return Some(FileContent::Corrupt);
+        }
+        Some(FileContent::Complete { mime, bytes })
+    }
 }
 
 /// (chunks held, chunks expected) of a file, from its chunks alone.
-pub fn file_progress(store: &InMemoryStore, file: &FileId) -> Option<(u32, u32)> {
-    let chunks = chunks(store, file);
-    let total = chunks.values().map(|(count, _)| *count).max()?;
-    Some((chunks.len() as u32, total))
+fn progress(held: &BTreeMap<u16, (u32, EventId)>) -> (u32, u32) {
+    let total = held.values().map(|(count, _)| *count).max().unwrap_or(0);
+    (held.len() as u32, total)
 }
 
-pub fn counts(store: &InMemoryStore, device: &str) -> Counts {
-    let mut counts = Counts {
-        events: 0,
-        messages: 0,
-        reactions: 0,
-        events_authored_by: 0,
-    };
-    for (_, entry) in store.entries() {
-        counts.events += 1;
-        match entry.event.body {
-            EventBody::Message { .. } => counts.messages += 1,
-            EventBody::Reaction { .. } => counts.reactions += 1,
-            _ => {}
-        }
-        if entry.event.author.as_str() == device {
-            counts.events_authored_by += 1;
-        }
+/// The bytes of a chunk event, if that is what `event` is.
+pub fn chunk_bytes(event: &Event) -> Option<Vec<u8>> {
+    match &event.body {
+        EventBody::FileChunk { bytes, .. } => Some(bytes.to_vec()),
+        _ => None,
     }
-    counts
-}
-
-/// index -> (chunk count, bytes) of `file`'s chunks held.
-fn chunks<'a>(store: &'a InMemoryStore, file: &FileId) -> BTreeMap<u16, (u32, &'a [u8])> {
-    store
-        .entries()
-        .filter_map(|(_, e)| match &e.event.body {
-            EventBody::FileChunk {
-                file: f,
-                index,
-                count,
-                bytes,
-            } if f == file => Some((*index, (u32::from(*count), bytes.as_slice()))),
-            _ => None,
-        })
-        .collect()
-}
-
-fn message_row(store: &InMemoryStore, id: &EventId, entry: &StoredEntry) -> Option<MessageRow> {
-    let EventBody::Message {
-        text,
-        attachment,
-        auto,
-    } = &entry.event.body
-    else {
-        return None;
-    };
-    let attachment = attachment.as_ref().map(|f| AttachmentRow {
-        file_id: f.file,
-        name: f.name.clone(),
-        mime: f.mime.clone(),
-        size_bytes: u64::from(f.size),
-        chunks_total: u32::from(f.chunk_count),
-        chunks_have: chunks(store, &f.file).len() as u32,
-    });
-    Some(MessageRow {
-        id: *id,
-        author: entry.event.author.to_string(),
-        text: text.clone(),
-        created_at_us: entry.event.created_at.as_micros(),
-        auto: *auto,
-        reactions: BTreeMap::new(),
-        attachment,
-    })
-}
-
-/// Reactions (to `message`, or to any), in time order then id, as SQLite returns them.
-fn reactions(store: &InMemoryStore, message: Option<&EventId>) -> Vec<ReactionRow> {
-    let mut found: Vec<(u64, EventId, ReactionRow)> = store
-        .entries()
-        .filter_map(|(id, e)| match &e.event.body {
-            EventBody::Reaction {
-                message: m,
-                emoji,
-                remove,
-            } if message.is_none_or(|wanted| wanted == m) => Some((
-                e.event.created_at.as_micros(),
-                *id,
-                ReactionRow {
-                    message: *m,
-                    author: e.event.author.to_string(),
-                    emoji: emoji.clone(),
-                    remove: *remove,
-                },
-            )),
-            _ => None,
-        })
-        .collect();
-    found.sort_by_key(|r| (r.0, r.1));
-    found.into_iter().map(|(_, _, r)| r).collect()
 }

@@ -83,8 +83,9 @@ pub struct SimModeOptions {
     pub devices: Option<Vec<String>>,
     /// In place of the scenario's topology.
     pub topology: Option<Topology>,
-    /// Where the generator settings are kept (`sim-service.json`). The world itself lives in
-    /// memory: a restart starts it empty (`SimState.persistent` is false).
+    /// Where simulated mode's generator settings are kept (`sim-mode.json`, not real mode's
+    /// `sim-service.json`). The world itself lives in memory: a restart starts it empty
+    /// (`SimState.persistent` is false).
     pub data_dir: Option<PathBuf>,
 }
 

@@ -2,12 +2,11 @@
 //! as a real device's pump turns driver events into them (same `NetEvent` shape and summary
 //! lines, same `message` frames for new or changed messages).
 
-use meshlog_core::EventBody;
 use meshlog_sim::host::{Seen, Tap};
 use meshlog_sim::World;
 
 use super::decoded::Decoded;
-use super::entries;
+use super::entries::Changed;
 use super::outputs::DeviceOutputs;
 use crate::device::netlog::{summary, NetEvent};
 use crate::device::state::{Frame, CHUNK_PROGRESS_EVERY};
@@ -95,6 +94,9 @@ pub(crate) fn publish(world: &World, tap: &Tap, outputs: &[DeviceOutputs], decod
             Seen::Stored { device, id } => announce(world, outputs, decoded, &device, &id),
         }
     }
+    for device in 0..outputs.len() {
+        decoded.catch_up(world, device);
+    }
 }
 
 fn log(world: &World, outputs: &[DeviceOutputs], device: &str, make: impl FnOnce(u64) -> NetEvent) {
@@ -112,6 +114,7 @@ fn log(world: &World, outputs: &[DeviceOutputs], device: &str, make: impl FnOnce
 
 /// A stored event changed a message (new, reacted to, more chunks): tell the device's stream.
 /// The trace names events by their first 12 hex digits (6 bytes), which is what `prefix` is.
+/// Indexed whether or not anyone listens; rows are built only for a listener.
 fn announce(
     world: &World,
     outputs: &[DeviceOutputs],
@@ -125,26 +128,26 @@ fn announce(
     let Some(out) = outputs.get(index).filter(|_| !prefix.is_empty()) else {
         return;
     };
-    let Some(id) = decoded.stored(world, index, &prefix) else {
+    let Some((_, changed)) = decoded.stored(world, index, &prefix) else {
         return;
     };
-    let store = decoded.store(world, index);
-    let Some(entry) = store.entries().find(|(i, _)| **i == id).map(|(_, e)| e) else {
+    if out.frames.receiver_count() == 0 {
+        return;
+    }
+    let Some(store) = decoded.index(index) else {
         return;
     };
-    let changed = match &entry.event.body {
-        EventBody::Message { .. } => vec![id],
-        EventBody::Reaction { message, .. } => vec![*message],
-        EventBody::FileChunk { file, .. } => match entries::file_progress(store, file) {
-            Some((have, total)) if have >= total || have % CHUNK_PROGRESS_EVERY == 0 => {
-                entries::messages_with_file(store, file)
-            }
-            _ => Vec::new(),
-        },
-        EventBody::DeviceStatus { .. } | EventBody::Membership { .. } => Vec::new(),
+    let changed = match changed {
+        Changed::Message(id) => vec![id],
+        Changed::Chunk { file, have, total }
+            if have >= total || have % CHUNK_PROGRESS_EVERY == 0 =>
+        {
+            store.messages_with_file(&file)
+        }
+        Changed::Chunk { .. } | Changed::Nothing => Vec::new(),
     };
     for message in changed {
-        if let Some(row) = entries::message(store, &message) {
+        if let Some(row) = store.message(&message) {
             let _ = out
                 .frames
                 .send(Frame::new("message", &MessageView::from(row)));

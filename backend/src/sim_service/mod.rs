@@ -47,8 +47,24 @@ pub use state::{
     mesh_links, DeviceState, Liveness, NetworkSettings, NetworkState, SimState, LATENCY_MS_MAX,
 };
 
-/// How often the service turns wall time into virtual time.
+/// How often the service turns wall time into virtual time (real mode; the longest wait in
+/// simulated mode).
 pub const TICK_MS: u64 = 100;
+/// Simulated mode: the virtual time a tick adds at any speed (the wait between ticks is this
+/// over the speed, within `SIM_TICK_MS_MIN..=TICK_MS`): at 100×, a tick every 2.5 ms. The
+/// world's target moves by ticks, so small ticks keep the devices close behind the clock.
+pub const SIM_TICK_VIRTUAL_US: u64 = 250_000;
+/// Simulated mode: the most virtual time one tick adds; a tick later than that lets the rest
+/// of its wall time go. With `WORLD_LAG_MAX_US`, the world is never more than a second of
+/// virtual time behind the clock the page shows (issue 24).
+pub const SIM_TICK_VIRTUAL_US_MAX: u64 = 500_000;
+/// Simulated mode: the shortest wait between ticks, whatever the speed.
+const SIM_TICK_MS_MIN: u64 = 2;
+/// Simulated mode: virtual time stands still while the world is further behind it than this,
+/// so a world that cannot keep up with the speed asked slows the clock rather than falling
+/// behind for ever (it fell an hour behind at 100×, issue 24).
+pub const WORLD_LAG_MAX_US: u64 = 500_000;
+
 #[derive(Debug)]
 pub struct RunningService {
     pub http_addr: SocketAddr,
@@ -101,7 +117,8 @@ pub struct Setup {
     pub processes: Option<Supervisor>,
     /// The devices' API tokens by name, for posting and blocking.
     pub device_tokens: BTreeMap<String, Token>,
-    /// A data directory to keep the generator settings in (`sim-service.json`).
+    /// A data directory to keep the generator settings in (`sim-service.json`; simulated
+    /// mode's own are `sim-mode.json`).
     pub data_dir: Option<PathBuf>,
 }
 
@@ -113,7 +130,11 @@ pub async fn start_with(
     server: &ServerOptions,
     token: Token,
 ) -> Result<RunningService, SimServiceError> {
-    let settings = setup.data_dir.as_deref().map(Settings::path);
+    let simulated = setup.world.is_some();
+    let settings = setup
+        .data_dir
+        .as_deref()
+        .map(|dir| Settings::path(dir, simulated));
     if let Some(saved) = settings.as_deref().and_then(Settings::load) {
         saved.apply(&mut sim);
     }
@@ -145,25 +166,36 @@ pub async fn start_with(
     })
 }
 
-/// Turns wall time into virtual time every `TICK_MS`, measuring what really passed so a
-/// late tick does not slow virtual time; announces the state once a second while running.
+/// Turns wall time into virtual time every `TICK_MS` (in simulated mode, often enough that a
+/// tick adds about `SIM_TICK_VIRTUAL_US`), measuring what really passed so a late tick does
+/// not slow virtual time (in simulated mode, up to `SIM_TICK_VIRTUAL_US_MAX`); announces the
+/// state once a second while running.
 async fn ticker(state: ServiceState) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_millis(TICK_MS));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = tokio::time::Instant::now();
     let mut last_announced = last;
     loop {
-        interval.tick().await;
+        tokio::time::sleep(tick_wait(&state)).await;
         let now = tokio::time::Instant::now();
         let elapsed_us = now.duration_since(last).as_micros() as u64;
         last = now;
         let running = {
             let mut sim = state.sim.lock().unwrap_or_else(|p| p.into_inner());
+            let elapsed_us = match &state.world {
+                None => elapsed_us,
+                // A world that is behind holds virtual time: the wall time passed is let go.
+                Some(world)
+                    if sim.time.virtual_time_us().saturating_sub(world.now_us())
+                        > WORLD_LAG_MAX_US =>
+                {
+                    0
+                }
+                Some(_) => {
+                    let most_us = SIM_TICK_VIRTUAL_US_MAX as f64 / sim.time.speed();
+                    elapsed_us.min(most_us as u64)
+                }
+            };
             let posts = sim.tick(elapsed_us);
             state.dispatch(&sim, posts);
-            if let Some(world) = &state.world {
-                world.advance_soon(sim.time.virtual_time_us());
-            }
             sim.time.running()
         };
         if running && now.duration_since(last_announced).as_secs() >= 1 {
@@ -171,4 +203,23 @@ async fn ticker(state: ServiceState) {
             let _ = state.states.send(state.state());
         }
     }
+}
+
+/// Wall time to the next tick: `TICK_MS`, shorter in simulated mode at speed.
+fn tick_wait(state: &ServiceState) -> std::time::Duration {
+    let wait_us = match &state.world {
+        None => TICK_MS * 1_000,
+        Some(_) => {
+            let speed = state
+                .sim
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .time
+                .speed();
+            (SIM_TICK_VIRTUAL_US as f64 / speed)
+                .clamp((SIM_TICK_MS_MIN * 1_000) as f64, (TICK_MS * 1_000) as f64)
+                as u64
+        }
+    };
+    std::time::Duration::from_micros(wait_us)
 }

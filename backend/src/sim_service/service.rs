@@ -9,13 +9,13 @@ use tokio::sync::broadcast;
 
 use super::error::SimServiceError;
 use super::generator::Post;
-use super::poster::{self, Posters};
+use super::poster::Posters;
 use super::settings::Settings;
 use super::simulation::Simulation;
 use super::state::SimState;
 use crate::api::access::Token;
 use crate::demo::supervisor::Supervisor;
-use crate::sim_mode::world_thread::WorldHandle;
+use crate::sim_mode::world_thread::{Generated, WorldHandle};
 
 /// Shared by the HTTP handlers and the ticker.
 #[derive(Clone, Debug)]
@@ -51,7 +51,7 @@ impl ServiceState {
             }
         }
         let settings = Settings::of(&sim);
-        let state = sim.state();
+        let state = self.with_world(sim.state());
         drop(sim);
         if let Some(path) = &self.settings {
             if settings != Settings::of(&before) {
@@ -62,25 +62,33 @@ impl ServiceState {
         Ok(state)
     }
 
-    /// Sends generated messages on: in simulated mode into the world at each one's exact
-    /// virtual time, in real mode to each device's poster. Called with the simulation
-    /// locked (`sim`), so posts and advances reach the world in time order: a post is
-    /// appended at its own time, never at a later tick's.
+    /// Sends generated messages on: in simulated mode into the world's schedule (each
+    /// appended at its own virtual time, and the world's target raised to the simulation's
+    /// time: one batch per tick), in real mode to each device's poster. Called with the
+    /// simulation locked (`sim`), so posts and targets reach the world in time order: a post
+    /// is appended at its own time, never at a later tick's.
     pub fn dispatch(&self, sim: &Simulation, posts: Vec<Post>) {
         let Some(world) = &self.world else {
             posts.into_iter().for_each(|p| self.posters.queue(p));
             return;
         };
         let names = sim.device_names();
-        for post in posts {
-            if let Some(index) = names.iter().position(|n| *n == post.device) {
-                world.append_at(index, post.due_us, poster::bodies(&post));
-            }
-        }
+        let generated = posts.into_iter().filter_map(|post| {
+            let device = names.iter().position(|n| *n == post.device)?;
+            Some(Generated { device, post })
+        });
+        world.schedule(sim.time.virtual_time_us(), generated);
     }
 
     pub fn state(&self) -> SimState {
-        self.sim.lock().unwrap_or_else(|p| p.into_inner()).state()
+        let state = self.sim.lock().unwrap_or_else(|p| p.into_inner()).state();
+        self.with_world(state)
+    }
+
+    /// `state` with the world's own time, in simulated mode.
+    fn with_world(&self, mut state: SimState) -> SimState {
+        state.world_time_ms = self.world.as_ref().map(|w| w.now_us() / 1_000);
+        state
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<SimState> {

@@ -1,4 +1,6 @@
-//! The generator settings a restart keeps: `DATA_DIR/sim-service.json`.
+//! The generator settings a restart keeps: `DATA_DIR/sim-service.json` in real mode,
+//! `DATA_DIR/sim-mode.json` in simulated mode. Apart, so a real demo's 100× and 3,600 an hour
+//! do not carry into a simulated run (issue 24), nor the other way round.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::simulation::Simulation;
 
 pub const SETTINGS_FILE: &str = "sim-service.json";
+pub const SIM_MODE_SETTINGS_FILE: &str = "sim-mode.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -33,8 +36,13 @@ impl Settings {
         let _ = sim.time.set_speed(self.speed);
     }
 
-    pub fn path(dir: &Path) -> PathBuf {
-        dir.join(SETTINGS_FILE)
+    /// The settings file in `dir` for real mode, or for simulated mode (`simulated`).
+    pub fn path(dir: &Path, simulated: bool) -> PathBuf {
+        dir.join(if simulated {
+            SIM_MODE_SETTINGS_FILE
+        } else {
+            SETTINGS_FILE
+        })
     }
 
     /// The saved settings, if there is a readable file.
@@ -67,7 +75,7 @@ mod tests {
     #[test]
     fn settings_survive_a_restart_and_bad_values_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let path = Settings::path(dir.path());
+        let path = Settings::path(dir.path(), false);
         let mut sim = Simulation::new(vec![("alice".into(), "http://a".into())]);
         sim.set_message_rate(720.0).unwrap();
         sim.time.set_speed(25.0).unwrap();

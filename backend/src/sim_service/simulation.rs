@@ -97,6 +97,7 @@ impl Simulation {
             running: self.time.running(),
             speed: self.time.speed(),
             virtual_time_ms: self.time.virtual_time_ms(),
+            world_time_ms: None,
             messages_per_hour: self.generator.messages_per_hour(),
             attachment_percent: self.generator.attachment_percent(),
             devices: self

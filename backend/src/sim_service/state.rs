@@ -15,6 +15,11 @@ pub struct SimState {
     pub running: bool,
     pub speed: f64,
     pub virtual_time_ms: u64,
+    /// Simulated mode: the world's own virtual time, which trails `virtual_time_ms` while it
+    /// catches up (the clock holds while it is half a second behind); absent in real mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub world_time_ms: Option<u64>,
     pub messages_per_hour: f64,
     pub attachment_percent: f64,
     pub devices: Vec<DeviceState>,

@@ -36,7 +36,12 @@ person: string | null, };
 
 export type NetEvent = { seq: number, at_ms: number, direction: "sent" | "received" | "dropped" | "rejected", from: string, to: string, kind: string, bytes: number, summary: string, reason: string | null, };
 
-export type SimState = { mode: "real" | "sim", run_id: string, persistent: boolean, running: boolean, speed: number, virtual_time_ms: number, messages_per_hour: number, attachment_percent: number, devices: Array<DeviceState>, links: Array<[string, string]>, network: NetworkState, };
+export type SimState = { mode: "real" | "sim", run_id: string, persistent: boolean, running: boolean, speed: number, virtual_time_ms: number, 
+/**
+ * Simulated mode: the world's own virtual time, which trails `virtual_time_ms` while it
+ * catches up (the clock holds while it is half a second behind); absent in real mode.
+ */
+world_time_ms?: number, messages_per_hour: number, attachment_percent: number, devices: Array<DeviceState>, links: Array<[string, string]>, network: NetworkState, };
 
 export type DeviceState = { name: string, url: string, enabled: boolean, generated: number, up: boolean, restarts: number, };
 

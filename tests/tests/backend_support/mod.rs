@@ -394,6 +394,11 @@ pub struct SimModeRun {
 
 impl SimModeRun {
     pub fn start(scenario_toml: &str) -> Result<Self> {
+        Self::start_in(scenario_toml, None)
+    }
+
+    /// With `data_dir` for the generator settings, as `meshlog demo --sim` gives it one.
+    pub fn start_in(scenario_toml: &str, data_dir: Option<&Path>) -> Result<Self> {
         use meshlog_backend::sim_mode::{self, SimModeOptions};
         let dir = tempfile::tempdir()?;
         let scenario = dir.path().join("scenario.toml");
@@ -413,7 +418,7 @@ impl SimModeRun {
             token: token.clone(),
             devices: None,
             topology: None,
-            data_dir: None,
+            data_dir: data_dir.map(Path::to_path_buf),
         }))?;
         let sim = format!("http://{}", running.service.http_addr);
         let devices: Vec<String> = running.devices.into_iter().map(|(_, url)| url).collect();
