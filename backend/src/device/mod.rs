@@ -137,18 +137,28 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let device_keys = keys::load_device(&options.keys_dir, &options.name)?;
     // The directory holds decrypted messages and the API token: the owner's only.
     let token = Token::load_or_create(&options.data_dir)?;
-    // Every epoch key this device held when it stopped, so it opens all it could before.
     let db = Database::in_data_dir(&options.data_dir, &options.db_key)?;
+    if options.db_key == KeySource::DataDir {
+        // The demo's way, said where the owner will see it: the key beside the data protects a
+        // copy of the database, not a copy of the whole directory.
+        tracing::info!(
+            key_file = %options.data_dir.join(crate::store::KEY_FILE).display(),
+            "the database is encrypted at rest under a key kept beside it; keep the key \
+             elsewhere with --db-key-file, or use --passphrase-env"
+        );
+    }
+    // First, so a wrong key or passphrase is reported as such (`DbError::WrongKey`).
+    let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
+    if let Some(pages) = options.db_pages_max {
+        store.limit_pages(pages)?;
+    }
+    // Every epoch key this device held when it stopped, so it opens all it could before.
     let (held_keys, held_in_clear) = epoch_keys::load_noting_clear(&options.data_dir, db.key())?;
     if held_in_clear {
         // Written before the file was sealed: sealed now, before anything else runs.
         epoch_keys::save(&options.data_dir, db.key(), &held_keys)?;
     }
     let community = keys::load_community(&options.keys_dir)?.with_epoch_keys(held_keys);
-    let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
-    if let Some(pages) = options.db_pages_max {
-        store.limit_pages(pages)?;
-    }
     let scans = ReaderPool::open(&db, SCAN_READERS)?;
     let lookups = ReaderPool::open(&db, LOOKUP_READERS)?;
 
