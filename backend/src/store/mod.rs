@@ -15,15 +15,10 @@ mod schema;
 mod schema_tests;
 mod sqlite;
 
-pub use at_rest::{AtRestError, Database, DbKey, KeySource, KEY_FILE, PASSPHRASE_LEN_MIN};
+pub use at_rest::{db_path, AtRestError, Database, DbKey, KeySource, KEY_FILE, PASSPHRASE_LEN_MIN};
 pub use error::DbError;
 pub use pool::{PoolError, ReaderPool};
 pub(crate) use query::fold_reaction;
 pub use query::{AttachmentRow, Counts, FileContent, MessageRow, Page, ReactionRow, StoreReader};
 pub use schema::Durability;
 pub use sqlite::SqliteStore;
-
-/// The database file inside a device's data directory.
-pub fn db_path(data_dir: &std::path::Path) -> std::path::PathBuf {
-    data_dir.join("meshlog.sqlite3")
-}

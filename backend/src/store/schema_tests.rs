@@ -4,7 +4,7 @@
 use meshlog_core::{EventId, Store};
 use rusqlite::{params, Connection};
 
-use super::at_rest::{Database, DbKey};
+use super::at_rest::{db_path, AtRestError, Database, DbKey, KeySource, KEY_FILE};
 use super::error::DbError;
 use super::query::StoreReader;
 use super::schema::SCHEMA_VERSION;
@@ -134,4 +134,29 @@ fn receive_secrets_survive_a_reopen_and_are_replaced_whole() {
     drop(store);
     let store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.secrets().unwrap(), Some(vec![2; 80]));
+}
+
+#[test]
+fn a_missing_key_for_an_encrypted_database_is_refused_not_remade() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DbKey::load(dir.path(), &KeySource::DataDir).unwrap();
+    let db = Database::new(db_path(dir.path()), key);
+    drop(SqliteStore::open(&db).unwrap());
+    std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+    match DbKey::load(dir.path(), &KeySource::DataDir) {
+        Err(AtRestError::KeyMissing { .. }) => {}
+        other => panic!("expected KeyMissing, got {other:?}"),
+    }
+    assert!(!dir.path().join(KEY_FILE).exists());
+}
+
+#[test]
+fn the_wrong_key_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    drop(SqliteStore::open(&Database::new(path.clone(), DbKey::random())).unwrap());
+    match SqliteStore::open(&Database::new(path, DbKey::random())) {
+        Err(DbError::WrongKey(_)) => {}
+        other => panic!("expected WrongKey, got {other:?}"),
+    }
 }
