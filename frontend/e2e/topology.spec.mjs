@@ -293,6 +293,11 @@ withDemo('simulated mode at 100x', demoHasFlag('--paused') ? [...simArgs, '--pau
     const { page } = ctx;
     await tid(page, 'paused-hint').waitFor({ timeout: T });
     assert.match(await tid(page, 'paused-hint').innerText(), /press ▶ start/);
+    // The world lives in memory: the hint says so, and no longer offers --data-dir, which
+    // keeps only the generator settings (issue 24).
+    const memoryHint = await tid(page, 'not-persistent').innerText();
+    assert.match(memoryHint, /lives in memory/);
+    assert.doesNotMatch(memoryHint, /--data-dir/);
   });
 
   it('every author’s messages stay in order at 100×; the page’s work stays bounded; long tasks and frame times are printed', async () => {
