@@ -11,6 +11,8 @@ use backend_support::{
     community, error_of, free_udp_addr, get, post, post_raw, request, wait_for, DeviceProcess,
     DeviceSpec,
 };
+use meshlog_backend::device::epoch_keys;
+use meshlog_backend::store::{Database, KeySource};
 use meshlog_core::member::Invite;
 use serde_json::{json, Value};
 
@@ -127,6 +129,19 @@ fn any_file_holds(dir: &Path, needle: &[u8]) -> Result<Vec<String>> {
         }
     }
     Ok(found)
+}
+
+/// Whether the device whose data directory is `dir` holds `text` in a message, read from its
+/// database opened with its key: the files themselves are encrypted (`store/at_rest.rs`), so
+/// this, not a search of their bytes, says what the device has.
+fn database_holds(dir: &Path, text: &str) -> Result<bool> {
+    let db = Database::in_data_dir(dir, &KeySource::DataDir)?;
+    let count: i64 = db.read_only_connection()?.query_row(
+        "SELECT COUNT(*) FROM messages WHERE instr(text, ?1) > 0",
+        [text],
+        |row| row.get(0),
+    )?;
+    Ok(count > 0)
 }
 
 /// The files under `dir` (recursively), by name relative to it.
@@ -251,8 +266,9 @@ fn a_removed_device_is_refused_and_sees_nothing_new() -> Result<()> {
         found.is_empty(),
         "bob's post text on carol's disk: {found:?}"
     );
-    // ...and it is on bob's and alice's disks (the search finds what is there).
-    assert!(!any_file_holds(&bob.spec.data, bob_text.as_bytes())?.is_empty());
+    assert!(!database_holds(&carol.spec.data, bob_text)?);
+    // ...and it is in bob's database (the check finds what is there).
+    assert!(database_holds(&bob.spec.data, bob_text)?);
 
     // Every member's roster as alice sees it.
     let roster = members(&alice)?;
@@ -271,11 +287,21 @@ fn a_removed_device_is_refused_and_sees_nothing_new() -> Result<()> {
 
     // The epoch keys are kept on disk (0600), and a restarted bob still opens everything.
     let kept = bob.spec.data.join("epoch-keys.json");
+    // Sealed under bob's database key: read back the way his device reads it at start.
+    let bob_key = Database::in_data_dir(&bob.spec.data, &KeySource::DataDir)?
+        .key()
+        .clone();
     wait_for(CONVERGE, || {
-        let text = std::fs::read_to_string(&kept).unwrap_or_default();
-        Ok(text.contains("\"epoch\": 1") && text.contains("\"epoch\": 2"))
+        let held = epoch_keys::load(&bob.spec.data, &bob_key).unwrap_or_default();
+        let epochs: Vec<u32> = held.iter().map(|(_, key)| key.epoch).collect();
+        Ok(epochs.contains(&1) && epochs.contains(&2))
     })
     .context("bob keeps epochs 1 and 2")?;
+    let text = std::fs::read_to_string(&kept)?;
+    assert!(
+        text.contains("sealed_hex") && !text.contains("key_hex"),
+        "{text}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -639,8 +665,12 @@ fn a_fourth_device_joins_then_a_removed_one_reads_nothing_written_after() -> Res
         assert!(!has_text(&carol, text)?, "carol's store holds {text:?}");
         let found = any_file_holds(&carol.spec.data, text.as_bytes())?;
         assert!(found.is_empty(), "{text:?} on carol's disk: {found:?}");
-        // The search finds what is there: the same bytes are on bob's disk.
-        assert!(!any_file_holds(&bob.spec.data, text.as_bytes())?.is_empty());
+        assert!(
+            !database_holds(&carol.spec.data, text)?,
+            "{text:?} in carol's database"
+        );
+        // The check finds what is there: bob's database holds it.
+        assert!(database_holds(&bob.spec.data, text)?);
     }
     let files = files_under(&carol.spec.data)?;
     for name in ["meshlog.sqlite3", "meshlog.sqlite3-wal", "api-token"] {
@@ -652,6 +682,10 @@ fn a_fourth_device_joins_then_a_removed_one_reads_nothing_written_after() -> Res
     for text in &after {
         let found = any_file_holds(&carol_data, text.as_bytes())?;
         assert!(found.is_empty(), "{text:?} on carol's disk: {found:?}");
+        assert!(
+            !database_holds(&carol_data, text)?,
+            "{text:?} in carol's database"
+        );
     }
     Ok(())
 }

@@ -19,8 +19,10 @@ device i's HTTP 3001+i skipping 3005 (alice 3001, bob 3002, carol 3003, ..., the
 real mode: device i's UDP 8001+i. Ctrl-C or SIGTERM stops every process the demo started."
 )]
 pub struct Args {
-    /// Keys, each device's database and the generator settings live here; created on first
-    /// run, reused after (delete it to start over).
+    /// Keys, each device's encrypted database (and its key, `db.key`) and the generator
+    /// settings (`sim-service.json`) live here; created on first run, reused after (delete it
+    /// to start over). With `--sim` the world lives in memory and only its own generator
+    /// settings are kept (`sim-mode.json`).
     #[arg(long, default_value = "demo-data")]
     data_dir: PathBuf,
     /// The page's source; its built files are served from `dist/` inside it (built with

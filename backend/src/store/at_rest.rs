@@ -266,6 +266,12 @@ impl Database {
         self.connect(OpenFlags::default())
     }
 
+    /// A read-only connection with the key applied, to look inside (tests, an operator); it
+    /// changes nothing, and does not checkpoint or remove the log when it closes.
+    pub fn read_only_connection(&self) -> Result<Connection, DbError> {
+        self.connect(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    }
+
     /// A connection with the key applied and checked: a wrong key is refused here, with a
     /// clear error, not at the first query.
     pub(super) fn connect(&self, flags: OpenFlags) -> Result<Connection, DbError> {
