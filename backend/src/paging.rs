@@ -8,7 +8,8 @@
 //! - **Page**: up to `limit` (1..=[`PAGE_LIMIT_MAX`], default [`PAGE_LIMIT_DEFAULT`]) messages
 //!   strictly older than `before`; `next` is the oldest one's [`Cursor`] when older ones
 //!   remain ([`page_of`] is the rule; the SQL says the same in `ORDER BY ... LIMIT`).
-//! - **Cursor**: `<created_at_us>-<id hex>`, opaque to clients.
+//! - **Cursor**: `<created_at_us>-<id hex>`, a stable form (`docs/API.md`): the page makes
+//!   one to page back past what it keeps in memory.
 //! - **Search** ([`Search`]): `q` (at most [`SEARCH_LEN_MAX`] bytes) is terms separated by
 //!   spaces; a term is a word or a `"quoted phrase"` (`""` inside is a quote), and a `*` right
 //!   after it makes its last word a prefix. A message matches when every term's words appear,
@@ -45,8 +46,8 @@ pub enum PageError {
     Unclosed,
 }
 
-/// Where a page ends: the (time, id) of its oldest message. Shown to clients as an opaque
-/// string `<created_at_us>-<id hex>`.
+/// Where a page ends: the (time, id) of its oldest message. Shown to clients as the string
+/// `<created_at_us>-<id hex>`, a form clients may rely on (`docs/API.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
     pub created_at_us: i64,
