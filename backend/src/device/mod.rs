@@ -135,7 +135,7 @@ pub struct RunningDevice {
 /// Opens the store, binds both sockets (port 0 picks a free one) and starts serving.
 pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError> {
     let device_keys = keys::load_device(&options.keys_dir, &options.name)?;
-    // The directory holds decrypted messages and the API token: the owner's only.
+    // The directory holds the API token and the database key (`db.key`): the owner's only.
     let token = Token::load_or_create(&options.data_dir)?;
     let db = Database::in_data_dir(&options.data_dir, &options.db_key)?;
     if options.db_key == KeySource::DataDir {

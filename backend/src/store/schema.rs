@@ -157,9 +157,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The database and its `-wal`/`-shm` files hold decrypted messages: owner only. The file is
-/// created 0600 before SQLite opens it (SQLite gives `-wal` and `-shm` the database file's
-/// mode), and files left by an older version are narrowed.
+/// The database and its `-wal`/`-shm` files are encrypted, and still the owner's only (a
+/// second guard; they show sizes and times). The file is created 0600 before SQLite opens it
+/// (SQLite gives `-wal` and `-shm` the database file's mode), and files left by an older
+/// version are narrowed.
 pub fn make_private(path: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
