@@ -33,6 +33,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use thiserror::Error;
 
+mod addresses;
 mod admit;
 mod budget;
 mod events;
@@ -47,6 +48,7 @@ mod reconcile;
 mod round;
 mod trace_line;
 
+pub use addresses::AddressSource;
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
 pub use join_gate::{
     JOIN_CHECKS_PER_ROUND_MAX, JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX, JOIN_REFUSED_BACKOFF_ROUNDS,
@@ -152,6 +154,12 @@ pub enum NodeEvent {
     Admitted { device: DeviceId },
     /// A join request was refused, with the reason.
     JoinRefused { device: DeviceId, reason: String },
+    /// `peer` is reached at `addr` from now on (`node/addresses.rs`): the driver sends there.
+    PeerAddress {
+        peer: DeviceId,
+        addr: SocketAddr,
+        source: AddressSource,
+    },
 }
 
 #[derive(Debug, Error)]
@@ -198,6 +206,8 @@ pub struct Node<S: Store> {
     membership: membership::Membership,
     /// Which join requests get checked this round (`admit.rs`, `join_gate.rs`).
     join_gate: join_gate::JoinGate,
+    /// Where each peer was last learned to be (`addresses.rs`).
+    addresses: addresses::Addresses,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -261,6 +271,7 @@ impl<S: Store> Node<S> {
             stats: Stats::default(),
             membership: membership::Membership::new(epoch_keys),
             join_gate: join_gate::JoinGate::default(),
+            addresses: addresses::Addresses::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);

@@ -47,6 +47,9 @@ pub struct Stats {
     /// Summaries sent outside rounds to teach a peer this run's epoch (one per epoch of each
     /// peer at most; see `packet`'s echo).
     pub greetings: u64,
+    /// Peers' addresses moved to where their newest authentic packet came from (roaming, a
+    /// restart on a new port); a peer's first address is not a move.
+    pub peer_moves: u64,
 }
 
 impl Stats {

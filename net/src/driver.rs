@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use meshlog_core::member::{EpochKeys, Invite, PersonKeys, Role, Roster};
-use meshlog_core::node::MemberError;
+use meshlog_core::node::{AddressSource, MemberError};
 use meshlog_core::{
     AppendError, BucketSummary, DeviceId, Duration, EventBody, EventId, Instant, Node, NodeEvent,
     Output, PacketKind, PacketNote, PeerInfo, Stats, Store,
@@ -116,11 +116,13 @@ pub enum NetEventKind {
         size: usize,
     },
     Node(NodeEvent),
-    /// The node admitted `device` through a join request from `addr`: it is reached there
-    /// from now on (a device server keeps it for its restarts).
+    /// `device` is reached at `addr` from now on (admitted through a join request from there,
+    /// or its newest packet came from there, ...: `source`); a device server keeps it for its
+    /// restarts.
     PeerLearned {
         device: DeviceId,
         addr: SocketAddr,
+        source: AddressSource,
     },
 }
 
@@ -437,12 +439,22 @@ where
     }
 
     async fn process(&mut self, work: Vec<Work>) -> Done {
-        let mut done = self.run_on_node(work).await;
-        // A device admitted through a join request is reached where its request came from.
-        for (device, addr) in std::mem::take(&mut done.learned) {
-            tracing::info!(%device, %addr, "joined: reached at the join request's address");
-            self.peer_addrs.insert(device.clone(), addr);
-            self.publish(NetEventKind::PeerLearned { device, addr });
+        let done = self.run_on_node(work).await;
+        // Before anything is sent: a peer that moved (or was just admitted) is reached at its
+        // new address by this batch's own datagrams, a welcome or an answer to its greeting.
+        for output in &done.outputs {
+            if let Output::Event(NodeEvent::PeerAddress { peer, addr, source }) = output {
+                if self.peer_addrs.get(peer) == Some(addr) {
+                    continue;
+                }
+                tracing::info!(%peer, %addr, source = source.name(), "peer reached at a new address");
+                self.peer_addrs.insert(peer.clone(), *addr);
+                self.publish(NetEventKind::PeerLearned {
+                    device: peer.clone(),
+                    addr: *addr,
+                    source: *source,
+                });
+            }
         }
         done
     }

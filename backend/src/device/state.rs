@@ -217,7 +217,7 @@ impl DeviceState {
                 self.publish_members().await;
                 return;
             }
-            NetEventKind::PeerLearned { device, addr } => {
+            NetEventKind::PeerLearned { device, addr, .. } => {
                 self.keep_known_peers(KnownPeer::Remember(device.clone(), *addr))
                     .await;
                 return;

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 
 use rand_core::RngCore;
 
+use super::addresses::AddressSource;
 use super::{Link, Node, NodeEvent, Output, Transmit};
 use crate::id::DeviceId;
 use crate::member::roster::{check_admission, OpRecord};
@@ -112,6 +113,11 @@ impl<S: Store> Node<S> {
         self.emit(NodeEvent::Admitted {
             device: request.device.clone(),
         });
+        // Its welcome goes where the request came from. Only a fresh admission says where a
+        // device is: a repeated request names a member anyone may name, so it moves nothing.
+        if self.peers.contains_key(&request.device) {
+            self.learn_address(&request.device, source, AddressSource::Joined);
+        }
         self.send_welcome(&request);
     }
 

@@ -26,7 +26,9 @@ impl<S: Store> Node<S> {
             return self.handle_join_datagram(now, source, bytes);
         }
         // Only peers hold a key, so anything that opens comes from a peer, once.
-        let packet = match self.wire.open(bytes) {
+        let opened = self.wire.open(bytes);
+        self.follow_newest_packet(source);
+        let packet = match opened {
             Ok(packet) => packet,
             Err(reason) => {
                 self.stats.drop(reason.code());

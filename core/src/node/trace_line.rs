@@ -20,7 +20,8 @@ impl NodeEvent {
     /// trace's delivery line already says it).
     pub fn trace_line<'a>(&'a self, device: &'a dyn fmt::Display) -> Option<TraceLine<'a>> {
         match self {
-            NodeEvent::PacketReceived { .. } => None,
+            // Addresses are the driver's business; the simulator's devices keep theirs.
+            NodeEvent::PacketReceived { .. } | NodeEvent::PeerAddress { .. } => None,
             event => Some(TraceLine { device, event }),
         }
     }
@@ -72,7 +73,7 @@ impl fmt::Display for TraceLine<'_> {
             NodeEvent::JoinRefused { device, reason } => {
                 write!(f, "join_refused at {name} {device} {reason}")
             }
-            NodeEvent::PacketReceived { .. } => Ok(()),
+            NodeEvent::PacketReceived { .. } | NodeEvent::PeerAddress { .. } => Ok(()),
         }
     }
 }

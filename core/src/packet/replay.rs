@@ -47,6 +47,13 @@ impl Default for ReplayWindow {
 }
 
 impl ReplayWindow {
+    /// Whether (epoch, counter) is past everything accepted so far: the newest packet yet. A
+    /// peer's address follows only its newest authentic packet, so a delayed or replayed old
+    /// one, from wherever it is sent, moves nothing.
+    pub fn is_newest(&self, epoch: u64, counter: u64) -> bool {
+        self.newest.is_none_or(|newest| (epoch, counter) > newest)
+    }
+
     /// Marks (epoch, counter) as seen and says whether it was new. Only for packets whose tag
     /// verified.
     pub fn accept(&mut self, epoch: u64, counter: u64) -> bool {

@@ -21,6 +21,9 @@ pub struct Wire {
     ends: BTreeMap<DeviceId, PeerEnd>,
     /// Off only to prove the checkers catch its absence.
     replay_protection: bool,
+    /// The source of the last datagram `open` found authentic, not replayed and newer than
+    /// anything before from that peer; taken by the node to follow the peer's address.
+    newest_source: Option<DeviceId>,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +45,7 @@ impl Wire {
             epoch,
             ends: BTreeMap::new(),
             replay_protection,
+            newest_source: None,
         }
     }
 
@@ -105,11 +109,16 @@ impl Wire {
     /// then decodes it. Never panics on any input. A replay costs one tag check and is dropped
     /// before its payload is looked at.
     pub fn open(&mut self, bytes: &[u8]) -> Result<Packet, DropReason> {
+        self.newest_source = None;
         let verified = Packet::verify(bytes, &self.keyring)?;
         let (epoch, counter) = (verified.epoch, verified.counter);
         let end = self.ends.entry(verified.source.clone()).or_default();
+        let newest = end.window.is_newest(epoch, counter);
         if self.replay_protection && !end.window.accept(epoch, counter) {
             return Err(DropReason::Replayed { epoch, counter });
+        }
+        if newest {
+            self.newest_source = Some(verified.source.clone());
         }
         // Authentic and not replayed here: its epoch is one the peer really used.
         let first_of_epoch = end.heard_epoch.is_none_or(|heard| epoch > heard);
@@ -123,6 +132,14 @@ impl Wire {
             });
         }
         verified.decode()
+    }
+}
+
+impl Wire {
+    /// The peer whose packet the last `open` found authentic and newest, if it did (even when
+    /// `open` then refused it for a stale echo: a restarted peer's first packet is one).
+    pub fn take_newest_source(&mut self) -> Option<DeviceId> {
+        self.newest_source.take()
     }
 }
 

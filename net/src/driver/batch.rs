@@ -4,9 +4,8 @@
 
 use std::net::SocketAddr;
 
-use meshlog_core::member::welcome::{is_join_datagram, JoinDatagram};
 use meshlog_core::record;
-use meshlog_core::{DeviceId, Input, Instant, Node, Output, Store};
+use meshlog_core::{Input, Instant, Node, Output, Store};
 
 use super::{Command, DriverError, MemberOutcome, MemberVerb, Members, Snapshot};
 use crate::recorder::Recorder;
@@ -46,9 +45,6 @@ pub(super) struct Done {
     /// The commit was put off (group commit) and the outputs with it: the driver must hand
     /// the node its next batch without waiting, even an empty one, which commits.
     pub(super) held: bool,
-    /// Devices the node admitted with a join request in this batch, and the address the
-    /// request came from: where the welcome and, from then on, the sync go.
-    pub(super) learned: Vec<(DeviceId, SocketAddr)>,
 }
 
 /// Inputs for the node, and whether more were waiting when they were gathered (the batch was
@@ -89,25 +85,16 @@ pub(super) fn run_batch<S: Store>(
     let last_at = batch.work.last().map(Work::at);
     let recorded = &mut group.recorded;
     let recording = recorder.is_some();
-    let mut learned = Vec::new();
     for work in batch.work {
         if recorder.is_some() {
             recorded.extend(record_input(&work));
         }
         match work {
-            Work::Datagram { now, from, bytes } => {
-                let joining = joining_device(node, &bytes);
-                node.handle_input(Input::Datagram {
-                    now,
-                    from,
-                    bytes: &bytes,
-                });
-                if let Some(device) = joining {
-                    if is_peer(node, &device) {
-                        learned.push((device, from));
-                    }
-                }
-            }
+            Work::Datagram { now, from, bytes } => node.handle_input(Input::Datagram {
+                now,
+                from,
+                bytes: &bytes,
+            }),
             Work::Timeout(now) => node.handle_input(Input::Timeout(now)),
             Work::Command { now, command } => handle_command(node, now, command, recording),
         }
@@ -127,7 +114,6 @@ pub(super) fn run_batch<S: Store>(
             outputs: Vec::new(),
             wake_at: last_at.unwrap_or_default(),
             held: true,
-            learned,
         };
     }
     let recorded = std::mem::take(group).recorded;
@@ -145,27 +131,7 @@ pub(super) fn run_batch<S: Store>(
         outputs,
         wake_at,
         held: false,
-        learned,
     }
-}
-
-/// The device a join request names, if `bytes` is one and that device is not a peer yet:
-/// the node may admit it, and then the driver learns its address from this datagram. A
-/// request naming a peer never moves that peer's address (anyone can name a member).
-fn joining_device<S: Store>(node: &Node<S>, bytes: &[u8]) -> Option<DeviceId> {
-    if !is_join_datagram(bytes) {
-        return None;
-    }
-    match JoinDatagram::decode(bytes) {
-        Ok(JoinDatagram::Request(request)) if !is_peer(node, &request.device) => {
-            Some(request.device)
-        }
-        _ => None,
-    }
-}
-
-fn is_peer<S: Store>(node: &Node<S>, device: &DeviceId) -> bool {
-    node.peers().iter().any(|p| &p.device == device)
 }
 
 impl Work {

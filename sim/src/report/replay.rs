@@ -159,7 +159,8 @@ impl ReplayReport {
             | NodeEvent::KeyEpoch { .. }
             | NodeEvent::KeysForgotten { .. }
             | NodeEvent::Admitted { .. }
-            | NodeEvent::JoinRefused { .. } => return,
+            | NodeEvent::JoinRefused { .. }
+            | NodeEvent::PeerAddress { .. } => return,
         };
         self.recorder.note(entry);
     }
