@@ -344,6 +344,7 @@ impl<S: Store> Node<S> {
             .map(|(device, state)| PeerInfo {
                 device: device.clone(),
                 state: state.clone(),
+                address: self.peer_address(device),
             })
             .collect()
     }

@@ -115,4 +115,7 @@ impl BudgetTotals {
 pub struct PeerInfo {
     pub device: DeviceId,
     pub state: PeerState,
+    /// Where the node last learned the peer is reached, and how (`None` until it has heard
+    /// from it or been told: a configured address lives in the driver).
+    pub address: Option<(std::net::SocketAddr, crate::node::AddressSource)>,
 }

@@ -93,6 +93,10 @@ pub struct PeerView {
     pub last_exchange_ms: Option<u64>,
     /// Datagrams to or from it are dropped (`POST /api/peers/:name/blocked`, or a cut).
     pub blocked: bool,
+    /// Where it was last heard from or learned to be (`null` before either: then only its
+    /// configured address is known), and how: `packet`, `joined`, `discovered`, `record`.
+    pub address: Option<String>,
+    pub address_source: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, Serialize, ts_rs::TS)]
@@ -111,6 +115,8 @@ pub struct StatsView {
     /// The key epoch this device seals new events under (0: the community key; each removal
     /// or rotation starts the next).
     pub key_epoch: u32,
+    /// Times a peer's address moved to follow its newest packet (roaming, a new port).
+    pub peer_moves: u64,
 }
 
 impl StatsView {
@@ -153,11 +159,14 @@ impl StatsView {
                     in_sync: p.state.in_sync,
                     last_exchange_ms: p.state.last_exchange.map(|t| t.as_millis()),
                     blocked: false,
+                    address: p.address.map(|(addr, _)| addr.to_string()),
+                    address_source: p.address.map(|(_, source)| source.name()),
                 })
                 .collect(),
             // One decimal is all a person reads; keeps the JSON short.
             sync_percent: (snapshot.sync_percent * 10.0).round() / 10.0,
             key_epoch: snapshot.key_epoch,
+            peer_moves: snapshot.stats.peer_moves,
         }
     }
 

@@ -12,7 +12,11 @@ export type StatsView = { device: string, online: boolean, events: number, messa
  * The key epoch this device seals new events under (0: the community key; each removal
  * or rotation starts the next).
  */
-key_epoch: number, };
+key_epoch: number, 
+/**
+ * Times a peer's address moved to follow its newest packet (roaming, a new port).
+ */
+peer_moves: number, };
 
 export type TrafficView = { count: number, bytes: number, };
 
@@ -22,7 +26,12 @@ export type PeerView = { name: string, events_advertised: number | null, in_sync
 /**
  * Datagrams to or from it are dropped (`POST /api/peers/:name/blocked`, or a cut).
  */
-blocked: boolean, };
+blocked: boolean, 
+/**
+ * Where it was last heard from or learned to be (`null` before either: then only its
+ * configured address is known), and how: `packet`, `joined`, `discovered`, `record`.
+ */
+address: string | null, address_source: string | null, };
 
 export type MemberView = { name: string, role: "admin" | "member", status: "active" | "removed", 
 /**

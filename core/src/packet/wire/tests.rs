@@ -218,17 +218,21 @@ fn a_first_packet_teaches_the_epoch_and_is_answered_with_one_summary() {
     let mut bob = node("bob", &Shared::default(), |_| {});
     let first = alice_summary(&mut alice);
     let (replies, events) = deliver(&mut bob, &first);
+    // The first packet also says where alice is (`node/addresses.rs`), then is dropped.
     assert!(
         matches!(
             events.as_slice(),
-            [NodeEvent::PacketDropped {
-                reason: DropReason::StaleEcho {
-                    echo: 0,
-                    first_of_epoch: true,
+            [
+                NodeEvent::PeerAddress { .. },
+                NodeEvent::PacketDropped {
+                    reason: DropReason::StaleEcho {
+                        echo: 0,
+                        first_of_epoch: true,
+                        ..
+                    },
                     ..
-                },
-                ..
-            }]
+                }
+            ]
         ),
         "{events:?}"
     );

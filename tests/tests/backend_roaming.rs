@@ -1,0 +1,72 @@
+//! Real processes on loopback: a device that comes back on another address keeps syncing,
+//! because its peers follow its newest authentic packet (WireGuard's roaming), and its new
+//! address is kept for the peer's restarts.
+
+mod backend_support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use backend_support::{free_udp_addr, pair, wait_for, DeviceProcess};
+use serde_json::Value;
+
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn holds(device: &DeviceProcess, text: &str) -> Result<bool> {
+    Ok(device
+        .messages()?
+        .iter()
+        .any(|m| m["text"].as_str() == Some(text)))
+}
+
+fn bob_as_alice_sees_him(alice: &DeviceProcess) -> Result<Value> {
+    let stats = alice.stats()?;
+    stats["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["name"] == "bob").cloned())
+        .context("alice lists bob")
+}
+
+#[test]
+fn a_device_back_on_a_new_port_keeps_syncing_and_its_peer_follows_it() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    // A long interval: what reaches bob quickly after his move comes from alice's eager push
+    // and answers, which only reach him if she follows him to his new port.
+    let (alice_spec, mut bob_spec) = pair(root.path(), 1_000)?;
+    let alice = DeviceProcess::start(&alice_spec)?;
+    let bob = DeviceProcess::start(&bob_spec)?;
+    alice.post_message("before the move")?;
+    wait_for(CONVERGE_TIMEOUT, || holds(&bob, "before the move"))?;
+
+    // Bob's laptop changes networks: the same data, a new port. Alice was never told.
+    bob.kill();
+    let old = bob_spec.udp;
+    bob_spec.udp = free_udp_addr();
+    assert_ne!(old, bob_spec.udp);
+    let bob = DeviceProcess::start(&bob_spec)?;
+
+    // What alice posts now reaches bob at his new port: her push and her answers to his
+    // summaries only get there if she follows him.
+    let posted_at = Instant::now();
+    alice.post_message("after the move")?;
+    wait_for(CONVERGE_TIMEOUT, || holds(&bob, "after the move"))
+        .context("alice's post after bob moved reaches him")?;
+    println!(
+        "bob moved to {}; alice's post reached him {} ms after it was made",
+        bob_spec.udp,
+        posted_at.elapsed().as_millis()
+    );
+    let peer = bob_as_alice_sees_him(&alice)?;
+    assert_eq!(peer["address"], bob_spec.udp.to_string(), "{peer}");
+    assert_eq!(peer["address_source"], "packet", "{peer}");
+    assert!(alice.stats()?["peer_moves"].as_u64() >= Some(1));
+
+    // Alice keeps his new address for her own restarts (her flag still names the old port).
+    drop(alice);
+    let peers = std::fs::read_to_string(alice_spec.data.join("peers.json"))?;
+    assert!(
+        peers.contains(&bob_spec.udp.to_string()),
+        "peers.json does not hold bob's new address: {peers}"
+    );
+    Ok(())
+}
