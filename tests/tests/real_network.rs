@@ -9,7 +9,8 @@ mod netns_support;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -394,40 +395,51 @@ fn a_host_changes_address_and_network() -> Result<()> {
     Ok(())
 }
 
-/// Sends `count` datagrams from `from` to `to`:9000 with a reader draining them; returns how
-/// many arrived. The faults are healed before an end marker is sent, so the count is exact.
-fn blast(net: &Net, from: &str, to: &str, count: usize) -> Result<usize> {
+/// Sends `count` datagrams from `from` to `to`:9000 and returns how many arrived. Sent in
+/// batches of 50, each awaited until the counters account for every datagram (lost on the
+/// bridge, or seen at `to`'s input) and the reader holds every one the input let through, so
+/// a slow reader never overflows its socket's buffer and only the faults decide the count.
+/// Needs `to`'s fault table (any fault set on it since the start) and no other UDP to `to`.
+fn blast(net: &Net, from: &str, to: &str, count: usize) -> Result<u64> {
     let listener = net.udp_socket(to, "0.0.0.0:9000".parse()?)?;
-    listener.set_read_timeout(Some(UDP_WAIT))?;
-    let reader = std::thread::spawn(move || {
-        let mut got = 0;
-        let mut buf = [0u8; 64];
-        while let Ok((len, _)) = listener.recv_from(&mut buf) {
-            if &buf[..len] == b"end" {
-                return Some(got);
+    listener.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let got = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (got, done) = (got.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !done.load(Ordering::SeqCst) {
+                if listener.recv_from(&mut buf).is_ok() {
+                    got.fetch_add(1, Ordering::SeqCst);
+                }
             }
-            got += 1;
-        }
-        None
-    });
+        })
+    };
+    let segment = net.segment_of(to);
+    let (host_before, switch_before) = (net.host_counters(to)?, net.switch_counters(segment)?);
     let socket = net.udp_socket(from, "0.0.0.0:0".parse()?)?;
     let target = SocketAddr::from((net.ip(to), 9000));
-    for i in 0..count {
-        socket.send_to(b"data", target)?;
-        if i % 50 == 49 {
-            std::thread::yield_now(); // keep the reader's buffer from overflowing
+    for batch in 0..count.div_ceil(50) {
+        let sent = count.min((batch + 1) * 50);
+        for _ in (batch * 50)..sent {
+            socket.send_to(b"data", target)?;
         }
+        backend_support::wait_for(UDP_WAIT, || {
+            let (host, switch) = (net.host_counters(to)?, net.switch_counters(segment)?);
+            // Every datagram sent was lost on the bridge or reached `to`'s input ...
+            let reached = host.seen - host_before.seen;
+            let accounted = reached + (switch.lost - switch_before.lost) == sent as u64;
+            // ... and the reader holds every one the input let through.
+            let through = reached - (host.lost - host_before.lost) - (host.cut - host_before.cut);
+            Ok(accounted && got.load(Ordering::SeqCst) == through)
+        })?;
     }
-    net.heal()?;
-    // The reader ends at the first marker; later ones meet a closed port (harmless).
-    while !reader.is_finished() {
-        socket.send_to(b"end", target)?;
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    done.store(true, Ordering::SeqCst);
     reader
         .join()
-        .map_err(|_| anyhow::anyhow!("reader panicked"))?
-        .context("the end marker never arrived")
+        .map_err(|_| anyhow::anyhow!("reader panicked"))?;
+    Ok(got.load(Ordering::SeqCst))
 }
 
 #[test]
@@ -441,16 +453,22 @@ fn loss_cut_and_heal_do_what_they_say() -> Result<()> {
     let count = 1_000;
 
     net.set_loss("b", 50)?;
-    let c = net.host_counters("b")?; // before the heal in blast resets them
-    assert_eq!(c, UdpCounters::default());
     let arrived = blast(&net, "a", "b", count)?;
+    let counted = net.host_counters("b")?;
+    assert_eq!(counted.seen, count as u64);
+    assert_eq!(arrived, counted.seen - counted.lost);
     assert!(
         (300..=700).contains(&arrived),
         "50% host loss let {arrived} of {count} through"
     );
 
+    net.heal()?;
     net.set_switch_loss(lan, 50)?;
     let arrived_switch = blast(&net, "a", "b", count)?;
+    let counted = net.switch_counters(lan)?;
+    assert_eq!(counted.seen, count as u64);
+    assert_eq!(arrived_switch, counted.seen - counted.lost);
+    net.heal()?;
     assert!(
         (300..=700).contains(&arrived_switch),
         "50% switch loss let {arrived_switch} of {count} through"

@@ -1,7 +1,8 @@
 //! Real networks for real processes: Linux network namespaces, bridges, veth pairs and
 //! nftables, built and torn down by a test (`tests/tests/real_network.rs`).
 //!
-//! A [`Net`] owns every namespace it makes, all named `mlnet-<pid>-<n>-<role>` so parallel
+//! A [`Net`] owns every namespace it makes, all named `mlnet-<pid>-<n>-<role>` (role `sw<S>`
+//! for a segment's switch, `h-<name>` for a host, `r-<name>` for a router) so parallel
 //! tests and test processes never collide; dropping it (also while unwinding from a panic)
 //! deletes them, and the first `Net` of a process deletes those left by earlier processes
 //! that no longer run. Addresses are 10.77.S.0/24, one /24 per segment, inside the
@@ -219,7 +220,7 @@ impl Net {
         if self.hosts.contains_key(name) || self.routers.contains_key(name) {
             bail!("{name} already exists");
         }
-        let ns = self.new_ns(name)?;
+        let ns = self.new_ns(&format!("h-{name}"))?;
         ip(&["-n", &ns, "link", "set", "dev", "lo", "up"])?;
         let address = self.next_address(segment)?;
         self.plug(&ns, "eth0", segment, address)?;
@@ -243,7 +244,7 @@ impl Net {
             bail!("{name} already exists");
         }
         let home = self.lan()?;
-        let ns = self.new_ns(name)?;
+        let ns = self.new_ns(&format!("r-{name}"))?;
         ip(&["-n", &ns, "link", "set", "dev", "lo", "up"])?;
         let public_ip = self.next_address(upstream)?;
         self.plug(&ns, "wan", upstream, public_ip)?;
@@ -309,6 +310,14 @@ impl Net {
             .get(router)
             .unwrap_or_else(|| panic!("no router {router}"))
             .public_ip
+    }
+
+    /// The home segment behind a router.
+    pub fn home_of(&self, router: &str) -> Segment {
+        self.routers
+            .get(router)
+            .unwrap_or_else(|| panic!("no router {router}"))
+            .home
     }
 
     /// The segment `host` is on.
