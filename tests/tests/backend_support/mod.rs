@@ -110,7 +110,20 @@ impl DeviceProcess {
 
     /// As [`DeviceProcess::start`], with more flags (`--allow-origin`, limits, ...).
     pub fn start_with(spec: &DeviceSpec, extra_args: &[&str]) -> Result<Self> {
-        let mut command = Command::new(meshlog_bin());
+        Self::start_launched(spec, extra_args, &Launch::default())
+    }
+
+    /// As [`DeviceProcess::start_with`], run the way `launch` says (under a command prefix such
+    /// as `ip netns exec NS`, its API reached through an address of the test's choosing).
+    pub fn start_launched(spec: &DeviceSpec, extra_args: &[&str], launch: &Launch) -> Result<Self> {
+        let mut command = match launch.prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(meshlog_bin());
+                command
+            }
+            None => Command::new(meshlog_bin()),
+        };
         command
             .args(["device", "--name", &spec.name, "--http", "127.0.0.1:0"])
             .arg("--udp")
@@ -144,12 +157,22 @@ impl DeviceProcess {
                 }
             }
         });
-        let base = match rx.recv_timeout(STARTUP_TIMEOUT) {
+        let printed = match rx.recv_timeout(STARTUP_TIMEOUT) {
             Ok(base) => base,
             Err(_) => {
                 let _ = child.kill();
                 bail!("device {} did not report its address", spec.name);
             }
+        };
+        let base = match &launch.reach {
+            Some(reach) => match reach(&printed) {
+                Ok(base) => base,
+                Err(err) => {
+                    let _ = child.kill();
+                    return Err(err.context(format!("reaching {} at {printed}", spec.name)));
+                }
+            },
+            None => printed,
         };
         let token = read_token(&spec.data)?;
         register_token(&base, &token);
@@ -205,6 +228,29 @@ impl DeviceProcess {
             .trim_start_matches("http://")
             .parse()
             .expect("the device prints http://IP:PORT")
+    }
+}
+
+/// How [`DeviceProcess::start_launched`] runs a device. The default is what
+/// [`DeviceProcess::start`] does: the binary itself, its API at the address it prints.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Program and arguments put before the `meshlog` binary, e.g. `ip netns exec NS`. The
+    /// prefix must exec the binary (not fork it), so the child is the device and killing it
+    /// kills the device.
+    pub prefix: Vec<std::ffi::OsString>,
+    /// Maps the base URL the device prints (`http://127.0.0.1:PORT`, as it sees it) to one the
+    /// test can reach; `None` uses it as printed.
+    #[allow(clippy::type_complexity)]
+    pub reach: Option<Box<dyn Fn(&str) -> Result<String> + 'a>>,
+}
+
+impl std::fmt::Debug for Launch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("prefix", &self.prefix)
+            .field("reach", &self.reach.as_ref().map(|_| "fn"))
+            .finish()
     }
 }
 
