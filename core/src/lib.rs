@@ -83,10 +83,11 @@ pub use event::{
 pub use id::{DeviceId, EventId, FileId};
 pub use node::{
     AppendError, Input, Node, NodeError, NodeEvent, Origin, Output, TraceLine, Transmit,
-    CREDIT_INITIAL_BYTES, REPLY_FACTOR,
+    CREDIT_INITIAL_BYTES, RECORD_CHECKS_PER_PEER_PER_ROUND, REPLY_FACTOR,
 };
 pub use packet::{
-    DropReason, NoteItem, Packet, PacketKind, PacketNote, Payload, ShortId, DATAGRAM_SIZE_MAX,
+    AddressRecord, DropReason, NoteItem, Packet, PacketKind, PacketNote, Payload, ShortId,
+    DATAGRAM_SIZE_MAX,
 };
 pub use stats::{BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
 pub use store::{InMemoryStore, Store, StoreError};

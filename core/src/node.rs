@@ -45,6 +45,7 @@ mod outbox;
 mod owed;
 mod receive;
 mod reconcile;
+mod records;
 mod round;
 mod trace_line;
 
@@ -52,6 +53,10 @@ pub use addresses::AddressSource;
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
 pub use join_gate::{
     JOIN_CHECKS_PER_ROUND_MAX, JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX, JOIN_REFUSED_BACKOFF_ROUNDS,
+};
+pub use records::{
+    ADOPTIONS_PER_ROUND_MAX, RECORDS_MAX, RECORD_CHECKS_PER_PEER_PER_ROUND,
+    RECORD_CLOCK_SKEW_MAX_MS, RECORD_RESEND_ROUNDS, RECORD_TTL_MS,
 };
 
 use crate::clock::HybridClock;
@@ -208,6 +213,8 @@ pub struct Node<S: Store> {
     join_gate: join_gate::JoinGate,
     /// Where each peer was last learned to be (`addresses.rs`).
     addresses: addresses::Addresses,
+    /// Members' signed address records, for peer exchange (`records.rs`).
+    records: records::Records,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -272,6 +279,7 @@ impl<S: Store> Node<S> {
             membership: membership::Membership::new(epoch_keys),
             join_gate: join_gate::JoinGate::default(),
             addresses: addresses::Addresses::default(),
+            records: records::Records::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);

@@ -70,11 +70,13 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::crypto::{Keyring, PairKey, MAC_LEN};
 use crate::id::{DeviceId, EventId, DEVICE_NAME_LEN_MAX};
 
+mod address_record;
 mod note;
 mod payload;
 pub(crate) mod replay;
 pub(crate) mod wire;
 
+pub use address_record::{AddressRecord, RECORD_ADDRESSES_MAX, RECORD_LEN_MAX};
 pub use note::{NoteItem, PacketNote, ShortId, NOTE_ITEMS_MAX};
 pub use payload::{
     event_encoded_len, BucketFilter, Digest, Payload, RootSketch, WireEvent, EVENT_FRAMING_LEN,
@@ -100,18 +102,21 @@ pub enum PacketKind {
     Digest,
     Filter,
     Sketch,
+    /// Members' signed address records (`AddressRecord`), passed along for peer exchange.
+    Addresses,
     /// A join request or a welcome part (`member::welcome`): not a tagged packet, so not in
     /// [`PacketKind::ALL`], the kinds a packet header may name.
     Join,
 }
 
 impl PacketKind {
-    pub const ALL: [PacketKind; 5] = [
+    pub const ALL: [PacketKind; 6] = [
         PacketKind::Event,
         PacketKind::Summary,
         PacketKind::Digest,
         PacketKind::Filter,
         PacketKind::Sketch,
+        PacketKind::Addresses,
     ];
 
     pub fn code(self) -> u8 {
@@ -122,6 +127,7 @@ impl PacketKind {
             PacketKind::Filter => 4,
             PacketKind::Sketch => 5,
             PacketKind::Join => 6,
+            PacketKind::Addresses => 7,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -136,6 +142,7 @@ impl PacketKind {
             PacketKind::Filter => "FILTER",
             PacketKind::Sketch => "SKETCH",
             PacketKind::Join => "JOIN",
+            PacketKind::Addresses => "ADDRESSES",
         }
     }
 }

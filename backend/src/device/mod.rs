@@ -205,7 +205,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         };
         (path.clone(), *size_max_bytes, start)
     });
-    let node = Node::new(config, store, started_at)?;
+    let mut node = Node::new(config, store, started_at)?;
     // The node left out the peers its roster removed: the file forgets them too.
     let peers: Vec<_> = node.peers().into_iter().map(|p| p.device).collect();
     known_peers::retain(&options.data_dir, |device| peers.contains(device))?;
@@ -218,6 +218,12 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     let udp_addr = socket
         .local_addr()
         .map_err(|err| DeviceError::Io(PathBuf::from("udp socket"), err))?;
+    // Where this device listens, for the address record its peers pass along (peer exchange:
+    // `core/src/node/records.rs`). A wildcard bind names no address others could use. Not
+    // under `--record`: a recording holds the node's inputs, and this is not one of them.
+    if !udp_addr.ip().is_unspecified() && recording.is_none() {
+        node.set_own_addresses(started_at, &[udp_addr]);
+    }
     let epoch = node.epoch();
     let (mut driver, handle) = Driver::new(node, socket, peer_addrs, clock);
     if let Some((path, size_max_bytes, mut start)) = recording {

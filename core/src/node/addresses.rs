@@ -96,7 +96,16 @@ impl<S: Store> Node<S> {
             "addresses are kept for peers"
         );
         if let Some(known) = self.addresses.get(peer) {
-            if known.addr == addr || (known.source.confirmed() && !source.confirmed()) {
+            if known.addr == addr {
+                // The same place, now confirmed by the peer itself: the driver has it already.
+                if source.confirmed() && !known.source.confirmed() {
+                    self.addresses
+                        .known
+                        .insert(peer.clone(), Known { addr, source });
+                }
+                return false;
+            }
+            if known.source.confirmed() && !source.confirmed() {
                 return false;
             }
         }

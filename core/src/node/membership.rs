@@ -610,6 +610,7 @@ impl<S: Store> Node<S> {
         for peer in std::mem::take(&mut self.membership.leaving) {
             self.wire.forget(&peer);
             self.addresses.forget(&peer);
+            self.records.forget(&peer);
             self.peers.remove(&peer);
             self.links.remove(&peer);
             // Datagrams already sealed for it stay queued: the removal itself is among them,

@@ -26,7 +26,15 @@ impl<S: Store> Node<S> {
             return self.handle_join_datagram(now, source, bytes);
         }
         // Only peers hold a key, so anything that opens comes from a peer, once.
-        let opened = self.wire.open(bytes);
+        let mut opened = self.wire.open(bytes);
+        if let Err(DropReason::NotAPeer(name)) = &opened {
+            // An active member this device has no link with yet, say one that found it by its
+            // address record: a peer if its packet proves it.
+            let member = crate::id::DeviceId::new(name);
+            if let Some(retried) = member.and_then(|m| self.adopt_member(&m, bytes)) {
+                opened = retried;
+            }
+        }
         self.follow_newest_packet(source);
         let packet = match opened {
             Ok(packet) => packet,
@@ -128,6 +136,7 @@ impl<S: Store> Node<S> {
                     self.on_digest(&from, digest);
                 }
             }
+            Payload::Addresses(records) => self.on_address_records(now, &from, records),
             Payload::Filters(filters) => {
                 self.note_answer(&from);
                 for filter in filters {

@@ -21,6 +21,7 @@ impl<S: Store> Node<S> {
         self.next_round_at = now + Duration(self.config.sync_interval.as_micros() - early);
         self.join_gate.start_round();
         self.expire_keys(now);
+        self.records_round(now);
         if !self.online || !self.config.anti_entropy {
             return;
         }
@@ -40,6 +41,7 @@ impl<S: Store> Node<S> {
                 },
             );
             self.note_summary_sent(&peer);
+            self.send_records(&peer);
             // A peer last seen different gets follow-ups without waiting to hear from it: at
             // heavy loss its answer to this summary is likely lost, and a try per round is
             // what made 50% loss take minutes.

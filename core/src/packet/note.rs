@@ -166,6 +166,8 @@ impl PacketNote {
                     reply: f.reply,
                 }),
             ),
+            // Counted, not named: which devices moved is the trace's to tell.
+            Payload::Addresses(_) => PacketNote::new(items, []),
         }
     }
 

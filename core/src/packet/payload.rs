@@ -8,6 +8,7 @@
 //! DIGEST   (prefix | 16 × summary)+
 //! FILTER   (prefix | reply:u8 | nonce:u64 | items:varint | k:u8 | bitmap_len:u16 | bitmap)+
 //! SKETCH   reply:u8 | count:varint | fingerprint:u64 (absent when count = 0) | width:u8 | cells
+//! ADDRESSES (address record)+                (`address_record.rs`)
 //! ```
 //!
 //! Items are self-delimiting and run to the end of the payload; an empty list is malformed.
@@ -19,7 +20,7 @@ use crate::sync::index::BucketSummary;
 use crate::sync::prefix::{Prefix, FANOUT};
 use crate::sync::sketch::Sketch;
 
-use super::PacketKind;
+use super::{AddressRecord, PacketKind};
 
 /// Bytes an event's length prefix adds inside an `Events` payload.
 pub const EVENT_FRAMING_LEN: usize = 2;
@@ -42,6 +43,8 @@ pub enum Payload {
     /// The sender's whole set as an IBLT beside its root summary: a small difference decodes
     /// from it in one round trip.
     Sketch(RootSketch),
+    /// Members' signed address records (peer exchange).
+    Addresses(Vec<AddressRecord>),
 }
 
 /// A sealed event as a packet carries it: its bytes and their id (their BLAKE3 hash). The id
@@ -121,6 +124,7 @@ impl Payload {
             Payload::Digests(_) => PacketKind::Digest,
             Payload::Filters(_) => PacketKind::Filter,
             Payload::Sketch(_) => PacketKind::Sketch,
+            Payload::Addresses(_) => PacketKind::Addresses,
         }
     }
 
@@ -131,6 +135,7 @@ impl Payload {
             Payload::Summary { .. } | Payload::Sketch(_) => 1,
             Payload::Digests(digests) => digests.len(),
             Payload::Filters(filters) => filters.len(),
+            Payload::Addresses(records) => records.len(),
         }
     }
 
@@ -144,6 +149,7 @@ impl Payload {
             Payload::Digests(digests) => digests.iter().for_each(|d| d.encode(w)),
             Payload::Filters(filters) => filters.iter().for_each(|f| f.encode(w)),
             Payload::Sketch(s) => Payload::encode_sketch(w, s),
+            Payload::Addresses(records) => records.iter().for_each(|r| r.encode(w)),
         }
     }
 
@@ -174,6 +180,9 @@ impl Payload {
                 summary: decode_summary(r)?,
                 sketch: Sketch::decode(r)?,
             }),
+            PacketKind::Addresses => {
+                Payload::Addresses(decode_items(r, "address records", AddressRecord::decode)?)
+            }
             PacketKind::Join => {
                 return Err(DecodeError::invalid(
                     "packet kind",

@@ -68,6 +68,13 @@ fn every_kind_round_trips() {
             summary,
             sketch: crate::sync::sketch::Sketch::new().folded(6),
         }),
+        Payload::Addresses(vec![super::AddressRecord::sign(
+            &crate::testing::keys("alice", 1),
+            &[3; 16],
+            &["10.0.0.2:8001".parse().unwrap()],
+            1,
+            2,
+        )]),
     ];
     let kinds: std::collections::BTreeSet<PacketKind> =
         payloads.iter().map(Payload::kind).collect();
