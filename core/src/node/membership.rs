@@ -611,6 +611,7 @@ impl<S: Store> Node<S> {
             self.wire.forget(&peer);
             self.peers.remove(&peer);
             self.links.remove(&peer);
+            self.forward.forget(&peer);
             // Datagrams already sealed for it stay queued: the removal itself is among them,
             // and the removed device should learn of it.
             self.outbox.remove(&peer);
