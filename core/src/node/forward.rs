@@ -53,9 +53,10 @@ const TIES_MAX: usize = 4_096;
 /// catch-up stream. Past it they are left to anti-entropy.
 const HELD_PER_TIE_MAX: usize = 64;
 /// Events a probe sends at once before holding the rest: a message and the chunks of its
-/// attachment (8 KB in about ten events) go together, so a new tie delays no ordinary post;
-/// a longer burst (a batch, a catch-up stream) waits for the probe.
-const PROBE_BURST_MAX: u32 = 10;
+/// attachment (8 KB: ten chunks of `FILE_CHUNK_LEN_MAX`, eleven events) go together, so a
+/// new tie delays no ordinary post; a longer burst (a batch, a catch-up stream) waits for
+/// the probe.
+const PROBE_BURST_MAX: u32 = 12;
 /// The shortest probe: a duplicate takes a round trip to come back, at least this on a LAN.
 const PROBE_MIN: Duration = Duration::from_millis(20);
 /// Recently stored events, to know whose tree a duplicate push belongs to without opening it
@@ -67,6 +68,8 @@ const RECENT_MAX: usize = 1_024;
 #[derive(Debug)]
 struct Recent {
     author: DeviceId,
+    /// The peer it came from: it holds the event, whatever its filters said in flight.
+    from: DeviceId,
     /// Peers it was forwarded (or held for, or echoed) to, at most `PEERS_MAX`: a duplicate
     /// from one of them is answered by nothing, so an echo is never echoed and never repeated.
     sent_to: Vec<DeviceId>,
@@ -102,7 +105,7 @@ pub(super) struct Forwarding {
 }
 
 impl Forwarding {
-    fn remember(&mut self, id: EventId, author: &DeviceId) {
+    fn remember(&mut self, id: EventId, author: &DeviceId, from: &DeviceId) {
         if self.order.len() == RECENT_MAX {
             if let Some(old) = self.order.pop_front() {
                 self.recent.remove(&old);
@@ -111,6 +114,7 @@ impl Forwarding {
         self.order.push_back(id);
         let recent = Recent {
             author: author.clone(),
+            from: from.clone(),
             sent_to: Vec::new(),
         };
         self.recent.insert(id, recent);
@@ -163,7 +167,7 @@ impl<S: Store> Node<S> {
         if !self.config.eager_forward || !self.config.relay || !self.online {
             return;
         }
-        self.forward.remember(id, author);
+        self.forward.remember(id, author, from);
         let now = self.now;
         let mut targets: Vec<DeviceId> = self
             .peers
@@ -266,6 +270,16 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Whether `peer` sent us `id` lately: the owed stream need not send it back (a filter of
+    /// its that crossed the event in flight said it lacked it), and a copy sent back would
+    /// look like a duplicate from another path and prune a tie that carries events.
+    pub(super) fn came_from(&self, peer: &DeviceId, id: &EventId) -> bool {
+        self.forward
+            .recent
+            .get(id)
+            .is_some_and(|recent| recent.from == *peer)
+    }
+
     /// The owed stream is sending `peer` event `id`: the peer lacked it, so whatever path
     /// pruned it for the event's author is not delivering. Forward that author's events to
     /// it again, after a probe (Plumtree's graft, from what anti-entropy found).
@@ -281,8 +295,8 @@ impl<S: Store> Node<S> {
 
     /// `from` pushed us `id`, which we already hold: `from` got it by another path, so the
     /// author's events stop going to it for a while (and what a probe held for it is
-    /// dropped). Only for one-event pushes from a peer other than the author (the author
-    /// pushes every append to every peer).
+    /// dropped). Only for one-event pushes from a peer other than the author and the peer
+    /// the event came from.
     ///
     /// The peer should stop forwarding to us too, and it learns that only from a duplicate
     /// of ours: unless we sent it this event ourselves (then it holds one of ours already),
@@ -296,7 +310,10 @@ impl<S: Store> Node<S> {
         let Some(recent) = self.forward.recent.get_mut(id) else {
             return;
         };
-        if recent.author == *from {
+        // The author pushes every append to every peer, and the peer we got it from may send
+        // it again (its owed stream, from a filter that crossed it in flight): neither says
+        // the peer has another path.
+        if recent.author == *from || recent.from == *from {
             return;
         }
         let author = recent.author.clone();

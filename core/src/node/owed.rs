@@ -242,6 +242,7 @@ impl<S: Store> Node<S> {
         self.state_mut(peer).owed = self.links[peer].stream.owed();
         for id in batch {
             match self.store.get(&id) {
+                Ok(Some(_)) if self.came_from(peer, &id) => {}
                 Ok(Some(sealed)) => {
                     self.graft(peer, &id);
                     self.queue_event(peer, WireEvent::known(id, sealed));
