@@ -5,26 +5,40 @@
 //!
 //! To whom: the node's peers except the one the event came from, its author (a local append is
 //! pushed to every peer of the author), a peer leaving the roster, a peer whose epoch is not
-//! known yet (its packets would be refused; the first round's greeting teaches it) and a peer
-//! pruned for the event's author (below). Of those, `forward_fanout` at most, drawn with the
+//! known yet (its packets would be refused; the first round's greeting teaches it, and
+//! anti-entropy carries the event) and a peer pruned for the event's author (below). Never
+//! with `relay` off, never offline. Of those, `forward_fanout` at most, drawn with the
 //! node's seeded generator only when there are more, so a line or a ring draws nothing.
 //!
 //! Why no storm: a node forwards an event only when it stores it for the first time (the id
 //! index says so, across restarts too), so each node forwards each event at most once, to at
 //! most `forward_fanout` peers: at most N × `forward_fanout` datagrams per event in a world of
 //! N devices, never N². Duplicates that remain are pruned, after Plumtree (Leitão et al.,
-//! 2007): a peer that pushes us an event of author A that we already hold got it by a path
-//! other than us (a node never forwards an event back to the peer it came from), so we stop
-//! forwarding A's events to it for `PRUNE_ROUNDS` sync intervals. In a full mesh the author's
-//! own push reaches everyone; after the first event of each author the forwards between the
-//! receivers are all pruned, and they are tried again once a prune expires, so a path that
-//! broke (a crash, a partition) is found again within that time. A prune is per author, so
-//! each author's events keep a spanning tree (a ring prunes only at the point opposite the
-//! author). No new packet: each end prunes what it saw itself.
+//! 2007), per (author, peer) "tie":
+//!
+//! - A new tie probes: its first events (up to `PROBE_BURST_MAX`, a post and its attachment)
+//!   go at once; further events of that author wait about a round trip (`held`), then go if
+//!   no duplicate came back. So a burst (a batch, a catch-up stream) into a dense mesh costs a
+//!   probe's worth of duplicates, not the burst.
+//! - Prune: a peer that pushes us an event of author A that we already hold, and that is not
+//!   A and not the peer we got it from, got it by a path other than us (a node never forwards
+//!   an event back to where it came from), so A's events stop going to it for `PRUNE_ROUNDS`
+//!   sync intervals. We echo that one event back to it once (unless we had sent it ourselves):
+//!   the duplicate makes it prune us too, so both ends of the redundant link stop. No new
+//!   packet kind: the echo is an ordinary event push.
+//! - Graft: when the owed stream (anti-entropy) sends a peer an event of A, that peer lacked
+//!   it, so any prune of A toward it is lifted and the next event probes again.
+//!
+//! In a full mesh the author's own push reaches everyone, and after the first events of each
+//! author the forwards between receivers are pruned; a prune is per author, so each author's
+//! events keep a spanning tree (a ring prunes only opposite the author). Anti-entropy stays
+//! the lazy repair: whatever a prune, a held burst or a lost forward skips, the next round
+//! finds, as before forwarding existed.
 //!
 //! Why it cannot amplify: only an event that is new here, opened (community key, roster
 //! author, signature, id) and stored is forwarded, once, to at most `forward_fanout`
-//! (≤ `REPLY_FACTOR`) peers. Replays are dropped by the wire before this, duplicates by the
+//! (≤ `REPLY_FACTOR`) peers; an echo answers one duplicate push with the same event, at most
+//! once per event and peer. Replays are dropped by the wire before this, duplicates by the
 //! index, bad events before storage. So the bytes a node forwards are at most
 //! `forward_fanout` × the event bytes it received, each of which a member authored and every
 //! device would fetch by anti-entropy anyway. Forwards are events, like the owed stream and
