@@ -46,6 +46,10 @@ pub struct Config {
     pub leaf_items_max: u32,
     /// Outputs waiting for `poll_output`; transmits beyond it are dropped and counted.
     pub output_queue_max: usize,
+    /// Peers an event received from a peer is forwarded to at once, at most, besides the one
+    /// it came from and its author (`node/forward.rs`). 1 to `REPLY_FACTOR` (3): a node then
+    /// sends at most three times the event bytes it received, QUIC's amplification factor.
+    pub forward_fanout: usize,
     // The switches below break the node on purpose, to show the checkers catch it: on in
     // every device, settable only with the `testing` feature (the simulator, the tests).
     /// Push a local append to every online peer at once.
@@ -63,6 +67,12 @@ pub struct Config {
     pub relay: bool,
     #[cfg(not(feature = "testing"))]
     pub(crate) relay: bool,
+    /// Forward an event received from a peer at once to up to `forward_fanout` others, rather
+    /// than leaving it to the next anti-entropy round. Off only to show what it buys.
+    #[cfg(feature = "testing")]
+    pub eager_forward: bool,
+    #[cfg(not(feature = "testing"))]
+    pub(crate) eager_forward: bool,
     /// Bound answers to a peer by 3× what it sent plus a credit granted once (QUIC's
     /// amplification rule). Off only to prove the checkers catch its absence.
     #[cfg(feature = "testing")]
@@ -148,9 +158,11 @@ impl Config {
             filter_fp_rate: 0.01,
             leaf_items_max: 64,
             output_queue_max: 16_384,
+            forward_fanout: 3,
             eager_push: true,
             anti_entropy: true,
             relay: true,
+            eager_forward: true,
             amplification_budget: true,
             replay_protection: true,
             epoch_floor: 0,
@@ -245,6 +257,12 @@ impl Config {
             self.leaf_items_max.to_string(),
             (1..=100_000).contains(&self.leaf_items_max),
             "1 to 100,000",
+        )?;
+        range(
+            "forward_fanout",
+            self.forward_fanout.to_string(),
+            (1..=crate::node::REPLY_FACTOR as usize).contains(&self.forward_fanout),
+            "1 to 3",
         )?;
         range(
             "output_queue_max",

@@ -1,6 +1,11 @@
 //! The sans-IO sync engine: time and datagrams in; datagrams, events and wake-ups out.
 //!
 //! A local append goes at once to every peer, one packet each (each with its pairwise tag).
+//! An event received from a peer and stored for the first time goes on at once to up to
+//! `forward_fanout` other peers that may lack it (not its sender, not its author, not a peer
+//! pruned for its author after sending us a duplicate): each node forwards each event once,
+//! so at most N × `forward_fanout` datagrams an event, and a post crosses a line at link speed
+//! (`forward.rs`). Anti-entropy repairs whatever forwarding skipped or lost.
 //!
 //! Anti-entropy, one round per `sync_interval` (`round.rs`), each round standing on its own:
 //!
@@ -38,6 +43,7 @@ mod admit;
 mod budget;
 mod events;
 mod followup;
+mod forward;
 mod greeting;
 mod join_gate;
 mod membership;
@@ -215,6 +221,8 @@ pub struct Node<S: Store> {
     addresses: addresses::Addresses,
     /// Members' signed address records, for peer exchange (`records.rs`).
     records: records::Records,
+    /// Prunes and recent authors for eager forwarding (`forward.rs`).
+    forward: forward::Forwarding,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -280,6 +288,7 @@ impl<S: Store> Node<S> {
             join_gate: join_gate::JoinGate::default(),
             addresses: addresses::Addresses::default(),
             records: records::Records::default(),
+            forward: forward::Forwarding::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);
@@ -400,6 +409,7 @@ impl<S: Store> Node<S> {
                 if self.online {
                     self.followups_due();
                     self.streams_due();
+                    self.forwards_due();
                 }
             }
         }
@@ -448,6 +458,7 @@ impl<S: Store> Node<S> {
             .values()
             .filter(|_| self.online)
             .flat_map(|l| [l.followup.at, l.stream.next_at])
+            .chain([self.forward.next_at().filter(|_| self.online)])
             .flatten()
             // A timer that fell due while offline runs at once, never in the past.
             .map(|at| at.max(self.now));

@@ -85,12 +85,16 @@ pub struct Tunables {
     pub flags: u8,
 }
 
-const FLAGS: [&str; 5] = [
+/// Bit `i` of `flags` is `FLAGS[i]`. `eager_forward` came last: a recording made before it
+/// has that bit clear, and replays without forwarding, as it ran. (`forward_fanout` is not
+/// recorded: a replay uses the default, which every driver uses.)
+const FLAGS: [&str; 6] = [
     "eager_push",
     "anti_entropy",
     "relay",
     "amplification_budget",
     "replay_protection",
+    "eager_forward",
 ];
 
 impl Tunables {
@@ -101,6 +105,7 @@ impl Tunables {
             config.relay,
             config.amplification_budget,
             config.replay_protection,
+            config.eager_forward,
         ]
         .iter()
         .enumerate()
@@ -132,12 +137,13 @@ impl Tunables {
         config.leaf_items_max = self.leaf_items_max;
         config.output_queue_max = self.output_queue_max as usize;
         let flag = |i: usize| self.flags & (1 << i) != 0;
-        debug_assert_eq!(FLAGS.len(), 5);
+        debug_assert_eq!(FLAGS.len(), 6);
         config.eager_push = flag(0);
         config.anti_entropy = flag(1);
         config.relay = flag(2);
         config.amplification_budget = flag(3);
         config.replay_protection = flag(4);
+        config.eager_forward = flag(5);
     }
 }
 

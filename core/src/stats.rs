@@ -50,6 +50,15 @@ pub struct Stats {
     /// Peers' addresses moved to where their newest authentic packet came from (roaming, a
     /// restart on a new port); a peer's first address is not a move.
     pub peer_moves: u64,
+    /// Events received from a peer and forwarded on at once, counted per receiving peer
+    /// (`node/forward.rs`).
+    pub events_forwarded: u64,
+    /// Times a peer's duplicate push stopped forwarding an author's events to it for a while.
+    pub forward_prunes: u64,
+    /// Events echoed to a peer that pushed us a duplicate, so that it prunes us in turn.
+    pub forward_echoes: u64,
+    /// Prunes lifted because the owed stream found the peer lacking that author's event.
+    pub forward_grafts: u64,
 }
 
 impl Stats {

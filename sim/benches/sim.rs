@@ -17,7 +17,11 @@
 //! 5. Time to converge after the heal in the five-device ring at 30% and 50% loss
 //!    (`scenarios/ring-loss-{30,50}.toml`), p50 and p99 over 200 seeds.
 //!
-//! Sections run by name (`speed`: 1 and 2, `catchup`: 3, `amplification`, `converge`), e.g.
+//! 6. Delivery latency against hops (`hops`): a line of 2 to 6 devices over clean 20 ms links,
+//!    the first device writing; p50 and p99 from its append to the far end's insert, over 10
+//!    seeds, with the core's eager forwarding on and off (`[sync] eager_forward`).
+//!
+//! Sections run by name (`speed`: 1 and 2, `catchup`: 3, `amplification`, `converge`, `hops`), e.g.
 //! `cargo bench -p meshlog-sim --bench sim -- amplification converge`; all without names.
 //!
 //! The wall clock is read here, around whole runs, never inside the world.
@@ -62,6 +66,100 @@ fn main() {
     if run("converge") {
         for name in ["ring-loss-30.toml", "ring-loss-50.toml"] {
             converge(name);
+        }
+    }
+    if run("hops") {
+        hops();
+    }
+}
+
+/// Seeds behind each latency-per-hop percentile.
+const HOPS_SEEDS: u64 = 10;
+
+/// A `Write` the bench keeps a handle on: the world's trace goes here.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Microseconds from each of `first`'s appends to `last`'s insert of it, read off the trace
+/// (`<time> append <device> <id> ...`, `<time> insert <device> <id> from ...`).
+fn latencies_us(trace: &str, first: &str, last: &str) -> Vec<u64> {
+    let time_us = |t: &str| -> Option<u64> {
+        let secs: f64 = t.trim_end_matches('s').parse().ok()?;
+        Some((secs * 1e6).round() as u64)
+    };
+    let mut appended = std::collections::BTreeMap::new();
+    let mut took = Vec::new();
+    for line in trace.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [at, verb, device, id, ..] = words[..] else {
+            continue;
+        };
+        let Some(at) = time_us(at) else { continue };
+        match verb {
+            "append" if device == first => {
+                appended.insert(id.to_owned(), at);
+            }
+            "insert" if device == last => {
+                if let Some(from) = appended.get(id) {
+                    took.push(at - from);
+                }
+            }
+            _ => {}
+        }
+    }
+    took
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn hops() {
+    println!("delivery latency vs hops: a line over clean 20 ms links, {HOPS_SEEDS} seeds");
+    println!("hops  forward  events  p50 ms   p99 ms   max ms");
+    for hops in 1..=5usize {
+        for forward in [true, false] {
+            let mut scenario = load("line-5-latency.toml");
+            scenario.devices = (0..=hops).map(|i| format!("d{i}")).collect();
+            scenario.workload.devices = Some(vec!["d0".into()]);
+            scenario.workload.attachment_percent = 0;
+            scenario.workload.reaction_percent = 0;
+            scenario.sync.eager_forward = Some(forward);
+            // The per-hop checker would fail the runs without forwarding; only latency is read.
+            scenario.expect.hop_latency_slack = None;
+            let last = format!("d{hops}");
+            let mut took = Vec::new();
+            for seed in 0..HOPS_SEEDS {
+                let sink = Shared::default();
+                meshlog_sim::run(&scenario, seed, Some(Box::new(sink.clone())))
+                    .expect("world builds");
+                let trace = String::from_utf8(sink.0.lock().expect("not poisoned").clone())
+                    .expect("the trace is text");
+                took.extend(latencies_us(&trace, "d0", &last));
+            }
+            took.sort_unstable();
+            let ms = |us: u64| us as f64 / 1e3;
+            println!(
+                "{hops:>4}  {:>7}  {:>6}  {:>7.1}  {:>7.1}  {:>7.1}",
+                if forward { "on" } else { "off" },
+                took.len(),
+                ms(percentile(&took, 0.5)),
+                ms(percentile(&took, 0.99)),
+                ms(took.last().copied().unwrap_or(0)),
+            );
         }
     }
 }

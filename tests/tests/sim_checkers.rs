@@ -306,3 +306,24 @@ fn a_removed_device_relaying_its_own_removal_is_cut_off_mid_packet() {
         assert!(outcome.passed(), "seed {seed}: {:?}", outcome.failures);
     }
 }
+
+/// `scenarios/line-5-latency.toml`, with the core's eager forwarding on or off.
+fn line_5_latency(forward: bool) -> Scenario {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/line-5-latency.toml");
+    let mut s = Scenario::load(&path).unwrap_or_else(|err| panic!("{err}"));
+    s.sync.eager_forward = Some(forward);
+    s
+}
+
+#[test]
+fn hop_latency_fails_on_a_line_without_forwarding() {
+    let on = failures(&line_5_latency(true));
+    assert_eq!(on, vec![], "the shipped scenario passes");
+    let off = failures(&line_5_latency(false));
+    assert!(
+        off.iter()
+            .any(|f| matches!(f, Failure::HopLate { hops, .. } if *hops >= 2)),
+        "{off:?}"
+    );
+}

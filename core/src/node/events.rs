@@ -92,12 +92,23 @@ impl<S: Store> Node<S> {
         Ok(ids)
     }
 
-    pub(super) fn receive_event(&mut self, now: Instant, from: &DeviceId, event: &WireEvent) {
+    /// `pushed`: it came alone in its datagram (an eager push or a forward, not a batch of
+    /// the owed stream).
+    pub(super) fn receive_event(
+        &mut self,
+        now: Instant,
+        from: &DeviceId,
+        event: &WireEvent,
+        pushed: bool,
+    ) {
         // The id is the hash of these very bytes, so a held id means identical bytes that were
         // verified on the way in: skip the decrypt and signature check (duplicates are common
         // with several peers and eager push).
         if self.index.contains(event.id()) {
             self.stats.events_duplicate += 1;
+            if pushed {
+                self.note_duplicate_push(from, event.id());
+            }
             return;
         }
         let opened = match open_hashed(*event.id(), event.sealed(), &self.config.community) {
@@ -118,6 +129,8 @@ impl<S: Store> Node<S> {
                 self.note_crossed(from, 1);
                 let OpenedEvent { id, sealed, event } = opened;
                 self.observe_stored(now, id, &event);
+                // After settling a membership event: a peer it removes is not forwarded to.
+                self.forward(from, &event.author, id, &sealed);
                 self.emit(NodeEvent::EventStored {
                     id,
                     origin: Origin::Peer,

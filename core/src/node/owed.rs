@@ -242,7 +242,11 @@ impl<S: Store> Node<S> {
         self.state_mut(peer).owed = self.links[peer].stream.owed();
         for id in batch {
             match self.store.get(&id) {
-                Ok(Some(sealed)) => self.queue_event(peer, WireEvent::known(id, sealed)),
+                Ok(Some(_)) if self.came_from(peer, &id) => {}
+                Ok(Some(sealed)) => {
+                    self.graft(peer, &id);
+                    self.queue_event(peer, WireEvent::known(id, sealed));
+                }
                 // The index was built from the store at start, so the file changed under the
                 // node (edited, restored from an older copy, damaged). Data from disk is
                 // outside input: counted and reported, never a panic; the event is simply not

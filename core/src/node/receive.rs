@@ -97,7 +97,7 @@ impl<S: Store> Node<S> {
                         self.stats.drop("source_removed");
                         continue;
                     }
-                    self.receive_event(now, &from, event);
+                    self.receive_event(now, &from, event, !streamed);
                 }
                 if streamed && self.stats.events_from_peers > before {
                     self.note_events_from(&from);

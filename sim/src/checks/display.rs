@@ -90,6 +90,28 @@ impl fmt::Display for Failure {
                     ms(*first_due_us)
                 )
             }
+            Failure::HopLate {
+                from,
+                to,
+                hops,
+                count,
+                first,
+                first_sent_at_us,
+                first_due_us,
+                first_arrived_us,
+            } => {
+                let arrived = match first_arrived_us {
+                    Some(at) => format!("arrived {}", ms(*at)),
+                    None => "not there by then".to_owned(),
+                };
+                write!(
+                    f,
+                    "hop latency: {count} of {from}'s appends reached {to} ({hops} hops) late \
+                     over clean links (first {first}, appended {}, due by {}, {arrived})",
+                    ms(*first_sent_at_us),
+                    ms(*first_due_us)
+                )
+            }
             Failure::PastTheDoor {
                 device,
                 from,

@@ -17,6 +17,7 @@ mod display;
 mod efficiency;
 mod forged_author;
 mod forward_secrecy;
+mod hop_latency;
 mod index;
 mod join_attack;
 mod joined;
@@ -41,6 +42,7 @@ impl Checks {
             checkers: vec![
                 Box::new(convergence::Convergence),
                 Box::new(prompt::Prompt::default()),
+                Box::new(hop_latency::HopLatency::default()),
                 Box::new(attack::Attack::default()),
                 Box::new(index::IndexCheck::default()),
                 Box::new(own_loss::OwnLosses::default()),

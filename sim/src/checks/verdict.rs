@@ -55,6 +55,19 @@ pub enum Failure {
         first_due_us: u64,
         first_arrived_us: Option<u64>,
     },
+    /// An event appended while the world was clean did not reach a device within its hop
+    /// count times the worst clean link's latency plus `[expect] hop_latency_slack`: a relay
+    /// held it for a round instead of forwarding it.
+    HopLate {
+        from: String,
+        to: String,
+        hops: u32,
+        count: u64,
+        first: String,
+        first_sent_at_us: u64,
+        first_due_us: u64,
+        first_arrived_us: Option<u64>,
+    },
     /// A datagram the network corrupted or an attacker forged got past the packet layer
     /// (accepted, answered, or one of its events opened).
     PastTheDoor {
@@ -234,6 +247,11 @@ pub struct Figures {
     /// The longest a welcomed device took from its welcome to holding every event appended
     /// before it (`None`: no device joined).
     pub join_catch_up_us_max: Option<u64>,
+    /// With `[expect] hop_latency_slack`: deliveries judged by the per-hop latency checker, of
+    /// those on time, and the longest a judged one took per hop it crossed.
+    pub hops_judged: u64,
+    pub hops_on_time: u64,
+    pub hop_latency_worst_us: Option<u64>,
 }
 
 /// One checker: it sees every happening and, at the end, says what failed.

@@ -202,6 +202,8 @@ pub(super) fn tune(config: &mut Config, scenario: &Scenario, options: &WorldOpti
     config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
     config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
     config.relay = sync.relay.unwrap_or(config.relay);
+    config.eager_forward = sync.eager_forward.unwrap_or(config.eager_forward);
+    config.forward_fanout = sync.forward_fanout.unwrap_or(config.forward_fanout);
     config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);
     config.amplification_budget = sync
         .amplification_budget

@@ -215,6 +215,13 @@ pub struct SyncSpec {
     pub anti_entropy: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<bool>,
+    /// Forward an event received from a peer at once (on by default; off to show what it buys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eager_forward: Option<bool>,
+    /// Peers an event received is forwarded to at most, besides its sender and author (the
+    /// core's default is 3, its most).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_fanout: Option<usize>,
     /// Drop packets seen before as `replayed` (on by default; off only to break a world).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_protection: Option<bool>,
@@ -292,6 +299,11 @@ pub struct ExpectSpec {
     /// welcome within this long of it (`converged_within` if unset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub joined_within: Option<SimDuration>,
+    /// Turns on the per-hop latency checker (`checks/hop_latency.rs`): every event appended
+    /// while the world is clean reaches every device within its shortest path in hops over
+    /// clean links × the worst clean link's latency, plus this. Meant for loss-free worlds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop_latency_slack: Option<SimDuration>,
 }
 
 fn converged_within() -> SimDuration {
@@ -310,6 +322,7 @@ impl Default for ExpectSpec {
             rounds_to_converge_max: None,
             roster_within: None,
             joined_within: None,
+            hop_latency_slack: None,
         }
     }
 }
