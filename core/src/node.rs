@@ -36,6 +36,7 @@ use thiserror::Error;
 mod addresses;
 mod admit;
 mod budget;
+mod discover;
 mod events;
 mod followup;
 mod greeting;
@@ -50,6 +51,7 @@ mod trace_line;
 
 pub use addresses::AddressSource;
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
+pub use discover::{ANNOUNCE_OPENS_PER_SECOND_MAX, ANNOUNCE_SKEW_MAX};
 pub use join_gate::{
     JOIN_CHECKS_PER_ROUND_MAX, JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX, JOIN_REFUSED_BACKOFF_ROUNDS,
 };
@@ -82,6 +84,13 @@ pub enum Input<'a> {
         bytes: &'a [u8],
     },
     Timeout(Instant),
+    /// A LAN announcement heard from `from` on the discovery port (`node/discover.rs`): a
+    /// member's makes it a peer at `from`'s address and the port it names.
+    Announcement {
+        now: Instant,
+        from: SocketAddr,
+        bytes: &'a [u8],
+    },
 }
 
 /// What comes out of `poll_output`. `Timeout` means "nothing more now; call again then".
@@ -208,6 +217,8 @@ pub struct Node<S: Store> {
     join_gate: join_gate::JoinGate,
     /// Where each peer was last learned to be (`addresses.rs`).
     addresses: addresses::Addresses,
+    /// LAN announcements: the opening rate, the newest heard per device (`discover.rs`).
+    discovery: discover::Discovery,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -272,6 +283,7 @@ impl<S: Store> Node<S> {
             membership: membership::Membership::new(epoch_keys),
             join_gate: join_gate::JoinGate::default(),
             addresses: addresses::Addresses::default(),
+            discovery: discover::Discovery::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);
@@ -382,6 +394,10 @@ impl<S: Store> Node<S> {
             Input::Datagram { now, from, bytes } => {
                 let now = self.advance(now);
                 self.handle_datagram(now, from, bytes);
+            }
+            Input::Announcement { now, from, bytes } => {
+                let now = self.advance(now);
+                self.handle_announcement(now, from, bytes);
             }
             Input::Timeout(now) => {
                 let now = self.advance(now);

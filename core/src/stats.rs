@@ -50,6 +50,11 @@ pub struct Stats {
     /// Peers' addresses moved to where their newest authentic packet came from (roaming, a
     /// restart on a new port); a peer's first address is not a move.
     pub peer_moves: u64,
+    /// LAN announcements opened (tried against the community's keys), within the rate
+    /// limit (`ANNOUNCE_OPENS_PER_SECOND_MAX`); those beyond are dropped unopened.
+    pub announcements_opened: u64,
+    /// Devices that became peers because their announcement was heard on the local link.
+    pub peers_discovered: u64,
 }
 
 impl Stats {
