@@ -223,10 +223,19 @@ fn start_devices(
         argv.extend(["--udp".into(), format!("127.0.0.1:{udp}").into()]);
         argv.extend(["--data".into(), options.data_dir.join(name).into()]);
         argv.extend(["--keys".into(), keys_dir.clone().into()]);
-        for (j, peer) in names.iter().enumerate() {
-            if peer_lists[i].contains(&j) {
-                let peer_udp = ports[j].1;
-                argv.push(format!("--peer={peer}@127.0.0.1:{peer_udp}").into());
+        if *topology == Topology::Mesh {
+            // Every device a peer of every other: what LAN discovery finds on loopback, so
+            // the devices start with no `--peer` and find each other (issue 25).
+            argv.push("--discover".into());
+        } else {
+            // Discovery would make every device a peer of every other: the topology's links
+            // are named instead, and discovery is off.
+            argv.push("--no-discover".into());
+            for (j, peer) in names.iter().enumerate() {
+                if peer_lists[i].contains(&j) {
+                    let peer_udp = ports[j].1;
+                    argv.push(format!("--peer={peer}@127.0.0.1:{peer_udp}").into());
+                }
             }
         }
         argvs.push((name.clone(), argv));
