@@ -52,6 +52,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         record: None,
         key_retention: None,
         db_key: Default::default(),
+        discovery_port: None,
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;

@@ -25,6 +25,9 @@
 //! - [`packet`]: one datagram = one packet of at most 1200 bytes from one device to one peer,
 //!   tagged with their pairwise key and numbered by the sender's epoch and counter, carrying
 //!   one or more items of one kind; opening rejects with a [`DropReason`], a replay included.
+//! - [`discovery`]: LAN announcements: fixed-size, sealed under a key derived from the newest
+//!   epoch key, signed by the announcing device; the node opens them at a bounded rate and
+//!   makes a member it hears a peer (`Input::Announcement`, `Node::announcement`).
 //! - [`record`]: the format of a recording of one node's inputs (and a digest of its outputs),
 //!   which the device's driver writes and the simulator replays.
 //! - [`store`]: the [`Store`] trait and [`InMemoryStore`].
@@ -59,6 +62,7 @@ pub mod clock;
 pub(crate) mod codec;
 pub mod config;
 pub mod crypto;
+pub mod discovery;
 pub mod event;
 pub mod id;
 pub mod member;

@@ -41,6 +41,7 @@ use thiserror::Error;
 mod addresses;
 mod admit;
 mod budget;
+mod discover;
 mod events;
 mod followup;
 mod forward;
@@ -57,6 +58,7 @@ mod trace_line;
 
 pub use addresses::AddressSource;
 pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
+pub use discover::{ANNOUNCE_OPENS_PER_SECOND_MAX, ANNOUNCE_SKEW_MAX};
 pub use join_gate::{
     JOIN_CHECKS_PER_ROUND_MAX, JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX, JOIN_REFUSED_BACKOFF_ROUNDS,
 };
@@ -93,6 +95,13 @@ pub enum Input<'a> {
         bytes: &'a [u8],
     },
     Timeout(Instant),
+    /// A LAN announcement heard from `from` on the discovery port (`node/discover.rs`): a
+    /// member's makes it a peer at `from`'s address and the port it names.
+    Announcement {
+        now: Instant,
+        from: SocketAddr,
+        bytes: &'a [u8],
+    },
 }
 
 /// What comes out of `poll_output`. `Timeout` means "nothing more now; call again then".
@@ -223,6 +232,8 @@ pub struct Node<S: Store> {
     records: records::Records,
     /// Prunes and recent authors for eager forwarding (`forward.rs`).
     forward: forward::Forwarding,
+    /// LAN announcements: the opening rate, the newest heard per device (`discover.rs`).
+    discovery: discover::Discovery,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -289,6 +300,7 @@ impl<S: Store> Node<S> {
             addresses: addresses::Addresses::default(),
             records: records::Records::default(),
             forward: forward::Forwarding::default(),
+            discovery: discover::Discovery::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);
@@ -400,6 +412,10 @@ impl<S: Store> Node<S> {
             Input::Datagram { now, from, bytes } => {
                 let now = self.advance(now);
                 self.handle_datagram(now, from, bytes);
+            }
+            Input::Announcement { now, from, bytes } => {
+                let now = self.advance(now);
+                self.handle_announcement(now, from, bytes);
             }
             Input::Timeout(now) => {
                 let now = self.advance(now);

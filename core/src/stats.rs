@@ -59,6 +59,11 @@ pub struct Stats {
     pub forward_echoes: u64,
     /// Prunes lifted because the owed stream found the peer lacking that author's event.
     pub forward_grafts: u64,
+    /// LAN announcements opened (tried against the community's keys), within the rate
+    /// limit (`ANNOUNCE_OPENS_PER_SECOND_MAX`); those beyond are dropped unopened.
+    pub announcements_opened: u64,
+    /// Devices that became peers because their announcement was heard on the local link.
+    pub peers_discovered: u64,
 }
 
 impl Stats {

@@ -43,6 +43,10 @@ pub enum DriverError {
     /// node's random generator: a replay could not follow one.
     #[error("membership changes are not recorded; restart the device without --record")]
     NotRecordable,
+    /// LAN discovery draws the node's random generator (each announcement's nonce) and feeds
+    /// it inputs a recording does not hold: a replay could not follow.
+    #[error("LAN discovery is not recorded; restart the device with --no-discover to record")]
+    DiscoveryNotRecordable,
     #[error("the device's network loop has stopped")]
     Stopped,
 }
@@ -162,6 +166,16 @@ enum Command {
         verb: MemberVerb,
         reply: oneshot::Sender<Result<MemberOutcome, DriverError>>,
     },
+    /// This device's LAN announcement, naming `ports` (`Node::announcement`).
+    Announcement {
+        ports: Vec<u16>,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>, DriverError>>,
+    },
+    /// An announcement heard on the discovery port (`Input::Announcement`).
+    Heard {
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
 }
 
 /// Cheap to clone; every clone talks to the same loop.
@@ -209,6 +223,28 @@ impl DriverHandle {
         let (reply, answer) = oneshot::channel();
         self.request(Command::Member { verb, reply }, answer)
             .await?
+    }
+
+    /// This device's LAN announcement naming its sync `ports`, to send on the local link;
+    /// `None` if it is not an active member. Refused while recording.
+    pub async fn announcement(&self, ports: Vec<u16>) -> Result<Option<Vec<u8>>, DriverError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Command::Announcement { ports, reply }, answer)
+            .await?
+    }
+
+    /// Hands the node an announcement heard from `from`; the node counts what it drops.
+    /// Waits while the loop's command queue is full (back-pressure on the discovery socket,
+    /// whose kernel buffer then drops the excess).
+    pub async fn heard_announcement(
+        &self,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    ) -> Result<(), DriverError> {
+        self.commands
+            .send(Command::Heard { from, bytes })
+            .await
+            .map_err(|_| DriverError::Stopped)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<DriverEvent> {

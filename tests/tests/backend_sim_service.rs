@@ -131,6 +131,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         record: None,
         key_retention: None,
         db_key: Default::default(),
+        discovery_port: None,
     })
     .await
     .unwrap();

@@ -42,6 +42,7 @@ pub fn options(
         record: None,
         key_retention: None,
         db_key: Default::default(),
+        discovery_port: None,
     }
 }
 

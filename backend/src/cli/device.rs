@@ -73,6 +73,18 @@ pub struct Args {
     /// variable, e.g. `MESHLOG_PASSPHRASE`; then no key is stored at all.
     #[arg(long, value_name = "VAR")]
     passphrase_env: Option<String>,
+    /// Announce this device on the local link and make members heard there peers, so
+    /// devices on one LAN find each other with no --peer (on by default; see --no-discover).
+    #[arg(long, overrides_with = "no_discover")]
+    discover: bool,
+    /// Neither announce nor listen for announcements: only --peer and known peers are used.
+    /// Implied by --record (a recording cannot replay discovery).
+    #[arg(long, overrides_with = "discover")]
+    no_discover: bool,
+    /// The UDP port announcements are sent to and heard on; every device of a LAN must use
+    /// the same one.
+    #[arg(long, value_name = "PORT", default_value_t = device::discovery::DISCOVERY_PORT_DEFAULT)]
+    discovery_port: u16,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -94,6 +106,24 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
     if args.key_retention_s == Some(0) {
         anyhow::bail!("--key-retention-s must be at least 1");
     }
+    if args.discover && args.record.is_some() {
+        anyhow::bail!(
+            "--discover and --record do not go together: a recording cannot replay LAN discovery"
+        );
+    }
+    if args.discovery_port == 0 {
+        anyhow::bail!(
+            "--discovery-port must not be 0: every device of a LAN must use the same port"
+        );
+    }
+    let discovery_port = if args.no_discover {
+        None
+    } else if args.record.is_some() {
+        tracing::info!("LAN discovery is off while recording (a recording cannot replay it)");
+        None
+    } else {
+        Some(args.discovery_port)
+    };
     Ok(DeviceOptions {
         name: args.name,
         http_addr: args.http,
@@ -111,6 +141,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
             (Some(path), None) => KeySource::File(path),
             (None, None) => KeySource::DataDir,
         },
+        discovery_port,
     })
 }
 

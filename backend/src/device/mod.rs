@@ -10,6 +10,7 @@
 //! ```
 
 pub mod api;
+pub mod discovery;
 pub mod epoch_keys;
 pub mod join;
 pub mod known_peers;
@@ -89,6 +90,8 @@ pub struct DeviceOptions {
     pub key_retention: Option<Duration>,
     /// Where the database's key comes from (`store/at_rest.rs`).
     pub db_key: KeySource,
+    /// LAN discovery on this UDP port (`discovery.rs`); `None`: off.
+    pub discovery_port: Option<u16>,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -246,6 +249,17 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());
     tokio::spawn(crate::api::stream::stats_ticker(state.clone()));
+    if let Some(port) = options.discovery_port {
+        let addr = SocketAddr::from(([0, 0, 0, 0], port));
+        let started = discovery::start(state.driver.clone(), udp_addr, port).map_err(|source| {
+            DeviceError::Bind {
+                what: "discovery udp",
+                addr,
+                source,
+            }
+        })?;
+        tracing::info!(port, destinations = ?started.destinations, "LAN discovery on");
+    }
 
     let http = Server::bind(options.http_addr, &options.server, token.clone()).await?;
     let http_addr = http.local_addr();

@@ -161,10 +161,13 @@ fn record_input(work: &Work) -> Option<record::RecordedInput> {
                 now: *now,
                 online: *online,
             },
-            // Reads change nothing; a membership verb is refused while recording.
-            Command::Snapshot { .. } | Command::Members { .. } | Command::Member { .. } => {
-                return None
-            }
+            // Reads change nothing; a membership verb and discovery are refused while
+            // recording.
+            Command::Snapshot { .. }
+            | Command::Members { .. }
+            | Command::Member { .. }
+            | Command::Announcement { .. }
+            | Command::Heard { .. } => return None,
         },
     })
 }
@@ -208,6 +211,25 @@ fn handle_command<S: Store>(node: &mut Node<S>, now: Instant, command: Command, 
                 member_verb(node, now, verb)
             };
             let _ = reply.send(result);
+        }
+        Command::Announcement { ports, reply } => {
+            let result = if recording {
+                Err(DriverError::DiscoveryNotRecordable)
+            } else {
+                Ok(node.announcement(now, &ports))
+            };
+            let _ = reply.send(result);
+        }
+        Command::Heard { from, bytes } => {
+            // Not recordable (see `DriverError::DiscoveryNotRecordable`): a recording device
+            // runs without discovery, so nothing is heard; anything that is, is ignored.
+            if !recording {
+                node.handle_input(Input::Announcement {
+                    now,
+                    from,
+                    bytes: &bytes,
+                });
+            }
         }
     }
 }

@@ -134,6 +134,10 @@ impl DeviceProcess {
             .arg(&spec.keys)
             .arg("--sync-interval-ms")
             .arg(spec.sync_interval_ms.to_string())
+            // Tests name their peers; discovery on the shared default port would have every
+            // test's devices (other communities') hear each other. `--discover` in
+            // `extra_args` comes later and wins (backend_discovery.rs).
+            .arg("--no-discover")
             .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

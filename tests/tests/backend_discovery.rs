@@ -1,0 +1,149 @@
+//! LAN discovery between real processes on loopback (issue 25, item 1): devices started with
+//! no `--peer` find each other by their announcements (sent to 127.255.255.255 on a shared
+//! discovery port) and converge; a device of another community on the same port learns no
+//! member; `--no-discover` devices find nobody.
+//!
+//! Each test uses a discovery port of its own (a free one), so tests running at once, and
+//! other devices on the default port, do not hear each other.
+
+mod backend_support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use backend_support::{community, free_udp_addr, wait_for, DeviceProcess, DeviceSpec};
+use serde_json::Value;
+
+/// The issue's bound: devices on one link converge within this of starting.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(5);
+
+fn spec(root: &Path, keys: &Path, name: &str) -> DeviceSpec {
+    DeviceSpec {
+        name: name.into(),
+        udp: free_udp_addr(),
+        peers: Vec::new(),
+        data: root.join(name),
+        keys: keys.to_path_buf(),
+        sync_interval_ms: 5_000,
+    }
+}
+
+fn peer_names(device: &DeviceProcess) -> Result<Vec<String>> {
+    let stats = device.stats()?;
+    let mut names: Vec<String> = stats["peers"]
+        .as_array()
+        .context("peers")?
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn drop_count(stats: &Value, code: &str) -> u64 {
+    stats["drops"][code].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn three_devices_with_no_peer_find_each_other_and_converge_a_stranger_learns_nobody() -> Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    let keys = root.join("keys");
+    community(&keys, &["alice", "bob", "carol"])?;
+    let strangers = root.join("stranger-keys");
+    community(&strangers, &["mallory"])?;
+    let port = free_udp_addr().port().to_string();
+    let discover = ["--discover", "--discovery-port", port.as_str()];
+
+    // The stranger first, so it hears every member's first announcements.
+    let mallory = DeviceProcess::start_with(&spec(root, &strangers, "mallory"), &discover)?;
+    let started = Instant::now();
+    let names = ["alice", "bob", "carol"];
+    let mut devices = Vec::new();
+    for name in names {
+        devices.push(DeviceProcess::start_with(
+            &spec(root, &keys, name),
+            &discover,
+        )?);
+    }
+    let all_started = started.elapsed();
+    for device in &devices {
+        device.post_message(&format!("hello from {}", device.spec.name))?;
+    }
+    wait_for(CONVERGE_WITHIN, || {
+        for device in &devices {
+            let others: Vec<String> = names
+                .iter()
+                .filter(|n| **n != device.spec.name)
+                .map(|n| (*n).to_owned())
+                .collect();
+            if peer_names(device)? != others || device.messages()?.len() != names.len() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .with_context(|| {
+        let seen: Vec<String> = devices
+            .iter()
+            .map(|d| format!("{}: {:?}", d.spec.name, d.stats().ok()))
+            .collect();
+        format!("not converged: {seen:?}")
+    })?;
+    let took = started.elapsed();
+    println!(
+        "three devices found each other and converged {:.2} s after the first started ({:.2} s to start all three)",
+        took.as_secs_f64(),
+        all_started.as_secs_f64()
+    );
+    assert!(took <= CONVERGE_WITHIN + all_started);
+
+    // The stranger heard every member's announcements and opened none.
+    let stats = mallory.stats()?;
+    println!(
+        "mallory (another community): peers {:?}, drops {}",
+        peer_names(&mallory)?,
+        stats["drops"]
+    );
+    assert!(peer_names(&mallory)?.is_empty());
+    assert!(drop_count(&stats, "announce_unreadable") >= 3);
+    assert_eq!(mallory.messages()?.len(), 0);
+    // And the members opened none of the stranger's.
+    for device in &devices {
+        let stats = device.stats()?;
+        assert!(drop_count(&stats, "announce_unreadable") >= 1, "{stats}");
+        assert_eq!(drop_count(&stats, "announce_forged"), 0);
+    }
+    Ok(())
+}
+
+#[test]
+fn no_discover_devices_do_not_find_each_other() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    let keys = root.join("keys");
+    community(&keys, &["alice", "bob", "carol"])?;
+    let port = free_udp_addr().port().to_string();
+    // `DeviceProcess` passes `--no-discover` unless told `--discover`.
+    let off = ["--discovery-port", port.as_str()];
+    let on = ["--discover", "--discovery-port", port.as_str()];
+    let alice = DeviceProcess::start_with(&spec(root, &keys, "alice"), &off)?;
+    let bob = DeviceProcess::start_with(&spec(root, &keys, "bob"), &off)?;
+    // carol listens on the same port: with discovery off, nobody announces to her.
+    let carol = DeviceProcess::start_with(&spec(root, &keys, "carol"), &on)?;
+    alice.post_message("alone")?;
+    // Past the announcements at start, 1, 2 and 4 s.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(peer_names(&alice)?.is_empty());
+    assert!(peer_names(&bob)?.is_empty());
+    assert!(peer_names(&carol)?.is_empty());
+    assert_eq!(bob.messages()?.len(), 0);
+    let stats = carol.stats()?;
+    assert!(
+        stats["drops"].as_object().is_none_or(|d| d.is_empty()),
+        "carol heard nothing: {stats}"
+    );
+    Ok(())
+}
