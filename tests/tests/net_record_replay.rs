@@ -28,7 +28,18 @@ const MESSAGES_PER_DEVICE: usize = 6;
 /// Forwards every datagram that reaches `listen` to `target`, dropping `LOSS_PERCENT` of them,
 /// until `stop`; returns how many it dropped. One per device: its peers send to the relay
 /// instead of to it.
-fn lossy_relay(listen: UdpSocket, target: SocketAddr, seed: u64, stop: Arc<AtomicBool>) -> u64 {
+/// Relay `i` listens for datagrams to device `i` (every peer is told relay `i` is where `i`
+/// is) and passes on all but `LOSS_PERCENT` of them. It sends each from the relay of the device
+/// that sent it, as a NAT would rewrite the source: a device follows its peer's newest packet
+/// to where it came from, and that is the sender's relay, so its answers stay on the lossy path.
+fn lossy_relay(
+    i: usize,
+    relays: Vec<UdpSocket>,
+    devices: Vec<SocketAddr>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    let listen = &relays[i];
     listen
         .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
@@ -36,11 +47,15 @@ fn lossy_relay(listen: UdpSocket, target: SocketAddr, seed: u64, stop: Arc<Atomi
     let mut buf = vec![0u8; 65_536];
     let mut dropped = 0;
     while !stop.load(Ordering::Relaxed) {
-        let Ok((len, _)) = listen.recv_from(&mut buf) else {
+        let Ok((len, from)) = listen.recv_from(&mut buf) else {
+            continue;
+        };
+        // Only the devices' own datagrams are relayed.
+        let Some(sender) = devices.iter().position(|d| *d == from) else {
             continue;
         };
         if rng.next_u32() % 100 >= LOSS_PERCENT {
-            let _ = listen.send_to(&buf[..len], target);
+            let _ = relays[sender].send_to(&buf[..len], devices[i]);
         } else {
             dropped += 1;
         }
@@ -81,10 +96,14 @@ fn record_a_lossy_run(root: &Path) -> Result<std::path::PathBuf> {
         .collect::<Result<_, _>>()?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut relay_threads = Vec::new();
-    for (i, relay) in relays.into_iter().enumerate() {
-        let (target, stop) = (udp[i], stop.clone());
+    for i in 0..relays.len() {
+        let sockets: Vec<UdpSocket> = relays
+            .iter()
+            .map(UdpSocket::try_clone)
+            .collect::<Result<_, _>>()?;
+        let (devices, stop) = (udp.clone(), stop.clone());
         relay_threads.push(std::thread::spawn(move || {
-            lossy_relay(relay, target, i as u64, stop)
+            lossy_relay(i, sockets, devices, i as u64, stop)
         }));
     }
 
