@@ -223,6 +223,17 @@ pub fn open(sealed: &[u8], community: &Community) -> Result<OpenedEvent, RejectR
     open_hashed(EventId::of_bytes(sealed), sealed, community)
 }
 
+/// The epoch key a sealed event names in its header: `None` for the community key (format 1),
+/// and for bytes that are not an event at all (the caller has opened them already).
+pub(crate) fn sealed_key_id(sealed: &[u8]) -> Option<KeyId> {
+    match sealed.split_first() {
+        Some((&EVENT_FORMAT_EPOCH, rest)) => rest
+            .get(..KEY_ID_LEN)
+            .map(|id| KeyId(id.try_into().expect("KEY_ID_LEN bytes"))),
+        _ => None,
+    }
+}
+
 /// [`open`] for bytes whose id the caller already hashed (a packet's events are hashed once,
 /// for its tag, and the id travels with them).
 pub(crate) fn open_hashed(

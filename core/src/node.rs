@@ -309,6 +309,7 @@ impl<S: Store> Node<S> {
                 followup: followup::FollowUp::default(),
                 stream: node.new_stream(),
                 held_pushes: Vec::new(),
+                summary_at: None,
             };
             let state = node.state_mut(&peer);
             state.stream_rate = link.stream.rate();
@@ -504,6 +505,9 @@ struct Link {
     stream: owed::Stream,
     /// Fresh events waiting for the peer's epoch (`greeting.rs`), at most `HELD_PUSHES_MAX`.
     held_pushes: Vec<EventId>,
+    /// When the peer's root summary last came (a summary, digest or sketch): it takes part in
+    /// sync, not merely sends (forwarding goes only to such peers).
+    summary_at: Option<Instant>,
 }
 
 const _: () = assert!(FANOUT == 16);

@@ -59,6 +59,9 @@ pub struct Stats {
     pub forward_echoes: u64,
     /// Prunes lifted because the owed stream found the peer lacking that author's event.
     pub forward_grafts: u64,
+    /// Events stored from a peer but not forwarded because they are sealed under an older key
+    /// than ours: left to anti-entropy (`node/forward.rs` says why).
+    pub forward_stale_epoch: u64,
     /// LAN announcements opened (tried against the community's keys), within the rate
     /// limit (`ANNOUNCE_OPENS_PER_SECOND_MAX`); those beyond are dropped unopened.
     pub announcements_opened: u64,

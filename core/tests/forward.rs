@@ -4,7 +4,7 @@
 //! (`FORWARDING` below), which `forwarding_off_fails_each_promise` shows.
 
 use meshlog_core::testing::{message, Harness, Topology};
-use meshlog_core::{Config, Duration};
+use meshlog_core::{Config, Duration, InMemoryStore, Node};
 
 const LINE: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 
@@ -109,4 +109,51 @@ fn without_relay_nothing_is_forwarded() {
     );
     assert_eq!(h.node("bob").event_count(), 1);
     assert_eq!(h.node("carol").event_count(), 0);
+}
+
+#[test]
+fn a_peer_silent_for_rounds_gets_no_forwards() {
+    // A line alice–bob–carol; carol's link to bob goes dark, so bob stops hearing her
+    // summaries. After a few rounds of silence a post from alice goes no further than bob:
+    // forwards into a dead link would be lost (anti-entropy carries the post once it heals).
+    let mut h = harness(&LINE[..3], Topology::Line, 14, true);
+    let id = h.append("alice", message("while carol is quiet"));
+    h.run_for(Duration::from_millis(200));
+    assert!(
+        h.node("carol").contains(&id),
+        "forwarded while carol is heard"
+    );
+    h.set_link("bob", "carol", false);
+    h.run_for(Duration::from_secs(20));
+    let before = h.node("bob").stats().events_forwarded;
+    let id = h.append("alice", message("after carol went quiet"));
+    h.run_for(Duration::from_millis(200));
+    assert!(h.node("bob").contains(&id));
+    assert_eq!(
+        h.node("bob").stats().events_forwarded,
+        before,
+        "bob forwarded to a peer silent for 20 s"
+    );
+}
+
+#[test]
+fn a_peer_that_lost_what_it_sent_gets_it_back() {
+    // Bob forwards alice's post to carol; carol is then given a fresh store (a power cut that
+    // lost the post) under the same keys. Carol's stream must send it back to her: "it came
+    // from carol" holds only while carol's filters could have crossed it in flight.
+    let mut h = harness(&LINE[..3], Topology::Line, 15, true);
+    let id = h.append("carol", message("carol's own post"));
+    h.run_for(Duration::from_millis(200));
+    assert!(h.node("bob").contains(&id));
+    // Carol again, with her keys and an empty store, in a new run (a later epoch).
+    let mut config = h.node("carol").config().clone();
+    config.epoch_floor = 1_000;
+    config.seed = [7; 32];
+    let carol = Node::new(config, InMemoryStore::new(), h.now()).expect("valid config");
+    h.add_node(carol, &["bob"]);
+    assert!(!h.node("carol").contains(&id));
+    assert!(
+        h.run_until_converged(Duration::from_secs(60)).is_some(),
+        "carol never got her lost post back"
+    );
 }

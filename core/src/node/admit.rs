@@ -150,6 +150,7 @@ impl<S: Store> Node<S> {
             followup: super::followup::FollowUp::default(),
             stream: self.new_stream(),
             held_pushes: Vec::new(),
+            summary_at: None,
         };
         state.stream_rate = link.stream.rate();
         self.peers.insert(device.clone(), state);

@@ -130,7 +130,8 @@ impl<S: Store> Node<S> {
                 let OpenedEvent { id, sealed, event } = opened;
                 self.observe_stored(now, id, &event);
                 // After settling a membership event: a peer it removes is not forwarded to.
-                self.forward(from, &event.author, id, &sealed);
+                let membership = matches!(event.body, EventBody::Membership { .. });
+                self.forward(from, &event.author, id, &sealed, membership);
                 self.emit(NodeEvent::EventStored {
                     id,
                     origin: Origin::Peer,

@@ -157,6 +157,7 @@ impl<S: Store> Node<S> {
     /// acknowledgement of what we streamed.
     pub(super) fn note_peer_summary(&mut self, from: &DeviceId, summary: BucketSummary) {
         self.on_ack(from, summary.count);
+        self.links.get_mut(from).expect("checked peer").summary_at = Some(self.now);
         let in_sync = summary == self.index.summary(Prefix::ROOT);
         let state = self.peers.get_mut(from).expect("checked peer");
         let changed = state.in_sync != in_sync || state.advertised.is_none();

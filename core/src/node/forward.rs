@@ -6,8 +6,9 @@
 //! To whom: the node's peers except the one the event came from, its author (a local append is
 //! pushed to every peer of the author), a peer leaving the roster, a peer whose epoch is not
 //! known yet (its packets would be refused; the first round's greeting teaches it, and
-//! anti-entropy carries the event) and a peer pruned for the event's author (below). Never
-//! with `relay` off, never offline. Of those, `forward_fanout` at most, drawn with the
+//! anti-entropy carries the event), a peer silent for a few rounds (down or cut off), and a
+//! peer pruned for the event's author (below). Only events sealed under our current key, and
+//! membership events (`forward` says why). Never with `relay` off, never offline. Of those, `forward_fanout` at most, drawn with the
 //! node's seeded generator only when there are more, so a line or a ring draws nothing.
 //!
 //! Why no storm: a node forwards an event only when it stores it for the first time (the id
@@ -60,6 +61,9 @@ use crate::time::{Duration, Instant};
 /// path that broke meanwhile costs only latency: anti-entropy still carries the events, and
 /// the first one it carries to the peer grafts it again.
 const PRUNE_ROUNDS: u64 = 60;
+/// Sync intervals without a summary from a peer after which it gets no forwards: two lost
+/// summaries at heavy loss are common, three in a row rare for a peer that is up.
+const SILENT_ROUNDS_MAX: u64 = 3;
 /// Ties kept at most: one per (author, peer), a roster of 64 authors over 64 peers. Past it
 /// a new pair is forwarded to untracked (eager: more duplicates, never a missed event).
 const TIES_MAX: usize = 4_096;
@@ -84,6 +88,9 @@ struct Recent {
     author: DeviceId,
     /// The peer it came from: it holds the event, whatever its filters said in flight.
     from: DeviceId,
+    /// When it came: after a round the peer's filters are newer than the event, and if they
+    /// still say it lacks it, it lost it (a power cut) and gets it back like any other.
+    stored_at: Instant,
     /// Peers it was forwarded (or held for, or echoed) to, at most `PEERS_MAX`: a duplicate
     /// from one of them is answered by nothing, so an echo is never echoed and never repeated.
     sent_to: Vec<DeviceId>,
@@ -119,7 +126,7 @@ pub(super) struct Forwarding {
 }
 
 impl Forwarding {
-    fn remember(&mut self, id: EventId, author: &DeviceId, from: &DeviceId) {
+    fn remember(&mut self, id: EventId, author: &DeviceId, from: &DeviceId, now: Instant) {
         if self.order.len() == RECENT_MAX {
             if let Some(old) = self.order.pop_front() {
                 self.recent.remove(&old);
@@ -129,6 +136,7 @@ impl Forwarding {
         let recent = Recent {
             author: author.clone(),
             from: from.clone(),
+            stored_at: now,
             sent_to: Vec::new(),
         };
         self.recent.insert(id, recent);
@@ -170,18 +178,31 @@ impl Forwarding {
 
 impl<S: Store> Node<S> {
     /// Forwards `id` (just stored for the first time, authored by `author`, received from
-    /// `from`) to up to `forward_fanout` peers that may lack it.
+    /// `from`; `membership`: a membership event) to up to `forward_fanout` peers that may
+    /// lack it.
     pub(super) fn forward(
         &mut self,
         from: &DeviceId,
         author: &DeviceId,
         id: EventId,
         sealed: &[u8],
+        membership: bool,
     ) {
         if !self.config.eager_forward || !self.config.relay || !self.online {
             return;
         }
-        self.forward.remember(id, author, from);
+        // Only what is sealed under the key we seal under now, and membership events (they
+        // carry the removals that stop leaks). An event under an older key is a laggard's:
+        // its author may have known of a removal whose new key it had not received yet, and a
+        // peer here that has not heard of the removal either would pass it on to the removed
+        // device at once. Anti-entropy carries it a round later, by when the removal that
+        // travels with it has usually arrived: the race forwarding would otherwise widen.
+        let current = self.config.community.sealing_key().map(|(id, _)| id);
+        if !membership && crate::event::sealed_key_id(sealed) != current {
+            self.stats.forward_stale_epoch += 1;
+            return;
+        }
+        self.forward.remember(id, author, from, self.now);
         let now = self.now;
         let mut targets: Vec<DeviceId> = self
             .peers
@@ -191,6 +212,7 @@ impl<S: Store> Node<S> {
                     && *peer != author
                     && !self.membership.is_leaving(peer)
                     && self.wire.knows_epoch_of(peer)
+                    && self.heard_lately(peer)
                     && !self.forward.is_pruned(author, peer, now)
             })
             .cloned()
@@ -245,6 +267,17 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Whether `peer`'s root summary came within the last `SILENT_ROUNDS_MAX` sync intervals: a
+    /// peer that is down, cut off or gone quiet gets no forwards (they would be lost, or
+    /// pile up on a link that is not there), nor does a member that sends but never syncs;
+    /// anti-entropy brings it up to date once it takes part again.
+    fn heard_lately(&self, peer: &DeviceId) -> bool {
+        let silence_max = Duration(self.config.sync_interval.as_micros() * SILENT_ROUNDS_MAX);
+        self.links[peer]
+            .summary_at
+            .is_some_and(|at| self.now.saturating_since(at) <= silence_max)
+    }
+
     /// How long a probe waits for a duplicate: a round trip and a half to the peer, as a
     /// follow-up does, at least `PROBE_MIN`.
     fn probe_window(&self, peer: &DeviceId) -> Duration {
@@ -284,14 +317,15 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Whether `peer` sent us `id` lately: the owed stream need not send it back (a filter of
-    /// its that crossed the event in flight said it lacked it), and a copy sent back would
-    /// look like a duplicate from another path and prune a tie that carries events.
+    /// Whether `peer` sent us `id` within the last sync interval: the owed stream need not
+    /// send it back (a filter of its that crossed the event in flight said it lacked it), and
+    /// a copy sent back would look like a duplicate from another path and prune a tie that
+    /// carries events. Older than that, a peer that still lacks it lost it, and gets it.
     pub(super) fn came_from(&self, peer: &DeviceId, id: &EventId) -> bool {
-        self.forward
-            .recent
-            .get(id)
-            .is_some_and(|recent| recent.from == *peer)
+        let fresh_for = self.config.sync_interval;
+        self.forward.recent.get(id).is_some_and(|recent| {
+            recent.from == *peer && self.now.saturating_since(recent.stored_at) <= fresh_for
+        })
     }
 
     /// The owed stream is sending `peer` event `id`: the peer lacked it, so whatever path
