@@ -375,6 +375,7 @@ impl<S: Store> Node<S> {
                 device: device.clone(),
                 state: state.clone(),
                 address: self.peer_address(device),
+                met_by: self.peer_met_by(device),
             })
             .collect()
     }

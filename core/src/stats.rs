@@ -135,4 +135,6 @@ pub struct PeerInfo {
     /// Where the node last learned the peer is reached, and how (`None` until it has heard
     /// from it or been told: a configured address lives in the driver).
     pub address: Option<(std::net::SocketAddr, crate::node::AddressSource)>,
+    /// How the node first learned where the peer is (`Node::peer_met_by`).
+    pub met_by: Option<crate::node::AddressSource>,
 }

@@ -97,6 +97,11 @@ pub struct PeerView {
     /// configured address is known), and how: `packet`, `joined`, `discovered`, `record`.
     pub address: Option<String>,
     pub address_source: Option<&'static str>,
+    /// How this device first learned where the peer is, kept when the address later moves:
+    /// `discovered` (its LAN announcement), `record` (a member passed on its address record),
+    /// `joined`, `packet` (it reached out first); `null` for a peer known from the start
+    /// (`--peer`, or remembered from an earlier run).
+    pub met_by: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, Serialize, ts_rs::TS)]
@@ -161,6 +166,7 @@ impl StatsView {
                     blocked: false,
                     address: p.address.map(|(addr, _)| addr.to_string()),
                     address_source: p.address.map(|(_, source)| source.name()),
+                    met_by: p.met_by.map(|source| source.name()),
                 })
                 .collect(),
             // One decimal is all a person reads; keeps the JSON short.

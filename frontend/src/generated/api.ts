@@ -31,7 +31,14 @@ blocked: boolean,
  * Where it was last heard from or learned to be (`null` before either: then only its
  * configured address is known), and how: `packet`, `joined`, `discovered`, `record`.
  */
-address: string | null, address_source: string | null, };
+address: string | null, address_source: string | null, 
+/**
+ * How this device first learned where the peer is, kept when the address later moves:
+ * `discovered` (its LAN announcement), `record` (a member passed on its address record),
+ * `joined`, `packet` (it reached out first); `null` for a peer known from the start
+ * (`--peer`, or remembered from an earlier run).
+ */
+met_by: string | null, };
 
 export type MemberView = { name: string, role: "admin" | "member", status: "active" | "removed", 
 /**

@@ -33,6 +33,7 @@ export function stats(device: string, over: Partial<Stats> = {}): Stats {
     peers: [],
     sync_percent: 100,
     key_epoch: 0,
+    peer_moves: 0,
     ...over,
   };
 }
