@@ -12,8 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use backend_support::{community, free_udp_addr, wait_for, DeviceProcess, DeviceSpec};
-use serde_json::Value;
+use backend_support::{community, drop_count, free_udp_addr, wait_for, DeviceProcess, DeviceSpec};
 
 /// The bound: devices on one link converge within this of starting.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(5);
@@ -27,22 +26,6 @@ fn spec(root: &Path, keys: &Path, name: &str) -> DeviceSpec {
         keys: keys.to_path_buf(),
         sync_interval_ms: 5_000,
     }
-}
-
-fn peer_names(device: &DeviceProcess) -> Result<Vec<String>> {
-    let stats = device.stats()?;
-    let mut names: Vec<String> = stats["peers"]
-        .as_array()
-        .context("peers")?
-        .iter()
-        .filter_map(|p| p["name"].as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-fn drop_count(stats: &Value, code: &str) -> u64 {
-    stats["drops"][code].as_u64().unwrap_or(0)
 }
 
 #[test]
@@ -79,7 +62,7 @@ fn three_devices_with_no_peer_find_each_other_and_converge_a_stranger_learns_nob
                 .filter(|n| **n != device.spec.name)
                 .map(|n| (*n).to_owned())
                 .collect();
-            if peer_names(device)? != others || device.messages()?.len() != names.len() {
+            if device.peer_names()? != others || device.messages()?.len() != names.len() {
                 return Ok(false);
             }
         }
@@ -104,10 +87,10 @@ fn three_devices_with_no_peer_find_each_other_and_converge_a_stranger_learns_nob
     let stats = mallory.stats()?;
     println!(
         "mallory (another community): peers {:?}, drops {}",
-        peer_names(&mallory)?,
+        mallory.peer_names()?,
         stats["drops"]
     );
-    assert!(peer_names(&mallory)?.is_empty());
+    assert!(mallory.peer_names()?.is_empty());
     assert!(drop_count(&stats, "announce_unreadable") >= 3);
     assert_eq!(mallory.messages()?.len(), 0);
     // And the members opened none of the stranger's. They may have converged before its
@@ -144,9 +127,9 @@ fn no_discover_devices_do_not_find_each_other() -> Result<()> {
     alice.post_message("alone")?;
     // Past the announcements at start, 1, 2 and 4 s.
     std::thread::sleep(Duration::from_secs(5));
-    assert!(peer_names(&alice)?.is_empty());
-    assert!(peer_names(&bob)?.is_empty());
-    assert!(peer_names(&carol)?.is_empty());
+    assert!(alice.peer_names()?.is_empty());
+    assert!(bob.peer_names()?.is_empty());
+    assert!(carol.peer_names()?.is_empty());
     assert_eq!(bob.messages()?.len(), 0);
     let stats = carol.stats()?;
     assert!(

@@ -226,6 +226,18 @@ impl DeviceProcess {
         Ok(get(&self.url("/api/stats"))?.1)
     }
 
+    /// The names of its peers, sorted.
+    pub fn peer_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self.stats()?["peers"]
+            .as_array()
+            .context("peers")?
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// `host:port` of its HTTP server.
     pub fn http_addr(&self) -> SocketAddr {
         self.base
@@ -283,6 +295,11 @@ pub fn lone_alice(root: &Path, extra_args: &[&str]) -> Result<DeviceProcess> {
 }
 
 /// The answer's status, and its `error` text (which must exist: errors are JSON).
+/// How many datagrams `stats` (a device's `/api/stats`) counts as dropped for `code`.
+pub fn drop_count(stats: &Value, code: &str) -> u64 {
+    stats["drops"][code].as_u64().unwrap_or(0)
+}
+
 pub fn error_of((status, body): (u16, Value)) -> (u16, String) {
     let text = body["error"]
         .as_str()
