@@ -17,11 +17,7 @@ use support::*;
 const DISCOVERY_LIMIT: Duration = Duration::from_secs(30);
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let runs: usize = args
-        .iter()
-        .find_map(|a| a.strip_prefix("runs=")?.parse().ok())
-        .unwrap_or(5);
+    let runs = runs_arg(5);
     let server = tokio::runtime::Runtime::new()?;
     let clients = tokio::runtime::Runtime::new()?;
     let mut found = Vec::new();

@@ -16,10 +16,7 @@ use support::*;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let messages: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(10_000);
-    let runs: usize = args
-        .iter()
-        .find_map(|a| a.strip_prefix("runs=")?.parse().ok())
-        .unwrap_or(3);
+    let runs = runs_arg(3);
     // The devices get an executor of their own, as in `meshlog device`; the bench another.
     let server = tokio::runtime::Runtime::new()?;
     let clients = tokio::runtime::Runtime::new()?;

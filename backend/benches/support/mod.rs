@@ -230,6 +230,19 @@ impl Api {
     /// Polls the stats until `field` (`events`, `messages`, ...) is at least `n`, or fails
     /// after `limit`.
     pub async fn wait_for_stat(&self, field: &str, n: u64, limit: Duration) -> anyhow::Result<()> {
+        self.poll_stat(field, n, limit, Duration::from_millis(20))
+            .await
+    }
+
+    /// As [`Api::wait_for_stat`], asking every `poll` (a finer poll measures a short wait
+    /// more closely, at the cost of more requests to the device).
+    pub async fn poll_stat(
+        &self,
+        field: &str,
+        n: u64,
+        limit: Duration,
+        poll: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
         loop {
             let held = self.stats().await?[field].as_u64().unwrap_or(0);
@@ -241,17 +254,22 @@ impl Api {
                 "{} holds {held} of {n} {field} after {limit:?}",
                 self.base
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(poll).await;
         }
     }
 }
 
 /// A client that shows `device`'s API token on every request.
 pub fn client_for(device: &RunningDevice) -> anyhow::Result<reqwest::Client> {
+    client_with_token(device.token.as_str())
+}
+
+/// A client that shows `token` on every request.
+pub fn client_with_token(token: &str) -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", device.token.as_str()).parse()?,
+        format!("Bearer {token}").parse()?,
     );
     Ok(reqwest::Client::builder()
         .default_headers(headers)
@@ -260,6 +278,14 @@ pub fn client_for(device: &RunningDevice) -> anyhow::Result<reqwest::Client> {
 
 pub fn stop_device(device: RunningDevice) {
     device.server.abort();
+}
+
+/// The `runs=N` argument of a bench (`cargo bench ... -- runs=N`), or `default`.
+pub fn runs_arg(default: usize) -> usize {
+    std::env::args()
+        .skip(1)
+        .find_map(|a| a.strip_prefix("runs=")?.parse().ok())
+        .unwrap_or(default)
 }
 
 pub fn ms(d: Duration) -> f64 {
