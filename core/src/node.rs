@@ -43,8 +43,10 @@ mod join_gate;
 mod membership;
 mod outbox;
 mod owed;
+mod punch;
 mod receive;
 mod reconcile;
+mod relay;
 mod round;
 mod trace_line;
 
@@ -53,6 +55,11 @@ pub use budget::{CREDIT_INITIAL_BYTES, REPLY_FACTOR};
 pub use join_gate::{
     JOIN_CHECKS_PER_ROUND_MAX, JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX, JOIN_REFUSED_BACKOFF_ROUNDS,
 };
+pub use punch::{
+    INTRODUCTIONS_PER_ROUND_MAX, INTRODUCTION_INTERVAL, PEER_ACTIVE_FOR, PUNCH_AGAIN_AFTER,
+    PUNCH_PACKETS, PUNCH_SPACING,
+};
+pub use relay::{RELAY_BYTES_PER_SECOND_MAX, RELAY_DATAGRAMS_PER_SECOND_MAX};
 
 use crate::clock::HybridClock;
 use crate::config::{Config, ConfigError};
@@ -208,6 +215,10 @@ pub struct Node<S: Store> {
     join_gate: join_gate::JoinGate,
     /// Where each peer was last learned to be (`addresses.rs`).
     addresses: addresses::Addresses,
+    /// Introductions made and punches under way (`punch.rs`).
+    punching: punch::Punching,
+    /// Peers reached through a relay, and what this node forwards as one (`relay.rs`).
+    relays: relay::Relays,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -272,6 +283,8 @@ impl<S: Store> Node<S> {
             membership: membership::Membership::new(epoch_keys),
             join_gate: join_gate::JoinGate::default(),
             addresses: addresses::Addresses::default(),
+            punching: punch::Punching::default(),
+            relays: relay::Relays::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);
@@ -345,6 +358,7 @@ impl<S: Store> Node<S> {
                 device: device.clone(),
                 state: state.clone(),
                 address: self.peer_address(device),
+                relayed_via: self.relays.via(device).cloned(),
             })
             .collect()
     }
@@ -388,10 +402,12 @@ impl<S: Store> Node<S> {
                 let now = self.advance(now);
                 if now >= self.next_round_at {
                     self.start_round(now);
+                    self.introduce_pairs(now);
                 }
                 if self.online {
                     self.followups_due();
                     self.streams_due();
+                    self.punches_due(now);
                 }
             }
         }
@@ -440,6 +456,7 @@ impl<S: Store> Node<S> {
             .values()
             .filter(|_| self.online)
             .flat_map(|l| [l.followup.at, l.stream.next_at])
+            .chain([self.punching.next_at().filter(|_| self.online)])
             .flatten()
             // A timer that fell due while offline runs at once, never in the past.
             .map(|at| at.max(self.now));

@@ -103,15 +103,24 @@ pub enum PacketKind {
     /// A join request or a welcome part (`member::welcome`): not a tagged packet, so not in
     /// [`PacketKind::ALL`], the kinds a packet header may name.
     Join,
+    /// A member telling a peer where another peer is (`node/punch.rs`).
+    Introduction,
+    /// A datagram for another peer, to forward (`node/relay.rs`).
+    Relay,
+    /// A datagram from another peer, forwarded.
+    Relayed,
 }
 
 impl PacketKind {
-    pub const ALL: [PacketKind; 5] = [
+    pub const ALL: [PacketKind; 8] = [
         PacketKind::Event,
         PacketKind::Summary,
         PacketKind::Digest,
         PacketKind::Filter,
         PacketKind::Sketch,
+        PacketKind::Introduction,
+        PacketKind::Relay,
+        PacketKind::Relayed,
     ];
 
     pub fn code(self) -> u8 {
@@ -122,6 +131,10 @@ impl PacketKind {
             PacketKind::Filter => 4,
             PacketKind::Sketch => 5,
             PacketKind::Join => 6,
+            // Not 7-9: kept clear of the other payload kinds being added at the same time.
+            PacketKind::Introduction => 10,
+            PacketKind::Relay => 11,
+            PacketKind::Relayed => 12,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -136,6 +149,9 @@ impl PacketKind {
             PacketKind::Filter => "FILTER",
             PacketKind::Sketch => "SKETCH",
             PacketKind::Join => "JOIN",
+            PacketKind::Introduction => "INTRO",
+            PacketKind::Relay => "RELAY",
+            PacketKind::Relayed => "RELAYED",
         }
     }
 }

@@ -85,12 +85,14 @@ pub struct Tunables {
     pub flags: u8,
 }
 
-const FLAGS: [&str; 5] = [
+const FLAGS: [&str; 6] = [
     "eager_push",
     "anti_entropy",
     "relay",
     "amplification_budget",
     "replay_protection",
+    // Recordings made before it have the bit clear: introductions were off then.
+    "introductions",
 ];
 
 impl Tunables {
@@ -101,6 +103,7 @@ impl Tunables {
             config.relay,
             config.amplification_budget,
             config.replay_protection,
+            config.introductions,
         ]
         .iter()
         .enumerate()
@@ -132,12 +135,13 @@ impl Tunables {
         config.leaf_items_max = self.leaf_items_max;
         config.output_queue_max = self.output_queue_max as usize;
         let flag = |i: usize| self.flags & (1 << i) != 0;
-        debug_assert_eq!(FLAGS.len(), 5);
+        debug_assert_eq!(FLAGS.len(), 6);
         config.eager_push = flag(0);
         config.anti_entropy = flag(1);
         config.relay = flag(2);
         config.amplification_budget = flag(3);
         config.replay_protection = flag(4);
+        config.introductions = flag(5);
     }
 }
 

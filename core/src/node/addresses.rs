@@ -13,6 +13,8 @@
 //! - `Discovered`, `Record`: a member said where it is (a LAN announcement, an address record
 //!   carried by sync). Only a hint until a packet confirms it: they never replace an address a
 //!   packet confirmed.
+//! - `Introduced`: a peer we both share said where the other was seen (`punch.rs`). A hint
+//!   too, only ever taken where no packet confirmed an address.
 //!
 //! Bounded: one address per peer, and only peers (at most `PEERS_MAX`) have one.
 
@@ -34,6 +36,8 @@ pub enum AddressSource {
     Discovered,
     /// A signed address record named it.
     Record,
+    /// A common peer introduced it (`punch.rs`): where that peer last saw its packets.
+    Introduced,
 }
 
 impl AddressSource {
@@ -43,6 +47,7 @@ impl AddressSource {
             AddressSource::Joined => "joined",
             AddressSource::Discovered => "discovered",
             AddressSource::Record => "record",
+            AddressSource::Introduced => "introduced",
         }
     }
 
@@ -96,7 +101,9 @@ impl<S: Store> Node<S> {
             "addresses are kept for peers"
         );
         if let Some(known) = self.addresses.get(peer) {
-            if known.addr == addr || (known.source.confirmed() && !source.confirmed()) {
+            // The same address is news only when a packet confirms what a hint said.
+            let same = known.addr == addr && (known.source.confirmed() || !source.confirmed());
+            if same || (known.source.confirmed() && !source.confirmed()) {
                 return false;
             }
         }
@@ -122,7 +129,10 @@ impl<S: Store> Node<S> {
             return;
         }
         let moved_from = self.addresses.get(&peer);
-        if self.learn_address(&peer, from, AddressSource::Packet) && moved_from.is_some() {
+        // A direct packet: whatever relay carried the peer's datagrams is not needed now.
+        self.direct_again(&peer);
+        let moved = moved_from.is_some_and(|k| k.addr != from);
+        if self.learn_address(&peer, from, AddressSource::Packet) && moved {
             self.stats.peer_moves += 1;
         }
     }

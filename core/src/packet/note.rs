@@ -166,6 +166,9 @@ impl PacketNote {
                     reply: f.reply,
                 }),
             ),
+            Payload::Introduction { .. } | Payload::Relay { .. } | Payload::Relayed { .. } => {
+                PacketNote::new(items, [])
+            }
         }
     }
 
