@@ -13,6 +13,8 @@
 //! - `Discovered`, `Record`: a member said where it is (a LAN announcement, an address record
 //!   carried by sync). Only a hint until a packet confirms it: they never replace an address a
 //!   packet confirmed.
+//! - `Introduced`: a peer we both share said where the other was seen (`punch.rs`). A hint
+//!   too, only ever taken where no packet confirmed an address.
 //!
 //! Bounded: one address per peer, and only peers (at most `PEERS_MAX`) have one.
 
@@ -34,6 +36,8 @@ pub enum AddressSource {
     Discovered,
     /// A signed address record named it.
     Record,
+    /// A common peer introduced it (`punch.rs`): where that peer last saw its packets.
+    Introduced,
 }
 
 impl AddressSource {
@@ -43,6 +47,7 @@ impl AddressSource {
             AddressSource::Joined => "joined",
             AddressSource::Discovered => "discovered",
             AddressSource::Record => "record",
+            AddressSource::Introduced => "introduced",
         }
     }
 
@@ -130,6 +135,8 @@ impl<S: Store> Node<S> {
         if !self.peers.contains_key(&peer) {
             return;
         }
+        // A direct packet: whatever relay carried the peer's datagrams is not needed now.
+        self.direct_again(&peer);
         let moved_from = self.addresses.get(&peer);
         if self.learn_address(&peer, from, AddressSource::Packet) && moved_from.is_some() {
             self.stats.peer_moves += 1;

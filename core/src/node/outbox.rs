@@ -79,9 +79,10 @@ impl<S: Store> Node<S> {
         // The names move into the transmits rather than being copied.
         for to in receivers.into_iter().take(count) {
             let bytes = self.wire.seal(&to, &payload);
+            self.note_crossed(&to, events);
+            let (to, bytes) = self.wrap_for_relay(to, bytes);
             last_len = bytes.len();
             self.stats.sent.entry(kind).or_default().add(bytes.len());
-            self.note_crossed(&to, events);
             self.outputs.push_back(Output::Transmit(Transmit {
                 to,
                 bytes,
