@@ -16,7 +16,7 @@
 //!
 //! Items are self-delimiting and run to the end of the payload; an empty list is malformed.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::id::{DeviceId, EventId};
@@ -171,7 +171,7 @@ impl Payload {
             Payload::Addresses(records) => records.iter().for_each(|r| r.encode(w)),
             Payload::Introduction { peer, addr } => {
                 w.bytes_u8(peer.as_str().as_bytes());
-                encode_addr(w, addr);
+                w.socket_addr(addr);
             }
             Payload::Relay { to: name, bytes } | Payload::Relayed { from: name, bytes } => {
                 w.bytes_u8(name.as_str().as_bytes());
@@ -216,7 +216,7 @@ impl Payload {
                     .ok_or_else(|| DecodeError::invalid("introduced peer", "not a device name"))?;
                 Payload::Introduction {
                     peer,
-                    addr: decode_addr(r)?,
+                    addr: r.socket_addr("introduced address")?,
                 }
             }
             PacketKind::Relay | PacketKind::Relayed => {
@@ -335,31 +335,6 @@ impl BucketFilter {
         self.encode(&mut w);
         w.bytes.len()
     }
-}
-
-fn encode_addr(w: &mut Writer, addr: &SocketAddr) {
-    match addr.ip() {
-        IpAddr::V4(ip) => w.u8(4).raw(&ip.octets()),
-        IpAddr::V6(ip) => w.u8(6).raw(&ip.octets()),
-    };
-    w.u16(addr.port());
-}
-
-fn decode_addr(r: &mut Reader<'_>) -> Result<SocketAddr, DecodeError> {
-    let ip = match r.u8("address family")? {
-        4 => {
-            let b: [u8; 4] = r.take(4, "ipv4").map(|b| b.try_into().expect("4 bytes"))?;
-            IpAddr::V4(Ipv4Addr::from(b))
-        }
-        6 => {
-            let b: [u8; 16] = r
-                .take(16, "ipv6")
-                .map(|b| b.try_into().expect("16 bytes"))?;
-            IpAddr::V6(Ipv6Addr::from(b))
-        }
-        other => return Err(DecodeError::invalid("address family", format!("{other}"))),
-    };
-    Ok(SocketAddr::new(ip, r.u16("port")?))
 }
 
 /// An empty bucket's fingerprint is always 0, so it is not sent.
