@@ -135,8 +135,9 @@ impl<S: Store> Node<S> {
         if !self.peers.contains_key(&peer) {
             return;
         }
-        // A direct packet: whatever relay carried the peer's datagrams is not needed now.
-        self.direct_again(&peer);
+        // Its own packet came direct: a punch toward it got through, and a relay that carried
+        // its datagrams is not needed now (`punch.rs`, `relay.rs`).
+        self.heard_directly(&peer);
         let moved_from = self.addresses.get(&peer);
         if self.learn_address(&peer, from, AddressSource::Packet) && moved_from.is_some() {
             self.stats.peer_moves += 1;

@@ -76,6 +76,7 @@ pub(super) struct Punching {
 struct Punch {
     /// Who introduced the peer: the relay if the punch goes unanswered.
     introducer: DeviceId,
+    /// When it started: a new introduction punches again only `PUNCH_AGAIN_AFTER` later.
     started: Instant,
     next_at: Instant,
     left: u32,
@@ -200,7 +201,16 @@ impl<S: Store> Node<S> {
         self.punches_due(now);
     }
 
-    /// Sends the punch packets that are due; a punch ends when the peer's packet came.
+    /// The roaming rule took `peer`'s newest packet as having come direct
+    /// (`addresses.rs::follow_newest_packet`), which also confirmed its address: a punch
+    /// toward it is over, and no relay is needed.
+    pub(super) fn heard_directly(&mut self, peer: &DeviceId) {
+        self.punching.punches.remove(peer);
+        self.direct_again(peer);
+    }
+
+    /// Sends the punch packets that are due. A punch ends when the peer's own packet arrives
+    /// direct (`heard_directly`); a relayed one does not end it.
     pub(super) fn punches_due(&mut self, now: Instant) {
         let due: Vec<DeviceId> = self
             .punching
@@ -211,12 +221,7 @@ impl<S: Store> Node<S> {
             .collect();
         for peer in due {
             let punch = self.punching.punches[&peer].clone();
-            let answered = self
-                .peers
-                .get(&peer)
-                .map(|p| p.last_exchange.is_some_and(|at| at >= punch.started));
-            if answered != Some(false) || !self.online {
-                // Heard (the hole is open), or no longer a peer.
+            if !self.peers.contains_key(&peer) || !self.online {
                 self.punching.punches.remove(&peer);
                 continue;
             }
