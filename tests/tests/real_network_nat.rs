@@ -22,9 +22,10 @@ const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 const WAIT: Duration = Duration::from_secs(20);
 const PORT: u16 = 7000;
 
+/// Fields drop in order: the devices are killed before their namespaces go.
 struct Setup {
-    net: Net,
     devices: Vec<DeviceProcess>,
+    net: Net,
     _root: tempfile::TempDir,
 }
 
@@ -88,9 +89,12 @@ fn wait_peer(device: &DeviceProcess, peer: &str, done: impl Fn(&Value) -> bool) 
             }
         }
         if Instant::now() > deadline {
+            let stats = device.stats()?;
             bail!(
-                "{} sees {peer} as {view:?} after {WAIT:?}",
-                device.spec.name
+                "{} sees {peer} as {view:?} after {WAIT:?} (its peers: {}; drops: {})",
+                device.spec.name,
+                stats["peers"],
+                stats["drops"]
             );
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -134,8 +138,15 @@ fn confirmed_at(ip: Ipv4Addr) -> impl Fn(&Value) -> bool {
     }
 }
 
+// Fails (bounded, 20 s) on Linux routers: the first punch packet to reach the other router
+// finds no mapping there and leaves an UNREPLIED inbound conntrack entry (ra:7000 -> rb:7000);
+// that router's masquerade then clashes with it and gives its own host's punch toward the same
+// remote another source port, which the first router filters. Seen in /proc/net/nf_conntrack
+// of r-rb: `src=10.77.0.11 dst=10.77.0.12 sport=7000 dport=7000 [UNREPLIED]` and bob's punch
+// leaving as `dport=16932`. Both ends then fall back to carol's relay. Direct needs the two
+// first packets to cross in flight, which a sub-millisecond LAN almost never gives.
 #[test]
-#[ignore = "not passing yet: ran past 60 s on the first run, undiagnosed (see the nat branch report)"]
+#[ignore = "fails: conntrack clash between two Linux NATs on a fast LAN makes the punch miss; falls back to the relay (see comment)"]
 fn devices_behind_endpoint_independent_nats_connect_directly_after_an_introduction() -> Result<()> {
     let test = "devices_behind_endpoint_independent_nats_connect_directly_after_an_introduction";
     let Some(setup) = start(test, NatKind::EndpointIndependent)? else {
@@ -167,7 +178,6 @@ fn devices_behind_endpoint_independent_nats_connect_directly_after_an_introducti
 }
 
 #[test]
-#[ignore = "not passing yet: ran past 60 s on the first run, undiagnosed (see the nat branch report)"]
 fn devices_behind_symmetric_nats_fall_back_to_the_relay_of_the_member_both_reach() -> Result<()> {
     let test = "devices_behind_symmetric_nats_fall_back_to_the_relay_of_the_member_both_reach";
     let Some(setup) = start(test, NatKind::Symmetric)? else {
