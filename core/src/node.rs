@@ -389,6 +389,7 @@ impl<S: Store> Node<S> {
                 state: state.clone(),
                 address: self.peer_address(device),
                 relayed_via: self.relays.via(device).cloned(),
+                met_by: self.peer_met_by(device),
             })
             .collect()
     }

@@ -149,4 +149,6 @@ pub struct PeerInfo {
     /// The peer its datagrams go through while no direct path works (`node/relay.rs`);
     /// `None`: direct.
     pub relayed_via: Option<DeviceId>,
+    /// How the node first learned where the peer is (`Node::peer_met_by`).
+    pub met_by: Option<crate::node::AddressSource>,
 }

@@ -44,8 +44,12 @@ fn devices_that_know_only_one_member_become_peers_through_its_records() {
         .peer_address(&id("carol"))
         .expect("an address");
     assert_eq!(addr, address("carol"));
-    // Carol's own packets have confirmed the record's hint by now.
+    // Carol's own packets have confirmed the record's hint by now; how they met is kept.
     assert_eq!(source, AddressSource::Packet);
+    let met_by = h.node("alice").peer_met_by(&id("carol"));
+    assert_eq!(met_by, Some(AddressSource::Record));
+    // Bob was named in alice's configuration: known from the start.
+    assert_eq!(h.node("alice").peer_met_by(&id("bob")), None);
     assert!(h.node("alice").address_record(&id("carol")).is_some());
 }
 

@@ -92,6 +92,11 @@ withDemo('three devices in real mode: carol cut off and healed', ['--devices', '
       assert.equal(await tid(page, `topo-node-${d}`).getAttribute('data-status'), 'up');
     }
     for (const l of ['alice-bob', 'alice-carol', 'bob-carol']) assert.equal(await tid(page, `topo-link-${l}`).getAttribute('data-state'), 'up');
+    // The demo names no peers in a mesh: each link is drawn as found on the LAN once its ends
+    // heard each other's announcements.
+    for (const l of ['alice-bob', 'alice-carol', 'bob-carol']) {
+      await until(`${l} found on the LAN`, async () => (await tid(page, `topo-link-${l}`).getAttribute('data-found')) === 'discovered');
+    }
   });
 
   it('a partition into {alice, bob} and {carol} keeps carol out until healed', async () => {

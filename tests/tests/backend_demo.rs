@@ -86,12 +86,19 @@ fn a_line_relays_through_the_middle_device() -> Result<()> {
     assert_eq!(peers, ["bob"], "carol knows only bob");
     demo.post_message("alice", "alice to carol, through bob")?;
     demo.wait_has("carol", "alice to carol, through bob")?;
-    // carol cannot block alice: she is not one of carol's peers.
-    let (status, _) = post(
-        &format!("{}/api/peers/alice/blocked", demo.device("carol")),
-        &json!({"blocked": true}),
-    )?;
-    assert_eq!(status, 404);
+    // Peer exchange is off in a line: carol still knows only bob after the post crossed.
+    let (_, stats) = get(&format!("{}/api/stats", demo.device("carol")))?;
+    let peers = stats["peers"].as_array().context("peers")?;
+    assert_eq!(peers.len(), 1, "carol's peers: {peers:?}");
+    // carol can block alice ahead of meeting her (an active member), not a stranger.
+    let block = |name: &str| {
+        post(
+            &format!("{}/api/peers/{name}/blocked", demo.device("carol")),
+            &json!({"blocked": true}),
+        )
+    };
+    assert_eq!(block("alice")?.0, 200);
+    assert_eq!(block("mallory")?.0, 404);
     Ok(())
 }
 

@@ -132,6 +132,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         key_retention: None,
         db_key: Default::default(),
         discovery_port: None,
+        peer_exchange: true,
     })
     .await
     .unwrap();

@@ -43,6 +43,7 @@ pub fn options(
         key_retention: None,
         db_key: Default::default(),
         discovery_port: None,
+        peer_exchange: true,
     }
 }
 

@@ -91,7 +91,8 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<FileContent>, ApiError>> + Send;
     fn stats(&self) -> impl Future<Output = Result<StatsView, ApiError>> + Send;
     fn set_online(&self, online: bool) -> impl Future<Output = Result<(), ApiError>> + Send;
-    /// How `peer` is blocked now; `404` if it is not one of this device's peers.
+    /// How `peer` is blocked now; `404` if it is not one of this device's peers (a real
+    /// device also takes an active member it has not found yet).
     fn blocked(&self, peer: &str) -> impl Future<Output = Result<Blocked, ApiError>> + Send;
     /// Blocks (or unblocks) `peer` as given; answers what holds now.
     fn set_blocked(

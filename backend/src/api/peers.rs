@@ -61,7 +61,10 @@ pub async fn post_blocked<B: DeviceBackend>(
     }))
 }
 
-/// The 404 both kinds of device answer for a name that is not one of their peers.
+/// The 404 both kinds of device answer for a name that is not one of their peers (nor, for a
+/// real device, an active member it may yet find).
 pub fn unknown_peer(peer: &str) -> ApiError {
-    ApiError::not_found(format!("peer {peer:?} is not one of this device's peers"))
+    ApiError::not_found(format!(
+        "peer {peer:?} is not one of this device's peers nor an active member"
+    ))
 }

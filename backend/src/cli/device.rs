@@ -85,6 +85,12 @@ pub struct Args {
     /// the same one.
     #[arg(long, value_name = "PORT", default_value_t = device::discovery::DISCOVERY_PORT_DEFAULT)]
     discovery_port: u16,
+    /// Do not publish this device's address record, which members pass on so that a device
+    /// that knows one member finds the rest (peer exchange): then only devices told its
+    /// address (--peer) or that hear it reach it. `meshlog demo` uses it for the line and
+    /// ring topologies, which peer exchange would turn into a mesh.
+    #[arg(long)]
+    no_peer_exchange: bool,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -142,6 +148,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
             (None, None) => KeySource::DataDir,
         },
         discovery_port,
+        peer_exchange: !args.no_peer_exchange,
     })
 }
 

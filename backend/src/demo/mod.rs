@@ -223,18 +223,19 @@ fn start_devices(
         argv.extend(["--udp".into(), format!("127.0.0.1:{udp}").into()]);
         argv.extend(["--data".into(), options.data_dir.join(name).into()]);
         argv.extend(["--keys".into(), keys_dir.clone().into()]);
-        // Peers are named in every topology: the demo's cuts and partitions block a peer by
-        // name (`POST /api/peers/:name/blocked`), which answers 404 for a peer not yet
-        // discovered, and the page shows them at once. A mesh keeps LAN discovery on (it
-        // finds the same peers); any other topology turns it off, since discovery would make
-        // every device on loopback a peer of every other and undo the topology.
+        // A mesh is found, not told: no `--peer`, each device hears the others' LAN
+        // announcements on loopback (and a cut set before that holds: a device blocks an
+        // active member by name before it is a peer). Any other topology names its peers and
+        // turns discovery and peer exchange off, which would make every device on loopback a
+        // peer of every other and undo the topology.
         if *topology != Topology::Mesh {
             argv.push("--no-discover".into());
-        }
-        for (j, peer) in names.iter().enumerate() {
-            if peer_lists[i].contains(&j) {
-                let peer_udp = ports[j].1;
-                argv.push(format!("--peer={peer}@127.0.0.1:{peer_udp}").into());
+            argv.push("--no-peer-exchange".into());
+            for (j, peer) in names.iter().enumerate() {
+                if peer_lists[i].contains(&j) {
+                    let peer_udp = ports[j].1;
+                    argv.push(format!("--peer={peer}@127.0.0.1:{peer_udp}").into());
+                }
             }
         }
         argvs.push((name.clone(), argv));

@@ -76,19 +76,24 @@ impl DeviceBackend for DeviceState {
         DeviceState::stats(self).await
     }
 
+    /// A peer, or an active member that is not one yet: devices that find each other by
+    /// discovery become peers a second or so after start, and a cut set before that must
+    /// hold from their first packet (the blocklist is by name, so it applies when they come).
     async fn blocked(&self, peer: &str) -> Result<Blocked, ApiError> {
+        let id = device_id(peer).map_err(|_| unknown_peer(peer))?;
         let snapshot = self.driver.snapshot().await.map_err(ApiError::internal)?;
-        let peer = snapshot
-            .peers
-            .iter()
-            .map(|p| &p.device)
-            .find(|d| d.as_str() == peer)
-            .ok_or_else(|| unknown_peer(peer))?;
-        Ok(self.driver.blocklist().get(peer))
+        let is_peer = snapshot.peers.iter().any(|p| p.device == id);
+        if !is_peer {
+            let members = self.driver.members().await.map_err(ApiError::internal)?;
+            if !members.roster.is_active(&id) || id == snapshot.device {
+                return Err(unknown_peer(peer));
+            }
+        }
+        Ok(self.driver.blocklist().get(&id))
     }
 
     async fn set_blocked(&self, peer: &str, blocked: Blocked) -> Result<Blocked, ApiError> {
-        self.blocked(peer).await?; // a known peer, so the name is a valid id
+        self.blocked(peer).await?; // a peer or a member, so the name is a valid id
         let id = device_id(peer).map_err(|_| unknown_peer(peer))?;
         self.driver.set_blocked(id.clone(), blocked);
         Ok(self.driver.blocklist().get(&id))

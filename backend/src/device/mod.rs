@@ -92,6 +92,9 @@ pub struct DeviceOptions {
     pub db_key: KeySource,
     /// LAN discovery on this UDP port (`discovery.rs`); `None`: off.
     pub discovery_port: Option<u16>,
+    /// Publish this device's address record, which members pass on (peer exchange,
+    /// `core/src/node/records.rs`); off, it is reached only by those told its address.
+    pub peer_exchange: bool,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -224,9 +227,9 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         .local_addr()
         .map_err(|err| DeviceError::Io(PathBuf::from("udp socket"), err))?;
     // Where this device listens, for the address record its peers pass along (peer exchange:
-    // `core/src/node/records.rs`). A wildcard bind names no address others could use. Not
-    // under `--record`: a recording holds the node's inputs, and this is not one of them.
-    if !udp_addr.ip().is_unspecified() && recording.is_none() {
+    // `core/src/node/records.rs`), unless `--no-peer-exchange`. A wildcard bind names no
+    // address others could use. Not under `--record`: a recording holds the node's inputs, and this is not one of them.
+    if options.peer_exchange && !udp_addr.ip().is_unspecified() && recording.is_none() {
         node.set_own_addresses(started_at, &[udp_addr]);
     }
     let epoch = node.epoch();

@@ -101,6 +101,12 @@ pub struct PeerView {
     /// The peer its datagrams go through while no direct path works (a relay after a punch
     /// through NATs failed); `null`: direct.
     pub relayed_via: Option<String>,
+    /// How this device first learned where the peer is, kept when the address later moves:
+    /// `discovered` (its LAN announcement), `record` (a member passed on its address record),
+    /// `joined`, `packet` (it reached out first), `introduced` (a shared peer said where it
+    /// was seen, to punch through NATs); `null` for a peer known from the start
+    /// (`--peer`, or remembered from an earlier run).
+    pub met_by: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, Serialize, ts_rs::TS)]
@@ -171,6 +177,7 @@ impl StatsView {
                     address: p.address.map(|(addr, _)| addr.to_string()),
                     address_source: p.address.map(|(_, source)| source.name()),
                     relayed_via: p.relayed_via.as_ref().map(ToString::to_string),
+                    met_by: p.met_by.map(|source| source.name()),
                 })
                 .collect(),
             // One decimal is all a person reads; keeps the JSON short.

@@ -62,6 +62,9 @@ impl AddressSource {
 pub(super) struct Known {
     pub(super) addr: SocketAddr,
     pub(super) source: AddressSource,
+    /// How its first address was learned, kept when later ones replace it: how the two
+    /// devices met (the page draws a discovered link apart from a named one).
+    pub(super) met_by: AddressSource,
 }
 
 /// The peers' addresses the node knows, keyed like `Node::peers`.
@@ -86,6 +89,16 @@ impl<S: Store> Node<S> {
         self.addresses.get(peer).map(|k| (k.addr, k.source))
     }
 
+    /// How the node first learned where `peer` is: `None` for a peer it was configured with
+    /// (`Config::peers`: named by `--peer`, or remembered from an earlier run) or has no
+    /// address for yet.
+    pub fn peer_met_by(&self, peer: &DeviceId) -> Option<AddressSource> {
+        if self.config.peers.contains(peer) {
+            return None;
+        }
+        self.addresses.get(peer).map(|k| k.met_by)
+    }
+
     /// Records that `peer` (a peer already) is at `addr`, learned by `source`; tells the
     /// driver if that is news. A hint (`Discovered`, `Record`) never replaces an address the
     /// peer's own packets confirmed: only the peer's newer packets move that. Returns whether
@@ -100,13 +113,18 @@ impl<S: Store> Node<S> {
             self.peers.contains_key(peer),
             "addresses are kept for peers"
         );
-        if let Some(known) = self.addresses.get(peer) {
+        let known = self.addresses.get(peer);
+        let met_by = known.map_or(source, |k| k.met_by);
+        if let Some(known) = known {
             if known.addr == addr {
                 // The same place, now confirmed by the peer itself: the driver has it already.
                 if source.confirmed() && !known.source.confirmed() {
-                    self.addresses
-                        .known
-                        .insert(peer.clone(), Known { addr, source });
+                    let confirmed = Known {
+                        addr,
+                        source,
+                        met_by,
+                    };
+                    self.addresses.known.insert(peer.clone(), confirmed);
                 }
                 return false;
             }
@@ -114,9 +132,12 @@ impl<S: Store> Node<S> {
                 return false;
             }
         }
-        self.addresses
-            .known
-            .insert(peer.clone(), Known { addr, source });
+        let learned = Known {
+            addr,
+            source,
+            met_by,
+        };
+        self.addresses.known.insert(peer.clone(), learned);
         assert!(self.addresses.known.len() <= crate::config::PEERS_MAX);
         self.emit(NodeEvent::PeerAddress {
             peer: peer.clone(),

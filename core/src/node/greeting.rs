@@ -88,14 +88,5 @@ impl<S: Store> Node<S> {
             },
         );
         self.note_summary_sent(peer);
-        // First contact: a lost greeting (or its lost answer) would otherwise wait for the next
-        // round, a whole `sync_interval`; a joiner whose only link is the admin that welcomed
-        // it sat out 7–10 s at 10% loss. A follow-up tries again after about a round trip,
-        // within the per-round bound, until the peer's summary arrives. Not for a peer whose
-        // summary we hold: its follow-ups start from what that summary says, and a silent
-        // peer that is in sync would draw the whole bound of them for nothing.
-        if self.config.anti_entropy && self.peers[peer].advertised.is_none() {
-            self.want_followup(peer);
-        }
     }
 }

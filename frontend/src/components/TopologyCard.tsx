@@ -47,6 +47,8 @@ export function TopologyCard({ state, sim, actions }: Props) {
       <TopologyView state={state} sim={sim} />
       <div className="topo-legend small muted">
         <span><i className="lg lg-up" /> link</span>
+        <span><i className="lg lg-found" /> found on the LAN or through a member</span>
+        <span><i className="lg lg-unmet" /> not met yet</span>
         <span><i className="lg lg-one" /> cut one way (✕→ marks the stopped side)</span>
         <span><i className="lg lg-both" /> cut both ways</span>
         <span><i className="lg lg-part" /> other group</span>

@@ -6,7 +6,7 @@ import type { AppState } from '../state/app';
 import { deviceColor, KIND_COLORS } from '../state/colors';
 import { addFlights, fitViewBox, flightAt, freshFlights, type Flight } from '../state/flights';
 import type { LogEntry } from '../state/netlog';
-import { groupIndex, layout, linkKey, linkState, linkTraffic, type LinkState, type Point } from '../state/topology';
+import { FOUND_TEXT, groupIndex, layout, linkFound, linkKey, linkState, linkTraffic, type LinkFound, type LinkState, type Point } from '../state/topology';
 import type { SimState } from '../state/types';
 
 const W = 560;
@@ -32,7 +32,23 @@ function ends(a: Point, b: Point) {
   return { ux, uy, a: { x: a.x + ux * R, y: a.y + uy * R }, b: { x: b.x - ux * R, y: b.y - uy * R } };
 }
 
-const Link = memo(function Link({ a, b, pa, pb, state, packets }: { a: string; b: string; pa: Point; pb: Point; state: LinkState; packets: number }) {
+const Link = memo(function Link({
+  a,
+  b,
+  pa,
+  pb,
+  state,
+  packets,
+  found,
+}: {
+  a: string;
+  b: string;
+  pa: Point;
+  pb: Point;
+  state: LinkState;
+  packets: number;
+  found: LinkFound;
+}) {
   const e = ends(pa, pb);
   const mid = { x: (pa.x + pb.x) / 2, y: (pa.y + pb.y) / 2 };
   // A one-way cut: a bar across the link near the side whose packets are stopped.
@@ -43,14 +59,16 @@ const Link = memo(function Link({ a, b, pa, pb, state, packets }: { a: string; b
   const to = state === 'cut-ba' ? a : b;
   return (
     <g
-      className={`topo-link ${state}`}
+      className={`topo-link ${state} found-${found}`}
       data-testid={`topo-link-${linkKey(a, b).replace('|', '-')}`}
       data-state={state}
       data-packets={packets}
+      data-found={found}
     >
       <title>
         {a} ↔ {b}: {LINK_TEXT[state]}
-        {state === 'cut-ab' || state === 'cut-ba' ? ` (${from} → ${to} dropped)` : ''} · {packets} packets sent recently
+        {state === 'cut-ab' || state === 'cut-ba' ? ` (${from} → ${to} dropped)` : ''} · {FOUND_TEXT[found]} · {packets} packets sent
+        recently
       </title>
       <line x1={e.a.x} y1={e.a.y} x2={e.b.x} y2={e.b.y} />
       {(state === 'cut-ab' || state === 'cut-ba') && (
@@ -156,7 +174,16 @@ export function TopologyView({ state, sim }: Props) {
     <svg className="topo-svg" viewBox={`0 0 ${W} ${H}`} role="img" aria-label="devices and their links" data-testid="topology">
       {sim.links.map(([a, b]) =>
         pos[a] && pos[b] ? (
-          <Link key={linkKey(a, b)} a={a} b={b} pa={pos[a]} pb={pos[b]} state={linkState(sim, a, b)} packets={traffic.get(linkKey(a, b)) ?? 0} />
+          <Link
+            key={linkKey(a, b)}
+            a={a}
+            b={b}
+            pa={pos[a]}
+            pb={pos[b]}
+            state={linkState(sim, a, b)}
+            packets={traffic.get(linkKey(a, b)) ?? 0}
+            found={linkFound(state.devices[a]?.stats ?? null, state.devices[b]?.stats ?? null, a, b)}
+          />
         ) : null,
       )}
       {sim.devices.map((d) => {

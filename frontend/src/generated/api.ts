@@ -42,7 +42,15 @@ address: string | null, address_source: string | null,
  * The peer its datagrams go through while no direct path works (a relay after a punch
  * through NATs failed); `null`: direct.
  */
-relayed_via: string | null, };
+relayed_via: string | null, 
+/**
+ * How this device first learned where the peer is, kept when the address later moves:
+ * `discovered` (its LAN announcement), `record` (a member passed on its address record),
+ * `joined`, `packet` (it reached out first), `introduced` (a shared peer said where it
+ * was seen, to punch through NATs); `null` for a peer known from the start
+ * (`--peer`, or remembered from an earlier run).
+ */
+met_by: string | null, };
 
 export type MemberView = { name: string, role: "admin" | "member", status: "active" | "removed", 
 /**

@@ -10,6 +10,10 @@ const peer = (name: string, last: number | null, over: Partial<PeerInfo> = {}): 
   in_sync: true,
   last_exchange_ms: last,
   blocked: false,
+  address: null,
+  address_source: null,
+  relayed_via: null,
+  met_by: null,
   ...over,
 });
 const at = (ref: number, wall = ref) => ({ ref, wall });

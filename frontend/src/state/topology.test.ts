@@ -9,6 +9,7 @@ import {
   groupsFromChoice,
   isLine,
   layout,
+  linkFound,
   linkState,
   linkTraffic,
   syncMeter,
@@ -194,5 +195,32 @@ describe('message window', () => {
   it('stays on its first row when older messages are put in front', () => {
     const older = [msg('a0', -2), msg('a1', -1), ...list];
     expect(windowRange(older, 'm120', 120)).toEqual({ lo: 122, hi: 242 });
+  });
+});
+
+describe('how a link was found', () => {
+  const peer = (name: string, met_by: string | null) => ({
+    name,
+    events_advertised: null,
+    in_sync: false,
+    last_exchange_ms: null,
+    blocked: false,
+    address: '127.0.0.1:8002',
+    address_source: 'packet',
+    relayed_via: null,
+    met_by,
+  });
+  it('is unmet until either end has the other as a peer', () => {
+    expect(linkFound(stats('alice'), stats('bob'), 'alice', 'bob')).toBe('unmet');
+    expect(linkFound(null, null, 'alice', 'bob')).toBe('unmet');
+  });
+  it('says discovered or exchanged from either end, over a start peer or a first packet', () => {
+    const a = stats('alice', { peers: [peer('bob', null)] });
+    const b = stats('bob', { peers: [peer('alice', 'discovered')] });
+    expect(linkFound(a, b, 'alice', 'bob')).toBe('discovered');
+    expect(linkFound(stats('alice', { peers: [peer('bob', 'packet')] }), b, 'alice', 'bob')).toBe('discovered');
+    expect(linkFound(stats('alice', { peers: [peer('bob', 'record')] }), null, 'alice', 'bob')).toBe('exchanged');
+    expect(linkFound(a, stats('bob'), 'alice', 'bob')).toBe('named');
+    expect(linkFound(stats('alice', { peers: [peer('bob', 'packet')] }), null, 'alice', 'bob')).toBe('reached');
   });
 });

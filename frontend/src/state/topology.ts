@@ -133,3 +133,35 @@ export function cutChoice(sim: SimState, a: string, b: string): CutChoice {
   const ba = cuts.some((c) => c.from === b && c.to === a);
   return ab && ba ? 'cut-both' : ab ? 'cut-ab' : ba ? 'cut-ba' : 'up';
 }
+
+/** How a link's ends met, from their stats (`peers[].met_by`). */
+export type LinkFound = 'unmet' | 'named' | 'discovered' | 'exchanged' | 'joined' | 'reached';
+
+const FOUND: Record<string, LinkFound> = {
+  discovered: 'discovered',
+  record: 'exchanged',
+  joined: 'joined',
+  packet: 'reached',
+};
+
+export const FOUND_TEXT: Record<LinkFound, string> = {
+  unmet: 'not met yet',
+  named: 'known from the start (--peer)',
+  discovered: 'found on the LAN',
+  exchanged: 'found through a member (peer exchange)',
+  joined: 'met when one joined',
+  reached: 'one reached out to the other',
+};
+
+/**
+ * How a and b met: what a says of b, else what b says of a (a discovery or a record says
+ * more than either end being reached first); `unmet` while neither is the other's peer, as
+ * for devices that have not heard each other's announcements yet.
+ */
+export function linkFound(a: Stats | null, b: Stats | null, nameA: string, nameB: string): LinkFound {
+  const of = (s: Stats | null, other: string) => s?.peers?.find((p) => p.name === other);
+  const ends = [of(a, nameB), of(b, nameA)];
+  if (!ends[0] && !ends[1]) return 'unmet';
+  const found = ends.map((p) => (p?.met_by ? FOUND[p.met_by] : undefined));
+  return found.find((f) => f && f !== 'reached') ?? found.find((f) => f) ?? 'named';
+}
