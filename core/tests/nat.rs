@@ -16,7 +16,8 @@ use meshlog_core::testing::{
     community_of, derive_seed, keyring_of, keys, message, Harness, Topology,
 };
 use meshlog_core::{
-    Config, DeviceId, Duration, InMemoryStore, Input, Instant, Node, NodeEvent, Output, Payload,
+    Config, DeviceId, Duration, InMemoryStore, Input, Instant, Node, NodeEvent, Output, PacketKind,
+    Payload,
 };
 
 const SEED: u64 = 25;
@@ -79,15 +80,18 @@ impl World {
     /// Carol at a public address; alice and bob each behind a NAT of kind `nat`, configured
     /// with carol's address only; carol with no address for either.
     fn new(nat: Nat, introductions: bool) -> World {
+        World::with(nat, introductions, |_, _| {})
+    }
+
+    /// As `new`, with `tweak` applied to each device's configuration.
+    fn with(nat: Nat, introductions: bool, tweak: impl Fn(&str, &mut Config)) -> World {
         let carol_addr = addr("203.0.113.3:7000");
         let mut hosts = BTreeMap::new();
         let mut add = |name: &str, peers: &[&str], public_ip: &str, nat: Option<Nat>| {
-            let node = Node::new(
-                config(name, peers, introductions),
-                InMemoryStore::new(),
-                Instant::ZERO,
-            )
-            .expect("valid config");
+            let mut config = config(name, peers, introductions);
+            tweak(name, &mut config);
+            let node =
+                Node::new(config, InMemoryStore::new(), Instant::ZERO).expect("valid config");
             let sends_to = peers
                 .iter()
                 .filter(|p| **p == "carol")
@@ -364,6 +368,51 @@ fn behind_symmetric_nats_the_punch_fails_boundedly_and_they_fall_back_to_carols_
     );
     assert_eq!(world.node("alice").event_count(), 2);
     assert_eq!(world.node("bob").event_count(), 2);
+}
+
+#[test]
+fn answers_through_a_relay_are_counted_at_their_own_size_not_the_wrappers() {
+    // Carol forwards no events of others, so alice's and bob's reach each other only by
+    // reconciling through her relay: summaries, then answers (sketches, digests) sealed for
+    // the peer and wrapped for carol. The budget reserves an answer's own bytes, as the
+    // credit counts the relayed datagrams' own bytes; the wrapper must not be charged on top
+    // (it was, and the node panicked: "an answer of 244 bytes where 186 were reserved").
+    let mut world = World::with(Nat::Symmetric, true, |name, config| {
+        if name == "carol" {
+            config.relay = false;
+            config.eager_forward = false;
+        }
+    });
+    world.run_for(Duration::from_millis(500));
+    for n in 0..20 {
+        world.append("alice", &format!("alice {n}"));
+        world.append("bob", &format!("bob {n}"));
+    }
+    world.run_for(Duration::from_secs(20));
+    assert_eq!(world.direct("alice", "bob"), 0);
+    for (me, other) in [("alice", "bob"), ("bob", "alice")] {
+        let info = world
+            .node(me)
+            .peers()
+            .into_iter()
+            .find(|p| p.device == dev(other))
+            .expect("introduced peer");
+        assert_eq!(info.relayed_via, Some(dev("carol")), "{me} relays");
+    }
+    // `sent` counts by the sealed payload's kind, wrapped for a relay or not.
+    let sent = &world.node("alice").stats().sent;
+    let answers: u64 = [PacketKind::Sketch, PacketKind::Digest, PacketKind::Filter]
+        .iter()
+        .filter_map(|kind| sent.get(kind).map(|t| t.count))
+        .sum();
+    let relayed = world.node("carol").stats().relayed_datagrams;
+    println!(
+        "nat: reconciling through carol's relay: {answers} answers from alice, carol relayed \
+         {relayed} datagrams"
+    );
+    assert!(answers > 0, "alice answered bob through the relay");
+    assert_eq!(world.node("alice").event_count(), 40);
+    assert_eq!(world.node("bob").event_count(), 40);
 }
 
 /// Carol's end of the wire, knowing alice's epoch so what it seals is accepted.
