@@ -138,15 +138,7 @@ fn confirmed_at(ip: Ipv4Addr) -> impl Fn(&Value) -> bool {
     }
 }
 
-// Fails (bounded, 20 s) on Linux routers: the first punch packet to reach the other router
-// finds no mapping there and leaves an UNREPLIED inbound conntrack entry (ra:7000 -> rb:7000);
-// that router's masquerade then clashes with it and gives its own host's punch toward the same
-// remote another source port, which the first router filters. Seen in /proc/net/nf_conntrack
-// of r-rb: `src=10.77.0.11 dst=10.77.0.12 sport=7000 dport=7000 [UNREPLIED]` and bob's punch
-// leaving as `dport=16932`. Both ends then fall back to carol's relay. Direct needs the two
-// first packets to cross in flight, which a sub-millisecond LAN almost never gives.
 #[test]
-#[ignore = "fails: conntrack clash between two Linux NATs on a fast LAN makes the punch miss; falls back to the relay (see comment)"]
 fn devices_behind_endpoint_independent_nats_connect_directly_after_an_introduction() -> Result<()> {
     let test = "devices_behind_endpoint_independent_nats_connect_directly_after_an_introduction";
     let Some(setup) = start(test, NatKind::EndpointIndependent)? else {
@@ -168,10 +160,13 @@ fn devices_behind_endpoint_independent_nats_connect_directly_after_an_introducti
     bob.post_message("from bob")?;
     let converged = converge(&setup.devices, &want)?;
     let punches = alice.stats()?["drops"].clone();
+    let unsolicited = [setup.net.unsolicited("ra")?, setup.net.unsolicited("rb")?];
+    let relayed = &setup.devices[2].stats()?["relayed_datagrams"];
     say(&format!(
         "real_network_nat: endpoint-independent NATs: alice reached bob directly at {} {:?} \
          after the devices started, bob alice at {} {:?}; messages everywhere {converged:?} \
-         after posting (alice's drops: {punches})",
+         after posting (alice's drops: {punches}; carol relayed {relayed} datagrams; the \
+         routers' firewalls dropped {unsolicited:?} unsolicited packets, ra and rb)",
         seen_by_alice["address"], alice_direct, seen_by_bob["address"], both_direct
     ));
     Ok(())
