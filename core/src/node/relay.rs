@@ -20,8 +20,9 @@
 //! target's own packets confirmed (never a hint), and never a relay inside a relay. Each pair
 //! gets at most `RELAY_BYTES_PER_SECOND_MAX` and `RELAY_DATAGRAMS_PER_SECOND_MAX` in each
 //! one-second window; beyond that datagrams are dropped and counted (`relay_rate`). C cannot
-//! read or alter what it forwards (sealed for B, tagged by A); it can drop or delay it, as any
-//! path can, and the anti-entropy rounds then send what was lost again.
+//! alter what it forwards (tagged by A for B); it can read it, as any path can read a packet's
+//! clear payload, but a member holds the log and the community key anyway. It can drop or
+//! delay it, as any path can, and the anti-entropy rounds then send what was lost again.
 
 use std::collections::BTreeMap;
 
