@@ -17,7 +17,7 @@ use meshlog_core::testing::{
 };
 use meshlog_core::{
     Config, DeviceId, Duration, InMemoryStore, Input, Instant, Node, NodeEvent, Output, PacketKind,
-    Payload,
+    Payload, PeerInfo,
 };
 
 const SEED: u64 = 25;
@@ -263,6 +263,13 @@ impl World {
             .unwrap_or(0)
     }
 
+    /// What `me` says of its peer `other`, who must be one (introduced, if not configured).
+    fn peer_info(&mut self, me: &str, other: &str) -> PeerInfo {
+        let peers = self.node(me).peers();
+        let info = peers.into_iter().find(|p| p.device == dev(other));
+        info.unwrap_or_else(|| panic!("{me} has {other} as a peer"))
+    }
+
     /// The public address bob's NAT gave the socket toward alice (or toward carol).
     fn nat_public(&self, name: &str) -> std::net::IpAddr {
         self.hosts[&dev(name)].public_ip.ip()
@@ -337,12 +344,7 @@ fn behind_symmetric_nats_the_punch_fails_boundedly_and_they_fall_back_to_carols_
         Some((_, AddressSource::Introduced))
     ));
     for (me, other) in [("alice", "bob"), ("bob", "alice")] {
-        let info = world
-            .node(me)
-            .peers()
-            .into_iter()
-            .find(|p| p.device == dev(other))
-            .expect("introduced peer");
+        let info = world.peer_info(me, other);
         assert_eq!(
             info.relayed_via,
             Some(dev("carol")),
@@ -391,13 +393,8 @@ fn answers_through_a_relay_are_counted_at_their_own_size_not_the_wrappers() {
     world.run_for(Duration::from_secs(20));
     assert_eq!(world.direct("alice", "bob"), 0);
     for (me, other) in [("alice", "bob"), ("bob", "alice")] {
-        let info = world
-            .node(me)
-            .peers()
-            .into_iter()
-            .find(|p| p.device == dev(other))
-            .expect("introduced peer");
-        assert_eq!(info.relayed_via, Some(dev("carol")), "{me} relays");
+        let via = world.peer_info(me, other).relayed_via;
+        assert_eq!(via, Some(dev("carol")), "{me} relays");
     }
     // `sent` counts by the sealed payload's kind, wrapped for a relay or not.
     let sent = &world.node("alice").stats().sent;
