@@ -3,6 +3,8 @@
 //! Decoding never panics: every read checks the remaining length and returns a
 //! `DecodeError` naming what was short or wrong.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -81,6 +83,16 @@ impl Writer {
         );
         self.u16(v.len() as u16).raw(v)
     }
+
+    /// A socket address: family (4 or 6), the IP's 4 or 16 bytes, the port. One encoding for
+    /// every address on the wire (address records, introductions).
+    pub fn socket_addr(&mut self, addr: &SocketAddr) -> &mut Self {
+        match addr.ip() {
+            IpAddr::V4(ip) => self.u8(4).raw(&ip.octets()),
+            IpAddr::V6(ip) => self.u8(6).raw(&ip.octets()),
+        };
+        self.u16(addr.port())
+    }
 }
 
 #[derive(Debug)]
@@ -158,6 +170,21 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes_u16(what)?)
             .map_err(|_| DecodeError::invalid(what, "not UTF-8"))
     }
+    /// A socket address as [`Writer::socket_addr`] writes it; `what` names it in errors.
+    pub fn socket_addr(&mut self, what: &'static str) -> Result<SocketAddr, DecodeError> {
+        let ip = match self.u8(what)? {
+            4 => IpAddr::V4(Ipv4Addr::from(self.array::<4>(what)?)),
+            6 => IpAddr::V6(Ipv6Addr::from(self.array::<16>(what)?)),
+            other => {
+                return Err(DecodeError::invalid(
+                    what,
+                    format!("address family {other}, not 4 or 6"),
+                ))
+            }
+        };
+        Ok(SocketAddr::new(ip, self.u16(what)?))
+    }
+
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
     }

@@ -85,6 +85,10 @@ pub struct Config {
     pub replay_protection: bool,
     #[cfg(not(feature = "testing"))]
     pub(crate) replay_protection: bool,
+    /// Introduce pairs of peers this node sees to each other, and punch toward peers it is
+    /// introduced to (`node/punch.rs`): NAT traversal. Off by default so simulated worlds,
+    /// where every device is reachable, keep their traffic; the backend turns it on.
+    pub introductions: bool,
     /// The lowest epoch this run may use (`Store::next_epoch`): Unix seconds in production,
     /// so a device that lost its store still starts above what its peers saw; 0 in the
     /// simulator, where the store's own counter is never lost.
@@ -165,6 +169,7 @@ impl Config {
             eager_forward: true,
             amplification_budget: true,
             replay_protection: true,
+            introductions: false,
             epoch_floor: 0,
             key_retention: None,
             test_divergence: false,

@@ -50,9 +50,11 @@ mod join_gate;
 mod membership;
 mod outbox;
 mod owed;
+mod punch;
 mod receive;
 mod reconcile;
 mod records;
+mod relay;
 mod round;
 mod trace_line;
 
@@ -62,10 +64,15 @@ pub use discover::{ANNOUNCE_OPENS_PER_SECOND_MAX, ANNOUNCE_SKEW_MAX};
 pub use join_gate::{
     JOIN_CHECKS_PER_ROUND_MAX, JOIN_CHECKS_PER_SOURCE_PER_ROUND_MAX, JOIN_REFUSED_BACKOFF_ROUNDS,
 };
+pub use punch::{
+    INTRODUCTIONS_PER_ROUND_MAX, INTRODUCTION_INTERVAL, PEER_ACTIVE_FOR, PUNCH_AGAIN_AFTER,
+    PUNCH_PACKETS, PUNCH_SPACING,
+};
 pub use records::{
     ADOPTIONS_PER_ROUND_MAX, RECORDS_MAX, RECORD_CHECKS_PER_PEER_PER_ROUND,
     RECORD_CLOCK_SKEW_MAX_MS, RECORD_RESEND_ROUNDS, RECORD_TTL_MS,
 };
+pub use relay::{RELAY_BYTES_PER_SECOND_MAX, RELAY_DATAGRAMS_PER_SECOND_MAX};
 
 use crate::clock::HybridClock;
 use crate::config::{Config, ConfigError};
@@ -234,6 +241,10 @@ pub struct Node<S: Store> {
     forward: forward::Forwarding,
     /// LAN announcements: the opening rate, the newest heard per device (`discover.rs`).
     discovery: discover::Discovery,
+    /// Introductions made and punches under way (`punch.rs`).
+    punching: punch::Punching,
+    /// Peers reached through a relay, and what this node forwards as one (`relay.rs`).
+    relays: relay::Relays,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -301,6 +312,8 @@ impl<S: Store> Node<S> {
             records: records::Records::default(),
             forward: forward::Forwarding::default(),
             discovery: discover::Discovery::default(),
+            punching: punch::Punching::default(),
+            relays: relay::Relays::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);
@@ -375,6 +388,7 @@ impl<S: Store> Node<S> {
                 device: device.clone(),
                 state: state.clone(),
                 address: self.peer_address(device),
+                relayed_via: self.relays.via(device).cloned(),
                 met_by: self.peer_met_by(device),
             })
             .collect()
@@ -423,11 +437,13 @@ impl<S: Store> Node<S> {
                 let now = self.advance(now);
                 if now >= self.next_round_at {
                     self.start_round(now);
+                    self.introduce_pairs(now);
                 }
                 if self.online {
                     self.followups_due();
                     self.streams_due();
                     self.forwards_due();
+                    self.punches_due(now);
                 }
             }
         }
@@ -476,7 +492,10 @@ impl<S: Store> Node<S> {
             .values()
             .filter(|_| self.online)
             .flat_map(|l| [l.followup.at, l.stream.next_at])
-            .chain([self.forward.next_at().filter(|_| self.online)])
+            .chain(
+                [self.forward.next_at(), self.punching.next_at()]
+                    .map(|at| at.filter(|_| self.online)),
+            )
             .flatten()
             // A timer that fell due while offline runs at once, never in the past.
             .map(|at| at.max(self.now));

@@ -107,16 +107,25 @@ pub enum PacketKind {
     /// A join request or a welcome part (`member::welcome`): not a tagged packet, so not in
     /// [`PacketKind::ALL`], the kinds a packet header may name.
     Join,
+    /// A member telling a peer where another peer is (`node/punch.rs`).
+    Introduction,
+    /// A datagram for another peer, to forward (`node/relay.rs`).
+    Relay,
+    /// A datagram from another peer, forwarded.
+    Relayed,
 }
 
 impl PacketKind {
-    pub const ALL: [PacketKind; 6] = [
+    pub const ALL: [PacketKind; 9] = [
         PacketKind::Event,
         PacketKind::Summary,
         PacketKind::Digest,
         PacketKind::Filter,
         PacketKind::Sketch,
         PacketKind::Addresses,
+        PacketKind::Introduction,
+        PacketKind::Relay,
+        PacketKind::Relayed,
     ];
 
     pub fn code(self) -> u8 {
@@ -128,6 +137,10 @@ impl PacketKind {
             PacketKind::Sketch => 5,
             PacketKind::Join => 6,
             PacketKind::Addresses => 7,
+            // 8 and 9 unused: these were numbered while ADDRESSES was being added alongside.
+            PacketKind::Introduction => 10,
+            PacketKind::Relay => 11,
+            PacketKind::Relayed => 12,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -143,6 +156,9 @@ impl PacketKind {
             PacketKind::Sketch => "SKETCH",
             PacketKind::Join => "JOIN",
             PacketKind::Addresses => "ADDRESSES",
+            PacketKind::Introduction => "INTRO",
+            PacketKind::Relay => "RELAY",
+            PacketKind::Relayed => "RELAYED",
         }
     }
 }

@@ -85,16 +85,17 @@ pub struct Tunables {
     pub flags: u8,
 }
 
-/// Bit `i` of `flags` is `FLAGS[i]`. `eager_forward` came last: a recording made before it
-/// has that bit clear, and replays without forwarding, as it ran. (`forward_fanout` is not
-/// recorded: a replay uses the default, which every driver uses.)
-const FLAGS: [&str; 6] = [
+/// Bit `i` of `flags` is `FLAGS[i]`. `eager_forward` and then `introductions` came last: a
+/// recording made before one has its bit clear, and replays without it, as it ran.
+/// (`forward_fanout` is not recorded: a replay uses the default, which every driver uses.)
+const FLAGS: [&str; 7] = [
     "eager_push",
     "anti_entropy",
     "relay",
     "amplification_budget",
     "replay_protection",
     "eager_forward",
+    "introductions",
 ];
 
 impl Tunables {
@@ -106,6 +107,7 @@ impl Tunables {
             config.amplification_budget,
             config.replay_protection,
             config.eager_forward,
+            config.introductions,
         ]
         .iter()
         .enumerate()
@@ -137,13 +139,14 @@ impl Tunables {
         config.leaf_items_max = self.leaf_items_max;
         config.output_queue_max = self.output_queue_max as usize;
         let flag = |i: usize| self.flags & (1 << i) != 0;
-        debug_assert_eq!(FLAGS.len(), 6);
+        debug_assert_eq!(FLAGS.len(), 7);
         config.eager_push = flag(0);
         config.anti_entropy = flag(1);
         config.relay = flag(2);
         config.amplification_budget = flag(3);
         config.replay_protection = flag(4);
         config.eager_forward = flag(5);
+        config.introductions = flag(6);
     }
 }
 

@@ -67,6 +67,17 @@ pub struct Stats {
     pub announcements_opened: u64,
     /// Devices that became peers because their announcement was heard on the local link.
     pub peers_discovered: u64,
+    /// Introductions sent (two per pair introduced) and punch packets sent after one was
+    /// received (`node/punch.rs`).
+    pub introductions_sent: u64,
+    pub punch_packets: u64,
+    /// Datagrams this node sent wrapped for a relay, and opened after a relay forwarded them
+    /// (`node/relay.rs`).
+    pub relay_sent: u64,
+    pub relay_received: u64,
+    /// Datagrams and bytes this node forwarded as a relay between two of its peers.
+    pub relayed_datagrams: u64,
+    pub relayed_bytes: u64,
 }
 
 impl Stats {
@@ -135,6 +146,9 @@ pub struct PeerInfo {
     /// Where the node last learned the peer is reached, and how (`None` until it has heard
     /// from it or been told: a configured address lives in the driver).
     pub address: Option<(std::net::SocketAddr, crate::node::AddressSource)>,
+    /// The peer its datagrams go through while no direct path works (`node/relay.rs`);
+    /// `None`: direct.
+    pub relayed_via: Option<DeviceId>,
     /// How the node first learned where the peer is (`Node::peer_met_by`).
     pub met_by: Option<crate::node::AddressSource>,
 }

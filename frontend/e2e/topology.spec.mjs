@@ -96,6 +96,8 @@ withDemo('three devices in real mode: carol cut off and healed', ['--devices', '
     // heard each other's announcements.
     for (const l of ['alice-bob', 'alice-carol', 'bob-carol']) {
       await until(`${l} found on the LAN`, async () => (await tid(page, `topo-link-${l}`).getAttribute('data-found')) === 'discovered');
+      // Loopback has no NAT: every link is direct, none goes through a relay.
+      assert.equal(await tid(page, `topo-link-${l}`).getAttribute('data-path'), 'direct');
     }
   });
 

@@ -183,6 +183,8 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     config.sync_interval = Duration::from_millis(options.sync_interval_ms);
     config.sync_jitter = Duration::from_millis(options.sync_interval_ms / 10);
     config.key_retention = options.key_retention;
+    // Real devices sit behind NATs: introduce peers to each other and punch (`node/punch.rs`).
+    config.introductions = true;
     // The wall clock as the epoch floor: a device whose store was lost still starts above the
     // epochs its peers saw (see `Store::next_epoch`).
     config.epoch_floor = std::time::SystemTime::now()

@@ -94,12 +94,17 @@ pub struct PeerView {
     /// Datagrams to or from it are dropped (`POST /api/peers/:name/blocked`, or a cut).
     pub blocked: bool,
     /// Where it was last heard from or learned to be (`null` before either: then only its
-    /// configured address is known), and how: `packet`, `joined`, `discovered`, `record`.
+    /// configured address is known), and how: `packet`, `joined`, `discovered`, `record`,
+    /// `introduced`.
     pub address: Option<String>,
     pub address_source: Option<&'static str>,
+    /// The peer its datagrams go through while no direct path works (a relay after a punch
+    /// through NATs failed); `null`: direct.
+    pub relayed_via: Option<String>,
     /// How this device first learned where the peer is, kept when the address later moves:
     /// `discovered` (its LAN announcement), `record` (a member passed on its address record),
-    /// `joined`, `packet` (it reached out first); `null` for a peer known from the start
+    /// `joined`, `packet` (it reached out first), `introduced` (a shared peer said where it
+    /// was seen, to punch through NATs); `null` for a peer known from the start
     /// (`--peer`, or remembered from an earlier run).
     pub met_by: Option<&'static str>,
 }
@@ -122,6 +127,11 @@ pub struct StatsView {
     pub key_epoch: u32,
     /// Times a peer's address moved to follow its newest packet (roaming, a new port).
     pub peer_moves: u64,
+    /// NAT traversal (`core/src/node/punch.rs`, `relay.rs`): introductions sent, and the
+    /// datagrams and bytes this device forwarded as a relay between two of its peers.
+    pub introductions_sent: u64,
+    pub relayed_datagrams: u64,
+    pub relayed_bytes: u64,
 }
 
 impl StatsView {
@@ -166,6 +176,7 @@ impl StatsView {
                     blocked: false,
                     address: p.address.map(|(addr, _)| addr.to_string()),
                     address_source: p.address.map(|(_, source)| source.name()),
+                    relayed_via: p.relayed_via.as_ref().map(ToString::to_string),
                     met_by: p.met_by.map(|source| source.name()),
                 })
                 .collect(),
@@ -173,6 +184,9 @@ impl StatsView {
             sync_percent: (snapshot.sync_percent * 10.0).round() / 10.0,
             key_epoch: snapshot.key_epoch,
             peer_moves: snapshot.stats.peer_moves,
+            introductions_sent: snapshot.stats.introductions_sent,
+            relayed_datagrams: snapshot.stats.relayed_datagrams,
+            relayed_bytes: snapshot.stats.relayed_bytes,
         }
     }
 

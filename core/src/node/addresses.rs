@@ -13,6 +13,8 @@
 //! - `Discovered`, `Record`: a member said where it is (a LAN announcement, an address record
 //!   carried by sync). Only a hint until a packet confirms it: they never replace an address a
 //!   packet confirmed.
+//! - `Introduced`: a peer we both share said where the other was seen (`punch.rs`). A hint
+//!   too, only ever taken where no packet confirmed an address.
 //!
 //! Bounded: one address per peer, and only peers (at most `PEERS_MAX`) have one.
 
@@ -34,6 +36,8 @@ pub enum AddressSource {
     Discovered,
     /// A signed address record named it.
     Record,
+    /// A common peer introduced it (`punch.rs`): where that peer last saw its packets.
+    Introduced,
 }
 
 impl AddressSource {
@@ -43,6 +47,7 @@ impl AddressSource {
             AddressSource::Joined => "joined",
             AddressSource::Discovered => "discovered",
             AddressSource::Record => "record",
+            AddressSource::Introduced => "introduced",
         }
     }
 
@@ -151,6 +156,9 @@ impl<S: Store> Node<S> {
         if !self.peers.contains_key(&peer) {
             return;
         }
+        // Its own packet came direct: a punch toward it got through, and a relay that carried
+        // its datagrams is not needed now (`punch.rs`, `relay.rs`).
+        self.heard_directly(&peer);
         let moved_from = self.addresses.get(&peer);
         if self.learn_address(&peer, from, AddressSource::Packet) && moved_from.is_some() {
             self.stats.peer_moves += 1;

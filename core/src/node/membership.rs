@@ -614,6 +614,7 @@ impl<S: Store> Node<S> {
             self.peers.remove(&peer);
             self.links.remove(&peer);
             self.forward.forget(&peer);
+            self.direct_again(&peer);
             // Datagrams already sealed for it stay queued: the removal itself is among them,
             // and the removed device should learn of it.
             self.outbox.remove(&peer);

@@ -43,7 +43,8 @@ impl<S: Store> Node<S> {
         self.outbox.entry(peer.clone()).or_default()
     }
 
-    /// Seals one packet for `to` and queues it. Returns its length (0 if not queued).
+    /// Seals one packet for `to` and queues it. Returns its sealed length (0 if not queued),
+    /// without the wrapper a relay adds (`relay.rs`).
     pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) -> usize {
         let note = PacketNote::of(&payload);
         self.transmit(Some(to), payload, note)
@@ -79,9 +80,12 @@ impl<S: Store> Node<S> {
         // The names move into the transmits rather than being copied.
         for to in receivers.into_iter().take(count) {
             let bytes = self.wire.seal(&to, &payload);
-            last_len = bytes.len();
-            self.stats.sent.entry(kind).or_default().add(bytes.len());
             self.note_crossed(&to, events);
+            // The sealed length, not the relay's wrapper: the budget reserved and credits
+            // the peer's own datagrams (a relayed one is credited at its inner size).
+            last_len = bytes.len();
+            let (to, bytes) = self.wrap_for_relay(to, bytes);
+            self.stats.sent.entry(kind).or_default().add(bytes.len());
             self.outputs.push_back(Output::Transmit(Transmit {
                 to,
                 bytes,

@@ -5,13 +5,26 @@
 use std::net::SocketAddr;
 
 use super::{reconcile, Node, NodeEvent};
+use crate::id::DeviceId;
 use crate::packet::{DropReason, Packet, PacketNote, Payload};
 use crate::store::Store;
 use crate::sync::prefix::Prefix;
 use crate::time::Instant;
 
+/// Where a datagram came from: a socket address, or a relay that forwarded it.
+#[derive(Debug, Clone)]
+pub(super) enum Source {
+    Direct(SocketAddr),
+    /// Forwarded by this peer (`relay.rs`): its sender's address is not followed.
+    Relayed(DeviceId),
+}
+
 impl<S: Store> Node<S> {
     pub(super) fn handle_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        self.handle_datagram_from(now, Source::Direct(source), bytes);
+    }
+
+    pub(super) fn handle_datagram_from(&mut self, now: Instant, source: Source, bytes: &[u8]) {
         let dropped = |reason: DropReason| NodeEvent::PacketDropped {
             claimed: Packet::peek(bytes),
             size: bytes.len(),
@@ -23,19 +36,26 @@ impl<S: Store> Node<S> {
         }
         // A device that is not a member yet asks to join: not a tagged packet (`admit.rs`).
         if crate::member::welcome::is_join_datagram(bytes) {
-            return self.handle_join_datagram(now, source, bytes);
+            return match source {
+                Source::Direct(addr) => self.handle_join_datagram(now, addr, bytes),
+                // Joins come from strangers, who are nobody's peers: never relayed.
+                Source::Relayed(_) => self.stats.drop("relay_nested"),
+            };
         }
         // Only peers hold a key, so anything that opens comes from a peer, once.
         let mut opened = self.wire.open(bytes);
         if let Err(DropReason::NotAPeer(name)) = &opened {
             // An active member this device has no link with yet, say one that found it by its
-            // address record: a peer if its packet proves it.
-            let member = crate::id::DeviceId::new(name);
+            // address record or was introduced to it: a peer if its packet proves it.
+            let member = DeviceId::new(name);
             if let Some(retried) = member.and_then(|m| self.adopt_member(&m, bytes)) {
                 opened = retried;
             }
         }
-        self.follow_newest_packet(source);
+        match &source {
+            Source::Direct(addr) => self.follow_newest_packet(*addr),
+            Source::Relayed(via) => self.follow_relayed_packet(via),
+        }
         let packet = match opened {
             Ok(packet) => packet,
             Err(reason) => {
@@ -156,6 +176,12 @@ impl<S: Store> Node<S> {
                     }
                 }
             }
+            Payload::Introduction { peer, addr } => self.on_introduction(now, &from, peer, addr),
+            Payload::Relay { to, bytes } => self.on_relay(now, &from, to, bytes),
+            Payload::Relayed {
+                from: sender,
+                bytes,
+            } => self.on_relayed(now, &from, sender, bytes),
         }
     }
 }

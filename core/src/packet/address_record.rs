@@ -12,7 +12,7 @@
 //! cannot change one. A record is a hint: the address it names is tried, and the device's own
 //! packets confirm it (`node/addresses.rs`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::crypto::{DeviceKeys, PublicKey, SIGNATURE_LEN};
@@ -86,11 +86,7 @@ impl AddressRecord {
         w.bytes_u8(self.device.as_str().as_bytes());
         w.u8(self.addrs.len() as u8);
         for addr in &self.addrs {
-            match addr.ip() {
-                IpAddr::V4(ip) => w.u8(4).raw(&ip.octets()),
-                IpAddr::V6(ip) => w.u8(6).raw(&ip.octets()),
-            };
-            w.u16(addr.port());
+            w.socket_addr(addr);
         }
         w.u64(self.issued_at_ms).u64(self.expires_at_ms);
     }
@@ -113,17 +109,7 @@ impl AddressRecord {
         }
         let mut addrs = Vec::with_capacity(count);
         for _ in 0..count {
-            let ip = match r.u8("record address family")? {
-                4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>("record ipv4")?)),
-                6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>("record ipv6")?)),
-                other => {
-                    return Err(DecodeError::invalid(
-                        "record address family",
-                        format!("{other}"),
-                    ))
-                }
-            };
-            addrs.push(SocketAddr::new(ip, r.u16("record port")?));
+            addrs.push(r.socket_addr("record address")?);
         }
         let issued_at_ms = r.u64("record issued at")?;
         let expires_at_ms = r.u64("record expires at")?;

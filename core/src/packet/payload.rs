@@ -9,12 +9,17 @@
 //! FILTER   (prefix | reply:u8 | nonce:u64 | items:varint | k:u8 | bitmap_len:u16 | bitmap)+
 //! SKETCH   reply:u8 | count:varint | fingerprint:u64 (absent when count = 0) | width:u8 | cells
 //! ADDRESSES (address record)+                (`address_record.rs`)
+//! INTRO    peer:str8 | family:u8 (4 or 6) | ip:4 or 16 bytes | port:u16   (`node/punch.rs`)
+//! RELAY    to:str8 | datagram:u16-prefixed bytes                         (`node/relay.rs`)
+//! RELAYED  from:str8 | datagram:u16-prefixed bytes
 //! ```
 //!
 //! Items are self-delimiting and run to the end of the payload; an empty list is malformed.
 
+use std::net::SocketAddr;
+
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::id::EventId;
+use crate::id::{DeviceId, EventId};
 use crate::sync::filter::WireFilter;
 use crate::sync::index::BucketSummary;
 use crate::sync::prefix::{Prefix, FANOUT};
@@ -45,6 +50,13 @@ pub enum Payload {
     Sketch(RootSketch),
     /// Members' signed address records (peer exchange).
     Addresses(Vec<AddressRecord>),
+    /// "`peer` was last seen at `addr`": a member introducing two of its peers to each other,
+    /// so they can punch through their NATs (`node/punch.rs`). Only a hint.
+    Introduction { peer: DeviceId, addr: SocketAddr },
+    /// "Forward this datagram, sealed for `to`, to `to`" (`node/relay.rs`).
+    Relay { to: DeviceId, bytes: Vec<u8> },
+    /// "`from` sent you this datagram through me".
+    Relayed { from: DeviceId, bytes: Vec<u8> },
 }
 
 /// A sealed event as a packet carries it: its bytes and their id (their BLAKE3 hash). The id
@@ -125,6 +137,9 @@ impl Payload {
             Payload::Filters(_) => PacketKind::Filter,
             Payload::Sketch(_) => PacketKind::Sketch,
             Payload::Addresses(_) => PacketKind::Addresses,
+            Payload::Introduction { .. } => PacketKind::Introduction,
+            Payload::Relay { .. } => PacketKind::Relay,
+            Payload::Relayed { .. } => PacketKind::Relayed,
         }
     }
 
@@ -132,7 +147,11 @@ impl Payload {
     pub fn items(&self) -> usize {
         match self {
             Payload::Events(events) => events.len(),
-            Payload::Summary { .. } | Payload::Sketch(_) => 1,
+            Payload::Summary { .. }
+            | Payload::Sketch(_)
+            | Payload::Introduction { .. }
+            | Payload::Relay { .. }
+            | Payload::Relayed { .. } => 1,
             Payload::Digests(digests) => digests.len(),
             Payload::Filters(filters) => filters.len(),
             Payload::Addresses(records) => records.len(),
@@ -150,6 +169,14 @@ impl Payload {
             Payload::Filters(filters) => filters.iter().for_each(|f| f.encode(w)),
             Payload::Sketch(s) => Payload::encode_sketch(w, s),
             Payload::Addresses(records) => records.iter().for_each(|r| r.encode(w)),
+            Payload::Introduction { peer, addr } => {
+                w.bytes_u8(peer.as_str().as_bytes());
+                w.socket_addr(addr);
+            }
+            Payload::Relay { to: name, bytes } | Payload::Relayed { from: name, bytes } => {
+                w.bytes_u8(name.as_str().as_bytes());
+                w.bytes_u16(bytes);
+            }
         }
     }
 
@@ -182,6 +209,26 @@ impl Payload {
             }),
             PacketKind::Addresses => {
                 Payload::Addresses(decode_items(r, "address records", AddressRecord::decode)?)
+            }
+            PacketKind::Introduction => {
+                let peer = r.str_u8("introduced peer")?;
+                let peer = DeviceId::new(peer)
+                    .ok_or_else(|| DecodeError::invalid("introduced peer", "not a device name"))?;
+                Payload::Introduction {
+                    peer,
+                    addr: r.socket_addr("introduced address")?,
+                }
+            }
+            PacketKind::Relay | PacketKind::Relayed => {
+                let name = r.str_u8("relay peer")?;
+                let name = DeviceId::new(name)
+                    .ok_or_else(|| DecodeError::invalid("relay peer", "not a device name"))?;
+                let bytes = r.bytes_u16("relayed datagram")?.to_vec();
+                if kind == PacketKind::Relay {
+                    Payload::Relay { to: name, bytes }
+                } else {
+                    Payload::Relayed { from: name, bytes }
+                }
             }
             PacketKind::Join => {
                 return Err(DecodeError::invalid(

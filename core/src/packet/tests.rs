@@ -75,6 +75,22 @@ fn every_kind_round_trips() {
             1,
             2,
         )]),
+        Payload::Introduction {
+            peer: crate::id::DeviceId::new("carol").unwrap(),
+            addr: "198.51.100.2:40000".parse().unwrap(),
+        },
+        Payload::Introduction {
+            peer: crate::id::DeviceId::new("carol").unwrap(),
+            addr: "[2001:db8::7]:7000".parse().unwrap(),
+        },
+        Payload::Relay {
+            to: crate::id::DeviceId::new("carol").unwrap(),
+            bytes: vec![1, 2, 3],
+        },
+        Payload::Relayed {
+            from: crate::id::DeviceId::new("carol").unwrap(),
+            bytes: vec![9; 300],
+        },
     ];
     let kinds: std::collections::BTreeSet<PacketKind> =
         payloads.iter().map(Payload::kind).collect();

@@ -49,6 +49,7 @@ export function TopologyCard({ state, sim, actions }: Props) {
         <span><i className="lg lg-up" /> link</span>
         <span><i className="lg lg-found" /> found on the LAN or through a member</span>
         <span><i className="lg lg-unmet" /> not met yet</span>
+        <span><i className="lg lg-relayed" /> relayed through the device named on it (NATs kept the ends apart)</span>
         <span><i className="lg lg-one" /> cut one way (✕→ marks the stopped side)</span>
         <span><i className="lg lg-both" /> cut both ways</span>
         <span><i className="lg lg-part" /> other group</span>

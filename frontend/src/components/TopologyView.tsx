@@ -6,7 +6,7 @@ import type { AppState } from '../state/app';
 import { deviceColor, KIND_COLORS } from '../state/colors';
 import { addFlights, fitViewBox, flightAt, freshFlights, type Flight } from '../state/flights';
 import type { LogEntry } from '../state/netlog';
-import { FOUND_TEXT, groupIndex, layout, linkFound, linkKey, linkState, linkTraffic, type LinkFound, type LinkState, type Point } from '../state/topology';
+import { FOUND_TEXT, groupIndex, layout, linkFound, linkKey, linkPath, linkState, linkTraffic, type LinkFound, type LinkPath, type LinkState, type Point } from '../state/topology';
 import type { SimState } from '../state/types';
 
 const W = 560;
@@ -21,6 +21,8 @@ const LINK_TEXT: Record<LinkState, string> = {
   'cut-both': 'cut both ways',
   partitioned: 'partitioned apart',
 };
+
+const pathProps = (p: LinkPath) => ({ path: p.path, via: p.via.join(',') });
 
 /** Unit vector and the points where a link leaves and enters the device circles. */
 function ends(a: Point, b: Point) {
@@ -40,6 +42,8 @@ const Link = memo(function Link({
   state,
   packets,
   found,
+  path,
+  via,
 }: {
   a: string;
   b: string;
@@ -48,6 +52,9 @@ const Link = memo(function Link({
   state: LinkState;
   packets: number;
   found: LinkFound;
+  /** `LinkPath`'s parts apart, not the object: `memo` compares props by identity. */
+  path: LinkPath['path'];
+  via: string;
 }) {
   const e = ends(pa, pb);
   const mid = { x: (pa.x + pb.x) / 2, y: (pa.y + pb.y) / 2 };
@@ -57,20 +64,28 @@ const Link = memo(function Link({
   const bar = { x: near.x + e.ux * 16 * toward, y: near.y + e.uy * 16 * toward };
   const from = state === 'cut-ba' ? b : a;
   const to = state === 'cut-ba' ? a : b;
+  const relayedText = path === 'relayed' ? `relayed through ${via.split(',').join(' and ')} (no direct path yet)` : 'direct';
   return (
     <g
-      className={`topo-link ${state} found-${found}`}
+      className={`topo-link ${state} found-${found} path-${path}`}
       data-testid={`topo-link-${linkKey(a, b).replace('|', '-')}`}
       data-state={state}
       data-packets={packets}
       data-found={found}
+      data-path={path}
+      data-via={via}
     >
       <title>
         {a} ↔ {b}: {LINK_TEXT[state]}
-        {state === 'cut-ab' || state === 'cut-ba' ? ` (${from} → ${to} dropped)` : ''} · {FOUND_TEXT[found]} · {packets} packets sent
+        {state === 'cut-ab' || state === 'cut-ba' ? ` (${from} → ${to} dropped)` : ''} · {FOUND_TEXT[found]} · {relayedText} · {packets} packets sent
         recently
       </title>
       <line x1={e.a.x} y1={e.a.y} x2={e.b.x} y2={e.b.y} />
+      {path === 'relayed' && state === 'up' && (
+        <text className="relay-via" x={mid.x} y={mid.y - 6} textAnchor="middle">
+          via {via.split(',').join(', ')}
+        </text>
+      )}
       {(state === 'cut-ab' || state === 'cut-ba') && (
         <g className="cut-mark">
           <line x1={bar.x - e.uy * 9} y1={bar.y + e.ux * 9} x2={bar.x + e.uy * 9} y2={bar.y - e.ux * 9} />
@@ -183,6 +198,7 @@ export function TopologyView({ state, sim }: Props) {
             state={linkState(sim, a, b)}
             packets={traffic.get(linkKey(a, b)) ?? 0}
             found={linkFound(state.devices[a]?.stats ?? null, state.devices[b]?.stats ?? null, a, b)}
+            {...pathProps(linkPath(state.devices[a]?.stats ?? null, state.devices[b]?.stats ?? null, a, b))}
           />
         ) : null,
       )}

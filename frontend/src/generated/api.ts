@@ -16,7 +16,12 @@ key_epoch: number,
 /**
  * Times a peer's address moved to follow its newest packet (roaming, a new port).
  */
-peer_moves: number, };
+peer_moves: number, 
+/**
+ * NAT traversal (`core/src/node/punch.rs`, `relay.rs`): introductions sent, and the
+ * datagrams and bytes this device forwarded as a relay between two of its peers.
+ */
+introductions_sent: number, relayed_datagrams: number, relayed_bytes: number, };
 
 export type TrafficView = { count: number, bytes: number, };
 
@@ -29,13 +34,20 @@ export type PeerView = { name: string, events_advertised: number | null, in_sync
 blocked: boolean, 
 /**
  * Where it was last heard from or learned to be (`null` before either: then only its
- * configured address is known), and how: `packet`, `joined`, `discovered`, `record`.
+ * configured address is known), and how: `packet`, `joined`, `discovered`, `record`,
+ * `introduced`.
  */
 address: string | null, address_source: string | null, 
 /**
+ * The peer its datagrams go through while no direct path works (a relay after a punch
+ * through NATs failed); `null`: direct.
+ */
+relayed_via: string | null, 
+/**
  * How this device first learned where the peer is, kept when the address later moves:
  * `discovered` (its LAN announcement), `record` (a member passed on its address record),
- * `joined`, `packet` (it reached out first); `null` for a peer known from the start
+ * `joined`, `packet` (it reached out first), `introduced` (a shared peer said where it
+ * was seen, to punch through NATs); `null` for a peer known from the start
  * (`--peer`, or remembered from an earlier run).
  */
 met_by: string | null, };

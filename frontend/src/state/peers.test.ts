@@ -12,6 +12,7 @@ const peer = (name: string, last: number | null, over: Partial<PeerInfo> = {}): 
   blocked: false,
   address: null,
   address_source: null,
+  relayed_via: null,
   met_by: null,
   ...over,
 });

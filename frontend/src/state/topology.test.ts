@@ -10,6 +10,7 @@ import {
   isLine,
   layout,
   linkFound,
+  linkPath,
   linkState,
   linkTraffic,
   syncMeter,
@@ -199,7 +200,7 @@ describe('message window', () => {
 });
 
 describe('how a link was found', () => {
-  const peer = (name: string, met_by: string | null) => ({
+  const peer = (name: string, met_by: string | null, relayed_via: string | null = null) => ({
     name,
     events_advertised: null,
     in_sync: false,
@@ -207,6 +208,7 @@ describe('how a link was found', () => {
     blocked: false,
     address: '127.0.0.1:8002',
     address_source: 'packet',
+    relayed_via,
     met_by,
   });
   it('is unmet until either end has the other as a peer', () => {
@@ -221,5 +223,43 @@ describe('how a link was found', () => {
     expect(linkFound(stats('alice', { peers: [peer('bob', 'record')] }), null, 'alice', 'bob')).toBe('exchanged');
     expect(linkFound(a, stats('bob'), 'alice', 'bob')).toBe('named');
     expect(linkFound(stats('alice', { peers: [peer('bob', 'packet')] }), null, 'alice', 'bob')).toBe('reached');
+  });
+});
+
+describe('whether a link is direct or relayed', () => {
+  const peer = (name: string, relayed_via: string | null, met_by: string | null = 'introduced') => ({
+    name,
+    events_advertised: null,
+    in_sync: false,
+    last_exchange_ms: null,
+    blocked: false,
+    address: '10.77.0.12:7000',
+    address_source: 'introduced',
+    relayed_via,
+    met_by,
+  });
+  it('is direct while neither end names a relay, also before the ends have met', () => {
+    expect(linkPath(null, null, 'alice', 'bob')).toEqual({ path: 'direct', via: [] });
+    const a = stats('alice', { peers: [peer('bob', null)] });
+    const b = stats('bob', { peers: [peer('alice', null)] });
+    expect(linkPath(a, b, 'alice', 'bob')).toEqual({ path: 'direct', via: [] });
+  });
+  it('is relayed through the device either end sends through, named once', () => {
+    const a = stats('alice', { peers: [peer('bob', 'carol')] });
+    const b = stats('bob', { peers: [peer('alice', 'carol')] });
+    expect(linkPath(a, b, 'alice', 'bob')).toEqual({ path: 'relayed', via: ['carol'] });
+    // One end still relaying (the other's punch got through first): its datagrams go round.
+    expect(linkPath(stats('alice', { peers: [peer('bob', null)] }), b, 'alice', 'bob')).toEqual({ path: 'relayed', via: ['carol'] });
+    expect(linkPath(a, null, 'alice', 'bob')).toEqual({ path: 'relayed', via: ['carol'] });
+    // Each end through a relay of its own: both are named.
+    const d = stats('bob', { peers: [peer('alice', 'dave')] });
+    expect(linkPath(a, d, 'alice', 'bob')).toEqual({ path: 'relayed', via: ['carol', 'dave'] });
+  });
+  it('reads only the two ends: a relay of some other link does not count', () => {
+    const a = stats('alice', { peers: [peer('bob', null), peer('dave', 'carol')] });
+    expect(linkPath(a, stats('bob'), 'alice', 'bob')).toEqual({ path: 'direct', via: [] });
+  });
+  it('says an introduced link was met by an introduction', () => {
+    expect(linkFound(stats('alice', { peers: [peer('bob', null)] }), null, 'alice', 'bob')).toBe('introduced');
   });
 });

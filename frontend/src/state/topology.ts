@@ -135,11 +135,12 @@ export function cutChoice(sim: SimState, a: string, b: string): CutChoice {
 }
 
 /** How a link's ends met, from their stats (`peers[].met_by`). */
-export type LinkFound = 'unmet' | 'named' | 'discovered' | 'exchanged' | 'joined' | 'reached';
+export type LinkFound = 'unmet' | 'named' | 'discovered' | 'exchanged' | 'introduced' | 'joined' | 'reached';
 
 const FOUND: Record<string, LinkFound> = {
   discovered: 'discovered',
   record: 'exchanged',
+  introduced: 'introduced',
   joined: 'joined',
   packet: 'reached',
 };
@@ -149,6 +150,7 @@ export const FOUND_TEXT: Record<LinkFound, string> = {
   named: 'known from the start (--peer)',
   discovered: 'found on the LAN',
   exchanged: 'found through a member (peer exchange)',
+  introduced: 'introduced by a member both reach (to punch through NATs)',
   joined: 'met when one joined',
   reached: 'one reached out to the other',
 };
@@ -164,4 +166,23 @@ export function linkFound(a: Stats | null, b: Stats | null, nameA: string, nameB
   if (!ends[0] && !ends[1]) return 'unmet';
   const found = ends.map((p) => (p?.met_by ? FOUND[p.met_by] : undefined));
   return found.find((f) => f && f !== 'reached') ?? found.find((f) => f) ?? 'named';
+}
+
+/**
+ * Whether a link's datagrams go straight between its ends or through a third device that
+ * relays them (`peers[].relayed_via`: set while a punch through NATs has not got through).
+ */
+export type LinkPath = { path: 'direct' | 'relayed'; via: string[] };
+
+/**
+ * The path between a and b as their ends report it: relayed when either end sends through a
+ * relay (a datagram takes that end's path, so one relaying end is enough to draw the link
+ * relayed), naming each relay once; direct otherwise, also before they have met (the view
+ * draws an unmet link apart already).
+ */
+export function linkPath(a: Stats | null, b: Stats | null, nameA: string, nameB: string): LinkPath {
+  const via = (s: Stats | null, other: string) => s?.peers?.find((p) => p.name === other)?.relayed_via ?? null;
+  const relays = [via(a, nameB), via(b, nameA)].filter((r): r is string => r !== null);
+  const unique = [...new Set(relays)];
+  return unique.length > 0 ? { path: 'relayed', via: unique } : { path: 'direct', via: [] };
 }

@@ -34,6 +34,9 @@ export function stats(device: string, over: Partial<Stats> = {}): Stats {
     sync_percent: 100,
     key_epoch: 0,
     peer_moves: 0,
+    introductions_sent: 0,
+    relayed_datagrams: 0,
+    relayed_bytes: 0,
     ...over,
   };
 }

@@ -12,7 +12,8 @@
 //! - A *host* ([`Net::add_host`]) is a namespace joined to a segment by a veth pair (`eth0`
 //!   in the host, `pK` on the bridge) with the address 10.77.S.(10+k)/24.
 //! - A *NAT router* ([`Net::add_nat`]) joins an upstream segment (`wan`) to a new "home"
-//!   segment (`lan`, 10.77.H.1, every home host's default route) with nftables masquerade.
+//!   segment (`lan`, 10.77.H.1, every home host's default route) with nftables masquerade
+//!   and a home router's firewall (nothing new in from `wan`, only replies).
 //! - Faults are nftables rules: [`Net::set_loss`] (random UDP loss at a host's input),
 //!   [`Net::set_switch_loss`] (random UDP loss on a segment's bridge), [`Net::cut`] (a
 //!   one-way cut) and [`Net::heal`]. `tc netem` is not used (not on every kernel).
@@ -50,9 +51,11 @@ pub const PREFIX: &str = "mlnet";
 pub const DEVICE_PORT: u16 = 7000;
 /// The first host on a segment gets .10, the next .11, and so on.
 const FIRST_HOST: u8 = 10;
-/// Names of the fault and NAT tables, in each namespace.
+/// Names of the fault, NAT and firewall tables, in each namespace.
 const FAULTS: &str = "meshlog_faults";
 const NAT: &str = "meshlog_nat";
+/// A NAT router's firewall table (`Net::add_nat`).
+const FIREWALL: &str = "meshlog_firewall";
 
 /// Writes past the test harness's output capture, so a skip or a measured figure shows in a
 /// plain `cargo test` run.
@@ -265,6 +268,13 @@ impl Net {
             NatKind::EndpointIndependent => "masquerade",
             NatKind::Symmetric => "masquerade random,fully-random",
         };
+        // The firewall every home router has: nothing new comes in from the WAN side, only
+        // replies to what went out. Without it two Linux routers clash on a fast LAN: a punch
+        // that reaches the far router before its host has punched back is delivered locally
+        // (no mapping matches it), and the conntrack entry it leaves (`ra:p -> rb:q`,
+        // UNREPLIED, 30 s) holds the very tuple the far host's own punch needs, so masquerade
+        // gives that punch another source port, which the first router drops. A dropped
+        // packet's conntrack entry is never confirmed, so nothing is left to clash with.
         nft(
             &ns,
             &format!(
@@ -272,6 +282,18 @@ impl Net {
                  \tchain postrouting {{\n\
                  \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
                  \t\toifname \"wan\" {masquerade}\n\
+                 \t}}\n\
+                 }}\n\
+                 table ip {FIREWALL} {{\n\
+                 \tchain input {{\n\
+                 \t\ttype filter hook input priority filter; policy accept;\n\
+                 \t\tiifname \"wan\" ct state established,related accept\n\
+                 \t\tiifname \"wan\" counter drop comment \"unsolicited\"\n\
+                 \t}}\n\
+                 \tchain forward {{\n\
+                 \t\ttype filter hook forward priority filter; policy accept;\n\
+                 \t\tiifname \"wan\" ct state established,related accept\n\
+                 \t\tiifname \"wan\" counter drop comment \"unsolicited\"\n\
                  \t}}\n\
                  }}\n"
             ),
@@ -310,6 +332,27 @@ impl Net {
             .get(router)
             .unwrap_or_else(|| panic!("no router {router}"))
             .public_ip
+    }
+
+    /// Packets `router`'s firewall dropped as new from the WAN side (`add_nat`): the first
+    /// punch packets that arrived before their host punched back.
+    pub fn unsolicited(&self, router: &str) -> Result<u64> {
+        let ns = &self
+            .routers
+            .get(router)
+            .with_context(|| format!("no router {router}"))?
+            .ns;
+        let out = run(Command::new("ip").args([
+            "netns", "exec", ns, "nft", "-j", "list", "table", "ip", FIREWALL,
+        ]))?;
+        let json: Value = serde_json::from_str(&out)?;
+        let rules = json["nftables"].as_array().into_iter().flatten();
+        Ok(rules
+            .map(|item| &item["rule"])
+            .filter(|rule| rule["comment"] == "unsolicited")
+            .flat_map(|rule| rule["expr"].as_array().into_iter().flatten())
+            .filter_map(|e| e["counter"]["packets"].as_u64())
+            .sum())
     }
 
     /// The home segment behind a router.
