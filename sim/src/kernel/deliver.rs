@@ -11,15 +11,15 @@ use super::network::{Recorded, Replay};
 use super::{Happening, Item, Sender, World};
 
 impl World {
+    /// `source`: the address it comes from, as `to` sees it.
     pub(crate) fn deliver(
         &mut self,
-        from: usize,
+        (from, source): (usize, SocketAddr),
         to: usize,
         kind: PacketKind,
         bytes: Vec<u8>,
         origin: Sender,
         corrupted: bool,
-        source: SocketAddr,
     ) {
         let len = bytes.len();
         let via = origin.via();

@@ -339,7 +339,7 @@ impl World {
                 origin,
                 corrupted,
                 source,
-            } => self.deliver(from, to, kind, bytes, origin, corrupted, source),
+            } => self.deliver((from, source), to, kind, bytes, origin, corrupted),
             Item::Announce { device, schedule } => self.announce(device, schedule),
             Item::Hear {
                 from,

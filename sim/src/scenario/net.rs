@@ -228,7 +228,7 @@ mod tests {
                 "configured peer",
             ),
             (
-                "[world]\nstrangers = [\"e\"]\n",
+                "[world]\nstrangers = [\"e\"]\n[workload]\ndevices = [\"e\"]\n",
                 "world.strangers",
                 "posting",
             ),
