@@ -31,7 +31,7 @@ use thiserror::Error;
 
 use crate::crypto::{Community, DeviceKeys, PublicKey, SIGNATURE_LEN};
 use crate::id::{DeviceId, DEVICE_NAME_LEN_MAX};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 const KEY_CONTEXT: &str = "meshlog lan announcement key v1";
 const AEAD_DOMAIN: &[u8] = b"meshlog announcement v1";
@@ -39,6 +39,18 @@ const SIGNATURE_DOMAIN: &[u8] = b"meshlog announcement signature v1";
 const FORMAT_VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
+
+/// When a device announces itself (every driver: the real backend's discovery task and the
+/// simulator's LAN): at start, then after each of these delays in turn (a device starting
+/// beside others is heard at once even if its first announcement is lost), then every
+/// `ANNOUNCE_INTERVAL`; at once again when its address changes.
+pub const ANNOUNCE_FIRST_DELAYS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+/// The steady interval between a device's announcements (Syncthing announces every 30–60 s).
+pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Sync ports one announcement names at most (one per socket a device syncs on; one today).
 pub const ANNOUNCE_PORTS_MAX: usize = 4;

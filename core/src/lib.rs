@@ -28,6 +28,8 @@
 //! - [`discovery`]: LAN announcements: fixed-size, sealed under a key derived from the newest
 //!   epoch key, signed by the announcing device; the node opens them at a bounded rate and
 //!   makes a member it hears a peer (`Input::Announcement`, `Node::announcement`).
+//! - [`peer_book`]: where a driver sends a peer's datagrams: its configured addresses,
+//!   moved by the node's `PeerAddress` events (the real driver and the simulator share it).
 //! - [`record`]: the format of a recording of one node's inputs (and a digest of its outputs),
 //!   which the device's driver writes and the simulator replays.
 //! - [`store`]: the [`Store`] trait and [`InMemoryStore`].
@@ -68,6 +70,7 @@ pub mod id;
 pub mod member;
 pub mod node;
 pub mod packet;
+pub mod peer_book;
 pub mod record;
 pub mod stats;
 pub mod store;
@@ -93,6 +96,7 @@ pub use packet::{
     AddressRecord, DropReason, NoteItem, Packet, PacketKind, PacketNote, Payload, ShortId,
     DATAGRAM_SIZE_MAX,
 };
+pub use peer_book::PeerBook;
 pub use stats::{BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
 pub use store::{InMemoryStore, Store, StoreError};
 pub use sync::index::BucketSummary;

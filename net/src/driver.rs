@@ -7,7 +7,7 @@ use meshlog_core::member::{EpochKeys, Invite, PersonKeys, Role, Roster};
 use meshlog_core::node::{AddressSource, MemberError};
 use meshlog_core::{
     AppendError, BucketSummary, DeviceId, Duration, EventBody, EventId, Instant, Node, NodeEvent,
-    Output, PacketKind, PacketNote, PeerInfo, Stats, Store,
+    Output, PacketKind, PacketNote, PeerBook, PeerInfo, Stats, Store,
 };
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -292,7 +292,8 @@ enum Home<S: Store> {
 pub struct Driver<S: Store, K: DatagramSocket, C: Clock> {
     home: Home<S>,
     socket: K,
-    peer_addrs: BTreeMap<DeviceId, SocketAddr>,
+    /// Where each peer's datagrams go (core's `PeerBook`, which the simulator sends by too).
+    peer_addrs: PeerBook,
     clock: C,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<DriverEvent>,
@@ -338,7 +339,7 @@ where
         let driver = Driver {
             home: Home::Here(Box::new(node)),
             socket,
-            peer_addrs,
+            peer_addrs: PeerBook::new(peer_addrs),
             clock,
             commands,
             events,
@@ -458,7 +459,7 @@ where
 
     /// Queues a datagram for the node, unless it comes from a peer blocked inbound.
     fn received(&self, batch: &mut Vec<Work>, bytes: &[u8], from: SocketAddr) {
-        if let Some(peer) = self.blocked.drop_inbound(from, &self.peer_addrs) {
+        if let Some(peer) = self.blocked.drop_inbound(from, self.peer_addrs.addresses()) {
             self.publish(NetEventKind::Blocked {
                 peer,
                 outbound: false,
@@ -479,12 +480,11 @@ where
         // Before anything is sent: a peer that moved (or was just admitted) is reached at its
         // new address by this batch's own datagrams, a welcome or an answer to its greeting.
         for output in &done.outputs {
-            if let Output::Event(NodeEvent::PeerAddress { peer, addr, source }) = output {
-                if self.peer_addrs.get(peer) == Some(addr) {
+            if let Output::Event(event @ NodeEvent::PeerAddress { peer, addr, source }) = output {
+                if !self.peer_addrs.follow(event) {
                     continue;
                 }
                 tracing::info!(%peer, %addr, source = source.name(), "peer reached at a new address");
-                self.peer_addrs.insert(peer.clone(), *addr);
                 self.publish(NetEventKind::PeerLearned {
                     device: peer.clone(),
                     addr: *addr,
@@ -540,11 +540,11 @@ where
                         });
                         continue;
                     }
-                    let outcome = match self.peer_addrs.get(&transmit.to) {
+                    let outcome = match self.peer_addrs.resolve(&transmit.to) {
                         None => Err("no address for this peer".to_owned()),
                         Some(addr) => self
                             .socket
-                            .send_to(&transmit.bytes, *addr)
+                            .send_to(&transmit.bytes, addr)
                             .await
                             .map(|_| ())
                             .map_err(|err| err.to_string()),

@@ -15,11 +15,13 @@
 //!       │              replays and the door, index = store, own events kept, clock order,
 //!       │              amplification budget, efficiency, datagram size, one roster,
 //!       │              confidentiality after a removal, removed devices refused, joined
-//!       │              devices caught up, attacks on joining refused, forged authors
+//!       │              devices caught up, attacks on joining refused, forged authors,
+//!       │              discovery within a bound, strangers learn nothing, roaming
 //!       ├──> report/   observers that record: the trace and its digest (every line shape),
 //!       │              the counters and the run's outcome, the picture `--report` draws
 //!       ▼
-//!  kernel/             virtual clock, queue, network, devices' nodes and stores, workload;
+//!  kernel/             virtual clock, queue, network (addresses and routing, local links),
+//!       │              devices' nodes and stores, workload;
 //!       │              emits one typed stream of `Happening`s to its observers, in order
 //!       ▼
 //!  scenario/           the TOML file as plain data: parsing, errors naming the field

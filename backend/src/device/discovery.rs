@@ -14,13 +14,14 @@
 //! bound to IPv6, an IPv6 socket also joins the link-local multicast group
 //! `DISCOVERY_GROUP_V6` and announces there (best effort: on the default interface only).
 //! When: at start, then 1, 2 and 4 s later (a device starting beside others is heard at once
-//! even if the first is lost), then every `ANNOUNCE_INTERVAL`, and at once when the
+//! even if the first is lost), then every `ANNOUNCE_INTERVAL` (core's), and at once when the
 //! destinations change (the host's networks changed; checked every `NETWORKS_CHECK_INTERVAL`).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use meshlog_core::discovery;
 use meshlog_net::{DriverError, DriverHandle};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -30,13 +31,6 @@ use tokio::task::JoinHandle;
 pub const DISCOVERY_PORT_DEFAULT: u16 = 21047;
 /// The IPv6 group announcements go to: transient (`ff1x`), link-local scope (`ffx2`).
 pub const DISCOVERY_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0x6d65, 0x7368);
-/// The first announcements' delays after the one at start, then this interval.
-const ANNOUNCE_FIRST_DELAYS: [Duration; 3] = [
-    Duration::from_secs(1),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-];
-const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
 /// How often the host's networks are read again, to announce at once on a change.
 const NETWORKS_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// Datagrams handed to the node per second at most; the node opens at most 20 a second
@@ -73,6 +67,12 @@ pub fn start(handle: DriverHandle, udp_addr: SocketAddr, port: u16) -> std::io::
     let destinations = destinations(udp_addr, port, v6.is_some());
     let task = tokio::spawn(run(handle, udp_addr, port, v4, v6));
     Ok(Discovery { task, destinations })
+}
+
+/// When to announce (`meshlog_core::discovery::ANNOUNCE_FIRST_DELAYS`, then `ANNOUNCE_INTERVAL`:
+/// core's, which the simulator's LANs keep too), as tokio's durations.
+fn from_core(d: meshlog_core::Duration) -> Duration {
+    Duration::from_micros(d.as_micros())
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -181,7 +181,10 @@ async fn run(
     v6: Option<UdpSocket>,
 ) {
     let mut to = destinations(udp_addr, port, v6.is_some());
-    let mut delays = ANNOUNCE_FIRST_DELAYS.iter().copied();
+    let mut delays = discovery::ANNOUNCE_FIRST_DELAYS
+        .iter()
+        .copied()
+        .map(from_core);
     let mut next_announce = tokio::time::Instant::now();
     let mut next_check = tokio::time::Instant::now() + NETWORKS_CHECK_INTERVAL;
     let mut buf_v4 = vec![0u8; RECEIVE_BUFFER_LEN];
@@ -197,7 +200,7 @@ async fn run(
                     return;
                 }
                 next_announce = tokio::time::Instant::now()
-                    + delays.next().unwrap_or(ANNOUNCE_INTERVAL);
+                    + delays.next().unwrap_or(from_core(discovery::ANNOUNCE_INTERVAL));
                 continue;
             }
             () = tokio::time::sleep_until(next_check) => {

@@ -317,6 +317,43 @@ impl fmt::Display for Failure {
                 attack,
                 what,
             } => write!(f, "join attack: {device} ({attack}): {what}"),
+            Failure::NotDiscovered {
+                device,
+                missing,
+                found_after_us,
+                bound_us,
+            } => write!(
+                f,
+                "discovery: {device} had not found every member it shares a link or a path with \
+                 by {} (all found {}; lacking at the end: {})",
+                ms(*bound_us),
+                found_after_us.map_or("never".to_owned(), |at| format!("at {}", ms(at))),
+                if missing.is_empty() {
+                    "none".to_owned()
+                } else {
+                    missing.join(" ")
+                }
+            ),
+            Failure::Stranger {
+                device,
+                what,
+                count,
+                first_at_us,
+            } => write!(
+                f,
+                "strangers: {device} {what} ({count} times, the first at {})",
+                ms(*first_at_us)
+            ),
+            Failure::Roaming {
+                device,
+                peer,
+                what,
+                at_us,
+            } => write!(
+                f,
+                "roaming: {peer}'s address at {device} {what} at {}",
+                ms(*at_us)
+            ),
             Failure::ForgedStored {
                 device,
                 count,

@@ -1,7 +1,8 @@
 //! Delivery latency per hop (the core's eager forwarding, `node/forward.rs`): with
 //! `[expect] hop_latency_slack` set, every event appended while the world is clean reaches
 //! every device within `hops × link latency + slack`, where `hops` is the shortest path to it
-//! over clean links (no loss, burst, corruption, partition or cut) between peers that are up,
+//! over clean links (no loss, burst, corruption, partition or cut) between peers that are up
+//! (its node's peers, configured or discovered, whose address its driver holds rightly),
 //! and the link latency is the worst such link's (its maximum plus any reorder delay). Only
 //! that scenario setting turns it on: over lossy links a lost forward is repaired by
 //! anti-entropy rounds later, on purpose.
@@ -117,8 +118,14 @@ impl HopLatency {
         let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut latency_max_us = 0;
         for a in (0..n).filter(|&a| up(a)) {
+            // Its node's peers, configured or found (a LAN, an address record), that its
+            // driver reaches where they are now.
+            let peers: BTreeSet<_> = view
+                .node(a)
+                .map(|node| node.peers().into_iter().map(|p| p.device).collect())
+                .unwrap_or_default();
             for b in (0..n).filter(|&b| b != a && up(b)) {
-                if !view.devices[a].config.peers.contains(&view.devices[b].name) {
+                if !peers.contains(&view.devices[b].name) || !view.reaches(a, b) {
                     continue;
                 }
                 let Some(latency_us) = view.network.sure_latency_us(a, b) else {

@@ -13,6 +13,7 @@ mod clock_order;
 mod confidentiality;
 mod convergence;
 mod datagram_size;
+mod discovery;
 mod display;
 mod efficiency;
 mod forged_author;
@@ -25,7 +26,9 @@ mod overheard;
 mod own_loss;
 mod prompt;
 mod removed_refused;
+mod roaming;
 mod roster;
+mod strangers;
 mod verdict;
 
 pub use verdict::{AttackCounters, Checker, Failure, Figures, Missing};
@@ -57,6 +60,9 @@ impl Checks {
                 Box::new(join_attack::JoinAttack::default()),
                 Box::new(forged_author::ForgedAuthor::default()),
                 Box::new(forward_secrecy::ForwardSecrecy::default()),
+                Box::new(discovery::Discovery::default()),
+                Box::new(strangers::Strangers::default()),
+                Box::new(roaming::Roaming::default()),
             ],
         }
     }

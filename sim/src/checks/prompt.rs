@@ -178,6 +178,10 @@ impl Prompt {
             if to == device || !up || !sender.config.peers.contains(&receiver.name) {
                 continue;
             }
+            // A peer that moved is not reached until its packets say where: no clean link.
+            if !world.reaches(device, to) {
+                continue;
+            }
             let Some(out_us) = world.network.sure_latency_us(device, to) else {
                 continue;
             };

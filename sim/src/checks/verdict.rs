@@ -228,6 +228,31 @@ pub enum Failure {
         value: f64,
         bound: f64,
     },
+    /// With `[expect] discovered_within`: a member that shares a local link or a path of
+    /// known addresses with other members did not have each of them as a peer in time.
+    NotDiscovered {
+        device: String,
+        /// The members it still lacks at the end of the run, in name order.
+        missing: Vec<String>,
+        found_after_us: Option<u64>,
+        bound_us: u64,
+    },
+    /// A stranger learned something of the community from what went on the air, or the air
+    /// carried what would give a member away (`what` says which).
+    Stranger {
+        device: String,
+        what: String,
+        count: u64,
+        first_at_us: u64,
+    },
+    /// A replayed or forged datagram moved where a node sends a peer's datagrams, or a peer
+    /// did not follow a device's move within `[expect] followed_within`.
+    Roaming {
+        device: String,
+        peer: String,
+        what: String,
+        at_us: u64,
+    },
 }
 
 /// Figures the checkers measured, for the run's summary.
@@ -252,6 +277,15 @@ pub struct Figures {
     pub hops_judged: u64,
     pub hops_on_time: u64,
     pub hop_latency_worst_us: Option<u64>,
+    /// With `[expect] discovered_within`: the longest any member took from the start to have
+    /// every member it must find as a peer (`None`: one never did, or none had to).
+    pub discovered_worst_us: Option<u64>,
+    /// Announcements put on local links, and deliveries of members' ones to strangers.
+    pub announcements_sent: u64,
+    pub announcements_to_strangers: u64,
+    /// After an `address_change`: the longest a running peer took to send to the new
+    /// address (`None`: no move, or a peer never followed).
+    pub followed_worst_us: Option<u64>,
 }
 
 /// One checker: it sees every happening and, at the end, says what failed.

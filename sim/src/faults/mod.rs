@@ -14,6 +14,7 @@ use meshlog_core::Community;
 use crate::kernel::{Agents, World};
 use crate::scenario::FaultKind;
 
+mod address;
 mod device;
 mod disk;
 mod forge;
@@ -62,6 +63,9 @@ impl Agents for Plan {
             FaultKind::PowerCut(name) => power::power_cut(world, name, permanent),
             FaultKind::DiskFull(name) => disk::fill(world, name, permanent),
             FaultKind::DiskFreed(name) => disk::free(world, name),
+            FaultKind::AddressChange { device, address } => {
+                address::change(world, device, *address);
+            }
         }
     }
 

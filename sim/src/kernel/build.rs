@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use meshlog_core::testing::{community_of, derive_seed, keys};
-use meshlog_core::{Config, DeviceId, Instant};
+use meshlog_core::{Config, DeviceId, Instant, PeerBook};
 
+use super::address;
 use super::clock::DeviceClock;
 use super::network::Network;
 use super::shelf::Shelf;
@@ -42,11 +43,30 @@ impl World {
             .collect();
         // Devices that join with an invite are outside the genesis roster.
         let outsiders = scenario.outsiders();
+        // Strangers are of another community: one of their own, with its own key.
         let genesis: Vec<&str> = names
             .iter()
             .copied()
-            .filter(|n| !outsiders.contains(n))
+            .filter(|n| !outsiders.contains(n) && !scenario.is_stranger(n))
             .collect();
+        let strangers: Vec<&str> = scenario
+            .world
+            .strangers
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let stranger_seed = u64::from_le_bytes(
+            derive_seed(seed, "strangers' community")[..8]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        let stranger_community = if options.strangers_hold_the_key {
+            // The members' key, with the strangers in a roster of their own.
+            let all: Vec<&str> = genesis.iter().chain(&strangers).copied().collect();
+            community_of(&all, seed)
+        } else {
+            community_of(&strangers, stranger_seed)
+        };
         let mut community = community_of(&genesis, seed);
         if scenario.world.admins.is_some() {
             community = community.with_admins(scenario.admins().iter().map(|a| device_id(a)));
@@ -54,7 +74,7 @@ impl World {
         if options.signature_memo {
             community = community.with_signature_memo();
         }
-        let peer_lists = scenario.topology.peer_lists(&scenario.devices, seed);
+        let peer_lists = scenario.configured_peers(seed);
         let shelf = Shelf::shared();
         let provider = match scenario.world.store {
             StoreKind::Memory => None,
@@ -73,15 +93,34 @@ impl World {
         let mut devices = Vec::with_capacity(ids.len());
         for (i, me) in ids.iter().enumerate() {
             let outsider = outsiders.contains(&me.as_str());
+            let stranger = scenario.is_stranger(me.as_str());
             // An outsider peers with nobody until its welcome names its inviter (`join.rs`),
             // and nobody peers with it: no member's config may name a stranger.
-            let peers = peer_lists[i]
+            let peers: Vec<DeviceId> = peer_lists[i]
                 .iter()
                 .filter(|&&j| !outsider && !outsiders.contains(&names[j]))
                 .map(|&j| ids[j].clone())
                 .collect();
+            // Configured with each peer's address as it is at the start.
+            let configured = peer_lists[i]
+                .iter()
+                .filter(|&&j| peers.contains(&ids[j]))
+                .map(|&j| (ids[j].clone(), address::home(j)))
+                .collect();
+            let own_community = if stranger {
+                stranger_community.clone()
+            } else {
+                community.clone()
+            };
+            // A stranger's keys come from its own community's seed (`community_of` makes the
+            // roster's the same way).
+            let keys_seed = if stranger && !options.strangers_hold_the_key {
+                stranger_seed
+            } else {
+                seed
+            };
             let mut config =
-                Config::new(keys(me.as_str(), seed), community.clone(), peers, [0; 32]);
+                Config::new(keys(me.as_str(), keys_seed), own_community, peers, [0; 32]);
             tune(&mut config, scenario, &options);
             let attacker_only = scenario.hostiles.iter().any(|h| h.device == me.as_str());
             let store = match &provider {
@@ -110,13 +149,21 @@ impl World {
                 removed: false,
                 outsider,
                 joining: None,
+                book: PeerBook::default(),
+                configured,
+                stranger,
+                announced: 0,
+                announce_schedule: 0,
             };
+            // A stranger runs its node, but is excused from converging on this community.
+            device.down_for_good = stranger;
             if attacker_only || outsider {
                 // Excused from converging: it keeps nothing (an outsider, until welcomed).
                 device.down_for_good = true;
                 device.incarnation = u32::from(attacker_only);
             } else {
-                device.node = Some(start_node(&mut device, seed, Instant::ZERO)?);
+                let own = scenario.world.peer_exchange.then(|| address::home(i));
+                device.node = Some(start_node(&mut device, seed, Instant::ZERO, own)?);
             }
             devices.push(device);
         }
@@ -130,7 +177,7 @@ impl World {
         let posting: Vec<usize> = match &scenario.workload.devices {
             Some(list) => list.iter().map(|n| index[&device_id(n)]).collect(),
             None => (0..ids.len())
-                .filter(|&i| !devices[i].attacker_only)
+                .filter(|&i| !devices[i].attacker_only && !devices[i].stranger)
                 .collect(),
         };
         let workload = Workload::new(&scenario.workload, posting, derive_seed(seed, "workload"));
@@ -145,6 +192,8 @@ impl World {
             devices,
             index,
             network,
+            addresses: address::Addresses::new(ids.len()),
+            lans: scenario.lan_members(),
             workload,
             appended: AppendedEvents::new(shelf.clone()),
             shelf,
@@ -184,6 +233,9 @@ impl World {
         world.schedule_tick();
         for device in 0..world.devices.len() {
             world.drain(device);
+        }
+        for device in 0..world.devices.len() {
+            world.start_announcing(device);
         }
         Ok(world)
     }

@@ -61,8 +61,12 @@ impl World {
     /// what the nodes themselves started stays queued (their packets and timers), and it
     /// runs for as long as it is advanced.
     pub fn wait_for_commands(&mut self) {
-        self.queue
-            .retain(|_, item| matches!(item, Item::Deliver { .. } | Item::Wake(_)));
+        self.queue.retain(|_, item| {
+            matches!(
+                item,
+                Item::Deliver { .. } | Item::Wake(_) | Item::Announce { .. } | Item::Hear { .. }
+            )
+        });
         self.workload_end = meshlog_core::Instant(u64::MAX);
         self.end = meshlog_core::Instant(u64::MAX);
     }
@@ -231,7 +235,12 @@ impl World {
         self.reopen_store(device);
         let now = self.now;
         let d = &mut self.devices[device];
-        let node = start_node(d, self.seed, now).expect("the config was valid at the start");
+        let own = self
+            .scenario
+            .world
+            .peer_exchange
+            .then(|| self.addresses.of(device));
+        let node = start_node(d, self.seed, now, own).expect("the config was valid at the start");
         d.node = Some(node);
         let online = d.online;
         self.emit(Happening::Restarted { device });
@@ -240,6 +249,7 @@ impl World {
             self.set_online(device, false);
         }
         self.drain(device);
+        self.start_announcing(device);
     }
 
     /// Every insert into the device's store fails until it is freed (`permanent`: no heal
@@ -283,7 +293,8 @@ impl World {
             bytes: bytes.len(),
             attack: note,
         });
-        self.put_on_wire(from, to, kind, bytes, &note, Sender::Hostile);
+        let source = self.addresses.of(from);
+        self.put_on_wire((from, source), to, kind, bytes, &note, Sender::Hostile);
     }
 
     /// A forgery claiming to be `from`'s, put straight on the link to arrive `latency_us`
@@ -314,6 +325,8 @@ impl World {
                 bytes,
                 origin: Sender::Forged,
                 corrupted: false,
+                // The forger spoofs the claimed sender's address.
+                source: self.addresses.of(from),
             },
         );
     }

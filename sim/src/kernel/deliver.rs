@@ -10,17 +10,11 @@ use meshlog_core::{Input, PacketKind};
 use super::network::{Recorded, Replay};
 use super::{Happening, Item, Sender, World};
 
-/// Where device `index`'s datagrams come from: one address per device (10.0.0.0/16, port
-/// 9000), so a node tells join requests from two devices apart as it would on UDP.
-pub(crate) fn address_of(index: usize) -> SocketAddr {
-    let [.., high, low] = u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes();
-    SocketAddr::from(([10, 0, high, low], 9000))
-}
-
 impl World {
+    /// `source`: the address it comes from, as `to` sees it.
     pub(crate) fn deliver(
         &mut self,
-        from: usize,
+        (from, source): (usize, SocketAddr),
         to: usize,
         kind: PacketKind,
         bytes: Vec<u8>,
@@ -61,7 +55,7 @@ impl World {
             Some(node) => {
                 node.handle_input(Input::Datagram {
                     now: device_now,
-                    from: address_of(from),
+                    from: source,
                     bytes: &bytes,
                 });
                 self.drain(to);
@@ -82,6 +76,7 @@ impl World {
                 kind,
                 bytes,
                 incarnation,
+                source,
             };
             if let Some(replay) = self.network.accepted(self.now, from, to, datagram) {
                 self.inject(from, to, replay);
@@ -90,7 +85,8 @@ impl World {
     }
 
     /// Puts a recorded datagram back on its link. The attacker sends it from its own socket,
-    /// so the link's loss, partitions and cuts do not stop it.
+    /// so the link's loss, partitions and cuts do not stop it; it spoofs the source the
+    /// datagram first came from, and reaches the receiver wherever it is now.
     fn inject(&mut self, from: usize, to: usize, replay: Replay) {
         let datagram = replay.datagram;
         self.emit(Happening::Replayed {
@@ -111,6 +107,8 @@ impl World {
                     incarnation: datagram.incarnation,
                 },
                 corrupted: false,
+                // Where the recorded datagram came from: after a move, the old address.
+                source: datagram.source,
             },
         );
     }

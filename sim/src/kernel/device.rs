@@ -1,9 +1,10 @@
 //! One device of a world: its name, config, store and (while it runs) node, and the kernel's
 //! books about it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
-use meshlog_core::{Config, DeviceId, EventId, Instant, Node};
+use meshlog_core::{Config, DeviceId, EventId, Instant, Node, PeerBook};
 
 use super::clock::DeviceClock;
 use super::store::SharedStore;
@@ -36,6 +37,18 @@ pub(crate) struct Device {
     pub(crate) outsider: bool,
     /// On its way in (`join.rs`).
     pub(crate) joining: Option<Box<Joining>>,
+    /// Where its driver sends each peer's datagrams (`address.rs`): `configured`, moved by
+    /// what its node learns; a restart starts again from `configured`.
+    pub(crate) book: PeerBook,
+    /// The peers' addresses it was configured with (`[knows]` or the topology, as they were
+    /// at the start; a welcomed device's inviter, as it was at the welcome).
+    pub(crate) configured: BTreeMap<DeviceId, SocketAddr>,
+    /// Of another community (`[world] strangers`).
+    pub(crate) stranger: bool,
+    /// Its announcement schedule (`lan.rs`): how many it has sent since its node started,
+    /// and which schedule is current (a restart starts a new one).
+    pub(crate) announced: u32,
+    pub(crate) announce_schedule: u32,
 }
 
 /// A device on its way in (`join.rs`): its joiner and the member it asks.

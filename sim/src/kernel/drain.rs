@@ -1,9 +1,12 @@
 //! Draining a node: its datagrams go to the virtual network, what it says to the observers, its
 //! next wake-up to the queue.
 
+use std::net::SocketAddr;
+
 use meshlog_core::{NodeEvent, Origin, Output, PacketKind};
 
 use super::happening::Note;
+use super::network::DropCause;
 use super::{Happening, Item, Sender, World};
 
 impl World {
@@ -34,17 +37,42 @@ impl World {
                         to,
                         transmit: &t,
                     });
-                    self.put_on_wire(device, to, t.kind, t.bytes, &t.note, Sender::Node);
+                    // Where the driver sends it, and who holds that address now.
+                    let route = self.devices[device]
+                        .book
+                        .resolve(&t.to)
+                        .ok_or(DropCause::NoRoute)
+                        .and_then(|addr| self.addresses.route(device, addr));
+                    match route {
+                        Ok(route) => self.put_on_wire(
+                            (device, route.source),
+                            route.to,
+                            t.kind,
+                            t.bytes,
+                            &t.note,
+                            Sender::Node,
+                        ),
+                        Err(cause) => self.emit(Happening::Lost {
+                            from: device,
+                            to,
+                            kind: t.kind,
+                            bytes: t.bytes.len(),
+                            note: &t.note,
+                            cause,
+                            via: Sender::Node.via(),
+                        }),
+                    }
                 }
                 Output::Event(event) => self.record(device, event),
             }
         }
     }
 
-    /// The network decides the datagram's fate; the trace says it.
+    /// The network decides the datagram's fate; the trace says it. `source`: the address
+    /// it comes from, as its receiver will see it.
     pub(crate) fn put_on_wire(
         &mut self,
-        from: usize,
+        (from, source): (usize, SocketAddr),
         to: usize,
         kind: PacketKind,
         bytes: Vec<u8>,
@@ -86,6 +114,7 @@ impl World {
                             bytes: copy.bytes,
                             origin,
                             corrupted: copy.corrupted,
+                            source,
                         },
                     );
                 }
@@ -98,6 +127,9 @@ impl World {
 
     /// Tells the observers what the node said, and keeps the kernel's own books.
     fn record(&mut self, device: usize, event: NodeEvent) {
+        // The driver follows where its node says a peer is now (before the event's
+        // observers look, as the real driver updates its map before sending).
+        self.devices[device].book.follow(&event);
         self.emit(Happening::Node {
             device,
             event: &event,

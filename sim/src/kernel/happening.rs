@@ -7,6 +7,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::net::SocketAddr;
 
 use meshlog_core::event::open;
 use meshlog_core::{
@@ -190,6 +191,26 @@ pub enum Happening<'a> {
         device: usize,
         command: &'static str,
     },
+    /// `device` put an announcement on its local links (`lan.rs`), to each other device there.
+    Announced { device: usize, bytes: &'a [u8] },
+    /// The link from `from` to `to` lost `from`'s announcement.
+    AnnounceLost {
+        from: usize,
+        to: usize,
+        cause: DropCause,
+    },
+    /// `from`'s announcement reached `to`'s running node, which handles it next.
+    AnnounceHeard {
+        from: usize,
+        to: usize,
+        bytes: &'a [u8],
+    },
+    /// `device` is reached at `now` from here on, no longer at `was` (`address_change`).
+    AddressChanged {
+        device: usize,
+        was: SocketAddr,
+        now: SocketAddr,
+    },
     /// The run is over.
     End,
 }
@@ -221,6 +242,8 @@ pub struct View<'a> {
     pub(crate) devices: &'a [Device],
     pub(crate) index: &'a BTreeMap<DeviceId, usize>,
     pub(crate) network: &'a Network,
+    pub(crate) addresses: &'a super::address::Addresses,
+    pub(crate) lans: &'a [Vec<usize>],
     pub(crate) appended: &'a AppendedEvents,
     pub(crate) shelf: &'a SharedShelf,
     pub(crate) community: &'a meshlog_core::Community,
@@ -253,6 +276,27 @@ impl View<'_> {
     /// The device's running node (`None` while it is crashed or a hostile member's).
     pub fn node(&self, device: usize) -> Option<&meshlog_core::Node<super::store::SharedStore>> {
         self.devices[device].node.as_ref()
+    }
+    /// Of another community (`[world] strangers`).
+    pub fn is_stranger(&self, device: usize) -> bool {
+        self.devices[device].stranger
+    }
+    /// Where `device` is reached now.
+    pub fn address_of(&self, device: usize) -> SocketAddr {
+        self.addresses.of(device)
+    }
+    /// The device `from`'s driver would reach by sending to `to` now: `to` itself, unless its
+    /// book holds a stale address (or none) for it.
+    pub fn reaches(&self, from: usize, to: usize) -> bool {
+        self.devices[from]
+            .book
+            .resolve(&self.devices[to].name)
+            .and_then(|addr| self.addresses.holder(&addr))
+            == Some(to)
+    }
+    /// The `[[lan]]`s, as device indices.
+    pub fn lans(&self) -> &[Vec<usize>] {
+        self.lans
     }
     /// Down for good (crashed or offline by a permanent fault, or a hostile member).
     pub fn is_down_for_good(&self, device: usize) -> bool {

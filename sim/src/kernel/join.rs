@@ -73,8 +73,9 @@ impl World {
                 self.join_requests
                     .entry(device)
                     .or_insert_with(|| request.clone());
+                let source = self.addresses.of(device);
                 self.put_on_wire(
-                    device,
+                    (device, source),
                     inviter,
                     PacketKind::Join,
                     request,
@@ -133,11 +134,22 @@ impl World {
             [0; 32],
         );
         super::build::tune(&mut config, &self.scenario, &self.options);
+        // It knows where its inviter was when the invite reached it.
+        let inviter_at = (
+            self.devices[inviter].name.clone(),
+            self.addresses.of(inviter),
+        );
+        let own = self
+            .scenario
+            .world
+            .peer_exchange
+            .then(|| self.addresses.of(device));
         let d = &mut self.devices[device];
         d.config = config;
         d.outsider = false;
         d.down_for_good = false;
-        let node = start_node(d, self.seed, self.now).expect("a welcome makes a valid config");
+        d.configured = std::collections::BTreeMap::from([inviter_at]);
+        let node = start_node(d, self.seed, self.now, own).expect("a welcome makes a valid config");
         d.node = Some(node);
         let outcome = format!(
             "welcomed by {} with {} events",
@@ -147,6 +159,7 @@ impl World {
         self.join_ended(device, true, &outcome);
         self.emit(Happening::Restarted { device });
         self.drain(device);
+        self.start_announcing(device);
     }
 
     /// An eavesdropper sends `spec.device`'s recorded join request to `spec.to`.
@@ -176,6 +189,7 @@ impl World {
                 bytes: request,
                 origin: Sender::Hostile,
                 corrupted: false,
+                source: self.addresses.of(from),
             },
         );
     }

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::rc::Rc;
+use std::net::SocketAddr;
 
 use meshlog_core::testing::derive_seed;
 use meshlog_core::{Community, DeviceId, Input, Instant, Node, NodeError, PacketKind, StoreError};
 use thiserror::Error;
 
+pub mod address;
 mod append;
 mod appended;
 mod build;
@@ -20,8 +21,10 @@ mod device;
 mod drain;
 pub mod happening;
 pub(crate) mod join;
+mod lan;
 pub mod members;
 pub mod network;
+mod options;
 pub mod shelf;
 pub mod store;
 pub mod workload;
@@ -30,6 +33,7 @@ pub use appended::{Appended, AppendedEvents};
 pub(crate) use device::Device;
 pub use happening::{Happening, Observer, Via, View};
 pub use members::Members;
+pub use options::WorldOptions;
 pub use shelf::SharedShelf;
 pub use store::{SharedStore, StoreProvider, WorldStore};
 
@@ -61,6 +65,21 @@ pub(crate) enum Item {
         origin: Sender,
         /// The network flipped a bit of it: the receiver must refuse it at the door.
         corrupted: bool,
+        /// The source address the receiver sees (`address.rs`).
+        source: SocketAddr,
+    },
+    /// `device`'s next announcement on its local links, if `schedule` is still its current
+    /// one (`lan.rs`).
+    Announce {
+        device: usize,
+        schedule: u32,
+    },
+    /// An announcement `from` sent reaches `to` on their local link.
+    Hear {
+        from: usize,
+        to: usize,
+        source: SocketAddr,
+        bytes: Vec<u8>,
     },
     Wake(usize),
     /// A joining device's next join request is due (`join.rs`).
@@ -110,6 +129,10 @@ pub struct World {
     pub(crate) devices: Vec<Device>,
     pub(crate) index: BTreeMap<DeviceId, usize>,
     pub(crate) network: Network,
+    /// Where each device is reached now, and the routing between them (`address.rs`).
+    pub(crate) addresses: address::Addresses,
+    /// The `[[lan]]`s, as device indices (`lan.rs`).
+    pub(crate) lans: Vec<Vec<usize>>,
     pub(crate) workload: Workload,
     /// Every sealed event any store holds, once (`store.rs`).
     pub(crate) shelf: SharedShelf,
@@ -160,61 +183,6 @@ impl std::fmt::Debug for World {
             .field("seed", &self.seed)
             .field("now", &self.now)
             .finish()
-    }
-}
-
-/// How a world runs, beyond its scenario and seed. `signature_memo` changes no trace;
-/// `stores` opens the devices' stores when the scenario asks for real ones; the other fields
-/// break the world on purpose.
-#[derive(Clone, Debug)]
-pub struct WorldOptions {
-    /// Share signature checks between the devices (see `meshlog_core::crypto::SignatureMemo`):
-    /// all ten devices of a mesh check each event's author signature, and a check costs more
-    /// than the rest of a delivery together. On by default; off only to show it changes no
-    /// digest.
-    pub signature_memo: bool,
-    /// A broken driver, only to show the prompt-delivery checker failing (it changes the
-    /// trace): what a device appends waits in its node's queue until the device next wakes or
-    /// receives a datagram, instead of going out at once.
-    pub hold_appends: bool,
-    /// A store that commits the device's own events as lazily as received ones, only to show
-    /// the own-event checker failing: a power cut takes them too.
-    pub power_cut_loses_own: bool,
-    /// Nodes that stamp events with their device's raw clock, not the hybrid clock, only to
-    /// show the clock-order checker failing under skew.
-    pub raw_clocks: bool,
-    /// Opens each device's store for a scenario with `[world] store = "sqlite"` (the
-    /// `meshlog` binary's SQLite files); unused by a memory world. A SQLite scenario without
-    /// one does not build.
-    pub stores: Option<Rc<dyn StoreProvider>>,
-    /// A driver that starts a welcomed device without the epoch keys its welcome carried,
-    /// only to show the `joined` checker failing: it cannot open what was sealed before.
-    pub welcome_without_keys: bool,
-    /// An attacker who holds an admin's signing key, only to show the join-attack checker
-    /// failing: a `forge = true` invite is signed properly, and admitted.
-    pub forge_invites_with_admin_key: bool,
-    /// A node that skips the author-signature check, only to show the forged-author
-    /// checker failing; the core has no such switch, so the kernel stores each forged event
-    /// straight into its target's store.
-    pub store_forged_events: bool,
-    /// Nodes that keep every key for ever whatever `[sync] key_retention` says, only to show
-    /// the forward-secrecy checker failing.
-    pub ignore_key_retention: bool,
-}
-
-impl Default for WorldOptions {
-    fn default() -> Self {
-        WorldOptions {
-            signature_memo: true,
-            hold_appends: false,
-            power_cut_loses_own: false,
-            raw_clocks: false,
-            stores: None,
-            welcome_without_keys: false,
-            forge_invites_with_admin_key: false,
-            store_forged_events: false,
-            ignore_key_retention: false,
-        }
     }
 }
 
@@ -296,6 +264,8 @@ impl World {
             devices: &self.devices,
             index: &self.index,
             network: &self.network,
+            addresses: &self.addresses,
+            lans: &self.lans,
             appended: &self.appended,
             shelf: &self.shelf,
             community: &self.community,
@@ -368,7 +338,15 @@ impl World {
                 bytes,
                 origin,
                 corrupted,
-            } => self.deliver(from, to, kind, bytes, origin, corrupted),
+                source,
+            } => self.deliver((from, source), to, kind, bytes, origin, corrupted),
+            Item::Announce { device, schedule } => self.announce(device, schedule),
+            Item::Hear {
+                from,
+                to,
+                source,
+                bytes,
+            } => self.hear(from, to, source, &bytes),
             Item::JoinPoll(device) => self.join_poll(device),
             Item::Hostile(h) => self.with_agents(|agents, world| agents.hostile(world, h)),
             Item::Wake(device) => {
@@ -438,22 +416,31 @@ impl World {
 }
 
 /// A node over the device's store. Each incarnation gets its own seed, as a real restart
-/// would draw a fresh one from the OS: nonces must never repeat.
+/// would draw a fresh one from the OS: nonces must never repeat. With `own_address` (`[world]
+/// peer_exchange`), its driver tells it where it listens, as the backend does. Its driver's
+/// book starts again from the configured addresses.
 pub(crate) fn start_node(
     device: &mut Device,
     seed: u64,
     now: Instant,
+    own_address: Option<SocketAddr>,
 ) -> Result<Node<SharedStore>, SimError> {
     device.incarnation += 1;
     let purpose = format!("node {} incarnation {}", device.name, device.incarnation);
     let mut config = device.config.clone();
     config.seed = derive_seed(seed, &purpose);
-    Node::new(config, device.store.clone(), device.clock.read(now)).map_err(|source| {
-        SimError::Node {
+    let device_now = device.clock.read(now);
+    let mut node =
+        Node::new(config, device.store.clone(), device_now).map_err(|source| SimError::Node {
             device: device.name.to_string(),
             source,
-        }
-    })
+        })?;
+    if let Some(addr) = own_address {
+        node.set_own_addresses(device_now, &[addr]);
+    }
+    device.book = meshlog_core::PeerBook::new(device.configured.clone());
+    device.announced = 0;
+    Ok(node)
 }
 
 pub(crate) fn device_id(name: &str) -> DeviceId {

@@ -122,6 +122,9 @@ pub enum DropCause {
     Burst,
     Partition,
     Cut,
+    /// Nobody holds the address the sender's driver resolved the peer to (it moved, or was
+    /// never known there).
+    NoRoute,
 }
 
 impl DropCause {
@@ -131,6 +134,7 @@ impl DropCause {
             DropCause::Burst => "burst_loss",
             DropCause::Partition => "partition",
             DropCause::Cut => "cut",
+            DropCause::NoRoute => "no_route",
         }
     }
 }
@@ -152,6 +156,8 @@ pub struct Recorded {
     pub bytes: Vec<u8>,
     /// The receiver's incarnation that accepted it: a restarted node has not seen it.
     pub incarnation: u32,
+    /// The source address it arrived from (a replay claims it again).
+    pub source: std::net::SocketAddr,
 }
 
 /// A recorded datagram to be re-sent on its link at `at`.

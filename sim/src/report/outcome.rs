@@ -53,6 +53,9 @@ impl Observer for Counters {
             Happening::OnWire { copy, .. } => self.faults(copy),
             Happening::Lost { cause, .. } => self.drop(cause.code()),
             Happening::NotRunning { code, .. } => self.drop(code),
+            Happening::AnnounceLost { cause, .. } => {
+                self.drop_owned(format!("announce_{}", cause.code()));
+            }
             Happening::Delivered { kind, bytes, .. } => self.delivered(kind, bytes),
             Happening::Node { event, .. } => match event {
                 NodeEvent::EventStored {
@@ -237,6 +240,25 @@ impl fmt::Display for Outcome {
             writeln!(
                 f,
                 "joins    the slowest welcomed device held all earlier events {} after its welcome",
+                secs(us)
+            )?;
+        }
+        let fig = &self.figures;
+        let took = |us: Option<u64>| us.map_or("-".to_owned(), secs);
+        if fig.announcements_sent > 0 || fig.discovered_worst_us.is_some() {
+            writeln!(
+                f,
+                "discover the slowest member had every member it must find {} after the start; \
+                 {} announcements, {} to strangers",
+                took(fig.discovered_worst_us),
+                fig.announcements_sent,
+                fig.announcements_to_strangers
+            )?;
+        }
+        if let Some(us) = fig.followed_worst_us {
+            writeln!(
+                f,
+                "roaming  the slowest peer sent to a moved device's new address {} after the move",
                 secs(us)
             )?;
         }

@@ -240,6 +240,30 @@ impl Observer for Trace {
             } => {
                 self.line(format_args!("{now} join {} => {outcome}", name(device)));
             }
+            Happening::Announced { device, bytes } => {
+                self.line(format_args!(
+                    "{now} announce {} {}",
+                    name(device),
+                    bytes.len()
+                ));
+            }
+            Happening::AnnounceLost { from, to, cause } => self.line(format_args!(
+                "{now} drop {}>{} ANNOUNCE {}",
+                name(from),
+                name(to),
+                cause.code()
+            )),
+            Happening::AnnounceHeard { from, to, bytes } => self.line(format_args!(
+                "{now} hear {}>{} ANNOUNCE {}",
+                name(from),
+                name(to),
+                bytes.len()
+            )),
+            Happening::AddressChanged {
+                device,
+                was,
+                now: at,
+            } => self.line(format_args!("{now} address {} {was} -> {at}", name(device))),
             Happening::End => self.line(format_args!("{now} end")),
             Happening::Advance { .. }
             | Happening::Transmit { .. }

@@ -3,6 +3,8 @@
 //! [`Fault`] whose [`FaultKind`] is that action, so "exactly one" is settled when the file is
 //! read. Each kind's behaviour is one module of `faults/`.
 
+use std::net::SocketAddr;
+
 use serde::{Deserialize, Serialize};
 
 use super::duration::SimDuration;
@@ -52,6 +54,13 @@ pub enum FaultKind {
     DiskFreed(String),
     /// Changes the network model of every link, or of one (`from`, `to`).
     Network(LinkSpec),
+    /// The device is reached at a new address from now on (DHCP, Wi-Fi to Ethernet, a new
+    /// port): `address`, or the world's next fresh one. Its peers must follow its newest
+    /// authentic packet; nothing lifts it.
+    AddressChange {
+        device: String,
+        address: Option<SocketAddr>,
+    },
 }
 
 impl FaultKind {
@@ -70,6 +79,7 @@ impl FaultKind {
             FaultKind::DiskFull(_) => "disk_full",
             FaultKind::DiskFreed(_) => "disk_freed",
             FaultKind::Network(_) => "network",
+            FaultKind::AddressChange { .. } => "address_change",
         }
     }
 
@@ -82,7 +92,8 @@ impl FaultKind {
             | FaultKind::Restart(d)
             | FaultKind::PowerCut(d)
             | FaultKind::DiskFull(d)
-            | FaultKind::DiskFreed(d) => Some(d),
+            | FaultKind::DiskFreed(d)
+            | FaultKind::AddressChange { device: d, .. } => Some(d),
             _ => None,
         }
     }
@@ -98,7 +109,7 @@ impl Fault {
 }
 
 const KINDS: &str = "partition, heal, cut, restore, offline, online, crash, restart, \
-                     power_cut, disk_full, disk_freed, network";
+                     power_cut, disk_full, disk_freed, network, address_change";
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -144,6 +155,12 @@ pub(super) struct FaultSpec {
     pub(super) disk_freed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) network: Option<LinkSpec>,
+    /// The device moves to a new address (`address`, or the world's next fresh one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) address_change: Option<String>,
+    /// With `address_change` only: where the device moves (`"192.168.1.20:9000"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) address: Option<SocketAddr>,
     /// Survives every heal, mid-run `heal = true` and the end of the workload (to break a
     /// world on purpose).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -191,6 +208,11 @@ impl TryFrom<FaultSpec> for Fault {
         if let Some(link) = spec.network {
             kinds.push(FaultKind::Network(link));
         }
+        match (spec.address_change, spec.address) {
+            (Some(device), address) => kinds.push(FaultKind::AddressChange { device, address }),
+            (None, Some(_)) => return Err("`address` belongs with `address_change`".into()),
+            (None, None) => {}
+        }
         if kinds.len() != 1 {
             return Err(format!("needs exactly one of {KINDS}"));
         }
@@ -222,6 +244,10 @@ impl From<Fault> for FaultSpec {
             FaultKind::DiskFull(d) => spec.disk_full = Some(d),
             FaultKind::DiskFreed(d) => spec.disk_freed = Some(d),
             FaultKind::Network(link) => spec.network = Some(link),
+            FaultKind::AddressChange { device, address } => {
+                spec.address_change = Some(device);
+                spec.address = address;
+            }
         }
         spec
     }

@@ -36,6 +36,8 @@
 //! at = "3m"
 //! remove = "carol"                       # or rotate = true, or set_role = { device, role }
 //! by = "alice"                           # the first of [world] admins by default
+//! [[lan]]                              # a local link: its devices announce themselves
+//! devices = ["alice", "bob"]             # (`net.rs`: also [knows], strangers, peer exchange)
 //! [[fault]]
 //! at = "2m"
 //! partition = [["alice"], ["bob", "carol"]]
@@ -59,6 +61,7 @@ mod fault;
 mod join;
 mod link;
 mod member;
+mod net;
 mod topology;
 mod validate;
 mod world;
@@ -71,6 +74,7 @@ pub use member::{
     InviteSpec, JoinRefusal, JoinSpec, MemberAction, MemberChange, ReplayJoinSpec, RoleSpec,
     SetRoleSpec,
 };
+pub use net::LanSpec;
 pub use topology::Topology;
 pub use world::{StoreKind, WorldSpec};
 
@@ -108,6 +112,13 @@ pub struct Scenario {
     pub devices: Vec<String>,
     #[serde(default)]
     pub topology: Topology,
+    /// `[knows]`: a device's configured peers (whose addresses it starts with), one way,
+    /// instead of the topology's (`net.rs`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub knows: std::collections::BTreeMap<String, Vec<String>>,
+    /// `[[lan]]`: local links whose devices announce themselves to each other (`net.rs`).
+    #[serde(default, rename = "lan", skip_serializing_if = "Vec::is_empty")]
+    pub lans: Vec<LanSpec>,
     /// `[world]`: which store the devices run (`store.rs`).
     #[serde(default, skip_serializing_if = "WorldSpec::is_default")]
     pub world: WorldSpec,
@@ -304,6 +315,16 @@ pub struct ExpectSpec {
     /// clean links × the worst clean link's latency, plus this. Meant for loss-free worlds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hop_latency_slack: Option<SimDuration>,
+    /// Turns on the discovery checker (`checks/discovery.rs`): within this long of the start,
+    /// every member that shares a `[[lan]]` or a path of configured addresses with other
+    /// members (with `[world] peer_exchange`, any path; without, one hop) has each of them
+    /// as a peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovered_within: Option<SimDuration>,
+    /// With `address_change` faults: every running peer of the device that moved sends to its
+    /// new address within this long of the move (`checks/roaming.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub followed_within: Option<SimDuration>,
 }
 
 fn converged_within() -> SimDuration {
@@ -323,6 +344,8 @@ impl Default for ExpectSpec {
             roster_within: None,
             joined_within: None,
             hop_latency_slack: None,
+            discovered_within: None,
+            followed_within: None,
         }
     }
 }

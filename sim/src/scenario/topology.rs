@@ -1,7 +1,8 @@
 //! Who peers with whom. A scenario names a shape (`mesh`, `line`, `ring`, `star`), a seeded
 //! random graph (`{ random = 3 }`: every device gets at least 3 peers, and the graph is
-//! connected), or its own edges (`{ edges = [["alice", "bob"], ...] }`). Links are two-way:
-//! both ends list each other as peers.
+//! connected), its own edges (`{ edges = [["alice", "bob"], ...] }`), or `none`. Links are
+//! two-way: both ends list each other as peers. `[knows]` overrides one device's list
+//! (`scenario/net.rs`).
 
 use std::collections::BTreeSet;
 
@@ -27,6 +28,9 @@ pub enum Topology {
     Random(usize),
     /// Exactly these links, by device name.
     Edges(Vec<[String; 2]>),
+    /// No links: devices start knowing no peer's address (but `[knows]`'s) and find each
+    /// other by LAN discovery or peer exchange.
+    None,
 }
 
 impl Topology {
@@ -73,6 +77,7 @@ impl Topology {
                     }
                 }
             }
+            Topology::None => {}
             Topology::Edges(edges) => {
                 let at = |name: &String| devices.iter().position(|d| d == name);
                 for [a, b] in edges {

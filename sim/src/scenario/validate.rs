@@ -483,6 +483,7 @@ impl Scenario {
         validate_clocks(self, &known, &invalid)?;
         validate_members(self, &known, &invalid)?;
         validate_topology(self, &known, &invalid)?;
+        super::net::validate_net(self, &known, &invalid)?;
         let e = &self.expect;
         for (field, bound) in [
             ("expect.bytes_per_event_max", e.bytes_per_event_max),

@@ -25,6 +25,21 @@ pub struct WorldSpec {
     /// name if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admins: Option<Vec<String>>,
+    /// Devices of another community (one of their own, made from their names): on a
+    /// `[[lan]]` they announce and hear announcements, and must learn nothing of this one.
+    /// Nobody's peers, excused from converging, they post nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strangers: Vec<String>,
+    /// Every device tells its node where it listens (`Node::set_own_addresses`), as the real
+    /// backend does, so members pass signed address records along with the sync (peer
+    /// exchange) and a device that knows one member finds the rest. Off by default: the
+    /// scenarios measured before it keep their figures.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub peer_exchange: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl WorldSpec {

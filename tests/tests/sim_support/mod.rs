@@ -19,7 +19,12 @@ converged_within = "30s"
 {extra}
 "#
     );
-    Scenario::parse(&text, "inline").unwrap_or_else(|err| panic!("{err}"))
+    inline(&text)
+}
+
+/// A scenario written inline in a test (panics with the error if it does not read).
+pub fn inline(text: &str) -> Scenario {
+    Scenario::parse(text, "inline").unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// `scenario` run at `seed` with `options`, checked: what `meshlog run` reports.
