@@ -22,9 +22,10 @@
 //! (`scenario/validate.rs`).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use super::network::DropCause;
+use crate::scenario::{FRESH_PREFIX, HOME_PREFIX};
 
 /// The port every simulated device's sync socket listens on.
 pub const SYNC_PORT: u16 = 9000;
@@ -33,19 +34,15 @@ pub const SYNC_PORT: u16 = 9000;
 /// a node tells join requests from two devices apart as it would on UDP.
 pub fn home(index: usize) -> SocketAddr {
     let [.., high, low] = u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes();
-    SocketAddr::from(([10, 0, high, low], SYNC_PORT))
+    let [a, b] = HOME_PREFIX;
+    SocketAddr::from(([a, b, high, low], SYNC_PORT))
 }
 
 /// The `n`th address handed out by a move that names none (10.1.0.0/16).
 pub fn fresh(n: u16) -> SocketAddr {
     let [high, low] = n.to_be_bytes();
-    SocketAddr::from(([10, 1, high, low], SYNC_PORT))
-}
-
-/// Whether `addr` is one the world hands out itself (a home or a fresh address): a scenario
-/// may not give it.
-pub fn is_reserved(addr: &SocketAddr) -> bool {
-    matches!(addr.ip(), IpAddr::V4(ip) if ip.octets()[..2] == [10, 0] || ip.octets()[..2] == [10, 1])
+    let [a, b] = FRESH_PREFIX;
+    SocketAddr::from(([a, b, high, low], SYNC_PORT))
 }
 
 /// Where a datagram goes and what its receiver sees.
@@ -128,6 +125,7 @@ pub fn v4(octets: [u8; 4], port: u16) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::is_reserved;
 
     #[test]
     fn a_datagram_reaches_whoever_holds_the_address_now() {

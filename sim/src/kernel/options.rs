@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use super::StoreProvider;
+use super::store::StoreProvider;
 
 /// How a world runs, beyond its scenario and seed. `signature_memo` changes no trace;
 /// `stores` opens the devices' stores when the scenario asks for real ones; the other fields

@@ -59,6 +59,7 @@ mod clock;
 pub mod duration;
 mod fault;
 mod join;
+mod lan;
 mod link;
 mod member;
 mod net;
@@ -69,12 +70,20 @@ mod world;
 pub use clock::{ClockSpec, SignedDuration, CLOCK_DRIFT_PPM_MAX, CLOCK_OFFSET_MAX_US};
 pub use duration::SimDuration;
 pub use fault::{Fault, FaultKind};
+#[cfg(test)]
+pub(crate) use lan::is_reserved;
+pub use lan::LanSpec;
+pub(crate) use lan::{FRESH_PREFIX, HOME_PREFIX};
+
+/// How validation (`validate.rs` and the files it calls) says a field is wrong, and checks
+/// that a field names a device of the world.
+pub(crate) type Invalid<'a> = dyn Fn(&str, String) -> ScenarioError + 'a;
+pub(crate) type Known<'a> = dyn Fn(&str, &str) -> Result<(), ScenarioError> + 'a;
 pub use link::{BurstSpec, ForgeKeys, LatencySpec, LinkSpec};
 pub use member::{
     InviteSpec, JoinRefusal, JoinSpec, MemberAction, MemberChange, ReplayJoinSpec, RoleSpec,
     SetRoleSpec,
 };
-pub use net::LanSpec;
 pub use topology::Topology;
 pub use world::{StoreKind, WorldSpec};
 

@@ -15,21 +15,9 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
 use super::fault::FaultKind;
-use super::validate::{Invalid, Known};
-use super::{Scenario, ScenarioError};
-
-/// One local link (`[[lan]]`): a broadcast domain. Every device on it announces itself at the
-/// real backend's pace (`meshlog_core::discovery::ANNOUNCE_FIRST_DELAYS`, then every
-/// `ANNOUNCE_INTERVAL`), each announcement sent to every other device on it through the link
-/// model (loss, latency, partitions apply).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LanSpec {
-    pub devices: Vec<String>,
-}
+use super::lan::is_reserved;
+use super::{Invalid, Known, Scenario, ScenarioError};
 
 impl Scenario {
     /// A device of another community (`[world] strangers`).
@@ -103,7 +91,7 @@ pub(crate) fn validate_net(
         } = &fault.kind
         {
             let field = format!("fault[{i}].address");
-            if crate::kernel::address::is_reserved(addr) || addr.port() == 0 {
+            if is_reserved(addr) || addr.port() == 0 {
                 return Err(invalid(
                     &field,
                     format!(

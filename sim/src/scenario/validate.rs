@@ -11,13 +11,10 @@ use super::link::LinkSpec;
 use super::member::MemberAction;
 use super::topology::Topology;
 use super::world::StoreKind;
-use super::{Scenario, ScenarioError};
+use super::{Invalid, Known, Scenario, ScenarioError};
 
 /// The shortest `every` of a hostile member: bounds the world's work per virtual second.
 const HOSTILE_EVERY_MIN_US: u64 = 10_000;
-
-pub(crate) type Invalid<'a> = dyn Fn(&str, String) -> ScenarioError + 'a;
-pub(crate) type Known<'a> = dyn Fn(&str, &str) -> Result<(), ScenarioError> + 'a;
 
 pub(crate) fn percent(value: u32, field: &str, invalid: &Invalid<'_>) -> Result<(), ScenarioError> {
     if value > 100 {
