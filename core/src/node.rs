@@ -66,7 +66,7 @@ pub use join_gate::{
 };
 pub use punch::{
     INTRODUCTIONS_PER_ROUND_MAX, INTRODUCTION_INTERVAL, PEER_ACTIVE_FOR, PUNCH_AGAIN_AFTER,
-    PUNCH_PACKETS, PUNCH_SPACING,
+    PUNCH_CANDIDATES_MAX, PUNCH_PACKETS, PUNCH_SPACING,
 };
 pub use records::{
     ADOPTIONS_PER_ROUND_MAX, RECORDS_MAX, RECORD_CHECKS_PER_PEER_PER_ROUND,
@@ -122,6 +122,10 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     pub to: DeviceId,
+    /// Where it goes instead of where the driver holds `to` to be: a punch toward an address
+    /// the node was introduced to (`node/punch.rs`). `None` for everything else. Drivers
+    /// resolve both the same way: [`PeerBook::destination`](crate::PeerBook::destination).
+    pub address: Option<std::net::SocketAddr>,
     pub bytes: Vec<u8>,
     pub kind: PacketKind,
     /// What it carries, as facts; shown (`b3* 39 ids reply`) only where it is formatted.

@@ -31,6 +31,11 @@ impl PeerBook {
         self.addrs.get(peer).copied()
     }
 
+    /// Where `transmit` goes: the address it names itself (a punch), or `to`'s in this book.
+    pub fn destination(&self, transmit: &crate::node::Transmit) -> Option<SocketAddr> {
+        transmit.address.or_else(|| self.resolve(&transmit.to))
+    }
+
     /// Follows one event of the node: a `PeerAddress` naming a new place moves the peer
     /// there. Returns whether the book changed (news for a log).
     pub fn follow(&mut self, event: &NodeEvent) -> bool {

@@ -10,14 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use meshlog_core::node::AddressSource;
+use meshlog_core::node::{AddressSource, PUNCH_CANDIDATES_MAX};
 use meshlog_core::testing::wire::Wire;
 use meshlog_core::testing::{
     community_of, derive_seed, keyring_of, keys, message, Harness, Topology,
 };
 use meshlog_core::{
-    Config, DeviceId, Duration, InMemoryStore, Input, Instant, Node, NodeEvent, Output, PacketKind,
-    Payload, PeerInfo,
+    Config, DeviceId, Duration, InMemoryStore, Input, Instant, Node, Output, PacketKind, Payload,
+    PeerBook, PeerInfo,
 };
 
 const SEED: u64 = 25;
@@ -39,7 +39,7 @@ enum Nat {
 struct Host {
     node: Node<InMemoryStore>,
     /// What the driver sends by: the node's `PeerAddress` events applied to its configuration.
-    sends_to: BTreeMap<DeviceId, SocketAddr>,
+    sends_to: PeerBook,
     /// Its own address, or its NAT's public IP with a port per mapping.
     public_ip: SocketAddr,
     nat: Option<Nat>,
@@ -92,11 +92,13 @@ impl World {
             tweak(name, &mut config);
             let node =
                 Node::new(config, InMemoryStore::new(), Instant::ZERO).expect("valid config");
-            let sends_to = peers
-                .iter()
-                .filter(|p| **p == "carol")
-                .map(|p| (dev(p), carol_addr))
-                .collect();
+            let sends_to = PeerBook::new(
+                peers
+                    .iter()
+                    .filter(|p| **p == "carol")
+                    .map(|p| (dev(p), carol_addr))
+                    .collect(),
+            );
             hosts.insert(
                 dev(name),
                 Host {
@@ -142,12 +144,11 @@ impl World {
                     host.deadline = at;
                     return;
                 }
-                Output::Event(NodeEvent::PeerAddress { peer, addr, .. }) => {
-                    host.sends_to.insert(peer.clone(), addr);
+                Output::Event(event) => {
+                    host.sends_to.follow(&event);
                 }
-                Output::Event(_) => {}
                 Output::Transmit(t) => {
-                    let Some(&to) = host.sends_to.get(&t.to) else {
+                    let Some(to) = host.sends_to.destination(&t) else {
                         continue;
                     };
                     let from = match host.nat {
@@ -414,8 +415,13 @@ fn answers_through_a_relay_are_counted_at_their_own_size_not_the_wrappers() {
 
 /// Carol's end of the wire, knowing alice's epoch so what it seals is accepted.
 fn carol_wire(h: &Harness, names: &[&str]) -> Wire {
+    member_wire(h, names, "carol")
+}
+
+/// `name`'s end of the wire toward alice, knowing her epoch.
+fn member_wire(h: &Harness, names: &[&str], name: &str) -> Wire {
     let community = community_of(names, SEED);
-    let mut wire = Wire::new(keyring_of("carol", &community, SEED), 1, true);
+    let mut wire = Wire::new(keyring_of(name, &community, SEED), 1, true);
     wire.hear(&dev("alice"), h.node("alice").epoch());
     wire
 }
@@ -434,12 +440,7 @@ fn an_introduction_never_moves_an_address_a_packet_confirmed_nor_names_a_non_mem
         c.introductions = true;
     });
     let mut carol = carol_wire(&h, &names);
-    let mut bob = {
-        let community = community_of(&names, SEED);
-        let mut wire = Wire::new(keyring_of("bob", &community, SEED), 1, true);
-        wire.hear(&dev("alice"), h.node("alice").epoch());
-        wire
-    };
+    let mut bob = member_wire(&h, &names, "bob");
     let home = addr("10.0.0.2:8002");
     let summary = Payload::Summary {
         prefix: meshlog_core::Prefix::ROOT,
@@ -667,5 +668,68 @@ fn forged_or_garbage_relayed_datagrams_are_dropped_and_never_move_an_address() {
         h.node("alice").peer_address(&dev("bob")).map(|a| a.0),
         Some(carol_at),
         "a relayed packet moved bob to the relay's address"
+    );
+}
+
+/// Feeds alice one datagram and returns where each punch packet she sent in answer goes.
+fn punch_addresses(h: &mut Harness, from: SocketAddr, bytes: &[u8]) -> Vec<SocketAddr> {
+    let now = h.now();
+    let alice = h.node_mut("alice");
+    alice.handle_input(Input::Datagram { now, from, bytes });
+    let mut to = Vec::new();
+    loop {
+        match alice.poll_output() {
+            Output::Timeout(_) => return to,
+            Output::Transmit(t) => to.extend(t.address),
+            Output::Event(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_punch_tries_every_address_introduced_for_the_peer_up_to_its_bound() {
+    let names = ["alice", "bob", "carol", "dave"];
+    let mut h = Harness::with_config(&names, Topology::FullMesh, SEED, |c| {
+        c.introductions = true;
+    });
+    let mut carol = carol_wire(&h, &names);
+    let mut dave = member_wire(&h, &names, "dave");
+    let (carol_at, dave_at) = (addr("203.0.113.3:7000"), addr("192.168.1.4:7000"));
+    let introduce = |wire: &mut Wire, at: &str| {
+        let payload = Payload::Introduction {
+            peer: dev("bob"),
+            addr: addr(at),
+        };
+        wire.seal(&dev("alice"), &payload)
+    };
+    // Carol sees bob at his NAT's address; dave, on bob's LAN, at his private one.
+    let public = addr("198.51.100.2:40000");
+    let private = addr("192.168.1.2:7000");
+    let first = introduce(&mut carol, "198.51.100.2:40000");
+    assert_eq!(punch_addresses(&mut h, carol_at, &first), vec![public]);
+    let second = introduce(&mut dave, "192.168.1.2:7000");
+    assert_eq!(
+        punch_addresses(&mut h, dave_at, &second),
+        vec![public, private],
+        "a second view joins the punch, and each punch packet goes to both"
+    );
+    // The same address again adds nothing; a third one does; a fourth is past the bound.
+    assert!(punch_addresses(
+        &mut h,
+        carol_at,
+        &introduce(&mut carol, "198.51.100.2:40000")
+    )
+    .is_empty());
+    let third = introduce(&mut carol, "198.51.100.9:1");
+    assert_eq!(punch_addresses(&mut h, carol_at, &third).len(), 3);
+    let fourth = introduce(&mut carol, "198.51.100.9:2");
+    assert!(
+        punch_addresses(&mut h, carol_at, &fourth).is_empty(),
+        "at most {PUNCH_CANDIDATES_MAX} candidates"
+    );
+    // The first hint stays where the rounds send; only a packet of bob's confirms one.
+    assert_eq!(
+        h.node("alice").peer_address(&dev("bob")),
+        Some((public, AddressSource::Introduced))
     );
 }

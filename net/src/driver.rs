@@ -540,7 +540,7 @@ where
                         });
                         continue;
                     }
-                    let outcome = match self.peer_addrs.resolve(&transmit.to) {
+                    let outcome = match self.peer_addrs.destination(&transmit) {
                         None => Err("no address for this peer".to_owned()),
                         Some(addr) => self
                             .socket

@@ -187,6 +187,9 @@ impl<S: Store> Node<S> {
         for bytes in parts {
             self.outputs.push_back(Output::Transmit(Transmit {
                 to: request.device.clone(),
+                // Where the book holds it: never the request's source as such, which a replay
+                // could name to reflect the welcome at someone else.
+                address: None,
                 bytes,
                 kind: PacketKind::Join,
                 note: PacketNote::new(count, []),

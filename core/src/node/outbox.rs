@@ -5,6 +5,7 @@
 //! datagrams; a lost datagram still loses only what it carried.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use super::{Node, Output, Transmit};
 use crate::id::DeviceId;
@@ -47,15 +48,28 @@ impl<S: Store> Node<S> {
     /// without the wrapper a relay adds (`relay.rs`).
     pub(super) fn send(&mut self, to: &DeviceId, payload: Payload) -> usize {
         let note = PacketNote::of(&payload);
-        self.transmit(Some(to), payload, note)
+        self.transmit(Some(to), payload, note, None)
+    }
+
+    /// Seals one packet for `to` and sends it to `address`, not through a relay and not where
+    /// the driver holds `to` to be (a punch toward a candidate address, `punch.rs`).
+    pub(super) fn send_to_address(&mut self, to: &DeviceId, payload: Payload, address: SocketAddr) {
+        let note = PacketNote::of(&payload);
+        self.transmit(Some(to), payload, note, Some(address));
     }
 
     /// Queues `payload` for every peer, sealed for each (its own tag and counter).
     pub(super) fn send_to_every_peer(&mut self, payload: Payload, note: PacketNote) {
-        self.transmit(None, payload, note);
+        self.transmit(None, payload, note, None);
     }
 
-    fn transmit(&mut self, target: Option<&DeviceId>, payload: Payload, note: PacketNote) -> usize {
+    fn transmit(
+        &mut self,
+        target: Option<&DeviceId>,
+        payload: Payload,
+        note: PacketNote,
+        address: Option<SocketAddr>,
+    ) -> usize {
         if !self.online {
             return 0;
         }
@@ -84,10 +98,14 @@ impl<S: Store> Node<S> {
             // The sealed length, not the relay's wrapper: the budget reserved and credits
             // the peer's own datagrams (a relayed one is credited at its inner size).
             last_len = bytes.len();
-            let (to, bytes) = self.wrap_for_relay(to, bytes);
+            let (to, bytes) = match address {
+                Some(_) => (to, bytes),
+                None => self.wrap_for_relay(to, bytes),
+            };
             self.stats.sent.entry(kind).or_default().add(bytes.len());
             self.outputs.push_back(Output::Transmit(Transmit {
                 to,
+                address,
                 bytes,
                 kind,
                 note,

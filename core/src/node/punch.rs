@@ -10,7 +10,10 @@
 //! 1. **Introducing.** Each round, C takes the pairs (A, B) of its peers whose addresses a
 //!    packet confirmed and that it heard from within `PEER_ACTIVE_FOR`, and sends A an
 //!    `Introduction { peer: B, addr }` and B one naming A, at most `INTRODUCTIONS_PER_ROUND_MAX`
-//!    pairs a round and each pair at most once per `INTRODUCTION_INTERVAL`. C cannot know
+//!    pairs a round (each introduction in `INTRODUCTION_COPIES` copies) and each pair at most
+//!    once per `INTRODUCTION_INTERVAL`, or once per
+//!    `PUNCH_AGAIN_AFTER` while C relays their datagrams (their punch failed: an introduction
+//!    lost on the way, or a NAT that lets nothing in; a new one tries again soon). C cannot know
 //!    whether A and B already talk, so it introduces proactively; a receiver that does ignores
 //!    it, at the cost of two small datagrams per pair per interval.
 //! 2. **Punching.** A receiver that has no recent exchange with the peer makes it a peer (it
@@ -20,6 +23,11 @@
 //!    packet from it arrives. Each side's first packet opens its own NAT toward the other's
 //!    public address, so the other's next packet gets in; the ordinary roaming rule
 //!    (`follow_newest_packet`) then confirms the address from the peer's own packet.
+//!    Introducers may see a peer at different addresses (one on the peer's home LAN sees its
+//!    private address, one across the internet its NAT's), and only the receiver can tell
+//!    which one reaches it: so, as ICE does with candidates, every address introduced while a
+//!    punch is under way joins it (up to `PUNCH_CANDIDATES_MAX`), and each punch packet goes
+//!    to every candidate, each its own datagram to that address (`Transmit::address`).
 //! 3. **Relaying.** A punch whose last packet went unanswered for `PUNCH_SPACING` found no
 //!    way through (a symmetric NAT): the peer's datagrams go through the introducer from then
 //!    on, until a direct packet from the peer arrives (`relay.rs`).
@@ -27,9 +35,10 @@
 //! What an introduction can do: the pairwise tag proves it came from a member, and it only
 //! names where to send packets that the named peer's key must answer. A member gone bad can
 //! point a peer at a wrong address for a peer it has not confirmed: that costs the victim at
-//! most `PUNCH_PACKETS` small datagrams per introduced peer per `PUNCH_AGAIN_AFTER` (toward
-//! an address of the bad member's choosing: a reflection far smaller than what the member
-//! could send itself) and the peer stays unreachable until its own packet arrives, as with
+//! most `PUNCH_PACKETS` small datagrams per candidate, `PUNCH_CANDIDATES_MAX` candidates
+//! (each one added restarts the count once) per introduced peer per `PUNCH_AGAIN_AFTER`
+//! (toward addresses of the bad member's choosing: a reflection far smaller than what the
+//! member could send itself) and the peer stays unreachable until its own packet arrives, as with
 //! any wrong hint. It cannot move an address a packet confirmed, nor make a non-member a peer.
 //!
 //! Bounded: `introduced` holds at most one entry per pair of peers (PEERS_MAX² / 2) and is
@@ -49,7 +58,11 @@ use crate::time::{Duration, Instant};
 /// A pair is introduced again after this long: NAT mappings expire (30 s to minutes), and a
 /// pair that lost its link finds it again within about this.
 pub const INTRODUCTION_INTERVAL: Duration = Duration(30_000_000);
-/// Pairs introduced per round at most: 2 datagrams each, so at most 8 extra datagrams a round
+/// Copies of each introduction sent (both at once: losses on a path are mostly
+/// independent per datagram).
+pub const INTRODUCTION_COPIES: u32 = 2;
+/// Pairs introduced per round at most: 2 × `INTRODUCTION_COPIES` datagrams each, so at most 16
+/// extra datagrams a round
 /// whatever the peer count.
 pub const INTRODUCTIONS_PER_ROUND_MAX: usize = 4;
 /// A peer heard from within this long counts as reachable (to be introduced) or as linked
@@ -62,6 +75,10 @@ pub const PUNCH_PACKETS: u32 = 5;
 pub const PUNCH_SPACING: Duration = Duration(200_000);
 /// A new introduction to the same peer starts a punch again only after this long.
 pub const PUNCH_AGAIN_AFTER: Duration = Duration(10_000_000);
+/// Addresses one punch tries at most: a peer is seen from its own LAN, from across the
+/// internet, and perhaps from a second network; more would only let a bad introducer make
+/// a device send more.
+pub const PUNCH_CANDIDATES_MAX: usize = 3;
 
 /// Introductions made and punches under way.
 #[derive(Debug, Default)]
@@ -74,8 +91,11 @@ pub(super) struct Punching {
 
 #[derive(Debug, Clone)]
 struct Punch {
-    /// Who introduced the peer: the relay if the punch goes unanswered.
+    /// Who introduced the peer first: the relay if the punch goes unanswered.
     introducer: DeviceId,
+    /// The addresses introduced for the peer, in the order they came: at most
+    /// `PUNCH_CANDIDATES_MAX`.
+    candidates: Vec<SocketAddr>,
     /// When it started: a new introduction punches again only `PUNCH_AGAIN_AFTER` later.
     started: Instant,
     next_at: Instant,
@@ -123,27 +143,36 @@ impl<S: Store> Node<S> {
                     return;
                 }
                 let key = (a.clone(), b.clone());
-                let due = self.punching.introduced.get(&key).is_none_or(|at| {
-                    now.as_micros() >= at.as_micros() + INTRODUCTION_INTERVAL.as_micros()
+                let due = self.punching.introduced.get(&key).is_none_or(|&at| {
+                    let interval = if self.relays.relayed_since(a, b, at) {
+                        PUNCH_AGAIN_AFTER
+                    } else {
+                        INTRODUCTION_INTERVAL
+                    };
+                    now.as_micros() >= at.as_micros() + interval.as_micros()
                 });
                 if !due || a_addr == b_addr {
                     continue;
                 }
-                self.send(
-                    a,
-                    Payload::Introduction {
-                        peer: b.clone(),
-                        addr: *b_addr,
-                    },
-                );
-                self.send(
-                    b,
-                    Payload::Introduction {
-                        peer: a.clone(),
-                        addr: *a_addr,
-                    },
-                );
-                self.stats.introductions_sent += 2;
+                // Twice each: one lost introduction would otherwise cost the pair a whole
+                // interval (and its punch), and two small datagrams are cheap.
+                for _ in 0..INTRODUCTION_COPIES {
+                    self.send(
+                        a,
+                        Payload::Introduction {
+                            peer: b.clone(),
+                            addr: *b_addr,
+                        },
+                    );
+                    self.send(
+                        b,
+                        Payload::Introduction {
+                            peer: a.clone(),
+                            addr: *a_addr,
+                        },
+                    );
+                }
+                self.stats.introductions_sent += 2 * INTRODUCTION_COPIES as u64;
                 self.punching.introduced.insert(key, now);
                 pairs += 1;
             }
@@ -176,8 +205,17 @@ impl<S: Store> Node<S> {
         if linked {
             return;
         }
-        if let Some(punch) = self.punching.punches.get(&peer) {
+        if let Some(punch) = self.punching.punches.get_mut(&peer) {
             if now.as_micros() < punch.started.as_micros() + PUNCH_AGAIN_AFTER.as_micros() {
+                // Another view of where the peer is: a candidate too, its own full punch.
+                if !punch.candidates.contains(&addr)
+                    && punch.candidates.len() < PUNCH_CANDIDATES_MAX
+                {
+                    punch.candidates.push(addr);
+                    punch.left = PUNCH_PACKETS;
+                    punch.next_at = now;
+                    self.punches_due(now);
+                }
                 return;
             }
         }
@@ -193,6 +231,7 @@ impl<S: Store> Node<S> {
             peer,
             Punch {
                 introducer: from.clone(),
+                candidates: vec![addr],
                 started: now,
                 next_at: now,
                 left: PUNCH_PACKETS,
@@ -233,20 +272,18 @@ impl<S: Store> Node<S> {
                 continue;
             }
             // A summary: the smallest packet the peer answers (with its own summary, or a
-            // greeting teaching its epoch), and useful sync if it gets through.
-            // Punch packets go direct even while a relay carries the rest: they are what finds
-            // a path again.
-            let summary = self.summary();
-            let via = self.relays_pause(&peer);
-            self.send(
-                &peer,
-                Payload::Summary {
+            // greeting teaching its epoch), and useful sync if it gets through. Punch packets
+            // go to each candidate itself, even while a relay carries the rest: they are what
+            // finds a path again.
+            for &address in &punch.candidates {
+                let summary = self.summary();
+                let payload = Payload::Summary {
                     prefix: Prefix::ROOT,
                     summary,
-                },
-            );
-            self.relays_resume(&peer, via);
-            self.stats.punch_packets += 1;
+                };
+                self.send_to_address(&peer, payload, address);
+                self.stats.punch_packets += 1;
+            }
             let punch = self.punching.punches.get_mut(&peer).expect("due above");
             punch.left -= 1;
             punch.next_at = now + PUNCH_SPACING;

@@ -57,6 +57,9 @@ pub(super) struct Relays {
 #[derive(Debug, Clone, Copy)]
 struct Window {
     start: Instant,
+    /// The last datagram forwarded: a pair relayed since its introduction is introduced again
+    /// sooner (`punch.rs`).
+    last_at: Instant,
     bytes: u64,
     datagrams: u64,
 }
@@ -65,6 +68,15 @@ impl Relays {
     pub(super) fn via(&self, peer: &DeviceId) -> Option<&DeviceId> {
         self.via.get(peer)
     }
+
+    /// Whether this node forwarded a datagram between `a` and `b` (either way) after `since`.
+    pub(super) fn relayed_since(&self, a: &DeviceId, b: &DeviceId, since: Instant) -> bool {
+        [(a, b), (b, a)].into_iter().any(|(from, to)| {
+            self.windows
+                .get(&(from.clone(), to.clone()))
+                .is_some_and(|w| w.last_at > since)
+        })
+    }
 }
 
 impl<S: Store> Node<S> {
@@ -72,16 +84,6 @@ impl<S: Store> Node<S> {
     pub(super) fn relay_through(&mut self, peer: &DeviceId, via: &DeviceId) {
         if peer != via && self.peers.contains_key(via) {
             self.relays.via.insert(peer.clone(), via.clone());
-        }
-    }
-
-    /// Stops relaying to `peer` for one send; returns what `relays_resume` restores.
-    pub(super) fn relays_pause(&mut self, peer: &DeviceId) -> Option<DeviceId> {
-        self.relays.via.remove(peer)
-    }
-    pub(super) fn relays_resume(&mut self, peer: &DeviceId, via: Option<DeviceId>) {
-        if let Some(via) = via {
-            self.relays.via.insert(peer.clone(), via);
         }
     }
 
@@ -138,12 +140,14 @@ impl<S: Store> Node<S> {
             .entry((from.clone(), to.clone()))
             .or_insert(Window {
                 start: now,
+                last_at: now,
                 bytes: 0,
                 datagrams: 0,
             });
         if now.as_micros() >= window.start.as_micros() + RELAY_WINDOW.as_micros() {
             *window = Window {
                 start: now,
+                last_at: now,
                 bytes: 0,
                 datagrams: 0,
             };
@@ -156,6 +160,7 @@ impl<S: Store> Node<S> {
         }
         window.bytes += len;
         window.datagrams += 1;
+        window.last_at = now;
         self.stats.relayed_datagrams += 1;
         self.stats.relayed_bytes += len;
         let from = from.clone();

@@ -84,6 +84,7 @@ mod tests {
         for bytes in [DATAGRAM_SIZE_MAX, DATAGRAM_SIZE_MAX + 1] {
             let transmit = Transmit {
                 to: DeviceId::new("bob").unwrap(),
+                address: None,
                 bytes: vec![0; bytes],
                 kind: PacketKind::Event,
                 note: PacketNote::default(),
