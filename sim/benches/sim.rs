@@ -26,21 +26,16 @@
 //!
 //! The wall clock is read here, around whole runs, never inside the world.
 
-use std::path::Path;
 use std::time::Instant;
 
 use meshlog_sim::scenario::{BatchSpec, Fault, FaultKind, HostileKind, SimDuration};
-use meshlog_sim::{Outcome, Scenario, World, WorldOptions};
+use meshlog_sim::{Outcome, World, WorldOptions};
+
+mod support;
+use support::load;
 
 /// Seeds behind each convergence percentile.
 const CONVERGE_SEEDS: u64 = 200;
-
-fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(name);
-    Scenario::load(&path).unwrap_or_else(|err| panic!("{err}"))
-}
 
 fn main() {
     let wanted: Vec<String> = std::env::args()

@@ -13,7 +13,9 @@
 //!   A node sends those only in answer to what that peer sent (its summary, sketch, digests,
 //!   filters); they are what an attacker can make a node send.
 //! - `received(p→d)`: bytes of every datagram claiming to come from `p` that reached `d`'s
-//!   running node (honest or hostile; replays excluded: a replay is not what `p` sent).
+//!   running node (honest or hostile; replays excluded: a replay is not what `p` sent), and
+//!   of each of `p`'s datagrams a relay forwarded that `d`'s node opened as `p`'s (at its
+//!   inner size, as the core credits it: `core/src/node/relay.rs`).
 //! - What a device sends on its own initiative is not counted: its `SUMMARY` datagrams and
 //!   its `EVENT` pushes, which the core streams at a rate it bounds itself.
 //! - `CREDIT_INITIAL_BYTES`: the credit the core grants each peer once when a node starts
@@ -24,7 +26,7 @@
 
 use std::collections::BTreeMap;
 
-use meshlog_core::{Instant, PacketKind, CREDIT_INITIAL_BYTES, REPLY_FACTOR};
+use meshlog_core::{Instant, NodeEvent, PacketKind, CREDIT_INITIAL_BYTES, REPLY_FACTOR};
 
 use super::verdict::{Checker, Failure, Figures};
 use crate::kernel::{Happening, Via, View};
@@ -60,6 +62,9 @@ pub(super) struct Ledger {
     overruns: BTreeMap<(usize, usize), Overrun>,
     /// Over all links and moments: the largest answered / bound seen.
     worst_share_ppm: u64,
+    /// The datagram being handled now, (from, to): a packet its receiver opens as another
+    /// device's came through a relay.
+    handling: Option<(usize, usize)>,
 }
 
 impl Ledger {
@@ -68,6 +73,7 @@ impl Ledger {
             books: vec![BTreeMap::new(); devices],
             overruns: BTreeMap::new(),
             worst_share_ppm: 0,
+            handling: None,
         }
     }
 
@@ -126,7 +132,22 @@ impl Checker for Ledger {
                 bytes,
                 via,
                 ..
-            } if via != Via::Replay => self.received(from, to, bytes),
+            } if via != Via::Replay => {
+                self.handling = Some((from, to));
+                self.received(from, to, bytes);
+            }
+            Happening::Handled { .. } => self.handling = None,
+            Happening::Node {
+                device,
+                event: NodeEvent::PacketReceived { from, size, .. },
+            } => {
+                let sender = view.index_of(from);
+                if let (Some((relay, to)), Some(sender)) = (self.handling, sender) {
+                    if to == device && sender != relay {
+                        self.received(sender, device, *size);
+                    }
+                }
+            }
             Happening::Restarted { device } => self.started(device),
             _ => {}
         }

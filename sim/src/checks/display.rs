@@ -317,6 +317,17 @@ impl fmt::Display for Failure {
                 attack,
                 what,
             } => write!(f, "join attack: {device} ({attack}): {what}"),
+            Failure::NotDirect {
+                pair,
+                path,
+                direct_after_us,
+                bound_us,
+            } => write!(
+                f,
+                "nat: {pair} could go direct: direct both ways {} (bound {}), {path:?} at the end",
+                direct_after_us.map_or("never".to_owned(), |at| format!("at {}", ms(at))),
+                ms(*bound_us)
+            ),
             Failure::NotDiscovered {
                 device,
                 missing,

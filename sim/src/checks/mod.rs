@@ -22,6 +22,7 @@ mod hop_latency;
 mod index;
 mod join_attack;
 mod joined;
+mod nat;
 mod overheard;
 mod own_loss;
 mod prompt;
@@ -31,7 +32,7 @@ mod roster;
 mod strangers;
 mod verdict;
 
-pub use verdict::{AttackCounters, Checker, Failure, Figures, Missing};
+pub use verdict::{AttackCounters, Checker, Failure, Figures, Missing, NatPair, NatPath};
 
 /// Every checker, in the order their failures are listed.
 #[derive(Debug)]
@@ -63,6 +64,7 @@ impl Checks {
                 Box::new(discovery::Discovery::default()),
                 Box::new(strangers::Strangers::default()),
                 Box::new(roaming::Roaming::default()),
+                Box::new(nat::Nat::default()),
             ],
         }
     }

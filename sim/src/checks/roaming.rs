@@ -39,13 +39,14 @@ pub(super) struct Roaming {
 impl Roaming {
     fn learned(&mut self, view: &View<'_>, device: usize, peer: usize, addr: SocketAddr) {
         let now = view.now;
-        if self.handling == Some(device) && addr != view.address_of(peer) {
+        let reached = view.is_address_of(peer, addr);
+        if self.handling == Some(device) && !reached {
             self.moved_by_replay
                 .entry((device, peer))
                 .and_modify(|(count, ..)| *count += 1)
                 .or_insert((1, now.as_micros(), addr));
         }
-        if addr != view.address_of(peer) {
+        if !reached {
             return;
         }
         for moved in self.moves.iter_mut().filter(|m| m.device == peer) {

@@ -237,6 +237,14 @@ pub enum Failure {
         found_after_us: Option<u64>,
         bound_us: u64,
     },
+    /// With `[expect] direct_within`: a pair of members the NAT boxes let go direct had not
+    /// by the bound, or was not direct at the end.
+    NotDirect {
+        pair: String,
+        path: NatPath,
+        direct_after_us: Option<u64>,
+        bound_us: u64,
+    },
     /// A stranger learned something of the community from what went on the air, or the air
     /// carried what would give a member away (`what` says which).
     Stranger {
@@ -286,6 +294,8 @@ pub struct Figures {
     /// After an `address_change`: the longest a running peer took to send to the new
     /// address (`None`: no move, or a peer never followed).
     pub followed_worst_us: Option<u64>,
+    /// Pairs of members with a NAT box between them, and how each talked at the end.
+    pub nat_pairs: Vec<NatPair>,
 }
 
 /// One checker: it sees every happening and, at the end, says what failed.
@@ -353,4 +363,25 @@ fn ratio(out: u64, into: u64) -> f64 {
     } else {
         out as f64 / into as f64
     }
+}
+
+/// How a pair of members with a box between them talks at the end of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatPath {
+    Direct,
+    Relayed,
+    Unlinked,
+}
+
+/// One pair of members with at least one box between them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NatPair {
+    pub a: String,
+    pub b: String,
+    /// Whether the boxes let the pair go direct at all.
+    pub can_go_direct: bool,
+    pub path: NatPath,
+    /// When datagrams had first gone directly both ways, from the start.
+    pub direct_after_us: Option<u64>,
 }

@@ -192,7 +192,7 @@ impl World {
             devices,
             index,
             network,
-            addresses: address::Addresses::new(ids.len()),
+            addresses: address::Addresses::new(&scenario.nats, scenario.nat_of()),
             lans: scenario.lan_members(),
             workload,
             appended: AppendedEvents::new(shelf.clone()),
@@ -254,6 +254,7 @@ pub(super) fn tune(config: &mut Config, scenario: &Scenario, options: &WorldOpti
     config.eager_push = sync.eager_push.unwrap_or(config.eager_push);
     config.anti_entropy = sync.anti_entropy.unwrap_or(config.anti_entropy);
     config.relay = sync.relay.unwrap_or(config.relay);
+    config.introductions = sync.introductions.unwrap_or(config.introductions);
     config.eager_forward = sync.eager_forward.unwrap_or(config.eager_forward);
     config.forward_fanout = sync.forward_fanout.unwrap_or(config.forward_fanout);
     config.replay_protection = sync.replay_protection.unwrap_or(config.replay_protection);

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use meshlog_core::{NodeEvent, Origin, Output, PacketKind};
 
+use super::address::Route;
 use super::happening::Note;
 use super::network::DropCause;
 use super::{Happening, Item, Sender, World};
@@ -40,9 +41,21 @@ impl World {
                     // Where the driver sends it, and who holds that address now.
                     let route = self.devices[device]
                         .book
-                        .resolve(&t.to)
+                        .destination(&t)
                         .ok_or(DropCause::NoRoute)
-                        .and_then(|addr| self.addresses.route(device, addr));
+                        .and_then(|addr| self.addresses.route(device, addr, now));
+                    if let Ok(Route {
+                        source,
+                        mapped: Some(nat),
+                        ..
+                    }) = route
+                    {
+                        self.emit(Happening::NatMapped {
+                            nat,
+                            device,
+                            public: source,
+                        });
+                    }
                     match route {
                         Ok(route) => self.put_on_wire(
                             (device, route.source),

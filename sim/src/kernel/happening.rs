@@ -211,6 +211,12 @@ pub enum Happening<'a> {
         was: SocketAddr,
         now: SocketAddr,
     },
+    /// `device`'s datagram made a new mapping on box `nat`: it leaves as `public` (`nat.rs`).
+    NatMapped {
+        nat: usize,
+        device: usize,
+        public: SocketAddr,
+    },
     /// The run is over.
     End,
 }
@@ -281,9 +287,18 @@ impl View<'_> {
     pub fn is_stranger(&self, device: usize) -> bool {
         self.devices[device].stranger
     }
-    /// Where `device` is reached now.
+    /// Where `device` is reached now, from its own network.
     pub fn address_of(&self, device: usize) -> SocketAddr {
         self.addresses.of(device)
+    }
+    /// Whether a peer sending to `addr` now reaches `device`: its own address, or a live
+    /// mapping of the NAT box it is behind.
+    pub fn is_address_of(&self, device: usize, addr: SocketAddr) -> bool {
+        self.addresses.is_address_of(device, addr, self.now)
+    }
+    /// The kind of NAT box `device` is behind, if any.
+    pub fn nat_kind(&self, device: usize) -> Option<crate::scenario::NatKind> {
+        self.addresses.nat_of(device).map(|nat| nat.kind())
     }
     /// The device `from`'s driver would reach by sending to `to` now: `to` itself, unless its
     /// book holds a stale address (or none) for it.
@@ -291,7 +306,7 @@ impl View<'_> {
         self.devices[from]
             .book
             .resolve(&self.devices[to].name)
-            .and_then(|addr| self.addresses.holder(&addr))
+            .and_then(|addr| self.addresses.would_reach(from, addr, self.now))
             == Some(to)
     }
     /// The `[[lan]]`s, as device indices.

@@ -23,6 +23,7 @@ pub mod happening;
 pub(crate) mod join;
 mod lan;
 pub mod members;
+pub mod nat;
 pub mod network;
 mod options;
 pub mod shelf;

@@ -125,6 +125,11 @@ pub enum DropCause {
     /// Nobody holds the address the sender's driver resolved the peer to (it moved, or was
     /// never known there).
     NoRoute,
+    /// A NAT box let it not in: no live mapping on that port, or none that sent to its
+    /// source (`nat.rs`).
+    Unsolicited,
+    /// A NAT box had no free port for a new mapping.
+    NatPorts,
 }
 
 impl DropCause {
@@ -135,6 +140,8 @@ impl DropCause {
             DropCause::Partition => "partition",
             DropCause::Cut => "cut",
             DropCause::NoRoute => "no_route",
+            DropCause::Unsolicited => "unsolicited",
+            DropCause::NatPorts => "nat_ports",
         }
     }
 }

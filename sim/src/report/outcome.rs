@@ -262,6 +262,27 @@ impl fmt::Display for Outcome {
                 secs(us)
             )?;
         }
+        if !fig.nat_pairs.is_empty() {
+            let count = |path| fig.nat_pairs.iter().filter(|p| p.path == path).count();
+            let direct_worst = fig
+                .nat_pairs
+                .iter()
+                .filter(|p| p.can_go_direct)
+                .map(|p| p.direct_after_us)
+                .try_fold(0, |worst, at| at.map(|at| worst.max(at)));
+            writeln!(
+                f,
+                "nat      {} pairs with a box between them: {} direct, {} relayed, {} unlinked; \
+                 of the {} the boxes let go direct, the slowest was direct both ways {} after \
+                 the start",
+                fig.nat_pairs.len(),
+                count(crate::checks::NatPath::Direct),
+                count(crate::checks::NatPath::Relayed),
+                count(crate::checks::NatPath::Unlinked),
+                fig.nat_pairs.iter().filter(|p| p.can_go_direct).count(),
+                took(direct_worst)
+            )?;
+        }
         let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         writeln!(
             f,

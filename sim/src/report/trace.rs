@@ -264,6 +264,14 @@ impl Observer for Trace {
                 was,
                 now: at,
             } => self.line(format_args!("{now} address {} {was} -> {at}", name(device))),
+            Happening::NatMapped {
+                nat,
+                device,
+                public,
+            } => self.line(format_args!(
+                "{now} nat{nat} maps {} as {public}",
+                name(device)
+            )),
             Happening::End => self.line(format_args!("{now} end")),
             Happening::Advance { .. }
             | Happening::Transmit { .. }

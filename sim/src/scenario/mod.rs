@@ -38,6 +38,10 @@
 //! by = "alice"                           # the first of [world] admins by default
 //! [[lan]]                              # a local link: its devices announce themselves
 //! devices = ["alice", "bob"]             # (`net.rs`: also [knows], strangers, peer exchange)
+//! [[nat]]                              # a home router: its devices are reached through it
+//! kind = "symmetric"                     # or "endpoint-independent"
+//! devices = ["bob"]
+//! mapping_timeout = "30s"                # a mapping unused this long is gone
 //! [[fault]]
 //! at = "2m"
 //! partition = [["alice"], ["bob", "carol"]]
@@ -72,8 +76,8 @@ pub use duration::SimDuration;
 pub use fault::{Fault, FaultKind};
 #[cfg(test)]
 pub(crate) use lan::is_reserved;
-pub use lan::LanSpec;
-pub(crate) use lan::{FRESH_PREFIX, HOME_PREFIX};
+pub use lan::{LanSpec, NatKind, NatSpec};
+pub(crate) use lan::{FRESH_PREFIX, HOME_PREFIX, NAT_PREFIX};
 
 /// How validation (`validate.rs` and the files it calls) says a field is wrong, and checks
 /// that a field names a device of the world.
@@ -128,6 +132,9 @@ pub struct Scenario {
     /// `[[lan]]`: local links whose devices announce themselves to each other (`net.rs`).
     #[serde(default, rename = "lan", skip_serializing_if = "Vec::is_empty")]
     pub lans: Vec<LanSpec>,
+    /// `[[nat]]`: NAT boxes, each with the devices behind it (`net.rs`).
+    #[serde(default, rename = "nat", skip_serializing_if = "Vec::is_empty")]
+    pub nats: Vec<NatSpec>,
     /// `[world]`: which store the devices run (`store.rs`).
     #[serde(default, skip_serializing_if = "WorldSpec::is_default")]
     pub world: WorldSpec,
@@ -235,6 +242,10 @@ pub struct SyncSpec {
     pub anti_entropy: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<bool>,
+    /// Introduce peers to each other and punch toward those introduced, falling back to a
+    /// relay (NAT traversal; the real backend turns it on, the core's default is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introductions: Option<bool>,
     /// Forward an event received from a peer at once (on by default; off to show what it buys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eager_forward: Option<bool>,
@@ -330,6 +341,11 @@ pub struct ExpectSpec {
     /// as a peer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovered_within: Option<SimDuration>,
+    /// With `[[nat]]`: every pair of members the boxes let go direct (none symmetric, or one
+    /// end open) exchanges datagrams directly both ways within this long of the start, and
+    /// still does at the end (`checks/nat.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct_within: Option<SimDuration>,
     /// With `address_change` faults: every running peer of the device that moved sends to its
     /// new address within this long of the move (`checks/roaming.rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,6 +370,7 @@ impl Default for ExpectSpec {
             joined_within: None,
             hop_latency_slack: None,
             discovered_within: None,
+            direct_within: None,
             followed_within: None,
         }
     }

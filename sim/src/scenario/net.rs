@@ -1,6 +1,6 @@
-//! Where devices are and whom they know: `[[lan]]` broadcast domains, `[knows]` (which peers'
-//! addresses a device starts with, over the topology's), `[world] strangers` and the
-//! `address_change` fault's addresses.
+//! Where devices are and whom they know: `[[lan]]` broadcast domains, `[[nat]]` boxes,
+//! `[knows]` (which peers' addresses a device starts with, over the topology's), `[world]
+//! strangers` and the `address_change` fault's addresses.
 //!
 //! ```toml
 //! topology = "none"                      # nobody starts knowing anybody ...
@@ -11,6 +11,10 @@
 //! [world]
 //! strangers = ["eve"]                    # of another community, on the café Wi-Fi
 //! peer_exchange = true                   # address records travel with the sync
+//! [[nat]]                                # bob's home router (`kernel/nat.rs`)
+//! kind = "endpoint-independent"          # or "symmetric"
+//! devices = ["bob"]
+//! mapping_timeout = "30s"
 //! ```
 
 use std::collections::BTreeSet;
@@ -37,6 +41,19 @@ impl Scenario {
             }
         }
         peers
+    }
+
+    /// Per device, the index of the `[[nat]]` it is behind, if any.
+    pub fn nat_of(&self) -> Vec<Option<usize>> {
+        let mut behind = vec![None; self.devices.len()];
+        for (n, nat) in self.nats.iter().enumerate() {
+            for name in &nat.devices {
+                if let Some(i) = self.devices.iter().position(|d| d == name) {
+                    behind[i] = Some(n);
+                }
+            }
+        }
+        behind
     }
 
     /// The LANs, as device indices.
@@ -83,6 +100,7 @@ pub(crate) fn validate_net(
         }
     }
     validate_strangers(scenario, known, invalid)?;
+    validate_nats(scenario, known, invalid)?;
     let mut given = BTreeSet::new();
     for (i, fault) in scenario.faults.iter().enumerate() {
         if let FaultKind::AddressChange {
@@ -95,14 +113,62 @@ pub(crate) fn validate_net(
                 return Err(invalid(
                     &field,
                     format!(
-                        "{addr}: 10.0.0.0/16 and 10.1.0.0/16 are the world's own, and port 0 \
-                         is none"
+                        "{addr}: 10.0.0.0/16, 10.1.0.0/16 and 10.2.0.0/16 are the world's \
+                         own, and port 0 is none"
                     ),
                 ));
             }
             if !given.insert(*addr) {
                 return Err(invalid(&field, format!("{addr} is given twice")));
             }
+        }
+    }
+    Ok(())
+}
+
+/// NAT boxes at most: each takes one public address of `10.2.0.0/16`.
+pub const NATS_MAX: usize = 1_000;
+
+/// `[[nat]]`: known devices, each behind one box at most; a mapping timeout between 100 ms and
+/// an hour; nobody behind a box whose datagrams the world sends by name rather than routes
+/// (a hostile member, a device yet to join).
+fn validate_nats(
+    scenario: &Scenario,
+    known: &Known<'_>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ScenarioError> {
+    if scenario.nats.len() > NATS_MAX {
+        return Err(invalid("nat", format!("more than {NATS_MAX} boxes")));
+    }
+    let outsiders = scenario.outsiders();
+    let mut behind = BTreeSet::new();
+    for (i, nat) in scenario.nats.iter().enumerate() {
+        let field = format!("nat[{i}].devices");
+        if nat.devices.is_empty() {
+            return Err(invalid(&field, "a box with nobody behind it".into()));
+        }
+        for device in &nat.devices {
+            known(&field, device)?;
+            if !behind.insert(device) {
+                return Err(invalid(&field, format!("{device:?} is behind two boxes")));
+            }
+            let hostile = scenario.hostiles.iter().any(|h| &h.device == device);
+            if hostile || outsiders.contains(&device.as_str()) {
+                return Err(invalid(
+                    &field,
+                    format!(
+                        "{device:?}: a hostile member's or a joiner's datagrams are not routed, \
+                         so it cannot be behind a box"
+                    ),
+                ));
+            }
+        }
+        let timeout = nat.mapping_timeout.0.as_micros();
+        if !(100_000..=3_600_000_000).contains(&timeout) {
+            return Err(invalid(
+                &format!("nat[{i}].mapping_timeout"),
+                "between 100ms and 1h".into(),
+            ));
         }
     }
     Ok(())
@@ -184,6 +250,9 @@ mod tests {
         let good = parse(
             "[knows]\nc = [\"a\"]\n[world]\nstrangers = [\"e\"]\npeer_exchange = true\n\
              [workload]\ndevices = [\"a\"]\n[[lan]]\ndevices = [\"a\", \"b\", \"e\"]\n\
+             [[nat]]\nkind = \"symmetric\"\ndevices = [\"b\", \"c\"]\n\
+             [[nat]]\nkind = \"endpoint-independent\"\ndevices = [\"a\"]\n\
+             mapping_timeout = \"5s\"\n\
              [[fault]]\nat = \"10s\"\naddress_change = \"b\"\n\
              [[fault]]\nat = \"20s\"\naddress_change = \"c\"\naddress = \"192.168.1.9:4000\"\n",
         )
@@ -193,6 +262,8 @@ mod tests {
             vec![vec![], vec![], vec![0], vec![]]
         );
         assert_eq!(good.lan_members(), vec![vec![0, 1, 3]]);
+        assert_eq!(good.nat_of(), vec![Some(1), Some(0), Some(0), None]);
+        assert_eq!(good.nats[0].mapping_timeout.0.as_micros(), 30_000_000);
         assert!(good.is_stranger("e") && !good.is_stranger("a"));
         let again = Scenario::parse(&good.to_toml(), "again.toml").expect("writes back");
         assert_eq!(again, good);
@@ -224,6 +295,27 @@ mod tests {
                 "[[fault]]\nat = \"1s\"\naddress_change = \"a\"\naddress = \"10.1.0.1:9000\"\n",
                 "fault[0].address",
                 "world's own",
+            ),
+            (
+                "[[nat]]\nkind = \"symmetric\"\ndevices = [\"a\"]\n\
+                 [[nat]]\nkind = \"symmetric\"\ndevices = [\"a\"]\n",
+                "nat[1].devices",
+                "two boxes",
+            ),
+            (
+                "[[nat]]\nkind = \"full-cone\"\ndevices = [\"a\"]\n",
+                "nat",
+                "unknown variant",
+            ),
+            (
+                "[[nat]]\nkind = \"symmetric\"\ndevices = [\"a\"]\nmapping_timeout = \"1ms\"\n",
+                "nat[0].mapping_timeout",
+                "100ms",
+            ),
+            (
+                "[[nat]]\nkind = \"symmetric\"\ndevices = []\n",
+                "nat[0].devices",
+                "nobody",
             ),
             (
                 "[[fault]]\nat = \"1s\"\ncrash = \"a\"\naddress = \"10.9.0.1:9000\"\n",
