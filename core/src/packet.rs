@@ -299,6 +299,28 @@ impl Packet {
         Some((kind, r.str_u8("source").ok()?.to_owned()))
     }
 
+    /// The events an EVENT datagram carries, before anything is verified (empty for any other
+    /// datagram, or one that does not parse): for checking their signatures ahead of the
+    /// node (`event::signature_claim`), which still verifies the datagram and each event
+    /// itself. Never panics on any input.
+    pub fn peek_events(bytes: &[u8]) -> Vec<&[u8]> {
+        let peeked = || {
+            if bytes.len() > DATAGRAM_SIZE_MAX {
+                return None;
+            }
+            let body = bytes.get(..bytes.len().checked_sub(MAC_LEN)?)?;
+            let mut r = Reader::new(body);
+            (r.take(2, "magic").ok()? == MAGIC).then_some(())?;
+            (r.u8("version").ok()? == PACKET_VERSION).then_some(())?;
+            (PacketKind::from_code(r.u8("kind").ok()?)? == PacketKind::Event).then_some(())?;
+            r.str_u8("source").ok()?;
+            r.str_u8("target").ok()?;
+            r.take(8 * 3, "epoch, counter and echo").ok()?;
+            payload::decode_event_slices(&mut Reader::new(r.rest())).ok()
+        };
+        peeked().unwrap_or_default()
+    }
+
     /// Parses the header of a datagram for `keyring.me()` and verifies its tag, without
     /// decoding the payload. Never panics on any input. Cheap checks go first; the tag is the
     /// only cryptography.
