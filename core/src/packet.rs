@@ -249,7 +249,21 @@ pub struct Verified<'a> {
     event_ids: Vec<EventId>,
 }
 
-impl Verified<'_> {
+impl<'a> Verified<'a> {
+    /// An EVENT packet's events with their ids (hashed for the tag), without copying them;
+    /// empty for any other kind, or events that do not frame.
+    pub fn events(&self) -> Vec<(EventId, &'a [u8])> {
+        if self.kind != PacketKind::Event {
+            return Vec::new();
+        }
+        let slices = payload::decode_event_slices(&mut Reader::new(self.payload));
+        self.event_ids
+            .iter()
+            .copied()
+            .zip(slices.unwrap_or_default())
+            .collect()
+    }
+
     pub fn decode(self) -> Result<Packet, DropReason> {
         let mut r = Reader::new(self.payload);
         let payload = if self.kind == PacketKind::Event {
@@ -297,28 +311,6 @@ impl Packet {
         r.u8("version").ok()?;
         let kind = PacketKind::from_code(r.u8("kind").ok()?)?;
         Some((kind, r.str_u8("source").ok()?.to_owned()))
-    }
-
-    /// The events an EVENT datagram carries, before anything is verified (empty for any other
-    /// datagram, or one that does not parse): for checking their signatures ahead of the
-    /// node (`event::signature_claim`), which still verifies the datagram and each event
-    /// itself. Never panics on any input.
-    pub fn peek_events(bytes: &[u8]) -> Vec<&[u8]> {
-        let peeked = || {
-            if bytes.len() > DATAGRAM_SIZE_MAX {
-                return None;
-            }
-            let body = bytes.get(..bytes.len().checked_sub(MAC_LEN)?)?;
-            let mut r = Reader::new(body);
-            (r.take(2, "magic").ok()? == MAGIC).then_some(())?;
-            (r.u8("version").ok()? == PACKET_VERSION).then_some(())?;
-            (PacketKind::from_code(r.u8("kind").ok()?)? == PacketKind::Event).then_some(())?;
-            r.str_u8("source").ok()?;
-            r.str_u8("target").ok()?;
-            r.take(8 * 3, "epoch, counter and echo").ok()?;
-            payload::decode_event_slices(&mut Reader::new(r.rest())).ok()
-        };
-        peeked().unwrap_or_default()
     }
 
     /// Parses the header of a datagram for `keyring.me()` and verifies its tag, without

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use meshlog_core::event::signature_claim;
-use meshlog_core::{Community, EventId, Node, Packet, SignatureClaim, SignatureMemo, Store};
+use meshlog_core::{Community, Node, SignatureClaim, SignatureMemo, Store};
 
 use super::batch::Work;
 
@@ -37,20 +37,17 @@ pub(super) fn precheck<S: Store>(node: &Node<S>, work: &[Work]) {
     let Some(memo) = community.signature_memo() else {
         return;
     };
-    // Held events are skipped unopened by the node, and one event arriving twice in a batch
-    // (from two peers) is opened once: check neither. Bounded by the batch's datagrams.
+    // Only authentic datagrams' events the node lacks (it skips held ones unopened), and an
+    // event arriving twice in a batch (from two peers) once. Bounded by the batch's datagrams.
     let mut seen = BTreeSet::new();
     let sealed: Vec<&[u8]> = work
         .iter()
         .filter_map(|work| match work {
-            Work::Datagram { bytes, .. } => Some(Packet::peek_events(bytes)),
+            Work::Datagram { bytes, .. } => Some(node.unheld_events(bytes)),
             _ => None,
         })
         .flatten()
-        .filter(|sealed| {
-            let id = EventId::of_bytes(sealed);
-            !node.contains(&id) && seen.insert(id)
-        })
+        .filter(|sealed| seen.insert(*sealed))
         .collect();
     let threads = threads().min(sealed.len() / CLAIMS_PER_THREAD_MIN).max(1);
     if threads == 1 {
@@ -141,7 +138,7 @@ mod tests {
         sealed.insert(300, event_by(&forger, 600, &community));
         let keyring = Keyring::for_roster(&keys("bob", 1), &community);
         let key = keyring.key(&device("alice")).unwrap();
-        let work: Vec<Work> = sealed
+        let mut work: Vec<Work> = sealed
             .chunks(5)
             .zip(0..)
             .map(|(events, counter)| Work::Datagram {
@@ -158,6 +155,22 @@ mod tests {
                 .seal(key),
             })
             .collect();
+        // A sound event in a datagram whose tag is not bob's (made with the forger's key): not
+        // checked ahead, and dropped by the node as `bad_mac` before any check.
+        let stranger = Keyring::for_roster(&forger, &community);
+        work.push(Work::Datagram {
+            now,
+            from: address("bob"),
+            bytes: Packet {
+                source: device("bob"),
+                target: device("alice"),
+                epoch: 1,
+                counter: 1_000,
+                echo: alice.epoch(),
+                payload: events_payload(vec![event_by(&keys("bob", 1), 601, &community)]),
+            }
+            .seal(stranger.key(&device("alice")).unwrap()),
+        });
 
         precheck(&alice, &work);
         // Every clone of the community shares the memo, the node's own copy too.
@@ -175,6 +188,7 @@ mod tests {
         }
         assert_eq!(alice.event_count(), 600, "the sound events are stored");
         assert_eq!(alice.stats().drops.get("event_bad_signature"), Some(&1));
+        assert_eq!(alice.stats().drops.get("bad_mac"), Some(&1));
         assert!(memo.is_empty(), "the node used every answer, once");
         let mut rejected = 0;
         loop {
