@@ -136,41 +136,33 @@ mod tests {
             .map(|i| event_by(&keys("bob", 1), i, &community))
             .collect();
         sealed.insert(300, event_by(&forger, 600, &community));
-        let keyring = Keyring::for_roster(&keys("bob", 1), &community);
-        let key = keyring.key(&device("alice")).unwrap();
-        let mut work: Vec<Work> = sealed
-            .chunks(5)
-            .zip(0..)
-            .map(|(events, counter)| Work::Datagram {
-                now,
-                from: address("bob"),
-                bytes: Packet {
-                    source: device("bob"),
-                    target: device("alice"),
-                    epoch: 1,
-                    counter,
-                    echo: alice.epoch(),
-                    payload: events_payload(events.to_vec()),
-                }
-                .seal(key),
-            })
-            .collect();
-        // A sound event in a datagram whose tag is not bob's (made with the forger's key): not
-        // checked ahead, and dropped by the node as `bad_mac` before any check.
-        let stranger = Keyring::for_roster(&forger, &community);
-        work.push(Work::Datagram {
-            now,
-            from: address("bob"),
-            bytes: Packet {
+        // Bob's datagram to alice at `counter`, tagged with `signer`'s pairwise key.
+        let echo = alice.epoch();
+        let datagram = |signer: &DeviceKeys, counter: u64, events: Vec<Vec<u8>>| {
+            let keyring = Keyring::for_roster(signer, &community);
+            let packet = Packet {
                 source: device("bob"),
                 target: device("alice"),
                 epoch: 1,
-                counter: 1_000,
-                echo: alice.epoch(),
-                payload: events_payload(vec![event_by(&keys("bob", 1), 601, &community)]),
+                counter,
+                echo,
+                payload: events_payload(events),
+            };
+            Work::Datagram {
+                now,
+                from: address("bob"),
+                bytes: packet.seal(keyring.key(&device("alice")).unwrap()),
             }
-            .seal(stranger.key(&device("alice")).unwrap()),
-        });
+        };
+        let mut work: Vec<Work> = sealed
+            .chunks(5)
+            .zip(0..)
+            .map(|(events, counter)| datagram(&keys("bob", 1), counter, events.to_vec()))
+            .collect();
+        // A sound event in a datagram whose tag is not bob's (made with the forger's key): not
+        // checked ahead, and dropped by the node as `bad_mac` before any check.
+        let sound = event_by(&keys("bob", 1), 601, &community);
+        work.push(datagram(&forger, 1_000, vec![sound]));
 
         precheck(&alice, &work);
         // Every clone of the community shares the memo, the node's own copy too.
