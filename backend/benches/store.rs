@@ -6,7 +6,8 @@
 //! 3. Search over those 100,000 messages: `GET /api/messages?q=` p50/p99.
 //! 4. Catch-up: a device switched back online after its peer took 20,000 new events, on
 //!    loopback at the default 5 s rounds: events/s, bytes sent by kind, and reconcile bytes as a
-//!    share of event bytes.
+//!    share of event bytes, and the CPU it took; beside it the physical limits: the machine's
+//!    Ed25519 check rate on all cores, one by one and in batches, and SQLite's ingest rate.
 //!
 //! `cargo bench -p meshlog-backend --bench store [-- MESSAGES]`; `-- ingest` runs only 1,
 //! `-- catchup` only 4.
@@ -18,8 +19,9 @@ use std::time::{Duration, Instant};
 mod support;
 
 use meshlog_backend::store::{Database, DbKey, Durability, SqliteStore};
+use meshlog_core::event::signature_claim;
 use meshlog_core::testing::{community_of, keys as test_keys};
-use meshlog_core::{DeviceId, Store};
+use meshlog_core::{DeviceId, SignatureClaim, Store};
 use support::*;
 
 /// Events per commit under a flood: the driver's node thread keeps one transaction open while
@@ -31,6 +33,9 @@ const READERS: usize = 50;
 
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "catchup") {
+        // The physical limits first, on a machine not yet busy with the devices.
+        signature_limits(20_000);
+        ingest(100_000, EVENTS_PER_GROUP_COMMIT)?;
         let server = tokio::runtime::Runtime::new()?;
         let clients = tokio::runtime::Runtime::new()?;
         return clients.block_on(catch_up(server.handle(), 20_000));
@@ -44,6 +49,7 @@ fn main() -> anyhow::Result<()> {
     ingest(20_000, 1)?;
     ingest(100_000, EVENTS_PER_BATCH)?;
     ingest(100_000, EVENTS_PER_GROUP_COMMIT)?;
+    signature_limits(20_000);
     if only_ingest {
         return Ok(());
     }
@@ -101,6 +107,47 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
         )),
     );
     Ok(())
+}
+
+/// Ed25519 checks of event signatures in one batch, as a device's driver makes them ahead of
+/// its node (`CLAIMS_PER_BATCH` in meshlog-net's `driver/precheck.rs`).
+const SIGNATURES_PER_BATCH: usize = 128;
+
+/// The machine's rate of Ed25519 checks of event signatures on all its cores, one thread per
+/// core: one strict check each (what a node does itself) and in batches (what a device's
+/// driver does ahead of its node). A catch-up checks every event's signature once, so on a
+/// machine doing nothing else it cannot beat the batch rate.
+fn signature_limits(events: usize) {
+    let community = community_of(&["alice", "bob"], 1);
+    let sealed = events_by("alice", &test_keys("alice", 1), &community, events);
+    let claims: Vec<SignatureClaim> = sealed
+        .iter()
+        .map(|event| signature_claim(&event.sealed, &community).expect("a sound event"))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let share = claims.len().div_ceil(cores);
+    let rate = |batch: usize| {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for share in claims.chunks(share) {
+                scope.spawn(move || {
+                    for claims in share.chunks(batch) {
+                        let verified = match claims {
+                            [one] => one.verify(),
+                            many => SignatureClaim::verify_all(many),
+                        };
+                        assert!(verified, "every signature is sound");
+                    }
+                });
+            }
+        });
+        claims.len() as f64 / started.elapsed().as_secs_f64()
+    };
+    let (single, batched) = (rate(1), rate(SIGNATURES_PER_BATCH));
+    println!(
+        "Ed25519 checks of {events} event signatures on {cores} cores: one by one (strict) \
+         {single:.0}/s, in batches of {SIGNATURES_PER_BATCH} {batched:.0}/s"
+    );
 }
 
 async fn loaded_device(server: &tokio::runtime::Handle, messages: usize) -> anyhow::Result<()> {
@@ -241,13 +288,15 @@ async fn catch_up(server: &tokio::runtime::Handle, events: usize) -> anyhow::Res
             .unwrap_or(0);
     println!(
         "catch-up on loopback ({SYNC_INTERVAL_MS} ms rounds) of a device back online after \
-         {events} new events (posted at {:.0}/s): {events} events in {:.0} ms = {:.0} events/s; \
-         sent by both {by_kind:?}; {event_bytes} event bytes ({received} received by bob; \
+         {events} new events (posted at {:.0}/s): {events} events in {:.0} ms = {:.0} events/s \
+         (CPU of both devices and the bench meanwhile {}); sent by both {by_kind:?}; {event_bytes} event bytes ({received} received by bob; \
          {} datagrams dropped by the kernel for a full receive buffer, bob's node dropped {}), \
          {reconcile_bytes} reconcile bytes ({:.2}% of event bytes)",
         events as f64 / run.posting.as_secs_f64(),
         ms(run.catching_up),
         events as f64 / run.catching_up.as_secs_f64(),
+        run.catching_up_cpu
+            .map_or("?".into(), |cpu| format!("{:.0} ms", ms(cpu))),
         run.rcvbuf_errors
             .map_or("?".into(), |errors| errors.to_string()),
         after[1]["drops"],

@@ -108,20 +108,114 @@ impl PublicKey {
 /// a million events checks the oldest of them last, and a memo cleared meanwhile checks each
 /// again (the million-event catch-up spent 60% of its time in curve arithmetic).
 pub const SIGNATURE_MEMO_LEN_MAX: usize = 1 << 22;
+/// Most checks a device's [`SignatureMemo::prechecks`] holds before it starts afresh. Its
+/// checker runs one driver batch ahead of the node (at most 256 datagrams of at most about 60
+/// small events each, 15,360 checks) and the node takes each answer as it uses it, so only
+/// checks of events the node never opens (duplicates that arrived together) stay behind; a
+/// clear costs at most one batch's checks made again by the node.
+pub const SIGNATURE_PRECHECKS_LEN_MAX: usize = 1 << 16;
 
-/// Signature checks already made, for one process that plays many devices on one CPU: in the
-/// simulator ten devices check the same author signature ten times. (Packets carry pairwise
-/// MACs, which no two receivers share, so they never go through the memo.) A check is a pure function of (key, message, signature), so remembering its
-/// answer changes no result, only the time taken; a real device checks each once anyway and
-/// has no memo.
-#[derive(Debug, Default)]
+/// Signature checks already made. Two uses:
+/// - the simulator, one process that plays many devices on one CPU: ten devices check the
+///   same author signature ten times ([`SignatureMemo::default`], kept until full);
+/// - a real device that checks its received events' signatures in batches on other threads
+///   before its node opens them (`meshlog-net`'s driver; [`SignatureMemo::prechecks`]): the
+///   node then finds each answer here, once, and the node itself stays single-threaded.
+///
+/// (Packets carry pairwise MACs, which no two receivers share, so they never go through the
+/// memo.) A check is a pure function of (key, message, signature), so remembering its answer
+/// changes no result, only the time taken.
+#[derive(Debug)]
 pub struct SignatureMemo {
     /// The first 16 bytes of blake3 of (key, signature, message) → whether it verified
     /// (16 bytes: a collision needs about 2^64 checks, and halves the memo's memory).
     checked: Mutex<BTreeMap<[u8; 16], bool>>,
+    /// Checks held at most; at the bound the memo starts afresh.
+    len_max: usize,
+    /// An answer is used once and forgotten (prechecks: each event is opened once).
+    forget_on_use: bool,
+}
+
+impl Default for SignatureMemo {
+    fn default() -> Self {
+        SignatureMemo {
+            checked: Mutex::default(),
+            len_max: SIGNATURE_MEMO_LEN_MAX,
+            forget_on_use: false,
+        }
+    }
+}
+
+/// What checking one event's author signature takes: the key, the signed message and the
+/// signature (`event::signature_claim`), so the check can be made away from the node.
+#[derive(Clone, Debug)]
+pub struct SignatureClaim {
+    key: PublicKey,
+    message: Vec<u8>,
+    signature: [u8; SIGNATURE_LEN],
+}
+
+impl SignatureClaim {
+    pub(crate) fn new(key: PublicKey, message: Vec<u8>, signature: [u8; SIGNATURE_LEN]) -> Self {
+        SignatureClaim {
+            key,
+            message,
+            signature,
+        }
+    }
+
+    /// The same check the node makes (`PublicKey::verify`, strict).
+    pub fn verify(&self) -> bool {
+        self.key.verify(&self.message, &self.signature)
+    }
+
+    /// Whether every claim verifies, in one Ed25519 batch check: a multi-scalar multiplication
+    /// over all of them, a few times cheaper per signature than one check each. `false` says
+    /// only that at least one fails: check those one by one ([`SignatureClaim::verify`]).
+    ///
+    /// Equivalent to strict checks one by one, as far as matters here: strict checking's
+    /// extra refusals of a small-order R or key are made first, and the batch's random
+    /// weights (ed25519-dalek derives them from a transcript of the claims) make a false
+    /// claim pass with probability about 2^-128, with one exception. A signature whose R
+    /// carries a small torsion component fails the strict check and may pass the batch
+    /// (cofactorless, weights even for that component). Only the holder of the author's
+    /// secret key can make one (`s` still has to satisfy the equation for the real key), so
+    /// it proves authorship as a strict one does; a member using it gains nothing they lack:
+    /// they can already give an event to some devices and not others, and the sync spreads
+    /// an accepted event (its id covers the signature, so no other event is displaced).
+    pub fn verify_all(claims: &[SignatureClaim]) -> bool {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let strict_refusal = claims.iter().any(|claim| {
+            let r: [u8; 32] = claim.signature[..32].try_into().expect("64-byte signature");
+            claim.key.is_weak()
+                || CompressedEdwardsY(r)
+                    .decompress()
+                    .is_none_or(|r| r.is_small_order())
+        });
+        if strict_refusal {
+            return false;
+        }
+        let messages: Vec<&[u8]> = claims.iter().map(|c| c.message.as_slice()).collect();
+        let signatures: Vec<Signature> = claims
+            .iter()
+            .map(|c| Signature::from_bytes(&c.signature))
+            .collect();
+        let keys: Vec<VerifyingKey> = claims.iter().map(|c| c.key.0).collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    }
 }
 
 impl SignatureMemo {
+    /// For a device whose received events' signatures are checked ahead of its node: bounded
+    /// by [`SIGNATURE_PRECHECKS_LEN_MAX`], each answer used once.
+    pub fn prechecks() -> Self {
+        SignatureMemo {
+            checked: Mutex::default(),
+            len_max: SIGNATURE_PRECHECKS_LEN_MAX,
+            forget_on_use: true,
+        }
+    }
+
     fn entry(key: &PublicKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> [u8; 16] {
         let mut hasher = blake3::Hasher::new_derive_key("meshlog signature memo v1");
         hasher
@@ -134,28 +228,39 @@ impl SignatureMemo {
     }
 
     fn remember(&self, entry: [u8; 16], verified: bool) {
-        // The lock is never contended (the simulator is one thread) and a check cannot panic
-        // midway, so a poisoned lock still holds sound answers.
+        // The lock is never held across a check or anything that can panic, so a poisoned
+        // lock still holds sound answers.
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        if checked.len() >= SIGNATURE_MEMO_LEN_MAX {
+        if checked.len() >= self.len_max {
             checked.clear();
         }
         checked.insert(entry, verified);
     }
 
+    /// Remembers the outcome of checking `claim` (`verified`: whether it verified), for the
+    /// node to find when it opens the event.
+    pub fn remember_checked(&self, claim: &SignatureClaim, verified: bool) {
+        let entry = Self::entry(&claim.key, &claim.message, &claim.signature);
+        self.remember(entry, verified);
+    }
+
     fn verify(&self, key: &PublicKey, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
         let entry = Self::entry(key, message, signature);
-        let known = self
-            .checked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&entry)
-            .copied();
+        let known = {
+            let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            if self.forget_on_use {
+                checked.remove(&entry)
+            } else {
+                checked.get(&entry).copied()
+            }
+        };
         if let Some(verified) = known {
             return verified;
         }
         let verified = key.verify(message, signature);
-        self.remember(entry, verified);
+        if !self.forget_on_use {
+            self.remember(entry, verified);
+        }
         verified
     }
 
@@ -281,6 +386,15 @@ impl Community {
         self
     }
 
+    /// A memo of event signatures checked ahead of the node, on other threads
+    /// ([`SignatureMemo::prechecks`]): for a real device's driver. Shared by every clone, so
+    /// the driver keeps one and the node's copy (kept current as membership changes) answers
+    /// from it.
+    pub fn with_signature_prechecks(mut self) -> Self {
+        self.memo = Some(Arc::new(SignatureMemo::prechecks()));
+        self
+    }
+
     pub fn signature_memo(&self) -> Option<&SignatureMemo> {
         self.memo.as_deref()
     }
@@ -297,12 +411,17 @@ impl Community {
             None => key.verify(message, signature),
         }
     }
+    /// [`Community::verify_shared`] of a claim.
+    pub(crate) fn verify_claim(&self, claim: &SignatureClaim) -> bool {
+        self.verify_shared(&claim.key, &claim.message, &claim.signature)
+    }
     /// Signs `message` as `author`; with a memo, remembers that the signature verifies under
     /// `author`'s key (the signer made it with the key's secret, so the check would pass), and
     /// no receiver in the process checks it again.
     pub fn sign_shared(&self, author: &DeviceKeys, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         let signature = author.sign(message);
-        if let Some(memo) = &self.memo {
+        // A device's prechecks are for what it receives; it never opens its own events.
+        if let Some(memo) = self.memo.as_ref().filter(|m| !m.forget_on_use) {
             debug_assert!(author.public().verify(message, &signature));
             memo.remember(
                 SignatureMemo::entry(&author.public(), message, &signature),
@@ -392,6 +511,76 @@ mod tests {
         assert!(!memo.verify_shared(&bob.public(), b"hello", &sig));
         assert!(!memo.verify_shared(&alice.public(), b"hellp", &sig));
         assert_eq!(memo.signature_memo().map(SignatureMemo::len), Some(3));
+    }
+
+    fn claim(keys: &DeviceKeys, message: &[u8], signature: [u8; SIGNATURE_LEN]) -> SignatureClaim {
+        SignatureClaim::new(keys.public(), message.to_vec(), signature)
+    }
+
+    #[test]
+    fn a_batch_verifies_when_every_claim_does_and_prechecks_answer_once() {
+        let alice = DeviceKeys::derived(DeviceId::new("alice").unwrap(), b"seed");
+        let bob = DeviceKeys::derived(DeviceId::new("bob").unwrap(), b"seed");
+        let sound: Vec<SignatureClaim> = (0..100u32)
+            .map(|i| {
+                let (keys, message) = (if i % 2 == 0 { &alice } else { &bob }, i.to_le_bytes());
+                claim(keys, &message, keys.sign(&message))
+            })
+            .collect();
+        assert!(SignatureClaim::verify_all(&sound));
+        let mut forged = sound.clone();
+        forged[57] = claim(&alice, b"forged", bob.sign(b"forged"));
+        assert!(!SignatureClaim::verify_all(&forged));
+        assert!(!forged[57].verify());
+
+        // Checked ahead, each answer is found once by the node's own check, then forgotten.
+        let community = Community::new([1; 32], BTreeMap::new()).with_signature_prechecks();
+        let memo = community.signature_memo().unwrap();
+        memo.remember_checked(&forged[57], true);
+        assert!(community.verify_claim(&forged[57]), "the memo answered");
+        assert!(memo.is_empty());
+        assert!(
+            !community.verify_claim(&forged[57]),
+            "then the check itself"
+        );
+        assert!(memo.is_empty(), "and a node's own checks are not kept");
+        let sig = community.sign_shared(&alice, b"own");
+        assert!(memo.is_empty(), "nor its own signatures");
+        assert!(community.verify_shared(&alice.public(), b"own", &sig));
+    }
+
+    #[test]
+    fn a_batch_refuses_what_the_strict_check_refuses_a_small_order_r() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use curve25519_dalek::Scalar;
+        use ed25519_dalek::Verifier;
+        use sha2::{Digest, Sha512};
+        // R the identity and s = k·a: the equation holds (sB - kA = 0 = R), so a plain check
+        // passes, but R has small order, which a strict check refuses.
+        let signing = SigningKey::from_bytes(&[5; 32]);
+        let keys = DeviceKeys::from_secret(DeviceId::new("alice").unwrap(), [5; 32]);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let r = CompressedEdwardsY(identity);
+        let message = b"weak";
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(r.as_bytes())
+                .chain_update(keys.public().to_bytes())
+                .chain_update(message),
+        );
+        let mut signature = [0u8; SIGNATURE_LEN];
+        signature[..32].copy_from_slice(r.as_bytes());
+        signature[32..].copy_from_slice((k * signing.to_scalar()).as_bytes());
+        assert!(signing
+            .verifying_key()
+            .verify(message, &Signature::from_bytes(&signature))
+            .is_ok());
+        let weak = claim(&keys, message, signature);
+        assert!(!weak.verify());
+        let sound = claim(&keys, b"fine", keys.sign(b"fine"));
+        assert!(!SignatureClaim::verify_all(&[sound.clone(), weak]));
+        assert!(SignatureClaim::verify_all(&[sound]));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use thiserror::Error;
 
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::crypto::{Community, DeviceKeys, SIGNATURE_LEN};
+use crate::crypto::{Community, DeviceKeys, SignatureClaim, SIGNATURE_LEN};
 use crate::id::{DeviceId, EventId, FileId};
 use crate::member::KeyId;
 use crate::time::Instant;
@@ -246,6 +246,27 @@ pub(crate) fn open_hashed(
         id,
         "the caller hashed these bytes"
     );
+    let (event, claim) = unseal(sealed, community)?;
+    // Every receiver checks the same author signature: shared, so a memo can answer.
+    if !community.verify_claim(&claim) {
+        return Err(RejectReason::BadSignature);
+    }
+    Ok(OpenedEvent {
+        id,
+        sealed: sealed.to_vec(),
+        event,
+    })
+}
+
+/// What checking a sealed event's author signature takes, so a device can check it away
+/// from its node (on other threads, in batches) before the node opens the event; `None` if
+/// the bytes fail a check that comes before the signature (the node rejects those itself).
+pub fn signature_claim(sealed: &[u8], community: &Community) -> Option<SignatureClaim> {
+    unseal(sealed, community).ok().map(|(_, claim)| claim)
+}
+
+/// Every check of [`open`] but the signature's: decrypts, decodes, finds the author's key.
+fn unseal(sealed: &[u8], community: &Community) -> Result<(Event, SignatureClaim), RejectReason> {
     if sealed.len() > EVENT_LEN_MAX {
         return Err(RejectReason::TooLarge { len: sealed.len() });
     }
@@ -295,15 +316,8 @@ pub(crate) fn open_hashed(
         .member(&event.author)
         .ok_or_else(|| RejectReason::UnknownAuthor(event.author.to_string()))?;
     let signature: [u8; SIGNATURE_LEN] = signature.try_into().expect("split at SIGNATURE_LEN");
-    // Every receiver checks the same author signature: shared, so a memo can answer.
-    if !community.verify_shared(key, &signed_message(community, unsigned), &signature) {
-        return Err(RejectReason::BadSignature);
-    }
-    Ok(OpenedEvent {
-        id,
-        sealed: sealed.to_vec(),
-        event,
-    })
+    let claim = SignatureClaim::new(*key, signed_message(community, unsigned), signature);
+    Ok((event, claim))
 }
 
 /// `open`, and check the bytes hash to the id they were filed under.

@@ -82,7 +82,9 @@ pub mod time;
 pub use codec::DecodeError;
 
 pub use config::{Config, ConfigError};
-pub use crypto::{Community, DeviceKeys, Keyring, PairKey, PublicKey, SignatureMemo};
+pub use crypto::{
+    Community, DeviceKeys, Keyring, PairKey, PublicKey, SignatureClaim, SignatureMemo,
+};
 pub use event::{
     chunk_file, open, seal, seal_plaintext, Event, EventBody, FileRef, OpenedEvent, RejectReason,
     SealError,

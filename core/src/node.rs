@@ -378,6 +378,26 @@ impl<S: Store> Node<S> {
     pub fn contains(&self, id: &EventId) -> bool {
         self.index.contains(id)
     }
+    /// The events of an authentic EVENT datagram for this node that it does not hold yet:
+    /// those whose signatures opening it would check (`event::signature_claim`). Empty for
+    /// any other datagram, one whose tag does not verify, or while offline. Changes nothing
+    /// (the replay window moves when the node takes the datagram), so a device can call it
+    /// ahead of `handle_input` and check the signatures elsewhere; the tag goes first, so
+    /// bytes from outside the community cost no more than they do the node.
+    pub fn unheld_events<'a>(&self, datagram: &'a [u8]) -> Vec<&'a [u8]> {
+        if !self.online {
+            return Vec::new();
+        }
+        match crate::packet::Packet::verify(datagram, self.wire.keyring()) {
+            Ok(verified) => verified
+                .events()
+                .into_iter()
+                .filter(|(id, _)| !self.index.contains(id))
+                .map(|(_, sealed)| sealed)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
     pub fn ids(&self) -> impl Iterator<Item = &EventId> {
         self.index.iter()
     }

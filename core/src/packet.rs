@@ -249,7 +249,21 @@ pub struct Verified<'a> {
     event_ids: Vec<EventId>,
 }
 
-impl Verified<'_> {
+impl<'a> Verified<'a> {
+    /// An EVENT packet's events with their ids (hashed for the tag), without copying them;
+    /// empty for any other kind, or events that do not frame.
+    pub fn events(&self) -> Vec<(EventId, &'a [u8])> {
+        if self.kind != PacketKind::Event {
+            return Vec::new();
+        }
+        let slices = payload::decode_event_slices(&mut Reader::new(self.payload));
+        self.event_ids
+            .iter()
+            .copied()
+            .zip(slices.unwrap_or_default())
+            .collect()
+    }
+
     pub fn decode(self) -> Result<Packet, DropReason> {
         let mut r = Reader::new(self.payload);
         let payload = if self.kind == PacketKind::Event {

@@ -18,6 +18,7 @@ use crate::recorder::Recorder;
 use crate::socket::DatagramSocket;
 
 mod batch;
+mod precheck;
 use batch::{run_batch, Batch, Done, GroupCommit, Work};
 
 /// Commands waiting for the loop; senders wait when it is full (back-pressure, not memory).

@@ -164,7 +164,11 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         // Written before the file was sealed: sealed now, before anything else runs.
         epoch_keys::save(&options.data_dir, db.key(), &held_keys)?;
     }
-    let community = keys::load_community(&options.keys_dir)?.with_epoch_keys(held_keys);
+    // Received events' signatures are checked in batches on every core before the node opens
+    // them (meshlog-net's `driver/precheck.rs`); the node finds the answers in this memo.
+    let community = keys::load_community(&options.keys_dir)?
+        .with_epoch_keys(held_keys)
+        .with_signature_prechecks();
     let scans = ReaderPool::open(&db, SCAN_READERS)?;
     let lookups = ReaderPool::open(&db, LOOKUP_READERS)?;
 

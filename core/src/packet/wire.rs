@@ -52,6 +52,9 @@ impl Wire {
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
     pub(crate) fn keyring_mut(&mut self) -> &mut Keyring {
         &mut self.keyring
     }

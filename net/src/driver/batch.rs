@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use meshlog_core::record;
 use meshlog_core::{Input, Instant, Node, Output, Store};
 
+use super::precheck::precheck;
 use super::{Command, DriverError, MemberOutcome, MemberVerb, Members, Snapshot};
 use crate::recorder::Recorder;
 
@@ -85,6 +86,11 @@ pub(super) fn run_batch<S: Store>(
     let last_at = batch.work.last().map(Work::at);
     let recorded = &mut group.recorded;
     let recording = recorder.is_some();
+    if may_wait {
+        // On the node's own thread, which may start others: on the driver's task (a store in
+        // memory, or turmoil) threads would only compete with the executor.
+        precheck(node, &batch.work);
+    }
     for work in batch.work {
         if recorder.is_some() {
             recorded.extend(record_input(&work));
