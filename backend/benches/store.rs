@@ -109,14 +109,14 @@ fn ingest(events: usize, per_commit: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ed25519 checks of event signatures in one batch, as a device's driver makes them ahead of
-/// its node (`CLAIMS_PER_BATCH` in meshlog-net's `driver/precheck.rs`).
+/// Ed25519 checks of event signatures in one batch: the machine's batch rate, for comparison
+/// (a device checks one by one, strictly: `driver/precheck.rs` in meshlog-net says why).
 const SIGNATURES_PER_BATCH: usize = 128;
 
 /// The machine's rate of Ed25519 checks of event signatures on all its cores, one thread per
-/// core: one strict check each (what a node does itself) and in batches (what a device's
-/// driver does ahead of its node). A catch-up checks every event's signature once, so on a
-/// machine doing nothing else it cannot beat the batch rate.
+/// core: one strict check each (what a device does, ahead of its node on every core) and in
+/// batches (faster, but not the same answer for every signature). A catch-up checks every
+/// event's signature once, so on a machine doing nothing else it cannot beat the strict rate.
 fn signature_limits(events: usize) {
     let community = community_of(&["alice", "bob"], 1);
     let sealed = events_by("alice", &test_keys("alice", 1), &community, events);

@@ -173,16 +173,18 @@ impl SignatureClaim {
     /// over all of them, a few times cheaper per signature than one check each. `false` says
     /// only that at least one fails: check those one by one ([`SignatureClaim::verify`]).
     ///
-    /// Equivalent to strict checks one by one, as far as matters here: strict checking's
+    /// What the catch-up bench prints as the machine's batch rate; not what a device accepts
+    /// by (the ahead-of-node checks in meshlog-net make the strict check, one by one),
+    /// because of the exception below. Otherwise equivalent to strict checks one by one:
+    /// strict checking's
     /// extra refusals of a small-order R or key are made first, and the batch's random
     /// weights (ed25519-dalek derives them from a transcript of the claims) make a false
     /// claim pass with probability about 2^-128, with one exception. A signature whose R
     /// carries a small torsion component fails the strict check and may pass the batch
     /// (cofactorless, weights even for that component). Only the holder of the author's
-    /// secret key can make one (`s` still has to satisfy the equation for the real key), so
-    /// it proves authorship as a strict one does; a member using it gains nothing they lack:
-    /// they can already give an event to some devices and not others, and the sync spreads
-    /// an accepted event (its id covers the signature, so no other event is displaced).
+    /// secret key can make one (`s` still has to satisfy the equation for the real key), but
+    /// devices that accepted it by batch and devices that refused it strictly would disagree
+    /// for ever about one event.
     pub fn verify_all(claims: &[SignatureClaim]) -> bool {
         use curve25519_dalek::edwards::CompressedEdwardsY;
         let strict_refusal = claims.iter().any(|claim| {

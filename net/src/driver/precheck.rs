@@ -1,14 +1,20 @@
-//! Event signatures checked ahead of the node, in batches, on every core.
+//! Event signatures checked ahead of the node, on every core.
 //!
 //! Opening an event costs the node one Ed25519 check (about 60 µs on the project's 2-core
 //! machine), which made a catch-up's node thread the bottleneck: 80% of its samples were curve
 //! arithmetic. Before the node thread hands a batch of inputs to its node, it checks the
-//! signatures of the events the batch's datagrams carry, in Ed25519 batches (a few times
-//! cheaper per signature than one check each), split over scoped threads, one per core, and
-//! leaves each answer in the community's signature memo (`SignatureMemo::prechecks`). The node
+//! signatures of the events the batch's datagrams carry, each with the node's own strict
+//! check, split over scoped threads, one per core, and leaves each answer in the community's
+//! signature memo (`SignatureMemo::prechecks`). The node
 //! then opens each event as before and finds its signature's answer there; it still makes
 //! every other check itself, and checks a signature the memo lacks. So the node's logic stays
 //! single-threaded and deterministic: the memo changes how long a check takes, not its answer.
+//!
+//! Not an Ed25519 batch check, though it is two to four times cheaper per signature
+//! (`SignatureClaim::verify_all`): a signature whose R has a small torsion component fails
+//! the strict check and may pass a batch, so a member gone bad could make an event that
+//! devices checking ahead accept and every other device (and the simulator) refuses: a
+//! community that never converges. Every device must give every event the same answer.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -18,15 +24,9 @@ use meshlog_core::{Community, Node, SignatureClaim, SignatureMemo, Store};
 
 use super::batch::Work;
 
-/// Signatures checked in one Ed25519 batch. A batch that fails is checked again one by one,
-/// so a forged signature costs at most this many single checks. From 95 signatures (190
-/// points) ed25519-dalek multiplies with Pippenger's method; 128 checked about 10% faster per
-/// signature than 64 (`cargo bench -p meshlog-backend --bench store -- catchup` prints the
-/// machine's rates), and 512 only about 15% faster again for four times the cost of a forgery.
-const CLAIMS_PER_BATCH: usize = 128;
-/// Fewer claims than this are checked on the node thread alone: starting a thread costs tens
-/// of microseconds, a few single checks' worth.
-const CLAIMS_PER_THREAD_MIN: usize = 2 * CLAIMS_PER_BATCH;
+/// Fewer claims than this per thread are checked on the node thread alone: starting a thread
+/// costs tens of microseconds, a single check's worth (about 60 µs each).
+const CLAIMS_PER_THREAD_MIN: usize = 32;
 /// Checker threads at most, whatever the machine: past this the node's own work is the limit.
 const THREADS_MAX: usize = 8;
 
@@ -72,17 +72,8 @@ fn check(sealed: &[&[u8]], community: &Community, memo: &SignatureMemo) {
         .iter()
         .filter_map(|sealed| signature_claim(sealed, community))
         .collect();
-    for batch in claims.chunks(CLAIMS_PER_BATCH) {
-        if SignatureClaim::verify_all(batch) {
-            for claim in batch {
-                memo.remember_checked(claim, true);
-            }
-        } else {
-            // At least one fails: find which, with the node's own check.
-            for claim in batch {
-                memo.remember_checked(claim, claim.verify());
-            }
-        }
+    for claim in &claims {
+        memo.remember_checked(claim, claim.verify());
     }
 }
 
