@@ -118,8 +118,8 @@ pub const SIGNATURE_PRECHECKS_LEN_MAX: usize = 1 << 16;
 /// Signature checks already made. Two uses:
 /// - the simulator, one process that plays many devices on one CPU: ten devices check the
 ///   same author signature ten times ([`SignatureMemo::default`], kept until full);
-/// - a real device that checks its received events' signatures in batches on other threads
-///   before its node opens them (`meshlog-net`'s driver; [`SignatureMemo::prechecks`]): the
+/// - a real device that checks its received events' signatures (strictly, one by one) on every
+///   core before its node opens them (`meshlog-net`'s driver; [`SignatureMemo::prechecks`]): the
 ///   node then finds each answer here, once, and the node itself stays single-threaded.
 ///
 /// (Packets carry pairwise MACs, which no two receivers share, so they never go through the
