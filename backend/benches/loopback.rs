@@ -54,6 +54,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         db_key: Default::default(),
         discovery_port: None,
         peer_exchange: true,
+        introductions: true,
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;

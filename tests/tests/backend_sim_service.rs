@@ -133,6 +133,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         db_key: Default::default(),
         discovery_port: None,
         peer_exchange: true,
+        introductions: true,
     })
     .await
     .unwrap();

@@ -44,6 +44,7 @@ pub fn options(
         db_key: Default::default(),
         discovery_port: None,
         peer_exchange: true,
+        introductions: true,
     }
 }
 

@@ -91,6 +91,12 @@ pub struct Args {
     /// ring topologies, which peer exchange would turn into a mesh.
     #[arg(long)]
     no_peer_exchange: bool,
+    /// Do not introduce peers to each other for NAT hole punching, nor punch toward a peer
+    /// another member introduces: then devices talk only over the links they were given.
+    /// `meshlog demo` uses it for the line and ring topologies, which an introduction would
+    /// short-cut on loopback.
+    #[arg(long)]
+    no_introductions: bool,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -149,6 +155,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         },
         discovery_port,
         peer_exchange: !args.no_peer_exchange,
+        introductions: !args.no_introductions,
     })
 }
 

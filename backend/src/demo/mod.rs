@@ -226,11 +226,13 @@ fn start_devices(
         // A mesh is found, not told: no `--peer`, each device hears the others' LAN
         // announcements on loopback (and a cut set before that holds: a device blocks an
         // active member by name before it is a peer). Any other topology names its peers and
-        // turns discovery and peer exchange off, which would make every device on loopback a
-        // peer of every other and undo the topology.
+        // turns discovery, peer exchange and introductions off: each would make devices on
+        // loopback peers of others they have no link to and undo the topology (an introduced
+        // pair's punch gets through on loopback).
         if *topology != Topology::Mesh {
             argv.push("--no-discover".into());
             argv.push("--no-peer-exchange".into());
+            argv.push("--no-introductions".into());
             for (j, peer) in names.iter().enumerate() {
                 if peer_lists[i].contains(&j) {
                     let peer_udp = ports[j].1;

@@ -95,6 +95,9 @@ pub struct DeviceOptions {
     /// Publish this device's address record, which members pass on (peer exchange,
     /// `core/src/node/records.rs`); off, it is reached only by those told its address.
     pub peer_exchange: bool,
+    /// Introduce peers to each other and punch toward introduced ones (`core/src/node/punch.rs`);
+    /// off, a device talks only over the links it was given.
+    pub introductions: bool,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -188,7 +191,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     config.sync_jitter = Duration::from_millis(options.sync_interval_ms / 10);
     config.key_retention = options.key_retention;
     // Real devices sit behind NATs: introduce peers to each other and punch (`node/punch.rs`).
-    config.introductions = true;
+    config.introductions = options.introductions;
     // The wall clock as the epoch floor: a device whose store was lost still starts above the
     // epochs its peers saw (see `Store::next_epoch`).
     config.epoch_floor = std::time::SystemTime::now()
