@@ -41,6 +41,7 @@ use thiserror::Error;
 mod addresses;
 mod admit;
 mod budget;
+mod check;
 mod discover;
 mod events;
 mod followup;
@@ -324,6 +325,7 @@ impl<S: Store> Node<S> {
             let link = Link {
                 budget: budget::Budget::new(&mut state.budget),
                 followup: followup::FollowUp::default(),
+                check: check::ForwardCheck::default(),
                 stream: node.new_stream(),
                 held_pushes: Vec::new(),
                 summary_at: None,
@@ -465,6 +467,7 @@ impl<S: Store> Node<S> {
                 }
                 if self.online {
                     self.followups_due();
+                    self.forward_checks_due();
                     self.streams_due();
                     self.forwards_due();
                     self.punches_due(now);
@@ -515,7 +518,7 @@ impl<S: Store> Node<S> {
             .links
             .values()
             .filter(|_| self.online)
-            .flat_map(|l| [l.followup.at, l.stream.next_at])
+            .flat_map(|l| [l.followup.at, l.check.at, l.stream.next_at])
             .chain(
                 [self.forward.next_at(), self.punching.next_at()]
                     .map(|at| at.filter(|_| self.online)),
@@ -524,6 +527,16 @@ impl<S: Store> Node<S> {
             // A timer that fell due while offline runs at once, never in the past.
             .map(|at| at.max(self.now));
         timers.fold(self.next_round_at, Instant::min)
+    }
+
+    /// The peers whose link timer `timer` is due now, in name order: what each timer's
+    /// handler then serves.
+    fn links_due(&self, timer: impl Fn(&Link) -> Option<Instant>) -> Vec<DeviceId> {
+        self.links
+            .iter()
+            .filter(|(_, link)| timer(link).is_some_and(|at| at <= self.now))
+            .map(|(peer, _)| peer.clone())
+            .collect()
     }
 
     fn note_crossed(&mut self, peer: &DeviceId, events: u32) {
@@ -546,6 +559,8 @@ impl<S: Store> Node<S> {
 struct Link {
     budget: budget::Budget,
     followup: followup::FollowUp,
+    /// A summary soon after forwards to the peer, to find one lost (`check.rs`).
+    check: check::ForwardCheck,
     stream: owed::Stream,
     /// Fresh events waiting for the peer's epoch (`greeting.rs`), at most `HELD_PUSHES_MAX`.
     held_pushes: Vec<EventId>,

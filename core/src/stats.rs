@@ -53,6 +53,9 @@ pub struct Stats {
     /// Events received from a peer and forwarded on at once, counted per receiving peer
     /// (`node/forward.rs`).
     pub events_forwarded: u64,
+    /// Summaries sent a round trip after forwarding to a peer, to find a lost forward then
+    /// rather than at the next round (`node/followup.rs`).
+    pub forward_checks: u64,
     /// Times a peer's duplicate push stopped forwarding an author's events to it for a while.
     pub forward_prunes: u64,
     /// Events echoed to a peer that pushed us a duplicate, so that it prunes us in turn.

@@ -157,3 +157,33 @@ fn a_peer_that_lost_what_it_sent_gets_it_back() {
         "carol never got her lost post back"
     );
 }
+
+#[test]
+fn a_lost_forward_is_repaired_in_round_trips_not_at_the_next_round() {
+    // A line alice–bob–carol: bob's forward of alice's post to carol is lost (the link is cut
+    // for exactly that datagram). Bob's check, a summary a round trip and a half later, makes
+    // carol ask for it at once; without it she would wait for the next round, 3.5 s away.
+    let mut h = harness(&LINE[..3], Topology::Line, 16, true);
+    let start = h.now();
+    let id = h.append("alice", message("lost on the second hop"));
+    while !h.node("bob").contains(&id) {
+        assert!(h.step(start + Duration::from_secs(1)), "bob never got it");
+    }
+    assert_eq!(
+        h.node("bob").stats().events_forwarded,
+        1,
+        "bob forwards it to carol"
+    );
+    h.set_link("bob", "carol", false);
+    // Drains bob's outputs (the forward, dropped) and handles the next thing due.
+    h.step(start + Duration::from_secs(1));
+    h.set_link("bob", "carol", true);
+    assert!(!h.node("carol").contains(&id), "the forward got through");
+    while !h.node("carol").contains(&id) {
+        assert!(
+            h.step(start + Duration::from_secs(1)),
+            "carol waited more than a second: the lost forward was left to the next round"
+        );
+    }
+    assert!(h.node("bob").stats().forward_checks >= 1);
+}

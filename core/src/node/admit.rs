@@ -148,6 +148,7 @@ impl<S: Store> Node<S> {
         let link = Link {
             budget: super::budget::Budget::new(&mut state.budget),
             followup: super::followup::FollowUp::default(),
+            check: super::check::ForwardCheck::default(),
             stream: self.new_stream(),
             held_pushes: Vec::new(),
             summary_at: None,

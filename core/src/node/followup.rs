@@ -41,7 +41,7 @@ impl FollowUp {
 }
 
 impl<S: Store> Node<S> {
-    fn followup_delay(&self, peer: &DeviceId) -> Duration {
+    pub(super) fn followup_delay(&self, peer: &DeviceId) -> Duration {
         let rtt = self.peers[peer].rtt_estimate_us;
         Duration(rtt + rtt / 2).max(FOLLOWUP_DELAY_MIN)
     }
@@ -54,6 +54,18 @@ impl<S: Store> Node<S> {
         if link.followup.at.is_none() && !link.stream.is_flowing() {
             link.followup.at = Some(at);
         }
+    }
+
+    /// Sends our root summary to `peer` and times its answer.
+    pub(super) fn send_root_summary(&mut self, peer: &DeviceId, summary: BucketSummary) {
+        self.send(
+            peer,
+            Payload::Summary {
+                prefix: Prefix::ROOT,
+                summary,
+            },
+        );
+        self.note_summary_sent(peer);
     }
 
     pub(super) fn note_summary_sent(&mut self, peer: &DeviceId) {
@@ -95,13 +107,7 @@ impl<S: Store> Node<S> {
 
     /// Sends the follow-ups that are due.
     pub(super) fn followups_due(&mut self) {
-        let now = self.now;
-        let due: Vec<DeviceId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.followup.at.is_some_and(|at| at <= now))
-            .map(|(p, _)| p.clone())
-            .collect();
+        let due = self.links_due(|l| l.followup.at);
         let ours = self.summary();
         for peer in due {
             let bound = self.config.followups_per_round_max;
@@ -121,14 +127,7 @@ impl<S: Store> Node<S> {
                 self.followups_this_round += 1;
             }
             self.stats.followups += 1;
-            self.send(
-                &peer,
-                Payload::Summary {
-                    prefix: Prefix::ROOT,
-                    summary: ours,
-                },
-            );
-            self.note_summary_sent(&peer);
+            self.send_root_summary(&peer, ours);
             self.want_followup(&peer);
         }
     }

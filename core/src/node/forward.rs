@@ -264,6 +264,7 @@ impl<S: Store> Node<S> {
             self.stats.events_forwarded += 1;
             // Through the outbox: events forwarded from one input share datagrams.
             self.queue_event(&peer, WireEvent::known(id, sealed.to_vec()));
+            self.want_forward_check(&peer);
         }
     }
 
@@ -313,6 +314,7 @@ impl<S: Store> Node<S> {
             if let Ok(Some(sealed)) = self.store.get(&id) {
                 self.stats.events_forwarded += 1;
                 self.queue_event(peer, WireEvent::known(id, sealed));
+                self.want_forward_check(peer);
             }
         }
     }

@@ -80,13 +80,6 @@ impl<S: Store> Node<S> {
         }
         self.stats.greetings += 1;
         let summary = self.index.summary(Prefix::ROOT);
-        self.send(
-            peer,
-            Payload::Summary {
-                prefix: Prefix::ROOT,
-                summary,
-            },
-        );
-        self.note_summary_sent(peer);
+        self.send_root_summary(peer, summary);
     }
 }

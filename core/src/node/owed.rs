@@ -317,13 +317,7 @@ impl<S: Store> Node<S> {
 
     /// Streams whose next send is due.
     pub(super) fn streams_due(&mut self) {
-        let now = self.now;
-        let due: Vec<DeviceId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.stream.next_at.is_some_and(|at| at <= now))
-            .map(|(p, _)| p.clone())
-            .collect();
+        let due = self.links_due(|l| l.stream.next_at);
         for peer in due {
             self.pump(&peer);
         }

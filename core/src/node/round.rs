@@ -30,6 +30,7 @@ impl<S: Store> Node<S> {
         for link in self.links.values_mut() {
             link.budget.start_round();
             link.followup.start_round();
+            link.check.start_round();
         }
         let summary = self.index.summary(Prefix::ROOT);
         for peer in self.pick_round_peers() {
