@@ -166,6 +166,25 @@ fn download(device: &Device, id: &str) -> Result<u64> {
     }
 }
 
+/// The disk's own rate, the limit to compare with: `size` bytes written to a file in `dir`
+/// in 1 MiB writes, then synced (what `dd bs=1M conv=fdatasync` measures).
+fn disk_write(dir: &Path, size: u64) -> Result<Duration> {
+    let path = dir.join("disk-baseline");
+    let block = vec![0x5au8; WRITE_BYTES];
+    let started = Instant::now();
+    let mut file = std::fs::File::create(&path)?;
+    let mut written = 0u64;
+    while written < size {
+        let n = (size - written).min(WRITE_BYTES as u64) as usize;
+        file.write_all(&block[..n])?;
+        written += n as u64;
+    }
+    file.sync_all()?;
+    let took = started.elapsed();
+    std::fs::remove_file(&path)?;
+    Ok(took)
+}
+
 fn mb_per_s(bytes: u64, took: Duration) -> f64 {
     bytes as f64 / 1e6 / took.as_secs_f64()
 }
@@ -202,6 +221,7 @@ fn main() -> Result<()> {
         bail!("downloaded {received} of {size} bytes");
     }
     let rss_after = peak_rss_kib(pid);
+    let disk_took = disk_write(root.path(), size)?;
 
     let mib_of = |kib: Option<u64>| {
         kib.map_or("n/a".to_owned(), |k| {
@@ -218,6 +238,10 @@ fn main() -> Result<()> {
         "  download {:>8.1} MB/s  ({:.2} s; streamed from the data file)",
         mb_per_s(size, download_took),
         download_took.as_secs_f64()
+    );
+    println!(
+        "  disk     {:>8.1} MB/s  (the limit: the same bytes written and synced by this process)",
+        mb_per_s(size, disk_took)
     );
     println!(
         "  device peak RSS (VmHWM): {} at start, {} after the upload, {} after the download",

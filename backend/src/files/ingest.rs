@@ -112,6 +112,13 @@ impl BlobStore {
             created,
         };
 
+        // Synced before the lock is taken: a 4 GiB file's sync takes seconds, and other
+        // files' reads and inserts wait on the lock.
+        for file in [&data, &outboard] {
+            file.as_file()
+                .sync_all()
+                .map_err(|err| BlobError::io(file.path(), err))?;
+        }
         let mut index = self.lock();
         if index.complete.contains_key(&id) {
             return Ok(ingested(false));

@@ -25,14 +25,14 @@ impl BlobStore {
                 continue;
             };
             let have_path = self.dir.join(id.have_name());
-            let Ok(bytes) = fs::read(&have_path) else {
-                // A crash before the entry was committed: its pieces go.
-                let _ = fs::remove_file(self.dir.join(name));
-                continue;
-            };
             if !name.ends_with(".have") {
+                if !have_path.exists() {
+                    // A crash before the entry was committed: its pieces go.
+                    let _ = fs::remove_file(self.dir.join(name));
+                }
                 continue;
             }
+            let bytes = fs::read(&have_path).map_err(|err| BlobError::io(&have_path, err))?;
             if index.len() >= FILES_MAX {
                 tracing::warn!(
                     limit = FILES_MAX,
