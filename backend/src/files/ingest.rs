@@ -4,6 +4,8 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 
 use super::bitfield::Bitfield;
 use super::error::{BlobError, BlobId, FILES_MAX};
@@ -23,6 +25,11 @@ pub struct Ingested {
     pub created: bool,
 }
 
+/// Bytes written between two nudges of the early syncer. Without it the kernel holds an
+/// upload's pages dirty until the final sync, which then waits for all of them at disk speed
+/// after the network part is done; with it the disk writes while the body still arrives.
+const EARLY_SYNC_BYTES: u64 = 32 << 20;
+
 /// Reads from `inner`, copying every byte to `copy`; counts them, and keeps a write error
 /// apart from a read error (a full disk is not a short body).
 struct Tee<R> {
@@ -30,6 +37,9 @@ struct Tee<R> {
     copy: BufWriter<File>,
     read_bytes: u64,
     write_error: Option<io::Error>,
+    /// Nudges the early syncer (a queue of one: a nudge while it is busy is dropped).
+    early_sync: Option<SyncSender<()>>,
+    since_nudge_bytes: u64,
 }
 
 impl<R: Read> Read for Tee<R> {
@@ -41,8 +51,32 @@ impl<R: Read> Read for Tee<R> {
             return Err(io::Error::new(kind, "writing the temporary file"));
         }
         self.read_bytes += n as u64;
+        self.since_nudge_bytes += n as u64;
+        if self.since_nudge_bytes >= EARLY_SYNC_BYTES {
+            self.since_nudge_bytes = 0;
+            if let Some(nudge) = &self.early_sync {
+                let _ = nudge.try_send(());
+            }
+        }
         Ok(n)
     }
+}
+
+/// A thread that syncs `file` whenever nudged, until the sender is dropped. Its errors are
+/// not reported: the final sync, on the upload's own thread, reports them. `None` if no
+/// thread could be started (the upload then syncs only at the end).
+fn early_syncer(file: &File) -> Option<(SyncSender<()>, JoinHandle<()>)> {
+    let file = file.try_clone().ok()?;
+    let (nudge, nudges) = sync_channel::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("upload-sync".into())
+        .spawn(move || {
+            for () in nudges {
+                let _ = file.sync_data();
+            }
+        })
+        .ok()?;
+    Some((nudge, thread))
 }
 
 impl BlobStore {
@@ -66,14 +100,23 @@ impl BlobStore {
             .as_file()
             .try_clone()
             .map_err(|err| BlobError::io(outboard.path(), err))?;
+        let (early_sync, syncer) = early_syncer(data.as_file()).unzip();
         let mut tee = Tee {
             inner: body,
             copy: BufWriter::with_capacity(WRITE_BUF_BYTES, data_copy),
             read_bytes: 0,
             write_error: None,
+            early_sync,
+            since_nudge_bytes: 0,
         };
         let mut outboard_out = BufWriter::with_capacity(WRITE_BUF_BYTES, outboard_copy);
-        let root = match tree::outboard_of(&mut tee, size_bytes, &mut outboard_out) {
+        let hashed = tree::outboard_of(&mut tee, size_bytes, &mut outboard_out);
+        // The syncer ends with its sender; wait for it, so no thread outlives the upload.
+        tee.early_sync = None;
+        if let Some(thread) = syncer {
+            let _ = thread.join();
+        }
+        let root = match hashed {
             Ok(root) => root,
             Err(err) => {
                 return Err(match tee.write_error.take() {

@@ -35,7 +35,8 @@
 //! **Bounds.** A file's size by `file_size_max_bytes` (its bitfield by size / 16 KiB / 8,
 //! 32 KiB for 4 GiB; its outboard, on disk, 16 MiB); [`FILES_MAX`] entries in the index;
 //! [`PARTIALS_MAX`] partial files open at once (each holds three descriptors and its bits);
-//! [`READ_LEN_MAX_BYTES`] per `read_range`; uploads at once by the API (`api/blobs.rs`).
+//! [`READ_LEN_MAX_BYTES`] per `read_range`; [`UPLOADS_MAX`] uploads at once (each a blocking
+//! thread, an early-sync thread, two temporary files and 2 MiB of buffers).
 
 pub mod bitfield;
 mod error;
