@@ -196,3 +196,55 @@ fn an_upload_survives_a_restart() -> Result<()> {
     assert_eq!(response.bytes()?.as_ref(), &content[..]);
     Ok(())
 }
+
+/// A file arriving from peers (made here with the store's own API while the device is down,
+/// as the network half will make it): its verified ranges are served, the rest is `409`, and
+/// it is never served whole.
+#[test]
+fn a_partial_file_serves_only_what_is_verified() -> Result<()> {
+    use meshlog_backend::files::{tree, BlobId, BlobStore, GROUP_LEN_BYTES};
+    let root = tempfile::tempdir()?;
+    let alice = lone_alice(root.path(), &[])?;
+    let spec = alice.spec.clone();
+    alice.kill();
+
+    let content = seeded_bytes(10 * GROUP_LEN_BYTES as usize + 99, 9);
+    let mut outboard = Vec::new();
+    let root_hash = tree::outboard_of(&content[..], content.len() as u64, &mut outboard)?;
+    let id = BlobId(*root_hash.as_bytes());
+    {
+        let store = BlobStore::open(&spec.data.join("files"), 1 << 30)?;
+        store.create_partial(id, content.len() as u64, &outboard)?;
+        for index in [0u64, 1, 2, 7] {
+            let start = (index * GROUP_LEN_BYTES) as usize;
+            let group = &content[start..start + GROUP_LEN_BYTES as usize];
+            store.insert_group(&id, index, group)?;
+        }
+        store.flush()?;
+    }
+
+    let alice = DeviceProcess::start(&spec)?;
+    let url = alice.url(&format!("/api/files/{}", id.to_hex()));
+    let (status, progress) = get(&format!("{url}/progress"))?;
+    assert_eq!(status, 200, "{progress}");
+    assert_eq!(progress["chunks_have"], 4);
+    assert_eq!(progress["chunks_total"], 11);
+    assert_eq!(progress["complete"], false);
+
+    let verified = get_with(&url, &[("range", "bytes=100-49151")])?;
+    assert_eq!(verified.status().as_u16(), 206);
+    assert_eq!(verified.bytes()?.as_ref(), &content[100..49_152]);
+
+    let range = format!("bytes=100-{}", 3 * GROUP_LEN_BYTES);
+    let (status, error) = error_of(backend_support::answer(get_with(
+        &url,
+        &[("range", &range)],
+    )?)?);
+    assert!(
+        status == 409 && error.contains("not all verified"),
+        "{status} {error}"
+    );
+    let (status, error) = error_of(backend_support::answer(get_with(&url, &[])?)?);
+    assert_eq!(status, 409, "never served whole while partial: {error}");
+    Ok(())
+}
