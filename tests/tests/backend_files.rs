@@ -248,3 +248,57 @@ fn a_partial_file_serves_only_what_is_verified() -> Result<()> {
     assert_eq!(status, 409, "never served whole while partial: {error}");
     Ok(())
 }
+
+/// An upload may take longer than `--body-timeout-ms` as long as bytes keep coming (the
+/// deadline is between frames for uploads); one that stalls is `408` and leaves nothing.
+#[test]
+fn a_slow_upload_is_taken_and_a_stalled_one_cut_off() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let alice = lone_alice(root.path(), &["--body-timeout-ms", "1000"])?;
+    let data = root.path().join("alice");
+    let content = seeded_bytes(600_000, 11);
+    let head = |len: usize| {
+        format!(
+            "POST /api/files HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
+             content-type: application/octet-stream\r\ncontent-length: {len}\r\n\r\n",
+            alice.http_addr(),
+            alice.token
+        )
+    };
+
+    // 2.4 s in all, a piece every 400 ms: past the 1 s deadline as a whole, never between frames.
+    let mut stream = TcpStream::connect(alice.http_addr())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(head(content.len()).as_bytes())?;
+    for piece in content.chunks(100_000) {
+        std::thread::sleep(Duration::from_millis(400));
+        stream.write_all(piece)?;
+    }
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer)?;
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(
+        answer.contains(blake3::hash(&content).to_hex().as_str()),
+        "{answer}"
+    );
+
+    // Half the body, then nothing (the connection left open): 408 within the deadline.
+    let other = seeded_bytes(600_000, 12);
+    let mut stream = TcpStream::connect(alice.http_addr())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(head(other.len()).as_bytes())?;
+    stream.write_all(&other[..300_000])?;
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let id = blake3::hash(&other).to_hex();
+    let (status, _) = get(&alice.url(&format!("/api/files/{id}")))?;
+    assert_eq!(status, 404);
+    wait_for(Duration::from_secs(10), || {
+        let (_, tmp) = store_contents(&data)?;
+        Ok(tmp.is_empty())
+    })
+    .context("no temporary file left")?;
+    Ok(())
+}
