@@ -27,6 +27,9 @@
 //!   meshlog-sim world on its virtual clock, serving the device API for every simulated
 //!   device, with loss, latency and partition controls.
 //! - [`demo`]: `meshlog demo`, everything from one command (`--sim SCENARIO` for simulated mode).
+//! - [`files`]: the blob store: content-addressed files of any size in `DATA/files/`, each
+//!   16 KiB group verified against the file's BLAKE3 root before it is stored
+//!   (`POST /api/files`, `GET /api/files/:id`).
 //! - [`names`]: the one device-name rule (core's), which every name the backend takes meets.
 //! - [`paging`]: paging and search of messages, one rule for real and simulated devices.
 //! - [`layout`]: the demo's ports and links, shared by real and simulated mode.
@@ -43,6 +46,7 @@
 pub mod api;
 pub mod demo;
 pub mod device;
+pub mod files;
 pub mod http;
 pub mod keys;
 pub mod layout;

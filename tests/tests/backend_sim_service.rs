@@ -134,6 +134,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         discovery_port: None,
         peer_exchange: true,
         introductions: true,
+        file_size_max_bytes: meshlog_backend::files::FILE_SIZE_MAX_BYTES_DEFAULT,
     })
     .await
     .unwrap();

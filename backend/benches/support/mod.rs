@@ -45,6 +45,7 @@ pub fn options(
         discovery_port: None,
         peer_exchange: true,
         introductions: true,
+        file_size_max_bytes: meshlog_backend::files::FILE_SIZE_MAX_BYTES_DEFAULT,
     }
 }
 

@@ -116,6 +116,11 @@ pub trait DeviceBackend: Clone + Send + Sync + 'static {
         request: InviteRequest,
     ) -> impl Future<Output = Result<Invite, ApiError>> + Send;
 
+    /// The device's blob store (`POST /api/files`); `None` for a simulated device.
+    fn files(&self) -> Option<&crate::files::FileService> {
+        None
+    }
+
     /// Sends a frame to every stream subscriber.
     fn publish(&self, frame: Frame) {
         // No subscriber is normal: nobody has the page open.

@@ -61,7 +61,21 @@ async fn check_content_length(
     }
 }
 
-/// The request's body must all arrive within `body_read_timeout` of its head; else 408.
+/// Handed to a route (as a request extension) whose bodies may be large: calling
+/// [`BodyDeadline::per_frame`] turns the whole-body deadline into one between frames, so a
+/// 4 GiB upload may take minutes while a client that stops sending is still cut off within
+/// `body_read_timeout`.
+#[derive(Clone, Debug)]
+pub struct BodyDeadline(Arc<AtomicBool>);
+
+impl BodyDeadline {
+    pub fn per_frame(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The request's body must all arrive within `body_read_timeout` of its head (or, for a
+/// route that asked, with no gap longer than that between frames); else 408.
 pub async fn body_deadline(
     State(body_read_timeout): State<Duration>,
     request: Request,
@@ -71,13 +85,19 @@ pub async fn body_deadline(
         return next.run(request).await;
     }
     let expired = Arc::new(AtomicBool::new(false));
-    let request = request.map(|inner| {
+    let per_frame = Arc::new(AtomicBool::new(false));
+    let (mut parts, inner) = request.into_parts();
+    parts.extensions.insert(BodyDeadline(per_frame.clone()));
+    let request = Request::from_parts(
+        parts,
         Body::new(DeadlineBody {
             inner,
             deadline: Box::pin(tokio::time::sleep(body_read_timeout)),
+            timeout: body_read_timeout,
+            per_frame,
             expired: expired.clone(),
-        })
-    });
+        }),
+    );
     let response = next.run(request).await;
     if !expired.load(Ordering::Relaxed) {
         return response;
@@ -106,6 +126,9 @@ struct BodyTimedOut;
 struct DeadlineBody {
     inner: Body,
     deadline: Pin<Box<Sleep>>,
+    timeout: Duration,
+    /// Set by the route ([`BodyDeadline::per_frame`]): every frame re-arms the deadline.
+    per_frame: Arc<AtomicBool>,
     expired: Arc<AtomicBool>,
 }
 
@@ -119,6 +142,10 @@ impl HttpBody for DeadlineBody {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            if this.per_frame.load(Ordering::Relaxed) {
+                let next = tokio::time::Instant::now() + this.timeout;
+                this.deadline.as_mut().reset(next);
+            }
             return Poll::Ready(frame);
         }
         if this.deadline.as_mut().poll(cx).is_ready() {

@@ -57,7 +57,7 @@ pub fn checked_mime(mime: &str) -> Result<String, ApiError> {
 /// `Content-Disposition` for `name`: ASCII letters, digits and `._-` kept, the rest `_` in
 /// the plain form, and the exact name percent-encoded in `filename*` (RFC 6266), so no name
 /// can break out of the header.
-fn disposition(kind: &str, name: &str) -> HeaderValue {
+pub(crate) fn disposition(kind: &str, name: &str) -> HeaderValue {
     let plain: String = name
         .chars()
         .map(|c| {

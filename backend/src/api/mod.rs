@@ -9,6 +9,7 @@
 
 pub mod access;
 mod backend;
+pub mod blobs;
 pub mod bodies;
 mod connections;
 pub mod files;
@@ -19,6 +20,7 @@ mod raw_errors;
 pub mod serve;
 pub mod stream;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Extension;
 use axum::Router;
@@ -62,8 +64,16 @@ pub fn router<B: DeviceBackend>(device: B, streams: StreamSlots) -> Router {
         .route("/api/keys/rotate", post(members::post_rotate::<B>))
         .route("/api/invites", post(members::post_invite::<B>))
         .route("/api/stream", get(stream::stream::<B>))
+        .route("/api/files/{id}", get(blobs::get_file::<B>))
+        .route("/api/files/{id}/progress", get(blobs::get_progress::<B>))
         .fallback(crate::http::not_found);
+    // Uploads are files, not JSON: their own limit (`--file-size-max`, checked by the
+    // handler from Content-Length before the body is read) instead of `BODY_LEN_MAX`.
+    let uploads = Router::new()
+        .route("/api/files", post(blobs::post_file::<B>))
+        .layer(DefaultBodyLimit::disable());
     bodies::with_body_limit(routes, BODY_LEN_MAX)
+        .merge(uploads)
         .layer(Extension(streams))
         .with_state(device)
 }

@@ -190,6 +190,7 @@ impl Server {
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
+                header::RANGE,
                 HeaderName::from_static(TOKEN_HEADER),
             ]);
         let app = app

@@ -97,6 +97,10 @@ pub struct Args {
     /// short-cut on loopback.
     #[arg(long)]
     no_introductions: bool,
+    /// The largest file `POST /api/files` takes, in bytes; a longer `Content-Length` is
+    /// refused (413) before the body is read.
+    #[arg(long, value_name = "BYTES", default_value_t = meshlog_backend::files::FILE_SIZE_MAX_BYTES_DEFAULT)]
+    file_size_max: u64,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -156,6 +160,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         discovery_port,
         peer_exchange: !args.no_peer_exchange,
         introductions: !args.no_introductions,
+        file_size_max_bytes: args.file_size_max,
     })
 }
 

@@ -32,6 +32,10 @@ impl DeviceBackend for DeviceState {
         &self.frames
     }
 
+    fn files(&self) -> Option<&crate::files::FileService> {
+        self.files.as_ref()
+    }
+
     async fn append(
         &self,
         bodies: Vec<EventBody>,

@@ -66,6 +66,8 @@ pub enum DeviceError {
     Store(#[from] meshlog_core::StoreError),
     #[error("joining: {0}")]
     Join(String),
+    #[error("file store: {0}")]
+    Files(#[from] crate::files::BlobError),
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +100,8 @@ pub struct DeviceOptions {
     /// Introduce peers to each other and punch toward introduced ones (`core/src/node/punch.rs`);
     /// off, a device talks only over the links it was given.
     pub introductions: bool,
+    /// The largest file `POST /api/files` takes (and the blob store keeps); larger is 413.
+    pub file_size_max_bytes: u64,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -256,7 +260,10 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         data_dir: options.data_dir.clone(),
         at_rest: db.key().clone(),
     };
-    let state = DeviceState::new(options.name.clone(), handle, scans, lookups, place);
+    let mut state = DeviceState::new(options.name.clone(), handle, scans, lookups, place);
+    let blobs_dir = options.data_dir.join(crate::files::FILES_DIR);
+    let blobs = crate::files::BlobStore::open(&blobs_dir, options.file_size_max_bytes)?;
+    state.files = Some(crate::files::FileService::new(blobs));
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());

@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 
 use super::netlog::NetLog;
 use super::views::{MemberView, MessageView, StatsView};
+use crate::files::FileService;
 use crate::http::ApiError;
 use crate::store::DbKey;
 use crate::store::{DbError, ReaderPool, StoreReader};
@@ -56,6 +57,8 @@ pub struct DeviceState {
     pub data_dir: PathBuf,
     /// The database's key, which also seals the epoch keys' file.
     at_rest: DbKey,
+    /// The blob store (`crate::files`), in `DATA/files/`.
+    pub files: Option<FileService>,
 }
 
 /// Where a device is: its UDP address, its data directory and the key of what is at rest there.
@@ -82,6 +85,7 @@ impl DeviceState {
             udp_addr: place.udp_addr,
             data_dir: place.data_dir,
             at_rest: place.at_rest,
+            files: None,
             netlog: Arc::new(Mutex::new(NetLog::default())),
             frames: broadcast::channel(FRAME_QUEUE_LEN).0,
         }

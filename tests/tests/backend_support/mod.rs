@@ -404,6 +404,25 @@ pub fn post_raw(url: &str, body: Vec<u8>) -> Result<(u16, Value)> {
     )
 }
 
+/// POSTs raw bytes as `application/octet-stream`, with the token (`POST /api/files`).
+pub fn post_bytes(url: &str, body: Vec<u8>) -> Result<(u16, Value)> {
+    answer(
+        with_token(url, client().post(url))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()?,
+    )
+}
+
+/// GET with the token and `headers` (a `Range`, say); the whole response.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Result<reqwest::blocking::Response> {
+    let mut builder = with_token(url, client().get(url));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    Ok(builder.send()?)
+}
+
 /// Exactly this request (no registered token): `headers` as given, `body` as JSON if any.
 pub fn request(
     method: &str,
