@@ -159,14 +159,19 @@ fn bad_datagrams_are_dropped_and_counted_while_http_answers() -> Result<()> {
                 .unwrap_or_default()
         )
     })?;
-    let (_, log) = get(&alice.url("/api/network-events"))?;
-    let dropped: Vec<&Value> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["direction"] == "dropped")
-        .collect();
-    assert_eq!(dropped.len(), 4, "{log}");
+    // The network log is filled from the driver's events by a task of its own, a moment
+    // after the counters: wait for its rows too, then ask for exactly the four.
+    let dropped_rows = || -> Result<(usize, Value)> {
+        let (_, log) = get(&alice.url("/api/network-events"))?;
+        let rows = log["events"].as_array().map_or(0, |rows| {
+            rows.iter().filter(|e| e["direction"] == "dropped").count()
+        });
+        Ok((rows, log))
+    };
+    wait_for(Duration::from_secs(20), || Ok(dropped_rows()?.0 >= 4))
+        .with_context(|| format!("network log: {:?}", dropped_rows().map(|(_, log)| log)))?;
+    let (rows, log) = dropped_rows()?;
+    assert_eq!(rows, 4, "{log}");
     assert_eq!(get(&alice.url("/api/health"))?.0, 200);
     assert_eq!(alice.stats()?["events"], 0);
     Ok(())
