@@ -29,7 +29,7 @@ use crate::time::Instant;
 mod body;
 
 use body::check_len;
-pub use body::{EventBody, FileRef};
+pub use body::{Carrier, EventBody, FileRef};
 
 pub const EVENT_FORMAT_VERSION: u8 = 1;
 /// Sealed under an epoch key, named in the header.
@@ -46,8 +46,13 @@ pub const EVENT_LEN_MAX: usize = crate::packet::DATAGRAM_SIZE_MAX
 pub const TEXT_LEN_MAX: usize = 700;
 /// Bytes of file content per `FileChunk` event, so each chunk fits one datagram.
 pub const FILE_CHUNK_LEN_MAX: usize = 800;
-/// Largest attachment: bounds the chunks a single message can ask peers to carry.
+/// Largest attachment sent as chunks: bounds the chunk events a single message can ask peers
+/// to carry. Larger files go as blobs.
 pub const FILE_SIZE_MAX: usize = 1024 * 1024;
+/// Largest file a message may refer to as a blob: 1 TiB. A device keeps its own, lower
+/// limit (`--file-size-max`); this one only bounds what a message may claim, so that a
+/// size times anything stays far inside a `u64`.
+pub const BLOB_SIZE_MAX: u64 = 1 << 40;
 pub const FILE_NAME_LEN_MAX: usize = 64;
 pub const MIME_LEN_MAX: usize = 64;
 pub const EMOJI_LEN_MAX: usize = 32;
@@ -370,10 +375,10 @@ pub fn chunk_file(
     let count = u16::try_from(chunks.len()).expect("FILE_SIZE_MAX bounds the chunk count");
     let file_ref = FileRef {
         file,
-        size: content.len() as u32,
-        chunk_count: count,
+        size: content.len() as u64,
         name: name.to_owned(),
         mime: mime.to_owned(),
+        carrier: Carrier::Chunks { count },
     };
     let bodies = chunks
         .iter()
@@ -515,7 +520,7 @@ mod tests {
     fn chunking_covers_the_content_exactly() {
         let content: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
         let (file_ref, bodies) = chunk_file("a.png", "image/png", &content).unwrap();
-        assert_eq!(file_ref.chunk_count, 4);
+        assert_eq!(file_ref.chunk_count(), Some(4));
         let mut joined = Vec::new();
         for body in &bodies {
             let EventBody::FileChunk { bytes, .. } = body else {

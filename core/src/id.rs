@@ -83,6 +83,12 @@ impl fmt::Debug for FileId {
     }
 }
 
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex()[..12])
+    }
+}
+
 /// A device's name ("alice"): 1 to `DEVICE_NAME_LEN_MAX` bytes of `[a-z0-9_-]`.
 ///
 /// Held inline, zero-padded, not in a `String`: names key the maps a node consults for

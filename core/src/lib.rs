@@ -60,6 +60,7 @@
 //! - Bad bytes from the network are counted and reported, never a panic; a broken internal
 //!   invariant is a bug and asserts.
 
+pub mod blob;
 pub mod clock;
 pub(crate) mod codec;
 pub mod config;
@@ -86,8 +87,8 @@ pub use crypto::{
     Community, DeviceKeys, Keyring, PairKey, PublicKey, SignatureClaim, SignatureMemo,
 };
 pub use event::{
-    chunk_file, open, seal, seal_plaintext, Event, EventBody, FileRef, OpenedEvent, RejectReason,
-    SealError,
+    chunk_file, open, seal, seal_plaintext, Carrier, Event, EventBody, FileRef, OpenedEvent,
+    RejectReason, SealError,
 };
 pub use id::{DeviceId, EventId, FileId};
 pub use node::{

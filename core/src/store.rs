@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
+use crate::blob::BlobStore;
 use crate::event::OpenedEvent;
 use crate::id::EventId;
 
@@ -14,6 +15,10 @@ pub enum StoreError {
     Backend(String),
     #[error("stored event {id} is corrupt: {detail}")]
     Corrupt { id: String, detail: String },
+    /// A blob store declined a request it is entitled to decline (a file over its size
+    /// limit, too many partial files): not a failure of the store.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// Event storage. `insert` must be idempotent on the event id. An event this device appends
@@ -71,6 +76,11 @@ pub trait Store {
     /// restart (it falls back to its device key, without forward secrecy).
     fn set_secrets(&mut self, _secrets: &[u8]) -> Result<bool, StoreError> {
         Ok(false)
+    }
+    /// The device's files, for the blob transfer (`crate::blob`); `None` (the default) for a
+    /// store without them: the node then neither fetches nor serves files.
+    fn blobs(&mut self) -> Option<&mut dyn BlobStore> {
+        None
     }
     fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();

@@ -184,7 +184,7 @@ impl DeviceIndex {
             name: f.name.clone(),
             mime: f.mime.clone(),
             size_bytes: u64::from(f.size),
-            chunks_total: u32::from(f.chunk_count),
+            chunks_total: u32::from(f.chunk_count().unwrap_or(0)),
             chunks_have: self.chunks.get(&f.file).map_or(0, |c| c.len() as u32),
         });
         Some(MessageRow {
@@ -255,7 +255,7 @@ impl DeviceIndex {
             .and_then(|ids| ids.first())
             .and_then(|id| self.messages.get(id))
             .and_then(|m| m.attachment.as_ref())
-            .map(|f| (f.mime.clone(), u32::from(f.chunk_count)));
+            .map(|f| (f.mime.clone(), u32::from(f.chunk_count().unwrap_or(0))));
         let held = self.chunks.get(file);
         let first = held.and_then(|h| h.first_key_value());
         let (mime, chunks_total) = match (known, first) {

@@ -216,7 +216,8 @@ fn write_event(
                 attachment.as_ref().map(|f| f.name.as_str()),
                 attachment.as_ref().map(|f| f.mime.as_str()),
                 attachment.as_ref().map(|f| f.size),
-                attachment.as_ref().map(|f| f.chunk_count),
+                // 0 for a blob: a file sent as chunks has at least one.
+                attachment.as_ref().map(|f| f.chunk_count().unwrap_or(0)),
             ])?;
             // Not a trigger on `messages`: a statement with a trigger opens a savepoint, and
             // FTS5 writes its pending words to disk as a new segment at every savepoint, so

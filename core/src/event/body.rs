@@ -5,17 +5,42 @@ use crate::id::{EventId, FileId};
 use crate::member::op::{decode_parents, encode_parents, MemberOp, PARENTS_MAX};
 
 use super::{
-    EMOJI_LEN_MAX, FILE_CHUNK_LEN_MAX, FILE_NAME_LEN_MAX, FILE_SIZE_MAX, MIME_LEN_MAX, TEXT_LEN_MAX,
+    BLOB_SIZE_MAX, EMOJI_LEN_MAX, FILE_CHUNK_LEN_MAX, FILE_NAME_LEN_MAX, FILE_SIZE_MAX,
+    MIME_LEN_MAX, TEXT_LEN_MAX,
 };
 
-/// A message's reference to an attached file, sent separately as `FileChunk` events.
+/// A message's reference to an attached file. The file itself travels apart from the message,
+/// one of two ways ([`Carrier`]); either way `file` is the BLAKE3 hash of its content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRef {
     pub file: FileId,
-    pub size: u32,
-    pub chunk_count: u16,
+    pub size: u64,
     pub name: String,
     pub mime: String,
+    pub carrier: Carrier,
+}
+
+/// How an attached file travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// As `count` `FileChunk` events: small files (up to `FILE_SIZE_MAX`), synced like any event.
+    Chunks { count: u16 },
+    /// By the blob transfer (`crate::blob`): any size up to [`BLOB_SIZE_MAX`], fetched from
+    /// peers that hold it, each 16 KiB group verified against `file` before it is stored.
+    Blob,
+}
+
+impl FileRef {
+    /// The chunk events that carry the file, if it travels as chunks.
+    pub fn chunk_count(&self) -> Option<u16> {
+        match self.carrier {
+            Carrier::Chunks { count } => Some(count),
+            Carrier::Blob => None,
+        }
+    }
+    pub fn is_blob(&self) -> bool {
+        self.carrier == Carrier::Blob
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,16 +95,29 @@ impl EventBody {
                 if let Some(file) = attachment {
                     check_len("attachment name", file.name.len(), FILE_NAME_LEN_MAX)?;
                     check_len("attachment mime", file.mime.len(), MIME_LEN_MAX)?;
-                    check_len("attachment size", file.size as usize, FILE_SIZE_MAX)?;
-                    let chunks_needed = (file.size as usize).div_ceil(FILE_CHUNK_LEN_MAX).max(1);
-                    if file.chunk_count as usize != chunks_needed {
-                        return Err(DecodeError::invalid(
-                            "attachment chunk count",
-                            format!(
-                                "{} for {} bytes, expected {chunks_needed}",
-                                file.chunk_count, file.size
-                            ),
-                        ));
+                    match file.carrier {
+                        Carrier::Chunks { count } => {
+                            let size = usize::try_from(file.size).unwrap_or(usize::MAX);
+                            check_len("attachment size", size, FILE_SIZE_MAX)?;
+                            let chunks_needed = size.div_ceil(FILE_CHUNK_LEN_MAX).max(1);
+                            if count as usize != chunks_needed {
+                                return Err(DecodeError::invalid(
+                                    "attachment chunk count",
+                                    format!(
+                                        "{count} for {} bytes, expected {chunks_needed}",
+                                        file.size
+                                    ),
+                                ));
+                            }
+                        }
+                        Carrier::Blob => {
+                            if file.size > BLOB_SIZE_MAX {
+                                return Err(DecodeError::invalid(
+                                    "attachment size",
+                                    format!("{} bytes, at most {BLOB_SIZE_MAX}", file.size),
+                                ));
+                            }
+                        }
                     }
                 }
             }
@@ -146,7 +184,15 @@ impl EventBody {
                         w.u8(0);
                     }
                     Some(f) => {
-                        w.u8(1).raw(&f.file.0).u32(f.size).u16(f.chunk_count);
+                        match f.carrier {
+                            Carrier::Chunks { count } => {
+                                let size = u32::try_from(f.size).expect("validated: chunked");
+                                w.u8(1).raw(&f.file.0).u32(size).u16(count);
+                            }
+                            Carrier::Blob => {
+                                w.u8(2).raw(&f.file.0).u64(f.size);
+                            }
+                        }
                         w.bytes_u8(f.name.as_bytes()).bytes_u8(f.mime.as_bytes());
                     }
                 }
@@ -191,13 +237,23 @@ impl EventBody {
                 let auto = r.bool("auto flag")?;
                 let attachment = match r.u8("attachment flag")? {
                     0 => None,
-                    1 => Some(FileRef {
-                        file: FileId(r.array("attachment file id")?),
-                        size: r.u32("attachment size")?,
-                        chunk_count: r.u16("attachment chunk count")?,
-                        name: r.str_u8("attachment name")?.to_owned(),
-                        mime: r.str_u8("attachment mime")?.to_owned(),
-                    }),
+                    flag @ (1 | 2) => {
+                        let file = FileId(r.array("attachment file id")?);
+                        let (size, carrier) = if flag == 1 {
+                            let size = u64::from(r.u32("attachment size")?);
+                            let count = r.u16("attachment chunk count")?;
+                            (size, Carrier::Chunks { count })
+                        } else {
+                            (r.u64("attachment size")?, Carrier::Blob)
+                        };
+                        Some(FileRef {
+                            file,
+                            size,
+                            name: r.str_u8("attachment name")?.to_owned(),
+                            mime: r.str_u8("attachment mime")?.to_owned(),
+                            carrier,
+                        })
+                    }
                     other => {
                         return Err(DecodeError::invalid("attachment flag", format!("{other}")))
                     }
