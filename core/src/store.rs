@@ -229,6 +229,80 @@ impl<S: Store> Store for std::rc::Rc<std::cell::RefCell<S>> {
     fn membership_events(&self) -> Result<Vec<(EventId, Vec<u8>)>, StoreError> {
         self.borrow().membership_events()
     }
+    fn blobs(&mut self) -> Option<&mut dyn BlobStore> {
+        // The inner store's blobs cannot be lent out through the `RefCell`, so the shared
+        // handle is the blob store itself, borrowing the inner one for each call.
+        if self.borrow_mut().blobs().is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+/// A shared store's blobs: each call borrows the inner store's (`Store::blobs` above checked
+/// it has them; one it lost answers as a store holding nothing).
+impl<S: Store> BlobStore for std::rc::Rc<std::cell::RefCell<S>> {
+    fn status(&mut self, id: &crate::id::FileId) -> Option<crate::blob::BlobStatus> {
+        self.borrow_mut().blobs()?.status(id)
+    }
+    fn missing(&mut self, id: &crate::id::FileId, from: u64, limit: usize) -> Vec<u64> {
+        let mut inner = self.borrow_mut();
+        inner
+            .blobs()
+            .map_or_else(Vec::new, |b| b.missing(id, from, limit))
+    }
+    fn read_group(
+        &mut self,
+        id: &crate::id::FileId,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut inner = self.borrow_mut();
+        inner.blobs().map_or(Ok(None), |b| b.read_group(id, index))
+    }
+    fn read_outboard(
+        &mut self,
+        id: &crate::id::FileId,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut inner = self.borrow_mut();
+        inner
+            .blobs()
+            .map_or(Ok(None), |b| b.read_outboard(id, offset, len))
+    }
+    fn create_partial(
+        &mut self,
+        id: &crate::id::FileId,
+        size: u64,
+        outboard: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.borrow_mut();
+        match inner.blobs() {
+            Some(b) => b.create_partial(id, size, outboard),
+            None => Err(StoreError::Refused("no blob store".into())),
+        }
+    }
+    fn insert_group(
+        &mut self,
+        id: &crate::id::FileId,
+        index: u64,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.borrow_mut();
+        match inner.blobs() {
+            Some(b) => b.insert_group(id, index, bytes),
+            None => Err(StoreError::Refused("no blob store".into())),
+        }
+    }
+    fn partials(&mut self) -> Vec<(crate::id::FileId, u64)> {
+        let mut inner = self.borrow_mut();
+        inner.blobs().map_or_else(Vec::new, |b| b.partials())
+    }
+    fn note_wanted(&mut self, id: &crate::id::FileId, size: u64) -> Result<(), StoreError> {
+        let mut inner = self.borrow_mut();
+        inner.blobs().map_or(Ok(()), |b| b.note_wanted(id, size))
+    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ fn build(
         reaction_percent,
         devices: None,
         batches: Vec::new(),
+        files: Vec::new(),
     };
     for p in partitions {
         let start = p.start_s.min(DURATION_S);

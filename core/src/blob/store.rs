@@ -51,8 +51,15 @@ pub trait BlobStore {
     /// Writes group `index` of a partial file, already verified by the node. `Ok(true)` when
     /// that completed the file.
     fn insert_group(&mut self, id: &FileId, index: u64, bytes: &[u8]) -> Result<bool, StoreError>;
-    /// Partial files (id and size), to resume after a restart.
+    /// Partial files (id and size), and files noted wanted and not yet begun: to resume
+    /// after a restart.
     fn partials(&mut self) -> Vec<(FileId, u64)>;
+    /// Records durably that `id` (of `size` bytes) is to be fetched, before anything of it is
+    /// here: a crash before its outboard arrives then does not forget it. The default keeps
+    /// nothing; such a store fetches a file again only when a message names it again.
+    fn note_wanted(&mut self, _id: &FileId, _size: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Blobs in memory, for the simulator and tests. Complete files may share their bytes with
@@ -67,6 +74,8 @@ pub struct InMemoryBlobs {
     expected: BTreeMap<FileId, Arc<[u8]>>,
     /// Groups that did not match `expected`: 0 unless verification is broken.
     pub mismatched_groups: u64,
+    /// Files to fetch that have no entry yet (`note_wanted`).
+    wanted: BTreeMap<FileId, u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -207,6 +216,7 @@ impl BlobStore for InMemoryBlobs {
         if self.blobs.contains_key(id) {
             return Ok(());
         }
+        self.wanted.remove(id);
         let check = PostOrderOutboard {
             root: blake3::Hash::from_bytes(id.0),
             tree: tree::tree(size),
@@ -261,10 +271,23 @@ impl BlobStore for InMemoryBlobs {
     }
 
     fn partials(&mut self) -> Vec<(FileId, u64)> {
+        let wanted = self
+            .wanted
+            .iter()
+            .filter(|(id, _)| !self.blobs.contains_key(id))
+            .map(|(id, size)| (*id, *size));
         self.blobs
             .iter()
             .filter(|(_, blob)| blob.have_count < blob.have.len() as u64)
             .map(|(id, blob)| (*id, blob.size))
+            .chain(wanted)
             .collect()
+    }
+
+    fn note_wanted(&mut self, id: &FileId, size: u64) -> Result<(), StoreError> {
+        if !self.blobs.contains_key(id) {
+            self.wanted.insert(*id, size);
+        }
+        Ok(())
     }
 }

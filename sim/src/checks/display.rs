@@ -151,6 +151,19 @@ impl fmt::Display for Failure {
                 ms(*at_us),
                 ids.join(", ")
             ),
+            Failure::FileIncomplete {
+                device,
+                file,
+                groups_have,
+                groups_total,
+            } => write!(
+                f,
+                "files: {device} holds {groups_have} of file {file}'s {groups_total} groups"
+            ),
+            Failure::FileBytesDiffer { device, groups } => write!(
+                f,
+                "files: {device} stored {groups} groups that differ from the file's bytes"
+            ),
             Failure::OwnEventLost {
                 device,
                 cause,

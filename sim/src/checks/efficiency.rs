@@ -3,6 +3,8 @@
 //! converged (`rounds_to_converge_max`). A lost answer or a wasted round costs bytes or time
 //! even when the world converges.
 
+use meshlog_core::PacketKind;
+
 use super::verdict::{Checker, Failure, Figures};
 use crate::kernel::{Happening, View};
 
@@ -40,7 +42,8 @@ pub fn rounds_to_converge(world: &View<'_>) -> Option<f64> {
 impl Checker for Efficiency {
     fn observe(&mut self, _: &View<'_>, happening: &Happening<'_>) {
         match *happening {
-            Happening::Transmit { transmit, .. } => {
+            // Files' bytes are the files checker's to count: an event's cost is the sync's.
+            Happening::Transmit { transmit, .. } if transmit.kind != PacketKind::Blob => {
                 self.sent_bytes += transmit.bytes.len() as u64;
             }
             Happening::Node { .. } if happening.inserted().is_some() => self.inserted += 1,

@@ -16,6 +16,7 @@ mod datagram_size;
 mod discovery;
 mod display;
 mod efficiency;
+mod files;
 mod forged_author;
 mod forward_secrecy;
 mod hop_latency;
@@ -53,6 +54,7 @@ impl Checks {
                 Box::new(clock_order::ClockOrder::new(devices)),
                 Box::new(budget::Ledger::new(devices)),
                 Box::new(efficiency::Efficiency::default()),
+                Box::new(files::Files::default()),
                 Box::new(datagram_size::DatagramSize::default()),
                 Box::new(roster::RosterCheck::default()),
                 Box::new(confidentiality::Confidentiality::default()),

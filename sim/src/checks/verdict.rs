@@ -97,6 +97,15 @@ pub enum Failure {
         store_only: usize,
         ids: Vec<String>,
     },
+    /// A device that must hold a posted file does not hold it whole at the end.
+    FileIncomplete {
+        device: String,
+        file: String,
+        groups_have: u64,
+        groups_total: u64,
+    },
+    /// A device stored file groups that differ from the file's bytes: unverified data.
+    FileBytesDiffer { device: String, groups: u64 },
     /// A power cut or a reopened store lost events the device had appended itself:
     /// acknowledged, then lost.
     OwnEventLost {
@@ -296,6 +305,12 @@ pub struct Figures {
     pub followed_worst_us: Option<u64>,
     /// Pairs of members with a NAT box between them, and how each talked at the end.
     pub nat_pairs: Vec<NatPair>,
+    /// With `[[workload.file]]`s: file bytes every receiver had to end with, the BLOB bytes
+    /// put on the wire for them, and the slowest receiver's time from a post to holding the
+    /// file whole (`None`: one never did).
+    pub file_bytes_delivered: u64,
+    pub file_wire_bytes: u64,
+    pub file_complete_worst_us: Option<u64>,
 }
 
 /// One checker: it sees every happening and, at the end, says what failed.

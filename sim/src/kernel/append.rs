@@ -119,6 +119,11 @@ impl World {
 
     /// Appends on `device` and records the sealed bytes; `None` if the device is crashed or
     /// its disk is full (the person sees an error and nothing is stored or sent).
+    /// Appends `body` at `device` as the workload does (`files.rs` posts its messages here).
+    pub(super) fn append_body(&mut self, device: usize, body: EventBody) -> Option<EventId> {
+        self.append(device, body)
+    }
+
     fn append(&mut self, device: usize, body: EventBody) -> Option<EventId> {
         let now = self.now;
         let d = &mut self.devices[device];

@@ -202,6 +202,7 @@ impl World {
             end,
             options,
             members: Members::new(!scenario.members.is_empty()),
+            file_ids: Vec::new(),
             community,
             peer_lists,
             invites: BTreeMap::new(),
@@ -225,6 +226,10 @@ impl World {
         }
         for (i, batch) in scenario.workload.batches.iter().enumerate() {
             world.schedule(Instant::ZERO + batch.at.0, Item::Batch(i));
+        }
+        for (i, file) in scenario.workload.files.iter().enumerate() {
+            world.place_file(i);
+            world.schedule(Instant::ZERO + file.at.0, Item::File(i));
         }
         world.schedule(workload_end, Item::Heal);
         for (i, hostile) in scenario.hostiles.iter().enumerate() {

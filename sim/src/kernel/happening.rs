@@ -257,6 +257,8 @@ pub struct View<'a> {
     pub members: &'a Members,
     /// When the end-of-workload heal happened.
     pub heal_at: Option<Instant>,
+    /// The ids of `[[workload.file]]`s, in order.
+    pub file_ids: &'a [meshlog_core::FileId],
 }
 
 impl fmt::Debug for View<'_> {

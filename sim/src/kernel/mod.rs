@@ -19,6 +19,7 @@ pub mod control;
 mod deliver;
 mod device;
 mod drain;
+mod files;
 pub mod happening;
 pub(crate) mod join;
 mod lan;
@@ -92,6 +93,8 @@ pub(crate) enum Item {
     Member(usize),
     Tick,
     Batch(usize),
+    /// A `[[workload.file]]` is posted (index into `scenario.workload.files`).
+    File(usize),
     /// End of the workload: every fault not marked permanent is lifted.
     Heal,
 }
@@ -147,6 +150,8 @@ pub struct World {
     pub(crate) community: Community,
     /// Membership events appended and the roster they settle to (`members.rs`).
     pub(crate) members: Members,
+    /// The ids of `[[workload.file]]`s, in order (`files.rs`).
+    pub(crate) file_ids: Vec<meshlog_core::FileId>,
     /// The devices' peer lists (indices), as the topology made them.
     pub(crate) peer_lists: Vec<Vec<usize>>,
     /// Invites made by `[[member]] invite`, by name (`join.rs`).
@@ -272,6 +277,7 @@ impl World {
             community: &self.community,
             members: &self.members,
             heal_at: self.heal_at,
+            file_ids: &self.file_ids,
         }
     }
 
@@ -398,6 +404,7 @@ impl World {
                     });
                 }
             }
+            Item::File(i) => self.post_file(i),
             Item::Heal => {
                 self.emit(Happening::Heal { done: false });
                 self.network.heal(true);

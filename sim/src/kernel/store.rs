@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use meshlog_core::blob::{BlobStore, InMemoryBlobs};
 use meshlog_core::event::open;
 use meshlog_core::{Community, EventId, Instant, OpenedEvent, Store, StoreError};
 
@@ -61,6 +62,9 @@ pub struct WorldStore {
     /// time: the clock checker reads it here rather than decrypting the bytes again, which
     /// cost a twentieth of a million-event run. Bounded by one append's events.
     pub(crate) last_appended: Vec<(EventId, Instant)>,
+    /// Files (the blob transfer's), in memory even beside a provided store; complete files'
+    /// bytes are shared by every device (`InMemoryBlobs`). Kept across crashes.
+    pub(crate) files: InMemoryBlobs,
 }
 
 impl WorldStore {
@@ -71,6 +75,7 @@ impl WorldStore {
             full: false,
             refused: 0,
             last_appended: Vec::new(),
+            files: InMemoryBlobs::new(),
         }
     }
 
@@ -192,6 +197,9 @@ impl Store for WorldStore {
     }
     fn commit(&mut self) -> Result<(), StoreError> {
         self.backing_mut().commit()
+    }
+    fn blobs(&mut self) -> Option<&mut dyn BlobStore> {
+        Some(&mut self.files)
     }
     fn get(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
         self.backing().get(id)

@@ -283,6 +283,17 @@ impl fmt::Display for Outcome {
                 took(direct_worst)
             )?;
         }
+        if fig.file_bytes_delivered > 0 {
+            writeln!(
+                f,
+                "files    {} file bytes delivered for {} bytes of BLOB packets ({:.2} per byte); \
+                 the slowest receiver held a file whole {} after its post",
+                fig.file_bytes_delivered,
+                fig.file_wire_bytes,
+                fig.file_wire_bytes as f64 / fig.file_bytes_delivered as f64,
+                took(fig.file_complete_worst_us)
+            )?;
+        }
         let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         writeln!(
             f,

@@ -288,7 +288,27 @@ pub struct WorkloadSpec {
     /// Many messages at once from one device: a backlog.
     #[serde(default, rename = "batch", skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<BatchSpec>,
+    /// Large files posted as blobs (`node/blobs`): every device must end with each whole.
+    #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileSpec>,
 }
+
+/// A file of `size_bytes` (its bytes drawn from the seed) that `device` holds from the start
+/// and posts at `at`. The world keeps it once, however many devices fetch it.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub at: SimDuration,
+    pub device: String,
+    pub size_bytes: u64,
+    /// Hostile members holding a copy whose every group is altered (its outboard true):
+    /// each group they serve is forged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forged_by: Vec<String>,
+}
+
+/// Largest file a scenario may post: 1 GiB, a few copies of which a machine holds.
+pub const FILE_SIZE_BYTES_MAX: u64 = 1 << 30;
 
 fn attachment_bytes_min() -> u32 {
     1_000

@@ -473,6 +473,29 @@ impl Scenario {
                 ));
             }
         }
+        for (i, file) in w.files.iter().enumerate() {
+            let field = format!("workload.file[{i}]");
+            known(&format!("{field}.device"), &file.device)?;
+            for name in &file.forged_by {
+                known(&format!("{field}.forged_by"), name)?;
+            }
+            if file.at > self.duration {
+                return Err(invalid(
+                    &format!("{field}.at"),
+                    format!("{} is after the duration {}", file.at, self.duration),
+                ));
+            }
+            if file.size_bytes == 0 || file.size_bytes > super::FILE_SIZE_BYTES_MAX {
+                return Err(invalid(
+                    &format!("{field}.size_bytes"),
+                    format!(
+                        "{}: need 1 to {}",
+                        file.size_bytes,
+                        super::FILE_SIZE_BYTES_MAX
+                    ),
+                ));
+            }
+        }
         for (i, fault) in self.faults.iter().enumerate() {
             validate_fault(fault, &format!("fault[{i}]"), self, &known, &invalid)?;
         }

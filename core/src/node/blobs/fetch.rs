@@ -47,6 +47,8 @@ const LOSS_INITIAL_PPM: u64 = 0;
 const LOSS_MAX_PPM: u64 = 800_000;
 /// Beyond two round trips and the time to send what was asked, before an ask is retried.
 pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);
+/// Asks judged before a source's loss estimate is trusted to tell a jump in loss.
+const SAMPLES_TRUSTED: u32 = 8;
 /// A source that said it holds none of a file is asked again after this long.
 const NOT_HELD_RETRY: Duration = Duration::from_secs(10);
 /// A fetch without progress for this long gives its place to a waiting one.
@@ -81,6 +83,9 @@ pub(super) struct Source {
     pub(super) window_milli: u64,
     pub(super) slow_start: bool,
     pub(super) loss_ppm: u64,
+    /// Asks judged so far: until a few are, the estimate is a guess and a group short of
+    /// shards says only that.
+    pub(super) samples: u32,
     pub(super) asked: u64,
     pub(super) not_held_at: Option<Instant>,
     /// Sent a group or an outboard that did not verify: never asked again.
@@ -93,6 +98,7 @@ impl Source {
             window_milli: WINDOW_INITIAL_GROUPS * 1_000,
             slow_start: true,
             loss_ppm: LOSS_INITIAL_PPM,
+            samples: 0,
             asked: 0,
             not_held_at: None,
             excluded: false,
@@ -107,6 +113,7 @@ impl Source {
     /// Moves the estimate a quarter of the way to a sample.
     fn note_loss(&mut self, sample_ppm: u64) {
         self.loss_ppm = (self.loss_ppm * 3 + sample_ppm) / 4;
+        self.samples = self.samples.saturating_add(1);
     }
 }
 
@@ -136,11 +143,6 @@ struct Pending {
     shards: BTreeMap<u8, Vec<u8>>,
     requested: u64,
     arrived: u64,
-    /// The highest shard index that arrived for this ask: shards are sent in index order,
-    /// so those below it that did not arrive were lost (or are late).
-    highest: Option<u8>,
-    /// The first index this ask was answered from (0, or `k` for recovery shards only).
-    first_index: u8,
     done: bool,
 }
 
@@ -180,6 +182,12 @@ impl<S: Store> Node<S> {
         if self.blobs.waiting.len() >= WAITING_MAX {
             self.stats.drop("blob_queue_full");
             return;
+        }
+        if let Some(Err(err)) = self.store.blobs().map(|b| b.note_wanted(&file, size)) {
+            // Fetched all the same; only a crash before its outboard would forget it.
+            self.emit(NodeEvent::StoreFailed {
+                detail: err.to_string(),
+            });
         }
         self.blobs.waiting.push_back((file, size));
         self.start_waiting(now);
@@ -273,8 +281,10 @@ impl<S: Store> Node<S> {
                     fetch.pending.remove(&group);
                     continue;
                 }
-                // What it still needs, given the original shards it kept.
-                let kept = pending.map_or(0, |p| {
+                // What it still needs, given the original shards it kept from this source
+                // (shards from another are dropped when it is asked: a group rebuilt from
+                // two sources' shards could not say which one forged it).
+                let kept = pending.filter(|p| &p.source == name).map_or(0, |p| {
                     p.shards
                         .keys()
                         .filter(|&&i| usize::from(i) < ORIGINALS_MAX)
@@ -324,17 +334,16 @@ impl<S: Store> Node<S> {
                     shards: BTreeMap::new(),
                     requested: 0,
                     arrived: 0,
-                    highest: None,
-                    first_index: 0,
                     done: false,
                 });
-                pending.source = name.clone();
+                if pending.source != name {
+                    pending.shards.clear();
+                    pending.source = name.clone();
+                }
                 pending.deadline = Some(deadline);
                 pending.recovery = recovery;
                 pending.requested = if originals { k } else { 0 } + u64::from(recovery);
                 pending.arrived = 0;
-                pending.highest = None;
-                pending.first_index = if originals { 0 } else { k as u8 };
                 // Recovery shards of an earlier code do not combine with the new one.
                 pending.shards.retain(|&i, _| u64::from(i) < k);
             }
@@ -372,7 +381,6 @@ impl<S: Store> Node<S> {
         };
         self.stats.blobs.shard_bytes_received += bytes.len() as u64;
         pending.arrived += 1;
-        pending.highest = Some(pending.highest.map_or(index, |h| h.max(index)));
         if pending.done {
             return;
         }
@@ -386,8 +394,15 @@ impl<S: Store> Node<S> {
             return;
         }
         pending.shards.insert(index, bytes);
+        if pending.shards.len() < k {
+            return;
+        }
         let Some(rebuilt) = coding::rebuild(len, usize::from(pending.recovery), &pending.shards)
         else {
+            // Enough shards that do not decode: shards of another code slipped in. Start
+            // the group afresh rather than wait on it.
+            self.stats.drop("blob_undecodable");
+            pending.shards.clear();
             return;
         };
         let Outboard::Ready(outboard) = &fetch.outboard else {
@@ -413,13 +428,7 @@ impl<S: Store> Node<S> {
         }
         pending.done = true;
         pending.shards.clear();
-        // Of the shards sent up to the last one that arrived, those missing were lost: a
-        // sample at once, where waiting for the deadline would let a burst of asks go out
-        // with a stale estimate.
-        let sent = u64::from(pending.highest.unwrap_or(0) + 1 - pending.first_index);
-        let sample_ppm = loss_ppm(pending.arrived, sent);
         let source = fetch.sources.get_mut(from).expect("asked source");
-        source.note_loss(sample_ppm);
         source.asked = source.asked.saturating_sub(1);
         source.window_milli = if source.slow_start {
             source.window_milli + 1_000
@@ -503,21 +512,29 @@ impl<S: Store> Node<S> {
                 let pending = fetch.pending.get_mut(&group).expect("listed");
                 let done = pending.done;
                 let name = pending.source.clone();
-                // A completed ask was judged when it completed. An ask that got no shard at
+                // Judged at its deadline, when every shard sent has arrived or is lost (not at
+                // completion: shards reorder, so which arrived first says nothing). Shards
+                // that came after the group was complete count. An ask that got no shard at
                 // all was not served (a peer that restarted, a full queue), which says
-                // nothing of the link's loss; the window halves for it all the same.
-                let sample = (!done && pending.arrived > 0)
-                    .then(|| loss_ppm(pending.arrived, pending.requested));
+                // nothing of the link's loss.
+                let sample =
+                    (pending.arrived > 0).then(|| loss_ppm(pending.arrived, pending.requested));
                 if let Some(source) = fetch.sources.get_mut(&name) {
                     if !done {
                         source.asked = source.asked.saturating_sub(1);
                     }
-                    // A group short of shards despite its recovery shards is loss beyond
-                    // what was measured: sent too fast, perhaps. A quarter less (not TCP's
-                    // half: random loss is what the coding is for). An ask lost whole is
+                    // A group short of shards although its recovery shards were sized to
+                    // the measured loss: the loss jumped (to more than twice the estimate),
+                    // the sign of a queue overflowing on the way, so a quarter less in flight
+                    // (not TCP's half: steady random loss is what the coding is for, and a
+                    // window cut for it would only slow the file). An ask lost whole is
                     // just asked again.
+                    let jumped = source.samples >= SAMPLES_TRUSTED
+                        && sample.is_some_and(|s| s > 2 * source.loss_ppm.max(50_000));
                     if let Some(sample) = sample {
                         source.note_loss(sample);
+                    }
+                    if !done && jumped {
                         source.slow_start = false;
                         source.window_milli = (source.window_milli * 3 / 4).max(2_000);
                     }
