@@ -47,6 +47,11 @@ const LOSS_INITIAL_PPM: u64 = 0;
 const LOSS_MAX_PPM: u64 = 800_000;
 /// Beyond two round trips and the time to send what was asked, before an ask is retried.
 pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);
+/// A window's worth of asks with more than one in this many short cuts the window: 1 in 6,
+/// three times the design rate of the recovery shards' margin.
+const SHORT_SHARE_MAX_INVERSE: u32 = 6;
+/// The round trip assumed at least when spacing window cuts.
+const RTT_FLOOR_US: u64 = 10_000;
 /// Asks judged before a source's loss estimate is trusted to tell a jump in loss.
 const SAMPLES_TRUSTED: u32 = 8;
 /// A source that said it holds none of a file is asked again after this long.
@@ -86,6 +91,12 @@ pub(super) struct Source {
     /// Asks judged so far: until a few are, the estimate is a guess and a group short of
     /// shards says only that.
     pub(super) samples: u32,
+    /// When the window was last cut: at most once per two round trips, as TCP cuts once per
+    /// window of loss, or a burst of short groups from one event would cut it to nothing.
+    pub(super) cut_at: Option<Instant>,
+    /// Asks judged, and of those short of shards, since the window was last judged.
+    pub(super) judged: u32,
+    pub(super) short: u32,
     pub(super) asked: u64,
     pub(super) not_held_at: Option<Instant>,
     /// Sent a group or an outboard that did not verify: never asked again.
@@ -99,6 +110,9 @@ impl Source {
             slow_start: true,
             loss_ppm: LOSS_INITIAL_PPM,
             samples: 0,
+            cut_at: None,
+            judged: 0,
+            short: 0,
             asked: 0,
             not_held_at: None,
             excluded: false,
@@ -500,6 +514,11 @@ impl<S: Store> Node<S> {
     /// Asks whose time ran out: measure the loss they saw, retry what did not arrive.
     pub(super) fn fetches_due(&mut self, now: Instant) {
         let files: Vec<FileId> = self.blobs.fetches.keys().copied().collect();
+        let rtts: BTreeMap<DeviceId, u64> = self
+            .peers
+            .iter()
+            .map(|(name, state)| (name.clone(), state.rtt_estimate_us))
+            .collect();
         for file in files {
             let fetch = self.blobs.fetches.get_mut(&file).expect("listed");
             let due: Vec<u64> = fetch
@@ -512,6 +531,7 @@ impl<S: Store> Node<S> {
                 let pending = fetch.pending.get_mut(&group).expect("listed");
                 let done = pending.done;
                 let name = pending.source.clone();
+                let rtt_us = rtts.get(&name).copied().unwrap_or(0);
                 // Judged at its deadline, when every shard sent has arrived or is lost (not at
                 // completion: shards reorder, so which arrived first says nothing). Shards
                 // that came after the group was complete count. An ask that got no shard at
@@ -523,20 +543,29 @@ impl<S: Store> Node<S> {
                     if !done {
                         source.asked = source.asked.saturating_sub(1);
                     }
-                    // A group short of shards although its recovery shards were sized to
-                    // the measured loss: the loss jumped (to more than twice the estimate),
-                    // the sign of a queue overflowing on the way, so a quarter less in flight
-                    // (not TCP's half: steady random loss is what the coding is for, and a
-                    // window cut for it would only slow the file). An ask lost whole is
-                    // just asked again.
-                    let jumped = source.samples >= SAMPLES_TRUSTED
-                        && sample.is_some_and(|s| s > 2 * source.loss_ppm.max(50_000));
                     if let Some(sample) = sample {
                         source.note_loss(sample);
+                        source.judged += 1;
+                        source.short += u32::from(!done);
                     }
-                    if !done && jumped {
-                        source.slow_start = false;
-                        source.window_milli = (source.window_milli * 3 / 4).max(2_000);
+                    // Recovery shards sized to the measured loss leave a few groups short
+                    // (about 1 in 20, by design). Many more than that in a window's worth
+                    // of asks means the loss jumped, the sign of a queue overflowing on the
+                    // way: a quarter less in flight, at most once per two round trips (not
+                    // TCP's half: steady random loss is what the coding is for, and a cut
+                    // for it would only slow the file). An ask lost whole is asked again.
+                    let window = source.window_milli / 1_000;
+                    if source.samples >= SAMPLES_TRUSTED && u64::from(source.judged) >= window {
+                        let cut_due = source.cut_at.is_none_or(|at| {
+                            at + Duration::from_micros(2 * rtt_us.max(RTT_FLOOR_US)) <= now
+                        });
+                        if source.short * SHORT_SHARE_MAX_INVERSE > source.judged && cut_due {
+                            source.cut_at = Some(now);
+                            source.slow_start = false;
+                            source.window_milli = (source.window_milli * 3 / 4).max(2_000);
+                        }
+                        source.judged = 0;
+                        source.short = 0;
                     }
                 }
                 if done {
