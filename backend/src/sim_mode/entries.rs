@@ -183,7 +183,7 @@ impl DeviceIndex {
             file_id: f.file,
             name: f.name.clone(),
             mime: f.mime.clone(),
-            size_bytes: u64::from(f.size),
+            size_bytes: f.size,
             chunks_total: u32::from(f.chunk_count().unwrap_or(0)),
             chunks_have: self.chunks.get(&f.file).map_or(0, |c| c.len() as u32),
         });
