@@ -162,6 +162,14 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     }
     // First, so a wrong key or passphrase is reported as such (`DbError::WrongKey`).
     let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
+    // The blob store, shared: the API uploads and serves through it, the node (through the
+    // SQLite store's `Store::blobs`) fetches and serves files between devices.
+    let blobs_dir = options.data_dir.join(crate::files::FILES_DIR);
+    let files = crate::files::FileService::new(crate::files::BlobStore::open(
+        &blobs_dir,
+        options.file_size_max_bytes,
+    )?);
+    let store = store.with_blobs(crate::files::NodeBlobs::new(files.store.clone()));
     if let Some(pages) = options.db_pages_max {
         store.limit_pages(pages)?;
     }
@@ -261,9 +269,7 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         at_rest: db.key().clone(),
     };
     let mut state = DeviceState::new(options.name.clone(), handle, scans, lookups, place);
-    let blobs_dir = options.data_dir.join(crate::files::FILES_DIR);
-    let blobs = crate::files::BlobStore::open(&blobs_dir, options.file_size_max_bytes)?;
-    state.files = Some(crate::files::FileService::new(blobs));
+    state.files = Some(files);
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
     tokio::spawn(driver.run());
