@@ -111,10 +111,11 @@ impl DeviceState {
 
     pub async fn message_view(&self, id: &EventId) -> Result<Option<MessageView>, ApiError> {
         let id = *id;
+        let files = self.files.as_ref().map(|f| f.store.clone());
         Ok(self
             .look_up(move |r| r.message(&id))
             .await?
-            .map(MessageView::from))
+            .map(|row| MessageView::from(row).with_files(files.as_deref())))
     }
 
     pub async fn stats(&self) -> Result<StatsView, ApiError> {

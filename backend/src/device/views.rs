@@ -32,10 +32,52 @@ pub struct AttachmentView {
     pub name: String,
     pub mime: String,
     pub size: u64,
+    /// For a file sent as chunk events, chunks; for a blob, the blob store's 16 KiB groups.
     pub chunks_total: u32,
     pub chunks_have: u32,
     pub complete: bool,
+    /// Sent by the blob transfer (a file of any size, `POST /api/files` then `file_id`), not
+    /// as chunk events: its progress is also at `GET /api/files/:file_id/progress`.
+    pub blob: bool,
     pub url: String,
+}
+
+impl AttachmentView {
+    /// A blob's progress as `files` holds it (nothing yet if it is not there at all). A row
+    /// from SQLite knows only that the file is a blob (`file_chunks` is 0: a chunked file
+    /// has at least one chunk); the bits are the blob store's.
+    pub fn with_blob_progress(mut self, files: &crate::files::BlobStore) -> Self {
+        if !self.blob {
+            return self;
+        }
+        let id = crate::files::BlobId::from_hex(&self.file_id);
+        match id.and_then(|id| files.status(&id)) {
+            Some(status) => {
+                // Groups fit u32 up to 64 TiB, beyond BLOB_SIZE_MAX (1 TiB).
+                self.chunks_total = status.chunks_total.try_into().unwrap_or(u32::MAX);
+                self.chunks_have = status.chunks_have.try_into().unwrap_or(u32::MAX);
+                self.complete = status.complete;
+            }
+            None => {
+                let groups = crate::files::tree::group_count(self.size);
+                self.chunks_total = groups.try_into().unwrap_or(u32::MAX);
+                self.chunks_have = 0;
+                self.complete = false;
+            }
+        }
+        self
+    }
+}
+
+impl MessageView {
+    /// The view with its blob attachment's progress from `files` (see
+    /// [`AttachmentView::with_blob_progress`]); a device without a blob store shows none.
+    pub fn with_files(mut self, files: Option<&crate::files::BlobStore>) -> Self {
+        if let (Some(files), Some(attachment)) = (files, self.attachment.take()) {
+            self.attachment = Some(attachment.with_blob_progress(files));
+        }
+        self
+    }
 }
 
 impl From<MessageRow> for MessageView {
@@ -45,7 +87,10 @@ impl From<MessageRow> for MessageView {
             // The message's own attachment route: its name and type, not another message's.
             attachment: row.attachment.map(|a| {
                 let file_id = a.file_id.to_hex();
+                // A chunked file has at least one chunk; a blob's row stores 0.
+                let blob = a.chunks_total == 0;
                 AttachmentView {
+                    blob,
                     url: format!("/api/messages/{id}/attachment"),
                     file_id,
                     name: a.name,
@@ -53,7 +98,8 @@ impl From<MessageRow> for MessageView {
                     size: a.size_bytes,
                     chunks_total: a.chunks_total,
                     chunks_have: a.chunks_have,
-                    complete: a.chunks_have >= a.chunks_total,
+                    // A blob's progress is the blob store's: `with_files`.
+                    complete: !blob && a.chunks_have >= a.chunks_total,
                 }
             }),
             id,
