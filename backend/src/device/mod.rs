@@ -169,7 +169,10 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         &blobs_dir,
         options.file_size_max_bytes,
     )?);
-    let store = store.with_blobs(crate::files::NodeBlobs::new(files.store.clone()));
+    let (blobs_changed, mut changed_blobs) =
+        tokio::sync::mpsc::channel(crate::files::CHANGES_QUEUED);
+    let store =
+        store.with_blobs(crate::files::NodeBlobs::new(files.store.clone()).notify(blobs_changed));
     if let Some(pages) = options.db_pages_max {
         store.limit_pages(pages)?;
     }
@@ -272,6 +275,15 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     state.files = Some(files);
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
+    // A file arriving by the blob transfer: its messages' views (progress, complete) again.
+    let announcer = state.clone();
+    tokio::spawn(async move {
+        while let Some(blob) = changed_blobs.recv().await {
+            announcer
+                .publish_messages_with_file(meshlog_core::FileId(blob.0))
+                .await;
+        }
+    });
     tokio::spawn(driver.run());
     tokio::spawn(crate::api::stream::stats_ticker(state.clone()));
     if let Some(port) = options.discovery_port {

@@ -57,7 +57,7 @@ pub use error::{
 pub use ingest::Ingested;
 pub use service::{FileService, UPLOADS_MAX};
 pub use store::{BlobStore, Inserted};
-pub use transfer::{NodeBlobs, MISSING_LIMIT_MAX};
+pub use transfer::{NodeBlobs, CHANGES_QUEUED, MISSING_LIMIT_MAX, NOTE_EVERY_GROUPS};
 pub use tree::{TreeError, GROUP_LEN_BYTES};
 
 #[cfg(test)]

@@ -92,16 +92,49 @@ impl BlobStore {
     }
 }
 
+/// Files whose progress the device is told of, queued: a slow reader loses notes (the page
+/// also polls `/progress`), never stalls the node, which calls `insert_group` on its thread.
+pub const CHANGES_QUEUED: usize = 64;
+/// A file arriving is noted every this many groups (1 MiB: one flush), and when complete, so
+/// its message's view on the live stream moves without a frame per 16 KiB.
+pub const NOTE_EVERY_GROUPS: u64 = 64;
+
 /// Core's `BlobStore` over the device's store, shared with the HTTP API (`Arc`): the node
 /// fills files the page reads and serves uploads the page made.
 #[derive(Clone, Debug)]
 pub struct NodeBlobs {
     store: Arc<BlobStore>,
+    changed: Option<tokio::sync::mpsc::Sender<BlobId>>,
+    /// Groups stored since the last note.
+    unnoted_groups: u64,
 }
 
 impl NodeBlobs {
     pub fn new(store: Arc<BlobStore>) -> Self {
-        NodeBlobs { store }
+        NodeBlobs {
+            store,
+            changed: None,
+            unnoted_groups: 0,
+        }
+    }
+
+    /// Notes into `changed` the files that progress (every [`NOTE_EVERY_GROUPS`] groups) or
+    /// complete, for the device to announce their messages again.
+    pub fn notify(mut self, changed: tokio::sync::mpsc::Sender<BlobId>) -> Self {
+        self.changed = Some(changed);
+        self
+    }
+
+    fn note(&mut self, id: BlobId, completed: bool) {
+        self.unnoted_groups += 1;
+        if !completed && self.unnoted_groups < NOTE_EVERY_GROUPS {
+            return;
+        }
+        self.unnoted_groups = 0;
+        if let Some(changed) = &self.changed {
+            // Full or closed: dropped (see CHANGES_QUEUED).
+            let _ = changed.try_send(id);
+        }
     }
 }
 
@@ -159,9 +192,17 @@ impl CoreBlobs for NodeBlobs {
     }
 
     fn insert_group(&mut self, id: &FileId, index: u64, bytes: &[u8]) -> Result<bool, StoreError> {
-        match self.store.insert_group(&BlobId(id.0), index, bytes) {
-            Ok(Inserted::Completed) => Ok(true),
-            Ok(Inserted::Stored | Inserted::Duplicate) => Ok(false),
+        let blob = BlobId(id.0);
+        match self.store.insert_group(&blob, index, bytes) {
+            Ok(Inserted::Completed) => {
+                self.note(blob, true);
+                Ok(true)
+            }
+            Ok(Inserted::Stored) => {
+                self.note(blob, false);
+                Ok(false)
+            }
+            Ok(Inserted::Duplicate) => Ok(false),
             Err(err) => Err(store_error(err)),
         }
     }

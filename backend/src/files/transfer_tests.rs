@@ -6,7 +6,7 @@ use std::sync::Arc;
 use meshlog_core::blob::BlobStore as CoreBlobs;
 use meshlog_core::{FileId, StoreError};
 
-use super::transfer::{NodeBlobs, MISSING_LIMIT_MAX};
+use super::transfer::{NodeBlobs, CHANGES_QUEUED, MISSING_LIMIT_MAX, NOTE_EVERY_GROUPS};
 use super::*;
 
 const G: u64 = GROUP_LEN_BYTES;
@@ -168,4 +168,34 @@ fn too_many_partials_is_a_refusal() {
         }
     }
     assert_eq!(blobs.partials().len(), PARTIALS_MAX);
+}
+
+#[test]
+fn a_file_is_noted_when_it_completes_and_every_flush_on_the_way() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let groups = NOTE_EVERY_GROUPS + 2;
+    let data = content(groups * G);
+    let stored = BlobStore::open(a.path(), 1 << 30).unwrap();
+    let id = FileId(stored.ingest(groups * G, &data[..]).unwrap().id.0);
+    drop(stored);
+    let mut sender = open(a.path(), 1 << 30);
+    let outboard = outboard_of(&mut sender, &id);
+    let (changed, mut noted) = tokio::sync::mpsc::channel(CHANGES_QUEUED);
+    let mut receiver = open(b.path(), 1 << 30).notify(changed);
+    receiver.create_partial(&id, groups * G, &outboard).unwrap();
+    for index in 0..groups {
+        let group = sender.read_group(&id, index).unwrap().unwrap();
+        receiver.insert_group(&id, index, &group).unwrap();
+        // A duplicate is not progress.
+        receiver.insert_group(&id, index, &group).unwrap();
+    }
+    let mut notes = Vec::new();
+    while let Ok(blob) = noted.try_recv() {
+        notes.push(blob);
+    }
+    assert_eq!(
+        notes,
+        vec![BlobId(id.0); 2],
+        "one at 64 groups, one at completion"
+    );
 }
