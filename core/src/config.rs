@@ -50,6 +50,12 @@ pub struct Config {
     /// it came from and its author (`node/forward.rs`). 1 to `REPLY_FACTOR` (3): a node then
     /// sends at most three times the event bytes it received, QUIC's amplification factor.
     pub forward_fanout: usize,
+    /// Bytes of file shards per second this node sends one peer at most (`node/blobs`): what
+    /// a peer's asks can make it send, whatever it asks. 64 MiB/s by default.
+    pub blob_serve_rate: u64,
+    /// Largest file this node fetches when a message names it: 4 GiB by default, the
+    /// device's `--file-size-max`. Its outboard (1/256 of it) is held in memory while fetched.
+    pub blob_fetch_size_max: u64,
     // The switches below break the node on purpose, to show the checkers catch it: on in
     // every device, settable only with the `testing` feature (the simulator, the tests).
     /// Push a local append to every online peer at once.
@@ -163,6 +169,8 @@ impl Config {
             leaf_items_max: 64,
             output_queue_max: 16_384,
             forward_fanout: 3,
+            blob_serve_rate: 64 << 20,
+            blob_fetch_size_max: 4 << 30,
             eager_push: true,
             anti_entropy: true,
             relay: true,
@@ -238,6 +246,18 @@ impl Config {
             self.events_per_round_max.to_string(),
             (1..=100_000).contains(&self.events_per_round_max),
             "1 to 100,000",
+        )?;
+        range(
+            "blob_serve_rate",
+            self.blob_serve_rate.to_string(),
+            (1_024..=1 << 40).contains(&self.blob_serve_rate),
+            "1 KiB/s to 1 TiB/s",
+        )?;
+        range(
+            "blob_fetch_size_max",
+            self.blob_fetch_size_max.to_string(),
+            self.blob_fetch_size_max <= crate::event::BLOB_SIZE_MAX,
+            "at most 1 TiB",
         )?;
         range(
             "stream_rate_max",

@@ -100,7 +100,7 @@ pub use packet::{
     DATAGRAM_SIZE_MAX,
 };
 pub use peer_book::PeerBook;
-pub use stats::{BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
+pub use stats::{BlobTotals, BudgetTotals, PeerInfo, PeerState, Stats, Traffic};
 pub use store::{InMemoryStore, Store, StoreError};
 pub use sync::index::BucketSummary;
 pub use sync::prefix::Prefix;

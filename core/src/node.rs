@@ -40,6 +40,7 @@ use thiserror::Error;
 
 mod addresses;
 mod admit;
+mod blobs;
 mod budget;
 mod check;
 mod discover;
@@ -79,7 +80,7 @@ use crate::clock::HybridClock;
 use crate::config::{Config, ConfigError};
 use crate::crypto::Keyring;
 use crate::event::{Event, RejectReason, SealError};
-use crate::id::{DeviceId, EventId};
+use crate::id::{DeviceId, EventId, FileId};
 use crate::member::{Role, Status};
 use crate::packet::{DropReason, PacketKind, PacketNote, Wire};
 use crate::stats::{PeerInfo, PeerState, Stats};
@@ -176,6 +177,8 @@ pub enum NodeEvent {
         status: Status,
         role: Role,
     },
+    /// Every group of a blob is here and verified (`node/blobs`).
+    BlobComplete { file: FileId, size_bytes: u64 },
     /// This device was given the key of `epoch` (a rotation or a share reached it).
     KeyEpoch { epoch: u32 },
     /// `count` epoch keys passed their retention and were forgotten (`Config::key_retention`):
@@ -250,6 +253,7 @@ pub struct Node<S: Store> {
     punching: punch::Punching,
     /// Peers reached through a relay, and what this node forwards as one (`relay.rs`).
     relays: relay::Relays,
+    blobs: blobs::Blobs,
 }
 
 impl<S: Store> std::fmt::Debug for Node<S> {
@@ -319,6 +323,7 @@ impl<S: Store> Node<S> {
             discovery: discover::Discovery::default(),
             punching: punch::Punching::default(),
             relays: relay::Relays::default(),
+            blobs: blobs::Blobs::default(),
         };
         for peer in genesis_peers {
             let state = node.state_mut(&peer);
@@ -337,6 +342,7 @@ impl<S: Store> Node<S> {
         node.load_membership()?;
         node.settle_configured_peers()?;
         node.drop_leaving_peers();
+        node.resume_blobs(now);
         Ok(node)
     }
 
@@ -471,6 +477,7 @@ impl<S: Store> Node<S> {
                     self.streams_due();
                     self.forwards_due();
                     self.punches_due(now);
+                    self.blobs_due(now);
                 }
             }
         }
@@ -520,8 +527,12 @@ impl<S: Store> Node<S> {
             .filter(|_| self.online)
             .flat_map(|l| [l.followup.at, l.check.at, l.stream.next_at])
             .chain(
-                [self.forward.next_at(), self.punching.next_at()]
-                    .map(|at| at.filter(|_| self.online)),
+                [
+                    self.forward.next_at(),
+                    self.punching.next_at(),
+                    self.blobs_next_at(),
+                ]
+                .map(|at| at.filter(|_| self.online)),
             )
             .flatten()
             // A timer that fell due while offline runs at once, never in the past.

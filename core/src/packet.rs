@@ -113,10 +113,18 @@ pub enum PacketKind {
     Relay,
     /// A datagram from another peer, forwarded.
     Relayed,
+    /// Files: asks for a file's parts and the parts (`crate::blob`). Its payload is encrypted.
+    Blob,
 }
 
 impl PacketKind {
-    pub const ALL: [PacketKind; 9] = [
+    /// Kinds whose payload is encrypted as well as tagged: file bytes, which (unlike events,
+    /// sealed under the community key) would otherwise cross the network in the clear.
+    pub fn is_confidential(self) -> bool {
+        self == PacketKind::Blob
+    }
+
+    pub const ALL: [PacketKind; 10] = [
         PacketKind::Event,
         PacketKind::Summary,
         PacketKind::Digest,
@@ -126,6 +134,7 @@ impl PacketKind {
         PacketKind::Introduction,
         PacketKind::Relay,
         PacketKind::Relayed,
+        PacketKind::Blob,
     ];
 
     pub fn code(self) -> u8 {
@@ -141,6 +150,7 @@ impl PacketKind {
             PacketKind::Introduction => 10,
             PacketKind::Relay => 11,
             PacketKind::Relayed => 12,
+            PacketKind::Blob => 13,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -159,6 +169,7 @@ impl PacketKind {
             PacketKind::Introduction => "INTRO",
             PacketKind::Relay => "RELAY",
             PacketKind::Relayed => "RELAYED",
+            PacketKind::Blob => "BLOB",
         }
     }
 }
@@ -244,7 +255,8 @@ pub struct Verified<'a> {
     pub counter: u64,
     pub echo: u64,
     pub kind: PacketKind,
-    payload: &'a [u8],
+    /// Borrowed from the datagram, or decrypted into a copy for a confidential kind.
+    payload: std::borrow::Cow<'a, [u8]>,
     /// For an EVENT packet, its events' ids, hashed once for the tag.
     event_ids: Vec<EventId>,
 }
@@ -256,7 +268,10 @@ impl<'a> Verified<'a> {
         if self.kind != PacketKind::Event {
             return Vec::new();
         }
-        let slices = payload::decode_event_slices(&mut Reader::new(self.payload));
+        let std::borrow::Cow::Borrowed(payload) = self.payload else {
+            return Vec::new();
+        };
+        let slices = payload::decode_event_slices(&mut Reader::new(payload));
         self.event_ids
             .iter()
             .copied()
@@ -265,7 +280,7 @@ impl<'a> Verified<'a> {
     }
 
     pub fn decode(self) -> Result<Packet, DropReason> {
-        let mut r = Reader::new(self.payload);
+        let mut r = Reader::new(&self.payload);
         let payload = if self.kind == PacketKind::Event {
             let slices = payload::decode_event_slices(&mut r).map_err(DropReason::Malformed)?;
             debug_assert_eq!(slices.len(), self.event_ids.len(), "verify hashed each");
@@ -382,6 +397,13 @@ impl Packet {
         if !tagger.verify(tag) {
             return Err(DropReason::BadMac);
         }
+        let payload = if kind.is_confidential() {
+            let mut plain = payload.to_vec();
+            key.apply_cipher(source < target, epoch, counter, &mut plain);
+            std::borrow::Cow::Owned(plain)
+        } else {
+            std::borrow::Cow::Borrowed(payload)
+        };
         Ok(Verified {
             source,
             target,
@@ -419,6 +441,9 @@ pub(crate) fn seal_parts(
     w.u64(epoch).u64(counter).u64(echo);
     let header_len = w.bytes.len();
     payload.encode(&mut w);
+    if payload.kind().is_confidential() {
+        key.apply_cipher(source < target, epoch, counter, &mut w.bytes[header_len..]);
+    }
     let mut tagger = key.tagger();
     tagger.update(&w.bytes[..header_len]);
     match payload {

@@ -81,6 +81,24 @@ pub struct Stats {
     /// Datagrams and bytes this node forwarded as a relay between two of its peers.
     pub relayed_datagrams: u64,
     pub relayed_bytes: u64,
+    /// The blob transfer's totals (`node/blobs`).
+    pub blobs: BlobTotals,
+}
+
+/// What the blob transfer did, over this node's life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlobTotals {
+    /// Asks sent (for outboard pieces or groups).
+    pub wants_sent: u64,
+    /// Shard bytes received (payload only), and sent.
+    pub shard_bytes_received: u64,
+    pub shard_bytes_sent: u64,
+    pub outboard_bytes_received: u64,
+    /// Groups rebuilt, verified and stored.
+    pub groups_verified: u64,
+    /// Groups or outboards that failed verification: each from a member gone bad.
+    pub forgeries: u64,
+    pub files_fetched: u64,
 }
 
 impl Stats {

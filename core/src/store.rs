@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::blob::BlobStore;
+use crate::blob::{BlobStore, InMemoryBlobs};
 use crate::event::OpenedEvent;
 use crate::id::EventId;
 
@@ -103,6 +103,8 @@ pub struct InMemoryStore {
     created_at_max_us: u64,
     /// Receive-key secrets: kept across the simulator's crash and restart, like the events.
     secrets: Option<Vec<u8>>,
+    /// Files (the blob transfer's), kept across a crash like the events.
+    blobs: InMemoryBlobs,
 }
 
 #[derive(Clone, Debug)]
@@ -122,6 +124,12 @@ impl InMemoryStore {
     /// The last epoch handed out (0: none yet).
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+    pub fn files(&self) -> &InMemoryBlobs {
+        &self.blobs
+    }
+    pub fn files_mut(&mut self) -> &mut InMemoryBlobs {
+        &mut self.blobs
     }
 }
 
@@ -171,6 +179,9 @@ impl Store for InMemoryStore {
     }
     fn created_at_max(&self) -> Result<u64, StoreError> {
         Ok(self.created_at_max_us)
+    }
+    fn blobs(&mut self) -> Option<&mut dyn BlobStore> {
+        Some(&mut self.blobs)
     }
     fn next_epoch(&mut self, floor: u64) -> Result<u64, StoreError> {
         self.epoch = epoch_after(self.epoch, floor);

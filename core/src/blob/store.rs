@@ -107,6 +107,20 @@ impl InMemoryBlobs {
         id
     }
 
+    /// A hostile member's copy: `content`'s id and outboard, but every group altered (one
+    /// byte each), so that the outboard checks out and every group it serves is forged (for
+    /// tests and the simulator's attacks).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn add_forged(&mut self, content: &[u8]) -> FileId {
+        let id = self.add(content.into());
+        let mut altered = content.to_vec();
+        for at in (0..altered.len()).step_by(GROUP_LEN_BYTES as usize) {
+            altered[at] ^= 0xff;
+        }
+        self.blobs.get_mut(&id).expect("just added").shared = Some(altered.into());
+        id
+    }
+
     /// Tells the store what a file it will receive must contain (see the type's doc).
     pub fn expect(&mut self, id: FileId, content: Arc<[u8]>) {
         self.expected.insert(id, content);

@@ -44,6 +44,7 @@ use crate::id::DeviceId;
 pub const MAC_LEN: usize = 16;
 /// v5: the key is an HMAC-SHA256 key now, so it is not the key v3 and v4 used for BLAKE3.
 const KEY_CONTEXT: &str = "meshlog pairwise packet key v5";
+const CIPHER_CONTEXT: &str = "meshlog pairwise payload cipher v1";
 
 /// The key two devices share for the packets between them, kept as HMAC's keyed state (the
 /// key's two padded blocks already hashed), which every tag starts from.
@@ -52,6 +53,9 @@ pub struct PairKey {
     /// The derived key, for equality and nothing else.
     key: [u8; 32],
     keyed: Hmac<Sha256>,
+    /// The key of the stream cipher that hides confidential payloads (BLOB packets: file
+    /// bytes), derived from `key` under its own context.
+    cipher: [u8; 32],
 }
 
 impl PartialEq for PairKey {
@@ -100,7 +104,8 @@ impl PairKey {
         }
         let key = *hasher.finalize().as_bytes();
         let keyed = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key");
-        Some(PairKey { key, keyed })
+        let cipher = blake3::derive_key(CIPHER_CONTEXT, &key);
+        Some(PairKey { key, keyed, cipher })
     }
 
     /// A tag under construction: feed it what the tag covers, in order.
@@ -114,6 +119,21 @@ impl PairKey {
 
     pub fn verify(&self, message: &[u8], tag: &[u8; MAC_LEN]) -> bool {
         self.tagger().update(message).verify(tag)
+    }
+
+    /// Encrypts or decrypts (the same XOR) a confidential payload: XChaCha20 under the pair's
+    /// cipher key, the nonce the packet's `(epoch, counter)` and its direction. A sender never
+    /// repeats `(epoch, counter)` towards a peer (`packet::wire`), and the direction byte keeps
+    /// the two ends' counters apart, so no nonce repeats under a key. The packet's tag covers
+    /// the ciphertext (encrypt, then MAC), so nothing is decrypted before it is authentic.
+    pub fn apply_cipher(&self, from_lower: bool, epoch: u64, counter: u64, payload: &mut [u8]) {
+        use chacha20::cipher::{KeyIvInit, StreamCipher};
+        let mut nonce = [0u8; 24];
+        nonce[..8].copy_from_slice(&epoch.to_le_bytes());
+        nonce[8..16].copy_from_slice(&counter.to_le_bytes());
+        nonce[16] = u8::from(from_lower);
+        let mut cipher = chacha20::XChaCha20::new(&self.cipher.into(), &nonce.into());
+        cipher.apply_keystream(payload);
     }
 }
 

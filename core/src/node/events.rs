@@ -132,6 +132,7 @@ impl<S: Store> Node<S> {
                 // After settling a membership event: a peer it removes is not forwarded to.
                 let membership = matches!(event.body, EventBody::Membership { .. });
                 self.forward(from, &event.author, id, &sealed, membership);
+                self.observe_blob_ref(now, &event.body);
                 self.emit(NodeEvent::EventStored {
                     id,
                     origin: Origin::Peer,

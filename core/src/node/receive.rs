@@ -182,6 +182,7 @@ impl<S: Store> Node<S> {
                 from: sender,
                 bytes,
             } => self.on_relayed(now, &from, sender, bytes),
+            Payload::Blob(items) => self.on_blob_items(now, &from, items),
         }
     }
 }

@@ -67,6 +67,9 @@ impl fmt::Display for TraceLine<'_> {
                 status.name(),
                 role.name()
             ),
+            NodeEvent::BlobComplete { file, size_bytes } => {
+                write!(f, "blob_complete at {name} {file} {size_bytes}")
+            }
             NodeEvent::KeyEpoch { epoch } => write!(f, "key_epoch at {name} {epoch}"),
             NodeEvent::KeysForgotten { count } => write!(f, "keys_forgotten at {name} {count}"),
             NodeEvent::Admitted { device } => write!(f, "admit at {name} {device}"),

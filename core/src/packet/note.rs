@@ -168,9 +168,10 @@ impl PacketNote {
             ),
             // Counted, not named: which devices moved is the trace's to tell.
             Payload::Addresses(_) => PacketNote::new(items, []),
-            Payload::Introduction { .. } | Payload::Relay { .. } | Payload::Relayed { .. } => {
-                PacketNote::new(items, [])
-            }
+            Payload::Introduction { .. }
+            | Payload::Relay { .. }
+            | Payload::Relayed { .. }
+            | Payload::Blob(_) => PacketNote::new(items, []),
         }
     }
 

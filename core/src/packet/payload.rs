@@ -12,12 +12,14 @@
 //! INTRO    peer:str8 | family:u8 (4 or 6) | ip:4 or 16 bytes | port:u16   (`node/punch.rs`)
 //! RELAY    to:str8 | datagram:u16-prefixed bytes                         (`node/relay.rs`)
 //! RELAYED  from:str8 | datagram:u16-prefixed bytes
+//! BLOB     (blob item)+, encrypted              (`blob/items.rs`)
 //! ```
 //!
 //! Items are self-delimiting and run to the end of the payload; an empty list is malformed.
 
 use std::net::SocketAddr;
 
+use crate::blob::BlobItem;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::id::{DeviceId, EventId};
 use crate::sync::filter::WireFilter;
@@ -57,6 +59,8 @@ pub enum Payload {
     Relay { to: DeviceId, bytes: Vec<u8> },
     /// "`from` sent you this datagram through me".
     Relayed { from: DeviceId, bytes: Vec<u8> },
+    /// Asks for files' parts, and the parts (`crate::blob`).
+    Blob(Vec<BlobItem>),
 }
 
 /// A sealed event as a packet carries it: its bytes and their id (their BLAKE3 hash). The id
@@ -140,6 +144,7 @@ impl Payload {
             Payload::Introduction { .. } => PacketKind::Introduction,
             Payload::Relay { .. } => PacketKind::Relay,
             Payload::Relayed { .. } => PacketKind::Relayed,
+            Payload::Blob(_) => PacketKind::Blob,
         }
     }
 
@@ -155,6 +160,7 @@ impl Payload {
             Payload::Digests(digests) => digests.len(),
             Payload::Filters(filters) => filters.len(),
             Payload::Addresses(records) => records.len(),
+            Payload::Blob(items) => items.len(),
         }
     }
 
@@ -177,6 +183,7 @@ impl Payload {
                 w.bytes_u8(name.as_str().as_bytes());
                 w.bytes_u16(bytes);
             }
+            Payload::Blob(items) => items.iter().for_each(|item| item.encode(w)),
         }
     }
 
@@ -219,6 +226,7 @@ impl Payload {
                     addr: r.socket_addr("introduced address")?,
                 }
             }
+            PacketKind::Blob => Payload::Blob(decode_items(r, "blob items", BlobItem::decode)?),
             PacketKind::Relay | PacketKind::Relayed => {
                 let name = r.str_u8("relay peer")?;
                 let name = DeviceId::new(name)

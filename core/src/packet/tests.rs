@@ -91,6 +91,16 @@ fn every_kind_round_trips() {
             from: crate::id::DeviceId::new("carol").unwrap(),
             bytes: vec![9; 300],
         },
+        Payload::Blob(vec![
+            crate::blob::BlobItem::NotHeld {
+                file: crate::id::FileId([4; 32]),
+            },
+            crate::blob::BlobItem::Outboard {
+                file: crate::id::FileId([4; 32]),
+                piece: 3,
+                bytes: vec![8; 100],
+            },
+        ]),
     ];
     let kinds: std::collections::BTreeSet<PacketKind> =
         payloads.iter().map(Payload::kind).collect();
@@ -103,6 +113,33 @@ fn every_kind_round_trips() {
         );
         assert_eq!(Packet::open(&bytes, &at("bob")), Ok(packet));
     }
+}
+
+#[test]
+fn a_blob_payload_crosses_encrypted_and_a_flipped_bit_fails_its_tag() {
+    let file = crate::id::FileId([4; 32]);
+    let secret = b"the plaintext of a file shard, which must not be readable on the wire";
+    let payload = Payload::Blob(vec![crate::blob::BlobItem::Outboard {
+        file,
+        piece: 0,
+        bytes: secret.to_vec(),
+    }]);
+    let (packet, bytes) = alice_to_bob(payload);
+    assert!(
+        !bytes
+            .windows(16)
+            .any(|w| secret.windows(16).any(|s| s == w)),
+        "the file's bytes are on the wire in the clear"
+    );
+    assert!(
+        !bytes.windows(32).any(|w| w == file.0),
+        "the file id is in the clear"
+    );
+    assert_eq!(Packet::open(&bytes, &at("bob")), Ok(packet));
+    let mut flipped = bytes.clone();
+    let at_payload = flipped.len() - 40;
+    flipped[at_payload] ^= 1;
+    assert_eq!(Packet::open(&flipped, &at("bob")), Err(DropReason::BadMac));
 }
 
 #[test]

@@ -160,7 +160,8 @@ impl ReplayReport {
             | NodeEvent::KeysForgotten { .. }
             | NodeEvent::Admitted { .. }
             | NodeEvent::JoinRefused { .. }
-            | NodeEvent::PeerAddress { .. } => return,
+            | NodeEvent::PeerAddress { .. }
+            | NodeEvent::BlobComplete { .. } => return,
         };
         self.recorder.note(entry);
     }

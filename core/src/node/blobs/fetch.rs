@@ -1,0 +1,574 @@
+//! Fetching a file: its outboard from one peer, then its groups from every peer that holds
+//! it, each group erasure-coded so that loss costs recovery shards in the same trip, not
+//! another round trip.
+//!
+//! Receiver-driven, as BitTorrent and iroh-blobs are: the fetcher asks each source for as
+//! many groups as that source's window allows (AIMD in groups: it grows by one per group
+//! while no ask has timed out, then by one per window, and halves when an ask times out)
+//! and asks for more as groups complete. Each ask names how many recovery shards a group
+//! should come with, from the loss measured on that source's earlier asks, so that at loss
+//! `p` about `1/(1−p)` of a file's bytes cross the network, plus a margin.
+//!
+//! Nothing unverified is kept: a group is rebuilt from its shards, checked against the
+//! file's tree (the outboard, itself checked against the file id) and only then written. A
+//! group that fails came from a member gone bad (a corrupt datagram fails its packet tag
+//! first): it is dropped, counted `blob_forged`, and that member is no longer asked.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bao_tree::io::outboard::PostOrderOutboard;
+
+use crate::blob::coding::{self, ORIGINALS_MAX, RECOVERY_MAX};
+use crate::blob::tree::{self, group_count, group_len, outboard_len};
+use crate::blob::{BlobItem, GROUPS_PER_WANT_MAX, OUTBOARD_PIECE_LEN};
+use crate::id::{DeviceId, FileId};
+use crate::packet::Payload;
+use crate::store::Store;
+use crate::time::{Duration, Instant};
+
+use super::super::{Node, NodeEvent};
+
+/// Files fetched at once; the rest wait their turn. Each holds its outboard in memory
+/// (64 bytes per 16 KiB: 16 MiB for 4 GiB) and its window's shards.
+pub const FETCHES_MAX: usize = 4;
+/// Files waiting to be fetched at most; more are dropped (counted `blob_queue_full`) and
+/// found again when the message that names them is seen again or the device restarts.
+pub(super) const WAITING_MAX: usize = 1_024;
+const WINDOW_INITIAL_GROUPS: u64 = 8;
+/// Outboard pieces asked at once: 64 KiB, a 16 GiB file's outboard in 256 trips.
+pub(super) const OUTBOARD_PIECES_IN_FLIGHT_MAX: usize = 64;
+/// 256 groups, 4 MiB in flight per source: enough for 100 MB/s at 40 ms.
+const WINDOW_MAX_GROUPS: u64 = 256;
+/// The loss a new source is assumed to have until its asks are measured: none, so a clean
+/// link pays one recovery shard per group (6%); each judged ask moves the estimate an
+/// eighth of the way to what it saw.
+const LOSS_INITIAL_PPM: u64 = 0;
+/// Loss assumed at most when choosing recovery shards: past it, retries take over.
+const LOSS_MAX_PPM: u64 = 800_000;
+/// Beyond two round trips and the time to send what was asked, before an ask is retried.
+pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);
+/// A source that said it holds none of a file is asked again after this long.
+const NOT_HELD_RETRY: Duration = Duration::from_secs(10);
+/// A fetch without progress for this long gives its place to a waiting one.
+const STALL_FOR: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub(super) struct Fetch {
+    pub(super) size: u64,
+    pub(super) outboard: Outboard,
+    pub(super) sources: BTreeMap<DeviceId, Source>,
+    pending: BTreeMap<u64, Pending>,
+    /// Groups below `cursor` are held, pending or in `retry`.
+    cursor: u64,
+    retry: BTreeSet<u64>,
+    pub(super) progress_at: Instant,
+}
+
+#[derive(Debug)]
+pub(super) enum Outboard {
+    /// Asked of one source at a time, so a forged outboard is that source's.
+    Fetching {
+        bytes: Vec<u8>,
+        have: Vec<bool>,
+        source: Option<DeviceId>,
+        deadline: Instant,
+    },
+    Ready(Vec<u8>),
+}
+
+#[derive(Debug)]
+pub(super) struct Source {
+    pub(super) window_milli: u64,
+    pub(super) slow_start: bool,
+    pub(super) loss_ppm: u64,
+    pub(super) asked: u64,
+    pub(super) not_held_at: Option<Instant>,
+    /// Sent a group or an outboard that did not verify: never asked again.
+    pub(super) excluded: bool,
+}
+
+impl Source {
+    fn new() -> Source {
+        Source {
+            window_milli: WINDOW_INITIAL_GROUPS * 1_000,
+            slow_start: true,
+            loss_ppm: LOSS_INITIAL_PPM,
+            asked: 0,
+            not_held_at: None,
+            excluded: false,
+        }
+    }
+    pub(super) fn usable(&self) -> bool {
+        !self.excluded && self.not_held_at.is_none()
+    }
+    fn room(&self) -> u64 {
+        (self.window_milli / 1_000).saturating_sub(self.asked)
+    }
+    /// Moves the estimate a quarter of the way to a sample.
+    fn note_loss(&mut self, sample_ppm: u64) {
+        self.loss_ppm = (self.loss_ppm * 3 + sample_ppm) / 4;
+    }
+}
+
+impl Fetch {
+    /// The groups asked of `from` and not yet complete.
+    fn open_asks_of(&self, from: &DeviceId) -> Vec<u64> {
+        self.pending
+            .iter()
+            .filter(|(_, p)| &p.source == from && !p.done)
+            .map(|(group, _)| *group)
+            .collect()
+    }
+}
+
+/// Loss in parts per million when `arrived` of `sent` shards arrived.
+fn loss_ppm(arrived: u64, sent: u64) -> u64 {
+    1_000_000 - arrived.min(sent) * 1_000_000 / sent.max(1)
+}
+
+#[derive(Debug)]
+struct Pending {
+    source: DeviceId,
+    /// When the ask is judged; `None` once judged and waiting in `retry` to be asked again.
+    deadline: Option<Instant>,
+    recovery: u8,
+    /// Shards held, by index; original shards are kept across a retry.
+    shards: BTreeMap<u8, Vec<u8>>,
+    requested: u64,
+    arrived: u64,
+    /// The highest shard index that arrived for this ask: shards are sent in index order,
+    /// so those below it that did not arrive were lost (or are late).
+    highest: Option<u8>,
+    /// The first index this ask was answered from (0, or `k` for recovery shards only).
+    first_index: u8,
+    done: bool,
+}
+
+/// Recovery shards to send beside `needed` shards at a loss of `loss_ppm`: enough that
+/// `needed` of the lot arrive at that loss with half as much again in margin, and one more.
+pub(super) fn recovery_for(needed: usize, loss_ppm: u64) -> u8 {
+    let loss = loss_ppm.min(LOSS_MAX_PPM);
+    let m = (needed as u64 * loss * 3).div_ceil(2 * (1_000_000 - loss)) + 1;
+    u8::try_from(m.min(RECOVERY_MAX as u64)).expect("RECOVERY_MAX fits a u8")
+}
+
+impl<S: Store> Node<S> {
+    /// Fetches file `file` of `size` bytes from peers that hold it, unless it is held or on
+    /// its way. A message naming a blob starts this when it is stored; a restart resumes
+    /// every partial file.
+    pub fn fetch_blob(&mut self, now: Instant, file: FileId, size: u64) {
+        let now = self.advance(now);
+        self.want_blob(now, file, size);
+        self.flush();
+    }
+
+    pub(in crate::node) fn want_blob(&mut self, now: Instant, file: FileId, size: u64) {
+        let Some(blobs) = self.store.blobs() else {
+            return;
+        };
+        if blobs.status(&file).is_some_and(|s| s.is_complete()) {
+            return;
+        }
+        if self.blobs.fetches.contains_key(&file) || self.blobs.waiting.iter().any(|w| w.0 == file)
+        {
+            return;
+        }
+        if size > self.config.blob_fetch_size_max {
+            self.stats.drop("blob_too_large");
+            return;
+        }
+        if self.blobs.waiting.len() >= WAITING_MAX {
+            self.stats.drop("blob_queue_full");
+            return;
+        }
+        self.blobs.waiting.push_back((file, size));
+        self.start_waiting(now);
+    }
+
+    pub(super) fn start_waiting(&mut self, now: Instant) {
+        while self.blobs.fetches.len() < FETCHES_MAX {
+            let Some((file, size)) = self.blobs.waiting.pop_front() else {
+                return;
+            };
+            let Some(blobs) = self.store.blobs() else {
+                return;
+            };
+            let outboard = match blobs.status(&file) {
+                Some(status) if status.is_complete() => continue,
+                // A partial file was created from its outboard: resume from it.
+                Some(status) => {
+                    let len = outboard_len(status.size_bytes);
+                    match blobs.read_outboard(&file, 0, len as usize) {
+                        Ok(Some(bytes)) if bytes.len() as u64 == len => Outboard::Ready(bytes),
+                        _ => {
+                            self.stats.drop("blob_read_failed");
+                            continue;
+                        }
+                    }
+                }
+                // One group: no parent pairs, nothing to fetch before it (its hash is the id).
+                None if outboard_len(size) == 0 => match blobs.create_partial(&file, size, &[]) {
+                    Ok(()) => Outboard::Ready(Vec::new()),
+                    Err(_) => {
+                        self.stats.drop("blob_refused");
+                        continue;
+                    }
+                },
+                None => {
+                    let len = outboard_len(size) as usize;
+                    let pieces = len.div_ceil(OUTBOARD_PIECE_LEN);
+                    Outboard::Fetching {
+                        bytes: vec![0; len],
+                        have: vec![false; pieces],
+                        source: None,
+                        deadline: now,
+                    }
+                }
+            };
+            self.blobs.fetches.insert(
+                file,
+                Fetch {
+                    size,
+                    outboard,
+                    sources: BTreeMap::new(),
+                    pending: BTreeMap::new(),
+                    cursor: 0,
+                    retry: BTreeSet::new(),
+                    progress_at: now,
+                },
+            );
+            self.pump_fetch(now, file);
+        }
+    }
+
+    /// Asks for what the fetch's windows have room for.
+    pub(super) fn pump_fetch(&mut self, now: Instant, file: FileId) {
+        let Some(fetch) = self.blobs.fetches.get_mut(&file) else {
+            return;
+        };
+        for peer in self.links.keys() {
+            if !fetch.sources.contains_key(peer) {
+                fetch.sources.insert(peer.clone(), Source::new());
+            }
+        }
+        if matches!(fetch.outboard, Outboard::Fetching { .. }) {
+            return self.ask_outboard(now, file);
+        }
+        if self.finish_if_complete(file) {
+            return;
+        }
+        let fetch = self.blobs.fetches.get_mut(&file).expect("checked");
+        let blobs = self.store.blobs().expect("fetching needs blobs");
+        let groups_total = group_count(fetch.size);
+        let mut asks: Vec<(DeviceId, u8, bool, Vec<u64>)> = Vec::new();
+        for (name, source) in fetch.sources.iter_mut().filter(|(_, s)| s.usable()) {
+            let mut room = source.room();
+            // Retries first: they hold back a file's completion.
+            while room > 0 {
+                let Some(group) = fetch.retry.pop_first() else {
+                    break;
+                };
+                let pending = fetch.pending.get(&group);
+                if blobs.missing(&file, group, 1).first() != Some(&group) {
+                    fetch.pending.remove(&group);
+                    continue;
+                }
+                // What it still needs, given the original shards it kept.
+                let kept = pending.map_or(0, |p| {
+                    p.shards
+                        .keys()
+                        .filter(|&&i| usize::from(i) < ORIGINALS_MAX)
+                        .count()
+                });
+                let k = coding::originals_for(group_len(fetch.size, group) as usize);
+                let (recovery, originals) = if kept == 0 {
+                    (recovery_for(k, source.loss_ppm), true)
+                } else {
+                    // Recovery shards only: the `needed` themselves and the margin for them.
+                    let needed = k - kept.min(k);
+                    let m = needed + usize::from(recovery_for(needed, source.loss_ppm));
+                    (m.min(RECOVERY_MAX) as u8, false)
+                };
+                asks.push((name.clone(), recovery, originals, vec![group]));
+                room -= 1;
+            }
+            if room > 0 && fetch.cursor < groups_total {
+                let fresh = blobs.missing(&file, fetch.cursor, room as usize);
+                fetch.cursor = match fresh.last() {
+                    Some(&last) if fresh.len() as u64 == room => last + 1,
+                    _ => groups_total,
+                };
+                let recovery = recovery_for(ORIGINALS_MAX, source.loss_ppm);
+                for chunk in fresh.chunks(GROUPS_PER_WANT_MAX) {
+                    asks.push((name.clone(), recovery, true, chunk.to_vec()));
+                }
+            }
+        }
+        let rate = self.config.blob_serve_rate.max(1);
+        let mut sends = Vec::with_capacity(asks.len());
+        for (name, recovery, originals, groups) in asks {
+            let rtt_us = self.peers.get(&name).map_or(0, |p| p.rtt_estimate_us);
+            let source = fetch.sources.get_mut(&name).expect("asked source");
+            source.asked += groups.len() as u64;
+            // Its last shard waits behind everything asked of this source before it.
+            let queued_bytes = source.asked * (ORIGINALS_MAX as u64 + u64::from(recovery)) * 1024;
+            let deadline = now
+                + Duration::from_micros(2 * rtt_us + queued_bytes * 1_000_000 / rate)
+                + DEADLINE_SLACK;
+            for &group in &groups {
+                let k = coding::originals_for(group_len(fetch.size, group) as usize) as u64;
+                let pending = fetch.pending.entry(group).or_insert_with(|| Pending {
+                    source: name.clone(),
+                    deadline: None,
+                    recovery,
+                    shards: BTreeMap::new(),
+                    requested: 0,
+                    arrived: 0,
+                    highest: None,
+                    first_index: 0,
+                    done: false,
+                });
+                pending.source = name.clone();
+                pending.deadline = Some(deadline);
+                pending.recovery = recovery;
+                pending.requested = if originals { k } else { 0 } + u64::from(recovery);
+                pending.arrived = 0;
+                pending.highest = None;
+                pending.first_index = if originals { 0 } else { k as u8 };
+                // Recovery shards of an earlier code do not combine with the new one.
+                pending.shards.retain(|&i, _| u64::from(i) < k);
+            }
+            let item = BlobItem::WantGroups {
+                file,
+                recovery,
+                originals,
+                groups,
+            };
+            sends.push((name, item));
+        }
+        for (name, item) in sends {
+            self.stats.blobs.wants_sent += 1;
+            self.send(&name, Payload::Blob(vec![item]));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_blob_shard(
+        &mut self,
+        now: Instant,
+        from: &DeviceId,
+        file: FileId,
+        group: u64,
+        index: u8,
+        originals: u8,
+        recovery: u8,
+        bytes: Vec<u8>,
+    ) {
+        let Some(fetch) = self.blobs.fetches.get_mut(&file) else {
+            return self.stats.drop("blob_unasked");
+        };
+        let Some(pending) = fetch.pending.get_mut(&group).filter(|p| &p.source == from) else {
+            return self.stats.drop("blob_unasked");
+        };
+        self.stats.blobs.shard_bytes_received += bytes.len() as u64;
+        pending.arrived += 1;
+        pending.highest = Some(pending.highest.map_or(index, |h| h.max(index)));
+        if pending.done {
+            return;
+        }
+        let len = group_len(fetch.size, group) as usize;
+        let k = coding::originals_for(len);
+        if usize::from(originals) != k {
+            return self.stats.drop("blob_malformed");
+        }
+        if usize::from(index) >= k && recovery != pending.recovery {
+            // A recovery shard of an earlier ask's code: it does not combine with this one.
+            return;
+        }
+        pending.shards.insert(index, bytes);
+        let Some(rebuilt) = coding::rebuild(len, usize::from(pending.recovery), &pending.shards)
+        else {
+            return;
+        };
+        let Outboard::Ready(outboard) = &fetch.outboard else {
+            unreachable!("groups are asked only once the outboard is ready");
+        };
+        let check = PostOrderOutboard {
+            root: blake3::Hash::from_bytes(file.0),
+            tree: tree::tree(fetch.size),
+            data: &outboard[..],
+        };
+        if tree::verify_group(&check, group, &rebuilt).is_err() {
+            self.stats.drop("blob_forged");
+            self.stats.blobs.forgeries += 1;
+            let source = fetch.sources.get_mut(from).expect("asked source");
+            source.excluded = true;
+            source.asked = 0;
+            // Everything asked of it is asked of others, from scratch.
+            for group in fetch.open_asks_of(from) {
+                fetch.pending.remove(&group);
+                fetch.retry.insert(group);
+            }
+            return self.pump_fetch(now, file);
+        }
+        pending.done = true;
+        pending.shards.clear();
+        // Of the shards sent up to the last one that arrived, those missing were lost: a
+        // sample at once, where waiting for the deadline would let a burst of asks go out
+        // with a stale estimate.
+        let sent = u64::from(pending.highest.unwrap_or(0) + 1 - pending.first_index);
+        let sample_ppm = loss_ppm(pending.arrived, sent);
+        let source = fetch.sources.get_mut(from).expect("asked source");
+        source.note_loss(sample_ppm);
+        source.asked = source.asked.saturating_sub(1);
+        source.window_milli = if source.slow_start {
+            source.window_milli + 1_000
+        } else {
+            source.window_milli + 1_000_000 / source.window_milli.max(1)
+        }
+        .min(WINDOW_MAX_GROUPS * 1_000);
+        fetch.progress_at = now;
+        let blobs = self.store.blobs().expect("fetching needs blobs");
+        match blobs.insert_group(&file, group, &rebuilt) {
+            Ok(_) => {
+                self.stats.blobs.groups_verified += 1;
+                self.pump_fetch(now, file);
+            }
+            Err(err) => {
+                self.stats.drop("blob_store_failed");
+                self.emit(NodeEvent::StoreFailed {
+                    detail: err.to_string(),
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_blob_not_held(&mut self, now: Instant, from: &DeviceId, file: FileId) {
+        let Some(fetch) = self.blobs.fetches.get_mut(&file) else {
+            return;
+        };
+        let Some(source) = fetch.sources.get_mut(from) else {
+            return;
+        };
+        source.not_held_at = Some(now);
+        source.asked = 0;
+        let theirs = fetch.open_asks_of(from);
+        fetch.retry.extend(theirs);
+        if let Outboard::Fetching {
+            source, deadline, ..
+        } = &mut fetch.outboard
+        {
+            if source.as_ref() == Some(from) {
+                *source = None;
+                *deadline = now;
+            }
+        }
+        self.pump_fetch(now, file);
+    }
+
+    /// Completes the fetch if every group is held: `true` if it did (or is gone).
+    fn finish_if_complete(&mut self, file: FileId) -> bool {
+        let Some(blobs) = self.store.blobs() else {
+            return true;
+        };
+        let Some(status) = blobs.status(&file) else {
+            return false;
+        };
+        if !status.is_complete() {
+            return false;
+        }
+        self.blobs.fetches.remove(&file);
+        self.stats.blobs.files_fetched += 1;
+        self.emit(NodeEvent::BlobComplete {
+            file,
+            size_bytes: status.size_bytes,
+        });
+        let now = self.now;
+        self.start_waiting(now);
+        true
+    }
+
+    /// Asks whose time ran out: measure the loss they saw, retry what did not arrive.
+    pub(super) fn fetches_due(&mut self, now: Instant) {
+        let files: Vec<FileId> = self.blobs.fetches.keys().copied().collect();
+        for file in files {
+            let fetch = self.blobs.fetches.get_mut(&file).expect("listed");
+            let due: Vec<u64> = fetch
+                .pending
+                .iter()
+                .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
+                .map(|(g, _)| *g)
+                .collect();
+            for group in due {
+                let pending = fetch.pending.get_mut(&group).expect("listed");
+                let done = pending.done;
+                let name = pending.source.clone();
+                // A completed ask was judged when it completed. An ask that got no shard at
+                // all was not served (a peer that restarted, a full queue), which says
+                // nothing of the link's loss; the window halves for it all the same.
+                let sample = (!done && pending.arrived > 0)
+                    .then(|| loss_ppm(pending.arrived, pending.requested));
+                if let Some(source) = fetch.sources.get_mut(&name) {
+                    if !done {
+                        source.asked = source.asked.saturating_sub(1);
+                    }
+                    // A group short of shards despite its recovery shards is loss beyond
+                    // what was measured: sent too fast, perhaps. A quarter less (not TCP's
+                    // half: random loss is what the coding is for). An ask lost whole is
+                    // just asked again.
+                    if let Some(sample) = sample {
+                        source.note_loss(sample);
+                        source.slow_start = false;
+                        source.window_milli = (source.window_milli * 3 / 4).max(2_000);
+                    }
+                }
+                if done {
+                    fetch.pending.remove(&group);
+                } else {
+                    // Kept (with its originals) until asked again.
+                    pending.deadline = None;
+                    fetch.retry.insert(group);
+                }
+            }
+            for source in fetch.sources.values_mut() {
+                if source
+                    .not_held_at
+                    .is_some_and(|at| at + NOT_HELD_RETRY <= now)
+                {
+                    source.not_held_at = None;
+                }
+            }
+            let stalled = fetch.progress_at + STALL_FOR <= now && !self.blobs.waiting.is_empty();
+            if stalled {
+                let size = fetch.size;
+                self.blobs.fetches.remove(&file);
+                self.blobs.waiting.push_back((file, size));
+                self.start_waiting(now);
+                continue;
+            }
+            self.pump_fetch(now, file);
+        }
+    }
+
+    pub(super) fn fetch_next_at(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        for fetch in self.blobs.fetches.values() {
+            let mut at = fetch.pending.values().filter_map(|p| p.deadline).min();
+            if let Outboard::Fetching { deadline, .. } = &fetch.outboard {
+                at = Some(at.map_or(*deadline, |a| a.min(*deadline)));
+            }
+            let retry = fetch
+                .sources
+                .values()
+                .filter_map(|s| s.not_held_at.map(|t| t + NOT_HELD_RETRY))
+                .min();
+            for candidate in [at, retry, Some(fetch.progress_at + STALL_FOR)]
+                .into_iter()
+                .flatten()
+            {
+                next = Some(next.map_or(candidate, |n| n.min(candidate)));
+            }
+        }
+        next
+    }
+}

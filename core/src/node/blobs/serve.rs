@@ -1,0 +1,255 @@
+//! Serving files: a peer's asks become jobs on its queue, sent at a bounded rate.
+//!
+//! A small ask (a WANT of ~100 bytes) can cost many datagrams to answer, so answers are not
+//! sent in the ask's handler: each group asked for is a job on the asking peer's queue (at
+//! most `JOBS_PER_PEER_MAX`), drained within a token bucket of `Config::blob_serve_rate`
+//! bytes per second per peer. A member that asks for more than it takes only fills its
+//! own queue; what it can make this node send is bounded by the rate, whatever it sends.
+
+use std::collections::VecDeque;
+
+use crate::blob::coding::{self, SHARD_LEN};
+use crate::blob::tree::{group_count, group_len};
+use crate::blob::{BlobItem, OUTBOARD_PIECE_LEN};
+use crate::id::{DeviceId, FileId};
+use crate::packet::Payload;
+use crate::store::Store;
+use crate::time::{Duration, Instant};
+
+use super::super::Node;
+
+/// Groups queued for one peer at most: 256 × 16 KiB, 4 MiB, a generous window's worth.
+/// Asks past it are dropped (counted `blob_serve_full`); the asker asks again.
+pub(super) const JOBS_PER_PEER_MAX: usize = 256;
+/// Peers served at once at most: the queues' total is then bounded too.
+pub(super) const PEERS_SERVED_MAX: usize = 64;
+/// Bytes a peer's bucket may hold: one ask's worth of shards, sent as a burst.
+const BURST_BYTES: u64 = 512 * 1024;
+/// The shortest wait between two drains of a queue.
+const DRAIN_TICK_MIN: Duration = Duration::from_millis(2);
+
+#[derive(Debug)]
+pub(super) enum Job {
+    Group {
+        file: FileId,
+        group: u64,
+        originals: bool,
+        recovery: u8,
+    },
+    Outboard {
+        file: FileId,
+        piece: u64,
+    },
+    NotHeld {
+        file: FileId,
+    },
+}
+
+#[derive(Debug)]
+pub(super) struct Queue {
+    jobs: VecDeque<Job>,
+    tokens_bytes: u64,
+    refilled_at: Instant,
+    pub(super) next_at: Option<Instant>,
+}
+
+impl Queue {
+    fn new(now: Instant) -> Queue {
+        Queue {
+            jobs: VecDeque::new(),
+            tokens_bytes: BURST_BYTES,
+            refilled_at: now,
+            next_at: None,
+        }
+    }
+    fn refill(&mut self, now: Instant, rate_bytes_per_second: u64) {
+        let elapsed_us = now.saturating_since(self.refilled_at).as_micros();
+        let earned = rate_bytes_per_second.saturating_mul(elapsed_us) / 1_000_000;
+        if earned > 0 {
+            self.tokens_bytes = (self.tokens_bytes + earned).min(BURST_BYTES);
+            self.refilled_at = now;
+        }
+    }
+}
+
+/// Bytes a job's datagrams carry, as the bucket counts them (payloads, not headers).
+fn job_cost_bytes(job: &Job) -> u64 {
+    match job {
+        Job::Group {
+            originals,
+            recovery,
+            ..
+        } => {
+            let k = if *originals { coding::ORIGINALS_MAX } else { 0 };
+            ((k + usize::from(*recovery)) * SHARD_LEN) as u64
+        }
+        Job::Outboard { .. } => OUTBOARD_PIECE_LEN as u64,
+        Job::NotHeld { .. } => 64,
+    }
+}
+
+impl<S: Store> Node<S> {
+    /// A peer's ask: queued as jobs, served by `serve_due`.
+    pub(super) fn on_blob_want(&mut self, now: Instant, from: &DeviceId, item: BlobItem) {
+        let complete = self
+            .store
+            .blobs()
+            .and_then(|blobs| blobs.status(item.file()))
+            .filter(|status| status.is_complete());
+        let jobs: Vec<Job> = match (item, complete) {
+            (item, None) => vec![Job::NotHeld { file: *item.file() }],
+            (
+                BlobItem::WantOutboard {
+                    file,
+                    size,
+                    piece,
+                    pieces,
+                },
+                Some(status),
+            ) => {
+                if size != status.size_bytes {
+                    vec![Job::NotHeld { file }]
+                } else {
+                    (piece..piece.saturating_add(u64::from(pieces)))
+                        .map(|piece| Job::Outboard { file, piece })
+                        .collect()
+                }
+            }
+            (
+                BlobItem::WantGroups {
+                    file,
+                    recovery,
+                    originals,
+                    groups,
+                },
+                Some(status),
+            ) => {
+                let total = group_count(status.size_bytes);
+                groups
+                    .into_iter()
+                    .filter(|&group| group < total)
+                    .map(|group| Job::Group {
+                        file,
+                        group,
+                        originals,
+                        recovery,
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        if !self.blobs.serving.contains_key(from) && self.blobs.serving.len() >= PEERS_SERVED_MAX {
+            self.stats.drop("blob_serve_full");
+            return;
+        }
+        let queue = self
+            .blobs
+            .serving
+            .entry(from.clone())
+            .or_insert_with(|| Queue::new(now));
+        for job in jobs {
+            if queue.jobs.len() >= JOBS_PER_PEER_MAX {
+                self.stats.drop("blob_serve_full");
+                continue;
+            }
+            queue.jobs.push_back(job);
+        }
+        queue.next_at = Some(now);
+    }
+
+    /// Sends what each queue's bucket allows, in peer-name order.
+    pub(super) fn serve_due(&mut self, now: Instant) {
+        let due: Vec<DeviceId> = self
+            .blobs
+            .serving
+            .iter()
+            .filter(|(_, q)| q.next_at.is_some_and(|at| at <= now))
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        let rate = self.config.blob_serve_rate;
+        for peer in due {
+            loop {
+                let queue = self.blobs.serving.get_mut(&peer).expect("due peer");
+                queue.refill(now, rate);
+                let Some(cost) = queue.jobs.front().map(job_cost_bytes) else {
+                    self.blobs.serving.remove(&peer);
+                    break;
+                };
+                if queue.tokens_bytes < cost.min(BURST_BYTES) {
+                    // When the bucket will hold this job's cost again.
+                    let missing = cost.min(BURST_BYTES) - queue.tokens_bytes;
+                    let wait_us = (missing * 1_000_000).div_ceil(rate.max(1));
+                    queue.next_at = Some(now + Duration::from_micros(wait_us).max(DRAIN_TICK_MIN));
+                    break;
+                }
+                queue.tokens_bytes -= cost.min(queue.tokens_bytes);
+                let job = queue.jobs.pop_front().expect("front checked");
+                self.serve_job(&peer, job);
+            }
+        }
+    }
+
+    fn serve_job(&mut self, peer: &DeviceId, job: Job) {
+        let Some(blobs) = self.store.blobs() else {
+            return;
+        };
+        match job {
+            Job::NotHeld { file } => {
+                self.send(peer, Payload::Blob(vec![BlobItem::NotHeld { file }]));
+            }
+            Job::Outboard { file, piece } => {
+                let offset = piece.saturating_mul(OUTBOARD_PIECE_LEN as u64);
+                match blobs.read_outboard(&file, offset, OUTBOARD_PIECE_LEN) {
+                    Ok(Some(bytes)) if !bytes.is_empty() => {
+                        let item = BlobItem::Outboard { file, piece, bytes };
+                        self.send(peer, Payload::Blob(vec![item]));
+                    }
+                    // Past the end: nothing to send (the asker knows the length).
+                    Ok(_) => {}
+                    Err(_) => self.stats.drop("blob_read_failed"),
+                }
+            }
+            Job::Group {
+                file,
+                group,
+                originals,
+                recovery,
+            } => {
+                let bytes = match blobs.read_group(&file, group) {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => return,
+                    Err(_) => return self.stats.drop("blob_read_failed"),
+                };
+                let size = blobs.status(&file).map_or(0, |s| s.size_bytes);
+                debug_assert_eq!(bytes.len() as u64, group_len(size, group));
+                let k = coding::originals_for(bytes.len());
+                let recovery_shards = coding::recovery(&bytes, usize::from(recovery));
+                let originals_sent = if originals { k } else { 0 };
+                let shards = (0..originals_sent)
+                    .map(|i| (i, coding::original(&bytes, i)))
+                    .chain(
+                        recovery_shards
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, s)| (k + i, s)),
+                    );
+                for (index, shard) in shards {
+                    let item = BlobItem::Shard {
+                        file,
+                        group,
+                        index: u8::try_from(index).expect("k + m ≤ 80"),
+                        originals: u8::try_from(k).expect("k ≤ 16"),
+                        recovery,
+                        bytes: shard,
+                    };
+                    let sent = self.send(peer, Payload::Blob(vec![item]));
+                    self.stats.blobs.shard_bytes_sent += sent as u64;
+                }
+            }
+        }
+    }
+
+    pub(super) fn serve_next_at(&self) -> Option<Instant> {
+        self.blobs.serving.values().filter_map(|q| q.next_at).min()
+    }
+}

@@ -1,0 +1,166 @@
+//! The blob transfer (`node/blobs`): a file named by a message crosses to the peers that
+//! lack it, byte-exact, through loss, past a member that forges a group, and after a crash
+//! of the fetcher resumes where it stopped.
+
+use std::sync::Arc;
+
+use meshlog_core::testing::{Harness, Topology};
+use meshlog_core::{Carrier, Duration, EventBody, FileId, FileRef, Node};
+
+/// Bytes that differ group to group, from a seed.
+fn content(len: usize, seed: u8) -> Arc<[u8]> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ (i >> 10) as u8 ^ seed)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+fn blob_message(file: FileId, size: u64) -> EventBody {
+    EventBody::Message {
+        text: "a file".into(),
+        attachment: Some(FileRef {
+            file,
+            size,
+            name: "file.bin".into(),
+            mime: "application/octet-stream".into(),
+            carrier: Carrier::Blob,
+        }),
+        auto: false,
+    }
+}
+
+/// Alice holds `bytes` and posts a message naming it; answers its id.
+fn post(h: &mut Harness, bytes: &Arc<[u8]>) -> FileId {
+    let file = h
+        .node_mut("alice")
+        .store_mut()
+        .files_mut()
+        .add(bytes.clone());
+    h.append("alice", blob_message(file, bytes.len() as u64));
+    file
+}
+
+fn complete(h: &Harness, name: &str, file: &FileId) -> bool {
+    h.node(name).store().files().content(file).is_some()
+}
+
+fn run_until_complete(h: &mut Harness, names: &[&str], file: &FileId, limit: Duration) -> Duration {
+    let start = h.now();
+    while !names.iter().all(|n| complete(h, n, file)) {
+        assert!(
+            h.step(start + limit),
+            "not complete within {limit}: {:?}",
+            names
+                .iter()
+                .map(|n| h.node(n).stats().blobs)
+                .collect::<Vec<_>>()
+        );
+    }
+    h.now().saturating_since(start)
+}
+
+#[test]
+fn a_file_named_by_a_message_crosses_byte_exact() {
+    let mut h = Harness::new(&["alice", "bob", "carol"], Topology::FullMesh, 1);
+    h.run_for(Duration::from_secs(1));
+    let bytes = content(3_000_000, 1);
+    let file = post(&mut h, &bytes);
+    run_until_complete(&mut h, &["bob", "carol"], &file, Duration::from_secs(30));
+    for name in ["bob", "carol"] {
+        let got = h.node(name).store().files().content(&file).unwrap();
+        assert!(got == bytes[..], "{name}'s copy differs");
+        assert_eq!(h.node(name).stats().blobs.files_fetched, 1);
+    }
+}
+
+#[test]
+fn at_thirty_percent_loss_recovery_shards_keep_the_cost_near_one_over_one_minus_p() {
+    let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 2);
+    h.run_for(Duration::from_secs(1));
+    h.loss_ppm = 300_000;
+    let bytes = content(2_000_000, 2);
+    let file = post(&mut h, &bytes);
+    let took = run_until_complete(&mut h, &["bob"], &file, Duration::from_secs(120));
+    let received = h.node("bob").stats().blobs.shard_bytes_received;
+    let sent = h.node("alice").stats().blobs.shard_bytes_sent;
+    let size = bytes.len() as f64;
+    println!(
+        "2 MB at 30% loss: {took}, alice sent {:.2}× the file, bob received {:.2}×",
+        sent as f64 / size,
+        received as f64 / size
+    );
+    // 1/(1 − p) = 1.43 of the file must be sent at least. The recovery shards' margin (a
+    // group's shards past its k-th are sent all the same) and the retries cost more: 1.89
+    // on 2026-12-07. Before the retries asked for the shards they needed and not merely a
+    // margin beyond them, it was 2.99 and took 87 s.
+    assert!(sent as f64 <= 2.0 * size, "sent {sent} for {size}");
+    assert!(took <= Duration::from_secs(20), "took {took}");
+}
+
+#[test]
+fn a_forged_group_is_dropped_counted_and_fetched_from_an_honest_peer() {
+    let mut h = Harness::new(&["alice", "bob", "mallory"], Topology::FullMesh, 3);
+    h.run_for(Duration::from_secs(1));
+    let bytes = content(1_000_000, 3);
+    // Mallory holds the file with its true outboard but one group altered; bob asks both.
+    let forged = h
+        .node_mut("mallory")
+        .store_mut()
+        .files_mut()
+        .add_forged(&bytes);
+    let file = post(&mut h, &bytes);
+    assert_eq!(forged, file);
+    run_until_complete(&mut h, &["bob"], &file, Duration::from_secs(30));
+    let got = h.node("bob").store().files().content(&file).unwrap();
+    assert!(got == bytes[..], "bob's copy differs");
+    let stats = h.node("bob").stats();
+    assert_eq!(stats.blobs.forgeries, 1, "{:?}", stats.blobs);
+    assert_eq!(stats.drops.get("blob_forged"), Some(&1));
+}
+
+#[test]
+fn a_fetch_cut_by_a_crash_resumes_where_it_stopped() {
+    let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 4);
+    h.run_for(Duration::from_secs(1));
+    let bytes = content(4_000_000, 4);
+    let file = post(&mut h, &bytes);
+    let groups_total = bytes.len().div_ceil(16 * 1024) as u64;
+    // Until about half is verified.
+    while h
+        .node("bob")
+        .store()
+        .files()
+        .files()
+        .find(|(id, _)| **id == file)
+        .is_none_or(|(_, s)| s.groups_have < groups_total / 2)
+    {
+        assert!(h.step(h.now() + Duration::from_secs(30)));
+    }
+    // Bob crashes: what his store holds survives, nothing else.
+    let held = h
+        .node("bob")
+        .store()
+        .files()
+        .files()
+        .find(|(id, _)| **id == file)
+        .unwrap()
+        .1
+        .groups_have;
+    let store = h.node("bob").store().clone();
+    let config = h.node("bob").config().clone();
+    let now = h.now();
+    h.add_node(Node::new(config, store, now).unwrap(), &["alice"]);
+    run_until_complete(&mut h, &["bob"], &file, Duration::from_secs(30));
+    let missing_bytes = (groups_total - held) as f64 * 16.0 * 1024.0;
+    let after = h.node("bob").stats().blobs.shard_bytes_received as f64;
+    println!(
+        "resumed with {held} of {groups_total} groups: received {:.3}× what was missing",
+        after / missing_bytes
+    );
+    assert!(
+        after <= 1.1 * missing_bytes,
+        "{after} for {missing_bytes} missing"
+    );
+    let got = h.node("bob").store().files().content(&file).unwrap();
+    assert!(got == bytes[..]);
+}
