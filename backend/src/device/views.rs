@@ -178,6 +178,24 @@ pub struct StatsView {
     pub introductions_sent: u64,
     pub relayed_datagrams: u64,
     pub relayed_bytes: u64,
+    /// The blob transfer since this device started (core's `BlobTotals`).
+    pub blobs: BlobTotalsView,
+}
+
+/// What the blob transfer did since the device started: payload bytes, not datagrams (the
+/// `BLOB` row of `packets_received` has those, headers and tags included).
+#[derive(Clone, Copy, Debug, Default, Serialize, ts_rs::TS)]
+pub struct BlobTotalsView {
+    pub wants_sent: u64,
+    /// Erasure-coded shard bytes (data and recovery) received and sent.
+    pub shard_bytes_received: u64,
+    pub shard_bytes_sent: u64,
+    pub outboard_bytes_received: u64,
+    /// 16 KiB groups rebuilt, verified and stored.
+    pub groups_verified: u64,
+    /// Groups or outboards that failed verification (a member gone bad, a corrupt link).
+    pub forgeries: u64,
+    pub files_fetched: u64,
 }
 
 impl StatsView {
@@ -233,6 +251,18 @@ impl StatsView {
             introductions_sent: snapshot.stats.introductions_sent,
             relayed_datagrams: snapshot.stats.relayed_datagrams,
             relayed_bytes: snapshot.stats.relayed_bytes,
+            blobs: {
+                let b = snapshot.stats.blobs;
+                BlobTotalsView {
+                    wants_sent: b.wants_sent,
+                    shard_bytes_received: b.shard_bytes_received,
+                    shard_bytes_sent: b.shard_bytes_sent,
+                    outboard_bytes_received: b.outboard_bytes_received,
+                    groups_verified: b.groups_verified,
+                    forgeries: b.forgeries,
+                    files_fetched: b.files_fetched,
+                }
+            },
         }
     }
 

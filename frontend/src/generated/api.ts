@@ -30,7 +30,25 @@ peer_moves: number,
  * NAT traversal (`core/src/node/punch.rs`, `relay.rs`): introductions sent, and the
  * datagrams and bytes this device forwarded as a relay between two of its peers.
  */
-introductions_sent: number, relayed_datagrams: number, relayed_bytes: number, };
+introductions_sent: number, relayed_datagrams: number, relayed_bytes: number, 
+/**
+ * The blob transfer since this device started (core's `BlobTotals`).
+ */
+blobs: BlobTotalsView, };
+
+export type BlobTotalsView = { wants_sent: number, 
+/**
+ * Erasure-coded shard bytes (data and recovery) received and sent.
+ */
+shard_bytes_received: number, shard_bytes_sent: number, outboard_bytes_received: number, 
+/**
+ * 16 KiB groups rebuilt, verified and stored.
+ */
+groups_verified: number, 
+/**
+ * Groups or outboards that failed verification (a member gone bad, a corrupt link).
+ */
+forgeries: number, files_fetched: number, };
 
 export type TrafficView = { count: number, bytes: number, };
 
