@@ -4,8 +4,8 @@
 
 use meshlog_backend::device::netlog::NetEvent;
 use meshlog_backend::device::views::{
-    AttachmentView, MemberView, MessageView, OriginView, PeerView, ReactionView, StatsView,
-    TrafficView,
+    AttachmentView, BlobTotalsView, MemberView, MessageView, OriginView, PeerView, ReactionView,
+    StatsView, TrafficView,
 };
 use meshlog_backend::sim_service::faults::Cut;
 use meshlog_backend::sim_service::{DeviceState, NetworkState, SimState};
@@ -23,6 +23,7 @@ fn generated_typescript_matches_the_views() {
         declaration::<ReactionView>(),
         declaration::<AttachmentView>(),
         declaration::<StatsView>(),
+        declaration::<BlobTotalsView>(),
         declaration::<TrafficView>(),
         declaration::<OriginView>(),
         declaration::<PeerView>(),

@@ -10,7 +10,7 @@ import { deviceColor } from './state/colors';
 import { PendingEdits, useTick } from './components/util';
 import { paneOrder, referenceNow } from './state/app';
 import type { PageConfig } from './state/config';
-import type { NewAttachment } from './state/types';
+import type { NewAttachment, StoredAttachment } from './state/types';
 import { useMeshlog } from './useMeshlog';
 
 export function App({ config }: { config: PageConfig }) {
@@ -21,7 +21,7 @@ export function App({ config }: { config: PageConfig }) {
   const now = referenceNow(state, wall);
   const virtual = state.sim?.mode === 'sim';
 
-  const onSend = useCallback((d: string, t: string, a?: NewAttachment) => actions.send(d, t, a), [actions]);
+  const onSend = useCallback((d: string, t: string, a?: NewAttachment | StoredAttachment) => actions.send(d, t, a), [actions]);
   const onReact = useCallback((d: string, id: string, e: string, r: boolean) => actions.react(d, id, e, r), [actions]);
   const onOnline = useCallback((d: string, o: boolean) => actions.setOnline(d, o), [actions]);
   const onOlder = useCallback((d: string) => actions.loadOlder(d), [actions]);

@@ -1,7 +1,7 @@
 // Thin fetch wrappers for the device servers and the simulation service (docs/API.md).
 // Every call carries credentials: the servers want their API token, which `meshlog demo`'s
 // page server gave the browser as an HttpOnly cookie (the page's script never sees it).
-import type { Invite, Member, Message, NewAttachment, SimState } from './state/types';
+import type { FileProgress, Invite, Member, Message, NewAttachment, StoredAttachment, SimState } from './state/types';
 import * as check from './state/validate';
 
 export class ApiError extends Error {
@@ -65,17 +65,30 @@ export const ATTACHMENT_MIMES = [
   'application/zip', 'application/json', 'audio/mpeg', 'audio/ogg', 'audio/wav', 'video/mp4', 'video/webm',
 ];
 
-function safeAttachment(a: NewAttachment): NewAttachment {
+function safeAttachment<A extends { mime: string }>(a: A): A {
   const mime = a.mime.toLowerCase();
   return { ...a, mime: ATTACHMENT_MIMES.includes(mime) ? mime : 'application/octet-stream' };
 }
 
 export const deviceApi = {
-  send: (base: string, text: string, attachment?: NewAttachment) =>
+  send: (base: string, text: string, attachment?: NewAttachment | StoredAttachment) =>
     request<Message>(`${base}/api/messages`, check.message, {
-      body: attachment ? { text, attachment: safeAttachment(attachment) } : { text },
+      body: !attachment
+        ? { text }
+        : 'file_id' in attachment
+          ? { text, ...safeAttachment(attachment) }
+          : { text, attachment: safeAttachment(attachment) },
       timeoutMs: 30_000,
     }),
+  /** How much of a blob the device holds (GET /api/files/:id/progress); null while it has none. */
+  fileProgress: async (base: string, fileId: string): Promise<FileProgress | null> => {
+    try {
+      return await request(`${base}/api/files/${fileId}/progress`, check.fileProgress, { timeoutMs: 5_000 });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return null;
+      throw e;
+    }
+  },
   react: (base: string, id: string, emoji: string, remove: boolean) =>
     request(`${base}/api/messages/${id}/reactions`, (b) => check.obj(b, 'reaction'), { body: remove ? { emoji, remove } : { emoji } }),
   stats: (base: string) => request(`${base}/api/stats`, (b) => check.stats(b), { timeoutMs: 5_000 }),
@@ -124,6 +137,54 @@ export const simApi = {
   crash: (s: string, device: string) => request(`${s}/api/devices/${dev(device)}/crash`, sim, { method: 'POST', body: {} }),
   restart: (s: string, device: string) => request(`${s}/api/devices/${dev(device)}/restart`, sim, { method: 'POST', body: {} }),
 };
+
+export type Uploaded = { file_id: string; size: number; chunks: number };
+
+/**
+ * Streams `file` into the device's blob store (POST /api/files, the raw bytes as the body);
+ * `onProgress(sent, total)` as the browser sends it. XHR, not fetch: fetch reports no upload
+ * progress. No timeout: a 2 GB file takes minutes; the server cuts off a stalled one.
+ */
+export function uploadFile(base: string, file: Blob, onProgress: (sent: number, total: number) => void): Promise<Uploaded> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `${base}/api/files`);
+    xhr.withCredentials = true;
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onerror = () => reject(new ApiError(`cannot reach ${new URL(base).host}`, 0));
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
+      }
+      if (xhr.status < 200 || xhr.status >= 300) {
+        const msg = body && typeof body === 'object' && 'error' in body ? String((body as { error: unknown }).error) : `HTTP ${xhr.status}`;
+        reject(new ApiError(msg, xhr.status));
+        return;
+      }
+      try {
+        const o = check.obj(body, 'upload');
+        resolve({ file_id: check.str(o.file_id, 'upload.file_id'), size: check.num(o.size, 'upload.size'), chunks: check.num(o.chunks, 'upload.chunks') });
+      } catch (e) {
+        reject(new ApiError(`/api/files: ${(e as Error).message}`, xhr.status));
+      }
+    };
+    xhr.send(file);
+  });
+}
+
+/**
+ * The first `len` bytes of an attachment (`Range`), as a blob of its type: a progressive image
+ * draws from what is verified so far. The device serves only verified bytes.
+ */
+export async function fetchPrefix(url: string, len: number, mime: string): Promise<Blob> {
+  const res = await fetch(url, { headers: { Range: `bytes=0-${len - 1}` }, credentials: 'include' });
+  if (res.status !== 206 && res.status !== 200) throw new ApiError(`HTTP ${res.status}`, res.status);
+  return new Blob([await res.arrayBuffer()], { type: mime });
+}
 
 /** Read a picked file as base64 (without the data: prefix). */
 export function fileToBase64(file: Blob): Promise<string> {

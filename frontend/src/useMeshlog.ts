@@ -6,7 +6,7 @@ import { Batcher } from './batcher';
 import { LiveStream } from './live';
 import { compactLive, initialState, mustFollowQueued, reducer, referenceNow, type Action, type AppState } from './state/app';
 import type { PageConfig } from './state/config';
-import type { NewAttachment, SimState } from './state/types';
+import type { NewAttachment, SimState, StoredAttachment } from './state/types';
 import * as check from './state/validate';
 
 /**
@@ -204,7 +204,7 @@ export function useMeshlog(config: PageConfig) {
       return s;
     };
     return {
-      async send(name: string, text: string, attachment?: NewAttachment) {
+      async send(name: string, text: string, attachment?: NewAttachment | StoredAttachment) {
         const d = dev(name);
         if (!d) return;
         const m = await deviceApi.send(d.url, text, attachment);

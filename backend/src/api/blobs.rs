@@ -33,7 +33,7 @@ fn file_api<B: DeviceBackend>(device: &B) -> Result<FileService, ApiError> {
         .ok_or_else(|| ApiError::not_found("this device keeps no file store (a simulated device)"))
 }
 
-fn parse_blob_id(text: &str) -> Result<BlobId, ApiError> {
+pub(crate) fn parse_blob_id(text: &str) -> Result<BlobId, ApiError> {
     BlobId::from_hex(text)
         .ok_or_else(|| ApiError::bad_request(format!("id: {text:?} is not 64 hex characters")))
 }
@@ -222,14 +222,33 @@ fn parse_range(value: &str, size: u64) -> Result<Range<u64>, String> {
 }
 
 /// `GET /api/files/:id`: the whole file (`200`, complete files only) or one verified range
-/// (`206`); a range past the end is `416`, one not verified yet `409`.
+/// (`206`); a range past the end is `416`, one not verified yet `409`. Always opaque bytes:
+/// the store knows no name or type (a message's attachment route gives them, [`Named`]).
 pub async fn get_file<B: DeviceBackend>(
     State(device): State<B>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let blob = parse_blob_id(&id)?;
-    let files = file_api(&device)?;
+    serve_blob(&device, blob, &headers, None).await
+}
+
+/// The name and type a message gives a file it refers to (`GET /api/messages/:id/attachment`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Named<'a> {
+    pub name: &'a str,
+    pub mime: &'a str,
+}
+
+/// `blob` from the store as [`get_file`] answers, under `named`'s name and (allowlisted)
+/// type if given, else as a download of opaque bytes.
+pub(crate) async fn serve_blob<B: DeviceBackend>(
+    device: &B,
+    blob: BlobId,
+    headers: &HeaderMap,
+    named: Option<Named<'_>>,
+) -> Result<Response, ApiError> {
+    let files = file_api(device)?;
     let store = files.store.clone();
     let size =
         blocking(move || store.size(&blob).ok_or(BlobError::NotFound(blob.to_hex()))).await?;
@@ -271,10 +290,20 @@ pub async fn get_file<B: DeviceBackend>(
     });
     let mut response = Response::new(Body::from_stream(frames));
     let headers = response.headers_mut();
-    let name = format!("{}.bin", blob.to_hex());
+    let (name, mime, kind) = match named {
+        Some(named) => {
+            let (mime, kind) = super::files::served_type(named.mime);
+            (named.name.to_owned(), mime, kind)
+        }
+        None => (
+            format!("{}.bin", blob.to_hex()),
+            "application/octet-stream".to_owned(),
+            "attachment",
+        ),
+    };
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
+        HeaderValue::try_from(mime).map_err(ApiError::internal)?,
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -286,7 +315,7 @@ pub async fn get_file<B: DeviceBackend>(
     );
     headers.insert(
         header::CONTENT_DISPOSITION,
-        super::files::disposition("attachment", &name),
+        super::files::disposition(kind, &name),
     );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));

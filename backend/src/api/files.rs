@@ -54,6 +54,18 @@ pub fn checked_mime(mime: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The type a file is served as, and whether inline: a type that fails the check (sent by
+/// a hostile peer) is served as opaque bytes, and only the raster images inline.
+pub(crate) fn served_type(mime: &str) -> (String, &'static str) {
+    let mime = checked_mime(mime).unwrap_or_else(|_| "application/octet-stream".to_owned());
+    let kind = if MIME_INLINE.contains(&mime.as_str()) {
+        "inline"
+    } else {
+        "attachment"
+    };
+    (mime, kind)
+}
+
 /// `Content-Disposition` for `name`: ASCII letters, digits and `._-` kept, the rest `_` in
 /// the plain form, and the exact name percent-encoded in `filename*` (RFC 6266), so no name
 /// can break out of the header.
@@ -102,14 +114,7 @@ pub fn attachment_response(
         )
             .into_response()),
         Some(FileContent::Complete { bytes, .. }) => {
-            // A type that fails the check (sent by a hostile peer) is served as opaque bytes.
-            let mime = checked_mime(&attachment.mime)
-                .unwrap_or_else(|_| "application/octet-stream".to_owned());
-            let kind = if MIME_INLINE.contains(&mime.as_str()) {
-                "inline"
-            } else {
-                "attachment"
-            };
+            let (mime, kind) = served_type(&attachment.mime);
             let headers = [
                 (
                     header::CONTENT_TYPE,
@@ -163,6 +168,7 @@ mod tests {
             chunks_total: 1,
             chunks_have: 1,
             complete: true,
+            blob: false,
             url: String::new(),
         };
         let content = FileContent::Complete {

@@ -3,12 +3,12 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use meshlog_core::event::{EMOJI_LEN_MAX, FILE_NAME_LEN_MAX, MIME_LEN_MAX, TEXT_LEN_MAX};
-use meshlog_core::{chunk_file, EventBody, EventId, FileId};
+use meshlog_core::{chunk_file, Carrier, EventBody, EventId, FileId, FileRef};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,6 +16,7 @@ use super::backend::{DeviceBackend, JsonBytes};
 use super::files::{attachment_response, checked_mime};
 use crate::device::state::Frame;
 use crate::device::views::MessageView;
+use crate::files::BlobId;
 use crate::http::{json_body, query, ApiError};
 use crate::paging::PageRequest;
 
@@ -48,7 +49,13 @@ pub async fn health() -> JsonBytes {
 #[derive(Debug, Deserialize)]
 pub struct NewMessage {
     text: String,
+    /// A small file inline (`data_base64`), sent as chunk events.
     attachment: Option<NewAttachment>,
+    /// Or a file already in this device's blob store (`POST /api/files`), by id, with the
+    /// name and type the message gives it: sent by the blob transfer.
+    file_id: Option<String>,
+    name: Option<String>,
+    mime: Option<String>,
     #[serde(default)]
     auto: bool,
 }
@@ -60,33 +67,113 @@ pub struct NewAttachment {
     data_base64: String,
 }
 
+/// A complete file of the blob store a message refers to: its id and size there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoredFile {
+    pub file: FileId,
+    pub size: u64,
+}
+
+/// The file `text` (a `file_id`) names, if it is complete in `device`'s blob store: a
+/// message may only refer to what this device can serve whole, so a peer never waits on a
+/// file nobody has.
+async fn stored_file<B: DeviceBackend>(device: &B, text: &str) -> Result<StoredFile, ApiError> {
+    let blob = BlobId::from_hex(text).ok_or_else(|| {
+        ApiError::bad_request(format!("file_id: {text:?} is not 64 hex characters"))
+    })?;
+    let files = device.files().ok_or_else(|| {
+        ApiError::bad_request("file_id: this device keeps no file store (a simulated device)")
+    })?;
+    let status = files.store.status(&blob).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "file_id: file {text} is not in this device's store; upload it first (POST /api/files)"
+        ))
+    })?;
+    if !status.complete {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!(
+                "file_id: file {text} is not complete here ({} of {} groups); a message may \
+                 refer only to a file this device holds whole",
+                status.chunks_have, status.chunks_total
+            ),
+        });
+    }
+    Ok(StoredFile {
+        file: FileId(blob.0),
+        size: status.size,
+    })
+}
+
 /// The events a posted message becomes, checked: chunks first, then the message (a peer that
-/// has the message usually has its chunks too).
+/// has the message usually has its chunks too). A message with a `file_id` needs `stored`,
+/// the file as the blob store has it ([`stored_file`]).
 pub(crate) fn message_bodies(message: NewMessage) -> Result<Vec<EventBody>, ApiError> {
+    message_bodies_with(message, None)
+}
+
+fn message_bodies_with(
+    message: NewMessage,
+    stored: Option<StoredFile>,
+) -> Result<Vec<EventBody>, ApiError> {
     check_len("text", &message.text, TEXT_LEN_MAX)?;
-    if message.text.trim().is_empty() && message.attachment.is_none() {
+    let attached = message.attachment.is_some() || message.file_id.is_some();
+    if message.text.trim().is_empty() && !attached {
         return Err(ApiError::bad_request(
             "text: empty, and there is no attachment",
         ));
     }
     let mut bodies = Vec::new();
-    let attachment = match message.attachment {
-        None => None,
-        Some(file) => {
-            check_len("attachment.name", &file.name, FILE_NAME_LEN_MAX)?;
-            check_len("attachment.mime", &file.mime, MIME_LEN_MAX)?;
-            let mime = checked_mime(&file.mime)?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(file.data_base64.as_bytes())
-                .map_err(|err| {
-                    ApiError::bad_request(format!("attachment.data_base64: not base64: {err}"))
-                })?;
-            let (file_ref, chunks) = chunk_file(&file.name, &mime, &bytes)
-                .map_err(|err| ApiError::bad_request(format!("attachment: {err}")))?;
-            bodies.extend(chunks);
-            Some(file_ref)
-        }
-    };
+    let attachment =
+        match (message.attachment, message.file_id, stored) {
+            (Some(_), Some(_), _) => return Err(ApiError::bad_request(
+                "attachment and file_id: one or the other (a small file inline, or one uploaded)",
+            )),
+            (None, Some(_), None) => return Err(ApiError::internal("file_id not looked up")),
+            (None, Some(_), Some(stored)) => {
+                let name = message
+                    .name
+                    .ok_or_else(|| ApiError::bad_request("name: required with file_id"))?;
+                let mime = message
+                    .mime
+                    .ok_or_else(|| ApiError::bad_request("mime: required with file_id"))?;
+                check_len("name", &name, FILE_NAME_LEN_MAX)?;
+                check_len("mime", &mime, MIME_LEN_MAX)?;
+                Some(FileRef {
+                    file: stored.file,
+                    size: stored.size,
+                    name,
+                    mime: checked_mime(&mime)?,
+                    carrier: Carrier::Blob,
+                })
+            }
+            (attachment, None, _) => {
+                if message.name.is_some() || message.mime.is_some() {
+                    return Err(ApiError::bad_request(
+                        "name, mime: only with file_id (an inline file has them in attachment)",
+                    ));
+                }
+                match attachment {
+                    None => None,
+                    Some(file) => {
+                        check_len("attachment.name", &file.name, FILE_NAME_LEN_MAX)?;
+                        check_len("attachment.mime", &file.mime, MIME_LEN_MAX)?;
+                        let mime = checked_mime(&file.mime)?;
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(file.data_base64.as_bytes())
+                            .map_err(|err| {
+                                ApiError::bad_request(format!(
+                                    "attachment.data_base64: not base64: {err}"
+                                ))
+                            })?;
+                        let (file_ref, chunks) = chunk_file(&file.name, &mime, &bytes)
+                            .map_err(|err| ApiError::bad_request(format!("attachment: {err}")))?;
+                        bodies.extend(chunks);
+                        Some(file_ref)
+                    }
+                }
+            }
+        };
     let body = EventBody::Message {
         text: message.text,
         attachment,
@@ -123,7 +210,12 @@ pub async fn post_message<B: DeviceBackend>(
     State(device): State<B>,
     body: Result<Json<NewMessage>, JsonRejection>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    let bodies = message_bodies(json_body(body)?)?;
+    let message = json_body(body)?;
+    let stored = match &message.file_id {
+        Some(text) => Some(stored_file(&device, text).await?),
+        None => None,
+    };
+    let bodies = message_bodies_with(message, stored)?;
     let (_, view) = device.append(bodies).await?;
     let view = view.ok_or_else(|| ApiError::internal("stored message not found"))?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -175,6 +267,7 @@ pub async fn post_reaction<B: DeviceBackend>(
 pub async fn get_attachment<B: DeviceBackend>(
     State(device): State<B>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let message = parse_event_id(&id)?;
     let view = device
@@ -184,6 +277,14 @@ pub async fn get_attachment<B: DeviceBackend>(
     let attachment = view
         .attachment
         .ok_or_else(|| ApiError::not_found(format!("message {id} has no attachment")))?;
+    if attachment.blob {
+        let blob = super::blobs::parse_blob_id(&attachment.file_id)?;
+        let named = super::blobs::Named {
+            name: &attachment.name,
+            mime: &attachment.mime,
+        };
+        return super::blobs::serve_blob(&device, blob, &headers, Some(named)).await;
+    }
     let file = parse_file_id(&attachment.file_id)?;
     attachment_response(&attachment, device.file(file).await?)
 }

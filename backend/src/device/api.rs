@@ -54,10 +54,14 @@ impl DeviceBackend for DeviceState {
 
     async fn messages(&self, request: PageRequest) -> Result<JsonBytes, ApiError> {
         // Built and serialized on the blocking thread that read it, not on the executor.
+        let files = self.files.as_ref().map(|f| f.store.clone());
         self.read(move |r| {
             let page = r.page(&request)?;
-            let mut messages: Vec<MessageView> =
-                page.messages.into_iter().map(MessageView::from).collect();
+            let mut messages: Vec<MessageView> = page
+                .messages
+                .into_iter()
+                .map(|row| MessageView::from(row).with_files(files.as_deref()))
+                .collect();
             messages.reverse();
             Ok(MessagesPage {
                 messages,

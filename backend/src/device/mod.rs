@@ -162,6 +162,17 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     }
     // First, so a wrong key or passphrase is reported as such (`DbError::WrongKey`).
     let store = SqliteStore::open_with(&db, Durability::FullForOwn(device_keys.device.clone()))?;
+    // The blob store, shared: the API uploads and serves through it, the node (through the
+    // SQLite store's `Store::blobs`) fetches and serves files between devices.
+    let blobs_dir = options.data_dir.join(crate::files::FILES_DIR);
+    let files = crate::files::FileService::new(crate::files::BlobStore::open(
+        &blobs_dir,
+        options.file_size_max_bytes,
+    )?);
+    let (blobs_changed, mut changed_blobs) =
+        tokio::sync::mpsc::channel(crate::files::CHANGES_QUEUED);
+    let store =
+        store.with_blobs(crate::files::NodeBlobs::new(files.store.clone()).notify(blobs_changed));
     if let Some(pages) = options.db_pages_max {
         store.limit_pages(pages)?;
     }
@@ -261,11 +272,18 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
         at_rest: db.key().clone(),
     };
     let mut state = DeviceState::new(options.name.clone(), handle, scans, lookups, place);
-    let blobs_dir = options.data_dir.join(crate::files::FILES_DIR);
-    let blobs = crate::files::BlobStore::open(&blobs_dir, options.file_size_max_bytes)?;
-    state.files = Some(crate::files::FileService::new(blobs));
+    state.files = Some(files);
     // Subscribe before the driver runs, so the log misses nothing from the start.
     tokio::spawn(state.clone().pump(state.driver.subscribe()));
+    // A file arriving by the blob transfer: its messages' views (progress, complete) again.
+    let announcer = state.clone();
+    tokio::spawn(async move {
+        while let Some(blob) = changed_blobs.recv().await {
+            announcer
+                .publish_messages_with_file(meshlog_core::FileId(blob.0))
+                .await;
+        }
+    });
     tokio::spawn(driver.run());
     tokio::spawn(crate::api::stream::stats_ticker(state.clone()));
     if let Some(port) = options.discovery_port {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use meshlog_core::member::Status;
-use meshlog_core::{DeviceId, EventBody, EventId, NodeEvent};
+use meshlog_core::{DeviceId, EventBody, EventId, FileId, NodeEvent};
 use meshlog_net::{DriverEvent, DriverHandle, NetEventKind};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -111,10 +111,11 @@ impl DeviceState {
 
     pub async fn message_view(&self, id: &EventId) -> Result<Option<MessageView>, ApiError> {
         let id = *id;
+        let files = self.files.as_ref().map(|f| f.store.clone());
         Ok(self
             .look_up(move |r| r.message(&id))
             .await?
-            .map(MessageView::from))
+            .map(|row| MessageView::from(row).with_files(files.as_deref())))
     }
 
     pub async fn stats(&self) -> Result<StatsView, ApiError> {
@@ -129,6 +130,22 @@ impl DeviceState {
     pub fn publish(&self, frame: Frame) {
         // No subscriber is normal: nobody has the page open.
         let _ = self.frames.send(frame);
+    }
+
+    /// Announces again (`message` frames) every message that refers to `file`: its
+    /// attachment's progress moved.
+    pub async fn publish_messages_with_file(&self, file: FileId) {
+        let messages = self
+            .look_up(move |r| r.messages_with_file(&file))
+            .await
+            .unwrap_or_default();
+        for message in messages {
+            match self.message_view(&message).await {
+                Ok(Some(view)) => self.publish(Frame::new("message", &view)),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%err, "reading a message with a changed file"),
+            }
+        }
     }
 
     /// Sends the roster to every stream subscriber (`members` frame).
@@ -238,9 +255,8 @@ impl DeviceState {
                     Ok(Some((have, total)))
                         if have >= total || have % CHUNK_PROGRESS_EVERY == 0 =>
                     {
-                        self.look_up(move |r| r.messages_with_file(&file))
-                            .await
-                            .unwrap_or_default()
+                        self.publish_messages_with_file(file).await;
+                        Vec::new()
                     }
                     _ => Vec::new(),
                 }

@@ -32,10 +32,52 @@ pub struct AttachmentView {
     pub name: String,
     pub mime: String,
     pub size: u64,
+    /// For a file sent as chunk events, chunks; for a blob, the blob store's 16 KiB groups.
     pub chunks_total: u32,
     pub chunks_have: u32,
     pub complete: bool,
+    /// Sent by the blob transfer (a file of any size, `POST /api/files` then `file_id`), not
+    /// as chunk events: its progress is also at `GET /api/files/:file_id/progress`.
+    pub blob: bool,
     pub url: String,
+}
+
+impl AttachmentView {
+    /// A blob's progress as `files` holds it (nothing yet if it is not there at all). A row
+    /// from SQLite knows only that the file is a blob (`file_chunks` is 0: a chunked file
+    /// has at least one chunk); the bits are the blob store's.
+    pub fn with_blob_progress(mut self, files: &crate::files::BlobStore) -> Self {
+        if !self.blob {
+            return self;
+        }
+        let id = crate::files::BlobId::from_hex(&self.file_id);
+        match id.and_then(|id| files.status(&id)) {
+            Some(status) => {
+                // Groups fit u32 up to 64 TiB, beyond BLOB_SIZE_MAX (1 TiB).
+                self.chunks_total = status.chunks_total.try_into().unwrap_or(u32::MAX);
+                self.chunks_have = status.chunks_have.try_into().unwrap_or(u32::MAX);
+                self.complete = status.complete;
+            }
+            None => {
+                let groups = crate::files::tree::group_count(self.size);
+                self.chunks_total = groups.try_into().unwrap_or(u32::MAX);
+                self.chunks_have = 0;
+                self.complete = false;
+            }
+        }
+        self
+    }
+}
+
+impl MessageView {
+    /// The view with its blob attachment's progress from `files` (see
+    /// [`AttachmentView::with_blob_progress`]); a device without a blob store shows none.
+    pub fn with_files(mut self, files: Option<&crate::files::BlobStore>) -> Self {
+        if let (Some(files), Some(attachment)) = (files, self.attachment.take()) {
+            self.attachment = Some(attachment.with_blob_progress(files));
+        }
+        self
+    }
 }
 
 impl From<MessageRow> for MessageView {
@@ -45,7 +87,10 @@ impl From<MessageRow> for MessageView {
             // The message's own attachment route: its name and type, not another message's.
             attachment: row.attachment.map(|a| {
                 let file_id = a.file_id.to_hex();
+                // A chunked file has at least one chunk; a blob's row stores 0.
+                let blob = a.chunks_total == 0;
                 AttachmentView {
+                    blob,
                     url: format!("/api/messages/{id}/attachment"),
                     file_id,
                     name: a.name,
@@ -53,7 +98,8 @@ impl From<MessageRow> for MessageView {
                     size: a.size_bytes,
                     chunks_total: a.chunks_total,
                     chunks_have: a.chunks_have,
-                    complete: a.chunks_have >= a.chunks_total,
+                    // A blob's progress is the blob store's: `with_files`.
+                    complete: !blob && a.chunks_have >= a.chunks_total,
                 }
             }),
             id,
@@ -132,6 +178,24 @@ pub struct StatsView {
     pub introductions_sent: u64,
     pub relayed_datagrams: u64,
     pub relayed_bytes: u64,
+    /// The blob transfer since this device started (core's `BlobTotals`).
+    pub blobs: BlobTotalsView,
+}
+
+/// What the blob transfer did since the device started: payload bytes, not datagrams (the
+/// `BLOB` row of `packets_received` has those, headers and tags included).
+#[derive(Clone, Copy, Debug, Default, Serialize, ts_rs::TS)]
+pub struct BlobTotalsView {
+    pub wants_sent: u64,
+    /// Erasure-coded shard bytes (data and recovery) received and sent.
+    pub shard_bytes_received: u64,
+    pub shard_bytes_sent: u64,
+    pub outboard_bytes_received: u64,
+    /// 16 KiB groups rebuilt, verified and stored.
+    pub groups_verified: u64,
+    /// Groups or outboards that failed verification (a member gone bad, a corrupt link).
+    pub forgeries: u64,
+    pub files_fetched: u64,
 }
 
 impl StatsView {
@@ -187,6 +251,18 @@ impl StatsView {
             introductions_sent: snapshot.stats.introductions_sent,
             relayed_datagrams: snapshot.stats.relayed_datagrams,
             relayed_bytes: snapshot.stats.relayed_bytes,
+            blobs: {
+                let b = snapshot.stats.blobs;
+                BlobTotalsView {
+                    wants_sent: b.wants_sent,
+                    shard_bytes_received: b.shard_bytes_received,
+                    shard_bytes_sent: b.shard_bytes_sent,
+                    outboard_bytes_received: b.outboard_bytes_received,
+                    groups_verified: b.groups_verified,
+                    forgeries: b.forgeries,
+                    files_fetched: b.files_fetched,
+                }
+            },
         }
     }
 

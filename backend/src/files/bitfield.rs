@@ -98,6 +98,15 @@ impl Bitfield {
         });
     }
 
+    /// Groups verified from the first one on, without a gap.
+    pub fn prefix_groups(&self) -> u64 {
+        // Whole bytes of set bits first: a 4 GiB file's prefix is found in 32 KiB of bytes.
+        let full = self.bits.iter().take_while(|&&b| b == 0xff).count() as u64 * 8;
+        (full..self.groups)
+            .find(|&i| !self.get(i))
+            .unwrap_or(self.groups)
+    }
+
     /// Whether every group touching bytes `range` of a `size_bytes` file is verified.
     pub fn covers(&self, range: &Range<u64>) -> bool {
         if range.is_empty() {
@@ -164,6 +173,7 @@ mod tests {
             field.byte_ranges(size),
             vec![0..2 * GROUP_LEN_BYTES, 3 * GROUP_LEN_BYTES..size]
         );
+        assert_eq!(field.prefix_groups(), 2);
         assert!(field.covers(&(5..GROUP_LEN_BYTES + 3)));
         assert!(!field.covers(&(5..2 * GROUP_LEN_BYTES + 1)));
         let bytes = field.file_bytes(size);

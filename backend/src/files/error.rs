@@ -93,6 +93,9 @@ pub struct BlobStatus {
     pub chunks_have: u64,
     pub chunks_total: u64,
     pub complete: bool,
+    /// Verified bytes from the start without a gap: what a page may already draw of a
+    /// progressive image (`Range: bytes=0-(prefix_bytes - 1)`).
+    pub prefix_bytes: u64,
     /// Bytes received per second over the last few seconds; 0 for a file that is complete.
     pub bytes_per_second: u64,
 }

@@ -14,7 +14,8 @@
 //!
 //! **Two ways in.** A local upload ([`BlobStore::ingest`]) streams into `tmp/`, hashing as it
 //! goes, and is renamed into place whole: the id is what it hashed to, so it cannot lie. A
-//! transfer (the network half, to come) starts a partial file from `(id, size, outboard)`
+//! transfer (core's `blob` protocol, through [`NodeBlobs`], which the device's SQLite store
+//! hands the node) starts a partial file from `(id, size, outboard)`
 //! ([`BlobStore::create_partial`], the outboard checked against the id first) and adds groups
 //! with [`BlobStore::insert_group`], which verifies each group before a byte is written.
 //!
@@ -46,6 +47,7 @@ pub mod partial;
 mod read;
 mod service;
 mod store;
+mod transfer;
 pub mod tree;
 
 pub use error::{
@@ -55,7 +57,10 @@ pub use error::{
 pub use ingest::Ingested;
 pub use service::{FileService, UPLOADS_MAX};
 pub use store::{BlobStore, Inserted};
+pub use transfer::{NodeBlobs, CHANGES_QUEUED, MISSING_LIMIT_MAX, NOTE_EVERY_GROUPS};
 pub use tree::{TreeError, GROUP_LEN_BYTES};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

@@ -23,6 +23,7 @@ impl BlobStore {
                 chunks_have: groups,
                 chunks_total: groups,
                 complete: true,
+                prefix_bytes: size,
                 bytes_per_second: 0,
             });
         }
@@ -33,6 +34,8 @@ impl BlobStore {
             chunks_have: partial.have.count(),
             chunks_total: partial.have.groups(),
             complete: false,
+            prefix_bytes: (partial.have.prefix_groups() * tree::GROUP_LEN_BYTES)
+                .min(partial.size_bytes),
             bytes_per_second: partial.rate.per_second(Instant::now()),
         })
     }

@@ -5,6 +5,7 @@
 //! one open transaction that `commit` ends: the driver calls it after each batch of inputs, so
 //! a burst of pushed events costs one commit, not one per event.
 
+use meshlog_core::blob::BlobStore;
 use meshlog_core::{EventBody, EventId, OpenedEvent, Store, StoreError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -26,6 +27,9 @@ pub struct SqliteStore {
     batch_open: bool,
     /// Fresh events in the open batch.
     batch_len: usize,
+    /// The device's files (`crate::files`), offered to the node for the blob transfer; the
+    /// same store the HTTP API uploads into and serves from.
+    blobs: Option<crate::files::NodeBlobs>,
 }
 
 impl SqliteStore {
@@ -52,7 +56,15 @@ impl SqliteStore {
             synchronous: "FULL",
             batch_open: false,
             batch_len: 0,
+            blobs: None,
         })
+    }
+
+    /// Offers `blobs` to the node ([`Store::blobs`]): it then fetches the files its messages
+    /// refer to and serves the ones held here.
+    pub fn with_blobs(mut self, blobs: crate::files::NodeBlobs) -> Self {
+        self.blobs = Some(blobs);
+        self
     }
 
     /// Caps the database at `pages` pages (4 KiB each): beyond it, writes fail as on a full
@@ -414,6 +426,10 @@ impl Store for SqliteStore {
     fn set_secrets(&mut self, secrets: &[u8]) -> Result<bool, StoreError> {
         self.set_secrets_tx(secrets).map_err(backend)?;
         Ok(true)
+    }
+
+    fn blobs(&mut self) -> Option<&mut dyn BlobStore> {
+        self.blobs.as_mut().map(|blobs| blobs as &mut dyn BlobStore)
     }
 
     /// From the partial index on membership events: a start reads only those.

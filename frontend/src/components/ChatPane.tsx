@@ -8,7 +8,7 @@ import { peerState, silentAfterMs, type PeerState } from '../state/peers';
 import { toSearchQuery } from '../state/messages';
 import { syncMeter } from '../state/topology';
 import { shiftDown, shiftUp, windowRange } from '../state/window';
-import type { NewAttachment } from '../state/types';
+import type { NewAttachment, StoredAttachment } from '../state/types';
 import { Composer } from './Composer';
 import { MembersPanel } from './MembersPanel';
 import { MessageBubble } from './MessageBubble';
@@ -29,7 +29,7 @@ type Props = {
   simulated: boolean;
   /** Devices the demo knows are down (crashed): their chips say so at once. */
   down: readonly string[];
-  onSend: (device: string, text: string, attachment?: NewAttachment) => Promise<void>;
+  onSend: (device: string, text: string, attachment?: NewAttachment | StoredAttachment) => Promise<void>;
   onReact: (device: string, id: string, emoji: string, remove: boolean) => Promise<void>;
   onOnline: (device: string, online: boolean) => Promise<void>;
   /** Loads the page of messages older than those held (GET /api/messages?before=). */
@@ -405,7 +405,7 @@ export const ChatPane = memo(function ChatPane({ d, up, active, now, wallNow, si
       </div>
       )}
 
-      <Composer device={d.name} disabled={!d.loaded || !up} onSend={(t, a) => onSend(d.name, t, a)} />
+      <Composer device={d.name} deviceUrl={d.url} disabled={!d.loaded || !up} onSend={(t, a) => onSend(d.name, t, a)} />
     </section>
   );
 });

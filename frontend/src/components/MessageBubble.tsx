@@ -2,6 +2,7 @@ import { memo, useEffect, useRef, useState } from 'react';
 import { deviceColor } from '../state/colors';
 import { formatBytes, formatClock } from '../state/format';
 import type { Message } from '../state/types';
+import { BlobAttachment } from './BlobAttachment';
 
 export const EMOJIS = ['👍', '❤️', '😂', '😮', '🎉', '🙏', '🔥'];
 
@@ -15,6 +16,7 @@ type Props = {
 function Attachment({ msg, deviceUrl }: { msg: Message; deviceUrl: string }) {
   const a = msg.attachment!;
   const [broken, setBroken] = useState(false);
+  if (a.blob) return <BlobAttachment a={a} deviceUrl={deviceUrl} />;
   if (!a.complete) {
     const pct = a.chunks_total > 0 ? Math.round((a.chunks_have / a.chunks_total) * 100) : 0;
     return (

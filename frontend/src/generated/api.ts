@@ -5,7 +5,16 @@ export type MessageView = { id: string, author: string, text: string, created_at
 
 export type ReactionView = { emoji: string, authors: Array<string>, };
 
-export type AttachmentView = { file_id: string, name: string, mime: string, size: number, chunks_total: number, chunks_have: number, complete: boolean, url: string, };
+export type AttachmentView = { file_id: string, name: string, mime: string, size: number, 
+/**
+ * For a file sent as chunk events, chunks; for a blob, the blob store's 16 KiB groups.
+ */
+chunks_total: number, chunks_have: number, complete: boolean, 
+/**
+ * Sent by the blob transfer (a file of any size, `POST /api/files` then `file_id`), not
+ * as chunk events: its progress is also at `GET /api/files/:file_id/progress`.
+ */
+blob: boolean, url: string, };
 
 export type StatsView = { device: string, online: boolean, events: number, messages: number, reactions: number, events_by_origin: OriginView, packets_sent: { [key in string]?: TrafficView }, packets_received: { [key in string]?: TrafficView }, drops: { [key in string]?: number }, peers: Array<PeerView>, sync_percent: number, 
 /**
@@ -21,7 +30,25 @@ peer_moves: number,
  * NAT traversal (`core/src/node/punch.rs`, `relay.rs`): introductions sent, and the
  * datagrams and bytes this device forwarded as a relay between two of its peers.
  */
-introductions_sent: number, relayed_datagrams: number, relayed_bytes: number, };
+introductions_sent: number, relayed_datagrams: number, relayed_bytes: number, 
+/**
+ * The blob transfer since this device started (core's `BlobTotals`).
+ */
+blobs: BlobTotalsView, };
+
+export type BlobTotalsView = { wants_sent: number, 
+/**
+ * Erasure-coded shard bytes (data and recovery) received and sent.
+ */
+shard_bytes_received: number, shard_bytes_sent: number, outboard_bytes_received: number, 
+/**
+ * 16 KiB groups rebuilt, verified and stored.
+ */
+groups_verified: number, 
+/**
+ * Groups or outboards that failed verification (a member gone bad, a corrupt link).
+ */
+forgeries: number, files_fetched: number, };
 
 export type TrafficView = { count: number, bytes: number, };
 

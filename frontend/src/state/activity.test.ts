@@ -10,6 +10,7 @@ const att = (have: number, total: number) => ({
   chunks_total: total,
   chunks_have: have,
   complete: have === total,
+  blob: false,
   url: '/api/files/f',
 });
 

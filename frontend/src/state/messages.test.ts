@@ -86,7 +86,7 @@ describe('applyReaction', () => {
 describe('messagePreview', () => {
   it('truncates long text and names attachments of empty messages', () => {
     expect(messagePreview(msg('a', 1, { text: 'x'.repeat(100) }), 10)).toBe('xxxxxxxxx…');
-    const att = { file_id: 'f', name: 'cat.png', mime: 'image/png', size: 1, chunks_total: 1, chunks_have: 1, complete: true, url: '/api/files/f' };
+    const att = { file_id: 'f', name: 'cat.png', mime: 'image/png', size: 1, chunks_total: 1, chunks_have: 1, complete: true, blob: false, url: '/api/files/f' };
     expect(messagePreview(msg('a', 1, { text: '', attachment: att }))).toBe('📎 cat.png');
   });
 });

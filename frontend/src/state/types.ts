@@ -64,3 +64,15 @@ export type SimState = Omit<Gen.SimState, 'devices' | 'network'> & {
 };
 
 export type NewAttachment = { name: string; mime: string; data_base64: string };
+/** A file already uploaded to the device's blob store (POST /api/files), attached by id. */
+export type StoredAttachment = { file_id: string; name: string; mime: string };
+/** GET /api/files/:id/progress. */
+export type FileProgress = {
+  file_id: string;
+  size: number;
+  chunks_have: number;
+  chunks_total: number;
+  complete: boolean;
+  prefix_bytes: number;
+  bytes_per_second: number;
+};

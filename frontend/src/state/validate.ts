@@ -1,7 +1,7 @@
 // Runtime checks of what the servers answer, so a wrong shape fails at the boundary with a message
 // naming the field instead of as an `undefined` deep in a render. Small on purpose: the shapes are
 // the generated ones in src/generated/ (ts-rs, from the Rust views).
-import type { Invite, Member, Message, NetEvent, SimDevice, SimNetwork, SimState, Stats } from './types';
+import type { FileProgress, Invite, Member, Message, NetEvent, SimDevice, SimNetwork, SimState, Stats } from './types';
 
 export class ShapeError extends Error {}
 
@@ -53,15 +53,29 @@ export function message(v: unknown, path = 'message'): Message {
     arr(x.authors, `${p}.authors`, str);
     return x;
   });
-  nullable(o.attachment, `${path}.attachment`, (a, p) => {
+  const attachment = nullable(o.attachment, `${path}.attachment`, (a, p) => {
     const x = obj(a, p);
     str(x.name, `${p}.name`);
     str(x.url, `${p}.url`);
     num(x.chunks_total, `${p}.chunks_total`);
     num(x.chunks_have, `${p}.chunks_have`);
-    return x;
+    // Older devices do not say: a file sent as chunks.
+    return { ...x, blob: x.blob === true };
   });
-  return { ...(o as Message), auto: o.auto === true, attachment: (o.attachment ?? null) as Message['attachment'] };
+  return { ...(o as Message), auto: o.auto === true, attachment: attachment as Message['attachment'] };
+}
+
+export function fileProgress(v: unknown, path = 'progress'): FileProgress {
+  const o = obj(v, path);
+  return {
+    file_id: str(o.file_id, `${path}.file_id`),
+    size: num(o.size, `${path}.size`),
+    chunks_have: num(o.chunks_have, `${path}.chunks_have`),
+    chunks_total: num(o.chunks_total, `${path}.chunks_total`),
+    complete: bool(o.complete, `${path}.complete`),
+    prefix_bytes: num(o.prefix_bytes, `${path}.prefix_bytes`),
+    bytes_per_second: num(o.bytes_per_second, `${path}.bytes_per_second`),
+  };
 }
 
 export function messagePage(v: unknown): { messages: Message[]; next: string | null } {

@@ -27,6 +27,7 @@ export function stats(device: string, over: Partial<Stats> = {}): Stats {
     messages: 0,
     reactions: 0,
     events_by_origin: { local: 0, peer: 0 },
+    blobs: { wants_sent: 0, shard_bytes_received: 0, shard_bytes_sent: 0, outboard_bytes_received: 0, groups_verified: 0, forgeries: 0, files_fetched: 0 },
     packets_sent: {},
     packets_received: {},
     drops: {},
