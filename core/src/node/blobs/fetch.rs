@@ -131,6 +131,31 @@ impl Source {
     }
 }
 
+/// Bytes of outboard read from a store at once: a store may bound its reads (the device's
+/// does at 4 MiB), and a 4 GiB file's outboard is 16 MiB.
+const OUTBOARD_READ_BYTES: usize = 1 << 20;
+
+/// A partial file's whole outboard, read in pieces; `None` if the store cannot give it all.
+fn read_whole_outboard(
+    blobs: &mut dyn crate::blob::BlobStore,
+    file: &FileId,
+    size: u64,
+) -> Option<Vec<u8>> {
+    let len = outboard_len(size) as usize;
+    let mut outboard = Vec::with_capacity(len);
+    while outboard.len() < len {
+        let want = (len - outboard.len()).min(OUTBOARD_READ_BYTES);
+        let piece = blobs
+            .read_outboard(file, outboard.len() as u64, want)
+            .ok()??;
+        if piece.is_empty() {
+            return None;
+        }
+        outboard.extend_from_slice(&piece);
+    }
+    (outboard.len() == len).then_some(outboard)
+}
+
 impl Fetch {
     /// The groups asked of `from` and not yet complete.
     fn open_asks_of(&self, from: &DeviceId) -> Vec<u64> {
@@ -218,16 +243,13 @@ impl<S: Store> Node<S> {
             let outboard = match blobs.status(&file) {
                 Some(status) if status.is_complete() => continue,
                 // A partial file was created from its outboard: resume from it.
-                Some(status) => {
-                    let len = outboard_len(status.size_bytes);
-                    match blobs.read_outboard(&file, 0, len as usize) {
-                        Ok(Some(bytes)) if bytes.len() as u64 == len => Outboard::Ready(bytes),
-                        _ => {
-                            self.stats.drop("blob_read_failed");
-                            continue;
-                        }
+                Some(status) => match read_whole_outboard(blobs, &file, status.size_bytes) {
+                    Some(bytes) => Outboard::Ready(bytes),
+                    None => {
+                        self.stats.drop("blob_read_failed");
+                        continue;
                     }
-                }
+                },
                 // One group: no parent pairs, nothing to fetch before it (its hash is the id).
                 None if outboard_len(size) == 0 => match blobs.create_partial(&file, size, &[]) {
                     Ok(()) => Outboard::Ready(Vec::new()),
