@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'react';
 import { deviceApi, fetchPrefix } from '../api';
 import { formatBytes } from '../state/format';
 import type { Attachment, FileProgress } from '../state/types';
+import { WholeAttachment } from './WholeAttachment';
 
 /** How often an arriving file's progress is asked for: a bar that moves, not a request storm. */
 const POLL_MS = 700;
@@ -16,7 +17,6 @@ const PREFIX_MIN_BYTES = 16 * 1024;
 export function BlobAttachment({ a, deviceUrl }: { a: Attachment; deviceUrl: string }) {
   const [progress, setProgress] = useState<FileProgress | null>(null);
   const [partial, setPartial] = useState<{ url: string; len: number } | null>(null);
-  const [broken, setBroken] = useState(false);
   const drawing = useRef(false);
   const complete = a.complete || progress?.complete === true;
   const image = a.mime.startsWith('image/');
@@ -62,20 +62,7 @@ export function BlobAttachment({ a, deviceUrl }: { a: Attachment; deviceUrl: str
     };
   }, [partial]);
 
-  if (complete) {
-    if (image && !broken) {
-      return (
-        <a href={src} target="_blank" rel="noreferrer" className="att-img-link">
-          <img data-testid="attachment-img" className="att-img" src={src} alt={a.name} loading="lazy" onError={() => setBroken(true)} />
-        </a>
-      );
-    }
-    return (
-      <a className="att-file" href={src} target="_blank" rel="noreferrer">
-        📎 {a.name} <span className="muted">({formatBytes(a.size)})</span>
-      </a>
-    );
-  }
+  if (complete) return <WholeAttachment a={a} src={src} />;
   const have = progress?.chunks_have ?? a.chunks_have;
   const total = progress?.chunks_total ?? a.chunks_total;
   const pct = total > 0 ? Math.floor((have / total) * 100) : 0;

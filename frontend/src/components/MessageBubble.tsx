@@ -3,6 +3,7 @@ import { deviceColor } from '../state/colors';
 import { formatBytes, formatClock } from '../state/format';
 import type { Message } from '../state/types';
 import { BlobAttachment } from './BlobAttachment';
+import { WholeAttachment } from './WholeAttachment';
 
 export const EMOJIS = ['👍', '❤️', '😂', '😮', '🎉', '🙏', '🔥'];
 
@@ -15,7 +16,6 @@ type Props = {
 
 function Attachment({ msg, deviceUrl }: { msg: Message; deviceUrl: string }) {
   const a = msg.attachment!;
-  const [broken, setBroken] = useState(false);
   if (a.blob) return <BlobAttachment a={a} deviceUrl={deviceUrl} />;
   if (!a.complete) {
     const pct = a.chunks_total > 0 ? Math.round((a.chunks_have / a.chunks_total) * 100) : 0;
@@ -33,19 +33,7 @@ function Attachment({ msg, deviceUrl }: { msg: Message; deviceUrl: string }) {
       </div>
     );
   }
-  const src = deviceUrl + a.url;
-  if (a.mime.startsWith('image/') && !broken) {
-    return (
-      <a href={src} target="_blank" rel="noreferrer" className="att-img-link">
-        <img data-testid="attachment-img" className="att-img" src={src} alt={a.name} loading="lazy" onError={() => setBroken(true)} />
-      </a>
-    );
-  }
-  return (
-    <a className="att-file" href={src} target="_blank" rel="noreferrer">
-      📎 {a.name} <span className="muted">({formatBytes(a.size)})</span>
-    </a>
-  );
+  return <WholeAttachment a={a} src={deviceUrl + a.url} />;
 }
 
 function BubbleImpl({ msg, device, deviceUrl, onReact }: Props) {
