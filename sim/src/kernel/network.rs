@@ -31,6 +31,9 @@ fn ppm(rate: f64) -> u32 {
 pub struct LinkModel {
     pub latency_us_min: u64,
     pub latency_us_max: u64,
+    /// 0: no limit.
+    pub capacity_bytes_per_s: u64,
+    pub queue_delay_us_max: u64,
     pub loss_ppm: u32,
     pub burst: Option<BurstModel>,
     pub duplicate_ppm: u32,
@@ -57,6 +60,8 @@ impl Default for LinkModel {
         LinkModel {
             latency_us_min: 5_000,
             latency_us_max: 20_000,
+            capacity_bytes_per_s: 0,
+            queue_delay_us_max: 100_000,
             loss_ppm: 0,
             burst: None,
             duplicate_ppm: 0,
@@ -77,6 +82,12 @@ impl LinkModel {
         if let Some(latency) = spec.latency {
             self.latency_us_min = latency.min.as_micros();
             self.latency_us_max = latency.max.as_micros();
+        }
+        if let Some(capacity) = spec.capacity_bytes_per_s {
+            self.capacity_bytes_per_s = capacity;
+        }
+        if let Some(queue) = spec.queue_delay_max {
+            self.queue_delay_us_max = queue.as_micros();
         }
         if let Some(loss) = spec.loss {
             self.loss_ppm = ppm(loss);
@@ -122,6 +133,9 @@ pub enum DropCause {
     Burst,
     Partition,
     Cut,
+    /// The link's queue was full: the datagram would have waited longer than the link's
+    /// `queue_delay_max` behind those before it.
+    Queue,
     /// Nobody holds the address the sender's driver resolved the peer to (it moved, or was
     /// never known there).
     NoRoute,
@@ -139,6 +153,7 @@ impl DropCause {
             DropCause::Burst => "burst_loss",
             DropCause::Partition => "partition",
             DropCause::Cut => "cut",
+            DropCause::Queue => "queue_full",
             DropCause::NoRoute => "no_route",
             DropCause::Unsolicited => "unsolicited",
             DropCause::NatPorts => "nat_ports",
@@ -211,6 +226,9 @@ pub struct Network {
     groups_permanent: bool,
     /// One-way cuts and whether each survives the final heal (no more than the faults made).
     cuts: BTreeMap<Link, bool>,
+    /// When the last datagram queued on each capacity-limited link has left it (no more than
+    /// the links that carried a datagram under a capacity).
+    busy_until: BTreeMap<Link, Instant>,
     rng: ChaCha20Rng,
     /// What an attacker recorded on each link that replays and carried a datagram.
     recorded: BTreeMap<Link, VecDeque<Recorded>>,
@@ -234,6 +252,7 @@ impl Network {
             groups: vec![0; devices],
             groups_permanent: false,
             cuts: BTreeMap::new(),
+            busy_until: BTreeMap::new(),
             rng: ChaCha20Rng::from_seed(seed),
             recorded: BTreeMap::new(),
             replay_rng: ChaCha20Rng::from_seed(replay_seed),
@@ -312,6 +331,7 @@ impl Network {
         let clean = self.groups[from] == self.groups[to]
             && !self.cuts.contains_key(&link)
             && model.loss_ppm == 0
+            && model.capacity_bytes_per_s == 0
             && model.burst.is_none()
             && model.corrupt_ppm == 0;
         let reorder_us = if model.reorder_ppm > 0 {
@@ -350,6 +370,22 @@ impl Network {
             return Err(DropCause::Cut);
         }
         let model = self.models_link.get(&link).unwrap_or(&self.model_all);
+        // A limited link serialises: this datagram leaves once those before it have, unless
+        // that is too long a wait. Loss is drawn after, so a lost datagram used its turn.
+        let mut leaves = now;
+        if model.capacity_bytes_per_s > 0 {
+            let starts = match self.busy_until.get(&link) {
+                Some(&busy) if busy > now => busy,
+                _ => now,
+            };
+            if starts.saturating_since(now).as_micros() > model.queue_delay_us_max {
+                return Err(DropCause::Queue);
+            }
+            let size_bytes = bytes.len() as u64;
+            let sending_us = (size_bytes * 1_000_000).div_ceil(model.capacity_bytes_per_s);
+            leaves = starts + Duration::from_micros(sending_us);
+            self.busy_until.insert(link, leaves);
+        }
         let (loss_ppm, cause) = match model.burst {
             Some(burst) => {
                 let mut bad = self.burst_bad.contains(&link);
@@ -400,7 +436,7 @@ impl Network {
                 copy_bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
             }
             deliveries.push(Delivery {
-                at: now + Duration::from_micros(delay),
+                at: leaves + Duration::from_micros(delay),
                 bytes: copy_bytes,
                 duplicate: copy > 0,
                 reordered,

@@ -1,5 +1,5 @@
 //! A link's model as the file writes it (`[network]`, `[[link]]`, a `network` fault):
-//! latency, loss, bursts, duplication, reordering, corruption, replay and forgery.
+//! latency, capacity, loss, bursts, duplication, reordering, corruption, replay and forgery.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,15 @@ pub struct LinkSpec {
     pub both: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySpec>,
+    /// The link's rate: a datagram takes its size ÷ this to leave, behind those queued before
+    /// it, and lost ones take their turn too (they are lost on the wire, not before it).
+    /// Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_bytes_per_s: Option<u64>,
+    /// With a capacity: a datagram that would wait longer than this behind those before it is
+    /// dropped, as a router's drop-tail queue does (default 100 ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_delay_max: Option<SimDuration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -72,6 +72,12 @@ pub(crate) fn validate_link(
             "must be more than 0s (a copy at once is `duplicate`)".into(),
         ));
     }
+    if link.capacity_bytes_per_s == Some(0) {
+        return Err(invalid(
+            &format!("{field}.capacity_bytes_per_s"),
+            "must be more than 0 (leave it out for no limit)".into(),
+        ));
+    }
     if let Some(burst) = &link.burst {
         rate(Some(burst.enter), &format!("{field}.burst.enter"), invalid)?;
         rate(Some(burst.exit), &format!("{field}.burst.exit"), invalid)?;
