@@ -79,7 +79,7 @@ impl<S: Store> Node<S> {
                 return;
             }
         };
-        let from = packet.source;
+        let (from, epoch) = (packet.source, packet.epoch);
         let kind = packet.payload.kind();
         self.release_held_pushes(&from);
         {
@@ -182,7 +182,7 @@ impl<S: Store> Node<S> {
                 from: sender,
                 bytes,
             } => self.on_relayed(now, &from, sender, bytes),
-            Payload::Blob(items) => self.on_blob_items(now, &from, items),
+            Payload::Blob(items) => self.on_blob_items(now, &from, epoch, items),
         }
     }
 }

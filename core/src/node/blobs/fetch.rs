@@ -3,9 +3,8 @@
 //! another round trip.
 //!
 //! Receiver-driven, as BitTorrent and iroh-blobs are: the fetcher asks each source for as
-//! many groups as that source's window allows (AIMD in groups: it grows by one per group
-//! while no ask has timed out, then by one per window, and halves when an ask times out)
-//! and asks for more as groups complete. Each ask names how many recovery shards a group
+//! many groups as that source's window allows (`window.rs`: twice the rate its shards arrive
+//! at times the shortest round trip) and asks for more as groups complete. Each ask names how many recovery shards a group
 //! should come with, from the loss measured on that source's earlier asks, so that at loss
 //! `p` about `1/(1−p)` of a file's bytes cross the network, plus a margin.
 //!
@@ -27,6 +26,7 @@ use crate::store::Store;
 use crate::time::{Duration, Instant};
 
 use super::super::{Node, NodeEvent};
+use super::window::Window;
 
 /// Files fetched at once; the rest wait their turn. Each holds its outboard in memory
 /// (64 bytes per 16 KiB: 16 MiB for 4 GiB) and its window's shards.
@@ -34,26 +34,25 @@ pub const FETCHES_MAX: usize = 4;
 /// Files waiting to be fetched at most; more are dropped (counted `blob_queue_full`) and
 /// found again when the message that names them is seen again or the device restarts.
 pub(super) const WAITING_MAX: usize = 1_024;
-const WINDOW_INITIAL_GROUPS: u64 = 8;
 /// Outboard pieces asked at once: 64 KiB, a 16 GiB file's outboard in 256 trips.
 pub(super) const OUTBOARD_PIECES_IN_FLIGHT_MAX: usize = 64;
-/// 256 groups, 4 MiB in flight per source: enough for 100 MB/s at 40 ms.
-const WINDOW_MAX_GROUPS: u64 = 256;
 /// The loss a new source is assumed to have until its asks are measured: none, so a clean
 /// link pays one recovery shard per group (6%); each judged ask moves the estimate an
 /// eighth of the way to what it saw.
 const LOSS_INITIAL_PPM: u64 = 0;
+/// Groups asked of a source at once at least, whatever its window: a short group holds its
+/// place until judged, and fewer would leave the link idle meanwhile.
+const ROOM_MIN_GROUPS: u64 = 3;
+/// Recovery shards sent per one expected lost, in percent. More means fewer groups short
+/// (each a retry a reordering window and a round trip later) and more bytes on the wire.
+const RECOVERY_MARGIN_PERCENT: u64 = 150;
 /// Loss assumed at most when choosing recovery shards: past it, retries take over.
 const LOSS_MAX_PPM: u64 = 800_000;
 /// Beyond two round trips and the time to send what was asked, before an ask is retried.
 pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);
-/// A window's worth of asks with more than one in this many short cuts the window: 1 in 6,
-/// three times the design rate of the recovery shards' margin.
-const SHORT_SHARE_MAX_INVERSE: u32 = 6;
-/// The round trip assumed at least when spacing window cuts.
-const RTT_FLOOR_US: u64 = 10_000;
-/// Asks judged before a source's loss estimate is trusted to tell a jump in loss.
-const SAMPLES_TRUSTED: u32 = 8;
+/// The least an ask is given past a later ask's first shard: a datagram's worth of jitter
+/// on a quiet link, before any reordering is seen.
+const REORDER_WINDOW_MIN: Duration = Duration::from_millis(2);
 /// A source that said it holds none of a file is asked again after this long.
 const NOT_HELD_RETRY: Duration = Duration::from_secs(10);
 /// A fetch without progress for this long gives its place to a waiting one.
@@ -85,35 +84,29 @@ pub(super) enum Outboard {
 
 #[derive(Debug)]
 pub(super) struct Source {
-    pub(super) window_milli: u64,
-    pub(super) slow_start: bool,
+    pub(super) window: Window,
     pub(super) loss_ppm: u64,
-    /// Asks judged so far: until a few are, the estimate is a guess and a group short of
-    /// shards says only that.
-    pub(super) samples: u32,
-    /// When the window was last cut: at most once per two round trips, as TCP cuts once per
-    /// window of loss, or a burst of short groups from one event would cut it to nothing.
-    pub(super) cut_at: Option<Instant>,
-    /// Asks judged, and of those short of shards, since the window was last judged.
-    pub(super) judged: u32,
-    pub(super) short: u32,
     pub(super) asked: u64,
+    /// Asks made of it, each group's numbered in order (`Pending::seq`).
+    asks_made: u64,
+    /// The newest ask a shard arrived for, and when its first did.
+    newest_arrived: Option<(u64, Instant)>,
+    /// The most an earlier ask's shard arrived after a later one's first.
+    reorder_us: u64,
     pub(super) not_held_at: Option<Instant>,
     /// Sent a group or an outboard that did not verify: never asked again.
     pub(super) excluded: bool,
 }
 
 impl Source {
-    fn new() -> Source {
+    fn new(now: Instant) -> Source {
         Source {
-            window_milli: WINDOW_INITIAL_GROUPS * 1_000,
-            slow_start: true,
+            window: Window::new(now),
             loss_ppm: LOSS_INITIAL_PPM,
-            samples: 0,
-            cut_at: None,
-            judged: 0,
-            short: 0,
             asked: 0,
+            asks_made: 0,
+            newest_arrived: None,
+            reorder_us: 0,
             not_held_at: None,
             excluded: false,
         }
@@ -121,13 +114,29 @@ impl Source {
     pub(super) fn usable(&self) -> bool {
         !self.excluded && self.not_held_at.is_none()
     }
+    /// Groups it may be asked for now: its window (shards that arrive) grossed up for the
+    /// loss measured (shards sent), over what a group costs at that loss, at least
+    /// `ROOM_MIN_GROUPS`, less those asked (retries, which cost less, count as whole groups).
     fn room(&self) -> u64 {
-        (self.window_milli / 1_000).saturating_sub(self.asked)
+        let loss_ppm = self.loss_ppm.min(LOSS_MAX_PPM);
+        let sent_shards = self.window.shards() * 1_000_000 / (1_000_000 - loss_ppm);
+        let recovery = recovery_for(ORIGINALS_MAX, self.loss_ppm);
+        let cost_shards = (ORIGINALS_MAX + usize::from(recovery)) as u64;
+        (sent_shards / cost_shards)
+            .max(ROOM_MIN_GROUPS)
+            .saturating_sub(self.asked)
+    }
+    /// How long after a later ask's first shard an earlier ask's may still come: a quarter
+    /// more than the most seen, and at least half the shortest round trip (before much is
+    /// seen, jitter is guessed a fraction of the trip, as RACK guesses a quarter) or
+    /// `REORDER_WINDOW_MIN`.
+    fn reorder_window(&self) -> Duration {
+        let half_trip_us = self.window.rtt_min_us().unwrap_or(0) / 2;
+        Duration::from_micros((self.reorder_us * 5 / 4).max(half_trip_us)).max(REORDER_WINDOW_MIN)
     }
     /// Moves the estimate a quarter of the way to a sample.
     fn note_loss(&mut self, sample_ppm: u64) {
         self.loss_ppm = (self.loss_ppm * 3 + sample_ppm) / 4;
-        self.samples = self.samples.saturating_add(1);
     }
 }
 
@@ -157,6 +166,37 @@ fn read_whole_outboard(
 }
 
 impl Fetch {
+    /// A shard of ask `seq` of `from` arrived (`first`: the ask's first). A source serves its
+    /// asks in order, so every earlier ask's shards were sent before this one's: whatever of
+    /// them has not arrived within the link's reordering is lost, and those asks are judged
+    /// then, not at their deadline (which must allow for a queue it cannot see), as RACK
+    /// judges TCP segments. A short group then holds its place in the window a reordering
+    /// window long, not a deadline. The reordering is measured on every shard: one of an
+    /// earlier ask arriving after a later ask's first shard says how late shards come.
+    fn shard_of_ask(&mut self, now: Instant, from: &DeviceId, seq: u64, first: bool) {
+        let Some(source) = self.sources.get_mut(from) else {
+            return;
+        };
+        match source.newest_arrived {
+            Some((newest, at)) if seq < newest => {
+                let late_us = now.saturating_since(at).as_micros();
+                source.reorder_us = source.reorder_us.max(late_us);
+            }
+            Some((newest, _)) if seq == newest || !first => {}
+            _ => {
+                source.newest_arrived = Some((seq, now));
+                let judge_at = now + source.reorder_window();
+                for pending in self.pending.values_mut() {
+                    if &pending.source == from && !pending.done && pending.seq < seq {
+                        if let Some(deadline) = &mut pending.deadline {
+                            *deadline = (*deadline).min(judge_at);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The groups asked of `from` and not yet complete.
     fn open_asks_of(&self, from: &DeviceId) -> Vec<u64> {
         self.pending
@@ -175,6 +215,10 @@ fn loss_ppm(arrived: u64, sent: u64) -> u64 {
 #[derive(Debug)]
 struct Pending {
     source: DeviceId,
+    /// When it was last asked: its first shard after that times a round trip.
+    asked_at: Instant,
+    /// Its place among the asks of its source (`Source::asks_made`).
+    seq: u64,
     /// When the ask is judged; `None` once judged and waiting in `retry` to be asked again.
     deadline: Option<Instant>,
     recovery: u8,
@@ -186,10 +230,10 @@ struct Pending {
 }
 
 /// Recovery shards to send beside `needed` shards at a loss of `loss_ppm`: enough that
-/// `needed` of the lot arrive at that loss with half as much again in margin, and one more.
+/// `needed` of the lot arrive at that loss, `RECOVERY_MARGIN_PERCENT` of that, and one more.
 pub(super) fn recovery_for(needed: usize, loss_ppm: u64) -> u8 {
     let loss = loss_ppm.min(LOSS_MAX_PPM);
-    let m = (needed as u64 * loss * 3).div_ceil(2 * (1_000_000 - loss)) + 1;
+    let m = (needed as u64 * loss * RECOVERY_MARGIN_PERCENT).div_ceil(100 * (1_000_000 - loss)) + 1;
     u8::try_from(m.min(RECOVERY_MAX as u64)).expect("RECOVERY_MAX fits a u8")
 }
 
@@ -292,7 +336,7 @@ impl<S: Store> Node<S> {
         };
         for peer in self.links.keys() {
             if !fetch.sources.contains_key(peer) {
-                fetch.sources.insert(peer.clone(), Source::new());
+                fetch.sources.insert(peer.clone(), Source::new(now));
             }
         }
         if matches!(fetch.outboard, Outboard::Fetching { .. }) {
@@ -350,11 +394,20 @@ impl<S: Store> Node<S> {
                 }
             }
         }
-        let rate = self.config.blob_serve_rate.max(1);
         let mut sends = Vec::with_capacity(asks.len());
         for (name, recovery, originals, groups) in asks {
-            let rtt_us = self.peers.get(&name).map_or(0, |p| p.rtt_estimate_us);
             let source = fetch.sources.get_mut(&name).expect("asked source");
+            // Measured once shards arrive; until then the sync's estimate and the serve rate.
+            // Generous: an ask is judged early when a later one's shards arrive (`on_blob_shard`).
+            let rtt_us = source
+                .window
+                .rtt_min_us()
+                .unwrap_or_else(|| self.peers.get(&name).map_or(0, |p| p.rtt_estimate_us));
+            let rate = source
+                .window
+                .rate_bytes_per_s()
+                .unwrap_or(self.config.blob_serve_rate)
+                .max(1);
             source.asked += groups.len() as u64;
             // Its last shard waits behind everything asked of this source before it.
             let queued_bytes = source.asked * (ORIGINALS_MAX as u64 + u64::from(recovery)) * 1024;
@@ -363,8 +416,12 @@ impl<S: Store> Node<S> {
                 + DEADLINE_SLACK;
             for &group in &groups {
                 let k = coding::originals_for(group_len(fetch.size, group) as usize) as u64;
+                let seq = source.asks_made;
+                source.asks_made += 1;
                 let pending = fetch.pending.entry(group).or_insert_with(|| Pending {
                     source: name.clone(),
+                    asked_at: now,
+                    seq,
                     deadline: None,
                     recovery,
                     shards: BTreeMap::new(),
@@ -376,6 +433,8 @@ impl<S: Store> Node<S> {
                     pending.shards.clear();
                     pending.source = name.clone();
                 }
+                pending.asked_at = now;
+                pending.seq = seq;
                 pending.deadline = Some(deadline);
                 pending.recovery = recovery;
                 pending.requested = if originals { k } else { 0 } + u64::from(recovery);
@@ -416,6 +475,14 @@ impl<S: Store> Node<S> {
             return self.stats.drop("blob_unasked");
         };
         self.stats.blobs.shard_bytes_received += bytes.len() as u64;
+        let first_of_ask = pending.arrived == 0;
+        let (seq, asked_at) = (pending.seq, pending.asked_at);
+        if let Some(source) = fetch.sources.get_mut(from) {
+            let rtt_us = first_of_ask.then(|| now.saturating_since(asked_at).as_micros());
+            source.window.on_shard(now, bytes.len(), rtt_us);
+        }
+        fetch.shard_of_ask(now, from, seq, first_of_ask);
+        let pending = fetch.pending.get_mut(&group).expect("found above");
         pending.arrived += 1;
         if pending.done {
             return;
@@ -466,12 +533,9 @@ impl<S: Store> Node<S> {
         pending.shards.clear();
         let source = fetch.sources.get_mut(from).expect("asked source");
         source.asked = source.asked.saturating_sub(1);
-        source.window_milli = if source.slow_start {
-            source.window_milli + 1_000
-        } else {
-            source.window_milli + 1_000_000 / source.window_milli.max(1)
-        }
-        .min(WINDOW_MAX_GROUPS * 1_000);
+        source
+            .window
+            .on_group(k as u64 + u64::from(pending.recovery));
         fetch.progress_at = now;
         let blobs = self.store.blobs().expect("fetching needs blobs");
         match blobs.insert_group(&file, group, &rebuilt) {
@@ -536,11 +600,6 @@ impl<S: Store> Node<S> {
     /// Asks whose time ran out: measure the loss they saw, retry what did not arrive.
     pub(super) fn fetches_due(&mut self, now: Instant) {
         let files: Vec<FileId> = self.blobs.fetches.keys().copied().collect();
-        let rtts: BTreeMap<DeviceId, u64> = self
-            .peers
-            .iter()
-            .map(|(name, state)| (name.clone(), state.rtt_estimate_us))
-            .collect();
         for file in files {
             let fetch = self.blobs.fetches.get_mut(&file).expect("listed");
             let due: Vec<u64> = fetch
@@ -553,7 +612,6 @@ impl<S: Store> Node<S> {
                 let pending = fetch.pending.get_mut(&group).expect("listed");
                 let done = pending.done;
                 let name = pending.source.clone();
-                let rtt_us = rtts.get(&name).copied().unwrap_or(0);
                 // Judged at its deadline, when every shard sent has arrived or is lost (not at
                 // completion: shards reorder, so which arrived first says nothing). Shards
                 // that came after the group was complete count. An ask that got no shard at
@@ -567,27 +625,6 @@ impl<S: Store> Node<S> {
                     }
                     if let Some(sample) = sample {
                         source.note_loss(sample);
-                        source.judged += 1;
-                        source.short += u32::from(!done);
-                    }
-                    // Recovery shards sized to the measured loss leave a few groups short
-                    // (about 1 in 20, by design). Many more than that in a window's worth
-                    // of asks means the loss jumped, the sign of a queue overflowing on the
-                    // way: a quarter less in flight, at most once per two round trips (not
-                    // TCP's half: steady random loss is what the coding is for, and a cut
-                    // for it would only slow the file). An ask lost whole is asked again.
-                    let window = source.window_milli / 1_000;
-                    if source.samples >= SAMPLES_TRUSTED && u64::from(source.judged) >= window {
-                        let cut_due = source.cut_at.is_none_or(|at| {
-                            at + Duration::from_micros(2 * rtt_us.max(RTT_FLOOR_US)) <= now
-                        });
-                        if source.short * SHORT_SHARE_MAX_INVERSE > source.judged && cut_due {
-                            source.cut_at = Some(now);
-                            source.slow_start = false;
-                            source.window_milli = (source.window_milli * 3 / 4).max(2_000);
-                        }
-                        source.judged = 0;
-                        source.short = 0;
                     }
                 }
                 if done {

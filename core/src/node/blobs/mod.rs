@@ -19,6 +19,7 @@ use super::Node;
 mod fetch;
 mod outboard;
 mod serve;
+mod window;
 
 #[derive(Debug, Default)]
 pub(super) struct Blobs {
@@ -31,14 +32,21 @@ pub(super) struct Blobs {
 }
 
 impl<S: Store> Node<S> {
-    pub(super) fn on_blob_items(&mut self, now: Instant, from: &DeviceId, items: Vec<BlobItem>) {
+    /// `epoch`: the sender's, from the packet (see `serve.rs`).
+    pub(super) fn on_blob_items(
+        &mut self,
+        now: Instant,
+        from: &DeviceId,
+        epoch: u64,
+        items: Vec<BlobItem>,
+    ) {
         if self.store.blobs().is_none() {
             return self.stats.drop("blob_unsupported");
         }
         for item in items {
             match item {
                 BlobItem::WantOutboard { .. } | BlobItem::WantGroups { .. } => {
-                    self.on_blob_want(now, from, item)
+                    self.on_blob_want(now, from, epoch, item)
                 }
                 BlobItem::Outboard { file, piece, bytes } => {
                     self.on_blob_outboard(now, from, file, piece, bytes)

@@ -48,15 +48,19 @@ pub(super) enum Job {
 #[derive(Debug)]
 pub(super) struct Queue {
     jobs: VecDeque<Job>,
+    /// The asker's epoch (its packets' `epoch`, which grows at each of its starts) whose asks
+    /// the jobs answer: a restarted asker waits for none of its earlier life's.
+    asker_epoch: u64,
     tokens_bytes: u64,
     refilled_at: Instant,
     pub(super) next_at: Option<Instant>,
 }
 
 impl Queue {
-    fn new(now: Instant) -> Queue {
+    fn new(now: Instant, asker_epoch: u64) -> Queue {
         Queue {
             jobs: VecDeque::new(),
+            asker_epoch,
             tokens_bytes: BURST_BYTES,
             refilled_at: now,
             next_at: None,
@@ -89,8 +93,15 @@ fn job_cost_bytes(job: &Job) -> u64 {
 }
 
 impl<S: Store> Node<S> {
-    /// A peer's ask: queued as jobs, served by `serve_due`.
-    pub(super) fn on_blob_want(&mut self, now: Instant, from: &DeviceId, item: BlobItem) {
+    /// A peer's ask, in a packet of its epoch `asker_epoch`: queued as jobs, served by
+    /// `serve_due`.
+    pub(super) fn on_blob_want(
+        &mut self,
+        now: Instant,
+        from: &DeviceId,
+        asker_epoch: u64,
+        item: BlobItem,
+    ) {
         let complete = self
             .store
             .blobs()
@@ -146,7 +157,13 @@ impl<S: Store> Node<S> {
             .blobs
             .serving
             .entry(from.clone())
-            .or_insert_with(|| Queue::new(now));
+            .or_insert_with(|| Queue::new(now, asker_epoch));
+        if asker_epoch > queue.asker_epoch {
+            // It restarted: what its earlier life asked would take the link from what it
+            // asks now (a full queue is seconds of a slow link), and nobody waits for it.
+            queue.jobs.clear();
+            queue.asker_epoch = asker_epoch;
+        }
         for job in jobs {
             if queue.jobs.len() >= JOBS_PER_PEER_MAX {
                 self.stats.drop("blob_serve_full");
