@@ -148,7 +148,22 @@ impl InMemoryBlobs {
         Some(out)
     }
 
-    /// Forgets everything of a partial file but what a crash keeps (all of it, in memory).
+    /// Bytes of `id` held (verified), if any of it is here.
+    pub fn held_bytes(&self, id: &FileId) -> Option<u64> {
+        let blob = self.blobs.get(id)?;
+        let last = blob.have.len().checked_sub(1)?;
+        let whole_groups = blob.have_count - u64::from(blob.have[last]);
+        Some(
+            whole_groups * GROUP_LEN_BYTES
+                + if blob.have[last] {
+                    group_len(blob.size, last as u64)
+                } else {
+                    0
+                },
+        )
+    }
+
+    /// Every file held, whole or in part, with what is held of it.
     pub fn files(&self) -> impl Iterator<Item = (&FileId, BlobStatus)> {
         self.blobs.iter().map(|(id, blob)| (id, blob.status()))
     }

@@ -164,6 +164,26 @@ impl fmt::Display for Failure {
                 f,
                 "files: {device} stored {groups} groups that differ from the file's bytes"
             ),
+            Failure::FileGoodput {
+                device,
+                file,
+                goodput_bytes_per_s,
+                bound_bytes_per_s,
+            } => write!(
+                f,
+                "files: {device} took file {file} at {goodput_bytes_per_s} B/s in steady state, \
+                 under the {bound_bytes_per_s} B/s the link's capacity and loss allow"
+            ),
+            Failure::ResumeWasteful {
+                device,
+                file,
+                missing_bytes,
+                received_bytes,
+            } => write!(
+                f,
+                "files: {device} restarted missing {missing_bytes} bytes of file {file} and \
+                 received {received_bytes} shard bytes before holding it whole"
+            ),
             Failure::OwnEventLost {
                 device,
                 cause,

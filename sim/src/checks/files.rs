@@ -19,7 +19,7 @@ pub(super) struct Files {
 
 /// The devices that must end with file `index`: every one that must converge, but its
 /// author and its forgers.
-fn receivers(view: &View<'_>, index: usize) -> Vec<usize> {
+pub(super) fn receivers(view: &View<'_>, index: usize) -> Vec<usize> {
     let spec = &view.scenario.workload.files[index];
     (0..view.devices.len())
         .filter(|&d| {

@@ -19,6 +19,7 @@ mod efficiency;
 mod files;
 mod forged_author;
 mod forward_secrecy;
+mod goodput;
 mod hop_latency;
 mod index;
 mod join_attack;
@@ -28,6 +29,7 @@ mod overheard;
 mod own_loss;
 mod prompt;
 mod removed_refused;
+mod resume;
 mod roaming;
 mod roster;
 mod strangers;
@@ -55,6 +57,8 @@ impl Checks {
                 Box::new(budget::Ledger::new(devices)),
                 Box::new(efficiency::Efficiency::default()),
                 Box::new(files::Files::default()),
+                Box::new(goodput::Goodput::default()),
+                Box::new(resume::Resume::default()),
                 Box::new(datagram_size::DatagramSize::default()),
                 Box::new(roster::RosterCheck::default()),
                 Box::new(confidentiality::Confidentiality::default()),

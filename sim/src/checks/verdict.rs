@@ -106,6 +106,22 @@ pub enum Failure {
     },
     /// A device stored file groups that differ from the file's bytes: unverified data.
     FileBytesDiffer { device: String, groups: u64 },
+    /// With `[expect] file_goodput_min`: a receiver's steady-state goodput fell short of
+    /// that share of (1 − loss) × the capacity of the link from the file's author.
+    FileGoodput {
+        device: String,
+        file: String,
+        goodput_bytes_per_s: u64,
+        bound_bytes_per_s: u64,
+    },
+    /// With `[expect] resume_received_max`: after a restart, a device received more shard
+    /// bytes than that many times what it was missing of the file.
+    ResumeWasteful {
+        device: String,
+        file: String,
+        missing_bytes: u64,
+        received_bytes: u64,
+    },
     /// A power cut or a reopened store lost events the device had appended itself:
     /// acknowledged, then lost.
     OwnEventLost {
@@ -311,6 +327,13 @@ pub struct Figures {
     pub file_bytes_delivered: u64,
     pub file_wire_bytes: u64,
     pub file_complete_worst_us: Option<u64>,
+    /// Over links with a capacity: the lowest steady-state goodput of a receiver that ran
+    /// without a restart, as a share of (1 − loss) × the capacity of its link from the
+    /// author (`None`: none judged).
+    pub file_goodput_share_worst: Option<f64>,
+    /// After restarts mid-fetch: the most shard bytes a device received per byte it was
+    /// missing, until whole (`None`: no device resumed a file).
+    pub resume_received_worst: Option<f64>,
 }
 
 /// One checker: it sees every happening and, at the end, says what failed.

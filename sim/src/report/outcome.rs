@@ -294,6 +294,20 @@ impl fmt::Display for Outcome {
                 took(fig.file_complete_worst_us)
             )?;
         }
+        if let Some(share) = fig.file_goodput_share_worst {
+            writeln!(
+                f,
+                "goodput  the slowest receiver took a file at {share:.2} of (1 - loss) x its \
+                 link's capacity in steady state"
+            )?;
+        }
+        if let Some(ratio) = fig.resume_received_worst {
+            writeln!(
+                f,
+                "resume   a restarted device received at most {ratio:.3} shard bytes per byte \
+                 it was missing"
+            )?;
+        }
         let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
         writeln!(
             f,

@@ -370,6 +370,17 @@ pub struct ExpectSpec {
     /// new address within this long of the move (`checks/roaming.rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub followed_within: Option<SimDuration>,
+    /// With `[[workload.file]]`s over links with a capacity: every receiver that runs without
+    /// a restart takes each file, between a tenth and nine tenths of it, at no less than this
+    /// share of (1 − loss) × the capacity of the link from the file's author
+    /// (`checks/goodput.rs`; issue 26 asks 0.8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_goodput_min: Option<f64>,
+    /// With `[[workload.file]]`s and restarts: a device that restarts holding part of a file
+    /// receives at most this many shard bytes per byte it was missing, until it holds the file
+    /// whole (`checks/resume.rs`; issue 26 asks 1.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_received_max: Option<f64>,
 }
 
 fn converged_within() -> SimDuration {
@@ -392,6 +403,8 @@ impl Default for ExpectSpec {
             discovered_within: None,
             direct_within: None,
             followed_within: None,
+            file_goodput_min: None,
+            resume_received_max: None,
         }
     }
 }
