@@ -73,6 +73,11 @@ pub struct BackOnline {
     /// Datagrams the kernel threw away meanwhile for a full receive buffer (every socket of the
     /// machine: other processes may add to it).
     pub rcvbuf_errors: Option<u64>,
+    /// Bob's count of the new events at each poll while catching up, from when he was
+    /// switched back on: where the time went (the stream's start, then the bulk). It is what
+    /// his store has committed, so it moves in group commits; and `/api/stats` waits for his
+    /// node thread's snapshot, so a poll is late while the node works through a batch.
+    pub timeline: Vec<(Duration, u64)>,
 }
 
 /// Issue 9's "a device back after 20,000 new events": alice and bob sync a few messages, bob
@@ -120,9 +125,20 @@ pub async fn back_online(
     let rcvbuf_errors_before = udp_rcvbuf_errors();
     let (started, cpu) = (Instant::now(), process_cpu_time());
     bob_api.set_online(true).await?;
-    bob_api
-        .wait_for_events(synced + events as u64, Duration::from_secs(300))
-        .await?;
+    // Polled as `wait_for_events` does (every 20 ms), keeping what each poll saw.
+    let mut timeline = Vec::new();
+    loop {
+        let held = bob_api.stats().await?["events"].as_u64().unwrap_or(0) - synced;
+        timeline.push((started.elapsed(), held));
+        if held >= events as u64 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "bob holds {held} of {events} new events after 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (catching_up, catching_up_cpu) = (started.elapsed(), since(cpu));
     let after = [alice_api.stats().await?, bob_api.stats().await?];
     let rcvbuf_errors = udp_rcvbuf_errors()
@@ -139,6 +155,7 @@ pub async fn back_online(
         before,
         after,
         rcvbuf_errors,
+        timeline,
     })
 }
 
