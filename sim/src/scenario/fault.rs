@@ -53,7 +53,8 @@ pub enum FaultKind {
     DiskFull(String),
     DiskFreed(String),
     /// Changes the network model of every link, or of one (`from`, `to`).
-    Network(LinkSpec),
+    // Boxed: a link spec is much larger than any other fault.
+    Network(Box<LinkSpec>),
     /// The device is reached at a new address from now on (DHCP, Wi-Fi to Ethernet, a new
     /// port): `address`, or the world's next fresh one. Its peers must follow its newest
     /// authentic packet; nothing lifts it.
@@ -206,7 +207,7 @@ impl TryFrom<FaultSpec> for Fault {
             }
         }
         if let Some(link) = spec.network {
-            kinds.push(FaultKind::Network(link));
+            kinds.push(FaultKind::Network(Box::new(link)));
         }
         match (spec.address_change, spec.address) {
             (Some(device), address) => kinds.push(FaultKind::AddressChange { device, address }),
@@ -243,7 +244,7 @@ impl From<Fault> for FaultSpec {
             FaultKind::PowerCut(d) => spec.power_cut = Some(d),
             FaultKind::DiskFull(d) => spec.disk_full = Some(d),
             FaultKind::DiskFreed(d) => spec.disk_freed = Some(d),
-            FaultKind::Network(link) => spec.network = Some(link),
+            FaultKind::Network(link) => spec.network = Some(*link),
             FaultKind::AddressChange { device, address } => {
                 spec.address_change = Some(device);
                 spec.address = address;

@@ -78,6 +78,8 @@ pub(super) enum Outboard {
         have: Vec<bool>,
         source: Option<DeviceId>,
         deadline: Instant,
+        /// Pieces of the latest ask not yet here: at none, the next are asked at once.
+        asked_left: usize,
     },
     Ready(Vec<u8>),
 }
@@ -310,6 +312,7 @@ impl<S: Store> Node<S> {
                         have: vec![false; pieces],
                         source: None,
                         deadline: now,
+                        asked_left: 0,
                     }
                 }
             };

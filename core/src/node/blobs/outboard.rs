@@ -15,8 +15,10 @@ use super::super::{Node, NodeEvent};
 use super::fetch::{Outboard, DEADLINE_SLACK, OUTBOARD_PIECES_IN_FLIGHT_MAX};
 
 impl<S: Store> Node<S> {
-    /// Asks the outboard's missing pieces of one source: the one asked before, unless its
-    /// time ran out, then the next usable one in name order.
+    /// Asks the outboard's missing pieces of one source: the one asked before, once all it
+    /// was asked arrived (pieces in flight are at most a want's worth, so a 4 MiB outboard
+    /// takes 64 round trips, not 64 deadlines), or, when its time ran out, the next usable one
+    /// in name order.
     pub(super) fn ask_outboard(&mut self, now: Instant, file: FileId) {
         let Some(fetch) = self.blobs.fetches.get_mut(&file) else {
             return;
@@ -26,12 +28,14 @@ impl<S: Store> Node<S> {
             have,
             source,
             deadline,
+            asked_left,
             ..
         } = &mut fetch.outboard
         else {
             return;
         };
-        if source.is_some() && *deadline > now {
+        let answered = *asked_left == 0;
+        if source.is_some() && *deadline > now && !answered {
             return;
         }
         let usable: Vec<&DeviceId> = fetch
@@ -40,8 +44,13 @@ impl<S: Store> Node<S> {
             .filter(|(_, s)| s.usable())
             .map(|(name, _)| name)
             .collect();
+        // Answered in time: the same source again; else the next one.
+        let again = answered && *deadline > now;
         let next = match source.take() {
-            Some(before) => usable.iter().find(|n| ***n > before).or(usable.first()),
+            Some(before) => usable
+                .iter()
+                .find(|n| if again { ***n == before } else { ***n > before })
+                .or(usable.first()),
             None => usable.first(),
         };
         // None usable: asked again when a source's `NOT_HELD_RETRY` passes.
@@ -59,6 +68,7 @@ impl<S: Store> Node<S> {
             .map(|(i, _)| i as u64)
             .take(OUTBOARD_PIECES_IN_FLIGHT_MAX)
             .collect();
+        *asked_left = missing.len();
         // Runs of consecutive pieces, at most a want's worth each.
         let mut items: Vec<BlobItem> = Vec::new();
         for piece in missing {
@@ -102,6 +112,7 @@ impl<S: Store> Node<S> {
             bytes: outboard,
             have,
             source,
+            asked_left,
             ..
         } = &mut fetch.outboard
         else {
@@ -119,12 +130,17 @@ impl<S: Store> Node<S> {
         }
         let start = start as usize;
         outboard[start..start + bytes.len()].copy_from_slice(&bytes);
-        have[piece as usize] = true;
+        if !have[piece as usize] {
+            have[piece as usize] = true;
+            *asked_left = asked_left.saturating_sub(1);
+        }
         self.stats.blobs.outboard_bytes_received += bytes.len() as u64;
         fetch.progress_at = now;
         if have.iter().all(|h| *h) {
             let outboard = std::mem::take(outboard);
             self.outboard_arrived(now, from, file, size, outboard);
+        } else if *asked_left == 0 {
+            self.ask_outboard(now, file);
         }
     }
 
@@ -152,6 +168,7 @@ impl<S: Store> Node<S> {
                 have: vec![false; pieces],
                 source: None,
                 deadline: now,
+                asked_left: 0,
             };
             return self.pump_fetch(now, file);
         }
