@@ -21,27 +21,39 @@ use super::tree::{self, GROUP_LEN_BYTES};
 pub const FLUSH_EVERY_GROUPS: u64 = 64;
 /// The window `bytes_per_second` is measured over.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
-/// Samples kept for the rate: one per inserted group, the oldest dropped beyond this, so a
-/// fast transfer's rate is over the last 256 groups (4 MiB) if that is less than the window.
-const RATE_SAMPLES_MAX: usize = 256;
+/// Bytes are counted in buckets this long: a window's worth of buckets is a few dozen,
+/// whatever the rate (one sample per group capped a count of 256 at 4 MiB, so the rate read
+/// 4 MiB/s for a transfer at 30 MB/s).
+const RATE_BUCKET: Duration = Duration::from_millis(100);
+/// Buckets kept: the window's.
+const RATE_BUCKETS_MAX: usize = 50;
+/// The least span a rate is measured over, so the first groups do not read as a spike.
+const RATE_SPAN_MIN: Duration = Duration::from_secs(1);
 
 /// Bytes received per second over the last few seconds.
 #[derive(Debug, Default)]
 pub struct Rate {
-    samples: VecDeque<(Instant, u64)>,
+    /// (start, bytes) of each bucket, oldest first (at most `RATE_BUCKETS_MAX`).
+    buckets: VecDeque<(Instant, u64)>,
 }
 
 impl Rate {
     pub fn note(&mut self, now: Instant, bytes: u64) {
-        if self.samples.len() == RATE_SAMPLES_MAX {
-            self.samples.pop_front();
+        if let Some((start, total)) = self.buckets.back_mut() {
+            if now.saturating_duration_since(*start) < RATE_BUCKET {
+                *total += bytes;
+                return;
+            }
         }
-        self.samples.push_back((now, bytes));
+        if self.buckets.len() == RATE_BUCKETS_MAX {
+            self.buckets.pop_front();
+        }
+        self.buckets.push_back((now, bytes));
     }
 
     pub fn per_second(&self, now: Instant) -> u64 {
         let recent = self
-            .samples
+            .buckets
             .iter()
             .filter(|(at, _)| now.saturating_duration_since(*at) <= RATE_WINDOW);
         let (mut oldest, mut total) = (now, 0u64);
@@ -49,15 +61,32 @@ impl Rate {
             oldest = oldest.min(*at);
             total += bytes;
         }
-        // Over the window, or over the time since the first recent sample if the window
-        // is full of samples from a shorter burst (never less than a second: no spikes).
-        let span = if self.samples.len() == RATE_SAMPLES_MAX {
-            now.saturating_duration_since(oldest)
-        } else {
-            RATE_WINDOW
-        }
-        .max(Duration::from_secs(1));
+        let span = now.saturating_duration_since(oldest).max(RATE_SPAN_MIN);
         (total as f64 / span.as_secs_f64()) as u64
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn a_fast_transfer_reads_its_rate_not_a_cap() {
+        let start = Instant::now();
+        let mut rate = Rate::default();
+        // 30 MB/s for two seconds, a 16 KiB group every 546 µs.
+        let group_bytes = 16 * 1024;
+        let gap = Duration::from_micros(546);
+        let mut at = start;
+        for _ in 0..(2_000_000 / 546) {
+            at += gap;
+            rate.note(at, group_bytes);
+        }
+        let read = rate.per_second(at);
+        assert!((28_000_000..=31_000_000).contains(&read), "read {read} B/s");
+        // Nothing for ten seconds: nothing.
+        assert_eq!(rate.per_second(at + Duration::from_secs(10)), 0);
+        assert!(rate.buckets.len() <= RATE_BUCKETS_MAX);
     }
 }
 
