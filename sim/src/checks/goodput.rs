@@ -9,7 +9,7 @@
 //! The bound is the link from the file's author: a receiver may also fetch from other
 //! holders, which only adds to what it can take.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use meshlog_core::Instant;
 
@@ -21,6 +21,9 @@ use crate::kernel::{Happening, View};
 pub(super) struct Goodput {
     /// Per (receiver, file index): when it first held a tenth and nine tenths of the file.
     progress: BTreeMap<(usize, usize), Progress>,
+    /// (device, file index) pairs found not to be receivers (the author, forgers), so that
+    /// each datagram handled does not list the receivers again.
+    not_receivers: BTreeSet<(usize, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -80,17 +83,15 @@ impl Checker for Goodput {
             Happening::Handled { to, .. } => {
                 for (index, id) in view.file_ids.iter().enumerate() {
                     let key = (to, index);
-                    if self
-                        .progress
-                        .get(&key)
-                        .is_some_and(|p| p.nine_tenths_at.is_some())
-                    {
+                    let done = self.progress.get(&key).map(|p| p.nine_tenths_at.is_some());
+                    if done == Some(true) || self.not_receivers.contains(&key) {
                         continue;
                     }
                     let held = view.devices[to].store.borrow().files.held_bytes(id);
                     let Some(held) = held else { continue };
                     let size = view.scenario.workload.files[index].size_bytes;
-                    if !receivers(view, index).contains(&to) {
+                    if done.is_none() && !receivers(view, index).contains(&to) {
+                        self.not_receivers.insert(key);
                         continue;
                     }
                     let p = self.progress.entry(key).or_default();
