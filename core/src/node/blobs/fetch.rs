@@ -175,7 +175,19 @@ impl Fetch {
     /// judges TCP segments. A short group then holds its place in the window a reordering
     /// window long, not a deadline. The reordering is measured on every shard: one of an
     /// earlier ask arriving after a later ask's first shard says how late shards come.
-    fn shard_of_ask(&mut self, now: Instant, from: &DeviceId, seq: u64, first: bool) {
+    ///
+    /// Asks reorder too: a later ask may reach the source first and be served first. So only
+    /// asks made a reordering window before the later one (`asked_at`) are judged early; on a
+    /// jittery link, judging every earlier ask retried whole groups not yet sent, and their
+    /// shards, arriving after all, were waste (a quarter of a 100 MB world's groups).
+    fn shard_of_ask(
+        &mut self,
+        now: Instant,
+        from: &DeviceId,
+        seq: u64,
+        asked_at: Instant,
+        first: bool,
+    ) {
         let Some(source) = self.sources.get_mut(from) else {
             return;
         };
@@ -187,9 +199,14 @@ impl Fetch {
             Some((newest, _)) if seq == newest || !first => {}
             _ => {
                 source.newest_arrived = Some((seq, now));
-                let judge_at = now + source.reorder_window();
+                let reorder_window = source.reorder_window();
+                let judge_at = now + reorder_window;
                 for pending in self.pending.values_mut() {
-                    if &pending.source == from && !pending.done && pending.seq < seq {
+                    if &pending.source == from
+                        && !pending.done
+                        && pending.seq < seq
+                        && pending.asked_at + reorder_window <= asked_at
+                    {
                         if let Some(deadline) = &mut pending.deadline {
                             *deadline = (*deadline).min(judge_at);
                         }
@@ -221,6 +238,11 @@ struct Pending {
     asked_at: Instant,
     /// Its place among the asks of its source (`Source::asks_made`).
     seq: u64,
+    /// Asked of its source once: every shard from it answers this ask, so the first times a
+    /// round trip and says earlier asks' shards were sent. A retry's shards may answer the
+    /// ask before (Karn's rule): on a jittery link an old shard a moment after the retry
+    /// read as a round trip of microseconds, and the window sized from it fell to its least.
+    fresh: bool,
     /// When the ask is judged; `None` once judged and waiting in `retry` to be asked again.
     deadline: Option<Instant>,
     recovery: u8,
@@ -421,10 +443,12 @@ impl<S: Store> Node<S> {
                 let k = coding::originals_for(group_len(fetch.size, group) as usize) as u64;
                 let seq = source.asks_made;
                 source.asks_made += 1;
+                let fresh = fetch.pending.get(&group).is_none_or(|p| p.source != name);
                 let pending = fetch.pending.entry(group).or_insert_with(|| Pending {
                     source: name.clone(),
                     asked_at: now,
                     seq,
+                    fresh,
                     deadline: None,
                     recovery,
                     shards: BTreeMap::new(),
@@ -438,6 +462,7 @@ impl<S: Store> Node<S> {
                 }
                 pending.asked_at = now;
                 pending.seq = seq;
+                pending.fresh = fresh;
                 pending.deadline = Some(deadline);
                 pending.recovery = recovery;
                 pending.requested = if originals { k } else { 0 } + u64::from(recovery);
@@ -478,13 +503,15 @@ impl<S: Store> Node<S> {
             return self.stats.drop("blob_unasked");
         };
         self.stats.blobs.shard_bytes_received += bytes.len() as u64;
-        let first_of_ask = pending.arrived == 0;
-        let (seq, asked_at) = (pending.seq, pending.asked_at);
+        let first_of_ask = pending.arrived == 0 && pending.fresh;
+        let (seq, asked_at, fresh) = (pending.seq, pending.asked_at, pending.fresh);
         if let Some(source) = fetch.sources.get_mut(from) {
             let rtt_us = first_of_ask.then(|| now.saturating_since(asked_at).as_micros());
             source.window.on_shard(now, bytes.len(), rtt_us);
         }
-        fetch.shard_of_ask(now, from, seq, first_of_ask);
+        if fresh {
+            fetch.shard_of_ask(now, from, seq, asked_at, first_of_ask);
+        }
         let pending = fetch.pending.get_mut(&group).expect("found above");
         pending.arrived += 1;
         if pending.done {

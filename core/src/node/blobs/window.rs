@@ -13,6 +13,15 @@
 //! Startup doubles the window each round trip (a group's shards more per group received)
 //! until the arrival rate stops growing by a quarter for three rate samples in a row: the
 //! link is full.
+//!
+//! Why probe: twice rate × the *shortest* round trip is too little on a jittery path, whose
+//! typical round trip is several times its shortest (Wi-Fi, a 5–20 ms link each way). There
+//! the window, not the link, sets the rate, so the rate it is sized from shrinks with it, and
+//! the window with that, toward its least. So every few samples the window tries a quarter
+//! more for a few samples, as BBR's bandwidth probe does; if the arrival rate rose by an
+//! eighth, the path had room and the gain over rate × shortest trip keeps the quarter; if
+//! not, the gain eases back toward two. On a full link a probe adds a quarter of a window to
+//! the queue for a few round trips, and keeps nothing.
 
 use crate::time::{Duration, Instant};
 
@@ -34,6 +43,15 @@ const SAMPLE_SPAN_MIN: Duration = Duration::from_millis(10);
 const RTT_MIN_FOR: Duration = Duration::from_secs(10);
 /// Startup ends after this many samples in a row without the rate growing by a quarter.
 const STARTUP_FLAT_SAMPLES: u8 = 3;
+/// The window over rate × shortest round trip, in percent: twice at least (BBR's), and at
+/// most eight times, a path whose typical round trip is four times its shortest.
+const GAIN_MIN_PERCENT: u64 = 200;
+const GAIN_MAX_PERCENT: u64 = 800;
+/// Samples between probes.
+const PROBE_EVERY_SAMPLES: u8 = 6;
+/// A probe's judged span, in typical round trips; its first round trip fills the larger
+/// window and is not judged.
+const PROBE_JUDGED_TRIPS: u64 = 2;
 
 #[derive(Debug)]
 pub(super) struct Window {
@@ -50,6 +68,27 @@ pub(super) struct Window {
     sample_from: Option<(Instant, u64)>,
     rtt_min_us: Option<u64>,
     rtt_min_at: Instant,
+    /// The typical round trip, smoothed an eighth per sample (RFC 6298's SRTT): how long a
+    /// probe's larger window takes to show in the arrival rate.
+    rtt_smoothed_us: Option<u64>,
+    /// The window over rate × shortest round trip, in percent (`GAIN_MIN_PERCENT` and up).
+    gain_percent: u64,
+    /// Samples since the last probe ended, or the probe under way.
+    since_probe: u8,
+    probe: Option<Probe>,
+}
+
+/// A probe under way: a quarter more window for three typical round trips.
+#[derive(Debug)]
+struct Probe {
+    /// The window it tries: a quarter more than the one before it.
+    shards: u64,
+    started_at: Instant,
+    /// The mean rate of the samples before it.
+    rate_before_bytes_per_s: u64,
+    /// Where its judged span began (when, and the bytes delivered then), once the larger
+    /// window had a round trip to fill.
+    judged_from: Option<(Instant, u64)>,
 }
 
 impl Window {
@@ -64,6 +103,10 @@ impl Window {
             sample_from: None,
             rtt_min_us: None,
             rtt_min_at: now,
+            rtt_smoothed_us: None,
+            gain_percent: GAIN_MIN_PERCENT,
+            since_probe: 0,
+            probe: None,
         }
     }
 
@@ -83,6 +126,7 @@ impl Window {
     /// A shard of `len` bytes arrived; `rtt_us`, if it was the first of its ask's group.
     pub(super) fn on_shard(&mut self, now: Instant, len: usize, rtt_us: Option<u64>) {
         if let Some(rtt) = rtt_us {
+            self.rtt_smoothed_us = Some(self.rtt_smoothed_us.map_or(rtt, |s| (s * 7 + rtt) / 8));
             let stale = self.rtt_min_at + RTT_MIN_FOR <= now;
             if stale || self.rtt_min_us.is_none_or(|min| rtt < min) {
                 self.rtt_min_us = Some(rtt);
@@ -117,8 +161,56 @@ impl Window {
             }
         }
         if !self.startup {
+            self.probe_step(now);
             self.shards = self.target_shards();
         }
+        debug_assert!((GAIN_MIN_PERCENT..=GAIN_MAX_PERCENT).contains(&self.gain_percent));
+    }
+
+    /// One rate sample after startup: starts, judges or ends a probe.
+    fn probe_step(&mut self, now: Instant) {
+        let trip = Duration::from_micros(self.rtt_smoothed_us.unwrap_or(0)).max(SAMPLE_SPAN_MIN);
+        let Some(probe) = &mut self.probe else {
+            self.since_probe += 1;
+            if self.since_probe >= PROBE_EVERY_SAMPLES {
+                // The latest samples only: those just after the last probe still carry its
+                // larger window.
+                let latest =
+                    &self.rates_bytes_per_s[self.rates_bytes_per_s.len().saturating_sub(3)..];
+                let (count, sum) = (latest.len() as u64, latest.iter().sum::<u64>());
+                self.probe = Some(Probe {
+                    shards: (self.shards * 5 / 4).clamp(WINDOW_MIN_SHARDS, WINDOW_MAX_SHARDS),
+                    started_at: now,
+                    rate_before_bytes_per_s: sum / count.max(1),
+                    judged_from: None,
+                });
+            }
+            return;
+        };
+        let Some((from, from_bytes)) = probe.judged_from else {
+            if probe.started_at + trip <= now {
+                probe.judged_from = Some((now, self.delivered_bytes));
+            }
+            return;
+        };
+        let span_us = now.saturating_since(from).as_micros();
+        if span_us < PROBE_JUDGED_TRIPS * trip.as_micros() {
+            return;
+        }
+        let rate_probed = (self.delivered_bytes - from_bytes) * 1_000_000 / span_us;
+        let (rate_before, shards_tried) = (probe.rate_before_bytes_per_s, probe.shards);
+        self.gain_percent = if rate_probed * 8 >= rate_before * 9 {
+            // At least the gain that gives the window tried: one at its least, above what
+            // the gain asked, had no other way up.
+            let path_bytes = self.path_bytes().max(1);
+            let tried_percent = shards_tried * SHARD_BYTES * 100 / path_bytes;
+            (self.gain_percent * 5 / 4).max(tried_percent)
+        } else {
+            self.gain_percent * 7 / 8
+        }
+        .clamp(GAIN_MIN_PERCENT, GAIN_MAX_PERCENT);
+        self.probe = None;
+        self.since_probe = 0;
     }
 
     /// A group asked with `cost_shards` arrived whole: in startup, that many shards more
@@ -129,14 +221,22 @@ impl Window {
         }
     }
 
-    /// Twice what the path holds, in shards, within the bounds.
+    /// The gain times what the path holds at its shortest round trip, in shards, within the
+    /// bounds; while probing, the window the probe tries.
     fn target_shards(&self) -> u64 {
-        let rate = self.rate_bytes_per_s().unwrap_or(0);
-        let rtt_us = self.rtt_min_us.unwrap_or(0);
-        let path_bytes = rate * rtt_us / 1_000_000;
-        (2 * path_bytes)
+        if let Some(probe) = &self.probe {
+            return probe.shards;
+        }
+        (self.path_bytes() * self.gain_percent / 100)
             .div_ceil(SHARD_BYTES)
             .clamp(WINDOW_MIN_SHARDS, WINDOW_MAX_SHARDS)
+    }
+
+    /// What the path holds at its shortest round trip: rate × shortest trip.
+    fn path_bytes(&self) -> u64 {
+        let rate = self.rate_bytes_per_s().unwrap_or(0);
+        let rtt_us = self.rtt_min_us.unwrap_or(0);
+        rate * rtt_us / 1_000_000
     }
 }
 
@@ -175,7 +275,10 @@ mod tests {
         assert_eq!(window.rtt_min_us(), Some(30_000));
         let rate = window.rate_bytes_per_s().expect("measured");
         assert!((900_000..=1_100_000).contains(&rate), "rate {rate}");
-        assert_eq!(window.shards(), WINDOW_MIN_SHARDS);
+        assert!(
+            window.shards() <= WINDOW_MIN_SHARDS * 5 / 4,
+            "at most a probe's more"
+        );
         // The same link, ten times faster: the window follows the rate.
         feed(&mut window, now, 10_000_000, 1_000, 30_000);
         let rate = window.rate_bytes_per_s().expect("measured");
@@ -188,6 +291,67 @@ mod tests {
             "{}",
             window.shards()
         );
+    }
+
+    /// A path without a bottleneck whose typical round trip is `trip_us` and shortest
+    /// `trip_min_us`: the window sets the rate, its shards arriving over each typical trip.
+    fn window_limited(
+        window: &mut Window,
+        start: Instant,
+        trips: u64,
+        trip_min_us: u64,
+        trip_us: u64,
+    ) {
+        let mut at = start;
+        for _ in 0..trips {
+            let shards = window.shards();
+            let gap_us = trip_us / shards;
+            for i in 0..shards {
+                at = at + Duration::from_micros(gap_us);
+                let rtt_us = if i == 0 { trip_min_us } else { trip_us };
+                window.on_shard(at, 1024, (i % 16 == 0).then_some(rtt_us));
+                if i % 16 == 15 {
+                    window.on_group(17);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn probing_grows_the_window_on_a_path_whose_typical_trip_is_thrice_its_shortest() {
+        // A slow first second ends startup at the least window.
+        let mut window = Window::new(Instant::from_millis(0));
+        let now = feed(
+            &mut window,
+            Instant::from_millis(0),
+            1_000_000,
+            1_000,
+            10_000,
+        );
+        assert!(!window.startup);
+        assert!(window.shards() <= WINDOW_MIN_SHARDS * 5 / 4);
+        // Then the path has room, but twice rate × shortest trip is two thirds of what it
+        // holds: without probes the window would shrink with the rate it sets.
+        window_limited(&mut window, now, 100, 10_000, 30_000);
+        assert!(
+            window.shards() >= 8 * WINDOW_MIN_SHARDS,
+            "{} shards",
+            window.shards()
+        );
+    }
+
+    #[test]
+    fn probing_keeps_nothing_on_a_full_link() {
+        // 1 MB/s whatever the window: no probe finds more, so the gain stays at its least.
+        let mut window = Window::new(Instant::from_millis(0));
+        feed(
+            &mut window,
+            Instant::from_millis(0),
+            1_000_000,
+            5_000,
+            30_000,
+        );
+        assert_eq!(window.gain_percent, GAIN_MIN_PERCENT);
     }
 
     #[test]
