@@ -56,6 +56,7 @@ async fn latency(messages: usize) -> anyhow::Result<()> {
         peer_exchange: true,
         introductions: true,
         file_size_max_bytes: meshlog_backend::files::FILE_SIZE_MAX_BYTES_DEFAULT,
+        blob_serve_rate_bytes_per_s: None,
     };
     let alice = device::start(options("alice", alice_udp, "bob", bob_udp)).await?;
     let bob = device::start(options("bob", bob_udp, "alice", alice_udp)).await?;

@@ -29,7 +29,8 @@ enum Command {
     /// Community keys: `meshlog community new --devices alice,bob --out DIR`.
     Community(cli::community::Args),
     /// Run one device: UDP sync, SQLite store, HTTP API.
-    Device(cli::device::Args),
+    // Boxed: its options are the largest of the commands by far.
+    Device(Box<cli::device::Args>),
     /// The simulation service: generates messages on virtual time, posts them to devices.
     SimService(cli::sim_service::Args),
     /// The whole demo: keys, the devices (alice, bob, ...), the simulation service and the page.
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay::main(args),
         Command::Sweep(args) => cli::sweep::command(args),
         Command::Community(args) => cli::community::main(args),
-        Command::Device(args) => cli::device::main(args),
+        Command::Device(args) => cli::device::main(*args),
         Command::SimService(args) => cli::sim_service::main(args),
         Command::Demo(args) => cli::demo::main(args),
     };

@@ -209,3 +209,36 @@ fn an_outboard_of_many_asks_takes_round_trips_not_deadlines() {
     assert!(took <= Duration::from_millis(250), "took {took}");
     run_until_complete(&mut h, &["bob"], &file, Duration::from_secs(60));
 }
+
+#[test]
+fn a_low_serve_rate_holds_from_the_first_byte() {
+    // Alice serves each peer 64 KiB/s (`--blob-serve-rate`, a slow uplink spared). A fixed
+    // half-megabyte burst sent this 600 KB file's first 512 KiB at once; a bucket dropped
+    // whenever its queue ran empty gave a fresh burst to each ask.
+    let rate_bytes_per_s: u64 = 64 * 1024;
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 7, |config| {
+        config.blob_serve_rate = rate_bytes_per_s;
+    });
+    h.run_for(Duration::from_secs(1));
+    let bytes = content(600_000, 7);
+    let file = post(&mut h, &bytes);
+    let took = run_until_complete(&mut h, &["bob"], &file, Duration::from_secs(60));
+    // At least the file's bytes crossed as shard payload (the bucket counts payload, not
+    // headers), less the eighth of a second's worth the bucket starts with.
+    let floor_us = (bytes.len() as u64 - rate_bytes_per_s / 8) * 1_000_000 / rate_bytes_per_s;
+    println!(
+        "{} bytes at {rate_bytes_per_s} B/s took {took}; at least {floor_us} µs",
+        bytes.len()
+    );
+    assert!(
+        took.as_micros() >= floor_us,
+        "{} bytes in {took}: faster than {rate_bytes_per_s} B/s",
+        bytes.len()
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "{took}: the rate is a cap, not a stall"
+    );
+    let got = h.node("bob").store().files().content(&file).unwrap();
+    assert!(got == bytes[..]);
+}

@@ -22,29 +22,32 @@ function bigPng(seed) {
   return encodePng(SIDE, SIDE, () => [next(), next(), next(), 255]);
 }
 
-describe('a large file: uploaded, referred to by id, shown', () => {
-  let browser;
-  let page;
-  let demo;
-  let ports;
-  const errors = [];
-
+/** A demo of alice and bob (with `flags`) and a page on it, for the describe block it is
+ * called in; `shotName` is the screenshot taken at the end. */
+function demoPage(flags, shotName) {
+  const ctx = { errors: [] };
   before(async () => {
-    ports = await freePorts(2);
-    demo = await startDemo(['--devices', 'alice,bob'], { ports });
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', headless: !process.env.HEADFUL });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(demo.pageUrl);
+    ctx.ports = await freePorts(2);
+    ctx.demo = await startDemo(['--devices', 'alice,bob', ...flags], { ports: ctx.ports });
+    ctx.browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', headless: !process.env.HEADFUL });
+    ctx.page = await ctx.browser.newPage({ viewport: { width: 1280, height: 800 } });
+    ctx.page.on('pageerror', (e) => ctx.errors.push(String(e)));
+    await ctx.page.goto(ctx.demo.pageUrl);
   });
   after(async () => {
-    if (page) await shot(page, 'files-end');
-    await browser?.close();
-    await demo?.stop();
-    assert.deepEqual(errors, [], 'no uncaught errors in the page');
+    if (ctx.page) await shot(ctx.page, shotName);
+    await ctx.browser?.close();
+    await ctx.demo?.stop();
+    assert.deepEqual(ctx.errors, [], 'no uncaught errors in the page');
   });
+  return ctx;
+}
+
+describe('a large file: uploaded, referred to by id, shown', () => {
+  const ctx = demoPage([], 'files-end');
 
   it('uploads from the composer and shows the image', { timeout: 8 * T }, async () => {
+    const { page, ports, demo } = ctx;
     const png = bigPng(26);
     assert.ok(png.length > 400 * 1024, `the test image is ${png.length} bytes`);
     const input = page.getByTestId('composer-input-alice');
@@ -82,5 +85,55 @@ describe('a large file: uploaded, referred to by id, shown', () => {
       return { status: r.status, type: r.headers.get('content-type'), len: (await r.arrayBuffer()).byteLength };
     }, `${base}${a.url}`);
     assert.deepEqual(served, { status: 200, type: 'image/png', len: png.length });
+  });
+});
+
+// Issue 26, item 4: on a slow link, the receiver's page shows the file arriving, and draws the
+// image from its verified prefix before the whole is there. The devices serve each peer at
+// 64 KiB/s (`--blob-serve-rate`), so the ~700 KB picture takes about ten seconds to reach bob.
+describe('a large image on a slow link: drawn from its prefix as it arrives, then whole', () => {
+  const RATE_BYTES_PER_S = 64 * 1024;
+  const ctx = demoPage(['--blob-serve-rate', String(RATE_BYTES_PER_S)], 'files-slow-end');
+
+  it("bob's pane shows progress and a partial image, then the whole image", { timeout: 8 * T }, async () => {
+    const { page } = ctx;
+    const png = bigPng(27);
+    const input = page.getByTestId('composer-input-alice');
+    await until("alice's composer", () => input.isEnabled());
+    await page.getByTestId('attach-alice').setInputFiles({ name: 'slow.png', mimeType: 'image/png', buffer: png });
+    const text = `slow picture ${Date.now().toString(36)}`;
+    await input.fill(text);
+    await page.getByTestId('send-alice').click();
+
+    const bubble = page.locator('[data-testid="pane-bob"] [data-testid="message"]', { hasText: text });
+    // While it arrives: the progress bar, part of the groups, and the image's verified prefix
+    // drawn at its full width (a PNG's first rows).
+    const partial = await until(
+      "a partial image in bob's pane while the file arrives",
+      async () => {
+        const progress = bubble.getByTestId('attachment-progress');
+        if ((await progress.count()) === 0) return null;
+        const img = progress.getByTestId('attachment-partial-img');
+        if ((await img.count()) === 0) return null;
+        const width = await img.evaluate((el) => (el.complete ? el.naturalWidth : 0));
+        if (width !== SIDE) return null;
+        const have = Number(await progress.getAttribute('data-have'));
+        const total = Number(await progress.getAttribute('data-total'));
+        return { have, total };
+      },
+      6 * T,
+    );
+    assert.ok(partial.total === Math.ceil(png.length / 16384), `${partial.total} groups`);
+    assert.ok(partial.have > 0 && partial.have < partial.total, `drawn at ${partial.have} of ${partial.total} groups`);
+    await shot(page, 'files-slow-partial');
+
+    // Then the whole file, drawn from the device, and the progress gone.
+    const img = bubble.getByTestId('attachment-img');
+    await until(
+      "the whole image in bob's pane",
+      async () => (await img.count()) > 0 && (await img.evaluate((el) => el.complete && el.naturalWidth)) === SIDE,
+      6 * T,
+    );
+    assert.equal(await bubble.getByTestId('attachment-progress').count(), 0);
   });
 });

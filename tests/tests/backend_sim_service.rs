@@ -135,6 +135,7 @@ async fn http_controls_and_generated_messages_reach_a_device() {
         peer_exchange: true,
         introductions: true,
         file_size_max_bytes: meshlog_backend::files::FILE_SIZE_MAX_BYTES_DEFAULT,
+        blob_serve_rate_bytes_per_s: None,
     })
     .await
     .unwrap();

@@ -46,6 +46,7 @@ pub fn options(
         peer_exchange: true,
         introductions: true,
         file_size_max_bytes: meshlog_backend::files::FILE_SIZE_MAX_BYTES_DEFAULT,
+        blob_serve_rate_bytes_per_s: None,
     }
 }
 

@@ -61,6 +61,10 @@ pub struct Args {
     /// Real mode: device i's UDP on this + i.
     #[arg(long, default_value_t = layout::DEVICE_UDP_PORT_BASE)]
     udp_port_base: u16,
+    /// Real mode: file bytes per second each device sends each peer at most (`meshlog device
+    /// --blob-serve-rate`): a slow link, to watch a file arrive.
+    #[arg(long, value_name = "BYTES_PER_S", conflicts_with = "sim")]
+    blob_serve_rate: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -89,6 +93,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             device_http_base: args.device_port_base,
             device_udp_base: args.udp_port_base,
         },
+        blob_serve_rate_bytes_per_s: args.blob_serve_rate,
     }))?;
     Ok(ExitCode::SUCCESS)
 }

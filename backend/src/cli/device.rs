@@ -101,6 +101,10 @@ pub struct Args {
     /// refused (413) before the body is read.
     #[arg(long, value_name = "BYTES", default_value_t = meshlog_backend::files::FILE_SIZE_MAX_BYTES_DEFAULT)]
     file_size_max: u64,
+    /// File bytes per second sent to each peer at most: a cap on what this device uploads
+    /// to one peer (a slow or metered link). 1024 to 2^40; default 64 MiB/s.
+    #[arg(long, value_name = "BYTES_PER_S")]
+    blob_serve_rate: Option<u64>,
     #[command(flatten)]
     server: super::ServerArgs,
 }
@@ -161,6 +165,7 @@ pub fn options(args: Args) -> anyhow::Result<DeviceOptions> {
         peer_exchange: !args.no_peer_exchange,
         introductions: !args.no_introductions,
         file_size_max_bytes: args.file_size_max,
+        blob_serve_rate_bytes_per_s: args.blob_serve_rate,
     })
 }
 

@@ -223,6 +223,9 @@ fn start_devices(
         argv.extend(["--udp".into(), format!("127.0.0.1:{udp}").into()]);
         argv.extend(["--data".into(), options.data_dir.join(name).into()]);
         argv.extend(["--keys".into(), keys_dir.clone().into()]);
+        if let Some(rate) = options.blob_serve_rate_bytes_per_s {
+            argv.push(format!("--blob-serve-rate={rate}").into());
+        }
         // A mesh is found, not told: no `--peer`, each device hears the others' LAN
         // announcements on loopback (and a cut set before that holds: a device blocks an
         // active member by name before it is a peer). Any other topology names its peers and

@@ -24,4 +24,6 @@ pub struct DemoOptions {
     /// `None`: mesh (or the scenario's, in simulated mode).
     pub topology: Option<Topology>,
     pub ports: Ports,
+    /// Real mode: each device's `--blob-serve-rate` (file bytes per second to each peer).
+    pub blob_serve_rate_bytes_per_s: Option<u64>,
 }

@@ -102,6 +102,9 @@ pub struct DeviceOptions {
     pub introductions: bool,
     /// The largest file `POST /api/files` takes (and the blob store keeps); larger is 413.
     pub file_size_max_bytes: u64,
+    /// File bytes per second served to each peer at most (`Config::blob_serve_rate`); `None`:
+    /// the core's default, 64 MiB/s.
+    pub blob_serve_rate_bytes_per_s: Option<u64>,
 }
 
 /// Read connections for scans (pages, searches, files): two cores run at most two queries at a
@@ -205,6 +208,9 @@ pub async fn start(options: DeviceOptions) -> Result<RunningDevice, DeviceError>
     config.sync_interval = Duration::from_millis(options.sync_interval_ms);
     config.sync_jitter = Duration::from_millis(options.sync_interval_ms / 10);
     config.key_retention = options.key_retention;
+    if let Some(rate) = options.blob_serve_rate_bytes_per_s {
+        config.blob_serve_rate = rate;
+    }
     // Real devices sit behind NATs: introduce peers to each other and punch (`node/punch.rs`).
     config.introductions = options.introductions;
     // The wall clock as the epoch floor: a device whose store was lost still starts above the

@@ -26,7 +26,8 @@ export function TrafficChart({ buckets, label }: { buckets: TrafficBucket[]; lab
   const totals = trafficTotals(buckets);
   const bw = W / buckets.length;
   const chartH = H - PROBLEM_LANE - 2;
-  const kinds: LogKind[] = totals.counts.UNKNOWN > 0 ? [...LOG_KINDS] : [...PACKET_KINDS];
+  // The sync's kinds always; a file's (BLOB) and the rest only when there are some.
+  const kinds: LogKind[] = LOG_KINDS.filter((k) => (PACKET_KINDS as readonly string[]).includes(k) || totals.counts[k] > 0);
   return (
     <div className="traffic" data-testid="traffic-chart">
       <div className="traffic-head">

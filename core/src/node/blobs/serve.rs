@@ -23,8 +23,15 @@ use super::super::Node;
 pub(super) const JOBS_PER_PEER_MAX: usize = 256;
 /// Peers served at once at most: the queues' total is then bounded too.
 pub(super) const PEERS_SERVED_MAX: usize = 64;
-/// Bytes a peer's bucket may hold: one ask's worth of shards, sent as a burst.
+/// Bytes a peer's bucket may hold at most: one ask's worth of shards, sent as a burst.
 const BURST_BYTES: u64 = 512 * 1024;
+
+/// Bytes a peer's bucket holds at `rate`: an eighth of a second's worth, at most
+/// `BURST_BYTES`. A fixed burst would make a low rate (a device capped at 64 KiB/s, to spare a
+/// slow uplink) send its first half megabyte at once.
+fn burst_bytes(rate_bytes_per_second: u64) -> i64 {
+    (rate_bytes_per_second / 8).min(BURST_BYTES) as i64
+}
 /// The shortest wait between two drains of a queue.
 const DRAIN_TICK_MIN: Duration = Duration::from_millis(2);
 
@@ -51,17 +58,19 @@ pub(super) struct Queue {
     /// The asker's epoch (its packets' `epoch`, which grows at each of its starts) whose asks
     /// the jobs answer: a restarted asker waits for none of its earlier life's.
     asker_epoch: u64,
-    tokens_bytes: u64,
+    /// Below zero after a job that cost more than a burst: the debt is paid before the next,
+    /// so the rate holds for jobs of any size.
+    tokens_bytes: i64,
     refilled_at: Instant,
     pub(super) next_at: Option<Instant>,
 }
 
 impl Queue {
-    fn new(now: Instant, asker_epoch: u64) -> Queue {
+    fn new(now: Instant, asker_epoch: u64, rate_bytes_per_second: u64) -> Queue {
         Queue {
             jobs: VecDeque::new(),
             asker_epoch,
-            tokens_bytes: BURST_BYTES,
+            tokens_bytes: burst_bytes(rate_bytes_per_second),
             refilled_at: now,
             next_at: None,
         }
@@ -70,7 +79,11 @@ impl Queue {
         let elapsed_us = now.saturating_since(self.refilled_at).as_micros();
         let earned = rate_bytes_per_second.saturating_mul(elapsed_us) / 1_000_000;
         if earned > 0 {
-            self.tokens_bytes = (self.tokens_bytes + earned).min(BURST_BYTES);
+            let earned = i64::try_from(earned).unwrap_or(i64::MAX);
+            self.tokens_bytes = self
+                .tokens_bytes
+                .saturating_add(earned)
+                .min(burst_bytes(rate_bytes_per_second));
             self.refilled_at = now;
         }
     }
@@ -153,11 +166,12 @@ impl<S: Store> Node<S> {
             self.stats.drop("blob_serve_full");
             return;
         }
+        let rate = self.config.blob_serve_rate;
         let queue = self
             .blobs
             .serving
             .entry(from.clone())
-            .or_insert_with(|| Queue::new(now, asker_epoch));
+            .or_insert_with(|| Queue::new(now, asker_epoch, rate));
         if asker_epoch > queue.asker_epoch {
             // It restarted: what its earlier life asked would take the link from what it
             // asks now (a full queue is seconds of a slow link), and nobody waits for it.
@@ -189,17 +203,32 @@ impl<S: Store> Node<S> {
                 let queue = self.blobs.serving.get_mut(&peer).expect("due peer");
                 queue.refill(now, rate);
                 let Some(cost) = queue.jobs.front().map(job_cost_bytes) else {
-                    self.blobs.serving.remove(&peer);
+                    // An idle queue is dropped only once its bucket is full again: dropped
+                    // sooner, the next ask would find a fresh bucket, and an asker asking a
+                    // group at a time would be served a burst each time, not the rate.
+                    let burst = burst_bytes(rate);
+                    if queue.tokens_bytes >= burst {
+                        self.blobs.serving.remove(&peer);
+                    } else {
+                        let missing = (burst - queue.tokens_bytes) as u64;
+                        let wait_us = (missing * 1_000_000).div_ceil(rate.max(1));
+                        queue.next_at =
+                            Some(now + Duration::from_micros(wait_us).max(DRAIN_TICK_MIN));
+                    }
                     break;
                 };
-                if queue.tokens_bytes < cost.min(BURST_BYTES) {
-                    // When the bucket will hold this job's cost again.
-                    let missing = cost.min(BURST_BYTES) - queue.tokens_bytes;
+                // A job goes when the bucket holds its cost, or a full burst for a job that
+                // costs more (then the bucket goes into debt).
+                let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+                let threshold = cost.min(burst_bytes(rate));
+                if queue.tokens_bytes < threshold {
+                    // When the bucket will hold it again.
+                    let missing = (threshold - queue.tokens_bytes) as u64;
                     let wait_us = (missing * 1_000_000).div_ceil(rate.max(1));
                     queue.next_at = Some(now + Duration::from_micros(wait_us).max(DRAIN_TICK_MIN));
                     break;
                 }
-                queue.tokens_bytes -= cost.min(queue.tokens_bytes);
+                queue.tokens_bytes -= cost;
                 let job = queue.jobs.pop_front().expect("front checked");
                 self.serve_job(&peer, job);
             }
