@@ -58,6 +58,7 @@ mod reconcile;
 mod records;
 mod relay;
 mod round;
+mod stream_fec;
 mod trace_line;
 
 pub use addresses::AddressSource;
@@ -332,6 +333,7 @@ impl<S: Store> Node<S> {
                 followup: followup::FollowUp::default(),
                 check: check::ForwardCheck::default(),
                 stream: node.new_stream(),
+                fec: stream_fec::LinkFec::default(),
                 held_pushes: Vec::new(),
                 summary_at: None,
             };
@@ -475,6 +477,7 @@ impl<S: Store> Node<S> {
                     self.followups_due();
                     self.forward_checks_due();
                     self.streams_due();
+                    self.fec_groups_due();
                     self.forwards_due();
                     self.punches_due(now);
                     self.blobs_due(now);
@@ -525,7 +528,7 @@ impl<S: Store> Node<S> {
             .links
             .values()
             .filter(|_| self.online)
-            .flat_map(|l| [l.followup.at, l.check.at, l.stream.next_at])
+            .flat_map(|l| [l.followup.at, l.check.at, l.stream.next_at, l.fec.due_at()])
             .chain(
                 [
                     self.forward.next_at(),
@@ -573,6 +576,8 @@ struct Link {
     /// A summary soon after forwards to the peer, to find one lost (`check.rs`).
     check: check::ForwardCheck,
     stream: owed::Stream,
+    /// The erasure coding of the EVENT packets to and from the peer (`stream_fec`).
+    fec: stream_fec::LinkFec,
     /// Fresh events waiting for the peer's epoch (`greeting.rs`), at most `HELD_PUSHES_MAX`.
     held_pushes: Vec<EventId>,
     /// When the peer's root summary last came (a summary, digest or sketch): it takes part in

@@ -73,14 +73,17 @@ use crate::id::{DeviceId, EventId, DEVICE_NAME_LEN_MAX};
 mod address_record;
 mod note;
 mod payload;
+mod recovery;
 pub(crate) mod replay;
 pub(crate) mod wire;
 
 pub use address_record::{AddressRecord, RECORD_ADDRESSES_MAX, RECORD_LEN_MAX};
 pub use note::{NoteItem, PacketNote, ShortId, NOTE_ITEMS_MAX};
+pub(crate) use payload::{decode_events, encode_events};
 pub use payload::{
     event_encoded_len, BucketFilter, Digest, Payload, RootSketch, WireEvent, EVENT_FRAMING_LEN,
 };
+pub use recovery::{RecoveryShard, RECOVERY_ORIGINALS_MAX, RECOVERY_SHARDS_MAX};
 pub(crate) use wire::Wire;
 
 /// QUIC's safe payload size: no IP fragmentation on any sane path.
@@ -115,6 +118,8 @@ pub enum PacketKind {
     Relayed,
     /// Files: asks for a file's parts and the parts (`crate::blob`). Its payload is encrypted.
     Blob,
+    /// A recovery shard over a group of EVENT packets to the same peer (`node/stream_fec`).
+    Recovery,
 }
 
 impl PacketKind {
@@ -124,7 +129,7 @@ impl PacketKind {
         self == PacketKind::Blob
     }
 
-    pub const ALL: [PacketKind; 10] = [
+    pub const ALL: [PacketKind; 11] = [
         PacketKind::Event,
         PacketKind::Summary,
         PacketKind::Digest,
@@ -135,6 +140,7 @@ impl PacketKind {
         PacketKind::Relay,
         PacketKind::Relayed,
         PacketKind::Blob,
+        PacketKind::Recovery,
     ];
 
     pub fn code(self) -> u8 {
@@ -151,6 +157,7 @@ impl PacketKind {
             PacketKind::Relay => 11,
             PacketKind::Relayed => 12,
             PacketKind::Blob => 13,
+            PacketKind::Recovery => 14,
         }
     }
     pub fn from_code(code: u8) -> Option<Self> {
@@ -170,6 +177,7 @@ impl PacketKind {
             PacketKind::Relay => "RELAY",
             PacketKind::Relayed => "RELAYED",
             PacketKind::Blob => "BLOB",
+            PacketKind::Recovery => "RECOVERY",
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct Stats {
     /// Datagrams and bytes this node forwarded as a relay between two of its peers.
     pub relayed_datagrams: u64,
     pub relayed_bytes: u64,
+    /// Recovery packets sent after groups of EVENT packets, and EVENT payloads rebuilt from
+    /// them (`node/stream_fec`).
+    pub recovery_sent: u64,
+    pub recovery_rebuilt: u64,
     /// The blob transfer's totals (`node/blobs`).
     pub blobs: BlobTotals,
 }

@@ -150,6 +150,7 @@ impl<S: Store> Node<S> {
             followup: super::followup::FollowUp::default(),
             check: super::check::ForwardCheck::default(),
             stream: self.new_stream(),
+            fec: super::stream_fec::LinkFec::default(),
             held_pushes: Vec::new(),
             summary_at: None,
         };

@@ -272,7 +272,7 @@ impl<S: Store> Node<S> {
     /// peer that is down, cut off or gone quiet gets no forwards (they would be lost, or
     /// pile up on a link that is not there), nor does a member that sends but never syncs;
     /// anti-entropy brings it up to date once it takes part again.
-    fn heard_lately(&self, peer: &DeviceId) -> bool {
+    pub(super) fn heard_lately(&self, peer: &DeviceId) -> bool {
         let silence_max = Duration(self.config.sync_interval.as_micros() * SILENT_ROUNDS_MAX);
         self.links[peer]
             .summary_at

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use super::{Node, Output, Transmit};
 use crate::id::DeviceId;
 use crate::packet::{
-    event_encoded_len, overhead, BucketFilter, Digest, PacketNote, Payload, RootSketch, WireEvent,
-    DATAGRAM_SIZE_MAX,
+    event_encoded_len, overhead, BucketFilter, Digest, PacketNote, Payload, RecoveryShard,
+    RootSketch, WireEvent, DATAGRAM_SIZE_MAX,
 };
 use crate::store::Store;
 
@@ -91,8 +91,16 @@ impl<S: Store> Node<S> {
         }
         let count = receivers.len().min(room);
         let mut last_len = 0;
+        let mut recovery = Vec::new();
         // The names move into the transmits rather than being copied.
         for to in receivers.into_iter().take(count) {
+            if let Payload::Events(events) = &payload {
+                let counter = self.wire.counter_next(&to);
+                let closed = self.fec_note_sent(&to, counter, events);
+                if !closed.is_empty() {
+                    recovery.push((to.clone(), closed));
+                }
+            }
             let bytes = self.wire.seal(&to, &payload);
             self.note_crossed(&to, events);
             // The sealed length, not the relay's wrapper: the budget reserved and credits
@@ -111,6 +119,10 @@ impl<S: Store> Node<S> {
                 note,
             }));
         }
+        // A group closed because this packet did not fit it: its shards follow the packet.
+        for (to, shards) in recovery {
+            self.send_recovery(&to, shards);
+        }
         last_len
     }
 
@@ -121,7 +133,12 @@ impl<S: Store> Node<S> {
         for (peer, outbox) in std::mem::take(&mut self.outbox) {
             let header = overhead(self.device(), &peer);
             let room = DATAGRAM_SIZE_MAX - header;
-            for batch in pack(outbox.events, room, |e| event_encoded_len(e.sealed())) {
+            // Room for a recovery shard's header beside the payload, so every EVENT packet
+            // can be coded (`stream_fec`).
+            let events_room = room - RecoveryShard::header_len(1) - 1;
+            for batch in pack(outbox.events, events_room, |e| {
+                event_encoded_len(e.sealed())
+            }) {
                 self.send(&peer, Payload::Events(batch));
             }
             for sketch in outbox.sketches {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use super::{reconcile, Node, NodeEvent};
 use crate::id::DeviceId;
-use crate::packet::{DropReason, Packet, PacketNote, Payload};
+use crate::packet::{DropReason, Packet, PacketNote, Payload, WireEvent};
 use crate::store::Store;
 use crate::sync::prefix::Prefix;
 use crate::time::Instant;
@@ -103,26 +103,13 @@ impl<S: Store> Node<S> {
             .get_mut(&from)
             .expect("checked peer")
             .last_exchange = Some(now);
+        self.fec_note_packet(&from, epoch, packet.counter);
         match packet.payload {
             Payload::Events(events) => {
-                // A packet of several events comes from a peer's owed stream and is
-                // acknowledged; an eager push (one event, its author's fresh append) is not, or
-                // every append would cost a summary from every peer.
-                let streamed = events.len() > 1;
-                let before = self.stats.events_from_peers;
-                for event in &events {
-                    // The sender's own removal may come in this very packet (it relays it):
-                    // from then on it is refused as at the door, its other events too.
-                    if self.membership.is_leaving(&from) {
-                        self.stats.drop("source_removed");
-                        continue;
-                    }
-                    self.receive_event(now, &from, event, !streamed);
-                }
-                if streamed && self.stats.events_from_peers > before {
-                    self.note_events_from(&from);
-                }
+                self.fec_note_events(&from, epoch, packet.counter, &events);
+                self.on_events(now, &from, &events);
             }
+            Payload::Recovery(shard) => self.on_recovery(now, &from, epoch, shard),
             Payload::Summary { prefix, summary } => {
                 if prefix == Prefix::ROOT {
                     self.note_peer_summary(&from, summary);
@@ -183,6 +170,27 @@ impl<S: Store> Node<S> {
                 bytes,
             } => self.on_relayed(now, &from, sender, bytes),
             Payload::Blob(items) => self.on_blob_items(now, &from, epoch, items),
+        }
+    }
+
+    /// The events of one EVENT packet, arrived or rebuilt from recovery shards.
+    pub(super) fn on_events(&mut self, now: Instant, from: &DeviceId, events: &[WireEvent]) {
+        // A packet of several events comes from a peer's owed stream and is acknowledged; an
+        // eager push (one event, its author's fresh append) is not, or every append would
+        // cost a summary from every peer.
+        let streamed = events.len() > 1;
+        let before = self.stats.events_from_peers;
+        for event in events {
+            // The sender's own removal may come in this very packet (it relays it): from then
+            // on it is refused as at the door, its other events too.
+            if self.membership.is_leaving(from) {
+                self.stats.drop("source_removed");
+                continue;
+            }
+            self.receive_event(now, from, event, !streamed);
+        }
+        if streamed && self.stats.events_from_peers > before {
+            self.note_events_from(from);
         }
     }
 }

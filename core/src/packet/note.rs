@@ -171,7 +171,8 @@ impl PacketNote {
             Payload::Introduction { .. }
             | Payload::Relay { .. }
             | Payload::Relayed { .. }
-            | Payload::Blob(_) => PacketNote::new(items, []),
+            | Payload::Blob(_)
+            | Payload::Recovery(_) => PacketNote::new(items, []),
         }
     }
 

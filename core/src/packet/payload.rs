@@ -13,6 +13,7 @@
 //! RELAY    to:str8 | datagram:u16-prefixed bytes                         (`node/relay.rs`)
 //! RELAYED  from:str8 | datagram:u16-prefixed bytes
 //! BLOB     (blob item)+, encrypted              (`blob/items.rs`)
+//! RECOVERY one recovery shard over EVENT packets  (`recovery.rs`)
 //! ```
 //!
 //! Items are self-delimiting and run to the end of the payload; an empty list is malformed.
@@ -27,7 +28,7 @@ use crate::sync::index::BucketSummary;
 use crate::sync::prefix::{Prefix, FANOUT};
 use crate::sync::sketch::Sketch;
 
-use super::{AddressRecord, PacketKind};
+use super::{AddressRecord, PacketKind, RecoveryShard};
 
 /// Bytes an event's length prefix adds inside an `Events` payload.
 pub const EVENT_FRAMING_LEN: usize = 2;
@@ -61,6 +62,8 @@ pub enum Payload {
     Relayed { from: DeviceId, bytes: Vec<u8> },
     /// Asks for files' parts, and the parts (`crate::blob`).
     Blob(Vec<BlobItem>),
+    /// A recovery shard over EVENT packets sent to the same peer (`node/stream_fec`).
+    Recovery(RecoveryShard),
 }
 
 /// A sealed event as a packet carries it: its bytes and their id (their BLAKE3 hash). The id
@@ -145,6 +148,7 @@ impl Payload {
             Payload::Relay { .. } => PacketKind::Relay,
             Payload::Relayed { .. } => PacketKind::Relayed,
             Payload::Blob(_) => PacketKind::Blob,
+            Payload::Recovery(_) => PacketKind::Recovery,
         }
     }
 
@@ -156,7 +160,8 @@ impl Payload {
             | Payload::Sketch(_)
             | Payload::Introduction { .. }
             | Payload::Relay { .. }
-            | Payload::Relayed { .. } => 1,
+            | Payload::Relayed { .. }
+            | Payload::Recovery(_) => 1,
             Payload::Digests(digests) => digests.len(),
             Payload::Filters(filters) => filters.len(),
             Payload::Addresses(records) => records.len(),
@@ -184,6 +189,7 @@ impl Payload {
                 w.bytes_u16(bytes);
             }
             Payload::Blob(items) => items.iter().for_each(|item| item.encode(w)),
+            Payload::Recovery(shard) => shard.encode(w),
         }
     }
 
@@ -227,6 +233,7 @@ impl Payload {
                 }
             }
             PacketKind::Blob => Payload::Blob(decode_items(r, "blob items", BlobItem::decode)?),
+            PacketKind::Recovery => Payload::Recovery(RecoveryShard::decode(r)?),
             PacketKind::Relay | PacketKind::Relayed => {
                 let name = r.str_u8("relay peer")?;
                 let name = DeviceId::new(name)
@@ -271,6 +278,22 @@ pub(super) fn decode_event_slices<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]
     let events = decode_items(r, "events", |r| r.bytes_u16("event"))?;
     r.finish()?;
     Ok(events)
+}
+
+/// An `Events` payload's bytes: what a recovery shard codes (`node/stream_fec`).
+pub(crate) fn encode_events(events: &[WireEvent]) -> Vec<u8> {
+    let mut w = Writer::new();
+    events.iter().for_each(|e| encode_event(&mut w, &e.sealed));
+    w.bytes
+}
+
+/// The events of an `Events` payload rebuilt from recovery shards, each hashed for its id.
+pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<WireEvent>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    Ok(decode_event_slices(&mut r)?
+        .into_iter()
+        .map(|sealed| WireEvent::new(sealed.to_vec()))
+        .collect())
 }
 
 /// Bytes a prefix takes at most: its depth and the 8 bytes of 16 nibbles.

@@ -101,6 +101,12 @@ fn every_kind_round_trips() {
                 bytes: vec![8; 100],
             },
         ]),
+        Payload::Recovery(super::RecoveryShard {
+            originals: vec![(3, 40), (5, 64)],
+            recovery: 2,
+            index: 1,
+            shard: vec![7; 64],
+        }),
     ];
     let kinds: std::collections::BTreeSet<PacketKind> =
         payloads.iter().map(Payload::kind).collect();

@@ -74,6 +74,12 @@ impl Wire {
         self.ends.get(peer).and_then(|end| end.window.newest())
     }
 
+    /// The counter the next packet sealed for `peer` will carry: a recovery shard names the
+    /// EVENT packets it covers by their counters (`node/stream_fec`).
+    pub fn counter_next(&self, peer: &DeviceId) -> u64 {
+        self.ends.get(peer).map_or(0, |end| end.next_counter)
+    }
+
     /// Whether a packet from `peer` has taught us its epoch (so what we send echoes it).
     pub fn knows_epoch_of(&self, peer: &DeviceId) -> bool {
         self.ends
