@@ -25,6 +25,7 @@ export const KIND_COLORS: Record<LogKind, string> = {
   DIGEST: '#f59e0b',
   FILTER: '#8b5cf6',
   SKETCH: '#ec4899',
+  RECOVERY: '#64748b',
   BLOB: '#0891b2',
   UNKNOWN: '#94a3b8',
 };

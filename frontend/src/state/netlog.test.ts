@@ -50,9 +50,13 @@ describe('appendNetEvents', () => {
     expect(log.findIndex((e) => e.device === 'bob')).toBe(log.findIndex((e) => e.seq === 30) + 1);
   });
 
-  it('maps unknown kinds to UNKNOWN, and keeps a file transfer\'s BLOB', () => {
-    const log = appendNetEvents([], 'alice', [net(1, 1, { kind: 'WEIRD' as never }), net(2, 2, { kind: 'BLOB' as never })]);
-    expect(log.map((e) => e.kind)).toEqual(['UNKNOWN', 'BLOB']);
+  it('maps unknown kinds to UNKNOWN, and keeps RECOVERY and BLOB', () => {
+    const log = appendNetEvents([], 'alice', [
+      net(1, 1, { kind: 'WEIRD' as never }),
+      net(2, 2, { kind: 'BLOB' as never }),
+      net(3, 3, { kind: 'RECOVERY' as never }),
+    ]);
+    expect(log.map((e) => e.kind)).toEqual(['UNKNOWN', 'BLOB', 'RECOVERY']);
   });
 });
 

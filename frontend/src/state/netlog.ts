@@ -64,6 +64,7 @@ export const ALL_KINDS_ON: Record<LogKind, boolean> = {
   DIGEST: true,
   FILTER: true,
   SKETCH: true,
+  RECOVERY: true,
   BLOB: true,
   UNKNOWN: true,
 };
@@ -161,7 +162,7 @@ export type TrafficOptions = {
   simulated?: boolean;
 };
 
-const zeroCounts = (): Record<LogKind, number> => ({ EVENT: 0, SUMMARY: 0, DIGEST: 0, FILTER: 0, SKETCH: 0, BLOB: 0, UNKNOWN: 0 });
+const zeroCounts = (): Record<LogKind, number> => ({ EVENT: 0, SUMMARY: 0, DIGEST: 0, FILTER: 0, SKETCH: 0, RECOVERY: 0, BLOB: 0, UNKNOWN: 0 });
 
 /**
  * Traffic over the last `windowMs` before `now`, in buckets of `bucketMs`, oldest first.

@@ -3,9 +3,10 @@ import type * as Gen from '../generated/api';
 
 export type PacketKind = 'EVENT' | 'SUMMARY' | 'DIGEST' | 'FILTER' | 'SKETCH';
 export const PACKET_KINDS: readonly PacketKind[] = ['EVENT', 'SUMMARY', 'DIGEST', 'FILTER', 'SKETCH'];
-/** The log's kinds: the sync's, a file's shards and asks (BLOB), and the rest (UNKNOWN). */
-export type LogKind = PacketKind | 'BLOB' | 'UNKNOWN';
-export const LOG_KINDS: readonly LogKind[] = ['EVENT', 'SUMMARY', 'DIGEST', 'FILTER', 'SKETCH', 'BLOB', 'UNKNOWN'];
+/** The log's kinds: the sync's, an event stream's recovery shards (RECOVERY), a file's shards
+ * and asks (BLOB), and the rest (UNKNOWN). */
+export type LogKind = PacketKind | 'RECOVERY' | 'BLOB' | 'UNKNOWN';
+export const LOG_KINDS: readonly LogKind[] = ['EVENT', 'SUMMARY', 'DIGEST', 'FILTER', 'SKETCH', 'RECOVERY', 'BLOB', 'UNKNOWN'];
 
 // The wire shapes come from the Rust views (src/generated/api.ts, ts-rs); the page narrows a few.
 export type Reaction = Gen.ReactionView;
