@@ -17,10 +17,10 @@
 //! Why probe: twice rate × the *shortest* round trip is too little on a jittery path, whose
 //! typical round trip is several times its shortest (Wi-Fi, a 5–20 ms link each way). There
 //! the window, not the link, sets the rate, so the rate it is sized from shrinks with it, and
-//! the window with that, toward its least. So every few samples the window tries a quarter
-//! more for a few samples, as BBR's bandwidth probe does; if the arrival rate rose by an
-//! eighth, the path had room and the gain over rate × shortest trip keeps the quarter; if
-//! not, the gain eases back toward two. On a full link a probe adds a quarter of a window to
+//! the window with that, toward its least. So every six samples the window tries a quarter
+//! more for three typical round trips, as BBR's bandwidth probe does; if the arrival rate
+//! rose by an eighth, the path had room and the gain over rate × shortest trip keeps the
+//! quarter; if not, the gain eases back toward two. On a full link a probe adds a quarter of a window to
 //! the queue for a few round trips, and keeps nothing.
 
 use crate::time::{Duration, Instant};
@@ -49,6 +49,9 @@ const GAIN_MIN_PERCENT: u64 = 200;
 const GAIN_MAX_PERCENT: u64 = 800;
 /// Samples between probes.
 const PROBE_EVERY_SAMPLES: u8 = 6;
+/// Samples a probe's rate is compared with: the latest before it, not the whole ring, whose
+/// older samples may still carry the last probe's larger window.
+const PROBE_BASELINE_SAMPLES: usize = 3;
 /// A probe's judged span, in typical round trips; its first round trip fills the larger
 /// window and is not judged.
 const PROBE_JUDGED_TRIPS: u64 = 2;
@@ -175,8 +178,10 @@ impl Window {
             if self.since_probe >= PROBE_EVERY_SAMPLES {
                 // The latest samples only: those just after the last probe still carry its
                 // larger window.
-                let latest =
-                    &self.rates_bytes_per_s[self.rates_bytes_per_s.len().saturating_sub(3)..];
+                let latest = &self.rates_bytes_per_s[self
+                    .rates_bytes_per_s
+                    .len()
+                    .saturating_sub(PROBE_BASELINE_SAMPLES)..];
                 let (count, sum) = (latest.len() as u64, latest.iter().sum::<u64>());
                 self.probe = Some(Probe {
                     shards: (self.shards * 5 / 4).clamp(WINDOW_MIN_SHARDS, WINDOW_MAX_SHARDS),
