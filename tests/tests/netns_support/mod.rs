@@ -148,6 +148,19 @@ impl UdpCounters {
     }
 }
 
+/// "lost/seen = P%", as the tests print it.
+impl std::fmt::Display for UdpCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} = {:.0}%",
+            self.lost,
+            self.seen,
+            self.loss_percent()
+        )
+    }
+}
+
 /// A set of namespaces built for one test; see the module's text.
 #[derive(Debug)]
 pub struct Net {
@@ -469,6 +482,15 @@ impl Net {
         let ns = self.host(to).ns.clone();
         self.change_faults(&ns, FaultsAt::Host, |f| {
             f.cut_from.insert(source);
+        })
+    }
+
+    /// Undoes `cut(from, to)`: `to` takes `from`'s packets again (loss stays as it is).
+    pub fn restore(&self, from: &str, to: &str) -> Result<()> {
+        let source = self.seen_from(from, to);
+        let ns = self.host(to).ns.clone();
+        self.change_faults(&ns, FaultsAt::Host, |f| {
+            f.cut_from.remove(&source);
         })
     }
 
