@@ -52,8 +52,47 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and each cause once. Our error types put their source's text into their own
+/// message (`"node: {0}"`), so anyhow's `{:#}`, which appends every cause, would say it twice
+/// or three times over: a cause already at the end of what is said is skipped.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+    use meshlog_core::{ConfigError, NodeError};
+
+    #[test]
+    fn an_error_and_its_causes_are_each_said_once() {
+        let config = ConfigError::OutOfRange {
+            field: "blob_serve_rate",
+            value: "5".into(),
+            why: "1 KiB/s to 1 TiB/s",
+        };
+        let err = anyhow::Error::new(NodeError::from(config)).context("starting alice");
+        assert_eq!(
+            describe(&err),
+            "starting alice: invalid config: blob_serve_rate = 5: 1 KiB/s to 1 TiB/s"
+        );
+        // A context that does not repeat its cause keeps it.
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(io).context("reading keys.json");
+        assert_eq!(describe(&err), "reading keys.json: no such file");
     }
 }
