@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
 use crate::id::DeviceId;
 use crate::member::{EpochKey, EpochKeys, KeyId, Role};
@@ -95,11 +95,24 @@ impl PublicKey {
     pub(crate) fn edwards(self) -> curve25519_dalek::edwards::EdwardsPoint {
         self.0.to_edwards()
     }
-    /// Strict verification: rejects malleable and small-order forms. `verify_strict` does every
-    /// check plain `verify` does and more, so one call is enough (each costs a curve multiply).
+    /// The protocol's one signature rule (`docs/PROTOCOL.md`, "Events"): ZIP-215
+    /// (`ed25519-zebra`: canonical s, the cofactored equation, any encoding of R and the key),
+    /// by a key not of small order. Chosen over the strict check because under it a batch
+    /// check ([`SignatureClaim::verify_all`]) gives every signature the same answer as this
+    /// one, so a device may check in batches and everyone else one by one.
     pub fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
-        let signature = Signature::from_bytes(signature);
-        self.0.verify_strict(message, &signature).is_ok()
+        // A small-order key has no secret behind it: anyone could sign for it.
+        if self.is_weak() {
+            return false;
+        }
+        // The key decoded again (a square root, a few percent of a check): keeping a second
+        // decoded form in every `PublicKey` would double its size, and the checks that are
+        // many (a catch-up's) go through batches, which decode each key once.
+        let Ok(key) = ed25519_zebra::VerificationKey::try_from(self.to_bytes()) else {
+            return false;
+        };
+        key.verify(&ed25519_zebra::Signature::from_bytes(signature), message)
+            .is_ok()
     }
 }
 
@@ -118,7 +131,7 @@ pub const SIGNATURE_PRECHECKS_LEN_MAX: usize = 1 << 16;
 /// Signature checks already made. Two uses:
 /// - the simulator, one process that plays many devices on one CPU: ten devices check the
 ///   same author signature ten times ([`SignatureMemo::default`], kept until full);
-/// - a real device that checks its received events' signatures (strictly, one by one) on every
+/// - a real device that checks its received events' signatures (in batches, same answers) on every
 ///   core before its node opens them (`meshlog-net`'s driver; [`SignatureMemo::prechecks`]): the
 ///   node then finds each answer here, once, and the node itself stays single-threaded.
 ///
@@ -164,46 +177,38 @@ impl SignatureClaim {
         }
     }
 
-    /// The same check the node makes (`PublicKey::verify`, strict).
+    /// The same check the node makes (`PublicKey::verify`).
     pub fn verify(&self) -> bool {
         self.key.verify(&self.message, &self.signature)
     }
 
     /// Whether every claim verifies, in one Ed25519 batch check: a multi-scalar multiplication
-    /// over all of them, a few times cheaper per signature than one check each. `false` says
-    /// only that at least one fails: check those one by one ([`SignatureClaim::verify`]).
+    /// over all of them, two to three times cheaper per signature than one check each.
+    /// `false` says only that at least one fails: check those one by one
+    /// ([`SignatureClaim::verify`]).
     ///
-    /// What the catch-up bench prints as the machine's batch rate; not what a device accepts
-    /// by (the ahead-of-node checks in meshlog-net make the strict check, one by one),
-    /// because of the exception below. Otherwise equivalent to strict checks one by one:
-    /// strict checking's
-    /// extra refusals of a small-order R or key are made first, and the batch's random
-    /// weights (ed25519-dalek derives them from a transcript of the claims) make a false
-    /// claim pass with probability about 2^-128, with one exception. A signature whose R
-    /// carries a small torsion component fails the strict check and may pass the batch
-    /// (cofactorless, weights even for that component). Only the holder of the author's
-    /// secret key can make one (`s` still has to satisfy the equation for the real key), but
-    /// devices that accepted it by batch and devices that refused it strictly would disagree
-    /// for ever about one event.
-    pub fn verify_all(claims: &[SignatureClaim]) -> bool {
-        use curve25519_dalek::edwards::CompressedEdwardsY;
-        let strict_refusal = claims.iter().any(|claim| {
-            let r: [u8; 32] = claim.signature[..32].try_into().expect("64-byte signature");
-            claim.key.is_weak()
-                || CompressedEdwardsY(r)
-                    .decompress()
-                    .is_none_or(|r| r.is_small_order())
-        });
-        if strict_refusal {
+    /// The same answer as [`SignatureClaim::verify`] on each, which is why a device may use
+    /// it: ZIP-215's batch equation is the cofactored one its single check uses, so a
+    /// signature no single check accepts fails the batch too, except with probability about
+    /// 2^-128 over `rng`'s weights (`ed25519-zebra`), and a weak key is refused here as there.
+    /// `rng` is the caller's: core draws no randomness of its own, and the node and the
+    /// simulator never batch (a real device's driver does, `meshlog-net`).
+    pub fn verify_all(
+        claims: &[SignatureClaim],
+        rng: impl rand_core::RngCore + rand_core::CryptoRng,
+    ) -> bool {
+        if claims.iter().any(|claim| claim.key.is_weak()) {
             return false;
         }
-        let messages: Vec<&[u8]> = claims.iter().map(|c| c.message.as_slice()).collect();
-        let signatures: Vec<Signature> = claims
-            .iter()
-            .map(|c| Signature::from_bytes(&c.signature))
-            .collect();
-        let keys: Vec<VerifyingKey> = claims.iter().map(|c| c.key.0).collect();
-        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+        let mut batch = ed25519_zebra::batch::Verifier::new();
+        for claim in claims {
+            batch.queue((
+                ed25519_zebra::VerificationKeyBytes::from(claim.key.to_bytes()),
+                ed25519_zebra::Signature::from_bytes(&claim.signature),
+                &claim.message,
+            ));
+        }
+        batch.verify(rng).is_ok()
     }
 }
 
@@ -460,6 +465,7 @@ impl Community {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::Signature;
 
     #[test]
     fn signatures_verify_only_for_their_message_and_key() {
@@ -531,10 +537,10 @@ mod tests {
                 claim(keys, &message, keys.sign(&message))
             })
             .collect();
-        assert!(SignatureClaim::verify_all(&sound));
+        assert!(SignatureClaim::verify_all(&sound, rng(1)));
         let mut forged = sound.clone();
         forged[57] = claim(&alice, b"forged", bob.sign(b"forged"));
-        assert!(!SignatureClaim::verify_all(&forged));
+        assert!(!SignatureClaim::verify_all(&forged, rng(1)));
         assert!(!forged[57].verify());
 
         // Checked ahead, each answer is found once by the node's own check, then forgotten.
@@ -553,38 +559,128 @@ mod tests {
         assert!(community.verify_shared(&alice.public(), b"own", &sig));
     }
 
-    #[test]
-    fn a_batch_refuses_what_the_strict_check_refuses_a_small_order_r() {
-        use curve25519_dalek::edwards::CompressedEdwardsY;
-        use curve25519_dalek::Scalar;
-        use ed25519_dalek::Verifier;
+    /// A batch's weights, seeded: the test's answers do not depend on luck.
+    fn rng(seed: u64) -> rand_chacha::ChaCha20Rng {
+        use rand_core::SeedableRng;
+        rand_chacha::ChaCha20Rng::seed_from_u64(seed)
+    }
+
+    /// A signature by `secret` over `message` whose R is `r`·B plus `torsion` (a point of
+    /// small order; the identity for an ordinary signature), with `s` made to satisfy the
+    /// equation for that R: what only the key's holder can make.
+    fn signed_with_torsion(
+        secret: [u8; 32],
+        message: &[u8],
+        r: u64,
+        torsion: curve25519_dalek::EdwardsPoint,
+    ) -> [u8; SIGNATURE_LEN] {
+        use curve25519_dalek::{EdwardsPoint, Scalar};
         use sha2::{Digest, Sha512};
-        // R the identity and s = k·a: the equation holds (sB - kA = 0 = R), so a plain check
-        // passes, but R has small order, which a strict check refuses.
-        let signing = SigningKey::from_bytes(&[5; 32]);
-        let keys = DeviceKeys::from_secret(DeviceId::new("alice").unwrap(), [5; 32]);
-        let mut identity = [0u8; 32];
-        identity[0] = 1;
-        let r = CompressedEdwardsY(identity);
-        let message = b"weak";
+        let signing = SigningKey::from_bytes(&secret);
+        let r = Scalar::from(r);
+        let big_r = (EdwardsPoint::mul_base(&r) + torsion).compress();
         let k = Scalar::from_hash(
             Sha512::new()
-                .chain_update(r.as_bytes())
-                .chain_update(keys.public().to_bytes())
+                .chain_update(big_r.as_bytes())
+                .chain_update(signing.verifying_key().as_bytes())
                 .chain_update(message),
         );
         let mut signature = [0u8; SIGNATURE_LEN];
-        signature[..32].copy_from_slice(r.as_bytes());
-        signature[32..].copy_from_slice((k * signing.to_scalar()).as_bytes());
-        assert!(signing
-            .verifying_key()
-            .verify(message, &Signature::from_bytes(&signature))
-            .is_ok());
-        let weak = claim(&keys, message, signature);
-        assert!(!weak.verify());
-        let sound = claim(&keys, b"fine", keys.sign(b"fine"));
-        assert!(!SignatureClaim::verify_all(&[sound.clone(), weak]));
-        assert!(SignatureClaim::verify_all(&[sound]));
+        signature[..32].copy_from_slice(big_r.as_bytes());
+        signature[32..].copy_from_slice((r + k * signing.to_scalar()).as_bytes());
+        signature
+    }
+
+    /// Adds ℓ, the group's order, to a little-endian scalar below it: the same s modulo ℓ,
+    /// in a non-canonical form.
+    fn add_group_order(s: &mut [u8]) {
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (byte, l) in s.iter_mut().zip(L) {
+            let sum = u16::from(*byte) + u16::from(l) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0, "s + ℓ fits in 32 bytes");
+    }
+
+    /// The reason for the rule (`docs/PROTOCOL.md`): the forms the strict check refused, which
+    /// a batch could pass or not by its random weights, now get one answer alone and in any
+    /// batch, whatever the weights.
+    #[test]
+    fn single_and_batch_checks_agree_on_torsion_and_small_order_forms() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        use curve25519_dalek::EdwardsPoint;
+        use ed25519_dalek::Verifier;
+        let keys = DeviceKeys::from_secret(DeviceId::new("alice").unwrap(), [5; 32]);
+        let strict = |message: &[u8], signature: &[u8; SIGNATURE_LEN]| {
+            let signature = Signature::from_bytes(signature);
+            keys.public().0.verify_strict(message, &signature).is_ok()
+        };
+        let plain = |message: &[u8], signature: &[u8; SIGNATURE_LEN]| {
+            let signature = Signature::from_bytes(signature);
+            keys.public().0.verify(message, &signature).is_ok()
+        };
+        let ordinary = signed_with_torsion([5; 32], b"ordinary", 7, EdwardsPoint::default());
+        assert!(
+            strict(b"ordinary", &ordinary),
+            "the helper makes real signatures"
+        );
+        let mut cases: Vec<(&str, SignatureClaim, bool)> = Vec::new();
+        cases.push((
+            "an honest signature",
+            claim(&keys, b"honest", keys.sign(b"honest")),
+            true,
+        ));
+        // R of order 8 added: cofactorless (strict, plain) refuse, cofactored accepts.
+        let torsion = signed_with_torsion([5; 32], b"torsion", 7, EIGHT_TORSION[1]);
+        assert!(!strict(b"torsion", &torsion) && !plain(b"torsion", &torsion));
+        cases.push((
+            "R with a torsion component",
+            claim(&keys, b"torsion", torsion),
+            true,
+        ));
+        // R itself of small order (r = 0): the strict check refuses it, ZIP-215 does not.
+        let small_r = signed_with_torsion([5; 32], b"small R", 0, EIGHT_TORSION[2]);
+        assert!(!strict(b"small R", &small_r));
+        cases.push(("a small-order R", claim(&keys, b"small R", small_r), true));
+        // The same with s one off: no rule accepts it.
+        let mut off = torsion;
+        off[32] ^= 1;
+        cases.push(("s one off", claim(&keys, b"torsion", off), false));
+        // s not canonical (s + ℓ): refused by both rules.
+        let mut wide = keys.sign(b"wide");
+        add_group_order(&mut wide[32..]);
+        assert!(!plain(b"wide", &wide));
+        cases.push(("s past the group order", claim(&keys, b"wide", wide), false));
+        // A key of small order (the identity) with R the identity and s = 0: the equation
+        // holds for any message, so the rule refuses the key.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = PublicKey::from_bytes(&identity).expect("decodes");
+        let mut any = [0u8; SIGNATURE_LEN];
+        any[..32].copy_from_slice(&identity);
+        cases.push((
+            "a small-order key",
+            SignatureClaim::new(weak, b"anything".to_vec(), any),
+            false,
+        ));
+
+        let honest = claim(&keys, b"fine", keys.sign(b"fine"));
+        for (what, case, expected) in &cases {
+            assert_eq!(case.verify(), *expected, "{what}, alone");
+            for seed in 0..16 {
+                let batch = [honest.clone(), case.clone(), honest.clone()];
+                assert_eq!(
+                    SignatureClaim::verify_all(&batch, rng(seed)),
+                    *expected,
+                    "{what}, in a batch with weights from seed {seed}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -221,7 +221,12 @@ impl DeviceState {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(&self.device, event);
-        if let Some(line) = logged {
+        // Frames only for a page that listens: with none (a device nobody watches, a catch-up
+        // before the page is opened), rendering each received message for it (a read of the
+        // store, then JSON) was per-event work on the executor beside the node thread. A page
+        // opened later reads the messages and the log through the API.
+        let listening = self.frames.receiver_count() > 0;
+        if let Some(line) = logged.filter(|_| listening) {
             self.publish(Frame::new("network", &line));
         }
         let (id, event) = match &event.kind {
@@ -245,6 +250,9 @@ impl DeviceState {
             }
             _ => return,
         };
+        if !listening {
+            return;
+        }
         let changed: Vec<EventId> = match &event.body {
             EventBody::Message { .. } => vec![*id],
             EventBody::Reaction { message, .. } => vec![*message],

@@ -3,30 +3,37 @@
 //! Opening an event costs the node one Ed25519 check (about 60 µs on the project's 2-core
 //! machine), which made a catch-up's node thread the bottleneck: 80% of its samples were curve
 //! arithmetic. Before the node thread hands a batch of inputs to its node, it checks the
-//! signatures of the events the batch's datagrams carry, each with the node's own strict
-//! check, split over scoped threads, one per core, and leaves each answer in the community's
-//! signature memo (`SignatureMemo::prechecks`). The node
-//! then opens each event as before and finds its signature's answer there; it still makes
-//! every other check itself, and checks a signature the memo lacks. So the node's logic stays
+//! signatures of the events the batch's datagrams carry, in Ed25519 batches
+//! (`SignatureClaim::verify_all`) split over scoped threads, one per core, and leaves each
+//! answer in the community's signature memo (`SignatureMemo::prechecks`). The node then opens
+//! each event as before and finds its signature's answer there; it still makes every other
+//! check itself, and checks a signature the memo lacks. So the node's logic stays
 //! single-threaded and deterministic: the memo changes how long a check takes, not its answer.
 //!
-//! Not an Ed25519 batch check, though it is two to four times cheaper per signature
-//! (`SignatureClaim::verify_all`): a signature whose R has a small torsion component fails
-//! the strict check and may pass a batch, so a member gone bad could make an event that
-//! devices checking ahead accept and every other device (and the simulator) refuses: a
-//! community that never converges. Every device must give every event the same answer.
+//! Batches, two to three times cheaper per signature than checks one by one, give every
+//! signature the same answer as the node's own check under the protocol's rule (ZIP-215,
+//! `docs/PROTOCOL.md`), which is what makes them safe here: a device checking ahead accepts
+//! exactly what every other device and the simulator accept. A batch that fails is checked
+//! again one by one, so a forged event is found and costs its batch single checks. The
+//! batches' random weights are drawn here, from the OS, never in the node.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use meshlog_core::event::signature_claim;
 use meshlog_core::{Community, Node, SignatureClaim, SignatureMemo, Store};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{OsRng, SeedableRng};
 
 use super::batch::Work;
 
 /// Fewer claims than this per thread are checked on the node thread alone: starting a thread
 /// costs tens of microseconds, a single check's worth (about 60 µs each).
 const CLAIMS_PER_THREAD_MIN: usize = 32;
+/// Claims in one Ed25519 batch: past a few dozen the batch's own costs (its multi-scalar
+/// multiplication's setup, one key decoding per author) are spread thin, and a batch that
+/// fails (a forged event among them) costs this many single checks again.
+const CLAIMS_PER_BATCH: usize = 64;
 /// Checker threads at most, whatever the machine: past this the node's own work is the limit.
 const THREADS_MAX: usize = 8;
 
@@ -72,8 +79,20 @@ fn check(sealed: &[&[u8]], community: &Community, memo: &SignatureMemo) {
         .iter()
         .filter_map(|sealed| signature_claim(sealed, community))
         .collect();
-    for claim in &claims {
-        memo.remember_checked(claim, claim.verify());
+    // The weights must be unpredictable to whoever made the claims (a forger who knew them
+    // could balance a false claim against another): seeded from the OS once per share, as
+    // drawing each weight from the OS would cost a system call per signature.
+    let mut rng = ChaCha20Rng::from_rng(OsRng).expect("the OS has randomness");
+    for batch in claims.chunks(CLAIMS_PER_BATCH) {
+        if SignatureClaim::verify_all(batch, &mut rng) {
+            for claim in batch {
+                memo.remember_checked(claim, true);
+            }
+        } else {
+            for claim in batch {
+                memo.remember_checked(claim, claim.verify());
+            }
+        }
     }
 }
 
