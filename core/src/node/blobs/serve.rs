@@ -39,6 +39,8 @@ const DRAIN_TICK_MIN: Duration = Duration::from_millis(2);
 pub(super) enum Job {
     Group {
         file: FileId,
+        /// The asker's name for the file, which its shards carry.
+        handle: u32,
         group: u64,
         originals: bool,
         recovery: u8,
@@ -118,10 +120,14 @@ impl<S: Store> Node<S> {
         let complete = self
             .store
             .blobs()
-            .and_then(|blobs| blobs.status(item.file()))
+            .and_then(|blobs| item.file().and_then(|file| blobs.status(file)))
             .filter(|status| status.is_complete());
         let jobs: Vec<Job> = match (item, complete) {
-            (item, None) => vec![Job::NotHeld { file: *item.file() }],
+            (item, None) => item
+                .file()
+                .map(|&file| Job::NotHeld { file })
+                .into_iter()
+                .collect(),
             (
                 BlobItem::WantOutboard {
                     file,
@@ -142,6 +148,7 @@ impl<S: Store> Node<S> {
             (
                 BlobItem::WantGroups {
                     file,
+                    handle,
                     recovery,
                     originals,
                     groups,
@@ -154,6 +161,7 @@ impl<S: Store> Node<S> {
                     .filter(|&group| group < total)
                     .map(|group| Job::Group {
                         file,
+                        handle,
                         group,
                         originals,
                         recovery,
@@ -257,6 +265,7 @@ impl<S: Store> Node<S> {
             }
             Job::Group {
                 file,
+                handle,
                 group,
                 originals,
                 recovery,
@@ -281,7 +290,7 @@ impl<S: Store> Node<S> {
                     );
                 for (index, shard) in shards {
                     let item = BlobItem::Shard {
-                        file,
+                        handle,
                         group,
                         index: u8::try_from(index).expect("k + m ≤ 80"),
                         originals: u8::try_from(k).expect("k ≤ 16"),
