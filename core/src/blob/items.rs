@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! WANT_OUTBOARD  1 | file:32 | size:u64 | piece:varint | pieces:u8
-//! WANT_GROUPS    2 | file:32 | handle:varint | recovery:u8 | originals:u8 (0 or 1) | n:u8
-//!                  | group:varint × n
+//! WANT_GROUPS    2 | file:32 | handle:varint | seq:varint | recovery:u8 | originals:u8 (0 or 1)
+//!                  | n:u8 | group:varint × n
 //! OUTBOARD       3 | file:32 | piece:varint | bytes:u16-prefixed     (at most OUTBOARD_PIECE_LEN)
 //! SHARD          4 | handle:varint | group:varint | index:u8 | originals:u8 | recovery:u8
 //!                  | bytes:u16-prefixed                             (exactly SHARD_LEN)
@@ -14,6 +14,10 @@
 //! 32-byte id: a shard is one datagram of ~1.1 KB, so the id was 3% of every shard's bytes. The
 //! asker picks a handle per fetch and never reuses one in a run, and a packet must echo the
 //! asker's run (its epoch), so a handle names one file wherever the shard comes from.
+//!
+//! A WANT_GROUPS is numbered (`seq`, per handle and source): an asker repeats its latest asks
+//! not yet answered beside a new one, since at loss `p` an ask is lost as often as a shard and
+//! a lost ask holds its groups' place until judged; the source serves each number once.
 //!
 //! A BLOB packet's payload is encrypted (`packet.rs`): files are as private as events.
 
@@ -45,6 +49,9 @@ pub enum BlobItem {
         file: FileId,
         /// What the shards of the answer name the file by (`Shard::handle`).
         handle: u32,
+        /// The ask's number among this handle's asks of this source: a repeat of one served
+        /// is not served again.
+        seq: u64,
         recovery: u8,
         originals: bool,
         groups: Vec<u64>,
@@ -94,6 +101,7 @@ impl BlobItem {
             BlobItem::WantGroups {
                 file,
                 handle,
+                seq,
                 recovery,
                 originals,
                 groups,
@@ -102,6 +110,7 @@ impl BlobItem {
                 w.u8(2)
                     .raw(&file.0)
                     .varint(u64::from(*handle))
+                    .varint(*seq)
                     .u8(*recovery)
                     .u8(u8::from(*originals))
                     .u8(n);
@@ -158,6 +167,7 @@ impl BlobItem {
             }
             2 => {
                 let handle = decode_handle(r)?;
+                let seq = r.varint("want seq")?;
                 let recovery = r.u8("recovery shards")?;
                 if usize::from(recovery) > RECOVERY_MAX {
                     return Err(DecodeError::invalid(
@@ -176,6 +186,7 @@ impl BlobItem {
                 BlobItem::WantGroups {
                     file,
                     handle,
+                    seq,
                     recovery,
                     originals,
                     groups,
@@ -258,6 +269,7 @@ mod tests {
             BlobItem::WantGroups {
                 file,
                 handle: 70_000,
+                seq: 5,
                 recovery: 3,
                 originals: false,
                 groups: vec![0, 1, 70_000],

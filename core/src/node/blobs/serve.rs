@@ -23,6 +23,10 @@ use super::super::Node;
 pub(super) const JOBS_PER_PEER_MAX: usize = 256;
 /// Peers served at once at most: the queues' total is then bounded too.
 pub(super) const PEERS_SERVED_MAX: usize = 64;
+/// Handles of one asker whose newest ask served is remembered: twice the files fetched at
+/// once (`fetch::FETCHES_MAX`); an older handle's repeated ask would be served again, which
+/// costs bytes, not correctness.
+pub(super) const HANDLES_SEEN_MAX: usize = 8;
 /// Bytes a peer's bucket may hold at most: one ask's worth of shards, sent as a burst.
 const BURST_BYTES: u64 = 512 * 1024;
 
@@ -117,6 +121,28 @@ impl<S: Store> Node<S> {
         asker_epoch: u64,
         item: BlobItem,
     ) {
+        if let BlobItem::WantGroups { handle, seq, .. } = item {
+            let seen = self
+                .blobs
+                .wants_seen
+                .entry(from.clone())
+                .or_insert_with(|| (asker_epoch, VecDeque::new()));
+            if asker_epoch > seen.0 {
+                *seen = (asker_epoch, VecDeque::new());
+            }
+            match seen.1.iter_mut().find(|(h, _)| *h == handle) {
+                // A repeat of an ask served (or of one older than it: asks reorder, and a
+                // lost one is asked again under a new number).
+                Some((_, newest)) if seq <= *newest => return,
+                Some((_, newest)) => *newest = seq,
+                None => {
+                    if seen.1.len() >= HANDLES_SEEN_MAX {
+                        seen.1.pop_front();
+                    }
+                    seen.1.push_back((handle, seq));
+                }
+            }
+        }
         let complete = self
             .store
             .blobs()
@@ -152,6 +178,7 @@ impl<S: Store> Node<S> {
                     recovery,
                     originals,
                     groups,
+                    ..
                 },
                 Some(status),
             ) => {
