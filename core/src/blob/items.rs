@@ -321,7 +321,7 @@ mod tests {
         };
         let mut w = Writer::new();
         shard.encode(&mut w);
-        // Tag, handle, group, index, k, m, length: 9 bytes beside the shard, not 41.
-        assert_eq!(w.bytes.len(), SHARD_LEN + 9);
+        // Tag, handle, group, index, k, m, length: 8 bytes beside the shard, not 39.
+        assert_eq!(w.bytes.len(), SHARD_LEN + 8);
     }
 }
