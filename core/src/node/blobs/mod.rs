@@ -29,10 +29,11 @@ pub(super) struct Blobs {
     waiting: VecDeque<(FileId, u64)>,
     /// At most `serve::PEERS_SERVED_MAX` queues of `serve::JOBS_PER_PEER_MAX` jobs.
     serving: BTreeMap<DeviceId, serve::Queue>,
-    /// Per peer that asked for groups: its epoch, and the newest ask served of each of its
-    /// latest handles (at most `serve::HANDLES_SEEN_MAX`), so a repeated ask is served once.
-    /// At most one entry per peer, and peers are bounded by membership.
-    wants_seen: BTreeMap<DeviceId, (u64, VecDeque<(u32, u64)>)>,
+    /// Per peer that asked for groups: its epoch, and for each of its latest handles (at most
+    /// `serve::HANDLES_SEEN_MAX`) the newest ask served and which of the 64 before it were,
+    /// so a repeated ask is served once. At most one entry per peer, and peers are bounded by
+    /// membership.
+    wants_seen: BTreeMap<DeviceId, (u64, VecDeque<(u32, u64, u64)>)>,
     /// The handle the next fetch started gets (`Fetch::handle`): never reused in a run, and
     /// 2^32 fetches outlast any run.
     next_handle: u32,

@@ -111,6 +111,29 @@ fn job_cost_bytes(job: &Job) -> u64 {
     }
 }
 
+/// Notes ask `seq` served, given the newest served and a mask of the 64 before it (bit `i`:
+/// `newest - 1 - i` served), as a replay window does: `false` if it was served already. Asks
+/// reorder on the way (a later one overtook an earlier one on a jittery link), so one older
+/// than the newest may still be new; one older than the mask is taken as served.
+fn note_served(newest: &mut u64, served: &mut u64, seq: u64) -> bool {
+    if seq > *newest {
+        let shift = seq - *newest;
+        *served = if shift > 64 {
+            0
+        } else {
+            (*served << (shift - 1) << 1) | (1 << (shift - 1))
+        };
+        *newest = seq;
+        return true;
+    }
+    let Some(bit) = (*newest - seq).checked_sub(1).filter(|&b| b < 64) else {
+        return false;
+    };
+    let was = *served & (1 << bit) != 0;
+    *served |= 1 << bit;
+    !was
+}
+
 impl<S: Store> Node<S> {
     /// A peer's ask, in a packet of its epoch `asker_epoch`: queued as jobs, served by
     /// `serve_due`.
@@ -130,16 +153,17 @@ impl<S: Store> Node<S> {
             if asker_epoch > seen.0 {
                 *seen = (asker_epoch, VecDeque::new());
             }
-            match seen.1.iter_mut().find(|(h, _)| *h == handle) {
-                // A repeat of an ask served (or of one older than it: asks reorder, and a
-                // lost one is asked again under a new number).
-                Some((_, newest)) if seq <= *newest => return,
-                Some((_, newest)) => *newest = seq,
+            match seen.1.iter_mut().find(|(h, _, _)| *h == handle) {
+                Some((_, newest, served)) => {
+                    if !note_served(newest, served, seq) {
+                        return; // a repeat of an ask served
+                    }
+                }
                 None => {
                     if seen.1.len() >= HANDLES_SEEN_MAX {
                         seen.1.pop_front();
                     }
-                    seen.1.push_back((handle, seq));
+                    seen.1.push_back((handle, seq, 0));
                 }
             }
         }
@@ -333,5 +357,27 @@ impl<S: Store> Node<S> {
 
     pub(super) fn serve_next_at(&self) -> Option<Instant> {
         self.blobs.serving.values().filter_map(|q| q.next_at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::note_served;
+
+    #[test]
+    fn an_ask_overtaken_on_the_way_is_still_served_once() {
+        let (mut newest, mut served) = (0, 0);
+        assert!(note_served(&mut newest, &mut served, 2));
+        // Ask 1 overtaken by 2: new, served; its repeat is not.
+        assert!(note_served(&mut newest, &mut served, 1));
+        assert!(!note_served(&mut newest, &mut served, 1));
+        assert!(!note_served(&mut newest, &mut served, 2));
+        assert!(note_served(&mut newest, &mut served, 70));
+        assert!(
+            !note_served(&mut newest, &mut served, 2),
+            "older than the mask"
+        );
+        assert!(note_served(&mut newest, &mut served, 69));
+        assert!(!note_served(&mut newest, &mut served, 69));
     }
 }
