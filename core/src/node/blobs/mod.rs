@@ -33,7 +33,7 @@ pub(super) struct Blobs {
     /// `serve::HANDLES_SEEN_MAX`) the newest ask served and which of the 64 before it were,
     /// so a repeated ask is served once. At most one entry per peer, and peers are bounded by
     /// membership.
-    wants_seen: BTreeMap<DeviceId, (u64, VecDeque<(u32, u64, u64)>)>,
+    wants_seen: BTreeMap<DeviceId, (u64, VecDeque<serve::Served>)>,
     /// The handle the next fetch started gets (`Fetch::handle`): never reused in a run, and
     /// 2^32 fetches outlast any run.
     next_handle: u32,

@@ -27,6 +27,9 @@ pub(super) const PEERS_SERVED_MAX: usize = 64;
 /// once (`fetch::FETCHES_MAX`); an older handle's repeated ask would be served again, which
 /// costs bytes, not correctness.
 pub(super) const HANDLES_SEEN_MAX: usize = 8;
+/// Of one asker's handle: the handle, the newest ask served, and which of the 64 before it were
+/// (`note_served`).
+pub(super) type Served = (u32, u64, u64);
 /// Bytes a peer's bucket may hold at most: one ask's worth of shards, sent as a burst.
 const BURST_BYTES: u64 = 512 * 1024;
 
