@@ -2,12 +2,22 @@
 //!
 //! ```text
 //! WANT_OUTBOARD  1 | file:32 | size:u64 | piece:varint | pieces:u8
-//! WANT_GROUPS    2 | file:32 | recovery:u8 | originals:u8 (0 or 1) | n:u8 | group:varint × n
+//! WANT_GROUPS    2 | file:32 | handle:varint | seq:varint | recovery:u8 | originals:u8 (0 or 1)
+//!                  | n:u8 | group:varint × n
 //! OUTBOARD       3 | file:32 | piece:varint | bytes:u16-prefixed     (at most OUTBOARD_PIECE_LEN)
-//! SHARD          4 | file:32 | group:varint | index:u8 | originals:u8 | recovery:u8
+//! SHARD          4 | handle:varint | group:varint | index:u8 | originals:u8 | recovery:u8
 //!                  | bytes:u16-prefixed                             (exactly SHARD_LEN)
 //! NOT_HELD       5 | file:32
 //! ```
+//!
+//! A shard names its file by the asker's `handle` from the WANT_GROUPS it answers, not by the
+//! 32-byte id: a shard is one datagram of ~1.1 KB, so the id was 3% of every shard's bytes. The
+//! asker picks a handle per fetch and never reuses one in a run, and a packet must echo the
+//! asker's run (its epoch), so a handle names one file wherever the shard comes from.
+//!
+//! A WANT_GROUPS is numbered (`seq`, per handle and source): an asker repeats its latest asks
+//! not yet answered beside a new one, since at loss `p` an ask is lost as often as a shard and
+//! a lost ask holds its groups' place until judged; the source serves each number once.
 //!
 //! A BLOB packet's payload is encrypted (`packet.rs`): files are as private as events.
 
@@ -37,6 +47,11 @@ pub enum BlobItem {
     /// shards unless `originals` is false (a retry that holds them)."
     WantGroups {
         file: FileId,
+        /// What the shards of the answer name the file by (`Shard::handle`).
+        handle: u32,
+        /// The ask's number among this handle's asks of this source: a repeat of one served
+        /// is not served again.
+        seq: u64,
         recovery: u8,
         originals: bool,
         groups: Vec<u64>,
@@ -47,9 +62,10 @@ pub enum BlobItem {
         bytes: Vec<u8>,
     },
     /// Shard `index` of a group coded as `originals` original and `recovery` recovery
-    /// shards: `index < originals` is original shard `index`, the rest recovery shards.
+    /// shards: `index < originals` is original shard `index`, the rest recovery shards. Of
+    /// the file the asker named `handle` in its WANT_GROUPS.
     Shard {
-        file: FileId,
+        handle: u32,
         group: u64,
         index: u8,
         originals: u8,
@@ -61,13 +77,14 @@ pub enum BlobItem {
 }
 
 impl BlobItem {
-    pub fn file(&self) -> &FileId {
+    /// The file it names; a shard names it by the asker's handle only.
+    pub fn file(&self) -> Option<&FileId> {
         match self {
             BlobItem::WantOutboard { file, .. }
             | BlobItem::WantGroups { file, .. }
             | BlobItem::Outboard { file, .. }
-            | BlobItem::Shard { file, .. }
-            | BlobItem::NotHeld { file } => file,
+            | BlobItem::NotHeld { file } => Some(file),
+            BlobItem::Shard { .. } => None,
         }
     }
 
@@ -83,6 +100,8 @@ impl BlobItem {
             }
             BlobItem::WantGroups {
                 file,
+                handle,
+                seq,
                 recovery,
                 originals,
                 groups,
@@ -90,6 +109,8 @@ impl BlobItem {
                 let n = u8::try_from(groups.len()).expect("at most GROUPS_PER_WANT_MAX");
                 w.u8(2)
                     .raw(&file.0)
+                    .varint(u64::from(*handle))
+                    .varint(*seq)
                     .u8(*recovery)
                     .u8(u8::from(*originals))
                     .u8(n);
@@ -101,7 +122,7 @@ impl BlobItem {
                 w.u8(3).raw(&file.0).varint(*piece).bytes_u16(bytes);
             }
             BlobItem::Shard {
-                file,
+                handle,
                 group,
                 index,
                 originals,
@@ -109,7 +130,7 @@ impl BlobItem {
                 bytes,
             } => {
                 w.u8(4)
-                    .raw(&file.0)
+                    .varint(u64::from(*handle))
                     .varint(*group)
                     .u8(*index)
                     .u8(*originals)
@@ -125,6 +146,9 @@ impl BlobItem {
     /// Decodes one item and checks its limits, so the node sees only well-formed items.
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<BlobItem, DecodeError> {
         let tag = r.u8("blob item")?;
+        if tag == 4 {
+            return decode_shard(r);
+        }
         let file = FileId(r.array("blob file id")?);
         let item = match tag {
             1 => {
@@ -142,6 +166,8 @@ impl BlobItem {
                 }
             }
             2 => {
+                let handle = decode_handle(r)?;
+                let seq = r.varint("want seq")?;
                 let recovery = r.u8("recovery shards")?;
                 if usize::from(recovery) > RECOVERY_MAX {
                     return Err(DecodeError::invalid(
@@ -159,6 +185,8 @@ impl BlobItem {
                     .collect::<Result<Vec<_>, _>>()?;
                 BlobItem::WantGroups {
                     file,
+                    handle,
+                    seq,
                     recovery,
                     originals,
                     groups,
@@ -179,42 +207,49 @@ impl BlobItem {
                     bytes: bytes.to_vec(),
                 }
             }
-            4 => {
-                let group = r.varint("shard group")?;
-                let index = r.u8("shard index")?;
-                let originals = r.u8("shard originals")?;
-                let recovery = r.u8("shard recovery")?;
-                if originals == 0
-                    || usize::from(originals) > ORIGINALS_MAX
-                    || usize::from(recovery) > RECOVERY_MAX
-                    || u16::from(index) >= u16::from(originals) + u16::from(recovery)
-                {
-                    return Err(DecodeError::invalid(
-                        "shard",
-                        format!("index {index} of {originals} + {recovery}"),
-                    ));
-                }
-                let bytes = r.bytes_u16("shard bytes")?;
-                if bytes.len() != SHARD_LEN {
-                    return Err(DecodeError::invalid(
-                        "shard bytes",
-                        format!("{}", bytes.len()),
-                    ));
-                }
-                BlobItem::Shard {
-                    file,
-                    group,
-                    index,
-                    originals,
-                    recovery,
-                    bytes: bytes.to_vec(),
-                }
-            }
             5 => BlobItem::NotHeld { file },
             other => return Err(DecodeError::invalid("blob item", format!("{other}"))),
         };
         Ok(item)
     }
+}
+
+fn decode_handle(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
+    let handle = r.varint("blob handle")?;
+    u32::try_from(handle).map_err(|_| DecodeError::invalid("blob handle", format!("{handle}")))
+}
+
+fn decode_shard(r: &mut Reader<'_>) -> Result<BlobItem, DecodeError> {
+    let handle = decode_handle(r)?;
+    let group = r.varint("shard group")?;
+    let index = r.u8("shard index")?;
+    let originals = r.u8("shard originals")?;
+    let recovery = r.u8("shard recovery")?;
+    if originals == 0
+        || usize::from(originals) > ORIGINALS_MAX
+        || usize::from(recovery) > RECOVERY_MAX
+        || u16::from(index) >= u16::from(originals) + u16::from(recovery)
+    {
+        return Err(DecodeError::invalid(
+            "shard",
+            format!("index {index} of {originals} + {recovery}"),
+        ));
+    }
+    let bytes = r.bytes_u16("shard bytes")?;
+    if bytes.len() != SHARD_LEN {
+        return Err(DecodeError::invalid(
+            "shard bytes",
+            format!("{}", bytes.len()),
+        ));
+    }
+    Ok(BlobItem::Shard {
+        handle,
+        group,
+        index,
+        originals,
+        recovery,
+        bytes: bytes.to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -233,6 +268,8 @@ mod tests {
             },
             BlobItem::WantGroups {
                 file,
+                handle: 70_000,
+                seq: 5,
                 recovery: 3,
                 originals: false,
                 groups: vec![0, 1, 70_000],
@@ -243,7 +280,7 @@ mod tests {
                 bytes: vec![1; 64],
             },
             BlobItem::Shard {
-                file,
+                handle: u32::MAX,
                 group: 9,
                 index: 17,
                 originals: 16,
@@ -260,7 +297,7 @@ mod tests {
             assert!(r.rest().is_empty());
         }
         let bad = BlobItem::Shard {
-            file,
+            handle: 1,
             group: 0,
             index: 18,
             originals: 16,
@@ -270,5 +307,21 @@ mod tests {
         let mut w = Writer::new();
         bad.encode(&mut w);
         assert!(BlobItem::decode(&mut Reader::new(&w.bytes)).is_err());
+    }
+
+    #[test]
+    fn a_shard_names_its_file_by_a_short_handle() {
+        let shard = BlobItem::Shard {
+            handle: 3,
+            group: 100,
+            index: 0,
+            originals: 16,
+            recovery: 4,
+            bytes: vec![0; SHARD_LEN],
+        };
+        let mut w = Writer::new();
+        shard.encode(&mut w);
+        // Tag, handle, group, index, k, m, length: 8 bytes beside the shard, not 39.
+        assert_eq!(w.bytes.len(), SHARD_LEN + 8);
     }
 }

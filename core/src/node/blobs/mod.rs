@@ -29,6 +29,14 @@ pub(super) struct Blobs {
     waiting: VecDeque<(FileId, u64)>,
     /// At most `serve::PEERS_SERVED_MAX` queues of `serve::JOBS_PER_PEER_MAX` jobs.
     serving: BTreeMap<DeviceId, serve::Queue>,
+    /// Per peer that asked for groups: its epoch, and for each of its latest handles (at most
+    /// `serve::HANDLES_SEEN_MAX`) the newest ask served and which of the 64 before it were,
+    /// so a repeated ask is served once. At most one entry per peer, and peers are bounded by
+    /// membership.
+    wants_seen: BTreeMap<DeviceId, (u64, VecDeque<serve::Served>)>,
+    /// The handle the next fetch started gets (`Fetch::handle`): never reused in a run, and
+    /// 2^32 fetches outlast any run.
+    next_handle: u32,
 }
 
 impl<S: Store> Node<S> {
@@ -52,13 +60,21 @@ impl<S: Store> Node<S> {
                     self.on_blob_outboard(now, from, file, piece, bytes)
                 }
                 BlobItem::Shard {
-                    file,
+                    handle,
                     group,
                     index,
                     originals,
                     recovery,
                     bytes,
-                } => self.on_blob_shard(now, from, file, group, index, originals, recovery, bytes),
+                } => {
+                    // At most `FETCHES_MAX` to look through.
+                    let file = self.blobs.fetches.iter().find(|(_, f)| f.handle == handle);
+                    let Some(file) = file.map(|(file, _)| *file) else {
+                        self.stats.drop("blob_unasked");
+                        continue;
+                    };
+                    self.on_blob_shard(now, from, file, group, index, originals, recovery, bytes)
+                }
                 BlobItem::NotHeld { file } => self.on_blob_not_held(now, from, file),
             }
         }

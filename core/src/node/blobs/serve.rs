@@ -23,6 +23,13 @@ use super::super::Node;
 pub(super) const JOBS_PER_PEER_MAX: usize = 256;
 /// Peers served at once at most: the queues' total is then bounded too.
 pub(super) const PEERS_SERVED_MAX: usize = 64;
+/// Handles of one asker whose newest ask served is remembered: twice the files fetched at
+/// once (`fetch::FETCHES_MAX`); an older handle's repeated ask would be served again, which
+/// costs bytes, not correctness.
+pub(super) const HANDLES_SEEN_MAX: usize = 8;
+/// Of one asker's handle: the handle, the newest ask served, and which of the 64 before it were
+/// (`note_served`).
+pub(super) type Served = (u32, u64, u64);
 /// Bytes a peer's bucket may hold at most: one ask's worth of shards, sent as a burst.
 const BURST_BYTES: u64 = 512 * 1024;
 
@@ -39,6 +46,8 @@ const DRAIN_TICK_MIN: Duration = Duration::from_millis(2);
 pub(super) enum Job {
     Group {
         file: FileId,
+        /// The asker's name for the file, which its shards carry.
+        handle: u32,
         group: u64,
         originals: bool,
         recovery: u8,
@@ -105,6 +114,29 @@ fn job_cost_bytes(job: &Job) -> u64 {
     }
 }
 
+/// Notes ask `seq` served, given the newest served and a mask of the 64 before it (bit `i`:
+/// `newest - 1 - i` served), as a replay window does: `false` if it was served already. Asks
+/// reorder on the way (a later one overtook an earlier one on a jittery link), so one older
+/// than the newest may still be new; one older than the mask is taken as served.
+fn note_served(newest: &mut u64, served: &mut u64, seq: u64) -> bool {
+    if seq > *newest {
+        let shift = seq - *newest;
+        *served = if shift > 64 {
+            0
+        } else {
+            (*served << (shift - 1) << 1) | (1 << (shift - 1))
+        };
+        *newest = seq;
+        return true;
+    }
+    let Some(bit) = (*newest - seq).checked_sub(1).filter(|&b| b < 64) else {
+        return false;
+    };
+    let was = *served & (1 << bit) != 0;
+    *served |= 1 << bit;
+    !was
+}
+
 impl<S: Store> Node<S> {
     /// A peer's ask, in a packet of its epoch `asker_epoch`: queued as jobs, served by
     /// `serve_due`.
@@ -115,13 +147,40 @@ impl<S: Store> Node<S> {
         asker_epoch: u64,
         item: BlobItem,
     ) {
+        if let BlobItem::WantGroups { handle, seq, .. } = item {
+            let seen = self
+                .blobs
+                .wants_seen
+                .entry(from.clone())
+                .or_insert_with(|| (asker_epoch, VecDeque::new()));
+            if asker_epoch > seen.0 {
+                *seen = (asker_epoch, VecDeque::new());
+            }
+            match seen.1.iter_mut().find(|(h, _, _)| *h == handle) {
+                Some((_, newest, served)) => {
+                    if !note_served(newest, served, seq) {
+                        return; // a repeat of an ask served
+                    }
+                }
+                None => {
+                    if seen.1.len() >= HANDLES_SEEN_MAX {
+                        seen.1.pop_front();
+                    }
+                    seen.1.push_back((handle, seq, 0));
+                }
+            }
+        }
         let complete = self
             .store
             .blobs()
-            .and_then(|blobs| blobs.status(item.file()))
+            .and_then(|blobs| item.file().and_then(|file| blobs.status(file)))
             .filter(|status| status.is_complete());
         let jobs: Vec<Job> = match (item, complete) {
-            (item, None) => vec![Job::NotHeld { file: *item.file() }],
+            (item, None) => item
+                .file()
+                .map(|&file| Job::NotHeld { file })
+                .into_iter()
+                .collect(),
             (
                 BlobItem::WantOutboard {
                     file,
@@ -142,9 +201,11 @@ impl<S: Store> Node<S> {
             (
                 BlobItem::WantGroups {
                     file,
+                    handle,
                     recovery,
                     originals,
                     groups,
+                    ..
                 },
                 Some(status),
             ) => {
@@ -154,6 +215,7 @@ impl<S: Store> Node<S> {
                     .filter(|&group| group < total)
                     .map(|group| Job::Group {
                         file,
+                        handle,
                         group,
                         originals,
                         recovery,
@@ -257,6 +319,7 @@ impl<S: Store> Node<S> {
             }
             Job::Group {
                 file,
+                handle,
                 group,
                 originals,
                 recovery,
@@ -281,7 +344,7 @@ impl<S: Store> Node<S> {
                     );
                 for (index, shard) in shards {
                     let item = BlobItem::Shard {
-                        file,
+                        handle,
                         group,
                         index: u8::try_from(index).expect("k + m ≤ 80"),
                         originals: u8::try_from(k).expect("k ≤ 16"),
@@ -297,5 +360,27 @@ impl<S: Store> Node<S> {
 
     pub(super) fn serve_next_at(&self) -> Option<Instant> {
         self.blobs.serving.values().filter_map(|q| q.next_at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::note_served;
+
+    #[test]
+    fn an_ask_overtaken_on_the_way_is_still_served_once() {
+        let (mut newest, mut served) = (0, 0);
+        assert!(note_served(&mut newest, &mut served, 2));
+        // Ask 1 overtaken by 2: new, served; its repeat is not.
+        assert!(note_served(&mut newest, &mut served, 1));
+        assert!(!note_served(&mut newest, &mut served, 1));
+        assert!(!note_served(&mut newest, &mut served, 2));
+        assert!(note_served(&mut newest, &mut served, 70));
+        assert!(
+            !note_served(&mut newest, &mut served, 2),
+            "older than the mask"
+        );
+        assert!(note_served(&mut newest, &mut served, 69));
+        assert!(!note_served(&mut newest, &mut served, 69));
     }
 }
