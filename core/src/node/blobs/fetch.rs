@@ -53,9 +53,6 @@ pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 /// The least an ask is given past a later ask's first shard: a datagram's worth of jitter
 /// on a quiet link, before any reordering is seen.
 const REORDER_WINDOW_MIN: Duration = Duration::from_millis(2);
-/// Shards' time at the arrival rate that a source stays quiet, beyond its reordering, before
-/// the asks it has begun answering are judged: three losses in a row are 1 in 125 at 20%.
-const QUIET_SHARDS: u64 = 4;
 /// Earlier WANT_GROUPS repeated beside a new one while none of their shards arrived: at 20%
 /// loss an ask is lost one time in five, and one lost holds its groups' place in the window
 /// until judged; repeated twice, one in 125. A repeat costs ~40 bytes on the way back; the
@@ -111,9 +108,6 @@ pub(super) struct Source {
     newest_arrived: Option<(u64, Instant)>,
     /// The most an earlier ask's shard arrived after a later one's first.
     reorder_us: u64,
-    /// When its latest shard arrived, and the newest ask any shard has arrived for (its
-    /// `seq`, when it was made): see `quiet_at`.
-    last_shard: Option<(Instant, u64, Instant)>,
     pub(super) not_held_at: Option<Instant>,
     /// Sent a group or an outboard that did not verify: never asked again.
     pub(super) excluded: bool,
@@ -130,7 +124,6 @@ impl Source {
             recent_wants: VecDeque::new(),
             newest_arrived: None,
             reorder_us: 0,
-            last_shard: None,
             not_held_at: None,
             excluded: false,
         }
@@ -157,28 +150,6 @@ impl Source {
     fn reorder_window(&self) -> Duration {
         let half_trip_us = self.window.rtt_min_us().unwrap_or(0) / 2;
         Duration::from_micros((self.reorder_us * 5 / 4).max(half_trip_us)).max(REORDER_WINDOW_MIN)
-    }
-    /// When the asks up to the newest that shards arrived for are judged if nothing more
-    /// arrives: a reordering window and `QUIET_SHARDS` shards' time at the measured rate after
-    /// the latest shard. The last asks of a window have no later ask whose shards would judge
-    /// them, and their deadline allows for a queue they cannot see: a short group among them
-    /// held the link idle until then (a third of a second at a time at 20% loss).
-    fn quiet_at(&self) -> Option<Instant> {
-        let (at, _, _) = self.last_shard?;
-        let rate = self.window.rate_bytes_per_s()?.max(1);
-        let shards_us = QUIET_SHARDS * coding::SHARD_LEN as u64 * 1_000_000 / rate;
-        Some(at + self.reorder_window() + Duration::from_micros(shards_us))
-    }
-    /// Whether an ask of it is judged by its quiet (`quiet_at`): one the newest to arrive
-    /// follows, as `Fetch::shard_of_ask` judges them, or that one itself.
-    fn judged_by_quiet(&self, pending: &Pending) -> bool {
-        let Some((_, newest_seq, newest_asked_at)) = self.last_shard else {
-            return false;
-        };
-        pending.seq == newest_seq
-            || (pending.seq < newest_seq
-                && (pending.arrived > 0
-                    || pending.asked_at + self.reorder_window() <= newest_asked_at))
     }
     /// Moves the estimate a quarter of the way to a sample.
     fn note_loss(&mut self, sample_ppm: u64) {
@@ -578,12 +549,6 @@ impl<S: Store> Node<S> {
         if let Some(source) = fetch.sources.get_mut(from) {
             let rtt_us = first_of_ask.then(|| now.saturating_since(asked_at).as_micros());
             source.window.on_shard(now, bytes.len(), rtt_us);
-            source.last_shard = Some(match source.last_shard {
-                Some((_, newest, newest_asked_at)) if newest > seq => {
-                    (now, newest, newest_asked_at)
-                }
-                _ => (now, seq, asked_at),
-            });
         }
         if fresh {
             fetch.shard_of_ask(now, from, seq, asked_at, first_of_ask);
@@ -711,13 +676,7 @@ impl<S: Store> Node<S> {
             let due: Vec<u64> = fetch
                 .pending
                 .iter()
-                .filter(|(_, p)| {
-                    p.deadline.is_some_and(|d| d <= now)
-                        || (p.deadline.is_some()
-                            && fetch.sources.get(&p.source).is_some_and(|s| {
-                                s.quiet_at().is_some_and(|at| at <= now) && s.judged_by_quiet(p)
-                            }))
-                })
+                .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
                 .map(|(g, _)| *g)
                 .collect();
             for group in due {
@@ -770,19 +729,7 @@ impl<S: Store> Node<S> {
     pub(super) fn fetch_next_at(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         for fetch in self.blobs.fetches.values() {
-            let mut at = fetch
-                .pending
-                .values()
-                .filter_map(|p| {
-                    let deadline = p.deadline?;
-                    let quiet = fetch
-                        .sources
-                        .get(&p.source)
-                        .filter(|s| s.judged_by_quiet(p))
-                        .and_then(Source::quiet_at);
-                    Some(quiet.map_or(deadline, |q| q.min(deadline)))
-                })
-                .min();
+            let mut at = fetch.pending.values().filter_map(|p| p.deadline).min();
             if let Outboard::Fetching { deadline, .. } = &fetch.outboard {
                 at = Some(at.map_or(*deadline, |a| a.min(*deadline)));
             }
