@@ -242,3 +242,46 @@ fn a_low_serve_rate_holds_from_the_first_byte() {
     let got = h.node("bob").store().files().content(&file).unwrap();
     assert!(got == bytes[..]);
 }
+
+#[test]
+fn a_lost_ask_with_nothing_behind_it_is_sent_again_a_round_trip_later() {
+    // A 48 KB file is three groups, asked in one WANT_GROUPS. Lost, no later ask carries its
+    // repeat; before probes its groups waited for the deadline: two round trips, the time to
+    // send them, and 100 ms.
+    let mut h = Harness::new(&["alice", "bob"], Topology::FullMesh, 8);
+    h.latency = Duration::from_millis(10);
+    h.run_for(Duration::from_secs(1));
+    let bytes = content(48_000, 8);
+    let file = post(&mut h, &bytes);
+    let limit = h.now() + Duration::from_secs(5);
+    // The outboard of three groups is two hashes' pairs; once held, bob's next output is
+    // the ask for the groups.
+    while h.node("bob").stats().blobs.outboard_bytes_received < 128 {
+        assert!(h.step(limit), "no outboard within 5 s");
+    }
+    let wants_before = h.node("bob").stats().blobs.wants_sent;
+    h.set_link("alice", "bob", false);
+    let cut_at = h.now();
+    assert!(h.step(limit));
+    h.set_link("alice", "bob", true);
+    assert_eq!(
+        h.node("bob").stats().blobs.groups_verified,
+        0,
+        "nothing arrived past the cut"
+    );
+    assert!(
+        h.node("bob").stats().blobs.wants_sent > wants_before,
+        "the ask was sent"
+    );
+    run_until_complete(&mut h, &["bob"], &file, Duration::from_secs(5));
+    let took = h.now().saturating_since(cut_at);
+    println!("a lost ask's file whole {took} after the cut");
+    // No shard has timed a round trip yet, so the probe waits the sync's estimate (100 ms
+    // until it measures one) and its answer takes a round trip: 120 ms. At the deadline
+    // (no probes) it took 321 ms.
+    assert!(took <= Duration::from_millis(200), "took {took}");
+    assert_eq!(
+        h.node("bob").store().files().content(&file).unwrap(),
+        bytes[..]
+    );
+}

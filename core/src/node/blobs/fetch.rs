@@ -8,12 +8,17 @@
 //! should come with, from the loss measured on that source's earlier asks, so that at loss
 //! `p` about `1/(1−p)` of a file's bytes cross the network, plus a margin.
 //!
+//! An ask lost on the way holds its groups' place in the window until it is judged. So each
+//! WANT_GROUPS is repeated beside the next two while none of its shards came, and a source
+//! that falls silent with asks unanswered is sent them again a round trip later
+//! (`due.rs`); the source serves each ask once.
+//!
 //! Nothing unverified is kept: a group is rebuilt from its shards, checked against the
 //! file's tree (the outboard, itself checked against the file id) and only then written. A
 //! group that fails came from a member gone bad (a corrupt datagram fails its packet tag
 //! first): it is dropped, counted `blob_forged`, and that member is no longer asked.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bao_tree::io::outboard::PostOrderOutboard;
 
@@ -26,7 +31,7 @@ use crate::store::Store;
 use crate::time::{Duration, Instant};
 
 use super::super::{Node, NodeEvent};
-use super::window::Window;
+use super::source::{recovery_for, Source, WANTS_REPEATED};
 
 /// Files fetched at once; the rest wait their turn. Each holds its outboard in memory
 /// (64 bytes per 16 KiB: 16 MiB for 4 GiB) and its window's shards.
@@ -36,32 +41,8 @@ pub const FETCHES_MAX: usize = 4;
 pub(super) const WAITING_MAX: usize = 1_024;
 /// Outboard pieces asked at once: 64 KiB, a 16 GiB file's outboard in 256 trips.
 pub(super) const OUTBOARD_PIECES_IN_FLIGHT_MAX: usize = 64;
-/// The loss a new source is assumed to have until its asks are measured: none, so a clean
-/// link pays one recovery shard per group (6%); each judged ask moves the estimate an
-/// eighth of the way to what it saw.
-const LOSS_INITIAL_PPM: u64 = 0;
-/// Groups asked of a source at once at least, whatever its window: a short group holds its
-/// place until judged, and fewer would leave the link idle meanwhile.
-const ROOM_MIN_GROUPS: u64 = 3;
-/// Recovery shards sent per one expected lost, in percent. More means fewer groups short
-/// (each a retry a reordering window and a round trip later) and more bytes on the wire.
-const RECOVERY_MARGIN_PERCENT: u64 = 150;
-/// Loss assumed at most when choosing recovery shards: past it, retries take over.
-const LOSS_MAX_PPM: u64 = 800_000;
 /// Beyond two round trips and the time to send what was asked, before an ask is retried.
 pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);
-/// The least an ask is given past a later ask's first shard: a datagram's worth of jitter
-/// on a quiet link, before any reordering is seen.
-const REORDER_WINDOW_MIN: Duration = Duration::from_millis(2);
-/// Earlier WANT_GROUPS repeated beside a new one while none of their shards arrived: at 20%
-/// loss an ask is lost one time in five, and one lost holds its groups' place in the window
-/// until judged; repeated twice, one in 125. A repeat costs ~40 bytes on the way back; the
-/// source serves each ask once (`serve.rs`).
-const WANTS_REPEATED: usize = 2;
-/// A source that said it holds none of a file is asked again after this long.
-const NOT_HELD_RETRY: Duration = Duration::from_secs(10);
-/// A fetch without progress for this long gives its place to a waiting one.
-const STALL_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub(super) struct Fetch {
@@ -71,10 +52,10 @@ pub(super) struct Fetch {
     pub(super) handle: u32,
     pub(super) outboard: Outboard,
     pub(super) sources: BTreeMap<DeviceId, Source>,
-    pending: BTreeMap<u64, Pending>,
+    pub(super) pending: BTreeMap<u64, Pending>,
     /// Groups below `cursor` are held, pending or in `retry`.
     cursor: u64,
-    retry: BTreeSet<u64>,
+    pub(super) retry: BTreeSet<u64>,
     pub(super) progress_at: Instant,
 }
 
@@ -90,71 +71,6 @@ pub(super) enum Outboard {
         asked_left: usize,
     },
     Ready(Vec<u8>),
-}
-
-#[derive(Debug)]
-pub(super) struct Source {
-    pub(super) window: Window,
-    pub(super) loss_ppm: u64,
-    pub(super) asked: u64,
-    /// Asks made of it, each group's numbered in order (`Pending::seq`).
-    asks_made: u64,
-    /// WANT_GROUPS items sent to it, numbered (`BlobItem::WantGroups::seq`).
-    wants_made: u64,
-    /// The latest WANT_GROUPS sent to it, with their first group and its `Pending::seq`
-    /// (at most `WANTS_REPEATED`): repeated beside the next while nothing of them arrived.
-    recent_wants: VecDeque<(BlobItem, u64, u64)>,
-    /// The newest ask a shard arrived for, and when its first did.
-    newest_arrived: Option<(u64, Instant)>,
-    /// The most an earlier ask's shard arrived after a later one's first.
-    reorder_us: u64,
-    pub(super) not_held_at: Option<Instant>,
-    /// Sent a group or an outboard that did not verify: never asked again.
-    pub(super) excluded: bool,
-}
-
-impl Source {
-    fn new(now: Instant) -> Source {
-        Source {
-            window: Window::new(now),
-            loss_ppm: LOSS_INITIAL_PPM,
-            asked: 0,
-            asks_made: 0,
-            wants_made: 0,
-            recent_wants: VecDeque::new(),
-            newest_arrived: None,
-            reorder_us: 0,
-            not_held_at: None,
-            excluded: false,
-        }
-    }
-    pub(super) fn usable(&self) -> bool {
-        !self.excluded && self.not_held_at.is_none()
-    }
-    /// Groups it may be asked for now: its window (shards that arrive) grossed up for the
-    /// loss measured (shards sent), over what a group costs at that loss, at least
-    /// `ROOM_MIN_GROUPS`, less those asked (retries, which cost less, count as whole groups).
-    fn room(&self) -> u64 {
-        let loss_ppm = self.loss_ppm.min(LOSS_MAX_PPM);
-        let sent_shards = self.window.shards() * 1_000_000 / (1_000_000 - loss_ppm);
-        let recovery = recovery_for(ORIGINALS_MAX, self.loss_ppm);
-        let cost_shards = (ORIGINALS_MAX + usize::from(recovery)) as u64;
-        (sent_shards / cost_shards)
-            .max(ROOM_MIN_GROUPS)
-            .saturating_sub(self.asked)
-    }
-    /// How long after a later ask's first shard an earlier ask's may still come: a quarter
-    /// more than the most seen, and at least half the shortest round trip (before much is
-    /// seen, jitter is guessed a fraction of the trip, as RACK guesses a quarter) or
-    /// `REORDER_WINDOW_MIN`.
-    fn reorder_window(&self) -> Duration {
-        let half_trip_us = self.window.rtt_min_us().unwrap_or(0) / 2;
-        Duration::from_micros((self.reorder_us * 5 / 4).max(half_trip_us)).max(REORDER_WINDOW_MIN)
-    }
-    /// Moves the estimate a quarter of the way to a sample.
-    fn note_loss(&mut self, sample_ppm: u64) {
-        self.loss_ppm = (self.loss_ppm * 3 + sample_ppm) / 4;
-    }
 }
 
 /// Bytes of outboard read from a store at once: a store may bound its reads (the device's
@@ -231,6 +147,24 @@ impl Fetch {
         }
     }
 
+    /// The latest WANT_GROUPS sent to `name` none of whose shards came, oldest first (the
+    /// source takes them in order).
+    pub(super) fn unanswered_wants(&self, name: &DeviceId) -> Vec<BlobItem> {
+        let Some(source) = self.sources.get(name) else {
+            return Vec::new();
+        };
+        source
+            .recent_wants
+            .iter()
+            .filter(|(_, group, seq)| {
+                self.pending.get(group).is_some_and(|p| {
+                    &p.source == name && p.seq == *seq && p.arrived == 0 && p.deadline.is_some()
+                })
+            })
+            .map(|(want, _, _)| want.clone())
+            .collect()
+    }
+
     /// The groups asked of `from` and not yet complete.
     fn open_asks_of(&self, from: &DeviceId) -> Vec<u64> {
         self.pending
@@ -241,14 +175,9 @@ impl Fetch {
     }
 }
 
-/// Loss in parts per million when `arrived` of `sent` shards arrived.
-fn loss_ppm(arrived: u64, sent: u64) -> u64 {
-    1_000_000 - arrived.min(sent) * 1_000_000 / sent.max(1)
-}
-
 #[derive(Debug)]
-struct Pending {
-    source: DeviceId,
+pub(super) struct Pending {
+    pub(super) source: DeviceId,
     /// When it was last asked: its first shard after that times a round trip.
     asked_at: Instant,
     /// Its place among the asks of its source (`Source::asks_made`).
@@ -259,21 +188,13 @@ struct Pending {
     /// read as a round trip of microseconds, and the window sized from it fell to its least.
     fresh: bool,
     /// When the ask is judged; `None` once judged and waiting in `retry` to be asked again.
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
     recovery: u8,
     /// Shards held, by index; original shards are kept across a retry.
     shards: BTreeMap<u8, Vec<u8>>,
-    requested: u64,
-    arrived: u64,
-    done: bool,
-}
-
-/// Recovery shards to send beside `needed` shards at a loss of `loss_ppm`: enough that
-/// `needed` of the lot arrive at that loss, `RECOVERY_MARGIN_PERCENT` of that, and one more.
-pub(super) fn recovery_for(needed: usize, loss_ppm: u64) -> u8 {
-    let loss = loss_ppm.min(LOSS_MAX_PPM);
-    let m = (needed as u64 * loss * RECOVERY_MARGIN_PERCENT).div_ceil(100 * (1_000_000 - loss)) + 1;
-    u8::try_from(m.min(RECOVERY_MAX as u64)).expect("RECOVERY_MAX fits a u8")
+    pub(super) requested: u64,
+    pub(super) arrived: u64,
+    pub(super) done: bool,
 }
 
 impl<S: Store> Node<S> {
@@ -379,7 +300,10 @@ impl<S: Store> Node<S> {
         };
         for peer in self.links.keys() {
             if !fetch.sources.contains_key(peer) {
-                fetch.sources.insert(peer.clone(), Source::new(now));
+                let rtt_hint_us = self.peers.get(peer).map_or(0, |p| p.rtt_estimate_us);
+                fetch
+                    .sources
+                    .insert(peer.clone(), Source::new(now, rtt_hint_us));
             }
         }
         if matches!(fetch.outboard, Outboard::Fetching { .. }) {
@@ -498,18 +422,9 @@ impl<S: Store> Node<S> {
                 groups,
             };
             source.wants_made += 1;
-            // The latest asks none of whose shards came, oldest first: the source takes
-            // them in order.
-            let mut items: Vec<BlobItem> = source
-                .recent_wants
-                .iter()
-                .filter(|(_, group, seq)| {
-                    fetch.pending.get(group).is_some_and(|p| {
-                        p.source == name && p.seq == *seq && p.arrived == 0 && p.deadline.is_some()
-                    })
-                })
-                .map(|(want, _, _)| want.clone())
-                .collect();
+            source.silent_since = now;
+            let mut items = fetch.unanswered_wants(&name);
+            let source = fetch.sources.get_mut(&name).expect("asked source");
             if source.recent_wants.len() >= WANTS_REPEATED {
                 source.recent_wants.pop_front();
             }
@@ -547,6 +462,8 @@ impl<S: Store> Node<S> {
         let first_of_ask = pending.arrived == 0 && pending.fresh;
         let (seq, asked_at, fresh) = (pending.seq, pending.asked_at, pending.fresh);
         if let Some(source) = fetch.sources.get_mut(from) {
+            source.silent_since = now;
+            source.probes = 0;
             let rtt_us = first_of_ask.then(|| now.saturating_since(asked_at).as_micros());
             source.window.on_shard(now, bytes.len(), rtt_us);
         }
@@ -666,85 +583,5 @@ impl<S: Store> Node<S> {
         let now = self.now;
         self.start_waiting(now);
         true
-    }
-
-    /// Asks whose time ran out: measure the loss they saw, retry what did not arrive.
-    pub(super) fn fetches_due(&mut self, now: Instant) {
-        let files: Vec<FileId> = self.blobs.fetches.keys().copied().collect();
-        for file in files {
-            let fetch = self.blobs.fetches.get_mut(&file).expect("listed");
-            let due: Vec<u64> = fetch
-                .pending
-                .iter()
-                .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
-                .map(|(g, _)| *g)
-                .collect();
-            for group in due {
-                let pending = fetch.pending.get_mut(&group).expect("listed");
-                let done = pending.done;
-                let name = pending.source.clone();
-                // Judged at its deadline, when every shard sent has arrived or is lost (not at
-                // completion: shards reorder, so which arrived first says nothing). Shards
-                // that came after the group was complete count. An ask that got no shard at
-                // all was not served (a peer that restarted, a full queue), which says
-                // nothing of the link's loss.
-                let sample =
-                    (pending.arrived > 0).then(|| loss_ppm(pending.arrived, pending.requested));
-                if let Some(source) = fetch.sources.get_mut(&name) {
-                    if !done {
-                        source.asked = source.asked.saturating_sub(1);
-                    }
-                    if let Some(sample) = sample {
-                        source.note_loss(sample);
-                    }
-                }
-                if done {
-                    fetch.pending.remove(&group);
-                } else {
-                    // Kept (with its originals) until asked again.
-                    pending.deadline = None;
-                    fetch.retry.insert(group);
-                }
-            }
-            for source in fetch.sources.values_mut() {
-                if source
-                    .not_held_at
-                    .is_some_and(|at| at + NOT_HELD_RETRY <= now)
-                {
-                    source.not_held_at = None;
-                }
-            }
-            let stalled = fetch.progress_at + STALL_FOR <= now && !self.blobs.waiting.is_empty();
-            if stalled {
-                let size = fetch.size;
-                self.blobs.fetches.remove(&file);
-                self.blobs.waiting.push_back((file, size));
-                self.start_waiting(now);
-                continue;
-            }
-            self.pump_fetch(now, file);
-        }
-    }
-
-    pub(super) fn fetch_next_at(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        for fetch in self.blobs.fetches.values() {
-            let mut at = fetch.pending.values().filter_map(|p| p.deadline).min();
-            if let Outboard::Fetching { deadline, .. } = &fetch.outboard {
-                at = Some(at.map_or(*deadline, |a| a.min(*deadline)));
-            }
-            let retry = fetch
-                .sources
-                .values()
-                .filter_map(|s| s.not_held_at.map(|t| t + NOT_HELD_RETRY))
-                .min();
-            for candidate in [at, retry, Some(fetch.progress_at + STALL_FOR)]
-                .into_iter()
-                .flatten()
-            {
-                next = Some(next.map_or(candidate, |n| n.min(candidate)));
-            }
-        }
-        next
     }
 }

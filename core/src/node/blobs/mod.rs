@@ -2,7 +2,8 @@
 //! to the peers that ask (`crate::blob` has the formats, the tree and the coding).
 //!
 //! A message whose attachment is a blob (`Carrier::Blob`) starts a fetch when it is stored
-//! here and the file is not (`fetch.rs`); a restart resumes every partial file. A peer's
+//! here and the file is not (`fetch.rs`; each source's window, loss and asks in `source.rs`,
+//! the deadlines and probes in `due.rs`); a restart resumes every partial file. A peer's
 //! asks are queued and served at a bounded rate (`serve.rs`). Only complete files are
 //! served, so a file spreads from its author to its first fetchers and from them on.
 
@@ -16,9 +17,11 @@ use crate::time::Instant;
 
 use super::Node;
 
+mod due;
 mod fetch;
 mod outboard;
 mod serve;
+mod source;
 mod window;
 
 #[derive(Debug, Default)]
