@@ -69,6 +69,9 @@ pub(super) enum Outboard {
         deadline: Instant,
         /// Pieces of the latest ask not yet here: at none, the next are asked at once.
         asked_left: usize,
+        /// A piece of the latest ask arrived: the source is there, and once it falls quiet
+        /// (`outboard.rs`) what did not come is asked of it again.
+        heard: bool,
     },
     Ready(Vec<u8>),
 }
@@ -271,6 +274,7 @@ impl<S: Store> Node<S> {
                         source: None,
                         deadline: now,
                         asked_left: 0,
+                        heard: false,
                     }
                 }
             };
