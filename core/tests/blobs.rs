@@ -229,6 +229,36 @@ fn at_thirty_percent_loss_an_outboard_takes_round_trips_not_deadlines() {
 }
 
 #[test]
+fn an_outboard_from_a_slow_uplink_is_not_asked_twice() {
+    // Alice serves 64 KiB/s: after her bucket's first eighth of a second, an ask's pieces
+    // come 16 ms apart. The quiet that says the rest were lost must wait for that pace, or
+    // each piece would have the rest asked again and her spared uplink would send them twice.
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 10, |config| {
+        config.blob_serve_rate = 64 * 1024;
+    });
+    h.latency = Duration::from_millis(1);
+    h.run_for(Duration::from_secs(1));
+    // 16 MB: a 64 KiB outboard, one ask of 64 pieces.
+    let bytes = content(16_000_000, 10);
+    let outboard_bytes = 16_000_000_u64.div_ceil(16 * 1024) * 64 - 64;
+    post(&mut h, &bytes);
+    // The outboard's 61 pieces take about a second at that rate; groups follow.
+    h.run_for(Duration::from_secs(3));
+    let blobs = h.node("bob").stats().blobs;
+    let unasked = h.node("bob").stats().drops.get("blob_unasked").copied();
+    println!(
+        "outboard {outboard_bytes} B: bob received {} B of pieces, {} groups, {unasked:?} unasked",
+        blobs.outboard_bytes_received, blobs.groups_verified
+    );
+    assert_eq!(
+        blobs.outboard_bytes_received, outboard_bytes,
+        "a piece came twice"
+    );
+    assert_eq!(unasked, None, "pieces came after the outboard was whole");
+    assert!(blobs.groups_verified > 0, "the groups were under way");
+}
+
+#[test]
 fn a_low_serve_rate_holds_from_the_first_byte() {
     // Alice serves each peer 64 KiB/s (`--blob-serve-rate`, a slow uplink spared). A fixed
     // half-megabyte burst sent this 600 KB file's first 512 KiB at once; a bucket dropped

@@ -118,10 +118,7 @@ impl<S: Store> Node<S> {
             let probe = fetch
                 .sources
                 .iter()
-                .filter_map(|(name, s)| {
-                    s.probe_at()
-                        .filter(|_| !fetch.unanswered_wants(name).is_empty())
-                })
+                .filter_map(|(name, s)| s.probe_at().filter(|_| fetch.has_unanswered_wants(name)))
                 .min();
             for candidate in [at, retry, probe, Some(fetch.progress_at + STALL_FOR)]
                 .into_iter()

@@ -69,8 +69,11 @@ pub(super) enum Outboard {
         deadline: Instant,
         /// Pieces of the latest ask not yet here: at none, the next are asked at once.
         asked_left: usize,
+        /// When the latest ask is judged if nothing of it comes; `deadline` is sooner once a
+        /// piece of it came and the source then fell quiet (`outboard.rs`).
+        asked_until: Instant,
         /// A piece of the latest ask arrived: the source is there, and once it falls quiet
-        /// (`outboard.rs`) what did not come is asked of it again.
+        /// what did not come is asked of it again.
         heard: bool,
     },
     Ready(Vec<u8>),
@@ -152,20 +155,25 @@ impl Fetch {
 
     /// The latest WANT_GROUPS sent to `name` none of whose shards came, oldest first (the
     /// source takes them in order).
-    pub(super) fn unanswered_wants(&self, name: &DeviceId) -> Vec<BlobItem> {
-        let Some(source) = self.sources.get(name) else {
-            return Vec::new();
-        };
-        source
-            .recent_wants
-            .iter()
-            .filter(|(_, group, seq)| {
+    fn unanswered<'a>(&'a self, name: &'a DeviceId) -> impl Iterator<Item = &'a BlobItem> + 'a {
+        let recent = self.sources.get(name).map(|s| &s.recent_wants);
+        recent
+            .into_iter()
+            .flatten()
+            .filter(move |(_, group, seq)| {
                 self.pending.get(group).is_some_and(|p| {
                     &p.source == name && p.seq == *seq && p.arrived == 0 && p.deadline.is_some()
                 })
             })
-            .map(|(want, _, _)| want.clone())
-            .collect()
+            .map(|(want, _, _)| want)
+    }
+
+    pub(super) fn unanswered_wants(&self, name: &DeviceId) -> Vec<BlobItem> {
+        self.unanswered(name).cloned().collect()
+    }
+
+    pub(super) fn has_unanswered_wants(&self, name: &DeviceId) -> bool {
+        self.unanswered(name).next().is_some()
     }
 
     /// The groups asked of `from` and not yet complete.
@@ -274,6 +282,7 @@ impl<S: Store> Node<S> {
                         source: None,
                         deadline: now,
                         asked_left: 0,
+                        asked_until: now,
                         heard: false,
                     }
                 }

@@ -42,7 +42,7 @@ fn burst_bytes(rate_bytes_per_second: u64) -> i64 {
 /// The shortest wait between two drains of a queue.
 const DRAIN_TICK_MIN: Duration = Duration::from_millis(2);
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Job {
     Group {
         file: FileId,
@@ -241,6 +241,11 @@ impl<S: Store> Node<S> {
             queue.asker_epoch = asker_epoch;
         }
         for job in jobs {
+            // Asked again while still queued (an outboard asker that judged a slow uplink's
+            // pace as loss): sent once. At most `JOBS_PER_PEER_MAX` to look through.
+            if queue.jobs.contains(&job) {
+                continue;
+            }
             if queue.jobs.len() >= JOBS_PER_PEER_MAX {
                 self.stats.drop("blob_serve_full");
                 continue;
