@@ -326,6 +326,40 @@ fn pacing_starts_at_the_round_burst_then_grows_with_acknowledgements() {
 }
 
 #[test]
+fn a_stream_whose_acknowledgements_stop_sends_at_most_its_window() {
+    let mut h = Harness::with_config(&["alice", "bob"], Topology::FullMesh, 12, |c| {
+        c.eager_push = false;
+    });
+    h.append_messages("alice", 100);
+    h.run_until_converged(minutes(1)).expect("initial sync");
+    h.set_online("bob", false);
+    h.append_messages("alice", 20_000);
+    h.run_for(Duration::from_secs(1));
+    h.set_online("bob", true);
+    // Until the stream is at full speed: bob has acknowledged thousands.
+    while h.node("bob").event_count() < 3_000 {
+        h.run_for(Duration::from_millis(5));
+    }
+    let owed = |h: &Harness| h.node("alice").peers()[0].state.owed;
+    let owed_at_cut = owed(&h);
+    assert!(owed_at_cut > 10_000, "{owed_at_cut} still owed at the cut");
+    // Bob's node stops answering (his link is cut): nothing acknowledges what alice sends. By
+    // its rate alone (tens of thousands a second) she would send all she owes before the
+    // stall drops the stream at 10 s; the window holds her to 8,192 not acknowledged.
+    h.set_link("alice", "bob", false);
+    h.run_for(Duration::from_secs(5));
+    let sent_while_cut = owed_at_cut - owed(&h);
+    assert!(
+        sent_while_cut <= 8_192,
+        "{sent_while_cut} of {owed_at_cut} sent with no acknowledgement"
+    );
+    // Back, bob acknowledges again and the rest follows.
+    h.set_link("alice", "bob", true);
+    h.run_until_converged(minutes(5))
+        .expect("converges after the cut");
+}
+
+#[test]
 fn a_false_positive_cannot_hide_an_event_for_ever() {
     // At a 50% false-positive rate, a missing event is hidden by a filter about half the time.
     // Find seeds where the first exchange's filters hide some of bob's 40 missing events (too

@@ -188,6 +188,13 @@ where
                     Err(err) => tracing::debug!(%err, "udp receive error"),
                 },
             }
+            // Under a flood the socket is always ready, and tokio's timer fires only when its
+            // driver turns: a catch-up's acknowledgements waited 600 ms behind a due wake-up.
+            // A wake-up that is past goes with the batch.
+            let now = self.clock.now();
+            if now >= wake_at && !matches!(batch.first(), Some(Work::Timeout(_))) {
+                batch.push(Work::Timeout(now));
+            }
             self.gather(&mut batch, &mut buf).await;
             done = self.process(batch).await;
         }

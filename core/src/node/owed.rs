@@ -1,6 +1,8 @@
 //! Catch-up at link speed: events a peer lacks are owed to it and streamed on timers at a rate
 //! that grows while the peer acknowledges progress and halves on apparent loss (AIMD, with a
-//! slow start), within `stream_rate_max`.
+//! slow start), within `stream_rate_max`, and with at most a window of events in flight
+//! (`IN_FLIGHT_MAX`), so a fast stream waits for a busy receiver instead of overflowing its
+//! socket.
 //!
 //! A peer's filters, sketches and empty buckets tell what it lacks; those ids are owed until
 //! sent. Its summaries are the acknowledgements: the count rising by about what was sent one
@@ -26,12 +28,17 @@ pub(super) const OWED_MAX: usize = 100_000;
 const PACE_TICK_MIN: Duration = Duration::from_millis(10);
 /// Send entries kept to judge acknowledgements one round trip late.
 const SENT_LOG_MAX: usize = 1_024;
+/// Events sent and not yet shown by the peer's count, at most: about 1,200 datagrams, 2.7 MB
+/// of a receiver's kernel buffer (4 MiB, `UDP_BUFFER_BYTES`), so a fast stream waits for the
+/// receiver's node rather than overflowing its socket.
+const IN_FLIGHT_MAX: u64 = 8_192;
 /// Slow start's growth per acknowledgement of progress. TCP doubles per round trip; a peer
-/// acknowledges at most once per follow-up delay, 1.5 round trips and at least 100 ms
-/// (`followup.rs`), so doubling per acknowledgement took a fresh stream nine acknowledgements,
-/// over a second, from its floor (51 events/s at 5 s rounds) to the cap: most of a new
-/// device's catch-up of 10,000 events on loopback (the join bench). Four times is about
-/// TCP's pace on a path of 100 ms and slower than it on a shorter one.
+/// acknowledges a stream 10 ms after events arrive (`ACK_DELAY` in `followup.rs`; it was the
+/// follow-up delay, at least 100 ms), so doubling per acknowledgement took a fresh stream nine
+/// acknowledgements, over a second, from its floor (51 events/s at 5 s rounds) to the cap
+/// of the day: most of a new device's catch-up of 10,000 events on loopback (the join bench).
+/// Four times is about TCP's pace on a path of 100 ms; on a short one the window
+/// (`IN_FLIGHT_MAX`) is what bounds the overshoot.
 const SLOW_START_GROWTH: u64 = 4;
 
 #[derive(Debug)]
@@ -54,6 +61,11 @@ pub(super) struct Stream {
     /// The peer's count at its last summary, and how many sent events that summary covered.
     acked_count: Option<u32>,
     acked_sent: u64,
+    /// The peer's count's rise since the stream started, at most what was sent.
+    delivered_total: u64,
+    /// The peer's count's rise since the stream's first acknowledgement: what opens the
+    /// window.
+    risen_total: u64,
     /// The peer's count at its latest summary: a rise is progress.
     seen_count: u32,
     progress_at: Instant,
@@ -74,6 +86,8 @@ impl Stream {
             sent_log: VecDeque::new(),
             acked_count: None,
             acked_sent: 0,
+            delivered_total: 0,
+            risen_total: 0,
             seen_count: 0,
             progress_at: now,
             next_at: None,
@@ -84,6 +98,16 @@ impl Stream {
     }
     pub(super) fn owed(&self) -> usize {
         self.owed.len()
+    }
+    /// Events sent that the peer's count does not yet show.
+    fn in_flight(&self) -> u64 {
+        self.sent_total.saturating_sub(self.delivered_total)
+    }
+    /// Events that may be in flight: `initial` until the peer's count shows progress, then
+    /// twice what it has shown more (TCP's slow start, by acknowledged events), at most
+    /// `IN_FLIGHT_MAX`. A peer that never acknowledges gets `initial` per stream.
+    fn window(&self, initial: u64) -> u64 {
+        (initial + 2 * self.risen_total).min(IN_FLIGHT_MAX)
     }
     pub(super) fn rate(&self) -> u32 {
         u32::try_from(self.rate).unwrap_or(u32::MAX)
@@ -194,6 +218,7 @@ impl<S: Store> Node<S> {
             let rate = self.links[peer].stream.rate;
             self.burst(rate)
         };
+        let window_initial = u64::from(self.config.events_per_round_max);
         let link = self.links.get_mut(peer).expect("known peer");
         let stream = &mut link.stream;
         stream.next_at = None;
@@ -213,7 +238,8 @@ impl<S: Store> Node<S> {
         stream.refilled_at = now;
         let mut batch = Vec::new();
         if self.online && room {
-            while stream.tokens_milli >= 1_000 {
+            while stream.tokens_milli >= 1_000 && stream.in_flight() < stream.window(window_initial)
+            {
                 let Some(id) = stream.owed.pop_first() else {
                     break;
                 };
@@ -278,11 +304,17 @@ impl<S: Store> Node<S> {
         let stream = &mut self.links.get_mut(peer).expect("known peer").stream;
         if count > stream.seen_count {
             stream.progress_at = now;
+            if stream.acked_count.is_some() {
+                let rise = u64::from(count - stream.seen_count);
+                stream.delivered_total = (stream.delivered_total + rise).min(stream.sent_total);
+                stream.risen_total += rise;
+            }
         }
         stream.seen_count = count;
         let Some(before) = stream.acked_count else {
             stream.acked_count = Some(count);
             stream.acked_sent = stream.sent_total;
+            stream.delivered_total = stream.sent_total;
             return;
         };
         let covered = stream.sent_by(now - rtt);
@@ -295,6 +327,10 @@ impl<S: Store> Node<S> {
         stream.acked_count = Some(count);
         stream.acked_sent = covered;
         let delivered = u64::from(count.saturating_sub(before));
+        // What a round trip's sends lack in the count is taken as lost, and no longer in
+        // flight: loss must not shut the window (late arrivals only loosen it).
+        stream.delivered_total =
+            (stream.delivered_total + sent.saturating_sub(delivered)).min(stream.sent_total);
         // Half is lenient on purpose: random loss is not congestion, and 30% loss must not
         // pin the rate to its floor; a link that drops most of what is sent does halve it.
         if delivered * 2 >= sent {
