@@ -61,7 +61,8 @@ pub(super) struct Stream {
     /// The peer's count at its last summary, and how many sent events that summary covered.
     acked_count: Option<u32>,
     acked_sent: u64,
-    /// The peer's count's rise since the stream started, at most what was sent.
+    /// Sent events resolved: shown by the peer's count's rise, or judged lost by an
+    /// acknowledgement a round trip later; at most `sent_total`. The rest are in flight.
     delivered_total: u64,
     /// The peer's count's rise since the stream's first acknowledgement: what opens the
     /// window.
